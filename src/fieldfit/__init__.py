@@ -1,0 +1,53 @@
+"""fieldfit: parameter inference for spatial and spatio-temporal random fields.
+
+The data flow (see docs/architecture.md)::
+
+    data ──► model (parameters + simulator + likelihood engine) ──► estimate
+         ──► predict / simulate ──► diagnose / benchmark
+
+Map of the public API
+
+    Observations                    data: coords (n, d), times, values (n,) / (r, n), covariates
+    Param, ParamSpace               named parameters, transforms, priors, packing
+    covariance.Matern, Exponential, Gaussian, Anisotropic, Separable, Gneiting
+    GaussianField                   covariance + mean + nugget; simulate, log_likelihood, predict
+    fit(model, obs, fix=...)        maximum likelihood -> FitResult (params, stderr, to_json)
+    krige, conditional_simulation, cross_validate
+    diagnostics                     MAE, RMSE, CRPS, interval score, coverage
+    datasets.load(name)             bundled real datasets
+    settings(...)                   numerical settings as a context manager
+"""
+
+from . import covariance, datasets, diagnostics
+from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable
+from .data import Observations
+from .fit import FitResult, fit
+from .models import GaussianField, Mean
+from .params import Param, ParamSpace
+from .predict import conditional_simulation, cross_validate, krige
+from .settings import settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Anisotropic",
+    "Exponential",
+    "FitResult",
+    "Gaussian",
+    "GaussianField",
+    "Gneiting",
+    "Matern",
+    "Mean",
+    "Observations",
+    "Param",
+    "ParamSpace",
+    "Separable",
+    "conditional_simulation",
+    "covariance",
+    "cross_validate",
+    "datasets",
+    "diagnostics",
+    "fit",
+    "krige",
+    "settings",
+]

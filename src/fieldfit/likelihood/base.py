@@ -1,0 +1,59 @@
+"""What a likelihood engine receives, and the engine interface.
+
+A Gaussian model with covariance k, nugget τ² and a mean X β reaches an engine as a
+:class:`GaussianSpec`; the engine returns the (profile) log-likelihood of the observed values
+
+    y ~ N(X β, K + τ² I),     K_ij = k(x_i, x_j)
+
+and the predictive distribution at new points. Engines know nothing of models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class GaussianSpec:
+    """A Gaussian field on given points, ready for an engine.
+
+    kernel   k(x1 (n1, D), x2 (n2, D)) -> (n1, n2), the latent covariance
+    diag     k(x, x) diagonal -> (n,)
+    nugget   τ², a 0-d tensor (0 for none)
+    beta     (p,) regression coefficients, or None to profile them out by GLS
+    """
+
+    kernel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    diag: Callable[[torch.Tensor], torch.Tensor]
+    nugget: torch.Tensor
+    beta: torch.Tensor | None = None
+
+
+@dataclass
+class Prediction:
+    """Predictive means ``(r, m)`` and variances ``(r, m)`` (or ``(m,)`` for one replicate)."""
+
+    mean: torch.Tensor
+    var: torch.Tensor
+
+
+class Engine:
+    """Interface: log-likelihood, GLS coefficients and prediction for a GaussianSpec."""
+
+    name = "engine"
+
+    def log_likelihood(
+        self, spec: GaussianSpec, points: torch.Tensor, y: torch.Tensor, X: torch.Tensor
+    ) -> torch.Tensor:
+        """log p(y) for ``points (n, D)``, ``y (r, n)`` (NaN-free), ``X (n, p)``."""
+        raise NotImplementedError
+
+    def gls(self, spec, points, y, X):
+        """GLS coefficients ``(p,)`` and their covariance ``(p, p)``."""
+        raise NotImplementedError
+
+    def predict(self, spec, points, y, X, new_points, new_X, noise: bool = True) -> Prediction:
+        raise NotImplementedError

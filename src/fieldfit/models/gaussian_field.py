@@ -1,0 +1,304 @@
+"""The Gaussian random field with a nugget: the basic geostatistical model.
+
+    y(x) = X(x) β + Z(x) + ε(x),    Z ~ GP(0, C_θ),   ε ~ N(0, τ²) independent
+
+C_θ is any covariance of :mod:`fieldfit.covariance`, X(x) β a :class:`~.mean.Mean`, τ² =
+``nugget``. The model offers the contract every estimator relies on: ``param_space``,
+``log_likelihood`` (differentiable, through a likelihood engine), ``simulate`` and ``predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from ..covariance import Covariance, Matern
+from ..data import Observations
+from ..likelihood import GaussianSpec, get_engine
+from ..params import DTYPE, Param, ParamSpace, positive, real
+from .mean import Mean
+
+Params = Mapping[str, torch.Tensor]
+PREDICTION_KINDS = ("universal", "ordinary", "simple")
+
+
+def _t(a) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
+
+
+class GaussianField:
+    """Gaussian field  y = Xβ + Z + ε,  Z ~ GP(0, C),  ε ~ N(0, τ²).
+
+    Parameters
+    ----------
+    covariance : a :class:`~fieldfit.covariance.Covariance` (default ``Matern()``)
+    mean : "zero", "constant", "linear" (in the coordinates), "covariates",
+        "linear+covariates"
+    nugget : True (estimated), a float (fixed τ²), or False (none)
+    profile_mean : profile the mean coefficients out by GLS (default) instead of optimising them
+    engine : likelihood engine name ("exact") or an engine instance
+    """
+
+    def __init__(
+        self,
+        covariance: Covariance | None = None,
+        mean: str | Mean = "constant",
+        nugget: bool | float = True,
+        profile_mean: bool = True,
+        engine="exact",
+    ):
+        self.covariance = covariance if covariance is not None else Matern()
+        self.mean = mean if isinstance(mean, Mean) else Mean(mean)
+        if nugget is not True and nugget is not False and not float(nugget) >= 0:
+            raise ValueError(f"nugget must be True, False or a non-negative number, got {nugget}")
+        self.nugget = nugget
+        self.profile_mean = profile_mean
+        self.engine = get_engine(engine)
+
+    @property
+    def name(self) -> str:
+        return self.covariance.name
+
+    def __repr__(self):
+        return (
+            f"GaussianField({self.covariance!r}, mean={self.mean.kind!r}, nugget={self.nugget!r},"
+            f" engine={self.engine.name!r})"
+        )
+
+    # --- parameters ---------------------------------------------------------------------
+    def mean_names(self, obs: Observations) -> list[str]:
+        return self.mean.names(obs.coord_names, obs.covariate_names or ())
+
+    def param_space(self, obs: Observations | None = None) -> ParamSpace:
+        """Covariance parameters, ``nugget``, and the mean coefficients unless profiled."""
+        specs = list(self.covariance.param_specs())
+        if self.nugget is True:
+            specs.append(Param("nugget", positive, 0.1, doc="noise variance τ²"))
+        elif self.nugget is not False and float(self.nugget) > 0:
+            specs.append(Param("nugget", positive, float(self.nugget), fixed=True))
+        if not self.profile_mean:
+            if obs is None:
+                raise ValueError("the mean coefficients' names depend on the data: pass obs")
+            specs += [Param(n, real, 0.0) for n in self.mean_names(obs)]
+        return ParamSpace(specs)
+
+    def initial_values(self, obs: Observations) -> dict[str, float]:
+        """Data-driven start: residual variance of an OLS mean fit; range = diameter / 10."""
+        y, X, _ = self._observed_arrays(obs)
+        resid = y - (X @ np.linalg.lstsq(X, y.T, rcond=None)[0]).T if X.shape[1] else y
+        var = float(np.var(resid)) or 1.0
+        span = float(np.ptp(obs.times)) if obs.times is not None else 1.0
+        out = self.covariance.initial_values(0.9 * var, obs.diameter(), span or 1.0)
+        if self.nugget is True:
+            out["nugget"] = 0.1 * var
+        if not self.profile_mean and X.shape[1]:
+            beta = np.linalg.lstsq(X, y.mean(0), rcond=None)[0]
+            out.update(zip(self.mean_names(obs), beta.tolist(), strict=True))
+        return out
+
+    def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
+        """``k`` further starts spread over range (×1/3, ×3) and nugget share."""
+        base = self.initial_values(obs)
+        total = base.get("variance", 1.0) + base.get("nugget", 0.0)
+        out = []
+        for i in range(k):
+            v = dict(base)
+            f = [1 / 3, 3.0, 1 / 9, 9.0][i % 4]
+            for name in ("range", "time_range"):
+                if name in v:
+                    v[name] = base[name] * f
+            if "nugget" in v:
+                share = [0.5, 0.02, 0.3, 0.05][i % 4]
+                v["nugget"], v["variance"] = share * total, (1 - share) * total
+            out.append(v)
+        return out
+
+    # --- data -------------------------------------------------------------------------
+    def _observed_arrays(self, obs: Observations):
+        """Observed values ``(r, n_obs)``, design ``(n_obs, p)``, points ``(n_obs, D)``."""
+        mask = obs.observed
+        vals = obs.values_2d[:, mask]
+        if np.isnan(vals).any():
+            raise ValueError(
+                "replicates are missing at different locations; GaussianField needs every "
+                "replicate observed at the same locations (split the data by pattern)"
+            )
+        cov = obs.covariates[mask] if obs.covariates is not None else None
+        X = self.mean.design(obs.coords[mask], cov)
+        return vals, X, self._points(obs)[mask]
+
+    def _points(self, obs: Observations) -> np.ndarray:
+        """The points the covariance sees: coordinates, with the time for space-time ones."""
+        if self.covariance.time_dims:
+            if obs.times is None:
+                raise ValueError(f"{self.covariance!r} is a space-time covariance: give times")
+            return obs.points
+        return obs.coords
+
+    def _spec(self, params: Params, profile: bool | None = None) -> GaussianSpec:
+        cov = self.covariance
+        nugget = params.get("nugget", torch.zeros((), dtype=DTYPE))
+        beta = None
+        if not (self.profile_mean if profile is None else profile):
+            names = [k for k in params if k == "mean" or k.startswith("beta_")]
+            beta = torch.stack([params[k] for k in names]) if names else torch.zeros(0)
+        return GaussianSpec(
+            kernel=lambda a, b: cov(a, b, params), diag=lambda a: cov.diag(a, params),
+            nugget=nugget, beta=beta,
+        )
+
+    def _check_params(self, params: Mapping) -> dict[str, torch.Tensor]:
+        space = self.param_space()
+        out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
+        for p in space:
+            if p.fixed and p.name not in out:
+                out[p.name] = torch.as_tensor(p.value, dtype=DTYPE)
+        missing = [n for n in space.names if n not in out]
+        if missing:
+            raise ValueError(f"missing parameter values: {missing}")
+        space.validate({k: float(v.detach()) for k, v in out.items() if k in space})
+        return out
+
+    # --- the model contract --------------------------------------------------------------
+    def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
+        """Log-likelihood of the observed values (mean profiled out if ``profile_mean``)."""
+        p = params if all(torch.is_tensor(v) for v in params.values()) else self._check_params(params)
+        y, X, pts = self._observed_arrays(obs)
+        return self.engine.log_likelihood(self._spec(p), _t(pts), _t(y), _t(X))
+
+    def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
+        """GLS coefficients and their standard errors at given covariance parameters."""
+        p = self._check_params(params)
+        y, X, pts = self._observed_arrays(obs)
+        names = self.mean_names(obs)
+        if not names:
+            return {}, {}
+        with torch.no_grad():
+            beta, cov = self.engine.gls(self._spec(p, profile=True), _t(pts), _t(y), _t(X))
+        se = torch.sqrt(torch.diagonal(cov))
+        return (
+            dict(zip(names, beta.tolist(), strict=True)),
+            dict(zip(names, se.tolist(), strict=True)),
+        )
+
+    def simulate(
+        self,
+        points: np.ndarray,
+        params: Mapping,
+        n_replicates: int = 1,
+        seed: int | None = None,
+        covariates: np.ndarray | None = None,
+        noise: bool = True,
+        coord_names=None,
+        covariate_names=None,
+    ) -> np.ndarray:
+        """Draws ``(r, n)`` at ``points (n, D)`` by Cholesky factorisation, mean included.
+
+        The mean coefficients come from ``params`` by name (``mean`` for a constant mean;
+        ``beta_<name>`` with ``coord_names`` / ``covariate_names``, default x0, x1, …, z0, …).
+        ``noise`` adds the nugget (simulated observations rather than the latent field).
+        """
+        from ..likelihood.exact import cholesky
+
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        if not np.isfinite(points).all():
+            raise ValueError("simulation points contain NaN or infinite coordinates")
+        p = self._check_params(params)
+        pts = _t(points)
+        d = points.shape[1] - self.covariance.time_dims
+        X = self.mean.design(points[:, :d], covariates)
+        q = 0 if covariates is None else covariates.shape[1]
+        names = self.mean.names(coord_names or [f"x{i}" for i in range(d)],
+                                covariate_names or [f"z{i}" for i in range(q)])
+        missing = [n for n in names if n not in p]
+        if missing:
+            raise ValueError(f"simulation needs the mean coefficients {missing}")
+        beta = np.array([float(p[n]) for n in names])
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        with torch.no_grad():
+            K = self.covariance(pts, pts, p)
+            if noise and "nugget" in p:
+                K = K + p["nugget"] * torch.eye(len(points), dtype=DTYPE)
+            L = cholesky(K)
+            z = torch.randn(len(points), n_replicates, generator=gen, dtype=DTYPE)
+            draws = (L @ z).T.numpy()
+        return draws + X @ beta
+
+    def predict(
+        self,
+        obs: Observations,
+        new_points: np.ndarray,
+        params: Mapping,
+        kind: str = "universal",
+        noise: bool = True,
+        new_covariates: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Kriging mean and sd at ``new_points (m, D)``: arrays ``(m,)`` (``(r, m)`` replicates).
+
+        ``kind``: "universal" (mean coefficients re-estimated by GLS, their uncertainty in the
+        variance), "ordinary" (the same for a constant mean), "simple" (coefficients known,
+        taken from ``params``). ``noise``: predict a new observation (τ² added) or the field.
+        """
+        pred = self._predict(obs, new_points, params, kind, noise, new_covariates, False)
+        mean, sd = pred.mean.numpy(), torch.sqrt(pred.var).numpy()
+        return (mean[0], sd[0]) if mean.shape[0] == 1 else (mean, sd)
+
+    def predictive_covariance(self, obs, new_points, params, kind="universal", noise=False,
+                              new_covariates=None):
+        """Predictive mean ``(r, m)`` and joint covariance ``(m, m)`` at ``new_points``."""
+        pred = self._predict(obs, new_points, params, kind, noise, new_covariates, True)
+        return pred.mean.numpy(), pred.var.numpy()
+
+    def _predict(self, obs, new_points, params, kind, noise, new_covariates, full_cov):
+        if kind not in PREDICTION_KINDS:
+            raise ValueError(f"unknown kriging kind {kind!r}; choose one of {PREDICTION_KINDS}")
+        if kind == "ordinary" and self.mean.kind != "constant":
+            raise ValueError("ordinary kriging needs a constant mean; use universal kriging")
+        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+        if new_points.shape[1] != self._points(obs).shape[1]:
+            raise ValueError(
+                f"prediction points have {new_points.shape[1]} columns, the data "
+                f"{self._points(obs).shape[1]}"
+            )
+        if not np.isfinite(new_points).all():
+            raise ValueError("prediction points contain NaN or infinite coordinates")
+        p = self._check_params(params)
+        y, X, pts = self._observed_arrays(obs)
+        d = obs.dim
+        X0 = self.mean.design(new_points[:, :d], new_covariates)
+        spec = self._spec(p, profile=(kind != "simple"))
+        if kind == "simple":
+            names = self.mean_names(obs)
+            missing = [n for n in names if n not in p]
+            if missing:
+                raise ValueError(f"simple kriging needs the mean coefficients {missing}")
+            spec.beta = torch.stack([p[n] for n in names]) if names else torch.zeros(0)
+        with torch.no_grad():
+            return self.engine.predict(
+                spec, _t(pts), _t(y), _t(X), _t(new_points), _t(X0), noise=noise,
+                full_cov=full_cov,
+            )
+
+    def conditional_simulation(
+        self,
+        obs: Observations,
+        new_points: np.ndarray,
+        params: Mapping,
+        n_samples: int = 1,
+        seed: int | None = None,
+        kind: str = "universal",
+        noise: bool = False,
+        new_covariates: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Draws ``(n_samples, m)`` of the field at ``new_points`` given the data."""
+        from ..likelihood.exact import cholesky
+
+        mean, cov = self.predictive_covariance(obs, new_points, params, kind, noise, new_covariates)
+        if mean.shape[0] != 1:
+            raise ValueError("conditional simulation needs a single replicate")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        L = cholesky(torch.as_tensor(cov))
+        z = torch.randn(cov.shape[0], n_samples, generator=gen, dtype=DTYPE)
+        return mean[0][None, :] + (L @ z).T.numpy()

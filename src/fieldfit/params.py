@@ -1,0 +1,269 @@
+"""Named parameters, their transforms to an unconstrained vector, priors, packing.
+
+A model's parameters live in a :class:`ParamSpace`: an ordered set of :class:`Param`, each with
+a transform from the unconstrained real line to its natural domain,
+
+    positive:        θ = exp(u)
+    interval(a, b):  θ = a + (b − a) · sigmoid(u)
+    real:            θ = u
+
+Optimisers and samplers work on the unconstrained vector ``u`` of the *free* parameters;
+models read a ``dict[name -> tensor]`` of natural values, fixed ones included.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+DTYPE = torch.float64
+
+
+class Transform:
+    """Bijection from the real line ``u`` to a parameter's natural domain ``θ``."""
+
+    name = "real"
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return u
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def check(self, x: float, pname: str) -> None:
+        if not math.isfinite(x):
+            raise ValueError(f"parameter {pname!r} must be finite, got {x}")
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Positive(Transform):
+    """θ = exp(u) on (0, ∞)."""
+
+    name = "positive"
+
+    def forward(self, u):
+        return torch.exp(u)
+
+    def inverse(self, x):
+        return torch.log(x)
+
+    def check(self, x, pname):
+        super().check(x, pname)
+        if x <= 0:
+            raise ValueError(f"parameter {pname!r} must be positive, got {x}")
+
+
+class Interval(Transform):
+    """θ = a + (b − a) sigmoid(u) on (a, b)."""
+
+    def __init__(self, lower: float, upper: float):
+        if not lower < upper:
+            raise ValueError(f"interval needs lower < upper, got ({lower}, {upper})")
+        self.lower, self.upper = float(lower), float(upper)
+        self.name = f"interval({self.lower:g}, {self.upper:g})"
+
+    def forward(self, u):
+        return self.lower + (self.upper - self.lower) * torch.sigmoid(u)
+
+    def inverse(self, x):
+        p = (x - self.lower) / (self.upper - self.lower)
+        return torch.log(p) - torch.log1p(-p)
+
+    def check(self, x, pname):
+        super().check(x, pname)
+        if not self.lower < x < self.upper:
+            raise ValueError(
+                f"parameter {pname!r} must lie in ({self.lower:g}, {self.upper:g}), got {x}"
+            )
+
+
+positive = Positive()
+real = Transform()
+
+
+def interval(lower: float, upper: float) -> Interval:
+    return Interval(lower, upper)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter: its transform, a default value, whether it is fixed, a prior.
+
+    ``prior`` is a ``torch.distributions.Distribution`` on the natural scale (or None).
+    """
+
+    name: str
+    transform: Transform = field(default_factory=Transform)
+    value: float | None = None
+    fixed: bool = False
+    prior: torch.distributions.Distribution | None = None
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.value is not None:
+            self.transform.check(float(self.value), self.name)
+        if self.fixed and self.value is None:
+            raise ValueError(f"parameter {self.name!r} is fixed but has no value")
+
+
+def as_tensor(x) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=DTYPE)
+
+
+class ParamSpace:
+    """An ordered set of named parameters with packing to an unconstrained vector.
+
+    >>> space = ParamSpace([Param("variance", positive, 1.0), Param("range", positive, 0.2)])
+    >>> u = space.pack({"variance": 2.0, "range": 0.5})       # (2,) unconstrained
+    >>> space.unpack(u)["range"]                                # natural tensor
+    """
+
+    def __init__(self, params: Iterable[Param]):
+        self._params: dict[str, Param] = {}
+        for p in params:
+            if p.name in self._params:
+                raise ValueError(f"duplicated parameter name {p.name!r}")
+            self._params[p.name] = p
+
+    # --- inspection -----------------------------------------------------------------
+    def __getitem__(self, name: str) -> Param:
+        try:
+            return self._params[name]
+        except KeyError:
+            raise KeyError(f"unknown parameter {name!r}; parameters are {self.names}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._params
+
+    def __iter__(self):
+        return iter(self._params.values())
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        rows = [
+            f"  {p.name}: {p.transform!r}" + (f" fixed={p.value:g}" if p.fixed else "")
+            for p in self
+        ]
+        return "ParamSpace(\n" + "\n".join(rows) + "\n)"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._params)
+
+    @property
+    def free_names(self) -> list[str]:
+        return [p.name for p in self if not p.fixed]
+
+    @property
+    def fixed_values(self) -> dict[str, float]:
+        return {p.name: float(p.value) for p in self if p.fixed}
+
+    # --- modification (returns new spaces) ------------------------------------------
+    def fix(self, **values: float) -> ParamSpace:
+        """A copy with the named parameters fixed at the given natural values."""
+        out = []
+        for name in values:
+            self[name]  # raises a clear error for unknown names
+        for p in self:
+            if p.name in values:
+                p = replace(p, value=float(values[p.name]), fixed=True)
+            out.append(p)
+        return ParamSpace(out)
+
+    def with_values(self, **values: float) -> ParamSpace:
+        """A copy with new default (starting) values."""
+        for name in values:
+            self[name]
+        return ParamSpace(
+            replace(p, value=float(values[p.name])) if p.name in values else p for p in self
+        )
+
+    def validate(self, values: Mapping[str, float]) -> None:
+        """Raise ValueError for unknown names or values outside a parameter's domain."""
+        for name, v in values.items():
+            self[name].transform.check(float(v), name)
+
+    # --- packing ----------------------------------------------------------------------
+    def pack(self, values: Mapping[str, float] | None = None) -> torch.Tensor:
+        """Natural values of the free parameters -> unconstrained vector ``(k,)``."""
+        values = dict(values or {})
+        us = []
+        for p in self:
+            if p.fixed:
+                continue
+            v = values.get(p.name, p.value)
+            if v is None:
+                raise ValueError(f"no value for parameter {p.name!r}")
+            p.transform.check(float(v), p.name)
+            us.append(p.transform.inverse(as_tensor(float(v))))
+        return torch.stack(us) if us else torch.zeros(0, dtype=DTYPE)
+
+    def unpack(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unconstrained vector ``(k,)`` -> natural values of every parameter (fixed included)."""
+        free = self.free_names
+        if u.shape != (len(free),):
+            raise ValueError(f"expected an unconstrained vector of shape ({len(free)},), got {tuple(u.shape)}")
+        out: dict[str, torch.Tensor] = {}
+        i = 0
+        for p in self:
+            if p.fixed:
+                out[p.name] = as_tensor(float(p.value))
+            else:
+                out[p.name] = p.transform.forward(u[i])
+                i += 1
+        return out
+
+    def natural(self, values: Mapping[str, float] | None = None) -> dict[str, torch.Tensor]:
+        """Natural values as tensors: given values over defaults, fixed ones forced."""
+        values = dict(values or {})
+        self.validate(values)
+        out = {}
+        for p in self:
+            v = p.value if p.fixed else values.get(p.name, p.value)
+            if v is None:
+                raise ValueError(f"no value for parameter {p.name!r}")
+            out[p.name] = as_tensor(float(v))
+        return out
+
+    def jacobian_diag(self, u: torch.Tensor) -> torch.Tensor:
+        """dθ_i/du_i of the free parameters at ``u`` ``(k,)`` (the transforms are elementwise)."""
+        u = u.detach().clone().requires_grad_(True)
+        nat = self.unpack(u)
+        theta = torch.stack([nat[n] for n in self.free_names]) if len(u) else u
+        (g,) = torch.autograd.grad(theta.sum(), u) if len(u) else (u,)
+        return g.detach()
+
+    # --- priors -------------------------------------------------------------------------
+    def log_prior(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Sum of the free parameters' prior log densities on the natural scale."""
+        lp = as_tensor(0.0)
+        for p in self:
+            if p.prior is not None and not p.fixed:
+                lp = lp + p.prior.log_prob(as_tensor(values[p.name])).sum()
+        return lp
+
+    def sample_prior(self, n: int, seed: int | None = None) -> dict[str, np.ndarray]:
+        """``n`` draws of every free parameter from its prior; fixed ones repeated."""
+        gen_state = torch.random.get_rng_state()
+        try:
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = {}
+            for p in self:
+                if p.fixed:
+                    out[p.name] = np.full(n, float(p.value))
+                elif p.prior is None:
+                    raise ValueError(f"parameter {p.name!r} has no prior to sample from")
+                else:
+                    out[p.name] = p.prior.sample((n,)).to(DTYPE).numpy()
+            return out
+        finally:
+            torch.random.set_rng_state(gen_state)

@@ -1,0 +1,54 @@
+"""Numerical settings, changed in a context manager rather than buried as constants.
+
+>>> from fieldfit.settings import settings
+>>> with settings(jitter=1e-8):
+...     result = fieldfit.fit(model, obs)
+
+``jitter``            relative diagonal jitter added before a Cholesky factorisation
+                      (times the mean of the diagonal)
+``max_jitter_tries``  on a failed factorisation, retry with 10× the jitter this many times
+``matern_table_min``  arrays of at least this many distances use the tabulated Matérn path
+                      (cubic Hermite interpolation of log ρ in log h, ~1e-12 relative);
+                      smaller ones call the Bessel function directly
+``matern_table_step`` spacing of the table in log-distance
+``progress``          None: progress bars on a terminal only; True/False: always / never
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+
+
+@dataclasses.dataclass
+class Settings:
+    jitter: float = 1e-10
+    max_jitter_tries: int = 4
+    matern_table_min: int = 20_000
+    matern_table_step: float = 2.5e-3
+    progress: bool | None = None
+
+
+_local = threading.local()
+
+
+def current() -> Settings:
+    """The settings in force in this thread."""
+    if not hasattr(_local, "stack"):
+        _local.stack = [Settings()]
+    return _local.stack[-1]
+
+
+@contextlib.contextmanager
+def settings(**changes):
+    """Temporarily change numerical settings (see the module docstring for the names)."""
+    base = current()
+    unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    _local.stack.append(dataclasses.replace(base, **changes))
+    try:
+        yield _local.stack[-1]
+    finally:
+        _local.stack.pop()
