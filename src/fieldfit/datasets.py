@@ -19,7 +19,7 @@ reading the file): ``name``, ``dataset``, ``table``, ``coords`` (coordinate colu
 ``true_params`` (the generating parameters of a simulated dataset in fieldfit's names, else None).
 Coordinates are float64 and never NaN; missing values elsewhere are NaN.
 
-Datasets (files under ``fieldfit/data/<dataset>/``, provenance in each ``PROVENANCE.md``):
+Datasets (files under ``fieldfit/_data/<dataset>/``, provenance in each ``PROVENANCE.md``):
 
 meuse
     Heavy metals in the top soil of a Meuse flood plain (NL): 155 samples; x, y in Dutch RD New
@@ -321,10 +321,10 @@ def info(name: str, table: str | None = None) -> dict[str, Any]:
 
 
 def _read(relpath: str) -> pd.DataFrame:
-    res = resources.files("fieldfit").joinpath("data", *relpath.split("/"))
+    res = resources.files("fieldfit").joinpath("_data", *relpath.split("/"))
     if not res.is_file():
         raise FileNotFoundError(
-            f"bundled data file fieldfit/data/{relpath} is missing; reinstall fieldfit"
+            f"bundled data file fieldfit/_data/{relpath} is missing; reinstall fieldfit"
         )
     with res.open("rb") as fh:
         return pd.read_parquet(fh)

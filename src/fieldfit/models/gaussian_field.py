@@ -71,13 +71,17 @@ class GaussianField:
     def mean_names(self, obs: Observations) -> list[str]:
         return self.mean.names(obs.coord_names, obs.covariate_names or ())
 
-    def param_space(self, obs: Observations | None = None) -> ParamSpace:
-        """Covariance parameters, ``nugget``, and the mean coefficients unless profiled."""
+    def _covariance_specs(self) -> list[Param]:
         specs = list(self.covariance.param_specs())
         if self.nugget is True:
             specs.append(Param("nugget", positive, 0.1, doc="noise variance τ²"))
         elif self.nugget is not False and float(self.nugget) > 0:
             specs.append(Param("nugget", positive, float(self.nugget), fixed=True))
+        return specs
+
+    def param_space(self, obs: Observations | None = None) -> ParamSpace:
+        """Covariance parameters, ``nugget``, and the mean coefficients unless profiled."""
+        specs = self._covariance_specs()
         if not self.profile_mean:
             if obs is None:
                 raise ValueError("the mean coefficients' names depend on the data: pass obs")
@@ -137,20 +141,23 @@ class GaussianField:
             return obs.points
         return obs.coords
 
-    def _spec(self, params: Params, profile: bool | None = None) -> GaussianSpec:
+    def _spec(self, params: Params, obs: Observations, profile: bool | None = None) -> GaussianSpec:
         cov = self.covariance
         nugget = params.get("nugget", torch.zeros((), dtype=DTYPE))
         beta = None
         if not (self.profile_mean if profile is None else profile):
-            names = [k for k in params if k == "mean" or k.startswith("beta_")]
-            beta = torch.stack([params[k] for k in names]) if names else torch.zeros(0)
+            names = self.mean_names(obs)
+            missing = [n for n in names if n not in params]
+            if missing:
+                raise ValueError(f"missing values of the mean coefficients {missing}")
+            beta = torch.stack([params[k] for k in names]) if names else torch.zeros(0, dtype=DTYPE)
         return GaussianSpec(
             kernel=lambda a, b: cov(a, b, params), diag=lambda a: cov.diag(a, params),
             nugget=nugget, beta=beta,
         )
 
     def _check_params(self, params: Mapping) -> dict[str, torch.Tensor]:
-        space = self.param_space()
+        space = ParamSpace(self._covariance_specs())
         out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
         for p in space:
             if p.fixed and p.name not in out:
@@ -166,7 +173,7 @@ class GaussianField:
         """Log-likelihood of the observed values (mean profiled out if ``profile_mean``)."""
         p = params if all(torch.is_tensor(v) for v in params.values()) else self._check_params(params)
         y, X, pts = self._observed_arrays(obs)
-        return self.engine.log_likelihood(self._spec(p), _t(pts), _t(y), _t(X))
+        return self.engine.log_likelihood(self._spec(p, obs), _t(pts), _t(y), _t(X))
 
     def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
         """GLS coefficients and their standard errors at given covariance parameters."""
@@ -176,7 +183,7 @@ class GaussianField:
         if not names:
             return {}, {}
         with torch.no_grad():
-            beta, cov = self.engine.gls(self._spec(p, profile=True), _t(pts), _t(y), _t(X))
+            beta, cov = self.engine.gls(self._spec(p, obs, profile=True), _t(pts), _t(y), _t(X))
         se = torch.sqrt(torch.diagonal(cov))
         return (
             dict(zip(names, beta.tolist(), strict=True)),
@@ -268,13 +275,7 @@ class GaussianField:
         y, X, pts = self._observed_arrays(obs)
         d = obs.dim
         X0 = self.mean.design(new_points[:, :d], new_covariates)
-        spec = self._spec(p, profile=(kind != "simple"))
-        if kind == "simple":
-            names = self.mean_names(obs)
-            missing = [n for n in names if n not in p]
-            if missing:
-                raise ValueError(f"simple kriging needs the mean coefficients {missing}")
-            spec.beta = torch.stack([p[n] for n in names]) if names else torch.zeros(0)
+        spec = self._spec(p, obs, profile=(kind != "simple"))
         with torch.no_grad():
             return self.engine.predict(
                 spec, _t(pts), _t(y), _t(X), _t(new_points), _t(X0), noise=noise,
