@@ -54,6 +54,17 @@ def _prepare(dataset: str):
     raise ValueError(f"unknown demo dataset {dataset!r}; choose meuse or sic97")
 
 
+def _as_raster(x: np.ndarray, y: np.ndarray):
+    """(xs, ys, ix, iy) when the points lie on a regular grid, else None."""
+    xs, ix = np.unique(x, return_inverse=True)
+    ys, iy = np.unique(y, return_inverse=True)
+    if len(xs) < 2 or len(ys) < 2 or len(xs) * len(ys) > 4 * len(x):
+        return None
+    if not (np.allclose(np.diff(xs), xs[1] - xs[0]) and np.allclose(np.diff(ys), ys[1] - ys[0])):
+        return None
+    return xs, ys, ix, iy
+
+
 def _map(path: Path, targets: Observations, table: pd.DataFrame, obs: Observations, title: str):
     import matplotlib
 
@@ -62,10 +73,17 @@ def _map(path: Path, targets: Observations, table: pd.DataFrame, obs: Observatio
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), constrained_layout=True)
     x, y = targets.coords[:, 0], targets.coords[:, 1]
-    size = 4.0 if targets.n > 1000 else 25.0
+    grid = _as_raster(x, y)
     for ax, col, cmap, label in ((axes[0], "mean", "viridis", "kriging mean"),
                                  (axes[1], "sd", "magma", "kriging sd")):
-        sc = ax.scatter(x, y, c=table[col], s=size, marker="s", cmap=cmap, linewidths=0)
+        v = table[col].to_numpy()
+        if grid is not None:  # a regular grid: draw it as a raster
+            xs, ys, ix, iy = grid
+            img = np.full((len(ys), len(xs)), np.nan)
+            img[iy, ix] = v
+            sc = ax.pcolormesh(xs, ys, np.ma.masked_invalid(img), cmap=cmap, shading="nearest")
+        else:
+            sc = ax.scatter(x, y, c=v, s=12, cmap=cmap, linewidths=0)
         ax.scatter(obs.coords[:, 0], obs.coords[:, 1], s=6, c="white", edgecolors="black",
                    linewidths=0.4, label="observations")
         ax.set_aspect("equal")
@@ -76,6 +94,24 @@ def _map(path: Path, targets: Observations, table: pd.DataFrame, obs: Observatio
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     write_atomic(path, buf.getvalue())
+
+
+def _trend_only_cv(model, obs: Observations, fold: np.ndarray) -> dict:
+    """The same folds scored by the mean model alone (least squares, independent errors):
+    what the spatial covariance adds. Predictive sd: σ̂ √(1 + x₀ᵀ(XᵀX)⁻¹x₀)."""
+    X = model.mean.design(obs.coords, obs.covariates)
+    y = obs.values_2d[0]
+    mean, sd = np.empty_like(y), np.empty_like(y)
+    for f in np.unique(fold):
+        test = fold == f
+        Xt, yt = X[~test], y[~test]
+        beta, *_ = np.linalg.lstsq(Xt, yt, rcond=None)
+        dof = max(len(yt) - X.shape[1], 1)
+        s2 = float(np.sum((yt - Xt @ beta) ** 2)) / dof
+        lev = np.einsum("ij,jk,ik->i", X[test], np.linalg.pinv(Xt.T @ Xt), X[test])
+        mean[test] = X[test] @ beta
+        sd[test] = np.sqrt(s2 * (1.0 + lev))
+    return score_all(y, mean, sd)
 
 
 def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int = 10,
@@ -92,16 +128,16 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     for name, value in result.params.items():
         se = result.stderr.get(name)
         lo, hi = result.confidence_interval(name)
-        tab.add_row(name, f"{value:.4g}", "—" if se is None else f"{se:.3g}",
+        edge = f"{name} on the edge of its search box" in result.message
+        tab.add_row(name, f"{value:.4g}" + (" (edge)" if edge else ""), "—" if se is None else f"{se:.3g}",
                     "—" if se is None else f"[{lo:.4g}, {hi:.4g}]")
     console.print(tab)
     console.print(f"log-likelihood {result.loglik:.3f}, AIC {result.aic:.2f}, "
                   f"{result.evaluations} evaluations, {result.seconds:.1f} s")
 
-    scores, _ = cross_validate(model, obs, result, folds=folds)
+    scores, cv_table = cross_validate(model, obs, result, folds=folds)
     rows = {f"{folds}-fold CV": scores}
-    y = obs.values_2d[0]
-    rows["CV, mean only"] = score_all(y, np.full_like(y, y.mean()), np.full_like(y, y.std()))
+    rows["CV, trend only"] = _trend_only_cv(model, obs, cv_table["fold"].to_numpy())
     table = krige(model, obs, targets, result)
     if truth is not None:
         rows["validation gauges"] = score_all(truth, table["mean"].to_numpy(),

@@ -96,6 +96,9 @@ class Param:
     """One named parameter: its transform, a default value, whether it is fixed, a prior.
 
     ``prior`` is a ``torch.distributions.Distribution`` on the natural scale (or None).
+    ``search`` is an optional natural-scale box ``(lo, hi)`` inside the domain that optimisers
+    stay in, for directions where the likelihood flattens out (Matérn ν → ∞ tends to the
+    Gaussian covariance); an estimate on its edge is reported as such.
     """
 
     name: str
@@ -104,10 +107,17 @@ class Param:
     fixed: bool = False
     prior: torch.distributions.Distribution | None = None
     doc: str = ""
+    search: tuple[float, float] | None = None
 
     def __post_init__(self):
         if self.value is not None:
             self.transform.check(float(self.value), self.name)
+        if self.search is not None:
+            lo, hi = (float(v) for v in self.search)
+            if not lo < hi:
+                raise ValueError(f"search box of {self.name!r} needs lo < hi, got {self.search}")
+            self.transform.check(lo, self.name)
+            self.transform.check(hi, self.name)
         if self.fixed and self.value is None:
             raise ValueError(f"parameter {self.name!r} is fixed but has no value")
 
@@ -231,6 +241,19 @@ class ParamSpace:
             if v is None:
                 raise ValueError(f"no value for parameter {p.name!r}")
             out[p.name] = as_tensor(float(v))
+        return out
+
+    def search_bounds(self) -> list[tuple[float | None, float | None]]:
+        """Unconstrained ``(lo, hi)`` per free parameter (None where unbounded)."""
+        out = []
+        for p in self:
+            if p.fixed:
+                continue
+            if p.search is None:
+                out.append((None, None))
+            else:
+                lo, hi = (float(p.transform.inverse(as_tensor(float(v)))) for v in p.search)
+                out.append((lo, hi))
         return out
 
     def jacobian_diag(self, u: torch.Tensor) -> torch.Tensor:

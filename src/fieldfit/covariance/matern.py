@@ -93,18 +93,24 @@ class Matern(Isotropic):
 
     Parameters ``variance`` σ², ``range`` ℓ, ``smoothness`` ν > 0. ``Matern(smoothness=1.5)``
     fixes ν; ``Matern()`` estimates it. Differentiable in all three, ν included.
+
+    ``smoothness_search`` is the box the optimiser searches ν in (default (0.05, 30), GSTools'
+    upper end): as ν → ∞ the Matérn tends to the Gaussian covariance and the likelihood flattens
+    out, so an unbounded search drifts; an estimate on the edge is reported by ``fit``.
     """
 
-    def __init__(self, smoothness: float | None = None):
+    def __init__(self, smoothness: float | None = None,
+                 smoothness_search: tuple[float, float] = (0.05, 30.0)):
         if smoothness is not None and not smoothness > 0:
             raise ValueError(f"Matérn smoothness must be positive, got {smoothness}")
         self.smoothness = smoothness
+        self.smoothness_search = smoothness_search
 
     def param_specs(self):
         fixed = self.smoothness is not None
         nu = Param(
             "smoothness", positive, self.smoothness if fixed else 1.0, fixed=fixed,
-            doc="smoothness ν",
+            doc="smoothness ν", search=tuple(self.smoothness_search),
         )
         return [*super().param_specs(), nu]
 

@@ -45,7 +45,7 @@ class _Objective:
             (g,) = torch.autograd.grad(ll, u)
         except (ValueError, RuntimeError, torch.linalg.LinAlgError):
             return 1e20, np.zeros_like(u_np)
-        f = -float(ll) / self.n
+        f = -float(ll.detach()) / self.n
         if not np.isfinite(f) or not torch.isfinite(g).all():
             return 1e20, np.zeros_like(u_np)
         if f < self.best[0]:
@@ -63,17 +63,25 @@ class _Objective:
         return 0.5 * (H + H.T)
 
 
-def _newton_polish(obj: _Objective, u: np.ndarray, steps: int = 8):
-    """Damped Newton steps from u while they improve; returns u and the Hessian at u."""
+def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int = 8):
+    """Damped Newton steps in the ``free`` coordinates from u while they improve.
+
+    Returns u and the Hessian at u.
+    """
     f, g = obj(u)
     H = obj.hessian(u)
+    if not free.any():
+        return u, H
     for _ in range(steps):
+        Hf = H[np.ix_(free, free)]
         try:
-            np.linalg.cholesky(H)
+            np.linalg.cholesky(Hf)
         except np.linalg.LinAlgError:
             break
-        step = np.linalg.solve(H, g * obj.n)
-        if np.max(np.abs(step)) < 1e-10:
+        step = np.zeros_like(u)
+        step[free] = np.linalg.solve(Hf, g[free] * obj.n)
+        # predicted gain in ℓ of the full step: ½ gᵀH⁻¹g (stop once negligible)
+        if np.max(np.abs(step)) < 1e-10 or 0.5 * obj.n * float(g @ step) < 1e-10:
             break
         t = 1.0
         while t > 1e-4:
@@ -85,7 +93,7 @@ def _newton_polish(obj: _Objective, u: np.ndarray, steps: int = 8):
             break
         u, f, g = u - t * step, f_new, g_new
         H = obj.hessian(u)
-        if np.max(np.abs(g)) * obj.n < 1e-9:
+        if np.max(np.abs(g[free])) * obj.n < 1e-9:
             break
     return u, H
 
@@ -121,6 +129,9 @@ def fit(
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
     obj = _Objective(model, obs, space, bar)
+    bounds = space.search_bounds()
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
     runs = []
     try:
         for values in starts:
@@ -129,8 +140,9 @@ def fit(
             if len(u0) == 0:
                 runs.append((obj(u0)[0], u0, None))
                 break
+            u0 = np.clip(u0, lo, hi)
             res = scipy.optimize.minimize(
-                obj, u0, jac=True, method="L-BFGS-B",
+                obj, u0, jac=True, method="L-BFGS-B", bounds=list(zip(lo, hi, strict=True)),
                 options={"maxiter": maxiter, "gtol": 1e-9, "ftol": 1e-14, "maxcor": 20},
             )
             runs.append((float(res.fun), res.x, res))
@@ -144,23 +156,36 @@ def fit(
     f_best, u_best, res = min(runs, key=lambda r: r[0])
     if f_best >= 1e20:
         raise ValueError("the likelihood could not be evaluated at any starting point")
+    free = space.free_names
+    on_edge = np.abs(u_best - lo) < 1e-6 * np.maximum(1.0, np.abs(lo))
+    on_edge |= np.abs(u_best - hi) < 1e-6 * np.maximum(1.0, np.abs(hi))
+    edge_names = [n for n, e in zip(free, on_edge, strict=True) if e]
+    if edge_names:
+        warnings.warn(
+            "estimate on the edge of its search box: "
+            + ", ".join(f"{n}={float(space.unpack(torch.tensor(u_best))[n]):.4g}"
+                        for n in edge_names)
+            + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
+            "no standard error for it", stacklevel=2)
     H = None
+    interior = ~on_edge
     if len(u_best) and stderr:
-        u_best, H = _newton_polish(obj, u_best)
+        u_best, H = _newton_polish(obj, u_best, interior)
     u_t = torch.tensor(u_best, dtype=DTYPE)
     with torch.no_grad():
         loglik = float(obj.loglik(u_t))
     natural = {k: float(v) for k, v in space.unpack(u_t).items()}
     se: dict[str, float | None] = {k: None for k in natural}
-    if H is not None:
-        free = space.free_names
+    if H is not None and interior.any():
         try:
-            cov_u = np.linalg.inv(H)
+            # parameters on the edge of their box are treated as fixed there
+            cov_u = np.linalg.inv(H[np.ix_(interior, interior)])
             if np.any(np.diag(cov_u) <= 0):
                 raise np.linalg.LinAlgError
-            J = space.jacobian_diag(u_t).numpy()
+            J = space.jacobian_diag(u_t).numpy()[interior]
             cov = J[:, None] * cov_u * J[None, :]
-            se.update(zip(free, np.sqrt(np.diag(cov)).tolist(), strict=True))
+            names = [n for n, i in zip(free, interior, strict=True) if i]
+            se.update(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True))
         except np.linalg.LinAlgError:
             warnings.warn("observed information is not positive definite at the optimum: "
                           "no standard errors (a parameter at the edge of its domain?)",
@@ -179,7 +204,8 @@ def fit(
         seconds=time.perf_counter() - t_start,
         fixed=sorted(fix) + [p.name for p in space if p.fixed and p.name not in fix],
         converged=bool(res.success) if res is not None else False,
-        message=str(res.message) if res is not None else "interrupted",
+        message=(str(res.message) if res is not None else "interrupted")
+        + "".join(f"; {n} on the edge of its search box" for n in edge_names),
         iterations=int(res.nit) if res is not None else 0,
         evaluations=obj.evaluations,
         restarts=[-r[0] * obj.n for r in runs],

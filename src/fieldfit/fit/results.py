@@ -28,6 +28,9 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
     try:
         with os.fdopen(fd, mode) as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
