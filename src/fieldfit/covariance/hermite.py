@@ -24,10 +24,10 @@ def _forward_kernel(coef, r, t0, step, rho, drho, idx, pos):  # pragma: no cover
     tmax = t0 + last * step - 1e-12
     for i in numba.prange(n):
         ri = r[i]
-        if ri <= 0.0:
+        if ri <= 0.0:  # ρ(0) = 1 does not depend on the table: flagged by idx = -1
             rho[i] = 1.0
             drho[i] = 0.0
-            idx[i] = 0
+            idx[i] = -1
             pos[i] = 0.0
             continue
         t = np.log(ri)
@@ -59,7 +59,7 @@ def _coef_grad_kernel(w, idx, pos, nodes):  # pragma: no cover - compiled
     out = np.zeros((nodes, 4))
     for i in range(w.shape[0]):
         wi = w[i]
-        if wi == 0.0:
+        if wi == 0.0 or idx[i] < 0:
             continue
         s = pos[i]
         j = idx[i]
@@ -115,7 +115,8 @@ class HermiteExp(torch.autograd.Function):
             return g_coef, g_r, None, None
         # differentiable path (create_graph=True): the same formulas in torch operations
         j, s, inside, beyond = _torch_locate(r, ctx.t0, ctx.step, coef.shape[0])
-        w = torch.where(beyond, torch.zeros_like(rho), grad * rho)
+        off = beyond | (r <= 0)  # entries that do not depend on the table
+        w = torch.where(off, torch.zeros_like(rho), grad * rho)
         if ctx.needs_input_grad[0]:
             s2 = s * s
             powers = torch.stack([torch.ones_like(s), s, s2, s2 * s], dim=1)

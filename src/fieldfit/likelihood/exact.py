@@ -26,6 +26,11 @@ def cholesky(K: torch.Tensor) -> torch.Tensor:
     The jitter ``settings.jitter · mean(diag K)`` is added to the diagonal; on failure it is
     raised tenfold up to ``settings.max_jitter_tries`` times, then a ValueError says why.
     """
+    return cholesky_jitter(K)[0]
+
+
+def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """:func:`cholesky`, also returning the jitter added to the diagonal."""
     cfg = current()
     scale = K.diagonal().mean().detach()
     eye = torch.eye(K.shape[0], dtype=K.dtype)
@@ -33,7 +38,7 @@ def cholesky(K: torch.Tensor) -> torch.Tensor:
     for _ in range(cfg.max_jitter_tries + 1):
         L, info = torch.linalg.cholesky_ex(K + (jitter * scale) * eye)
         if int(info) == 0:
-            return L
+            return L, float(jitter * scale)
         jitter *= 10.0
     raise ValueError(
         "covariance matrix is not positive definite even with jitter "
@@ -44,6 +49,109 @@ def cholesky(K: torch.Tensor) -> torch.Tensor:
 
 def _tri(L, B):
     return torch.linalg.solve_triangular(L, B, upper=False)
+
+
+def _profile_terms(L: torch.Tensor, Y: torch.Tensor, X: torch.Tensor | None):
+    """Whitened residuals ``(n, r)`` after GLS on ``X`` (if any) and β̂ (or None)."""
+    Ly = _tri(L, Y.T)
+    if X is None or X.shape[1] == 0:
+        return Ly, None
+    Lx = _tri(L, X)
+    beta = torch.linalg.solve(Lx.T @ Lx, Lx.T @ Ly.mean(1))
+    return Ly - (Lx @ beta)[:, None], beta
+
+
+def _loglik_from(L, resid, r):
+    n = L.shape[0]
+    logdet = 2.0 * torch.log(L.diagonal()).sum()
+    return -0.5 * (resid * resid).sum() - 0.5 * r * (logdet + n * math.log(2.0 * math.pi))
+
+
+def _grad_sigma(L, resid, r):
+    """∂ℓ/∂Σ = ½ (Σ_k α_k α_kᵀ − r Σ⁻¹),  α_k = Σ⁻¹ (y_k − X β̂)  (envelope theorem for β̂)."""
+    alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
+    return 0.5 * (alpha @ alpha.T - r * torch.cholesky_inverse(L)), alpha
+
+
+class _SigmaGrad(torch.autograd.Function):
+    """G(Σ) = ∂ℓ/∂Σ = ½(Σ_k α_k α_kᵀ − rΣ⁻¹) with a closed-form backward (Hessian products).
+
+    With α_k = Σ⁻¹(y_k − Xβ̂), β̂ = A⁻¹XᵀΣ⁻¹ȳ, A = XᵀΣ⁻¹X, a perturbation dΣ moves
+
+        dα_k = −Σ⁻¹ dΣ α_k + Σ⁻¹X A⁻¹ XᵀΣ⁻¹ dΣ ᾱ,     d(Σ⁻¹) = −Σ⁻¹ dΣ Σ⁻¹,
+
+    so for an upstream V (symmetrised) the adjoint is sym(−Σ_k Σ⁻¹Vα_k α_kᵀ
+    + Σ⁻¹X A⁻¹ XᵀΣ⁻¹(Σ_k Vα_k) ᾱᵀ + ½ r Σ⁻¹VΣ⁻¹): two n³ products, against the
+    differentiation of a Cholesky factorisation. Exact to second order (no third derivatives).
+    """
+
+    @staticmethod
+    def forward(ctx, S, L, resid):
+        r = resid.shape[1]
+        Sinv = torch.cholesky_inverse(L)
+        alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
+        ctx.save_for_backward(Sinv, alpha)
+        ctx.r = r
+        return 0.5 * (alpha @ alpha.T - r * Sinv)
+
+    @staticmethod
+    def backward(ctx, V):
+        Sinv, alpha = ctx.saved_tensors
+        X = ctx.X
+        V = 0.5 * (V + V.T)
+        W = V @ alpha  # (n, r)
+        adj = -(Sinv @ W) @ alpha.T
+        if X is not None:
+            Xs = Sinv @ X  # (n, p)
+            A = X.T @ Xs
+            v = Xs @ torch.linalg.solve(A, Xs.T @ W.sum(1))
+            adj = adj + torch.outer(v, alpha.mean(1))
+        adj = adj + 0.5 * ctx.r * (Sinv @ V @ Sinv)
+        return 0.5 * (adj + adj.T), None, None
+
+
+def _sigma_grad(S, L, resid, X):
+    """G(Σ) through :class:`_SigmaGrad` (``X (n, p)`` the profiled design, or None)."""
+
+    class _Bound(_SigmaGrad):
+        @staticmethod
+        def forward(ctx, S, L, resid):
+            ctx.X = X
+            return _SigmaGrad.forward(ctx, S, L, resid)
+
+    return _Bound.apply(S, L, resid)
+
+
+class _GaussianLogLik(torch.autograd.Function):
+    """ℓ(Σ, Y) for ``Σ (n, n)`` (jitter and nugget included), data ``Y (r, n)``, design ``X``.
+
+    The backward pass uses the closed form ∂ℓ/∂Σ = ½(ααᵀ − rΣ⁻¹) (envelope theorem for the
+    profiled β̂) with Σ⁻¹ from the Cholesky factor (``cholesky_inverse``: n³ flops in all,
+    against ~3n³ for autograd through the factorisation and the triangular solves). When a
+    graph of the gradient is requested (Hessians), ∂ℓ/∂Σ comes from :class:`_SigmaGrad`, whose
+    own backward is closed-form too; if the data carry a gradient (a mean β given as a
+    parameter) the closed form is recomputed from Σ in differentiable operations instead.
+    """
+
+    @staticmethod
+    def forward(ctx, S, Y, X, L):
+        resid, _ = _profile_terms(L, Y, X)
+        ctx.save_for_backward(S, Y, X, L, resid)
+        return _loglik_from(L, resid, Y.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        S, Y, X, L, resid = ctx.saved_tensors
+        r = Y.shape[0]
+        if torch.is_grad_enabled():
+            if not ctx.needs_input_grad[1]:
+                gS = _sigma_grad(S, L, resid, X if X.shape[1] else None)
+                return grad * gS, None, None, None
+            L = torch.linalg.cholesky(S)  # differentiable recomputation from Σ
+            resid, _ = _profile_terms(L, Y, X)
+        gS, alpha = _grad_sigma(L, resid, r)
+        g_y = -grad * alpha.T if ctx.needs_input_grad[1] else None
+        return grad * gS, g_y, None, None
 
 
 class _Factor:
@@ -84,7 +192,16 @@ class ExactEngine(Engine):
         self.chunk = chunk
 
     def log_likelihood(self, spec, points, y, X):
-        return _Factor(spec, points, y, X).log_likelihood()
+        n = points.shape[0]
+        S = spec.kernel(points, points) + spec.nugget * torch.eye(n, dtype=y.dtype)
+        L, jitter = cholesky_jitter(S)
+        S = S + jitter * torch.eye(n, dtype=y.dtype)  # the jitter the factor carries
+        if spec.beta is not None:  # a given mean: the residual carries β's gradient
+            if X is not None and X.shape[1]:
+                y = y - (X @ spec.beta)[None, :]
+            X = None
+        Xa = X if X is not None and X.shape[1] else torch.zeros(n, 0, dtype=y.dtype)
+        return _GaussianLogLik.apply(S, y, Xa, L.detach())
 
     def gls(self, spec, points, y, X):
         f = _Factor(spec, points, y, X)

@@ -203,12 +203,21 @@ class GaussianField:
     ) -> np.ndarray:
         """Draws ``(r, n)`` at ``points (n, D)`` by Cholesky factorisation, mean included.
 
+        ``points`` may also be an :class:`Observations` (its locations, times, covariates and
+        names are used; its values are ignored).
+
         The mean coefficients come from ``params`` by name (``mean`` for a constant mean;
         ``beta_<name>`` with ``coord_names`` / ``covariate_names``, default x0, x1, …, z0, …).
         ``noise`` adds the nugget (simulated observations rather than the latent field).
         """
         from ..likelihood.exact import cholesky
 
+        if isinstance(points, Observations):
+            obs = points
+            points = self._points(obs)
+            covariates = obs.covariates if covariates is None else covariates
+            coord_names = coord_names or obs.coord_names
+            covariate_names = covariate_names or obs.covariate_names
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         if not np.isfinite(points).all():
             raise ValueError("simulation points contain NaN or infinite coordinates")
