@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml scripts/install_system.sh
 	bash scripts/install_system.sh
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip wheel "setuptools>=68" "cython<3.1" "numpy>=1.26"
+	$(PY) -m pip install --quiet --upgrade pip wheel "setuptools>=77" "cython<3.1" "numpy>=1.26"
 	# torch first, pinned: its CPU build is on local disk (an unpinned torch pulls a CUDA build)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --no-build-isolation "scikit-sparse==0.4.16"

@@ -81,7 +81,8 @@ def test_log_bessel_k_overflow_branch_against_mpmath():
     nu = torch.tensor([180.0, 250.5], dtype=D)
     x = torch.tensor([0.5, 3.0], dtype=D)
     got = log_bessel_k(nu, x).numpy()
-    ref = [float(mpmath.log(mpmath.besselk(n, v))) for n, v in zip([180.0, 250.5], [0.5, 3.0])]
+    ref = [float(mpmath.log(mpmath.besselk(n, v)))
+           for n, v in zip([180.0, 250.5], [0.5, 3.0], strict=True)]
     np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
@@ -132,7 +133,7 @@ def _fd_check(cov, p, x1, x2, names, rtol=1e-6):
     K = cov(x1, x2, base)
     w = torch.linspace(0.5, 1.5, K.numel(), dtype=D).reshape(K.shape)
     grads = torch.autograd.grad((K * w).sum(), [base[k] for k in names])
-    for k, g in zip(names, grads):
+    for k, g in zip(names, grads, strict=False):
         eps = 1e-6 * max(1.0, abs(p[k]))
         plus = {kk: torch.tensor(v + (eps if kk == k else 0.0), dtype=D) for kk, v in p.items()}
         minus = {kk: torch.tensor(v - (eps if kk == k else 0.0), dtype=D) for kk, v in p.items()}

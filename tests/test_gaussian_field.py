@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from fieldfit import GaussianField, Matern, Observations, krige
+from fieldfit import GaussianField, Matern, Observations
 from fieldfit.covariance import Exponential, Separable
 from fieldfit.settings import settings
 
@@ -84,7 +84,7 @@ def test_loglik_gradient_against_finite_differences(data):
     names = list(P)
     t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in P.items()}
     grads = torch.autograd.grad(model.log_likelihood(obs, t), [t[k] for k in names])
-    for k, g in zip(names, grads):
+    for k, g in zip(names, grads, strict=False):
         eps = 1e-6 * P[k]
         up = float(model.log_likelihood(obs, {**P, k: P[k] + eps}))
         dn = float(model.log_likelihood(obs, {**P, k: P[k] - eps}))

@@ -78,7 +78,8 @@ def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: boo
             cov = Anisotropic(cov)
     else:
         raise ValueError(
-            f"unknown model {name!r}; choose one of {sorted(SPATIAL_MODELS) + list(SPACETIME_MODELS)}"
+            f"unknown model {name!r}; choose one of "
+            f"{sorted(SPATIAL_MODELS) + list(SPACETIME_MODELS)}"
         )
     return GaussianField(cov, mean=mean, nugget=nugget, engine=engine)
 
@@ -129,6 +130,8 @@ def fit(
         )
         m = build_model(model, time is not None, mean, nugget, anisotropic, engine)
         train = obs.observed_part()
+        if set(fixed) & set(m.mean_names(train)):  # a fixed mean: optimise, don't profile
+            m.profile_mean = False
         result = fit_mle(m, train, fix=fixed, restarts=restarts, progress=progress)
         result.to_json(out)
         typer.echo(result.summary())
@@ -154,7 +157,9 @@ def fit(
             typer.echo(f"{len(table)} predictions written to {predictions}")
         elif targets is not None:
             typer.echo(f"{targets.n} locations to predict: pass --predictions FILE to write them")
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else str(e))
+    except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
 
 
@@ -197,7 +202,9 @@ def simulate(
                 df[f"z_{i}"] = draws[i]
         _write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else str(e))
+    except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
 
 

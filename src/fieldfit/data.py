@@ -47,8 +47,22 @@ def _float_array(x: Any, what: str) -> np.ndarray:
 
 
 def _to_days(x: Any) -> np.ndarray:
-    """Datetimes (NaT -> NaN) as float days since 1970-01-01 UTC; anything else unchanged."""
-    if pd.api.types.is_datetime64_any_dtype(getattr(x, "dtype", None)):
+    """Datetimes (NaT -> NaN) as float days since 1970-01-01 UTC; anything else unchanged.
+
+    Text columns (a CSV's dates) that are not numbers are parsed as ISO 8601 dates.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and (pd.api.types.is_object_dtype(dtype)
+                              or pd.api.types.is_string_dtype(dtype)):
+        try:
+            return np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            try:
+                x = pd.to_datetime(pd.Series(np.asarray(x)), format="ISO8601", utc=True)
+            except (TypeError, ValueError):
+                return x  # reported as non-numeric by the caller
+            dtype = x.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
         t = pd.to_datetime(pd.Series(np.asarray(x)) if not isinstance(x, pd.Series) else x,
                            utc=True)
         return ((t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)).to_numpy(np.float64)

@@ -129,7 +129,8 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
         se = result.stderr.get(name)
         lo, hi = result.confidence_interval(name)
         edge = f"{name} on the edge of its search box" in result.message
-        tab.add_row(name, f"{value:.4g}" + (" (edge)" if edge else ""), "—" if se is None else f"{se:.3g}",
+        tab.add_row(name, f"{value:.4g}" + (" (edge)" if edge else ""),
+                    "—" if se is None else f"{se:.3g}",
                     "—" if se is None else f"[{lo:.4g}, {hi:.4g}]")
     console.print(tab)
     console.print(f"log-likelihood {result.loglik:.3f}, AIC {result.aic:.2f}, "

@@ -197,7 +197,7 @@ class ParamSpace:
         )
 
     def validate(self, values: Mapping[str, float]) -> None:
-        """Raise ValueError for unknown names or values outside a parameter's domain."""
+        """Raise KeyError for unknown names, ValueError for values outside a domain."""
         for name, v in values.items():
             self[name].transform.check(float(v), name)
 
@@ -220,7 +220,8 @@ class ParamSpace:
         """Unconstrained vector ``(k,)`` -> natural values of every parameter (fixed included)."""
         free = self.free_names
         if u.shape != (len(free),):
-            raise ValueError(f"expected an unconstrained vector of shape ({len(free)},), got {tuple(u.shape)}")
+            raise ValueError(f"expected an unconstrained vector of shape ({len(free)},), "
+                             f"got {tuple(u.shape)}")
         out: dict[str, torch.Tensor] = {}
         i = 0
         for p in self:

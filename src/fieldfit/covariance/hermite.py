@@ -7,7 +7,8 @@ Used by the Matérn covariance (its table of log ρ). No library evaluates a gat
 gradients in both the abscissa and the coefficients at the speed dense covariance matrices
 need, so this module does: a fused, parallel numba kernel computes ρ and dρ/dr in one pass,
 and the coefficients' gradient is accumulated by another; when a graph of the backward is
-needed (Hessians) the same operations run as differentiable torch code.
+needed (Hessians), the backward is itself a Function whose adjoint (a Hessian-vector
+product) is written out in a third kernel.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def _forward_kernel(coef, r, t0, step, rho, drho, idx, pos):  # pragma: no cover
             pos[i] = 0.0
             continue
         t = np.log(ri)
-        if t > tmax:  # beyond the table's end: underflow
+        if t > tmax:  # beyond the table's end: underflow, independent of the table
             rho[i] = 0.0
             drho[i] = 0.0
-            idx[i] = 0
+            idx[i] = -1
             pos[i] = 0.0
             continue
         inside = t0 <= t
@@ -47,10 +48,11 @@ def _forward_kernel(coef, r, t0, step, rho, drho, idx, pos):  # pragma: no cover
         e = np.exp(val)
         rho[i] = e
         idx[i] = j
-        pos[i] = s
         if inside:
+            pos[i] = s
             drho[i] = e * (c1 + s * (2.0 * c2 + 3.0 * s * c3)) / (step * ri)
-        else:
+        else:  # below the first node: held at the first node's value, marked by pos = -1
+            pos[i] = -1.0
             drho[i] = 0.0
 
 
@@ -61,7 +63,7 @@ def _coef_grad_kernel(w, idx, pos, nodes):  # pragma: no cover - compiled
         wi = w[i]
         if wi == 0.0 or idx[i] < 0:
             continue
-        s = pos[i]
+        s = max(pos[i], 0.0)
         j = idx[i]
         out[j, 0] += wi
         out[j, 1] += wi * s
@@ -70,14 +72,93 @@ def _coef_grad_kernel(w, idx, pos, nodes):  # pragma: no cover - compiled
     return out
 
 
-def _torch_locate(r, t0, step, nodes):
-    pos = r > 0
-    t = torch.log(torch.where(pos, r, torch.ones_like(r)))
-    tc = torch.clamp(t, t0, t0 + (nodes - 1) * step - 1e-12)
-    u = (tc - t0) / step
-    j = torch.floor(u.detach()).long()
-    beyond = t > t0 + (nodes - 1) * step - 1e-12
-    return j, u - j, pos & (t == tc), beyond
+@numba.njit(parallel=True, cache=True)
+def _second_kernel(g, coef, r, idx, pos, step, Gc, Gr, adj_g, adj_r, a_c):  # pragma: no cover
+    """Adjoints of (g_coef, g_r) = backward(g) for upstream (Gc, Gr); see _HermiteGrad."""
+    n = r.shape[0]
+    for i in numba.prange(n):
+        j = idx[i]
+        adj_g[i] = 0.0
+        adj_r[i] = 0.0
+        a_c[i, 0] = 0.0
+        a_c[i, 1] = 0.0
+        a_c[i, 2] = 0.0
+        a_c[i, 3] = 0.0
+        if j < 0:
+            continue
+        ri = r[i]
+        inside = pos[i] >= 0.0
+        s = pos[i] if inside else 0.0
+        c0, c1, c2, c3 = coef[j, 0], coef[j, 1], coef[j, 2], coef[j, 3]
+        rho = np.exp(c0 + s * (c1 + s * (c2 + s * c3)))
+        s2 = s * s
+        a = Gc[j, 0] + s * Gc[j, 1] + s2 * Gc[j, 2] + s2 * s * Gc[j, 3]
+        w = g[i] * rho
+        if not inside:  # ρ = exp(c_j0): depends on the first coefficient only, not on r
+            adj_g[i] = rho * a
+            a_c[i, 0] = w * a
+            continue
+        dval = c1 + s * (2.0 * c2 + 3.0 * s * c3)
+        d2val = 2.0 * c2 + 6.0 * s * c3
+        q = 1.0 / (step * ri)  # ds/dr
+        b = Gr[i]
+        adj_g[i] = rho * (a + dval * q * b)
+        k = w * (a + dval * q * b)
+        m = w * q * b
+        a_c[i, 0] = k
+        a_c[i, 1] = k * s + m
+        a_c[i, 2] = k * s2 + m * 2.0 * s
+        a_c[i, 3] = k * s2 * s + m * 3.0 * s2
+        da = (Gc[j, 1] + 2.0 * s * Gc[j, 2] + 3.0 * s2 * Gc[j, 3]) * q
+        adj_r[i] = w * (dval * q * (a + dval * q * b) + da + b * (d2val * q * q - dval * q / ri))
+
+
+@numba.njit(cache=True)
+def _accumulate(a_c, idx, nodes):  # pragma: no cover - compiled
+    out = np.zeros((nodes, 4))
+    for i in range(idx.shape[0]):
+        j = idx[i]
+        if j >= 0:
+            out[j, 0] += a_c[i, 0]
+            out[j, 1] += a_c[i, 1]
+            out[j, 2] += a_c[i, 2]
+            out[j, 3] += a_c[i, 3]
+    return out
+
+
+class _HermiteGrad(torch.autograd.Function):
+    """The backward of :class:`HermiteExp` as a function of (g, coef, r), for Hessians:
+
+        g_coef[j] = Σ_{i: j_i = j} g_i ρ_i P(s_i),   g_r,i = g_i ρ_i p_j'(s_i) / (Δ r_i),
+        P(s) = (1, s, s², s³),  ρ_i = exp(c_{j_i} · P(s_i)),  ds/dr = 1/(Δ r).
+
+    Its own backward (the Hessian-vector product) is written out by hand in a numba kernel
+    (first order in (g, coef, r); no third derivatives).
+    """
+
+    @staticmethod
+    def forward(ctx, g, coef, r, rho, drho, idx, pos, step):
+        w = (g * rho).contiguous().numpy()
+        g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, coef.shape[0]))
+        ctx.save_for_backward(g, coef, r)
+        ctx.idx, ctx.pos, ctx.step = idx, pos, step
+        return g_coef, g * drho
+
+    @staticmethod
+    def backward(ctx, Gc, Gr):
+        g, coef, r = ctx.saved_tensors
+        n = r.shape[0]
+        Gc = torch.zeros_like(coef) if Gc is None else Gc
+        Gr = torch.zeros_like(r) if Gr is None else Gr
+        adj_g, adj_r, a_c = np.empty(n), np.empty(n), np.empty((n, 4))
+        _second_kernel(g.detach().contiguous().numpy(), coef.detach().contiguous().numpy(),
+                       r.detach().contiguous().numpy(), ctx.idx, ctx.pos,
+                       float(ctx.step),
+                       Gc.detach().contiguous().numpy(), Gr.detach().contiguous().numpy(),
+                       adj_g, adj_r, a_c)
+        adj_c = torch.from_numpy(_accumulate(a_c, ctx.idx, coef.shape[0]))
+        return (torch.from_numpy(adj_g), adj_c, torch.from_numpy(adj_r),
+                None, None, None, None, None)
 
 
 class HermiteExp(torch.autograd.Function):
@@ -104,26 +185,16 @@ class HermiteExp(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         coef, r, rho = ctx.saved_tensors
+        drho, idx, pos = ctx.fast
+        if torch.is_grad_enabled():  # a graph of the gradient is wanted (Hessians)
+            g_coef, g_r = _HermiteGrad.apply(grad, coef, r, rho.detach(), drho, idx, pos,
+                                              ctx.step)
+            return (g_coef if ctx.needs_input_grad[0] else None,
+                    g_r if ctx.needs_input_grad[1] else None, None, None)
         g_coef = g_r = None
-        if not torch.is_grad_enabled():
-            drho, idx, pos = ctx.fast
-            if ctx.needs_input_grad[0]:
-                w = (grad * rho).contiguous().numpy()
-                g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, coef.shape[0]))
-            if ctx.needs_input_grad[1]:
-                g_r = grad * drho
-            return g_coef, g_r, None, None
-        # differentiable path (create_graph=True): the same formulas in torch operations
-        j, s, inside, beyond = _torch_locate(r, ctx.t0, ctx.step, coef.shape[0])
-        off = beyond | (r <= 0)  # entries that do not depend on the table
-        w = torch.where(off, torch.zeros_like(rho), grad * rho)
         if ctx.needs_input_grad[0]:
-            s2 = s * s
-            powers = torch.stack([torch.ones_like(s), s, s2, s2 * s], dim=1)
-            g_coef = torch.zeros_like(coef).index_add(0, j, w[:, None] * powers)
+            w = (grad * rho).contiguous().numpy()
+            g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, coef.shape[0]))
         if ctx.needs_input_grad[1]:
-            c = coef[j]
-            dval = c[:, 1] + s * (2 * c[:, 2] + 3 * s * c[:, 3])
-            r_safe = torch.where(inside, r, torch.ones_like(r))
-            g_r = torch.where(inside, w * dval / (ctx.step * r_safe), torch.zeros_like(r))
+            g_r = grad * drho
         return g_coef, g_r, None, None

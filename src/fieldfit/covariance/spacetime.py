@@ -9,6 +9,8 @@ Gneiting (2002, eq. 14), with ψ(u) = 1 + (|u|/ℓ_T)^{2α}:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ..params import Param, interval, positive
@@ -38,7 +40,7 @@ class Separable(Covariance):
         for p in self.time.param_specs():
             if p.name == "variance":
                 continue
-            out.append(Param("time_" + p.name, p.transform, p.value, p.fixed, p.prior, p.doc))
+            out.append(replace(p, name="time_" + p.name))
         return out
 
     def param_specs(self):
@@ -96,7 +98,8 @@ class Gneiting(Covariance):
         h_safe = torch.where(hpos, h, torch.ones_like(h))
         h2g = torch.where(hpos, h_safe ** (2 * p["smoothness"]), torch.zeros_like(h))
         beta = p["separability"]
-        return p["variance"] * psi ** (-beta * d / 2) * torch.exp(-h2g * psi ** (-beta * p["smoothness"]))
+        decay = torch.exp(-h2g * psi ** (-beta * p["smoothness"]))
+        return p["variance"] * psi ** (-beta * d / 2) * decay
 
     def initial_values(self, variance, diameter, time_span=1.0):
         return {"variance": variance, "range": diameter / 10.0, "time_range": time_span / 10.0}

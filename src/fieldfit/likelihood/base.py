@@ -55,5 +55,7 @@ class Engine:
         """GLS coefficients ``(p,)`` and their covariance ``(p, p)``."""
         raise NotImplementedError
 
-    def predict(self, spec, points, y, X, new_points, new_X, noise: bool = True) -> Prediction:
+    def predict(self, spec, points, y, X, new_points, new_X, noise: bool = True,
+                full_cov: bool = False) -> Prediction:
+        """Kriging means and variances at ``new_points`` (``full_cov``: the full covariance)."""
         raise NotImplementedError

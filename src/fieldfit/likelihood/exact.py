@@ -86,18 +86,18 @@ class _SigmaGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, S, L, resid):
+    def forward(ctx, S, L, resid, X):
         r = resid.shape[1]
         Sinv = torch.cholesky_inverse(L)
         alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
-        ctx.save_for_backward(Sinv, alpha)
+        ctx.save_for_backward(Sinv, alpha, X)
         ctx.r = r
         return 0.5 * (alpha @ alpha.T - r * Sinv)
 
     @staticmethod
     def backward(ctx, V):
-        Sinv, alpha = ctx.saved_tensors
-        X = ctx.X
+        Sinv, alpha, X = ctx.saved_tensors
+        X = X if X.shape[1] else None
         V = 0.5 * (V + V.T)
         W = V @ alpha  # (n, r)
         adj = -(Sinv @ W) @ alpha.T
@@ -107,19 +107,7 @@ class _SigmaGrad(torch.autograd.Function):
             v = Xs @ torch.linalg.solve(A, Xs.T @ W.sum(1))
             adj = adj + torch.outer(v, alpha.mean(1))
         adj = adj + 0.5 * ctx.r * (Sinv @ V @ Sinv)
-        return 0.5 * (adj + adj.T), None, None
-
-
-def _sigma_grad(S, L, resid, X):
-    """G(Σ) through :class:`_SigmaGrad` (``X (n, p)`` the profiled design, or None)."""
-
-    class _Bound(_SigmaGrad):
-        @staticmethod
-        def forward(ctx, S, L, resid):
-            ctx.X = X
-            return _SigmaGrad.forward(ctx, S, L, resid)
-
-    return _Bound.apply(S, L, resid)
+        return 0.5 * (adj + adj.T), None, None, None
 
 
 class _GaussianLogLik(torch.autograd.Function):
@@ -145,7 +133,7 @@ class _GaussianLogLik(torch.autograd.Function):
         r = Y.shape[0]
         if torch.is_grad_enabled():
             if not ctx.needs_input_grad[1]:
-                gS = _sigma_grad(S, L, resid, X if X.shape[1] else None)
+                gS = _SigmaGrad.apply(S, L, resid, X)
                 return grad * gS, None, None, None
             L = torch.linalg.cholesky(S)  # differentiable recomputation from Σ
             resid, _ = _profile_terms(L, Y, X)

@@ -25,7 +25,8 @@ PREDICTION_KINDS = ("universal", "ordinary", "simple")
 
 
 def _t(a) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
+    # a copy: the input may be read-only (pandas' to_numpy)
+    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
 
 
 class GaussianField:
@@ -171,7 +172,7 @@ class GaussianField:
     # --- the model contract --------------------------------------------------------------
     def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
         """Log-likelihood of the observed values (mean profiled out if ``profile_mean``)."""
-        p = params if all(torch.is_tensor(v) for v in params.values()) else self._check_params(params)
+        p = self._check_params(params)  # fills fixed values, rejects missing/invalid ones
         y, X, pts = self._observed_arrays(obs)
         return self.engine.log_likelihood(self._spec(p, obs), _t(pts), _t(y), _t(X))
 
