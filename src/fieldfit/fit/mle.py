@@ -3,8 +3,8 @@
     θ̂ = argmax_θ ℓ(θ),  u = g⁻¹(θ) unconstrained (log for positive parameters)
 
 1. L-BFGS-B (scipy) on f(u) = −ℓ(g(u))/n with the autograd gradient, from a data-driven start
-   and ``restarts`` further starts, each to a screening tolerance (relative change of f
-   1e-10); the best is refined to full tolerance (1e-14) and kept.
+   and ``restarts`` further starts; a restart that joins the basin of an optimum already found
+   (within 0.1 of it in u, and no better) is stopped there; the best optimum is kept.
 2. Newton steps with the autograd Hessian polish the optimum (quadratic convergence).
 3. Observed information I_u = −∇²ℓ(û); Cov(θ̂) ≈ J I_u⁻¹ Jᵀ with J = diag(g'(û)) (delta method).
    Profiled mean coefficients get their GLS standard errors.
@@ -34,11 +34,21 @@ class _Objective:
         self.n = int(obs.observed.sum()) * obs.n_replicates
         self.evaluations = 0
         self.best = (np.inf, None)
+        self._cache: dict = {}
 
     def loglik(self, u: torch.Tensor) -> torch.Tensor:
         return self.model.log_likelihood(self.obs, self.space.unpack(u))
 
     def __call__(self, u_np: np.ndarray):
+        key = np.asarray(u_np, dtype=np.float64).tobytes()
+        if key in self._cache:  # L-BFGS's last point is often evaluated again
+            f, g = self._cache[key]
+            return f, g.copy()
+        out = self._evaluate(u_np)
+        self._cache = {key: out}
+        return out[0], out[1].copy()
+
+    def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
         u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
         try:
@@ -103,6 +113,21 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
     return u, H
 
 
+class _BasinStop:
+    """L-BFGS callback stopping a restart once it has joined the basin of an optimum found
+    before: within ``radius`` of it (max-norm in the unconstrained parameters) and no better.
+    A restart that finds better values runs on to full tolerance."""
+
+    def __init__(self, found, radius: float = 0.1):
+        self.found, self.radius = found, radius
+
+    def __call__(self, intermediate_result):
+        x, f = intermediate_result.x, intermediate_result.fun
+        for f_opt, u_opt in self.found:
+            if f >= f_opt and np.max(np.abs(x - u_opt)) < self.radius:
+                raise StopIteration
+
+
 def fit(
     model,
     obs,
@@ -138,6 +163,9 @@ def fit(
     lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
     hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
     box = list(zip(lo, hi, strict=True))
+    # with standard errors, Newton steps on the autograd Hessian finish the optimisation
+    # (quadratically), so L-BFGS may stop at a relative change of f of 1e-11
+    tol = {"gtol": 1e-7, "ftol": 1e-11} if stderr else {"gtol": 1e-9, "ftol": 1e-14}
     runs = []
     try:
         for values in starts:
@@ -147,21 +175,13 @@ def fit(
                 runs.append((obj(u0)[0], u0, None))
                 break
             u0 = np.clip(u0, lo, hi)
+            found = [(f, u) for f, u, r in runs if r is not None]
             res = scipy.optimize.minimize(
                 obj, u0, jac=True, method="L-BFGS-B", bounds=box,
-                options={"maxiter": maxiter, "gtol": 1e-6, "ftol": 1e-10, "maxcor": 20},
+                callback=_BasinStop(found) if found else None,
+                options={"maxiter": maxiter, "maxcor": 20, **tol},
             )
             runs.append((float(res.fun), res.x, res))
-        # refine the best start to full tolerance (the screening runs stop a little early)
-        f_b, u_b, res_b = min(runs, key=lambda r: r[0])
-        if res_b is not None and len(u_b):
-            res = scipy.optimize.minimize(
-                obj, u_b, jac=True, method="L-BFGS-B", bounds=box,
-                options={"maxiter": maxiter, "gtol": 1e-9, "ftol": 1e-14, "maxcor": 20},
-            )
-            if res.fun <= f_b:
-                res.nit += res_b.nit
-                runs[runs.index((f_b, u_b, res_b))] = (float(res.fun), res.x, res)
     except KeyboardInterrupt:
         if obj.best[1] is None:
             raise

@@ -32,11 +32,10 @@ def cholesky(K: torch.Tensor) -> torch.Tensor:
 def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
     """:func:`cholesky`, also returning the jitter added to the diagonal."""
     cfg = current()
-    scale = K.diagonal().mean().detach()
-    eye = torch.eye(K.shape[0], dtype=K.dtype)
+    scale = float(K.diagonal().mean().detach())
     jitter = cfg.jitter
     for _ in range(cfg.max_jitter_tries + 1):
-        L, info = torch.linalg.cholesky_ex(K + (jitter * scale) * eye)
+        L, info = torch.linalg.cholesky_ex(add_diagonal(K, jitter * scale))
         if int(info) == 0:
             return L, float(jitter * scale)
         jitter *= 10.0
@@ -45,6 +44,13 @@ def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
         f"{jitter / 10:.1e}×mean variance: duplicated locations without a nugget, or a "
         "degenerate parameter value (zero variance, infinite range)?"
     )
+
+
+def add_diagonal(K: torch.Tensor, d) -> torch.Tensor:
+    """K + d·I without forming I (differentiable in K and d)."""
+    out = K.clone()
+    out.diagonal().add_(d)
+    return out
 
 
 def _tri(L, B):
@@ -70,7 +76,7 @@ def _loglik_from(L, resid, r):
 def _grad_sigma(L, resid, r):
     """∂ℓ/∂Σ = ½ (Σ_k α_k α_kᵀ − r Σ⁻¹),  α_k = Σ⁻¹ (y_k − X β̂)  (envelope theorem for β̂)."""
     alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
-    return 0.5 * (alpha @ alpha.T - r * torch.cholesky_inverse(L)), alpha
+    return torch.addmm(torch.cholesky_inverse(L), alpha, alpha.T, beta=-0.5 * r, alpha=0.5), alpha
 
 
 class _SigmaGrad(torch.autograd.Function):
@@ -181,9 +187,9 @@ class ExactEngine(Engine):
 
     def log_likelihood(self, spec, points, y, X):
         n = points.shape[0]
-        S = spec.kernel(points, points) + spec.nugget * torch.eye(n, dtype=y.dtype)
-        L, jitter = cholesky_jitter(S)
-        S = S + jitter * torch.eye(n, dtype=y.dtype)  # the jitter the factor carries
+        S = add_diagonal(spec.kernel(points, points), spec.nugget)
+        L, jitter = cholesky_jitter(S.detach())
+        S.diagonal().add_(jitter)  # the jitter the factor carries
         if spec.beta is not None:  # a given mean: the residual carries β's gradient
             if X is not None and X.shape[1]:
                 y = y - (X @ spec.beta)[None, :]
