@@ -13,6 +13,7 @@ Writes ``result.json`` (the fit), ``predictions.parquet`` (id, coordinates, mean
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,10 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     out = Path(out)
     obs, targets, truth, model, title = _prepare(dataset)
     console.print(f"[bold]fieldfit demo[/bold]: {model!r} on {dataset} (n = {obs.n})")
-    result = fit(model, obs, restarts=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(model, obs, restarts=2)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     tab = Table(title=f"Maximum likelihood estimates ({dataset}, exact engine)")
     for col in ("parameter", "estimate", "std. error", "95% interval"):
         tab.add_column(col, justify="right" if col != "parameter" else "left")
@@ -135,6 +139,8 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     console.print(tab)
     console.print(f"log-likelihood {result.loglik:.3f}, AIC {result.aic:.2f}, "
                   f"{result.evaluations} evaluations, {result.seconds:.1f} s")
+    for note in notes:
+        console.print(f"[yellow]note[/yellow]: {note}")
 
     scores, cv_table = cross_validate(model, obs, result, folds=folds)
     rows = {f"{folds}-fold CV": scores}
