@@ -260,18 +260,38 @@ def machine_info(threads: int) -> list[list[str]]:
     ]
 
 
-def busy_warning() -> str:
-    """A warning when the machine is not idle (timings then say little)."""
-    if not hasattr(os, "getloadavg"):
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(seconds: float = 3.0) -> float | None:
+    """Share of the CPUs busy over ``seconds`` while this process sleeps (others' work)."""
+    a = _cpu_times()
+    time.sleep(seconds)
+    b = _cpu_times()
+    if a is None or b is None or b[1] == a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1])
+
+
+def busy_warning(share: float | None) -> str:
+    """A warning when other processes keep the CPUs busy (timings then say little).
+
+    Measured from /proc/stat while this process sleeps: the load average is no guide on
+    virtual machines whose baseline load is ~1 with nothing running.
+    """
+    if share is None or share <= 0.1:
         return ""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0]
-    if load <= max(0.5, 0.1 * (cores or 1)):
-        return ""
-    return (f"**⚠ The machine was not idle (1-min load average {load:.2f} on {cores} cores "
-            "at start): other processes compete for the cores, and multi-threaded BLAS/OpenMP "
-            "code can slow down by far more than the share of the cores it loses. Treat these "
-            "timings as a smoke test, not as results.**")
+    return (f"**⚠ The machine was not idle ({100 * share:.0f} % of the CPUs busy with other "
+            "work at start): other processes compete for the cores, and multi-threaded "
+            "BLAS/OpenMP code can slow down by far more than the share of the cores it loses. "
+            "Treat these timings as a smoke test, not as results.**")
 
 
 def targets(medians: dict, free_wall: float | None, args) -> str:
@@ -479,7 +499,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
-    busy = busy_warning()
+    share = busy_share()
+    info.append(["CPUs busy with other work at start (3 s sample)",
+                 "?" if share is None else f"{100 * share:.0f} %"])
+    busy = busy_warning(share)
     total = len(args.n) * (1 + args.repeats) + (0 if args.no_fit else 4)
     bar = tqdm(total=total, desc="exact_gp", unit="step", file=sys.stderr, disable=None)
 
