@@ -220,3 +220,29 @@ def test_bad_parameters_raise(data):
         GaussianField(engine="nope")
     with pytest.raises(ValueError, match="unknown mean"):
         GaussianField(mean="quadratic")
+
+
+def test_exact_engine_refuses_problems_too_large_for_memory():
+    from fieldfit.settings import settings
+
+    rng = np.random.default_rng(0)
+    obs = Observations(coords=rng.uniform(size=(300, 2)), values=rng.normal(size=300))
+    model = GaussianField(Matern(smoothness=1.5), mean="constant")
+    params = {"variance": 1.0, "range": 0.2, "nugget": 0.1}
+    # 300 points need 6 × 8 × 300² bytes ≈ 4.3 MB of dense matrices
+    with settings(max_dense_memory=1e6):
+        with pytest.raises(ValueError, match="dense 300 × 300"):
+            model.log_likelihood(obs, params)
+        with pytest.raises(ValueError, match="simulation by Cholesky"):
+            model.simulate(obs.coords, {**params, "mean": 0.0}, seed=0)
+    with settings(max_dense_memory=1e7):
+        assert np.isfinite(float(model.log_likelihood(obs, params)))
+
+
+def test_fit_reports_a_problem_too_large_instead_of_a_failed_evaluation():
+    from fieldfit.fit import fit
+
+    rng = np.random.default_rng(1)
+    obs = Observations(coords=rng.uniform(size=(300, 2)), values=rng.normal(size=300))
+    with settings(max_dense_memory=1e6), pytest.raises(ValueError, match="GiB"):
+        fit(GaussianField(Matern(smoothness=1.5)), obs, progress=False)

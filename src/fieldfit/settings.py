@@ -12,6 +12,8 @@
                       smaller ones call the Bessel function directly
 ``matern_table_step`` spacing of the table in log-distance
 ``progress``          None: progress bars on a terminal only; True/False: always / never
+``max_dense_memory``  the exact engine refuses problems whose dense n × n matrices would need
+                      more than this many bytes (None: half the machine's physical memory)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Settings:
     matern_table_min: int = 20_000
     matern_table_step: float = 2.5e-3
     progress: bool | None = None
+    max_dense_memory: float | None = None
 
 
 _local = threading.local()

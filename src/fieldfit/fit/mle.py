@@ -21,6 +21,7 @@ import scipy.optimize
 import torch
 from tqdm.auto import tqdm
 
+from ..likelihood.exact import ProblemTooLarge
 from ..params import DTYPE, ParamSpace
 from ..settings import current
 from .results import FitResult
@@ -54,6 +55,8 @@ class _Objective:
         try:
             ll = self.loglik(u)
             (g,) = torch.autograd.grad(ll, u)
+        except ProblemTooLarge:
+            raise
         except (ValueError, RuntimeError, torch.linalg.LinAlgError):
             return 1e20, np.zeros_like(u_np)
         f = -float(ll.detach()) / self.n

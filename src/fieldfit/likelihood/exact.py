@@ -13,6 +13,7 @@ With ``beta=None`` the coefficients are profiled out by generalised least square
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -44,6 +45,33 @@ def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
         f"{jitter / 10:.1e}×mean variance: duplicated locations without a nugget, or a "
         "degenerate parameter value (zero variance, infinite range)?"
     )
+
+
+#: dense n × n float64 matrices alive at once in a likelihood-and-gradient evaluation
+_DENSE_COPIES = 6
+
+
+class ProblemTooLarge(ValueError):
+    """The problem does not fit in memory for this engine (not a bad parameter value)."""
+
+
+def check_dense_size(n: int, what: str = "the exact engine") -> None:
+    """ProblemTooLarge (a ValueError) when ``n`` points need more memory than
+    ``settings.max_dense_memory``."""
+    limit = current().max_dense_memory
+    if limit is None:
+        try:
+            limit = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return
+    need = _DENSE_COPIES * 8.0 * n * n
+    if need > limit:
+        raise ProblemTooLarge(
+            f"{what} stores dense {n} × {n} matrices: about {need / 2**30:.1f} GiB for "
+            f"n = {n}, more than the {limit / 2**30:.1f} GiB allowed "
+            "(settings(max_dense_memory=...)); fit a subset of the data, or use a scalable "
+            "engine"
+        )
 
 
 def add_diagonal(K: torch.Tensor, d) -> torch.Tensor:
@@ -153,6 +181,7 @@ class _Factor:
 
     def __init__(self, spec: GaussianSpec, points, y, X):
         n = points.shape[0]
+        check_dense_size(n)
         K = spec.kernel(points, points)
         K = K + spec.nugget * torch.eye(n, dtype=K.dtype)
         self.L = cholesky(K)
@@ -187,6 +216,7 @@ class ExactEngine(Engine):
 
     def log_likelihood(self, spec, points, y, X):
         n = points.shape[0]
+        check_dense_size(n)
         S = add_diagonal(spec.kernel(points, points), spec.nugget)
         L, jitter = cholesky_jitter(S.detach())
         S.diagonal().add_(jitter)  # the jitter the factor carries

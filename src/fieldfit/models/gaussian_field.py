@@ -211,7 +211,7 @@ class GaussianField:
         ``beta_<name>`` with ``coord_names`` / ``covariate_names``, default x0, x1, …, z0, …).
         ``noise`` adds the nugget (simulated observations rather than the latent field).
         """
-        from ..likelihood.exact import cholesky
+        from ..likelihood.exact import check_dense_size, cholesky
 
         if isinstance(points, Observations):
             obs = points
@@ -222,6 +222,7 @@ class GaussianField:
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         if not np.isfinite(points).all():
             raise ValueError("simulation points contain NaN or infinite coordinates")
+        check_dense_size(len(points), "simulation by Cholesky")
         p = self._check_params(params)
         pts = _t(points)
         d = points.shape[1] - self.covariance.time_dims
@@ -304,8 +305,9 @@ class GaussianField:
         new_covariates: np.ndarray | None = None,
     ) -> np.ndarray:
         """Draws ``(n_samples, m)`` of the field at ``new_points`` given the data."""
-        from ..likelihood.exact import cholesky
+        from ..likelihood.exact import check_dense_size, cholesky
 
+        check_dense_size(len(np.atleast_2d(new_points)), "conditional simulation")
         mean, cov = self.predictive_covariance(obs, new_points, params, kind, noise, new_covariates)
         if mean.shape[0] != 1:
             raise ValueError("conditional simulation needs a single replicate")
