@@ -42,7 +42,6 @@ import platform
 import shlex
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -66,6 +65,7 @@ except ImportError as e:  # pragma: no cover
 
 import fieldfit
 from fieldfit import GaussianField, Matern, Observations, fit
+from fieldfit.fit import write_atomic
 
 DTYPE = torch.float64
 NU = 1.5
@@ -207,22 +207,6 @@ def grad_rel(g: dict, ref: dict) -> float:
     """max_k |g_k − ref_k| / max_k |ref_k| over the names both have."""
     keys = [k for k in ref if k in g]
     return max(abs(g[k] - ref[k]) for k in keys) / max(max(abs(ref[k]) for k in keys), 1e-300)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def md_table(headers: list[str], rows: list[list]) -> str:
@@ -567,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         parts += ["## Notes and warnings", "\n".join(f"- {m}" for m in notes)]
     report = "\n\n".join(parts) + "\n"
     print(report)
-    write_atomic(args.out, report)
+    write_atomic(args.out, report.encode("utf-8"))
     log(f"written {args.out}")
     return 0
 

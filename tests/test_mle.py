@@ -29,14 +29,7 @@ from fieldfit.settings import current
 DESIGN_KEYS = {"model", "engine", "params", "stderr", "loglik", "n", "seconds"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two OpenMP threads spin-wait against each other on a shared 2-core machine (10-40x
-    # slower fits here); one thread changes nothing but rounding.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ with the input rows' ``id`` and the columns ``mean`` and ``sd``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -40,6 +41,18 @@ SPACETIME_MODELS = ("separable", "gneiting")
 def _fail(msg: str) -> None:
     typer.secho(f"error: {msg}", fg="red", err=True)
     raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _reported_errors():
+    """Bad input (ValueError, an unknown name's KeyError, a missing file) becomes a one-line
+    error and exit code 2 instead of a traceback."""
+    try:
+        yield
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else str(e))
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
 
 
 def _split(text: str | None) -> list[str]:
@@ -121,7 +134,7 @@ def fit(
     progress: bool = typer.Option(None, help="Show progress (default: on a terminal)."),
 ):
     """Fit a model by maximum likelihood; optionally predict (kriging mean and sd)."""
-    try:
+    with _reported_errors():
         fixed = _assignments(fix)
         coord_cols, cov_cols = _split(coords), _split(covariates) or None
         obs = Observations.from_file(
@@ -157,10 +170,6 @@ def fit(
             typer.echo(f"{len(table)} predictions written to {predictions}")
         elif targets is not None:
             typer.echo(f"{targets.n} locations to predict: pass --predictions FILE to write them")
-    except KeyError as e:
-        _fail(str(e.args[0]) if e.args else str(e))
-    except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
 
 
 @app.command()
@@ -177,7 +186,7 @@ def simulate(
     seed: int = typer.Option(0, help="Random seed."),
 ):
     """Simulate a Gaussian field (values with the nugget as noise) at points or on a grid."""
-    try:
+    with _reported_errors():
         p = _assignments(params)
         cols = _split(coords)
         if grid is not None:
@@ -202,10 +211,6 @@ def simulate(
                 df[f"z_{i}"] = draws[i]
         _write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
-    except KeyError as e:
-        _fail(str(e.args[0]) if e.args else str(e))
-    except (ValueError, FileNotFoundError) as e:
-        _fail(str(e))
 
 
 @app.command()

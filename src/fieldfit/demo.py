@@ -26,6 +26,7 @@ from .covariance import Matern
 from .data import Observations
 from .diagnostics import score_all
 from .fit import fit, write_atomic
+from .fit.mle import edge_note
 from .models import GaussianField
 from .predict import cross_validate, krige
 
@@ -132,7 +133,7 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     for name, value in result.params.items():
         se = result.stderr.get(name)
         lo, hi = result.confidence_interval(name)
-        edge = f"{name} on the edge of its search box" in result.message
+        edge = edge_note(name) in result.message
         tab.add_row(name, f"{value:.4g}" + (" (edge)" if edge else ""),
                     "—" if se is None else f"{se:.3g}",
                     "—" if se is None else f"[{lo:.4g}, {hi:.4g}]")

@@ -73,7 +73,7 @@ def _coef_grad_kernel(w, idx, pos, nodes):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, cache=True)
-def _second_kernel(g, coef, r, idx, pos, step, Gc, Gr, adj_g, adj_r, a_c):  # pragma: no cover
+def _second_kernel(g, coef, r, rho_, idx, pos, step, Gc, Gr, adj_g, adj_r, a_c):  # pragma: no cover
     """Adjoints of (g_coef, g_r) = backward(g) for upstream (Gc, Gr); see _HermiteGrad."""
     n = r.shape[0]
     for i in numba.prange(n):
@@ -89,8 +89,8 @@ def _second_kernel(g, coef, r, idx, pos, step, Gc, Gr, adj_g, adj_r, a_c):  # pr
         ri = r[i]
         inside = pos[i] >= 0.0
         s = pos[i] if inside else 0.0
-        c0, c1, c2, c3 = coef[j, 0], coef[j, 1], coef[j, 2], coef[j, 3]
-        rho = np.exp(c0 + s * (c1 + s * (c2 + s * c3)))
+        c1, c2, c3 = coef[j, 1], coef[j, 2], coef[j, 3]
+        rho = rho_[i]
         s2 = s * s
         a = Gc[j, 0] + s * Gc[j, 1] + s2 * Gc[j, 2] + s2 * s * Gc[j, 3]
         w = g[i] * rho
@@ -126,6 +126,18 @@ def _accumulate(a_c, idx, nodes):  # pragma: no cover - compiled
     return out
 
 
+def _first_order(g, rho, drho, idx, pos, nodes, need=(True, True)):
+    """(g_coef ``(nodes, 4)``, g_r ``(N,)``): the backward of :class:`HermiteExp` for upstream
+    g; None for what ``need`` does not ask for."""
+    g_coef = g_r = None
+    if need[0]:
+        w = (g * rho).contiguous().numpy()
+        g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, nodes))
+    if need[1]:
+        g_r = g * drho
+    return g_coef, g_r
+
+
 class _HermiteGrad(torch.autograd.Function):
     """The backward of :class:`HermiteExp` as a function of (g, coef, r), for Hessians:
 
@@ -138,21 +150,19 @@ class _HermiteGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, g, coef, r, rho, drho, idx, pos, step):
-        w = (g * rho).contiguous().numpy()
-        g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, coef.shape[0]))
-        ctx.save_for_backward(g, coef, r)
+        ctx.save_for_backward(g, coef, r, rho)
         ctx.idx, ctx.pos, ctx.step = idx, pos, step
-        return g_coef, g * drho
+        return _first_order(g, rho, drho, idx, pos, coef.shape[0])
 
     @staticmethod
     def backward(ctx, Gc, Gr):
-        g, coef, r = ctx.saved_tensors
+        g, coef, r, rho = ctx.saved_tensors
         n = r.shape[0]
         Gc = torch.zeros_like(coef) if Gc is None else Gc
         Gr = torch.zeros_like(r) if Gr is None else Gr
         adj_g, adj_r, a_c = np.empty(n), np.empty(n), np.empty((n, 4))
         _second_kernel(g.detach().contiguous().numpy(), coef.detach().contiguous().numpy(),
-                       r.detach().contiguous().numpy(), ctx.idx, ctx.pos,
+                       r.detach().contiguous().numpy(), rho.contiguous().numpy(), ctx.idx, ctx.pos,
                        float(ctx.step),
                        Gc.detach().contiguous().numpy(), Gr.detach().contiguous().numpy(),
                        adj_g, adj_r, a_c)
@@ -186,15 +196,9 @@ class HermiteExp(torch.autograd.Function):
     def backward(ctx, grad):
         coef, r, rho = ctx.saved_tensors
         drho, idx, pos = ctx.fast
+        need = ctx.needs_input_grad[:2]
         if torch.is_grad_enabled():  # a graph of the gradient is wanted (Hessians)
             g_coef, g_r = _HermiteGrad.apply(grad, coef, r, rho.detach(), drho, idx, pos,
                                               ctx.step)
-            return (g_coef if ctx.needs_input_grad[0] else None,
-                    g_r if ctx.needs_input_grad[1] else None, None, None)
-        g_coef = g_r = None
-        if ctx.needs_input_grad[0]:
-            w = (grad * rho).contiguous().numpy()
-            g_coef = torch.from_numpy(_coef_grad_kernel(w, idx, pos, coef.shape[0]))
-        if ctx.needs_input_grad[1]:
-            g_r = grad * drho
-        return g_coef, g_r, None, None
+            return g_coef if need[0] else None, g_r if need[1] else None, None, None
+        return (*_first_order(grad, rho, drho, idx, pos, coef.shape[0], need), None, None)

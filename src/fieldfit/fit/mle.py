@@ -35,19 +35,17 @@ class _Objective:
         self.n = int(obs.observed.sum()) * obs.n_replicates
         self.evaluations = 0
         self.best = (np.inf, None)
-        self._cache: dict = {}
+        self._last: tuple | None = None  # (key, (f, g)) of the last evaluation
 
     def loglik(self, u: torch.Tensor) -> torch.Tensor:
         return self.model.log_likelihood(self.obs, self.space.unpack(u))
 
     def __call__(self, u_np: np.ndarray):
         key = np.asarray(u_np, dtype=np.float64).tobytes()
-        if key in self._cache:  # L-BFGS's last point is often evaluated again
-            f, g = self._cache[key]
-            return f, g.copy()
-        out = self._evaluate(u_np)
-        self._cache = {key: out}
-        return out[0], out[1].copy()
+        if self._last is None or self._last[0] != key:  # L-BFGS often asks again for the last
+            self._last = (key, self._evaluate(u_np))
+        f, g = self._last[1]
+        return f, g.copy()
 
     def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
@@ -114,6 +112,11 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
         if np.max(np.abs(g[free])) * obj.n < 1e-9:
             break
     return u, H
+
+
+def edge_note(name: str) -> str:
+    """What ``FitResult.message`` says of a parameter estimated on the edge of its box."""
+    return f"{name} on the edge of its search box"
 
 
 class _BasinStop:
@@ -244,7 +247,7 @@ def fit(
         fixed=sorted(fix) + [p.name for p in space if p.fixed and p.name not in fix],
         converged=bool(res.success) if res is not None else False,
         message=(str(res.message) if res is not None else "interrupted")
-        + "".join(f"; {n} on the edge of its search box" for n in edge_names),
+        + "".join(f"; {edge_note(n)}" for n in edge_names),
         iterations=int(res.nit) if res is not None else 0,
         evaluations=obj.evaluations,
         restarts=[-r[0] * obj.n for r in runs],

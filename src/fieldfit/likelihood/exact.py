@@ -85,13 +85,20 @@ def _tri(L, B):
     return torch.linalg.solve_triangular(L, B, upper=False)
 
 
+def _gls(Lx: torch.Tensor, Ly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """β̂ = (XᵀΣ⁻¹X)⁻¹ XᵀΣ⁻¹ȳ from the whitened design ``Lx (n, p)`` and data ``Ly (n, r)``;
+    also returns A = XᵀΣ⁻¹X."""
+    A = Lx.T @ Lx
+    return torch.linalg.solve(A, Lx.T @ Ly.mean(1)), A
+
+
 def _profile_terms(L: torch.Tensor, Y: torch.Tensor, X: torch.Tensor | None):
     """Whitened residuals ``(n, r)`` after GLS on ``X`` (if any) and β̂ (or None)."""
     Ly = _tri(L, Y.T)
     if X is None or X.shape[1] == 0:
         return Ly, None
     Lx = _tri(L, X)
-    beta = torch.linalg.solve(Lx.T @ Lx, Lx.T @ Ly.mean(1))
+    beta, _ = _gls(Lx, Ly)
     return Ly - (Lx @ beta)[:, None], beta
 
 
@@ -102,9 +109,13 @@ def _loglik_from(L, resid, r):
 
 
 def _grad_sigma(L, resid, r):
-    """∂ℓ/∂Σ = ½ (Σ_k α_k α_kᵀ − r Σ⁻¹),  α_k = Σ⁻¹ (y_k − X β̂)  (envelope theorem for β̂)."""
+    """∂ℓ/∂Σ = ½ (Σ_k α_k α_kᵀ − r Σ⁻¹),  α_k = Σ⁻¹ (y_k − X β̂)  (envelope theorem for β̂).
+
+    Returns ∂ℓ/∂Σ, α ``(n, r)`` and Σ⁻¹.
+    """
     alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
-    return torch.addmm(torch.cholesky_inverse(L), alpha, alpha.T, beta=-0.5 * r, alpha=0.5), alpha
+    Sinv = torch.cholesky_inverse(L)
+    return torch.addmm(Sinv, alpha, alpha.T, beta=-0.5 * r, alpha=0.5), alpha, Sinv
 
 
 class _SigmaGrad(torch.autograd.Function):
@@ -121,12 +132,10 @@ class _SigmaGrad(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, S, L, resid, X):
-        r = resid.shape[1]
-        Sinv = torch.cholesky_inverse(L)
-        alpha = torch.linalg.solve_triangular(L.T, resid, upper=True)  # (n, r)
+        G, alpha, Sinv = _grad_sigma(L, resid, resid.shape[1])
         ctx.save_for_backward(Sinv, alpha, X)
-        ctx.r = r
-        return 0.5 * (alpha @ alpha.T - r * Sinv)
+        ctx.r = resid.shape[1]
+        return G
 
     @staticmethod
     def backward(ctx, V):
@@ -171,39 +180,28 @@ class _GaussianLogLik(torch.autograd.Function):
                 return grad * gS, None, None, None
             L = torch.linalg.cholesky(S)  # differentiable recomputation from Σ
             resid, _ = _profile_terms(L, Y, X)
-        gS, alpha = _grad_sigma(L, resid, r)
+        gS, alpha, _ = _grad_sigma(L, resid, r)
         g_y = -grad * alpha.T if ctx.needs_input_grad[1] else None
         return grad * gS, g_y, None, None
 
 
 class _Factor:
-    """Σ = L Lᵀ with the whitened data and design, shared by likelihood and prediction."""
+    """Σ = L Lᵀ with the whitened data and design, shared by GLS and prediction."""
 
     def __init__(self, spec: GaussianSpec, points, y, X):
-        n = points.shape[0]
-        check_dense_size(n)
-        K = spec.kernel(points, points)
-        K = K + spec.nugget * torch.eye(n, dtype=K.dtype)
-        self.L = cholesky(K)
+        check_dense_size(points.shape[0])
+        self.L = cholesky(add_diagonal(spec.kernel(points, points), spec.nugget))
         self.Ly = _tri(self.L, y.T)  # (n, r)
         self.r = y.shape[0]
         self.Lx = _tri(self.L, X) if X is not None and X.shape[1] > 0 else None
         self.beta, self.beta_cov = None, None
         if self.Lx is not None:
-            A = self.Lx.T @ self.Lx
             if spec.beta is None:
-                b = self.Lx.T @ self.Ly.mean(1)
-                self.beta = torch.linalg.solve(A, b)
+                self.beta, A = _gls(self.Lx, self.Ly)
                 self.beta_cov = torch.linalg.inv(A) / self.r
             else:
                 self.beta = spec.beta
         self.resid = self.Ly - (self.Lx @ self.beta)[:, None] if self.Lx is not None else self.Ly
-
-    def log_likelihood(self):
-        n = self.L.shape[0]
-        quad = (self.resid * self.resid).sum()
-        logdet = 2.0 * torch.log(self.L.diagonal()).sum()
-        return -0.5 * quad - 0.5 * self.r * (logdet + n * math.log(2.0 * math.pi))
 
 
 class ExactEngine(Engine):
