@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench lint system clean
+.PHONY: demo test test-slow bench bench-vecchia lint system clean
 
 $(STAMP): pyproject.toml scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -30,6 +30,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/exact_gp.py
+
+bench-vecchia: $(STAMP)
+	$(PY) benchmarks/vecchia.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -34,12 +34,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import gc
 import math
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -62,6 +58,8 @@ try:
 except ImportError as e:  # pragma: no cover
     sys.exit(f"benchmarks/exact_gp.py needs the benchmark extras ({e}): "
              "pip install -e '.[bench]'")
+
+from _common import busy_share, busy_warning, fmt_s, load_average, machine_info, md_table, rel
 
 import fieldfit
 from fieldfit import GaussianField, Matern, Observations, fit
@@ -199,83 +197,10 @@ class _CountingGPR(GaussianProcessRegressor):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def rel(a: float, b: float) -> float:
-    return abs(a - b) / max(abs(b), 1e-300)
-
-
 def grad_rel(g: dict, ref: dict) -> float:
     """max_k |g_k − ref_k| / max_k |ref_k| over the names both have."""
     keys = [k for k in ref if k in g]
     return max(abs(g[k] - ref[k]) for k in keys) / max(max(abs(ref[k]) for k in keys), 1e-300)
-
-
-def md_table(headers: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def fmt_s(t: float | None) -> str:
-    return "—" if t is None else (f"{t:.3f}" if t < 10 else f"{t:.1f}")
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def machine_info(threads: int) -> list[list[str]]:
-    aff = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " / ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return [
-        ["date", dt.datetime.now().astimezone().isoformat(timespec="seconds")],
-        ["command", "`" + shlex.join([Path(sys.executable).name, *sys.argv]) + "`"],
-        ["CPU", cpu_model()],
-        ["cores", f"{os.cpu_count()} logical, {aff} usable; {threads} threads used "
-                  f"(torch.set_num_threads, threadpoolctl for numpy/scipy)"],
-        ["load average at start (1/5/15 min)", load],
-        ["versions", f"python {platform.python_version()}, fieldfit {fieldfit.__version__}, "
-                     f"torch {torch.__version__}, gpytorch {gpytorch.__version__}, "
-                     f"linear_operator {linear_operator.__version__}, "
-                     f"scikit-learn {sklearn.__version__}, numpy {np.__version__}"],
-    ]
-
-
-def _cpu_times() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def busy_share(seconds: float = 3.0) -> float | None:
-    """Share of the CPUs busy over ``seconds`` while this process sleeps (others' work)."""
-    a = _cpu_times()
-    time.sleep(seconds)
-    b = _cpu_times()
-    if a is None or b is None or b[1] == a[1]:
-        return None
-    return (b[0] - a[0]) / (b[1] - a[1])
-
-
-def busy_warning(share: float | None) -> str:
-    """A warning when other processes keep the CPUs busy (timings then say little).
-
-    Measured from /proc/stat while this process sleeps: the load average is no guide on
-    virtual machines whose baseline load is ~1 with nothing running.
-    """
-    if share is None or share <= 0.1:
-        return ""
-    return (f"**⚠ The machine was not idle ({100 * share:.0f} % of the CPUs busy with other "
-            "work at start): other processes compete for the cores, and multi-threaded "
-            "BLAS/OpenMP code can slow down by far more than the share of the cores it loses. "
-            "Treat these timings as a smoke test, not as results.**")
 
 
 def targets(medians: dict, free_wall: float | None, args) -> str:
@@ -482,7 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("n and fit-n must be at least 10, repeats and warmup at least 1")
 
     torch.set_num_threads(args.threads)
-    info = machine_info(args.threads)
+    info = machine_info(
+        args.threads,
+        f"fieldfit {fieldfit.__version__}, torch {torch.__version__}, gpytorch "
+        f"{gpytorch.__version__}, linear_operator {linear_operator.__version__}, scikit-learn "
+        f"{sklearn.__version__}, numpy {np.__version__}",
+        "torch.set_num_threads, threadpoolctl for numpy/scipy")
     share = busy_share()
     info.append(["CPUs busy with other work at start (3 s sample)",
                  "?" if share is None else f"{100 * share:.0f} %"])
@@ -509,8 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             notes += w
     elapsed = time.perf_counter() - t_start
 
-    load_end = " / ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    info.append(["load average at end", load_end])
+    info.append(["load average at end", load_average()])
     info.append(["total run time", f"{elapsed:.0f} s"])
     model_line = (
         f"Model: y = μ + Z + ε on n points uniform in [0, 1]², Matérn ν = 3/2 (fieldfit range ℓ; "

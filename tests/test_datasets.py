@@ -12,6 +12,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data not available")
 
 NAMES = [
+    "heaton-modis",
+    "heaton-modis-simulated",
     "heaton-modis-small",
     "irish-wind",
     "irish-wind-stations",
@@ -20,6 +22,8 @@ NAMES = [
     "sic97",
 ]
 ROWS = {
+    "heaton-modis": 150_000,
+    "heaton-modis-simulated": 150_000,
     "heaton-modis-small": 10_000,
     "irish-wind": 12 * 6574,
     "irish-wind-stations": 12,
@@ -98,6 +102,24 @@ def test_heaton_small():
     assert df.attrs["true_params"]["smoothness"] == 0.5
 
 
+def test_heaton_modis():
+    sat = datasets.load("heaton-modis")
+    sim = datasets.load("heaton-modis-simulated")
+    # one 500 x 300 grid, the same rows in both, no duplicated cells
+    assert sat["Lon"].nunique() == 500 and sat["Lat"].nunique() == 300
+    assert not sat.duplicated(["Lon", "Lat"]).any()
+    np.testing.assert_array_equal(sat[["Lon", "Lat"]], sim[["Lon", "Lat"]])
+    # 42,740 test cells + 1,691 cloud cells, the same mask in both
+    assert sat["Temp"].isna().sum() == 42_740 + 1_691
+    np.testing.assert_array_equal(sat["Temp"].isna(), sim["MaskTemp"].isna())
+    assert not sim["TrueTemp"].isna().any()
+    seen = sim["MaskTemp"].notna()
+    np.testing.assert_array_equal(sim.loc[seen, "MaskTemp"], sim.loc[seen, "TrueTemp"])
+    assert 30 < sat["Temp"].mean() < 60  # degrees Celsius
+    assert sim.attrs["true_params"]["range"] == pytest.approx(4 / 3)
+    assert sat.attrs["value"] == "Temp" and sim.attrs["value"] == "MaskTemp"
+
+
 def test_irish_wind():
     df = datasets.load("irish-wind")
     assert df["station"].nunique() == 12
@@ -150,3 +172,7 @@ def test_matches_shared_originals():
     np.testing.assert_array_equal(w["wind"], orig["speed_knots"])
     np.testing.assert_array_equal(w["station"], orig["code"])
     np.testing.assert_array_equal(w["lat"], orig["lat"])
+    for name, file in (("heaton-modis", "satellite"), ("heaton-modis-simulated", "simulated_full")):
+        orig = pd.read_parquet(SHARED / "heaton_modis" / f"{file}.parquet")
+        pd.testing.assert_frame_equal(datasets.load(name), orig, check_like=False,
+                                      check_flags=False)

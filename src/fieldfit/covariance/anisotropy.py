@@ -21,6 +21,8 @@ from .base import Isotropic, safe_sqrt
 class Anisotropic(Isotropic):
     """Geometric anisotropy of an isotropic covariance in 2-D (adds ``angle`` and ``ratio``)."""
 
+    euclidean = False
+
     def __init__(self, base: Isotropic):
         if not isinstance(base, Isotropic) or isinstance(base, Anisotropic):
             raise ValueError("Anisotropic needs an isotropic covariance such as Matern()")
@@ -39,8 +41,12 @@ class Anisotropic(Isotropic):
     def scaled_distance(self, x1, x2, p):
         if x1.shape[-1] != 2:
             raise ValueError(f"Anisotropic works on 2-D coordinates, got {x1.shape[-1]}-D points")
+        return self.paired_scaled_distance(x1[..., :, None, :] - x2[..., None, :, :], p)
+
+    def paired_scaled_distance(self, d, p):
+        if d.shape[-1] != 2:
+            raise ValueError(f"Anisotropic works on 2-D coordinates, got {d.shape[-1]}-D points")
         c, s = torch.cos(p["angle"]), torch.sin(p["angle"])
-        d = x1[:, None, :] - x2[None, :, :]
         along = c * d[..., 0] + s * d[..., 1]
         across = -s * d[..., 0] + c * d[..., 1]
         return safe_sqrt(along**2 + (across / p["ratio"]) ** 2) / p["range"]

@@ -20,7 +20,7 @@ from .base import Covariance, Isotropic, distance
 def _split(x: torch.Tensor):
     if x.shape[-1] < 2:
         raise ValueError("space-time points need at least one spatial column and the time column")
-    return x[:, :-1], x[:, -1:]
+    return x[..., :-1], x[..., -1:]
 
 
 class Separable(Covariance):

@@ -1,6 +1,6 @@
 """Estimation: maximum likelihood (L-BFGS + Newton polish, Hessian standard errors)."""
 
 from .mle import fit
-from .results import FitResult, write_atomic
+from .results import FitResult, write_atomic, write_table
 
-__all__ = ["FitResult", "fit", "write_atomic"]
+__all__ = ["FitResult", "fit", "write_atomic", "write_table"]

@@ -4,7 +4,8 @@
      "seconds"}
 
 followed by details (fixed parameters, convergence, restarts, information criteria). Standard
-errors of fixed parameters are ``null``. Files are written atomically (temp file + rename).
+errors of fixed parameters are ``null``. Files are written atomically (temp file + rename):
+``write_atomic`` for text or bytes, ``write_table`` for a DataFrame (Parquet, CSV, TSV).
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_table(df, path: str | os.PathLike) -> Path:
+    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import io
+
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return write_atomic(path, buf.getvalue())
+    if suffix in (".csv", ".tsv"):
+        return write_atomic(path, df.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
+    raise ValueError(f"unknown table format {path.suffix!r} for {path}: use .parquet or .csv")
 
 
 def _clean(v):

@@ -1,12 +1,14 @@
 """Likelihood engines behind one interface (:class:`Engine`).
 
-``exact``  dense Cholesky, O(n³) — the reference every approximate engine is tested against.
+``exact``    dense Cholesky, O(n³) — the reference every approximate engine is tested against.
+``vecchia``  Vecchia's approximation with m nearest earlier neighbours, O(n m³); exact at m = n − 1.
 """
 
 from .base import Engine, GaussianSpec, Prediction
 from .exact import ExactEngine, cholesky
+from .vecchia import VecchiaEngine
 
-ENGINES: dict[str, type[Engine]] = {"exact": ExactEngine}
+ENGINES: dict[str, type[Engine]] = {"exact": ExactEngine, "vecchia": VecchiaEngine}
 
 
 def get_engine(engine: str | Engine = "exact", **options) -> Engine:
@@ -19,5 +21,5 @@ def get_engine(engine: str | Engine = "exact", **options) -> Engine:
         raise ValueError(f"unknown engine {engine!r}; available: {sorted(ENGINES)}") from None
 
 
-__all__ = ["ENGINES", "Engine", "ExactEngine", "GaussianSpec", "Prediction", "cholesky",
-           "get_engine"]
+__all__ = ["ENGINES", "Engine", "ExactEngine", "GaussianSpec", "Prediction", "VecchiaEngine",
+           "cholesky", "get_engine"]

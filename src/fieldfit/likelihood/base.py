@@ -24,12 +24,17 @@ class GaussianSpec:
     diag     k(x, x) diagonal -> (n,)
     nugget   τ², a 0-d tensor (0 for none)
     beta     (p,) regression coefficients, or None to profile them out by GLS
+    paired   k of paired points x1 (..., D), x2 (..., D) -> (...) (optional: lets the Vecchia
+             engine evaluate each block's lower triangle only)
+    of_distance  C(h) of Euclidean distances h (any shape), for isotropic covariances only
     """
 
     kernel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     diag: Callable[[torch.Tensor], torch.Tensor]
     nugget: torch.Tensor
     beta: torch.Tensor | None = None
+    paired: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    of_distance: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 @dataclass

@@ -154,7 +154,9 @@ class GaussianField:
             beta = torch.stack([params[k] for k in names]) if names else torch.zeros(0, dtype=DTYPE)
         return GaussianSpec(
             kernel=lambda a, b: cov(a, b, params), diag=lambda a: cov.diag(a, params),
-            nugget=nugget, beta=beta,
+            nugget=nugget, beta=beta, paired=lambda a, b: cov.paired(a, b, params),
+            of_distance=((lambda h: cov.covariance_of_distance(h, params))
+                         if getattr(cov, "euclidean", False) else None),
         )
 
     def _check_params(self, params: Mapping) -> dict[str, torch.Tensor]:
@@ -269,12 +271,7 @@ class GaussianField:
         pred = self._predict(obs, new_points, params, kind, noise, new_covariates, True)
         return pred.mean.numpy(), pred.var.numpy()
 
-    def _predict(self, obs, new_points, params, kind, noise, new_covariates, full_cov):
-        if kind not in PREDICTION_KINDS:
-            raise ValueError(f"unknown kriging kind {kind!r}; choose one of {PREDICTION_KINDS}")
-        if kind == "ordinary" and self.mean.kind != "constant":
-            raise ValueError("ordinary kriging needs a constant mean; use universal kriging")
-        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+    def _check_new_points(self, obs, new_points: np.ndarray) -> None:
         if new_points.shape[1] != self._points(obs).shape[1]:
             raise ValueError(
                 f"prediction points have {new_points.shape[1]} columns, the data "
@@ -282,6 +279,14 @@ class GaussianField:
             )
         if not np.isfinite(new_points).all():
             raise ValueError("prediction points contain NaN or infinite coordinates")
+
+    def _predict(self, obs, new_points, params, kind, noise, new_covariates, full_cov):
+        if kind not in PREDICTION_KINDS:
+            raise ValueError(f"unknown kriging kind {kind!r}; choose one of {PREDICTION_KINDS}")
+        if kind == "ordinary" and self.mean.kind != "constant":
+            raise ValueError("ordinary kriging needs a constant mean; use universal kriging")
+        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+        self._check_new_points(obs, new_points)
         p = self._check_params(params)
         y, X, pts = self._observed_arrays(obs)
         d = obs.dim
@@ -304,9 +309,27 @@ class GaussianField:
         noise: bool = False,
         new_covariates: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Draws ``(n_samples, m)`` of the field at ``new_points`` given the data."""
+        """Draws ``(n_samples, m)`` of the field at ``new_points`` given the data.
+
+        Engines that simulate at scale (Vecchia: a sparse triangular factor of the joint
+        predictive distribution) do so; otherwise the dense predictive covariance is factorised.
+        """
         from ..likelihood.exact import check_dense_size, cholesky
 
+        if hasattr(self.engine, "conditional_simulation"):
+            new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+            self._check_new_points(obs, new_points)
+            if kind not in PREDICTION_KINDS:
+                raise ValueError(f"unknown kriging kind {kind!r}; choose one of {PREDICTION_KINDS}")
+            p = self._check_params(params)
+            y, X, pts = self._observed_arrays(obs)
+            X0 = self.mean.design(new_points[:, : obs.dim], new_covariates)
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            with torch.no_grad():
+                draws = self.engine.conditional_simulation(
+                    self._spec(p, obs, profile=(kind != "simple")), _t(pts), _t(y), _t(X),
+                    _t(new_points), _t(X0), n_samples, gen, noise=noise)
+            return draws.numpy()
         check_dense_size(len(np.atleast_2d(new_points)), "conditional simulation")
         mean, cov = self.predictive_covariance(obs, new_points, params, kind, noise, new_covariates)
         if mean.shape[0] != 1:

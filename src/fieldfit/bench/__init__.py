@@ -1,0 +1,10 @@
+"""Benchmark cases and the runner behind ``fieldfit bench``.
+
+heaton   the Heaton et al. (2019) case study: 150,000-cell MODIS land-surface temperature and
+         its simulated twin; fieldfit's fit, predictions and scores beside the competition's
+         published results (:func:`run_heaton`, :data:`PUBLISHED`).
+"""
+
+from .heaton import DATASETS, PUBLISHED, PublishedResult, published_table, run_heaton
+
+__all__ = ["DATASETS", "PUBLISHED", "PublishedResult", "published_table", "run_heaton"]
