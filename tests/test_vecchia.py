@@ -211,3 +211,53 @@ def test_conditional_simulation_matches_the_predictive_distribution():
     # the same seed, the same draws (to rounding: threaded BLAS may sum in another order)
     np.testing.assert_allclose(again, m1.conditional_simulation(obs, new, COV, n_samples=5,
                                                                 seed=1), rtol=1e-12, atol=1e-13)
+
+
+# --- estimation (slow) --------------------------------------------------------------------
+def _simulate_dense(x, params, seed):
+    """Exact draws by numpy Cholesky of the Matérn covariance plus the nugget (no size guard)."""
+    import scipy.linalg
+    from scipy.spatial.distance import cdist
+
+    from fieldfit.covariance.matern import matern_correlation
+
+    d = cdist(x, x) / params["range"]
+    K = params["variance"] * matern_correlation(torch.from_numpy(d),
+                                                params["smoothness"]).numpy()
+    del d
+    K[np.diag_indices_from(K)] += params["nugget"]
+    L = scipy.linalg.cholesky(K, lower=True, overwrite_a=True, check_finite=False)
+    z = np.random.default_rng(seed).standard_normal(len(x))
+    return L @ z + params.get("mean", 0.0)
+
+
+@pytest.mark.slow
+def test_vecchia_mle_within_5_percent_of_exact_mle_n5000():
+    from fieldfit.fit import fit
+
+    rng = np.random.default_rng(11)
+    x = rng.random((5000, 2))
+    truth = {"variance": 1.0, "range": 0.1, "smoothness": 1.0, "nugget": 0.1, "mean": 2.0}
+    obs = Observations(coords=x, values=_simulate_dense(x, truth, 11))
+    r_exact = fit(GaussianField(Matern()), obs, restarts=0, stderr=False)
+    r_vecchia = fit(GaussianField(Matern(), engine=VecchiaEngine(30)), obs, restarts=0,
+                    stderr=False)
+    for k in ("variance", "range", "smoothness", "nugget", "mean"):
+        a, b = r_exact.params[k], r_vecchia.params[k]
+        assert abs(b - a) <= 0.05 * abs(a), (k, a, b)
+
+
+@pytest.mark.slow
+def test_parameter_recovery_n20000():
+    from fieldfit.fit import fit
+
+    rng = np.random.default_rng(3)
+    x = rng.random((20000, 2))
+    truth = {"variance": 2.0, "range": 0.05, "smoothness": 0.8, "nugget": 0.2, "mean": 1.0}
+    obs = Observations(coords=x, values=_simulate_dense(x, truth, 3))
+    res = fit(GaussianField(Matern(), engine=VecchiaEngine(30)), obs, restarts=1)
+    for k, v in truth.items():
+        est, se = res.params[k], res.stderr[k]
+        assert se is not None and se > 0, k
+        assert abs(est - v) < 4 * se, (k, v, est, se)
+        assert abs(est - v) < 0.15 * abs(v), (k, v, est)

@@ -1,10 +1,12 @@
 """The ``fieldfit`` command.
 
     fieldfit fit DATA --coords x,y [--time t] --value z --model matern [--fix smoothness=1.5]
-                 [--engine exact] [--predict-at FILE] --out result.json [--predictions p.parquet]
+                 [--engine exact|vecchia [--neighbours 30]] [--predict-at FILE]
+                 --out result.json [--predictions p.parquet]
     fieldfit simulate [POINTS] (--coords x,y | --grid 50x50) --model matern
                  --params variance=1,range=0.2,smoothness=1.5,nugget=0.1,mean=0 --out sim.parquet
     fieldfit demo [--dataset meuse] [--out DIR]
+    fieldfit bench heaton [--out DIR] [--neighbours 30] [--dataset simulated|satellite|both]
 
 Results follow DESIGN.md: the fit as JSON, predictions as a table (Parquet or CSV by suffix)
 with the input rows' ``id`` and the columns ``mean`` and ``sd``.
@@ -24,6 +26,7 @@ from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Se
 from .data import Observations
 from .fit import fit as fit_mle
 from .fit import write_atomic
+from .likelihood import get_engine
 from .models import GaussianField
 from .models.mean import MEAN_KINDS
 
@@ -74,7 +77,7 @@ def _assignments(items: list[str]) -> dict[str, float]:
 
 
 def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: bool,
-                engine: str) -> GaussianField:
+                engine="exact") -> GaussianField:
     """The GaussianField that the CLI's ``--model`` names."""
     name = name.lower()
     if name in SPACETIME_MODELS:
@@ -95,6 +98,18 @@ def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: boo
             f"{sorted(SPATIAL_MODELS) + list(SPACETIME_MODELS)}"
         )
     return GaussianField(cov, mean=mean, nugget=nugget, engine=engine)
+
+
+def engine_from_options(engine: str, neighbours: int | None = None,
+                        pred_neighbours: int | None = None,
+                        coarse_neighbours: int | None = None):
+    """The engine that ``--engine`` and its options name."""
+    options = {k: v for k, v in (("neighbours", neighbours), ("pred_neighbours", pred_neighbours),
+                                 ("coarse_neighbours", coarse_neighbours)) if v is not None}
+    if options and engine != "vecchia":
+        raise ValueError(f"--{next(iter(options)).replace('_', '-')} applies to --engine vecchia "
+                         f"only, not {engine!r}")
+    return get_engine(engine, **options)
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> None:
@@ -119,7 +134,13 @@ def fit(
     out: Path = typer.Option(..., help="Where to write the JSON result."),
     time: str = typer.Option(None, help="Time column (space-time models)."),
     model: str = typer.Option("matern", help="matern, exponential, gaussian; separable, gneiting"),
-    engine: str = typer.Option("exact", help="Likelihood engine."),
+    engine: str = typer.Option("exact", help="Likelihood engine: exact or vecchia."),
+    neighbours: int = typer.Option(
+        None, help="Vecchia: conditioning-set size m (default 30)."),
+    pred_neighbours: int = typer.Option(
+        None, help="Vecchia: observations each prediction conditions on (default max(2m, 60))."),
+    coarse_neighbours: int = typer.Option(
+        None, help="Vecchia: optimise first with this smaller m, then refine with m."),
     fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
     mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
     covariates: str = typer.Option(None, help="Covariate columns for the mean."),
@@ -141,7 +162,9 @@ def fit(
             data, coords=coord_cols, value=value, time=time, covariates=cov_cols, id=id,
             duplicates="allow" if allow_duplicates else "error",
         )
-        m = build_model(model, time is not None, mean, nugget, anisotropic, engine)
+        m = build_model(model, time is not None, mean, nugget, anisotropic,
+                        engine_from_options(engine, neighbours, pred_neighbours,
+                                            coarse_neighbours))
         train = obs.observed_part()
         if set(fixed) & set(m.mean_names(train)):  # a fixed mean: optimise, don't profile
             m.profile_mean = False

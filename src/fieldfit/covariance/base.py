@@ -2,8 +2,9 @@
 
 A covariance maps two point sets ``x1 (n1, D)`` and ``x2 (n2, D)`` and a dict of natural
 parameter tensors to the matrix ``(n1, n2)``; batches ``(B, n1, D)``, ``(B, n2, D)`` give
-``(B, n1, n2)`` (the Vecchia engine's conditioning blocks). Stationary isotropic covariances need only one
-method, the correlation of the scaled distance (the extension point, as GSTools' ``cor``):
+``(B, n1, n2)`` (the Vecchia engine's conditioning blocks). Stationary isotropic covariances
+need only one method, the correlation of the scaled distance (the extension point, as
+GSTools' ``cor``):
 
     C(h) = σ² ρ(‖h‖ / ℓ)
 

@@ -123,22 +123,29 @@ class VecchiaEngine(Engine):
     ----------
     neighbours : m, the size of each conditioning set
     ordering : "maxmin" (default), "random", "coordinate" or "none"
-    pred_neighbours : observations each prediction conditions on (default: max(m, 30))
+    pred_neighbours : observations each prediction conditions on (default max(2m, 60):
+        prediction is cheap beside the fit, and rough fields gain from more neighbours)
     batch_memory : bytes of block matrices per batch (default 64 MiB)
     graph_memory : above this many bytes of autograd graph, the batches are recomputed in
         the backward pass instead of kept (activation checkpointing; default 4 GiB)
     cache_memory : the blocks' distances are kept between evaluations (isotropic
         covariances) when they need at most this many bytes (default 2 GiB)
+    coarse_neighbours : ``fit`` first optimises with this smaller m (all restarts), then
+        refines with m from that optimum (default 10, used when smaller than m; None: off)
     seed : for the random ordering
     progress : a progress bar over the batches (None: as ``settings(progress=...)``)
     """
 
     name = "vecchia"
+    #: how fit() gets the Hessian: autograd through a batched Cholesky would hold a graph of
+    #: every block; central differences of the closed-form gradient need 2k gradients
+    hessian = "differences"
 
     def __init__(self, neighbours: int = 30, ordering: str = "maxmin",
                  pred_neighbours: int | None = None, batch_memory: float = 64 * 2**20,
                  graph_memory: float = 4 * 2**30, cache_memory: float = 2 * 2**30,
-                 seed: int = 0, progress: bool | None = None):
+                 coarse_neighbours: int | None = 10, seed: int = 0,
+                 progress: bool | None = None):
         if int(neighbours) != neighbours or neighbours < 1:
             raise ValueError(f"neighbours must be a positive integer, got {neighbours}")
         if ordering not in ORDERINGS:
@@ -152,6 +159,11 @@ class VecchiaEngine(Engine):
         self.batch_memory = float(batch_memory)
         self.graph_memory = float(graph_memory)
         self.cache_memory = float(cache_memory)
+        if coarse_neighbours is not None and (int(coarse_neighbours) != coarse_neighbours
+                                              or coarse_neighbours < 1):
+            raise ValueError(
+                f"coarse_neighbours must be a positive integer, got {coarse_neighbours}")
+        self.coarse_neighbours = None if coarse_neighbours is None else int(coarse_neighbours)
         self.seed = seed
         self.progress = progress
         self._cache: dict[bytes, _Structure] = {}
@@ -160,10 +172,16 @@ class VecchiaEngine(Engine):
         return (f"VecchiaEngine(neighbours={self.neighbours}, ordering={self.ordering!r}, "
                 f"pred_neighbours={self.pred_neighbours})")
 
+    def coarse(self) -> VecchiaEngine | None:
+        """The engine ``fit`` first optimises with (m = ``coarse_neighbours``), or None."""
+        m = self.coarse_neighbours
+        return self.with_neighbours(m) if m is not None and m < self.neighbours else None
+
     def with_neighbours(self, m: int) -> VecchiaEngine:
         """The same engine with another m (the cache of orderings is shared)."""
         other = VecchiaEngine(m, self.ordering, self.pred_neighbours, self.batch_memory,
-                              self.graph_memory, self.cache_memory, self.seed, self.progress)
+                              self.graph_memory, self.cache_memory, None, self.seed,
+                              self.progress)
         other._cache = self._cache
         return other
 
@@ -282,7 +300,8 @@ class VecchiaEngine(Engine):
 
     # --- prediction --------------------------------------------------------------------
     def _m_pred(self, n: int) -> int:
-        m = self.pred_neighbours if self.pred_neighbours is not None else max(self.neighbours, 30)
+        m = self.pred_neighbours if self.pred_neighbours is not None else max(2 * self.neighbours,
+                                                                              60)
         return min(m, n)
 
     def _mean_terms(self, spec, points, y, X):
@@ -354,7 +373,7 @@ class VecchiaEngine(Engine):
         n, t = x.shape[0], new_points.shape[0]
         order = maxmin_order(new_points.numpy())
         xn = new_points.numpy()[order]
-        mp = min(self.pred_neighbours or max(self.neighbours, 30), n + t - 1)
+        mp = min(self._m_pred(n + t), n + t - 1)
         k_obs = min(mp, n)
         d_obs, i_obs = cKDTree(x).query(xn, k=k_obs, workers=-1)
         d_obs, i_obs = d_obs.reshape(t, k_obs), i_obs.reshape(t, k_obs)
