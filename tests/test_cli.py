@@ -305,3 +305,28 @@ def test_console_script_help():
     assert res.returncode == 0, res.stderr
     for command in ("fit", "simulate", "demo"):
         assert command in res.stdout
+
+
+def test_fit_with_the_vecchia_engine(frame, tmp_path):
+    data = _write(frame, tmp_path / "data.parquet")
+    out, pred = tmp_path / "r.json", tmp_path / "p.parquet"
+    _ok(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--id", "id", "--model",
+                "matern", "--fix", "smoothness=1.5", "--engine", "vecchia", "--neighbours", 104,
+                "--out", out, "--predictions", pred, "--restarts", 0, "--no-progress"))
+    d = json.loads(out.read_text())
+    assert d["engine"] == "vecchia" and DESIGN_KEYS <= set(d)
+    # with every earlier point a neighbour the Vecchia fit is the exact one
+    _, _, ref = _reference_fit(frame)
+    for k in ("variance", "range", "nugget"):
+        assert d["params"][k] == pytest.approx(ref.params[k], rel=1e-4)
+    table = _read(pred)
+    assert list(table.columns) == ["id", "x", "y", "mean", "sd"] and len(table) == 15
+    assert table[["mean", "sd"]].notna().all().all()
+
+
+def test_vecchia_options_need_the_vecchia_engine(frame, tmp_path):
+    data = _write(frame, tmp_path / "data.csv")
+    _fails(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--neighbours", 10,
+                   "--out", tmp_path / "r.json"), "--neighbours", "vecchia")
+    _fails(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--engine", "vecchia",
+                   "--neighbours", 0, "--out", tmp_path / "r.json"), "neighbours")

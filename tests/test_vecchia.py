@@ -121,11 +121,18 @@ def test_approaches_exact_as_m_grows():
     assert all(b < a * 1.5 for a, b in zip(errors, errors[1:], strict=False))
 
 
-def test_gradient_matches_finite_differences_with_batches():
+@pytest.mark.parametrize("grouped", [False, True])
+def test_gradient_matches_finite_differences_with_batches(grouped):
     obs = data(n=300)
-    eng = VecchiaEngine(8, batch_memory=8 * 9 * 9 * 4 * 37)  # batches of 37 blocks
+    eng = VecchiaEngine(8, batch_memory=8 * 9 * 9 * 4 * 37, grouped=grouped)  # 37 blocks
     model = GaussianField(Matern(), mean="linear", engine=eng)
     _, g = grads(model, obs, COV)
+    # activation checkpointing (recomputed batches) and uncached distances change nothing
+    lean = VecchiaEngine(8, batch_memory=8 * 9 * 9 * 4 * 37, graph_memory=0, cache_memory=0,
+                         grouped=grouped)
+    np.testing.assert_allclose(
+        grads(GaussianField(Matern(), mean="linear", engine=lean), obs, COV)[1], g,
+        rtol=1e-12, atol=1e-12)
     h = 1e-6
     for i, k in enumerate(COV):
         up = grads(model, obs, {**COV, k: COV[k] + h})[0]
@@ -261,3 +268,32 @@ def test_parameter_recovery_n20000():
         assert se is not None and se > 0, k
         assert abs(est - v) < 4 * se, (k, v, est, se)
         assert abs(est - v) < 0.15 * abs(v), (k, v, est)
+
+
+# --- grouped Vecchia --------------------------------------------------------------------
+def test_groups_partition_the_rows_and_cover_the_neighbours():
+    from fieldfit.likelihood.ordering import group_neighbours
+
+    x = np.random.default_rng(2).random((500, 2))
+    x = x[maxmin_order(x)]
+    nb = previous_neighbours(x, 8)
+    groups = group_neighbours(nb, first=9)
+    rows = np.sort(np.concatenate(groups))
+    np.testing.assert_array_equal(rows, np.arange(9, 500))
+    assert len(groups) < 491 / 1.5  # points do share neighbours
+
+
+def test_grouped_with_all_neighbours_is_exact_and_grouping_helps():
+    obs = data(n=300)
+    exact, g0 = grads(GaussianField(Matern(), mean="linear"), obs, COV)
+    full, g1 = grads(GaussianField(Matern(), mean="linear",
+                                   engine=VecchiaEngine(obs.n - 1, grouped=True)), obs, COV)
+    assert abs(full - exact) <= 1e-8 * abs(exact)
+    np.testing.assert_allclose(g1, g0, rtol=1e-8)
+    err_plain, err_grouped = [], []
+    for m in (3, 6, 10):
+        for grouped, errs in ((False, err_plain), (True, err_grouped)):
+            eng = VecchiaEngine(m, grouped=grouped, batch_memory=2**16)
+            errs.append(abs(grads(GaussianField(Matern(), mean="linear", engine=eng), obs,
+                                  COV)[0] - exact))
+    assert sum(err_grouped) < sum(err_plain)

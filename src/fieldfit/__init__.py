@@ -11,10 +11,12 @@ Map of the public API
     Param, ParamSpace               named parameters, transforms, priors, packing
     covariance.Matern, Exponential, Gaussian, Anisotropic, Separable, Gneiting
     GaussianField                   covariance + mean + nugget; simulate, log_likelihood, predict
+    ExactEngine, VecchiaEngine      likelihood engines: GaussianField(..., engine=VecchiaEngine(30))
     fit(model, obs, fix=...)        maximum likelihood -> FitResult (params, stderr, to_json)
     krige, conditional_simulation, cross_validate
     diagnostics                     MAE, RMSE, CRPS, interval score, coverage
     datasets.load(name)             bundled real datasets
+    bench.heaton.run_heaton         the Heaton et al. (2019) case study (``fieldfit bench heaton``)
     settings(...)                   numerical settings as a context manager
 """
 
@@ -22,6 +24,7 @@ from . import covariance, datasets, diagnostics
 from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable
 from .data import Observations
 from .fit import FitResult, fit
+from .likelihood import ExactEngine, VecchiaEngine
 from .models import GaussianField, Mean
 from .params import Param, ParamSpace
 from .predict import conditional_simulation, cross_validate, krige
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Anisotropic",
+    "ExactEngine",
     "Exponential",
     "FitResult",
     "Gaussian",
@@ -42,6 +46,7 @@ __all__ = [
     "Param",
     "ParamSpace",
     "Separable",
+    "VecchiaEngine",
     "conditional_simulation",
     "covariance",
     "cross_validate",

@@ -102,10 +102,11 @@ def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: boo
 
 def engine_from_options(engine: str, neighbours: int | None = None,
                         pred_neighbours: int | None = None,
-                        coarse_neighbours: int | None = None):
+                        coarse_neighbours: int | None = None, grouped: bool = False):
     """The engine that ``--engine`` and its options name."""
     options = {k: v for k, v in (("neighbours", neighbours), ("pred_neighbours", pred_neighbours),
-                                 ("coarse_neighbours", coarse_neighbours)) if v is not None}
+                                 ("coarse_neighbours", coarse_neighbours),
+                                 ("grouped", grouped or None)) if v is not None}
     if options and engine != "vecchia":
         raise ValueError(f"--{next(iter(options)).replace('_', '-')} applies to --engine vecchia "
                          f"only, not {engine!r}")
@@ -140,7 +141,9 @@ def fit(
     pred_neighbours: int = typer.Option(
         None, help="Vecchia: observations each prediction conditions on (default max(2m, 60))."),
     coarse_neighbours: int = typer.Option(
-        None, help="Vecchia: optimise first with this smaller m, then refine with m."),
+        None, help="Vecchia: optimise first with this smaller m (default 10), then with m."),
+    grouped: bool = typer.Option(
+        False, help="Vecchia: joint blocks for points that share neighbours (Guinness 2018)."),
     fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
     mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
     covariates: str = typer.Option(None, help="Covariate columns for the mean."),
@@ -164,7 +167,7 @@ def fit(
         )
         m = build_model(model, time is not None, mean, nugget, anisotropic,
                         engine_from_options(engine, neighbours, pred_neighbours,
-                                            coarse_neighbours))
+                                            coarse_neighbours, grouped))
         train = obs.observed_part()
         if set(fixed) & set(m.mean_names(train)):  # a fixed mean: optimise, don't profile
             m.profile_mean = False

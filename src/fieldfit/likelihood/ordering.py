@@ -197,3 +197,37 @@ def previous_neighbours(x, m: int) -> np.ndarray:
             kq = min(b, 2 * kq)
         a = b
     return out
+
+
+def group_neighbours(nb: np.ndarray, first: int = 0, exponent: float = 2.0) -> list[np.ndarray]:
+    """Partition the rows ``first..n−1`` of a conditioning-set array into groups that share
+    neighbours (Guinness 2018, §4; the greedy rule of GpGp's ``group_obs``).
+
+    ``nb (n, m)``: earlier neighbours of each row (−1 padding). Visiting the neighbour columns
+    nearest first, the group of row j absorbs the group of its neighbour k when the union U of
+    their points (members and neighbours) is small: |U|^exponent ≤ |U_j|^exponent +
+    |U_k|^exponent. A group's block is the sorted union; each member then conditions on every
+    earlier point of the block, a superset of its own m neighbours, so the approximation stays
+    a valid Vecchia approximation and is at least as accurate. Returns the member rows of each
+    group (sorted arrays).
+    """
+    n, m = nb.shape
+    members: dict[int, list[int]] = {j: [j] for j in range(first, n)}
+    union: dict[int, set[int]] = {j: {j, *(int(v) for v in nb[j] if v >= 0)}
+                                  for j in range(first, n)}
+    owner = np.arange(n)  # the group a row belongs to (its key in members)
+    for col in range(m):
+        for j in range(first, n):
+            k = int(nb[j, col])
+            if k < first:
+                continue
+            gj, gk = int(owner[j]), int(owner[k])
+            if gj == gk:
+                continue
+            u = union[gj] | union[gk]
+            if len(u) ** exponent <= len(union[gj]) ** exponent + len(union[gk]) ** exponent:
+                members[gj] += members.pop(gk)
+                union[gj] = u
+                del union[gk]
+                owner[members[gj]] = gj
+    return [np.sort(np.asarray(v, dtype=np.int64)) for v in members.values()]

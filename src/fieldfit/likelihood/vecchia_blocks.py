@@ -163,13 +163,14 @@ class BlockRows(torch.autograd.Function):
                  L, Z, logl, fail)
         if fail.any():
             raise NotPositiveDefinite
-        ctx.save_for_backward(pairs, diag, V)
-        ctx.L = L
+        # saved through autograd (not as a ctx attribute) so that activation checkpointing
+        # can drop the factors between the passes
+        ctx.save_for_backward(pairs, diag, V, torch.from_numpy(L))
         return torch.from_numpy(Z), torch.from_numpy(logl)
 
     @staticmethod
     def backward(ctx, gZ, glog):
-        pairs, diag, V = ctx.saved_tensors
+        pairs, diag, V, L = ctx.saved_tensors
         if torch.is_grad_enabled():  # a differentiable backward (the saved inputs carry graphs)
             inputs = [x for x, nd in zip((pairs, diag, V), ctx.needs_input_grad, strict=True)
                       if nd]
@@ -182,7 +183,7 @@ class BlockRows(torch.autograd.Function):
         g_pairs = np.empty(pairs.shape)
         g_diag = np.empty((B, k))
         g_V = np.empty(V.shape) if need_v else np.empty((1, 1, 1))
-        _backward(ctx.L, V.detach().contiguous().numpy(), gZ.contiguous().numpy(),
+        _backward(L.numpy(), V.detach().contiguous().numpy(), gZ.contiguous().numpy(),
                   glog.contiguous().numpy(), g_pairs, g_diag, g_V, need_v)
         return (torch.from_numpy(g_pairs), torch.from_numpy(g_diag),
                 torch.from_numpy(g_V) if need_v else None)
