@@ -307,3 +307,23 @@ def test_grouped_with_all_neighbours_is_exact_and_grouping_helps():
             errs.append(abs(grads(GaussianField(Matern(), mean="linear", engine=eng), obs,
                                   COV)[0] - exact))
     assert sum(err_grouped) < sum(err_plain)
+
+
+@pytest.mark.parametrize("cov", ["separable", "gneiting"])
+def test_space_time_covariances_through_the_vecchia_engine(cov):
+    from fieldfit.covariance import Exponential, Gneiting, Separable
+
+    rng = np.random.default_rng(8)
+    x, t = rng.random((90, 2)), rng.integers(0, 5, 90).astype(float)
+    covariance = Separable(Matern(1.5), Exponential()) if cov == "separable" else Gneiting()
+    params = ({"variance": 1.0, "range": 0.3, "time_range": 2.0, "nugget": 0.1}
+              if cov == "separable" else
+              {"variance": 1.0, "range": 0.3, "time_range": 2.0, "smoothness": 0.6,
+               "time_smoothness": 0.7, "separability": 0.4, "nugget": 0.1})
+    y = GaussianField(covariance).simulate(np.column_stack([x, t]), {**params, "mean": 0.0},
+                                           seed=2)[0]
+    obs = Observations(coords=x, times=t, values=y)
+    l0, g0 = grads(GaussianField(covariance), obs, params)
+    l1, g1 = grads(GaussianField(covariance, engine=VecchiaEngine(89)), obs, params)
+    assert abs(l1 - l0) <= 1e-8 * abs(l0)
+    np.testing.assert_allclose(g1, g0, rtol=1e-7, atol=1e-9)
