@@ -330,3 +330,29 @@ def test_vecchia_options_need_the_vecchia_engine(frame, tmp_path):
                    "--out", tmp_path / "r.json"), "--neighbours", "vecchia")
     _fails(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--engine", "vecchia",
                    "--neighbours", 0, "--out", tmp_path / "r.json"), "neighbours")
+
+
+def test_fit_with_the_spde_engine(tmp_path):
+    from fieldfit.models.spde_field import SPDEField
+    from fieldfit.spde import Mesh
+
+    rng = np.random.default_rng(4)
+    pts = rng.random((400, 2))
+    x = np.linspace(-0.4, 1.4, 31)
+    y = SPDEField(mesh=Mesh.grid(x, x)).simulate(
+        pts, {"variance": 1.0, "range": 0.2, "nugget": 0.1, "mean": 1.0}, seed=2)[0]
+    y[:20] = np.nan
+    data = _write(pd.DataFrame({"x": pts[:, 0], "y": pts[:, 1], "z": y}),
+                  tmp_path / "data.parquet")
+    out, pred = tmp_path / "r.json", tmp_path / "p.csv"
+    _ok(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--engine", "spde",
+                "--mesh-max-edge", "0.08,0.3", "--out", out, "--predictions", pred,
+                "--restarts", 0, "--no-progress"))
+    d = json.loads(out.read_text())
+    assert d["engine"] == "spde" and DESIGN_KEYS <= set(d)
+    assert set(d["params"]) >= {"variance", "range", "nugget", "mean"}
+    table = _read(pred)
+    assert list(table.columns) == ["id", "x", "y", "mean", "sd"] and len(table) == 20
+    assert table[["mean", "sd"]].notna().all().all()
+    _fails(_invoke("fit", data, "--coords", "x,y", "--value", "z", "--engine", "spde",
+                   "--model", "gaussian", "--out", out), "spde", "matern")

@@ -100,6 +100,29 @@ def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: boo
     return GaussianField(cov, mean=mean, nugget=nugget, engine=engine)
 
 
+def build_spde_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: bool,
+                     alpha: int = 2, max_edge: str | None = None, offset: float | None = None,
+                     cutoff: float | None = None):
+    """The SPDE Matérn model that ``--engine spde`` fits (mesh built from the data)."""
+    from .models.spde_field import SPDEField
+
+    if name.lower() != "matern":
+        raise ValueError(f"--engine spde fits the Matérn SPDE model: use --model matern, "
+                         f"not {name!r}")
+    if time:
+        raise ValueError("--engine spde is spatial: drop --time")
+    options = {}
+    if max_edge is not None:
+        edges = [float(v) for v in _split(max_edge)]
+        options["max_edge"] = edges[0] if len(edges) == 1 else tuple(edges)
+    if offset is not None:
+        options["offset"] = offset
+    if cutoff is not None:
+        options["cutoff"] = cutoff
+    return SPDEField(alpha=alpha, mean=mean, nugget=nugget, anisotropic=anisotropic,
+                     mesh_options=options)
+
+
 def engine_from_options(engine: str, neighbours: int | None = None,
                         pred_neighbours: int | None = None,
                         coarse_neighbours: int | None = None, grouped: bool = False):
@@ -135,7 +158,7 @@ def fit(
     out: Path = typer.Option(..., help="Where to write the JSON result."),
     time: str = typer.Option(None, help="Time column (space-time models)."),
     model: str = typer.Option("matern", help="matern, exponential, gaussian; separable, gneiting"),
-    engine: str = typer.Option("exact", help="Likelihood engine: exact or vecchia."),
+    engine: str = typer.Option("exact", help="Likelihood engine: exact, vecchia or spde."),
     neighbours: int = typer.Option(
         None, help="Vecchia: conditioning-set size m (default 30)."),
     pred_neighbours: int = typer.Option(
@@ -144,6 +167,14 @@ def fit(
         None, help="Vecchia: optimise first with this smaller m (default 10), then with m."),
     grouped: bool = typer.Option(
         False, help="Vecchia: joint blocks for points that share neighbours (Guinness 2018)."),
+    alpha: int = typer.Option(2, help="SPDE: the order α (smoothness ν = α − 1 in 2-D)."),
+    mesh_max_edge: str = typer.Option(
+        None, help="SPDE: the mesh's largest edge inside,outside the data's hull "
+        "(default: diagonal/30, diagonal/10)."),
+    mesh_offset: float = typer.Option(
+        None, help="SPDE: how far the mesh extends beyond the hull (default 0.2·diagonal)."),
+    mesh_cutoff: float = typer.Option(
+        None, help="SPDE: data points closer than this share a mesh node."),
     fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
     mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
     covariates: str = typer.Option(None, help="Covariate columns for the mean."),
@@ -165,9 +196,13 @@ def fit(
             data, coords=coord_cols, value=value, time=time, covariates=cov_cols, id=id,
             duplicates="allow" if allow_duplicates else "error",
         )
-        m = build_model(model, time is not None, mean, nugget, anisotropic,
-                        engine_from_options(engine, neighbours, pred_neighbours,
-                                            coarse_neighbours, grouped))
+        if engine == "spde":
+            m = build_spde_model(model, time is not None, mean, nugget, anisotropic, alpha,
+                                 mesh_max_edge, mesh_offset, mesh_cutoff)
+        else:
+            m = build_model(model, time is not None, mean, nugget, anisotropic,
+                            engine_from_options(engine, neighbours, pred_neighbours,
+                                                coarse_neighbours, grouped))
         train = obs.observed_part()
         if set(fixed) & set(m.mean_names(train)):  # a fixed mean: optimise, don't profile
             m.profile_mean = False

@@ -1,0 +1,218 @@
+"""The Matérn field as the solution of an SPDE, discretised by finite elements.
+
+    τ (κ² − ∇·H∇)^{α/2} x = W   in ℝ^d     (Lindgren, Rue & Lindström 2011, JRSS-B, §2.3)
+
+has, for H = I, the Matérn covariance with ν = α − d/2, κ = 1/ℓ (DESIGN.md's range ℓ) and the
+marginal variance
+
+    σ² = Γ(ν) / (Γ(α) (4π)^{d/2} κ^{2ν} τ² √det H).
+
+With P1 elements, K = diag(κ²) C̃ + G (C̃ the lumped mass, G the stiffness with H), the
+precision of the weights is
+
+    Q₁ = T K T,   Q₂ = T K C̃⁻¹ K T,   Q_α = T K (C̃⁻¹ K)^{α−1} T,     T = diag(τ),
+
+for integer α (their eq. 10 and the recursion of §2.3; κ, τ per node give the nonstationary
+model of §3.2, H per cell the anisotropic one of Fuglstad et al. 2015). The products of sparse
+matrices are formed on fixed patterns by :class:`PatternProduct`, so Q's values are a
+differentiable function of σ², ℓ, the anisotropy and the weights of parameter fields.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..params import DTYPE, Param, interval, positive
+from .fem import FEM
+from .fields import Field
+
+
+class PatternProduct:
+    """C = A · diag(w) · B for symmetric sparse patterns of A and B (CSC, both triangles),
+    on the pattern of the product, differentiable in the values of A, w and B:
+
+        C_ij = Σ_k A_ik w_k B_jk,
+
+    as one gather–multiply–scatter over the precomputed triples (i, k, j): Σ_k deg_A(k)·deg_B(k)
+    of them. (No library multiplies sparse matrices with autograd on fixed patterns; torch's
+    sparse products do not keep patterns.)
+    """
+
+    def __init__(self, a_pattern, b_pattern):
+        a_ptr, a_idx, n = a_pattern
+        b_ptr, b_idx, n_b = b_pattern
+        if n != n_b:
+            raise ValueError(f"pattern sizes differ: {n} and {n_b}")
+        a_ptr, b_ptr = np.asarray(a_ptr, np.int64), np.asarray(b_ptr, np.int64)
+        a_idx, b_idx = np.asarray(a_idx, np.int64), np.asarray(b_idx, np.int64)
+        da, db = np.diff(a_ptr), np.diff(b_ptr)
+        cnt = da * db
+        k = np.repeat(np.arange(n), cnt)
+        t = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        pa = a_ptr[k] + t // db[k]
+        pb = b_ptr[k] + t % db[k]
+        i, j = a_idx[pa], b_idx[pb]
+        key = j * n + i  # CSC order: by column j, then row i
+        uniq, pc = np.unique(key, return_inverse=True)
+        cols, rows = uniq // n, uniq % n
+        self.indptr = np.searchsorted(cols, np.arange(n + 1)).astype(np.int64)
+        self.indices = rows.astype(np.int64)
+        self.n = n
+        self._pa, self._pb = torch.from_numpy(pa), torch.from_numpy(pb)
+        self._k, self._pc = torch.from_numpy(k), torch.from_numpy(pc)
+
+    @property
+    def pattern(self):
+        return self.indptr, self.indices, self.n
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def __call__(self, a_values, w, b_values) -> torch.Tensor:
+        contrib = a_values[self._pa] * w[self._k] * b_values[self._pb]
+        return torch.zeros(self.nnz, dtype=contrib.dtype).index_add(0, self._pc, contrib)
+
+
+def _diag_positions(indptr, indices, n) -> np.ndarray:
+    cols = np.repeat(np.arange(n), np.diff(indptr))
+    pos = np.flatnonzero(indices == cols)
+    if len(pos) != n:
+        raise ValueError("the pattern does not contain the whole diagonal")
+    return pos
+
+
+def marginal_variance_factor(alpha: int, d: int) -> float:
+    """Γ(ν) / (Γ(α) (4π)^{d/2}), ν = α − d/2: σ² = factor / (κ^{2ν} τ² √det H)."""
+    nu = alpha - d / 2.0
+    return math.gamma(nu) / (math.gamma(alpha) * (4.0 * math.pi) ** (d / 2.0))
+
+
+def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None,
+                     tau_field: Field | None = None) -> list[Param]:
+    """The parameters of :class:`MaternSPDE`: ``variance`` (or τ's field), ``range`` (or κ's
+    field), and ``angle``, ``ratio`` when anisotropic."""
+    out = []
+    if tau_field is None:
+        out.append(Param("variance", positive, 1.0, doc="marginal variance σ²"))
+    else:
+        out += tau_field.param_specs()
+    if kappa_field is None:
+        out.append(Param("range", positive, 1.0, doc="range ℓ = 1/κ"))
+    else:
+        out += kappa_field.param_specs()
+    if anisotropic:
+        out += [Param("angle", interval(-math.pi / 2, math.pi / 2), 0.0, doc="direction θ"),
+                Param("ratio", positive, 1.0, doc="range across / range along θ")]
+    return out
+
+
+class MaternSPDE:
+    """Precision of the FEM weights of τ(κ² − ∇·H∇)^{α/2} x = W (module docstring formulas).
+
+    Parameters (DESIGN.md names): ``variance`` σ², ``range`` ℓ = 1/κ, and with
+    ``anisotropic=True`` (2-D) ``angle`` θ and ``ratio`` λ: H = R(θ) diag(1, λ²) R(θ)ᵀ, i.e.
+    range ℓ along θ and λℓ across, as :class:`~fieldfit.covariance.Anisotropic`. The smoothness
+    ν = α − d/2 is fixed by the integer ``alpha`` (default 2: ν = 1 in 2-D, 3/2 in 1-D).
+
+    Nonstationarity: ``kappa_field`` / ``tau_field`` are :class:`~.fields.Field` s named
+    ``kappa`` / ``tau``, evaluated at the nodes; they then replace ``range`` / ``variance``
+    (the fields' intercepts are κ and τ themselves).
+    """
+
+    def __init__(self, mesh_or_fem, alpha: int = 2, anisotropic: bool = False,
+                 kappa_field: Field | None = None, tau_field: Field | None = None):
+        self.fem = mesh_or_fem if isinstance(mesh_or_fem, FEM) else FEM(mesh_or_fem)
+        d = self.fem.dim
+        if int(alpha) != alpha or alpha < 1:
+            raise ValueError(f"alpha must be a positive integer, got {alpha}")
+        if alpha - d / 2.0 <= 0:
+            raise ValueError(f"alpha = {alpha} in {d}-D gives smoothness ν = α − d/2 ≤ 0: "
+                             "not a Matérn field; use alpha ≥ 2 in 2-D")
+        if anisotropic and d != 2:
+            raise ValueError("anisotropy is implemented in 2-D")
+        self.alpha, self.d, self.anisotropic = int(alpha), d, anisotropic
+        self.kappa_field, self.tau_field = kappa_field, tau_field
+        for f, name in ((kappa_field, "kappa"), (tau_field, "tau")):
+            if f is not None and f.name != name:
+                raise ValueError(f"the {name} field must be named {name!r}, got {f.name!r}")
+        fem = self.fem
+        base = (fem.indptr.astype(np.int64), fem.indices.astype(np.int64), fem.n_nodes)
+        self._products, pattern = [], base
+        for _ in range(self.alpha - 1):
+            prod = PatternProduct(pattern, base)
+            self._products.append(prod)
+            pattern = prod.pattern
+        self.indptr, self.indices, self.n = pattern
+        self.shape = (self.n, self.n)
+        cols = np.repeat(np.arange(self.n), np.diff(self.indptr))
+        self._rows = torch.from_numpy(self.indices)
+        self._cols = torch.from_numpy(cols)
+        self._lumped = fem.lumped_mass_values()
+        self._diag = torch.from_numpy(np.asarray(fem.diag_index, np.int64))
+        nodes = fem.mesh.nodes
+        self._kdesign = kappa_field.design(nodes) if kappa_field is not None else None
+        self._tdesign = tau_field.design(nodes) if tau_field is not None else None
+
+    @property
+    def smoothness(self) -> float:
+        return self.alpha - self.d / 2.0
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def param_specs(self) -> list[Param]:
+        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field)
+
+    def H(self, p) -> torch.Tensor | None:
+        """The diffusion tensor ``(2, 2)`` (None: the identity)."""
+        if not self.anisotropic:
+            return None
+        c, s = torch.cos(p["angle"]), torch.sin(p["angle"])
+        R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
+        lam2 = p["ratio"] ** 2
+        return R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+
+    def kappa(self, p) -> torch.Tensor:
+        """κ at the nodes ``(N,)``."""
+        if self.kappa_field is not None:
+            return self.kappa_field(self.fem.mesh.nodes, p, self._kdesign)
+        return torch.ones(self.n, dtype=DTYPE) / p["range"]
+
+    def tau(self, p, kappa: torch.Tensor) -> torch.Tensor:
+        """τ at the nodes ``(N,)``; from σ² by the marginal-variance formula when stationary."""
+        if self.tau_field is not None:
+            return self.tau_field(self.fem.mesh.nodes, p, self._tdesign)
+        det = p["ratio"] ** 2 if self.anisotropic else torch.ones((), dtype=DTYPE)
+        f = marginal_variance_factor(self.alpha, self.d)
+        return torch.sqrt(f / (kappa ** (2 * self.smoothness) * p["variance"]
+                               * torch.sqrt(det)))
+
+    def precision_values(self, p) -> torch.Tensor:
+        """Q's values ``(nnz,)`` on the pattern (``indptr``, ``indices``), differentiable."""
+        kappa = self.kappa(p)
+        K = self.fem.stiffness_values(self.H(p)).index_add(
+            0, self._diag, kappa**2 * self._lumped)
+        inv_c = 1.0 / self._lumped
+        M = K
+        for prod in self._products:
+            M = prod(M, inv_c, K)
+        tau = self.tau(p, kappa)
+        return tau[self._rows] * M * tau[self._cols]
+
+    def precision(self, p) -> sp.csc_matrix:
+        """Q as a scipy CSC matrix."""
+        v = self.precision_values(p).detach().numpy()
+        return sp.csc_matrix((v, self.indices, self.indptr), shape=self.shape)
+
+    def __repr__(self):
+        return (f"MaternSPDE(alpha={self.alpha}, nodes={self.n}, anisotropic={self.anisotropic}"
+                f", kappa_field={self.kappa_field!r}, tau_field={self.tau_field!r})")
+
+
+__all__ = ["MaternSPDE", "PatternProduct", "marginal_variance_factor", "spde_param_specs"]
