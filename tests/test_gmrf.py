@@ -9,6 +9,7 @@ import torch
 
 from fieldfit.gmrf import (
     GMRF,
+    ChebyshevOperator,
     ChebyshevSampler,
     Pattern,
     SelectedInverse,
@@ -361,13 +362,14 @@ def _inverse_sqrt(D):
 
 
 @pytest.mark.parametrize("tol", [1e-3, 1e-8])
-@pytest.mark.parametrize("kind", ["dominant", "biharmonic"])
+@pytest.mark.parametrize("kind", ["dominant", "bound", "lanczos"])
 def test_chebyshev_inverse_sqrt_against_eigendecomposition(kind, tol):
-    """‖p_K(Q)z − Q^{−1/2}z‖ ≤ tol ‖Q^{−1/2}z‖; Gershgorin lower bound (diagonally dominant)
-    or Lanczos (Q = G² + 0.05 I, not diagonally dominant)."""
+    """‖p_K(Q)z − Q^{−1/2}z‖ ≤ tol ‖Q^{−1/2}z‖ with the Gershgorin lower bound (Q = G + 0.05 I,
+    diagonally dominant), a known bound (Q = G² + 0.05 I ≥ 0.05 I) or a Lanczos estimate."""
     G = grid_laplacian(12, 10, shift=0.0)
     Q = G + 0.05 * sp.identity(120) if kind == "dominant" else G @ G + 0.05 * sp.identity(120)
-    cs = ChebyshevSampler(Q, tol=tol)
+    lower = {"dominant": None, "bound": 0.05, "lanczos": "lanczos"}[kind]
+    cs = ChebyshevSampler(Q, tol=tol, lower=lower)
     lam = np.linalg.eigvalsh(Q.toarray())
     assert cs.lower <= lam[0] and lam[-1] <= cs.upper
     z = np.random.default_rng(0).standard_normal((120, 3))
@@ -395,8 +397,22 @@ def test_chebyshev_coefficients_and_errors():
     assert np.max(np.abs(p * np.sqrt(lam) - 1)) < 1e-10
     with pytest.raises(ValueError, match="max_degree"):
         chebyshev_inverse_sqrt(1e-6, 8.0, tol=1e-10, max_degree=50)
-    with pytest.raises(ValueError, match="0 < lower < upper"):
+    with pytest.raises(ValueError, match="lower < upper"):
         ChebyshevSampler(grid_laplacian(3, 3), lower=5.0, upper=1.0)
+    G = grid_laplacian(4, 4, shift=0.0)
+    with pytest.raises(ValueError, match="not diagonally dominant"):
+        ChebyshevSampler(G @ G + 0.1 * sp.identity(16))
+
+
+def test_chebyshev_operator_pereira_desassis_form():
+    """f(S)z with S = G ≥ 0 (Gershgorin interval [0, 8]) and f(λ) = (κ² + λ)^{−1}: no lower
+    eigenvalue estimate needed; relative error ≤ tol against the dense (κ²I + G)^{−1}z."""
+    G = grid_laplacian(10, 9, shift=0.0)
+    op = ChebyshevOperator(G, lambda lam: (0.3 + lam) ** -1.0, tol=1e-9)
+    assert op.lower <= 0.0 and op.upper >= 8.0 - 1e-12
+    z = np.random.default_rng(1).standard_normal(90)
+    exact = np.linalg.solve(0.3 * np.eye(90) + G.toarray(), z)
+    assert np.linalg.norm(op.apply(z) - exact) <= 1e-9 * np.linalg.norm(exact)
 
 
 # ---------------------------------------------------------------- benchmark material

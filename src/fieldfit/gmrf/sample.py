@@ -7,13 +7,11 @@ are torch float64, ``(n,)`` for one and ``(n_samples, n)`` for several.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.fft
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
+from scipy.linalg import eigh_tridiagonal
 
 from .cholesky import CholeskyFactor
 from .pattern import Pattern
@@ -52,33 +50,84 @@ def sample_cholesky(factor: CholeskyFactor, n_samples: int | None = None, seed=N
     return _draws(factor.unpermute(factor.solve_Lt(z)), n_samples)
 
 
-class ChebyshevSampler:
-    """x = p_K(Q) z ≈ Q^{−1/2} z, p_K the degree-K Chebyshev interpolant of f(λ) = λ^{−1/2} on
-    an interval [a, b] containing the spectrum of Q (Pereira & Desassis 2019; Hale, Higham &
-    Trefethen 2008):
+class ChebyshevOperator:
+    """p_K(A) z ≈ f(A) z for a symmetric sparse A ``(n, n)`` with spectrum in [a, b], p_K the
+    degree-K Chebyshev interpolant of f on [a, b] (Hale, Higham & Trefethen 2008; Pereira &
+    Desassis 2019):
 
         p_K(λ) = c₀/2 + Σ_{k=1..K} c_k T_k(t),  t = (2λ − a − b)/(b − a),
-        T_{k+1}(Y)z = 2Y T_k(Y)z − T_{k−1}(Y)z,  Y = (2Q − (a + b)I)/(b − a),
+        T_{k+1}(Y)z = 2Y T_k(Y)z − T_{k−1}(Y)z,  Y = (2A − (a + b)I)/(b − a),
 
-    K sparse mat-vecs per block of draws: O(K·nnz), no factorisation.
+    K sparse mat-vecs per block of vectors: O(K·nnz), no factorisation.
 
-    Tolerance: K is the smallest degree with √b Σ_{k>K} |c_k| ≤ ``tol``, which bounds the
-    relative error max_{λ∈[a,b]} |p_K(λ) − f(λ)| / f(λ) ≤ tol. Hence for every z,
-    ‖p_K(Q)z − Q^{−1/2}z‖ ≤ tol ‖Q^{−1/2}z‖, and Cov x = p_K(Q)² is within a factor 1 ± (2 tol
-    + tol²) of Q⁻¹ in every eigendirection. The coefficients decay like ρ^{−k},
-    ρ = (√b + √a)/(√b − √a), so K ≈ ½ √(b/a) log(1/tol).
+    Tolerance: K is the smallest degree with Σ_{k>K} |c_k| ≤ ``tol`` · min_{[a,b]} |f|, which
+    bounds the relative error |p_K(λ) − f(λ)| ≤ tol |f(λ)| on [a, b]; hence for every z,
+    ‖p_K(A)z − f(A)z‖ ≤ tol ‖f(A)z‖ when [a, b] contains the spectrum. Outside [a, b], p_K is
+    worthless (it grows like ρ^K), so the bounds must be valid, not estimates.
 
-    Bounds: ``b`` by Gershgorin (max_i Σ_j |Q_ij|) unless given; ``a`` given, or the Gershgorin
-    lower bound min_i (Q_ii − Σ_{j≠i} |Q_ij|) when positive (diagonally dominant Q), or else
-    estimated by Lanczos (``eigsh``, smallest eigenvalue θ with residual r) as
-    ``safety`` · (θ − ‖r‖). An estimate that overshoots λ_min is harmful (p_K diverges fast
-    outside [a, b]), hence the safety factor; pass a known bound when there is one.
-
-    ``Q`` a scipy sparse matrix, or ``(pattern, values)``.
+    ``f`` a vectorised function of λ; ``lower``, ``upper`` the interval (default: Gershgorin
+    bounds min_i (A_ii − Σ_{j≠i} |A_ij|) and max_i Σ_j |A_ij|). Pereira & Desassis apply this
+    to S = C̃^{−1/2} G C̃^{−1/2} (spectrum in [0, λ_max]) with f(λ) = (κ² + λ)^{−α/2}, which
+    needs no lower eigenvalue estimate.
     """
 
-    def __init__(self, Q, tol: float = 1e-6, lower: float | None = None,
-                 upper: float | None = None, safety: float = 0.9, max_degree: int = 20_000,
+    def __init__(self, A, f, lower: float | None = None, upper: float | None = None,
+                 tol: float = 1e-6, max_degree: int = 20_000):
+        if not sp.issparse(A) or A.shape[0] != A.shape[1]:
+            raise ValueError("A must be a square scipy sparse matrix")
+        if not 0 < tol < 1:
+            raise ValueError(f"tol must lie in (0, 1), got {tol}")
+        self.A = sp.csr_matrix(A, dtype=np.float64)
+        self.n = self.A.shape[0]
+        self.tol = float(tol)
+        lo, hi = gershgorin(self.A)
+        self.lower = lo if lower is None else float(lower)
+        self.upper = hi if upper is None else float(upper)
+        if not self.lower < self.upper:
+            raise ValueError(f"eigenvalue bounds must satisfy lower < upper, got "
+                             f"[{self.lower}, {self.upper}]")
+        self.coef = chebyshev_coefficients(f, self.lower, self.upper, self.tol, max_degree)
+        self.degree = self.coef.shape[0] - 1
+
+    def apply(self, z) -> np.ndarray:
+        """p_K(A) z ≈ f(A) z for z ``(n,)`` or ``(n, k)`` (numpy)."""
+        z = np.asarray(z.detach().numpy() if isinstance(z, torch.Tensor) else z,
+                       dtype=np.float64)
+        if z.ndim not in (1, 2) or z.shape[0] != self.n:
+            raise ValueError(f"z of shape {z.shape}, expected ({self.n},) or ({self.n}, k)")
+        a, b = self.lower, self.upper
+        alpha, beta = 2.0 / (b - a), -(a + b) / (b - a)  # Y = αA + βI
+        c = self.coef
+        t_prev = z
+        t_cur = alpha * (self.A @ z) + beta * z
+        out = 0.5 * c[0] * t_prev + c[1] * t_cur
+        for k in range(2, c.shape[0]):
+            t_next = 2.0 * (alpha * (self.A @ t_cur) + beta * t_cur) - t_prev
+            out += c[k] * t_next
+            t_prev, t_cur = t_cur, t_next
+        return out
+
+
+class ChebyshevSampler(ChebyshevOperator):
+    """x = p_K(Q) z ≈ Q^{−1/2} z, z ~ N(0, I): draws of N(0, p_K(Q)²) ≈ N(0, Q⁻¹) without a
+    factorisation (:class:`ChebyshevOperator` with f(λ) = λ^{−1/2}; Pereira & Desassis 2019).
+
+    With relative error ≤ ``tol`` on [a, b], ‖x − Q^{−1/2}z‖ ≤ tol ‖Q^{−1/2}z‖ and Cov x is
+    within a factor 1 ± (2 tol + tol²) of Q⁻¹ in every eigendirection. The coefficients decay
+    like ρ^{−k}, ρ = (√b + √a)/(√b − √a), so K ≈ ½ √(b/a) log(1/tol).
+
+    Bounds: ``upper`` by Gershgorin unless given. ``lower`` a known bound on λ_min (e.g.
+    τ²κ⁴ min C̃_ii for the α = 2 Matérn SPDE precision, or κ² min C̃_ii for α = 1); by default
+    the Gershgorin lower bound min_i (Q_ii − Σ_{j≠i} |Q_ij|), when it is positive (Q
+    diagonally dominant); ``lower="lanczos"`` estimates λ_min by Lanczos (:func:`lanczos_min`,
+    which converges from above) times ``safety``: a heuristic, slow and unreliable for badly
+    conditioned Q (an estimate above λ_min ruins the draws), to be used only without a bound.
+
+    ``Q`` a scipy sparse matrix, or ``(pattern, values)`` (Q = (V + Vᵀ)/2).
+    """
+
+    def __init__(self, Q, tol: float = 1e-6, lower: float | str | None = None,
+                 upper: float | None = None, safety: float = 0.5, max_degree: int = 20_000,
                  seed=None):
         if isinstance(Q, tuple):
             pattern, values = Q
@@ -89,83 +138,106 @@ class ChebyshevSampler:
             Q = pattern.to_scipy(0.5 * (v + v[pattern.transpose]))
         if not sp.issparse(Q) or Q.shape[0] != Q.shape[1]:
             raise ValueError("Q must be a square scipy sparse matrix or (pattern, values)")
-        if not 0 < tol < 1:
-            raise ValueError(f"tol must lie in (0, 1), got {tol}")
-        if not 0 < safety <= 1:
-            raise ValueError(f"safety must lie in (0, 1], got {safety}")
-        self.Q = sp.csr_matrix(Q, dtype=np.float64)
-        self.n = self.Q.shape[0]
-        self.tol = float(tol)
-        absQ = abs(self.Q)
-        diag = self.Q.diagonal()
-        offsum = np.asarray(absQ.sum(axis=1)).ravel() - np.abs(diag)
-        if upper is None:
-            upper = float(np.max(diag + offsum))
         if lower is None:
-            gersh = float(np.min(diag - offsum))
-            lower = gersh if gersh > 0 else safety * self._lanczos_lower(seed)
-        if not 0 < lower < upper:
-            raise ValueError(f"eigenvalue bounds must satisfy 0 < lower < upper, got "
-                             f"[{lower}, {upper}] (is Q positive definite?)")
-        self.lower, self.upper = float(lower), float(upper)
-        self.coef = chebyshev_inverse_sqrt(self.lower, self.upper, self.tol, max_degree)
-        self.degree = self.coef.shape[0] - 1
-
-    def _lanczos_lower(self, seed) -> float:
-        v0 = np.random.default_rng(0 if seed is None else seed).standard_normal(self.n)
-        try:
-            theta, vec = spla.eigsh(self.Q, k=1, which="SA", tol=1e-6, v0=v0,
-                                    maxiter=max(1000, 10 * self.n))
-        except spla.ArpackNoConvergence as e:
-            raise ValueError("Lanczos did not find the smallest eigenvalue of Q; pass a lower "
-                             "bound (lower=...)") from e
-        theta = float(theta[0])
-        resid = float(np.linalg.norm(self.Q @ vec[:, 0] - theta * vec[:, 0]))
-        if not theta - resid > 0:
-            raise ValueError(f"Q does not look positive definite: smallest eigenvalue "
-                             f"estimate {theta:.3g} ± {resid:.2g}")
-        return theta - resid
-
-    def apply(self, z) -> np.ndarray:
-        """p_K(Q) z ≈ Q^{−1/2} z for z ``(n,)`` or ``(n, k)`` (numpy)."""
-        z = np.asarray(z.detach().numpy() if isinstance(z, torch.Tensor) else z,
-                       dtype=np.float64)
-        if z.ndim not in (1, 2) or z.shape[0] != self.n:
-            raise ValueError(f"z of shape {z.shape}, expected ({self.n},) or ({self.n}, k)")
-        a, b = self.lower, self.upper
-        alpha, beta = 2.0 / (b - a), -(a + b) / (b - a)  # Y = αQ + βI
-        c = self.coef
-        t_prev = z
-        t_cur = alpha * (self.Q @ z) + beta * z
-        out = 0.5 * c[0] * t_prev + c[1] * t_cur
-        for k in range(2, c.shape[0]):
-            t_next = 2.0 * (alpha * (self.Q @ t_cur) + beta * t_cur) - t_prev
-            out += c[k] * t_next
-            t_prev, t_cur = t_cur, t_next
-        return out
+            lower = gershgorin(Q)[0]
+            if not lower > 0:
+                raise ValueError(
+                    "Q is not diagonally dominant, so Gershgorin gives no positive lower bound "
+                    "on its eigenvalues: pass lower= (a bound on the smallest eigenvalue), or "
+                    "lower='lanczos' to estimate it (heuristic)")
+        elif isinstance(lower, str):
+            if lower != "lanczos":
+                raise ValueError(f"lower must be a number, None or 'lanczos', got {lower!r}")
+            if not 0 < safety <= 1:
+                raise ValueError(f"safety must lie in (0, 1], got {safety}")
+            lower = safety * lanczos_min(Q, seed=seed)
+        if not float(lower) > 0:
+            raise ValueError(f"the lower eigenvalue bound must be positive, got {lower} "
+                             "(is Q positive definite?)")
+        super().__init__(Q, _inverse_sqrt, lower=lower, upper=upper, tol=tol,
+                         max_degree=max_degree)
 
     def sample(self, n_samples: int | None = None, seed=None) -> torch.Tensor:
-        """Draws of N(0, p_K(Q)²) ≈ N(0, Q⁻¹): ``(n,)``, or ``(n_samples, n)``."""
+        """Draws ``(n,)``, or ``(n_samples, n)``."""
         return _draws(self.apply(standard_normals(self.n, n_samples, seed)), n_samples)
+
+
+def _inverse_sqrt(lam):
+    return lam ** -0.5
+
+
+def gershgorin(A) -> tuple[float, float]:
+    """Bounds (min_i (A_ii − Σ_{j≠i}|A_ij|), max_i (A_ii + Σ_{j≠i}|A_ij|)) on the eigenvalues."""
+    A = sp.csr_matrix(A)
+    diag = A.diagonal()
+    off = np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(diag)
+    return float(np.min(diag - off)), float(np.max(diag + off))
+
+
+def lanczos_min(A, rtol: float = 1e-4, max_iter: int = 5_000, seed=None) -> float:
+    """The smallest Ritz value of a Lanczos run on A (no reorthogonalisation; ghosts do not
+    move the extreme Ritz values), stopped when it changes by less than ``rtol`` relative over
+    the last stretch of iterations. Ritz values approach λ_min from above: an estimate, not a
+    bound; convergence takes O(√cond) iterations and slows down in clusters."""
+    A = sp.csr_matrix(A, dtype=np.float64)
+    n = A.shape[0]
+    q = standard_normals(n, None, 0 if seed is None else seed)
+    q /= np.linalg.norm(q)
+    q_prev = np.zeros(n)
+    alphas, betas = np.empty(max_iter), np.empty(max_iter)
+    beta, last, check = 0.0, np.inf, 10
+    for j in range(max_iter):
+        w = A @ q - beta * q_prev
+        alpha = float(q @ w)
+        w -= alpha * q
+        beta = float(np.linalg.norm(w))
+        alphas[j], betas[j] = alpha, beta
+        if j + 1 == check or beta == 0.0 or j + 1 == max_iter:
+            theta = float(eigh_tridiagonal(alphas[:j + 1], betas[:j], eigvals_only=True,
+                                           select="i", select_range=(0, 0))[0])
+            if last - theta <= rtol * abs(theta) or beta == 0.0:
+                return theta
+            last, check = theta, check + max(10, check // 10)
+        q_prev, q = q, w / beta
+    raise ValueError(f"Lanczos did not settle on the smallest eigenvalue in {max_iter} "
+                     "iterations; pass a lower bound instead")
+
+
+def chebyshev_coefficients(f, a: float, b: float, tol: float = 1e-6,
+                           max_degree: int = 20_000) -> np.ndarray:
+    """Chebyshev coefficients c₀..c_K ``(K+1,)`` of f on [a, b] (p = c₀/2 + Σ c_k T_k), K the
+    smallest degree with Σ_{k>K}|c_k| ≤ tol · min |f| (relative error ≤ tol on [a, b]).
+
+    The interpolant is computed at N Chebyshev points (a DCT), N doubled until its last half of
+    coefficients is at rounding level, so that aliasing does not matter."""
+    if not a < b:
+        raise ValueError(f"need a < b, got [{a}, {b}]")
+    N = 64
+    while True:
+        j = np.arange(N)
+        lam = 0.5 * (a + b) + 0.5 * (b - a) * np.cos(np.pi * (j + 0.5) / N)
+        fx = np.asarray(f(lam), dtype=np.float64)
+        if not np.all(np.isfinite(fx)):
+            raise ValueError(f"f is not finite on [{a:.3g}, {b:.3g}]")
+        c = scipy.fft.dct(fx, type=2) / N
+        if np.max(np.abs(c[N // 2:])) <= 1e-15 * np.max(np.abs(c)) or N > 8 * max_degree:
+            break
+        N *= 2
+    fmin = float(np.min(np.abs(fx)))
+    if not fmin > 0:
+        raise ValueError("f vanishes on the interval: a relative tolerance is meaningless")
+    tail = np.append(np.cumsum(np.abs(c)[::-1])[::-1][1:], 0.0)  # tail[k] = Σ_{i>k} |c_i|
+    ok = np.flatnonzero(tail <= tol * fmin)
+    K = int(ok[0]) if ok.size else N
+    if K > max_degree:
+        raise ValueError(f"Chebyshev degree {K} > max_degree={max_degree} needed for tol={tol} "
+                         f"on [{a:.3g}, {b:.3g}]; raise max_degree or tol, or factorise instead")
+    return c[:max(K, 1) + 1].copy()
 
 
 def chebyshev_inverse_sqrt(a: float, b: float, tol: float = 1e-6,
                            max_degree: int = 20_000) -> np.ndarray:
-    """Chebyshev coefficients c₀..c_K ``(K+1,)`` of λ^{−1/2} on [a, b] (p = c₀/2 + Σ c_k T_k),
-    K the smallest degree with √b Σ_{k>K}|c_k| ≤ tol (relative error ≤ tol on [a, b])."""
+    """:func:`chebyshev_coefficients` of λ^{−1/2} on [a, b], 0 < a."""
     if not 0 < a < b:
         raise ValueError(f"need 0 < a < b, got [{a}, {b}]")
-    rho = (math.sqrt(b) + math.sqrt(a)) / (math.sqrt(b) - math.sqrt(a))
-    # interpolate at N points where ρ^{−N} is far below rounding, so aliasing is negligible
-    N = int(min(max(64, math.ceil(40.0 / math.log(rho)) + 16), 8 * max_degree))
-    j = np.arange(N)
-    lam = 0.5 * (a + b) + 0.5 * (b - a) * np.cos(np.pi * (j + 0.5) / N)
-    c = scipy.fft.dct(lam ** -0.5, type=2) / N
-    tail = np.cumsum(np.abs(c)[::-1])[::-1]  # tail[k] = Σ_{i≥k} |c_i|
-    ok = np.flatnonzero(math.sqrt(b) * np.append(tail[1:], 0.0) <= tol)
-    K = int(ok[0]) if ok.size else N
-    if K > max_degree:
-        raise ValueError(f"Chebyshev degree {K} > max_degree={max_degree} needed for tol={tol} "
-                         f"on [{a:.3g}, {b:.3g}] (condition {b / a:.3g}); raise max_degree or "
-                         "tol, or factorise instead")
-    return c[:max(K, 1) + 1].copy()
+    return chebyshev_coefficients(_inverse_sqrt, a, b, tol, max_degree)
