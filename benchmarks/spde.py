@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Benchmark: the SPDE engine's log-likelihood + full gradient against the number of mesh nodes,
+and the cost of the gradient of a nonstationary model with many weights.
+
+Model: y = μ + A x + ε, x the Matérn SPDE field (α = 2, ν = 1) on a regular grid mesh of
+N = k² nodes over [0, 1]², n = N/2 observations at uniform points; the likelihood through
+Q and Q + AᵀA/τ² (``fieldfit.likelihood.gmrf.GMRFEngine``), its gradient by the selected
+inverse (``fieldfit.gmrf``). Sparse Cholesky grows as O(N^1.5) for 2-D meshes (nested
+dissection), and so should the whole evaluation.
+
+Parts:
+
+1. ``scaling``: seconds for ℓ alone (no graph) and for ℓ + ∇ℓ (σ², ℓ, τ², plus the GLS mean),
+   median of ``--repeats``, at N in ``--nodes``; the fitted exponent of time against N.
+2. ``weights``: κ(x) and τ(x) as radial-basis fields with ``--weights`` weights in all
+   (on a k × k grid of centres each), ℓ + ∇ℓ against ℓ alone (target ≤ 3×).
+
+    .venv/bin/python benchmarks/spde.py                    # N = 10³ … 2.5·10⁵
+    .venv/bin/python benchmarks/spde.py --large            # adds N = 10⁶
+    .venv/bin/python benchmarks/spde.py --quick            # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import busy_share, fmt_s, machine_info, md_table  # noqa: E402
+
+from fieldfit.fit import write_atomic  # noqa: E402
+from fieldfit.gmrf import Pattern  # noqa: E402
+from fieldfit.likelihood.gmrf import GMRFEngine  # noqa: E402
+from fieldfit.params import ParamSpace  # noqa: E402
+from fieldfit.spde import Mesh  # noqa: E402
+from fieldfit.spde.fields import RadialBasisField  # noqa: E402
+from fieldfit.spde.matern import MaternSPDE  # noqa: E402
+
+T = torch.float64
+
+
+def _problem(N: int, seed: int, kappa_field=None, tau_field=None):
+    k = int(round(math.sqrt(N)))
+    x = np.linspace(0.0, 1.0, k)
+    mesh = Mesh.grid(x, x)
+    spde = MaternSPDE(mesh, alpha=2, kappa_field=kappa_field, tau_field=tau_field)
+    rng = np.random.default_rng(seed)
+    pts = rng.random((mesh.n_nodes // 2, 2))
+    engine = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), mesh.projector(pts))
+    y = torch.from_numpy(rng.standard_normal((1, len(pts))) + 1.0)
+    X = torch.ones(len(pts), 1, dtype=T)
+    return mesh, spde, engine, y, X
+
+
+def _evaluate(spde, engine, y, X, p, grad: bool):
+    t0 = time.perf_counter()
+    if grad:
+        leaves = {k: v.clone().requires_grad_() for k, v in p.items()}
+        ll = engine.log_likelihood(spde.precision_values(leaves), leaves["nugget"], y, X)
+        torch.autograd.grad(ll, list(leaves.values()))
+    else:
+        with torch.no_grad():
+            engine.log_likelihood(spde.precision_values(p), p["nugget"], y, X)
+    return time.perf_counter() - t0
+
+
+def scaling(args) -> str:
+    rows, pts = [], []
+    for N in args.nodes:
+        t0 = time.perf_counter()
+        mesh, spde, engine, y, X = _problem(N, args.seed)
+        setup = time.perf_counter() - t0
+        p = {k: torch.tensor(v, dtype=T) for k, v in
+             {"variance": 1.0, "range": 0.1, "nugget": 0.1}.items()}
+        _evaluate(spde, engine, y, X, p, True)  # warm-up (numba, analyses)
+        ll = statistics.median(_evaluate(spde, engine, y, X, p, False)
+                               for _ in range(args.repeats))
+        g = statistics.median(_evaluate(spde, engine, y, X, p, True) for _ in range(args.repeats))
+        rows.append([f"{mesh.n_nodes:,}", f"{spde.nnz:,}", f"{len(y[0]):,}", fmt_s(setup),
+                     fmt_s(ll), fmt_s(g), f"{g / ll:.2f}"])
+        pts.append((mesh.n_nodes, g))
+        print(f"N = {mesh.n_nodes}: setup {setup:.2f} s, ℓ {ll:.3f} s, ℓ+∇ℓ {g:.3f} s",
+              flush=True)
+    text = md_table(["mesh nodes N", "nnz(Q)", "observations", "setup (s)", "ℓ (s)",
+                     "ℓ + ∇ℓ (s)", "ratio"], rows)
+    if len(pts) >= 3:
+        big = [(n, t) for n, t in pts if n >= 10_000]
+        big = big if len(big) >= 2 else pts
+        slope = np.polyfit(np.log([n for n, _ in big]), np.log([t for _, t in big]), 1)[0]
+        text += f"\n\nFitted exponent of ℓ + ∇ℓ time in N (N ≥ 10⁴): **{slope:.2f}**."
+    return text
+
+
+def weights(args) -> str:
+    k = max(2, int(round(math.sqrt(args.weights / 2))))
+    kf = RadialBasisField.grid("kappa", (0, 1, 0, 1), (k, k), value=10.0)
+    tf = RadialBasisField.grid("tau", (0, 1, 0, 1), (k, k), value=1.0)
+    mesh, spde, engine, y, X = _problem(args.weights_nodes, args.seed, kf, tf)
+    space = ParamSpace([*spde.param_specs(), *[]])
+    rng = np.random.default_rng(1)
+    base = {n: torch.tensor(float(v), dtype=T) for n, v in space.natural().items()}
+    for n in kf.weight_names() + tf.weight_names():
+        base[n] = torch.tensor(0.1 * rng.standard_normal(), dtype=T)
+    base["nugget"] = torch.tensor(0.1, dtype=T)
+    _evaluate(spde, engine, y, X, base, True)
+    ll = statistics.median(_evaluate(spde, engine, y, X, base, False) for _ in range(args.repeats))
+    g = statistics.median(_evaluate(spde, engine, y, X, base, True) for _ in range(args.repeats))
+    n_w = 2 * k * k
+    print(f"{n_w} weights, N = {mesh.n_nodes}: ℓ {ll:.3f} s, ℓ+∇ℓ {g:.3f} s", flush=True)
+    return md_table(["mesh nodes", "weights (κ and τ fields)", "parameters", "ℓ (s)",
+                     "ℓ + ∇ℓ (s)", "ratio (target ≤ 3)"],
+                    [[f"{mesh.n_nodes:,}", n_w, len(base), fmt_s(ll), fmt_s(g),
+                      f"**{g / ll:.2f}**"]])
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--nodes", type=int, nargs="+",
+                    default=[1_000, 10_000, 40_000, 100_000, 250_000])
+    ap.add_argument("--large", action="store_true", help="add N = 10⁶")
+    ap.add_argument("--weights", type=int, default=200, help="weights of the κ and τ fields")
+    ap.add_argument("--weights-nodes", type=int, default=40_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).parent / "results" / "spde.md")
+    args = ap.parse_args(argv)
+    if args.large:
+        args.nodes = [*args.nodes, 1_000_000]
+    if args.quick:
+        args.nodes, args.weights_nodes, args.repeats = [400, 2_500, 10_000], 2_500, 1
+    torch.set_num_threads(args.threads)
+    busy = busy_share()
+    t0 = time.perf_counter()
+    info = machine_info(args.threads, f"torch {torch.__version__}", "torch.set_num_threads; "
+                        "CHOLMOD through OpenBLAS")
+    info.append(["CPUs busy with other work at start", "?" if busy is None
+                 else f"{100 * busy:.0f} %"])
+    text = "# SPDE engine: log-likelihood and gradient\n\n" + md_table(["", ""], info)
+    text += "\n\n## Scaling in the number of mesh nodes\n\n" + scaling(args)
+    text += "\n\n## Gradient of a nonstationary model\n\n" + weights(args)
+    text += f"\n\nTotal run time {time.perf_counter() - t0:.0f} s.\n"
+    write_atomic(args.out, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
