@@ -127,11 +127,12 @@ def test_union_scatter_sum_of_patterns():
 # ---------------------------------------------------------------- factorisation and selinv
 
 
-def test_logdet_solve_selinv_against_dense(matrix):
+@pytest.mark.parametrize("mode", ["supernodal", "simplicial"])
+def test_logdet_solve_selinv_against_dense(matrix, mode):
     pat, v = Pattern.split(matrix)
     D = matrix.toarray()
     S = np.linalg.inv(D)
-    f = SparseCholesky(pat).factorize(v)
+    f = SparseCholesky(pat, mode=mode).factorize(v)
     np.testing.assert_allclose(f.logdet(), np.linalg.slogdet(D)[1], rtol=1e-12)
     rng = np.random.default_rng(0)
     b = rng.standard_normal((pat.n, 3))
@@ -167,6 +168,24 @@ def test_selinv_standalone_and_outside_pattern():
                if (i, j) not in Lpat and (j, i) not in Lpat)
     with pytest.raises(ValueError, match="not on the pattern of the Cholesky factor"):
         inv.entries([far[0]], [far[1]])
+
+
+@pytest.mark.parametrize("large_block", [0, None, 10**12])
+def test_selinv_supernodal_paths(monkeypatch, large_block):
+    """Supernodes through LAPACK (threshold 0), the default split, numba only; a wide stencil
+    (Q = K², 13 points) with large supernodes, every entry of L's pattern against dense."""
+    import fieldfit.gmrf.selinv as selinv
+
+    if large_block is not None:
+        monkeypatch.setattr(selinv, "_LARGE_BLOCK", large_block)
+    K = grid_laplacian(30, 25)
+    Q = (K @ K).tocsc()
+    f = SparseCholesky(Q).factorize(Pattern.split(Q)[1])
+    Sp = np.linalg.inv(Q.toarray())[np.ix_(f.perm, f.perm)]
+    Lcols = np.repeat(np.arange(Q.shape[0]), np.diff(f.L.indptr))
+    np.testing.assert_allclose(selinv.takahashi(f.L), Sp[f.L.indices, Lcols],
+                               rtol=1e-8, atol=1e-12 * np.abs(Sp).max())
+    assert (np.diff(selinv._supernodes(f.L.indptr, f.L.indices)) > 20).any()
 
 
 def test_refactorisation_reuses_analysis():

@@ -33,6 +33,7 @@ from torch.autograd.function import once_differentiable
 
 from .cholesky import CholeskyFactor, SparseCholesky
 from .pattern import Pattern
+from .sample import sample_cholesky
 
 
 class GMRF:
@@ -111,8 +112,6 @@ class GMRFFactor:
 
     def sample(self, n_samples: int | None = None, seed=None) -> torch.Tensor:
         """Draws of N(0, Q⁻¹) by the Cholesky factor: ``(n,)``, or ``(n_samples, n)``."""
-        from .sample import sample_cholesky
-
         return sample_cholesky(self.factor, n_samples=n_samples, seed=seed)
 
     def _inverse_on_pattern(self) -> torch.Tensor:
