@@ -177,3 +177,15 @@ def test_projector_outside():
     # on the boundary, within rounding, counts as inside
     A = m.projector([[1.0 + 1e-14, 0.5], [0.0, 0.0]])
     np.testing.assert_allclose(A.toarray()[1], [1, 0, 0, 0])
+
+
+def test_from_points_on_gridded_data_has_no_slivers():
+    # gridded data put many points (up to rounding) on the hull's edges; they must become
+    # boundary vertices, not neighbours of Steiner points in near-zero-area cells
+    # (the MODIS grid of Heaton et al. gave cells of area 1e-28 before the fix)
+    from fieldfit import datasets
+
+    df = datasets.load("heaton-modis-simulated")
+    pts = df.loc[df["MaskTemp"].notna(), ["Lon", "Lat"]].to_numpy()
+    vol = Mesh.from_points(pts).cell_volumes
+    assert vol.min() > 1e-6 * np.median(vol)

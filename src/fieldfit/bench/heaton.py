@@ -399,11 +399,18 @@ def run_heaton(
     if neighbours is not None and neighbours < 1:
         raise ValueError(f"neighbours must be a positive integer, got {neighbours}")
     options = _engine_options(engine, neighbours)
-    get_engine(engine, **options)  # an unknown engine fails before any data is read
+    if engine != "spde":
+        get_engine(engine, **options)  # an unknown engine fails before any data is read
     if progress is None:
         progress = current().progress
 
     def model_factory():
+        if engine == "spde":  # the SPDE Matérn (α = 2, ν = 1), mesh built from the cells
+            from ..models.spde_field import SPDEField
+
+            if smoothness not in (None, 1.0):
+                raise ValueError("the SPDE engine's smoothness is ν = 1 (α = 2) in 2-D")
+            return SPDEField(mean="linear")
         return GaussianField(Matern(smoothness=smoothness), mean="linear", nugget=True,
                              engine=get_engine(engine, **options))
 

@@ -448,13 +448,34 @@ def _dedupe(pts: np.ndarray, cutoff: float) -> np.ndarray:
     return pts[keep]
 
 
+def _hull_with_collinear(pts: np.ndarray, hv: np.ndarray) -> np.ndarray:
+    """The hull's vertices with every point lying on a hull edge inserted in order.
+
+    Qhull returns only the corners; a boundary segment passing (up to rounding) through
+    other data points — gridded data — makes Triangle insert Steiner points next to them and
+    leaves cells of near-zero area. Points within 1e-9·diameter of an edge become vertices of
+    the boundary polygon instead."""
+    diam = float(np.linalg.norm(pts.max(0) - pts.min(0)))
+    out = []
+    for a, b in zip(hv, np.roll(hv, -1), strict=True):
+        e = pts[b] - pts[a]
+        L2 = float(e @ e)
+        rel = pts - pts[a]
+        t = rel @ e / L2
+        dist = np.abs(rel[:, 0] * e[1] - rel[:, 1] * e[0]) / math.sqrt(L2)
+        on = np.flatnonzero((dist <= 1e-9 * diam) & (t > 0) & (t < 1))
+        out.append(a)
+        out.extend(on[np.argsort(t[on], kind="stable")].tolist())
+    return np.asarray(out, dtype=np.int64)
+
+
 def _triangulate(pts: np.ndarray, max_edge: np.ndarray, offset: float, min_angle: float):
     try:
         hull = ConvexHull(pts)
     except QhullError as exc:
         raise ValueError("the points are collinear (their convex hull has no area); "
                          "use Mesh.line for 1-D data") from exc
-    hv = hull.vertices  # counter-clockwise
+    hv = _hull_with_collinear(pts, hull.vertices)  # counter-clockwise
     h_out = float(max_edge[1])
     # the hull dilated by offset: the convex hull of circles around the hull's vertices
     m = max(8, int(math.ceil(2 * math.pi * offset / h_out)))
