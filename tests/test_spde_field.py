@@ -81,3 +81,22 @@ def test_recovers_a_simulated_matern_field_n5000():
     res = fit(SPDEField(), obs, restarts=0)
     for k in ("variance", "range", "nugget", "mean"):
         assert abs(res.params[k] - truth[k]) < 2 * res.stderr[k], (k, res.params[k])
+
+
+def test_chebyshev_and_cholesky_simulations_share_the_covariance():
+    mesh = _mesh(15)
+    model = SPDEField(mesh=mesh, mean="zero")
+    p = {"variance": 1.0, "range": 0.3, "nugget": 0.1}
+    pts = mesh.nodes[::7]
+    Q = model.spde_for(Observations(coords=pts, values=np.zeros(len(pts)))).precision(
+        {k: torch.tensor(v) for k, v in p.items()}).toarray()
+    A = mesh.projector(pts).toarray()
+    ref = A @ np.linalg.inv(Q) @ A.T
+    n = 4000
+    sd = np.sqrt((np.outer(np.diag(ref), np.diag(ref)) + ref**2) / n)
+    for method in ("cholesky", "chebyshev"):
+        draws = model.simulate(pts, p, n_replicates=n, seed=3, noise=False, method=method)
+        emp = draws.T @ draws / n
+        assert np.max(np.abs(emp - ref) / sd) < 5.5, method
+    with pytest.raises(ValueError, match="method"):
+        model.simulate(pts, p, method="fft")

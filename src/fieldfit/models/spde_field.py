@@ -252,20 +252,39 @@ class SPDEField:
         return np.asarray((A0.multiply(A0 @ S)).sum(1)).ravel()
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
-                 noise: bool = True, mesh: Mesh | None = None, coord_names=None) -> np.ndarray:
-        """Draws ``(r, n)`` at ``points (n, 2)``: w ~ N(0, Q⁻¹) by the Cholesky factor of Q on
-        ``mesh`` (default: the model's mesh, or one built from the points), projected, plus
-        the mean (``mean`` or ``beta_*`` in ``params``) and the noise."""
-        from ..gmrf import GMRF
+                 noise: bool = True, mesh: Mesh | None = None, coord_names=None,
+                 method: str = "cholesky", tol: float = 1e-6) -> np.ndarray:
+        """Draws ``(r, n)`` at ``points (n, 2)``: w ~ N(0, Q⁻¹) on ``mesh`` (default: the
+        model's mesh, or one built from the points), projected, plus the mean (``mean`` or
+        ``beta_*`` in ``params``) and the noise.
+
+        ``method``: "cholesky" (x = L⁻ᵀz with CHOLMOD's factor) or "chebyshev" (matrix-free
+        Q^{−1/2}z by a Chebyshev polynomial to relative accuracy ``tol``, Pereira & Desassis
+        2019: O(K·nnz), for meshes too large to factorise; stationary models, whose smallest
+        eigenvalue is at least τ²κ^{2α} min C̃_ii since K = κ²C̃ + G ≥ κ²C̃)."""
+        from ..gmrf import GMRF, ChebyshevSampler
 
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         mesh = mesh or self.mesh or Mesh.from_points(points, **self.mesh_options)
         p = self._check(params)
         spde = MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field)
+        pattern = Pattern(spde.indptr, spde.indices, spde.n)
         with torch.no_grad():
-            f = GMRF(Pattern(spde.indptr, spde.indices, spde.n)).factorize(
-                spde.precision_values(p))
-            w = f.sample(n_replicates, seed=seed).reshape(n_replicates, -1).numpy()
+            q = spde.precision_values(p)
+            if method == "cholesky":
+                w = GMRF(pattern).factorize(q).sample(n_replicates, seed=seed)
+            elif method == "chebyshev":
+                if self.kappa_field is not None or self.tau_field is not None:
+                    raise ValueError("Chebyshev simulation needs a stationary model (a lower "
+                                     "bound on Q's eigenvalues); use method='cholesky'")
+                kappa = spde.kappa(p)[0]
+                lower = float(spde.tau(p, spde.kappa(p))[0] ** 2 * kappa ** (2 * self.alpha)
+                              * spde.fem.lumped_mass().min())
+                w = ChebyshevSampler((pattern, q), tol=tol, lower=lower).sample(
+                    n_replicates, seed=seed)
+            else:
+                raise ValueError(f"unknown simulation method {method!r}: cholesky or chebyshev")
+            w = torch.as_tensor(w).reshape(n_replicates, -1).numpy()
         draws = np.asarray((mesh.projector(points) @ w.T).T)
         names = self.mean.names(coord_names or [f"x{i}" for i in range(points.shape[1])], ())
         X = self.mean.design(points, None)
