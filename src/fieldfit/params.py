@@ -244,6 +244,20 @@ class ParamSpace:
             out[p.name] = as_tensor(float(v))
         return out
 
+    def complete(self, params: Mapping) -> dict[str, torch.Tensor]:
+        """Given values as float64 tensors (gradients kept), fixed ones filled in; ValueError
+        for a missing parameter or a value outside its domain. Names outside the space (mean
+        coefficients, say) pass through unchecked."""
+        out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
+        for p in self:
+            if p.fixed and p.name not in out:
+                out[p.name] = as_tensor(float(p.value))
+        missing = [n for n in self.names if n not in out]
+        if missing:
+            raise ValueError(f"missing parameter values: {missing}")
+        self.validate({k: float(v.detach()) for k, v in out.items() if k in self})
+        return out
+
     def search_bounds(self) -> list[tuple[float | None, float | None]]:
         """Unconstrained ``(lo, hi)`` per free parameter (None where unbounded)."""
         out = []

@@ -29,6 +29,25 @@ def _t(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
 
 
+def spread_starts(base: Mapping[str, float], k: int) -> list[dict[str, float]]:
+    """``k`` further starting points from ``base``: ranges (``range``, ``time_range``) ×1/3,
+    ×3, ×1/9, ×9 in turn, and the total variance σ² + τ² split with nugget shares 0.5, 0.02,
+    0.3, 0.05 (where both ``variance`` and ``nugget`` are free)."""
+    total = base.get("variance", 1.0) + base.get("nugget", 0.0)
+    out = []
+    for i in range(k):
+        v = dict(base)
+        f = [1 / 3, 3.0, 1 / 9, 9.0][i % 4]
+        for name in ("range", "time_range"):
+            if name in v:
+                v[name] = base[name] * f
+        if "nugget" in v and "variance" in v:
+            share = [0.5, 0.02, 0.3, 0.05][i % 4]
+            v["nugget"], v["variance"] = share * total, (1 - share) * total
+        out.append(v)
+    return out
+
+
 class GaussianField:
     """Gaussian field  y = Xβ + Z + ε,  Z ~ GP(0, C),  ε ~ N(0, τ²).
 
@@ -105,20 +124,7 @@ class GaussianField:
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
         """``k`` further starts spread over range (×1/3, ×3) and nugget share."""
-        base = self.initial_values(obs)
-        total = base.get("variance", 1.0) + base.get("nugget", 0.0)
-        out = []
-        for i in range(k):
-            v = dict(base)
-            f = [1 / 3, 3.0, 1 / 9, 9.0][i % 4]
-            for name in ("range", "time_range"):
-                if name in v:
-                    v[name] = base[name] * f
-            if "nugget" in v:
-                share = [0.5, 0.02, 0.3, 0.05][i % 4]
-                v["nugget"], v["variance"] = share * total, (1 - share) * total
-            out.append(v)
-        return out
+        return spread_starts(self.initial_values(obs), k)
 
     # --- data -------------------------------------------------------------------------
     def _observed_arrays(self, obs: Observations):
@@ -160,16 +166,7 @@ class GaussianField:
         )
 
     def _check_params(self, params: Mapping) -> dict[str, torch.Tensor]:
-        space = ParamSpace(self._covariance_specs())
-        out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
-        for p in space:
-            if p.fixed and p.name not in out:
-                out[p.name] = torch.as_tensor(p.value, dtype=DTYPE)
-        missing = [n for n in space.names if n not in out]
-        if missing:
-            raise ValueError(f"missing parameter values: {missing}")
-        space.validate({k: float(v.detach()) for k, v in out.items() if k in space})
-        return out
+        return ParamSpace(self._covariance_specs()).complete(params)
 
     # --- the model contract --------------------------------------------------------------
     def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:

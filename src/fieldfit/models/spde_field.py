@@ -21,9 +21,10 @@ import torch
 from ..data import Observations
 from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
-from ..params import DTYPE, Param, ParamSpace, positive, real
+from ..params import Param, ParamSpace, positive, real
 from ..spde import Mesh
 from ..spde.matern import MaternSPDE, spde_param_specs
+from .gaussian_field import spread_starts
 from .mean import Mean
 
 
@@ -152,30 +153,10 @@ class SPDEField:
         return out
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
-        base = self.initial_values(obs)
-        out = []
-        for i in range(k):
-            v = dict(base)
-            if "range" in v:
-                v["range"] *= [1 / 3, 3.0, 1 / 9, 9.0][i % 4]
-            if "nugget" in v and "variance" in v:
-                total = v["variance"] + v["nugget"]
-                share = [0.5, 0.02, 0.3, 0.05][i % 4]
-                v["nugget"], v["variance"] = share * total, (1 - share) * total
-            out.append(v)
-        return out
+        return spread_starts(self.initial_values(obs), k)
 
     def _check(self, params: Mapping) -> dict[str, torch.Tensor]:
-        space = ParamSpace(self._specs())
-        out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
-        for p in space:
-            if p.fixed and p.name not in out:
-                out[p.name] = torch.as_tensor(p.value, dtype=DTYPE)
-        missing = [n for n in space.names if n not in out]
-        if missing:
-            raise ValueError(f"missing parameter values: {missing}")
-        space.validate({k: float(v.detach()) for k, v in out.items() if k in space})
-        return out
+        return ParamSpace(self._specs()).complete(params)
 
     def _beta(self, obs, p):
         names = self.mean_names(obs)
