@@ -10,10 +10,20 @@ and the predictive distribution at new points. Engines know nothing of models.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+
+def physical_memory() -> float | None:
+    """The machine's physical memory in bytes (None where the OS does not say): the default
+    bound of the engines' memory budgets."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass

@@ -13,12 +13,11 @@ With ``beta=None`` the coefficients are profiled out by generalised least square
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
 from ..settings import current
-from .base import Engine, GaussianSpec, Prediction
+from .base import Engine, GaussianSpec, Prediction, physical_memory
 
 
 def cholesky(K: torch.Tensor) -> torch.Tensor:
@@ -60,10 +59,10 @@ def check_dense_size(n: int, what: str = "the exact engine") -> None:
     ``settings.max_dense_memory``."""
     limit = current().max_dense_memory
     if limit is None:
-        try:
-            limit = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError, AttributeError):
+        memory = physical_memory()
+        if memory is None:
             return
+        limit = 0.5 * memory
     need = _DENSE_COPIES * 8.0 * n * n
     if need > limit:
         raise ProblemTooLarge(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +42,7 @@ from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
 from ..settings import current
-from .base import Engine, GaussianSpec, Prediction
+from .base import Engine, GaussianSpec, Prediction, physical_memory
 from .ordering import (
     ORDERINGS,
     group_neighbours,
@@ -67,13 +66,6 @@ class _Structure:
     blocks: torch.Tensor  # (n − head, m + 1) indices into the ORIGINAL points; last = the point
     dist: list | None = None  # the blocks' lower-triangle distances, per batch (if cached)
     groups: list | None = None  # grouped: per batch (block indices (B, K), −1 pad; responses)
-
-
-def _physical_memory() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 8.0 * 2**30
 
 
 def _key(points: torch.Tensor, *extra) -> bytes:
@@ -192,7 +184,7 @@ class VecchiaEngine(Engine):
         self.batch_memory = float(batch_memory)
         self.graph_memory = float(graph_memory)
         self.cache_memory = float(cache_memory if cache_memory is not None
-                                  else _physical_memory() / 4)
+                                  else (physical_memory() or 8.0 * 2**30) / 4)
         self.grouped = bool(grouped)
         if coarse_neighbours is not None and (int(coarse_neighbours) != coarse_neighbours
                                               or coarse_neighbours < 1):
