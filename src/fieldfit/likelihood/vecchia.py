@@ -272,50 +272,38 @@ class VecchiaEngine(Engine):
 
     # --- likelihood --------------------------------------------------------------------
     def _stats(self, spec, points, V, jitter, bar=None):
-        """Σ over blocks of the whitened cross-products ``(q, q)`` and of log L_last."""
-        st = self.structure(points)
-        if st.groups is not None:
-            return self._grouped_stats(st, spec, points, V, jitter, bar)
-        k = st.blocks.shape[1]
-        # keep every batch's graph when it fits in graph_memory, else recompute in backward
-        need_grad = torch.is_grad_enabled() and (
-            _GRAPH_COPIES * 8.0 * k * k * st.blocks.shape[0] > self.graph_memory)
-        head = torch.from_numpy(st.perm[: st.head])
-        G, logdet = _head_stats(spec, points[head], V[head], jitter)
-        rows = self._batch_rows(k)
-        starts = range(0, st.blocks.shape[0], rows)
-        if (spec.of_distance is not None and st.dist is None
-                and 8.0 * st.blocks.shape[0] * k * (k - 1) / 2 <= self.cache_memory):
-            st.dist = [_block_distances(points, st.blocks[a : a + rows]) for a in starts]
-        use_dist = spec.of_distance is not None and st.dist is not None
-        for b, a in enumerate(starts):
-            idx = st.blocks[a : a + rows]
-            dist = st.dist[b] if use_dist else None
-            if need_grad:  # activation checkpointing
-                g, ld = checkpoint(_whitened_stats, spec, points, V, idx, jitter, dist,
-                                   use_reentrant=False)
-            else:
-                g, ld = _whitened_stats(spec, points, V, idx, jitter, dist)
-            G, logdet = G + g, logdet + ld
-            if bar is not None:
-                bar.update(len(idx))
-        return G, logdet
+        """Σ over blocks of the whitened cross-products ``(q, q)`` and of log L_last.
 
-    def _grouped_stats(self, st, spec, points, V, jitter, bar):
-        """:meth:`_stats` for grouped blocks (differentiated by autograd)."""
+        The head block, then batches of blocks; each batch's graph is kept when all of them
+        fit in ``graph_memory``, else recomputed in the backward pass (checkpointing)."""
+        st = self.structure(points)
         head = torch.from_numpy(st.perm[: st.head])
         G, logdet = _head_stats(spec, points[head], V[head], jitter)
-        total = sum(8.0 * idx.shape[0] * idx.shape[1] ** 2 for idx, _ in st.groups)
-        need_grad = torch.is_grad_enabled() and _GRAPH_COPIES * total > self.graph_memory
-        for idx, resp in st.groups:
-            if need_grad:
-                g, ld = checkpoint(_grouped_block_stats, spec, points, V, idx, resp, jitter,
-                                   use_reentrant=False)
+        if st.groups is not None:  # (fn, its arguments, points it covers) per batch
+            graph = sum(8.0 * idx.shape[0] * idx.shape[1] ** 2 for idx, _ in st.groups)
+            batches = [(_grouped_block_stats, (spec, points, V, idx, resp, jitter),
+                        int(resp.sum())) for idx, resp in st.groups]
+        else:
+            k = st.blocks.shape[1]
+            graph = 8.0 * k * k * st.blocks.shape[0]
+            rows = self._batch_rows(k)
+            starts = range(0, st.blocks.shape[0], rows)
+            if (spec.of_distance is not None and st.dist is None
+                    and 8.0 * st.blocks.shape[0] * k * (k - 1) / 2 <= self.cache_memory):
+                st.dist = [_block_distances(points, st.blocks[a : a + rows]) for a in starts]
+            use_dist = spec.of_distance is not None and st.dist is not None
+            batches = [(_whitened_stats, (spec, points, V, st.blocks[a : a + rows], jitter,
+                                          st.dist[b] if use_dist else None),
+                        len(st.blocks[a : a + rows])) for b, a in enumerate(starts)]
+        need_grad = torch.is_grad_enabled() and _GRAPH_COPIES * graph > self.graph_memory
+        for fn, args, count in batches:
+            if need_grad:  # activation checkpointing
+                g, ld = checkpoint(fn, *args, use_reentrant=False)
             else:
-                g, ld = _grouped_block_stats(spec, points, V, idx, resp, jitter)
+                g, ld = fn(*args)
             G, logdet = G + g, logdet + ld
             if bar is not None:
-                bar.update(int(resp.sum()))
+                bar.update(count)
         return G, logdet
 
     def _profiled(self, spec, points, y, X):
