@@ -258,8 +258,8 @@ class SPDEField:
                 if self.kappa_field is not None or self.tau_field is not None:
                     raise ValueError("Chebyshev simulation needs a stationary model (a lower "
                                      "bound on Q's eigenvalues); use method='cholesky'")
-                kappa = spde.kappa(p)[0]
-                lower = float(spde.tau(p, spde.kappa(p))[0] ** 2 * kappa ** (2 * self.alpha)
+                kappa = spde.kappa(p)
+                lower = float(spde.tau(p, kappa)[0] ** 2 * kappa[0] ** (2 * self.alpha)
                               * spde.fem.lumped_mass().min())
                 w = ChebyshevSampler((pattern, q), tol=tol, lower=lower).sample(
                     n_replicates, seed=seed)
