@@ -4,8 +4,9 @@ and the cost of the gradient of a nonstationary model with many weights.
 
 Model: y = μ + A x + ε, x the Matérn SPDE field (α = 2, ν = 1) on a regular grid mesh of
 N = k² nodes over [0, 1]², n = N/2 observations at uniform points; the likelihood through
-Q and Q + AᵀA/τ² (``fieldfit.likelihood.gmrf.GMRFEngine``), its gradient by the selected
-inverse (``fieldfit.gmrf``). Sparse Cholesky grows as O(N^1.5) for 2-D meshes (nested
+K (log|Q|, :meth:`MaternSPDE.precision_and_logdet`) and Q + AᵀA/τ²
+(``fieldfit.likelihood.gmrf.GMRFEngine``), as ``SPDEField`` evaluates it; its gradient by the
+selected inverses (``fieldfit.gmrf``). Sparse Cholesky grows as O(N^1.5) for 2-D meshes (nested
 dissection), and so should the whole evaluation.
 
 Parts:
@@ -14,15 +15,23 @@ Parts:
    median of ``--repeats``, at N in ``--nodes``; the fitted exponent of time against N.
 2. ``weights``: κ(x) and τ(x) as radial-basis fields with ``--weights`` weights in all
    (on a k × k grid of centres each), ℓ + ∇ℓ against ℓ alone (target ≤ 3×).
+3. ``gstlearn``: gstlearn's ``logLikelihoodSPDE`` (Cholesky mode) on the same mesh (passed as
+   a ``MeshEStandard`` with the same nodes and triangles), the same data and parameters, in the
+   same run, at N in ``--gstlearn-nodes``: the two log-likelihoods must agree to rounding, and
+   the table gives seconds per evaluation. gstlearn rebuilds its operators at each call (its
+   API has no reusable state across parameter values), so fieldfit is timed both warm (the
+   engine built once, as in a fit) and cold (engine construction included).
 
     .venv/bin/python benchmarks/spde.py                    # N = 10³ … 2.5·10⁵
     .venv/bin/python benchmarks/spde.py --large            # adds N = 10⁶
     .venv/bin/python benchmarks/spde.py --quick            # smoke run
+    .venv/bin/python benchmarks/spde.py --parts gstlearn   # only the peer comparison
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import statistics
 import sys
@@ -63,11 +72,13 @@ def _evaluate(spde, engine, y, X, p, grad: bool):
     t0 = time.perf_counter()
     if grad:
         leaves = {k: v.clone().requires_grad_() for k, v in p.items()}
-        ll = engine.log_likelihood(spde.precision_values(leaves), leaves["nugget"], y, X)
+        q, logdet = spde.precision_and_logdet(leaves)
+        ll = engine.log_likelihood(q, leaves["nugget"], y, X, logdet_q=logdet)
         torch.autograd.grad(ll, list(leaves.values()))
     else:
         with torch.no_grad():
-            engine.log_likelihood(spde.precision_values(p), p["nugget"], y, X)
+            q, logdet = spde.precision_and_logdet(p)
+            engine.log_likelihood(q, p["nugget"], y, X, logdet_q=logdet)
     return time.perf_counter() - t0
 
 
@@ -120,6 +131,109 @@ def weights(args) -> str:
                       f"**{g / ll:.2f}**"]])
 
 
+@contextlib.contextmanager
+def single_thread():
+    """torch, OpenBLAS (CHOLMOD's BLAS) and OpenMP limited to one thread inside the block."""
+    from threadpoolctl import threadpool_limits
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def _own_projector(mesh, pts, y, p):
+    """gstlearn's log-likelihood with gstlearn building the projector from the Db and mesh."""
+    import gstlearn as gl
+
+    from fieldfit.spde.gstlearn import matern_to_gstlearn, mesh_to_gstlearn
+
+    db = gl.Db.create()
+    db["x"], db["y"], db["z"] = pts[:, 0], pts[:, 1], y
+    db.setLocators(["x", "y"], gl.ELoc.X)
+    db.setLocator("z", gl.ELoc.Z)
+    keep = (db, matern_to_gstlearn(p, 1.0), gl.VectorMeshes([mesh_to_gstlearn(mesh)]))
+    return lambda: gl.logLikelihoodSPDE(keep[0], keep[1], 1, keep[2], None, None,
+                                        gl.SPDEParam(), False)
+
+
+def gstlearn(args) -> str:
+    try:
+        import gstlearn as gl
+
+        from fieldfit.spde.gstlearn import gstlearn_log_likelihood
+    except ImportError:
+        return "gstlearn is not installed (`pip install -e .[bench]`): comparison skipped."
+    p = {"variance": 1.0, "range": 0.1, "nugget": 0.1}
+    pt = {k: torch.tensor(v, dtype=T) for k, v in p.items()}
+    rows, own_note = [], ""
+    for N in args.gstlearn_nodes:
+        k = int(round(math.sqrt(N)))
+        x = np.linspace(0.0, 1.0, k)
+        mesh = Mesh.grid(x, x)
+        rng = np.random.default_rng(args.seed)
+        pts = rng.random((mesh.n_nodes // 2, 2))
+        yv = rng.standard_normal(len(pts))
+        y = torch.from_numpy(yv[None, :])
+
+        def cold(mesh=mesh, pts=pts, y=y):
+            spde = MaternSPDE(mesh, alpha=2)
+            engine = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), mesh.projector(pts))
+            with torch.no_grad():
+                q, logdet = spde.precision_and_logdet(pt)
+                return spde, engine, float(engine.log_likelihood(q, pt["nugget"], y,
+                                                                 logdet_q=logdet))
+
+        t0 = time.perf_counter()
+        spde, engine, ll_ff = cold()
+        t_cold = time.perf_counter() - t0
+        # fieldfit timed first: gstlearn's OpenMP threads may keep spinning after its calls
+        t_warm = statistics.median(_evaluate(spde, engine, y, None, pt, False)
+                                   for _ in range(args.repeats))
+        t_grad = statistics.median(_evaluate(spde, engine, y, None, pt, True)
+                                   for _ in range(args.repeats))
+        with single_thread():  # gstlearn's Cholesky runs on one thread (CPU time = wall time)
+            t_one = statistics.median(_evaluate(spde, engine, y, None, pt, False)
+                                      for _ in range(args.repeats))
+        loglik = gstlearn_log_likelihood(mesh, pts, yv, p)
+        if N == min(args.gstlearn_nodes) and N <= 10_000:
+            own = _own_projector(mesh, pts, yv, p)
+            t0 = time.perf_counter()
+            own()
+            own_note = (f" With gstlearn building its own projector from the Db and the mesh "
+                        f"(point location in a `MeshEStandard`), one evaluation at N = "
+                        f"{mesh.n_nodes:,} took {time.perf_counter() - t0:.1f} s; the table "
+                        "passes it fieldfit's projector (a `ProjMultiMatrix`) instead.")
+        t_gl, ll_gl = [], None
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            ll_gl = loglik()
+            t_gl.append(time.perf_counter() - t0)
+        t_gl = statistics.median(t_gl)
+        rel = abs(ll_ff - ll_gl) / abs(ll_gl)
+        rows.append([f"{mesh.n_nodes:,}", f"{len(pts):,}", f"{ll_ff:.6f}", f"{ll_gl:.6f}",
+                     f"{rel:.1e}", fmt_s(t_gl), fmt_s(t_cold), fmt_s(t_warm), fmt_s(t_one),
+                     fmt_s(t_grad), f"**{t_warm / t_gl:.2f}**", f"{t_one / t_gl:.2f}",
+                     f"{t_grad / t_gl:.2f}"])
+        print(f"N = {mesh.n_nodes}: gstlearn {t_gl:.3f} s (ℓ {ll_gl:.6f}), fieldfit cold "
+              f"{t_cold:.3f} s, warm {t_warm:.3f} s, ℓ+∇ℓ {t_grad:.3f} s (ℓ {ll_ff:.6f})",
+              flush=True)
+    return md_table(["mesh nodes N", "observations", "ℓ fieldfit", "ℓ gstlearn", "rel. diff.",
+                     "gstlearn ℓ (s)", "fieldfit ℓ cold (s)", "fieldfit ℓ warm (s)",
+                     "fieldfit ℓ warm, 1 thread (s)", "fieldfit ℓ + ∇ℓ (s)",
+                     "ratio warm / gstlearn", "ratio 1 thread / gstlearn",
+                     "ratio ℓ + ∇ℓ / gstlearn ℓ"], rows) + (
+        f"\n\ngstlearn {gl.__version__}, `logLikelihoodSPDE(db, model, useCholesky=1, meshes)`; "
+        "Matérn ν = 1 (α = 2), scale = range, plus nugget; no drift, so both compute the "
+        "log-likelihood at a known mean 0. Medians of "
+        f"{args.repeats} evaluations (gstlearn: each call rebuilds its operators and "
+        "factorisations; fieldfit warm: the engine and CHOLMOD analyses reused, as in a fit)."
+        + own_note)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -128,17 +242,26 @@ def main(argv=None) -> None:
     ap.add_argument("--large", action="store_true", help="add N = 10⁶")
     ap.add_argument("--weights", type=int, default=200, help="weights of the κ and τ fields")
     ap.add_argument("--weights-nodes", type=int, default=40_000)
+    ap.add_argument("--gstlearn-nodes", type=int, nargs="+",
+                    default=[10_000, 40_000, 100_000, 250_000])
+    ap.add_argument("--parts", nargs="+", default=["scaling", "weights", "gstlearn"],
+                    choices=["scaling", "weights", "gstlearn"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", type=Path,
-                    default=Path(__file__).parent / "results" / "spde.md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="report (default results/spde.md, or results/spde-PARTS.md when "
+                         "only some parts run)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        name = "spde" if len(set(args.parts)) == 3 else "spde-" + "-".join(args.parts)
+        args.out = Path(__file__).parent / "results" / f"{name}.md"
     if args.large:
         args.nodes = [*args.nodes, 1_000_000]
     if args.quick:
         args.nodes, args.weights_nodes, args.repeats = [400, 2_500, 10_000], 2_500, 1
+        args.gstlearn_nodes = [2_500]
     torch.set_num_threads(args.threads)
     busy = busy_share()
     t0 = time.perf_counter()
@@ -147,8 +270,13 @@ def main(argv=None) -> None:
     info.append(["CPUs busy with other work at start", "?" if busy is None
                  else f"{100 * busy:.0f} %"])
     text = "# SPDE engine: log-likelihood and gradient\n\n" + md_table(["", ""], info)
-    text += "\n\n## Scaling in the number of mesh nodes\n\n" + scaling(args)
-    text += "\n\n## Gradient of a nonstationary model\n\n" + weights(args)
+    if "scaling" in args.parts:
+        text += "\n\n## Scaling in the number of mesh nodes\n\n" + scaling(args)
+    if "weights" in args.parts:
+        text += "\n\n## Gradient of a nonstationary model\n\n" + weights(args)
+    if "gstlearn" in args.parts:
+        text += ("\n\n## Against gstlearn's logLikelihoodSPDE (same mesh, data, parameters)\n\n"
+                 + gstlearn(args))
     text += f"\n\nTotal run time {time.perf_counter() - t0:.0f} s.\n"
     write_atomic(args.out, text)
     print(text)

@@ -87,9 +87,12 @@ class GMRFEngine:
             beta = torch.linalg.solve(M, SX.T @ y.mean(0))
             return beta, torch.linalg.inv(M) / y.shape[0]
 
-    def log_likelihood(self, q_values, nugget, y, X=None, beta=None) -> torch.Tensor:
+    def log_likelihood(self, q_values, nugget, y, X=None, beta=None,
+                       logdet_q=None) -> torch.Tensor:
         """log p(y) for ``y (r, n)``; β given, or profiled by GLS when ``beta`` is None and X
-        has columns."""
+        has columns. ``logdet_q``: log|Q| (0-d, differentiable) when the model has a cheaper
+        route to it than factorising Q (e.g. :meth:`MaternSPDE.precision_and_logdet`); by
+        default Q is factorised here."""
         nugget = torch.as_tensor(nugget, dtype=torch.float64)
         y = torch.as_tensor(y, dtype=torch.float64)
         r, n = y.shape
@@ -99,11 +102,12 @@ class GMRFEngine:
             resid = y - (torch.as_tensor(X, dtype=torch.float64) @ beta)[None, :]
         else:
             resid = y
-        fq = self.gmrf.factorize(q_values)
+        if logdet_q is None:
+            logdet_q = self.gmrf.factorize(q_values).logdet()
         fp = self.post.factorize(self.posterior_values(q_values, nugget))
         b = self._atv(resid.T) / nugget  # (N, r)
         quad = (resid * resid).sum() / nugget - fp.quad_form(b).sum()
-        return (0.5 * r * (fq.logdet() - fp.logdet()) - 0.5 * n * r * (_LOG2PI + torch.log(nugget))
+        return (0.5 * r * (logdet_q - fp.logdet()) - 0.5 * n * r * (_LOG2PI + torch.log(nugget))
                 - 0.5 * quad)
 
     def posterior(self, q_values, nugget, y, X=None, beta=None):

@@ -172,8 +172,9 @@ class SPDEField:
         p = self._check(params)
         y, X = self._arrays(obs)
         spde, engine = self.spde_for(obs), self.engine_for(obs)
-        return engine.log_likelihood(spde.precision_values(p), p["nugget"], y, X,
-                                     beta=self._beta(obs, p))
+        q, logdet_q = spde.precision_and_logdet(p)
+        return engine.log_likelihood(q, p["nugget"], y, X, beta=self._beta(obs, p),
+                                     logdet_q=logdet_q)
 
     def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
         names = self.mean_names(obs)
