@@ -51,6 +51,48 @@ def test_prediction_equals_dense_conditioning(kind):
     np.testing.assert_allclose(sd, np.sqrt(ref_var), rtol=1e-7)
 
 
+@pytest.mark.parametrize("kind,noise", [("simple", False), ("universal", False),
+                                        ("universal", True)])
+def test_conditional_simulation_has_the_dense_predictive_distribution(kind, noise):
+    """Moments of 20,000 conditional draws against the dense joint predictive distribution of
+    the discretised model (β's GLS uncertainty included for universal kriging)."""
+    mesh = _mesh()
+    model = SPDEField(mesh=mesh, mean="linear")
+    rng = np.random.default_rng(4)
+    pts, new = rng.random((50, 2)), rng.random((6, 2))
+    p = {"variance": 1.2, "range": 0.3, "nugget": 0.2, "beta_intercept": 1.0, "beta_x0": 0.5,
+         "beta_x1": -0.3}
+    y = model.simulate(pts, p, seed=7)[0]
+    obs = Observations(coords=pts, values=y)
+    Qi = np.linalg.inv(model.spde_for(obs).precision(
+        {k: torch.tensor(v) for k, v in p.items()}).toarray())
+    A, A0 = mesh.projector(pts).toarray(), mesh.projector(new).toarray()
+    Si = np.linalg.inv(A @ Qi @ A.T + 0.2 * np.eye(50))
+    S0 = A0 @ Qi @ A.T
+    X, X0 = np.column_stack([np.ones(50), pts]), np.column_stack([np.ones(6), new])
+    beta = (np.array([1.0, 0.5, -0.3]) if kind == "simple"
+            else np.linalg.solve(X.T @ Si @ X, X.T @ Si @ y))
+    ref_mu = X0 @ beta + S0 @ Si @ (y - X @ beta)
+    ref_cov = A0 @ Qi @ A0.T - S0 @ Si @ S0.T + (0.2 * np.eye(6) if noise else 0.0)
+    if kind == "universal":
+        R = X0 - S0 @ Si @ X
+        ref_cov = ref_cov + R @ np.linalg.inv(X.T @ Si @ X) @ R.T
+    n = 20_000
+    draws = model.conditional_simulation(obs, new, p, n_samples=n, seed=11, kind=kind,
+                                         noise=noise)
+    assert draws.shape == (n, 6)
+    sd = np.sqrt(np.diag(ref_cov))
+    assert np.all(np.abs(draws.mean(0) - ref_mu) < 4.5 * sd / np.sqrt(n))
+    emp = np.cov(draws.T)
+    # sampling sd of a covariance entry ≈ sqrt((C_ii C_jj + C_ij²)/n) ≤ sqrt(2/n) sd_i sd_j
+    assert np.all(np.abs(emp - ref_cov) < 4.5 * np.sqrt(2.0 / n) * np.outer(sd, sd))
+    # the check has power: the variance of prediction without β's uncertainty or without
+    # conditioning would fail it
+    if kind == "universal" and not noise:
+        assert np.any(np.abs(emp - (A0 @ Qi @ A0.T - S0 @ Si @ S0.T))
+                      > 4.5 * np.sqrt(2.0 / n) * np.outer(sd, sd))
+
+
 def test_fit_recovers_the_parameters():
     mesh = _mesh(41)
     rng = np.random.default_rng(1)

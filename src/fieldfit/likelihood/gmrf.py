@@ -75,11 +75,17 @@ class GMRFEngine:
         with torch.no_grad():
             fp = self.post.factorize(self.posterior_values(q_values.detach(),
                                                            torch.as_tensor(nugget).detach()))
+        return self._gls(fp.factor, nugget, y, X)
+
+    def _gls(self, factor, nugget, y, X):
+        """GLS with Σ⁻¹v = v/τ² − A Q_p⁻¹ Aᵀv/τ⁴ from ``factor`` (Q_p's CholeskyFactor)."""
+        with torch.no_grad():
             tau2 = float(nugget)
             Xt = torch.as_tensor(X, dtype=torch.float64)
+            y = torch.as_tensor(y, dtype=torch.float64)
 
             def sigma_inv(v):  # Σ⁻¹ v, v (n, k)
-                w = torch.from_numpy(fp.factor.solve(self._atv(v).numpy()))
+                w = torch.from_numpy(factor.solve(self._atv(v).numpy()))
                 return v / tau2 - torch.from_numpy(self.A @ w.numpy()) / tau2**2
 
             SX = sigma_inv(Xt)
@@ -96,15 +102,15 @@ class GMRFEngine:
         nugget = torch.as_tensor(nugget, dtype=torch.float64)
         y = torch.as_tensor(y, dtype=torch.float64)
         r, n = y.shape
+        fp = self.post.factorize(self.posterior_values(q_values, nugget))
         if X is not None and X.shape[1]:
-            if beta is None:
-                beta, _ = self.gls(q_values, nugget, y, X)
+            if beta is None:  # profiled: no graph through β̂ (envelope theorem)
+                beta, _ = self._gls(fp.factor, nugget, y, X)
             resid = y - (torch.as_tensor(X, dtype=torch.float64) @ beta)[None, :]
         else:
             resid = y
         if logdet_q is None:
             logdet_q = self.gmrf.factorize(q_values).logdet()
-        fp = self.post.factorize(self.posterior_values(q_values, nugget))
         b = self._atv(resid.T) / nugget  # (N, r)
         quad = (resid * resid).sum() / nugget - fp.quad_form(b).sum()
         return (0.5 * r * (logdet_q - fp.logdet()) - 0.5 * n * r * (_LOG2PI + torch.log(nugget))
