@@ -84,8 +84,11 @@ class PatternProduct:
         return len(self.indices)
 
     def __call__(self, a_values, w, b_values) -> torch.Tensor:
-        contrib = a_values[self._pa] * w[self._k] * b_values[self._pb]
-        return torch.zeros(self.nnz, dtype=contrib.dtype).index_add(0, self._pc, contrib)
+        """C's values ``(..., nnz)`` for values ``(..., nnz_A)``, ``(..., nnz_B)`` and
+        w ``(..., n)`` (leading dimensions broadcast: a batch of products)."""
+        contrib = a_values[..., self._pa] * w[..., self._k] * b_values[..., self._pb]
+        return torch.zeros(contrib.shape[:-1] + (self.nnz,), dtype=contrib.dtype).index_add(
+            -1, self._pc, contrib)
 
 
 def _diag_positions(indptr, indices, n) -> np.ndarray:

@@ -1,0 +1,450 @@
+"""The space-time advection–diffusion SPDE, discretised by P1 finite elements and implicit Euler.
+
+    [∂/∂t + (1/c)(κ² − ∇·H∇)^α + (1/c) γ·∇] X(s, t) = (τ/√c) Z(s, t),   Z = W_T ⊗ Z_S,
+    (κ² − ∇·H∇)^{α_s/2} Z_S = W_S
+
+(Clarotto, Allard, Romary & Desassis 2024, Spatial Statistics 62, 100847): κ damping, H an
+anisotropic diffusion matrix, γ an advection velocity, c a time scale, τ a scale; W_T white in
+time, Z_S a spatially coloured (α_s > 0) or white (α_s = 0) noise.
+
+**Space.** With the lumped mass C̃, K = κ²C̃ + G(H), K₁ = K, K₂ = K C̃⁻¹ K; the advection
+B_ij = ∫ φᵢ γ·∇φⱼ (Galerkin, transport along +γ/c); streamline diffusion S = G(δ γγᵀ) per cell
+T with the classical weight (Brooks & Hughes 1982)
+
+    δ_T = h_T / (2|γ|) · (coth Pe_T − 1/Pe_T),   Pe_T = |γ| h_T / (2 γ̂ᵀHγ̂),
+
+h_T the longest edge: it tends to h_T/(2|γ|) where advection dominates (Pe ≫ 1) and vanishes
+smoothly (as h_T²|γ|²/(12 γ̂ᵀHγ̂)) where diffusion does, so it is always on when enabled (c
+cancels from Pe: diffusion and advection share the 1/c). For α = 2 the Péclet number uses the
+second-order H all the same.
+
+**Time.** Steps t_k = t₀ + kΔt, k = 0 … n_t − 1, implicit Euler:
+
+    D_k x_k = C̃ x_{k−1} + τ √(Δt/c) ξ_k,   D_k = C̃ + (Δt/c)(K_α + B_k + S_k),
+    ξ_k ~ N(0, C̃ Q_{α_s}⁻¹ C̃),   Q₀ = C̃, Q₁ = K, Q₂ = K C̃⁻¹ K,
+
+so the innovations e_k = D_k x_k − C̃ x_{k−1} have precision Σ⁻¹ = σ C̃⁻¹Q_{α_s}C̃⁻¹,
+σ = c/(τ²Δt). The initial state has the stationary spatial marginal of the continuous model:
+integrating its spectral density τ²c λ^{−α_s} / ((2π)^{d+1}((ck + γ·ω)² + λ^{2α})),
+λ = κ² + ωᵀHω, over the temporal frequency k gives (τ²/2)(2π)^{−d} λ^{−(α+α_s)}, the Matérn
+SPDE (κ² − ∇·H∇)^{(α+α_s)/2} x₀ = (τ/√2) W, so Q_init = (2/τ²) K (C̃⁻¹K)^{α+α_s−1}
+(marginal variance (τ²/2) Γ(ν)/(Γ(α+α_s)(4π)^{d/2} κ^{2ν} √det H), ν = α + α_s − d/2;
+γ does not change it).
+
+**Space-time precision.** x = (x₀, …, x_{n_t−1}) stacked time-major (index k·N + i). With L
+block lower bidiagonal (I, then D_k on the diagonal, −C̃ below) and W = blockdiag(Q_init,
+Σ⁻¹, …), Q = LᵀWL is block tridiagonal:
+
+    Q_kk = [k = 0] Q_init + [k ≥ 1] D_kᵀΣ⁻¹D_k + [k < n_t−1] σ Q_{α_s},
+    Q_{k,k−1} = −D_kᵀ Σ⁻¹ C̃,   Q_{k−1,k} = Q_{k,k−1}ᵀ,
+
+assembled on one fixed CSC pattern from spatial pattern products (no dense block) and
+differentiable in every parameter, and
+
+    log|Q| = log|Q_init| + Σ_{k≥1} (2 log|det D_k| − log|Σ|),
+    log|Σ| = N log(τ²Δt/c) + 2 Σ log C̃_ii − log|Q_{α_s}|,
+
+with log|det D_k| = ½ log|D_kᵀD_k| (D_k is not symmetric when γ ≠ 0) and log|K| by sparse
+Cholesky: log|Q| never factorises the space-time matrix.
+
+**Identifiability.** Multiplying κ², H by s and c, γ by s^α (τ² by s^{α+α_s}) leaves the
+discrete (and the continuous) model unchanged: one of κ, c and the scale of H must be fixed.
+``H_scale`` (H = H_scale · R(θ) diag(1, λ²) R(θ)ᵀ) is fixed at 1 by default.
+
+**Nonstationarity.** ``gamma_fields``: two :class:`~.fields.Field` s named ``gamma_x`` and
+``gamma_y`` (identity link), evaluated at the cell centroids, in (x, y) or, for 3-D fields, in
+(x, y, t) at each step (then D_k varies with k); ``H_field``: a field named ``H_scale``
+multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..gmrf import GMRF, Pattern
+from ..params import DTYPE, Param, interval, positive, real
+from .fem import FEM
+from .fields import Field
+from .matern import PatternProduct
+
+
+def _pattern(ptr, idx, n) -> tuple[np.ndarray, np.ndarray, int]:
+    return np.asarray(ptr, np.int64), np.asarray(idx, np.int64), int(n)
+
+
+def _transpose_index(pattern) -> torch.Tensor:
+    """Positions of (j, i) for each stored (i, j) of a symmetric pattern."""
+    return torch.from_numpy(np.asarray(Pattern(*pattern).transpose, np.int64))
+
+
+def _embed(small, big) -> torch.Tensor:
+    """Positions of the entries of pattern ``small`` inside pattern ``big`` (small ⊂ big)."""
+    sp_, si, n = small
+    bp, bi, _ = big
+    scol = np.repeat(np.arange(n), np.diff(sp_))
+    bcol = np.repeat(np.arange(n), np.diff(bp))
+    bkey = bcol * n + bi
+    pos = np.searchsorted(bkey, scol * n + si)
+    if np.any(pos >= len(bkey)) or np.any(bkey[np.minimum(pos, len(bkey) - 1)] != scol * n + si):
+        raise ValueError("pattern is not contained in the larger one")
+    return torch.from_numpy(pos.astype(np.int64))
+
+
+def _xi_over_pe(pe2: torch.Tensor) -> torch.Tensor:
+    """g(Pe) = (coth Pe − 1/Pe) / Pe as a smooth function of Pe² (g → 1/3 at 0)."""
+    small = pe2 < 1e-4
+    pe = torch.sqrt(torch.where(small, torch.ones_like(pe2), pe2))
+    big = (1.0 / torch.tanh(pe) - 1.0 / pe) / pe
+    series = 1.0 / 3.0 - pe2 / 45.0 + 2.0 * pe2 * pe2 / 945.0
+    return torch.where(small, series, big)
+
+
+@dataclass
+class _Block:
+    """One contribution to the space-time precision: values ``(..., nnz)`` on a spatial
+    pattern, placed at block (row offset, col offset) pairs."""
+
+    pattern: tuple
+    rows: np.ndarray  # (m,) block-row indices
+    cols: np.ndarray  # (m,) block-column indices
+
+
+class AdvectionDiffusionSPDE:
+    """Space-time precision of the implicit-Euler FEM discretisation (module docstring).
+
+    ``mesh_or_fem``: the spatial mesh (2-D); ``n_times`` ≥ 2 time steps of length ``dt``
+    starting at ``t0``; ``alpha`` ∈ {1, 2}, ``alpha_s`` ∈ {0, 1, 2}; ``advection`` (γ
+    estimated, default True); ``anisotropic`` (H_ratio, H_angle); ``stabilization``
+    (streamline diffusion, default True; it matters only where |γ| h_T ≳ 2 γ̂ᵀHγ̂).
+    Parameters: ``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1), ``H_ratio``, ``H_angle``,
+    ``gamma_x``, ``gamma_y``.
+    """
+
+    def __init__(self, mesh_or_fem, n_times: int, dt: float = 1.0, t0: float = 0.0,
+                 alpha: int = 1, alpha_s: int = 0, advection: bool = True,
+                 anisotropic: bool = False, stabilization: bool = True,
+                 gamma_fields: tuple[Field, Field] | None = None, H_field: Field | None = None,
+                 fix_H_scale: bool = True):
+        self.fem = mesh_or_fem if isinstance(mesh_or_fem, FEM) else FEM(mesh_or_fem)
+        mesh = self.fem.mesh
+        if mesh.dim != 2:
+            raise ValueError(f"the advection–diffusion SPDE is implemented in 2-D, got "
+                             f"{mesh.dim}-D")
+        if alpha not in (1, 2):
+            raise ValueError(f"alpha must be 1 or 2, got {alpha}")
+        if alpha_s not in (0, 1, 2):
+            raise ValueError(f"alpha_s must be 0, 1 or 2, got {alpha_s}")
+        if int(n_times) != n_times or n_times < 2:
+            raise ValueError(f"n_times must be an integer ≥ 2, got {n_times}")
+        if not (dt > 0 and math.isfinite(dt)):
+            raise ValueError(f"dt must be positive, got {dt}")
+        if gamma_fields is not None:
+            names = tuple(f.name for f in gamma_fields)
+            if names != ("gamma_x", "gamma_y"):
+                raise ValueError(f"gamma_fields must be named ('gamma_x', 'gamma_y'), got {names}")
+            if any(f.link != "identity" for f in gamma_fields):
+                raise ValueError("gamma fields need the identity link (γ takes any sign)")
+            advection = True
+        if H_field is not None and H_field.name != "H_scale":
+            raise ValueError(f"the H field must be named 'H_scale', got {H_field.name!r}")
+        self.n_space, self.n_times = self.fem.n_nodes, int(n_times)
+        self.dt, self.t0 = float(dt), float(t0)
+        self.alpha, self.alpha_s = alpha, alpha_s
+        self.advection, self.anisotropic = advection, anisotropic
+        self.stabilization = stabilization and advection
+        self.gamma_fields, self.H_field, self.fix_H_scale = gamma_fields, H_field, fix_H_scale
+        self.times = self.t0 + self.dt * np.arange(self.n_times)
+        self.n = self.n_space * self.n_times
+
+        fem, N = self.fem, self.n_space
+        self._c = fem.lumped_mass_values()  # (N,)
+        self._inv_c = 1.0 / self._c
+        self._log_c = float(torch.log(self._c).sum())
+        self._diag = torch.from_numpy(np.asarray(fem.diag_index, np.int64))
+        P1 = _pattern(fem.indptr, fem.indices, N)
+        self._P1 = P1
+        self._t1 = _transpose_index(P1)
+        # K_α (and D) on P_D
+        if alpha == 2:
+            self._kk = PatternProduct(P1, P1)
+            PD = self._kk.pattern
+            self._emb1 = _embed(P1, PD)
+        else:
+            self._kk, PD, self._emb1 = None, P1, None
+        self._PD = PD
+        self._tD = _transpose_index(PD)
+        self._diagD = torch.from_numpy(np.asarray(Pattern(*PD).diagonal, np.int64))
+        # D_kᵀ Σ⁻¹ D_k (σ factored out) and D_kᵀ Σ⁻¹ C̃ (σ factored out)
+        if alpha_s == 0:
+            self._dd = PatternProduct(PD, PD)  # Dᵀ C̃⁻¹ D
+            self._PE = None
+            POff = PD  # Dᵀ
+        else:
+            self._e = PatternProduct(P1, PD)  # E = K C̃⁻¹ D
+            PE = self._e.pattern
+            self._PE, self._tE = PE, _transpose_index(PE)
+            if alpha_s == 1:
+                self._dd = PatternProduct(PD, PE)  # Dᵀ C̃⁻¹ E
+                self._off = PatternProduct(PD, P1)  # Dᵀ C̃⁻¹ K
+            else:
+                self._dd = PatternProduct(PE, PE)  # Eᵀ C̃⁻¹ E
+                self._off = PatternProduct(PE, P1)  # Eᵀ C̃⁻¹ K
+            POff = self._off.pattern
+        PDD = self._dd.pattern
+        self._POff = POff
+        # σ Q_{α_s}
+        if alpha_s == 2:
+            self._qs = PatternProduct(P1, P1)
+            PQs = self._qs.pattern
+        else:
+            self._qs, PQs = None, P1
+        self._PQs = PQs
+        # Q_init = (2/τ²) K (C̃⁻¹K)^{α+α_s−1}
+        self._init_products, Pi = [], P1
+        for _ in range(alpha + alpha_s - 1):
+            prod = PatternProduct(Pi, P1)
+            self._init_products.append(prod)
+            Pi = prod.pattern
+        self._PI = Pi
+        self._DtD = PatternProduct(PD, PD)  # DᵀD (with w = 1) for log|det D|
+        self._dtd_gmrf: GMRF | None = None
+        self._k_gmrf: GMRF | None = None
+        self._assemble_pattern(P1, PDD, POff, PQs, Pi)
+        # cells: centroids, longest edges (streamline diffusion), per-cell fields
+        x = mesh.nodes[mesh.cells]
+        self._centroids = x.mean(axis=1)
+        e = np.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 1], x[:, 0] - x[:, 2]], axis=1)
+        self._h = torch.from_numpy(np.sqrt((e**2).sum(-1)).max(axis=1))
+        self._gdesign = None
+        self._time_varying = False
+        if gamma_fields is not None:
+            dims = {f._dim_hint() for f in gamma_fields}
+            if len(dims) != 1 or dims.pop() not in (2, 3):
+                raise ValueError("the gamma fields must both be functions of (x, y) or of "
+                                 "(x, y, t)")
+            self._time_varying = gamma_fields[0]._dim_hint() == 3
+            if self._time_varying:
+                pts = np.concatenate([np.column_stack([self._centroids, np.full(len(x), t)])
+                                      for t in self.times[1:]])
+            else:
+                pts = self._centroids
+            self._gpts = pts
+            self._gdesign = tuple(f.design(pts) for f in gamma_fields)
+        self._hdesign = H_field.design(self._centroids) if H_field is not None else None
+
+    # ------------------------------------------------------------------ structure
+    def _assemble_pattern(self, P1, PDD, POff, PQs, PI):
+        """The space-time CSC pattern and, for each contribution, where its values go."""
+        N, T = self.n_space, self.n_times
+        parts = []  # (pattern, block rows, block cols, transposed?)
+        k = np.arange(T)
+        parts.append((PI, np.array([0]), np.array([0]), False))  # Q_init
+        parts.append((PQs, k[:-1], k[:-1], False))  # σ Q_{α_s}
+        parts.append((PDD, k[1:], k[1:], False))  # D_kᵀΣ⁻¹D_k
+        parts.append((POff, k[1:], k[:-1], False))  # −D_kᵀΣ⁻¹C̃ at (k, k−1)
+        parts.append((POff, k[:-1], k[1:], True))  # its transpose at (k−1, k)
+        rows, cols, src = [], [], []
+        offset = 0
+        self._part_sizes = []
+        for (ptr, idx, n), br, bc, transposed in parts:
+            col = np.repeat(np.arange(n), np.diff(ptr))
+            r, c = (col, idx) if transposed else (idx, col)
+            m = len(idx)
+            rows.append((br[:, None] * N + r[None, :]).ravel())
+            cols.append((bc[:, None] * N + c[None, :]).ravel())
+            src.append(offset + np.arange(len(br) * m))
+            offset += len(br) * m
+            self._part_sizes.append((len(br), m))
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        key = cols.astype(np.int64) * self.n + rows
+        uniq, inv = np.unique(key, return_inverse=True)
+        gcols, grows = uniq // self.n, uniq % self.n
+        self.indptr = np.searchsorted(gcols, np.arange(self.n + 1)).astype(np.int64)
+        self.indices = grows.astype(np.int64)
+        self._scatter = torch.from_numpy(inv.astype(np.int64))
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    @property
+    def pattern(self) -> Pattern:
+        return Pattern(self.indptr, self.indices, self.n)
+
+    # ------------------------------------------------------------------ parameters
+    def param_specs(self) -> list[Param]:
+        out = [Param("kappa", positive, 1.0, doc="damping κ"),
+               Param("c", positive, 1.0, doc="time scale c"),
+               Param("tau", positive, 1.0, doc="scale τ")]
+        if self.H_field is not None:
+            specs = self.H_field.param_specs()
+            specs[0] = Param("H_scale", positive, 1.0, fixed=self.fix_H_scale,
+                             doc="scale of H where the other weights are 0")
+            out += specs
+        else:
+            out.append(Param("H_scale", positive, 1.0, fixed=self.fix_H_scale,
+                             doc="scale of the diffusion matrix H (fixed: see identifiability)"))
+        if self.anisotropic:
+            out += [Param("H_ratio", positive, 1.0, doc="√(diffusion across / along H_angle)"),
+                    Param("H_angle", interval(-math.pi / 2, math.pi / 2), 0.0,
+                          doc="direction of the main diffusion axis")]
+        if self.gamma_fields is not None:
+            for f in self.gamma_fields:
+                out += f.param_specs()
+        elif self.advection:
+            out += [Param("gamma_x", real, 0.0, doc="advection velocity, x component"),
+                    Param("gamma_y", real, 0.0, doc="advection velocity, y component")]
+        return out
+
+    def H(self, p) -> torch.Tensor:
+        """H per cell ``(M, 2, 2)`` or constant ``(2, 2)``."""
+        if self.anisotropic:
+            c, s = torch.cos(p["H_angle"]), torch.sin(p["H_angle"])
+            R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
+            lam2 = p["H_ratio"] ** 2
+            H = R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+        else:
+            H = torch.eye(2, dtype=DTYPE)
+        if self.H_field is not None:
+            return self.H_field(self._centroids, p, self._hdesign)[:, None, None] * H
+        return torch.as_tensor(p["H_scale"], dtype=DTYPE) * H
+
+    def gamma(self, p) -> torch.Tensor | None:
+        """γ: ``(2,)`` constant, ``(M, 2)`` per cell or ``(n_t−1, M, 2)`` per step and cell;
+        None without advection."""
+        if not self.advection:
+            return None
+        if self.gamma_fields is None:
+            return torch.stack([torch.as_tensor(p["gamma_x"], dtype=DTYPE),
+                                torch.as_tensor(p["gamma_y"], dtype=DTYPE)])
+        g = torch.stack([f(self._gpts, p, d) for f, d in zip(self.gamma_fields, self._gdesign,
+                                                              strict=True)], dim=-1)
+        if self._time_varying:
+            return g.reshape(self.n_times - 1, -1, 2)
+        return g
+
+    # ------------------------------------------------------------------ matrices
+    def _k_values(self, p, H) -> torch.Tensor:
+        kappa = torch.as_tensor(p["kappa"], dtype=DTYPE)
+        return self.fem.stiffness_values(H).index_add(0, self._diag, kappa**2 * self._c)
+
+    def _stabilization(self, gamma, H) -> torch.Tensor:
+        """S = G(δ γγᵀ) values ``(..., nnz₁)`` for γ ``(2,)``, ``(M, 2)`` or ``(T, M, 2)``."""
+        M = self.fem.mesh.n_cells
+        g = gamma if gamma.ndim > 1 else gamma.expand(M, 2)
+        Hc = H if H.ndim == 3 else H.expand(M, 2, 2)
+        gg = (g * g).sum(-1)  # |γ|²
+        gHg = torch.einsum("...mi,mij,...mj->...m", g, Hc, g)  # |γ|² γ̂ᵀHγ̂
+        lam = gHg / torch.clamp(gg, min=1e-300)  # γ̂ᵀHγ̂ (any value where γ = 0)
+        lam = torch.where(gg > 0, lam, torch.ones_like(lam))
+        pe2 = gg * self._h**2 / (4.0 * lam**2)
+        # δ_T = h/(2|γ|) ξ(Pe) = h²/(4 γ̂ᵀHγ̂) · ξ(Pe)/Pe, smooth through γ = 0
+        delta = self._h**2 / (4.0 * lam) * _xi_over_pe(pe2)
+        tensor = delta[..., None, None] * g[..., :, None] * g[..., None, :]
+        if tensor.ndim == 3:
+            return self.fem.stiffness_values(tensor)
+        return torch.stack([self.fem.stiffness_values(t) for t in tensor])
+
+    def step_values(self, p, K=None, H=None) -> torch.Tensor:
+        """D_k's values on its pattern: ``(nnz_D,)``, or ``(n_t−1, nnz_D)`` when γ varies in
+        time."""
+        H = self.H(p) if H is None else H
+        K = self._k_values(p, H) if K is None else K
+        Ka = self._kk(K, self._inv_c, K) if self.alpha == 2 else K
+        extra = None
+        gamma = self.gamma(p)
+        if gamma is not None:
+            if gamma.ndim == 3:
+                extra = torch.stack([self.fem.advection_values(g) for g in gamma])
+            else:
+                extra = self.fem.advection_values(gamma)
+            if self.stabilization:
+                extra = extra + self._stabilization(gamma, H)
+            if self.alpha == 2:
+                extra = torch.zeros(extra.shape[:-1] + (Ka.shape[-1],),
+                                    dtype=DTYPE).index_add(-1, self._emb1, extra)
+        scale = self.dt / torch.as_tensor(p["c"], dtype=DTYPE)
+        op = Ka if extra is None else Ka + extra
+        return (scale * op).index_add(-1, self._diagD, self._c.expand(op.shape[:-1] + (-1,))
+                                      if op.ndim > 1 else self._c)
+
+    def _sigma(self, p) -> torch.Tensor:
+        return torch.as_tensor(p["c"], dtype=DTYPE) / (
+            torch.as_tensor(p["tau"], dtype=DTYPE) ** 2 * self.dt)
+
+    def precision_and_logdet(self, p) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q's values ``(nnz,)`` on (``indptr``, ``indices``) and log|Q|, both differentiable."""
+        H = self.H(p)
+        K = self._k_values(p, H)
+        D = self.step_values(p, K, H)
+        sigma = self._sigma(p)
+        tau2 = torch.as_tensor(p["tau"], dtype=DTYPE) ** 2
+        Dt = D[..., self._tD]  # Dᵀ's values on the same pattern
+        ic = self._inv_c
+        if self.alpha_s == 0:
+            dd = self._dd(Dt, ic, Dt)
+            off = -Dt
+            qs = torch.zeros_like(K).index_add(0, self._diag, self._c)
+        else:
+            E = self._e(K, ic, Dt)  # K C̃⁻¹ D
+            Et = E[..., self._tE]
+            if self.alpha_s == 1:
+                dd, off = self._dd(Dt, ic, Et), -self._off(Dt, ic, K)
+                qs = K
+            else:
+                dd, off = self._dd(Et, ic, Et), -self._off(Et, ic, K)
+                qs = self._qs(K, ic, K)
+        init = K
+        for prod in self._init_products:
+            init = prod(init, ic, K)
+        T = self.n_times
+        parts = [(2.0 / tau2) * init, (sigma * qs).expand(T - 1, -1),
+                 (sigma * dd).expand(T - 1, -1) if dd.ndim == 1 else sigma * dd,
+                 (sigma * off).expand(T - 1, -1) if off.ndim == 1 else sigma * off]
+        parts.append(parts[-1])
+        flat = torch.cat([v.reshape(-1) for v in parts])
+        values = torch.zeros(self.nnz, dtype=DTYPE).index_add(0, self._scatter, flat)
+        return values, self._logdet(p, K, D, tau2)
+
+    def _logdet(self, p, K, D, tau2) -> torch.Tensor:
+        N, T = self.n_space, self.n_times
+        if self._k_gmrf is None:
+            self._k_gmrf = GMRF(Pattern(*self._P1))
+            self._dtd_gmrf = GMRF(Pattern(*self._DtD.pattern))
+        logK = self._k_gmrf.factorize(K).logdet()
+        a = self.alpha + self.alpha_s
+        log_init = N * torch.log(2.0 / tau2) + a * logK - (a - 1) * self._log_c
+        log_qs = {0: torch.as_tensor(self._log_c, dtype=DTYPE), 1: logK,
+                  2: 2.0 * logK - self._log_c}[self.alpha_s]
+        log_sigma = (N * torch.log(tau2 * self.dt / torch.as_tensor(p["c"], dtype=DTYPE))
+                     + 2.0 * self._log_c - log_qs)
+        ones = torch.ones(N, dtype=DTYPE)
+        Dt = D[..., self._tD]
+        if D.ndim == 1:
+            logdetD = 0.5 * self._dtd_gmrf.factorize(self._DtD(Dt, ones, Dt)).logdet()
+            total = (T - 1) * (2.0 * logdetD - log_sigma)
+        else:
+            logdetD = sum(0.5 * self._dtd_gmrf.factorize(self._DtD(d, ones, d)).logdet()
+                          for d in Dt)
+            total = 2.0 * logdetD - (T - 1) * log_sigma
+        return log_init + total
+
+    def precision(self, p):
+        """Q as a scipy CSC matrix ``(N n_t, N n_t)``."""
+        import scipy.sparse as sp
+
+        with torch.no_grad():
+            v = self.precision_and_logdet(p)[0].numpy()
+        return sp.csc_matrix((v, self.indices, self.indptr), shape=(self.n, self.n))
+
+    def __repr__(self):
+        return (f"AdvectionDiffusionSPDE(nodes={self.n_space}, n_times={self.n_times}, "
+                f"dt={self.dt:g}, alpha={self.alpha}, alpha_s={self.alpha_s}, "
+                f"advection={self.advection}, anisotropic={self.anisotropic})")
+
+
+__all__ = ["AdvectionDiffusionSPDE"]
