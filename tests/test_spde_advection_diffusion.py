@@ -170,3 +170,159 @@ def test_bad_arguments_are_refused():
             RadialBasisField("gamma_y", [[0, 0]], 1.0, 0.0, "identity")))
     assert sp.issparse(AdvectionDiffusionSPDE(mesh, 2).precision(
         _params(AdvectionDiffusionSPDE(mesh, 2))))
+
+
+def _stationary_column(model, p, c, steps):
+    """P e_c and A^m P e_c (m = 0 … len), P the stationary covariance of the implicit-Euler
+    chain x_k = A x_{k−1} + e, A = D⁻¹C̃, Cov e = W = D⁻¹ΣD⁻ᵀ, Σ = (τ²Δt/c)C̃Q_s⁻¹C̃, as
+    Σ_m A^m W (Aᵀ)^m e_c truncated at ``steps`` (exact sparse solves, no sampling)."""
+    from scipy.sparse.linalg import splu
+
+    fem = model.fem
+    N = model.n_space
+    with torch.no_grad():
+        H = model.H(p)
+        K = model._k_values(p, H)
+        D = fem.to_csc(model.step_values(p, K, H).numpy()) if model.alpha == 1 else \
+            sp.csc_matrix((model.step_values(p, K, H).numpy(), model._PD[1], model._PD[0]),
+                          shape=(N, N))
+        Kd = fem.to_csc(K.numpy())
+    ct = fem.lumped_mass()
+    lu, luT = splu(D.tocsc()), splu(D.T.tocsc())
+    Qs = {0: sp.diags(ct), 1: Kd, 2: Kd @ sp.diags(1 / ct) @ Kd}[model.alpha_s]
+    qs = splu(Qs.tocsc())
+    s2 = float(p["tau"]) ** 2 * model.dt / float(p["c"])
+
+    def W(v):  # D⁻¹ Σ D⁻ᵀ v
+        w = luT.solve(v)
+        return lu.solve(s2 * ct * qs.solve(ct * w))
+
+    u = np.zeros(N)
+    u[c] = 1.0
+    us = [u]
+    for _ in range(steps):
+        us.append(ct * luT.solve(us[-1]))  # Aᵀ u = C̃ D⁻ᵀ u
+    s = np.zeros(N)
+    for um in reversed(us):
+        s = lu.solve(ct * s) + W(um)  # s ← A s + W u_m
+    return s, lu, ct
+
+
+@pytest.mark.parametrize("alpha,alpha_s", [(1, 1), (2, 0)])
+def test_stationary_marginal_is_the_matern_of_the_theory(alpha, alpha_s):
+    """γ = 0, H = I: the chain's stationary spatial covariance against the theory, away from
+    the boundary. In continuous time it is Matérn with ν = α + α_s − 1 and
+    σ² = (τ²/2)Γ(ν)/(Γ(α+α_s)4πκ^{2ν}); implicit Euler changes each Fourier mode's variance
+    from τ²λ^{−α_s}/(2λ^α) to τ²λ^{−α_s}/(2λ^α + Δtλ^{2α}/c), λ = κ² + |ω|², so the
+    reference is the Hankel transform of that spectrum (the Matérn as Δt → 0); what is left
+    is the FEM error at h = ℓ/4. Q_init is the continuous-time Matérn."""
+    from scipy.integrate import quad
+    from scipy.special import j0
+
+    from fieldfit.covariance.matern import matern_correlation
+
+    ell = 0.15
+    h = ell / 4
+    x = np.arange(-0.6, 1.6 + 1e-9, h)
+    mesh = Mesh.grid(x, x)
+    model = AdvectionDiffusionSPDE(mesh, n_times=2, dt=0.02, alpha=alpha, alpha_s=alpha_s,
+                                   advection=False)
+    kappa, tau = 1.0 / ell, 2.0
+    c = 0.02 * kappa ** (2 * alpha) / 0.02  # Δt κ^{2α}/c = 0.02
+    p = _params(model, kappa=kappa, c=c, tau=tau)
+    nu = alpha + alpha_s - 1.0
+    var = tau**2 / 2 * math.gamma(nu) / (math.gamma(alpha + alpha_s) * 4 * math.pi
+                                         * kappa ** (2 * nu))
+    centre = int(np.argmin(((mesh.nodes - 0.5) ** 2).sum(1)))
+    col, _, _ = _stationary_column(model, p, centre, steps=800)
+    d = np.sqrt(((mesh.nodes - mesh.nodes[centre]) ** 2).sum(1))
+    near = d < 3 * ell
+    matern = var * matern_correlation(torch.from_numpy(d[near] * kappa), nu).numpy()
+
+    def discrete_time_cov(r):
+        def f(w):
+            lam = kappa**2 + w * w
+            return tau**2 * lam**-alpha_s / (2 * lam**alpha + model.dt * lam ** (2 * alpha) / c) \
+                * j0(w * r) * w / (2 * math.pi)
+        return quad(f, 0, np.inf, limit=400)[0]
+
+    rs = np.unique(np.round(d[near], 12))
+    table = dict(zip(rs, [discrete_time_cov(r) for r in rs], strict=True))
+    ref = np.array([table[r] for r in np.round(d[near], 12)])
+    err = np.abs(col[near] - ref).max() / var
+    assert err < 0.04, err
+    # the time discretisation is visible: the continuous-time Matérn is further off
+    assert np.abs(ref - matern).max() / var > 0.01
+    # Q_init is the same Matérn (the chain starts stationary up to these errors)
+    from scipy.sparse.linalg import spsolve
+
+    Qi = model.precision(p)[:mesh.n_nodes, :mesh.n_nodes]  # block (0, 0) = Q_init + σQ_s
+    with torch.no_grad():
+        K = model._k_values(p, model.H(p))
+        init = K
+        for prod in model._init_products:
+            init = prod(init, model._inv_c, K)
+    e = np.zeros(mesh.n_nodes)
+    e[centre] = 1.0
+    col0 = spsolve(model.fem.to_csc((2 / tau**2 * init).numpy()) if alpha + alpha_s == 1 else
+                   sp.csc_matrix(((2 / tau**2 * init).numpy(), model._PI[1], model._PI[0]),
+                                 shape=Qi.shape), e)
+    assert np.abs(col0[near] - matern).max() / var < 0.04
+
+
+def test_advection_moves_the_cross_covariance_along_gamma_over_c():
+    """Cov(x_{k+m}, x_k(s₀)) peaks near s₀ + mΔtγ/c (transport along +γ/c). Implicit Euler
+    slows each mode by 1/(1 + Δtλ/c) (its phase per step is atan(Δtγ·ω/(c + Δtλ))), hence a
+    small Δtκ²/c = 0.01 here."""
+    ell = 0.15
+    x = np.arange(-0.6, 1.6 + 1e-9, ell / 4)
+    mesh = Mesh.grid(x, x)
+    model = AdvectionDiffusionSPDE(mesh, n_times=2, dt=0.01, alpha=1, alpha_s=1)
+    kappa = 1.0 / ell
+    c = kappa**2  # decay rate κ²/c = 1 per unit time
+    gamma = np.array([0.6, -0.4]) * c  # velocity γ/c = (0.6, −0.4)
+    p = _params(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
+    centre = int(np.argmin(((mesh.nodes - 0.4) ** 2).sum(1)))
+    col, lu, ct = _stationary_column(model, p, centre, steps=1500)
+    m = 50  # lag 0.5 time units: expected shift (0.3, −0.2)
+    v = col
+    for _ in range(m):
+        v = lu.solve(ct * v)
+    peak = mesh.nodes[int(np.argmax(v))]
+    shift = peak - mesh.nodes[centre]
+    expected = m * model.dt * gamma / c
+    np.testing.assert_allclose(shift, expected, atol=ell / 4 + 1e-9)
+    # and not where a reversed or absent advection would put it
+    assert np.linalg.norm(shift - expected) < np.linalg.norm(shift)
+
+
+@pytest.mark.parametrize("alpha,alpha_s,fields", [(1, 0, False), (2, 1, False), (1, 2, True)])
+def test_time_stepping_samples_have_covariance_q_inverse(alpha, alpha_s, fields):
+    """20,000 draws by time stepping (one sparse LU of D, or one per step when γ varies in
+    time) against the dense Q⁻¹ of the same scheme."""
+    gf = None
+    if fields:
+        gf = (RadialBasisField.grid("gamma_x", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=0.5,
+                                    link="identity"),
+              RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
+                                    link="identity"))
+    model = AdvectionDiffusionSPDE(_mesh(5), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
+                                   gamma_fields=gf)
+    space = ParamSpace(model.param_specs())
+    p = space.natural()
+    p.update(_params(model, gamma_x=0.8, gamma_y=-0.5))
+    if fields:
+        rng = np.random.default_rng(2)
+        for k in space.free_names:
+            if "_w" in k:
+                p[k] = torch.tensor(0.5 * rng.standard_normal(), dtype=T)
+    n = 20_000
+    x = model.sample(p, n_samples=n, seed=4).reshape(n, -1)
+    assert x.shape == (n, model.n)
+    cov = np.linalg.inv(model.precision(p).toarray())
+    emp = np.cov(x.T)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(x.mean(0)) < 4.5 * sd / np.sqrt(n))
+    assert np.all(np.abs(emp - cov) < 5.0 * np.sqrt(2.0 / n) * np.outer(sd, sd))
+    # the same seed gives the same draws
+    np.testing.assert_array_equal(model.sample(p, 3, seed=9), model.sample(p, 3, seed=9))

@@ -127,5 +127,75 @@ class GMRFEngine:
             mu = fp.factor.solve((self._atv(resid.T) / nugget).numpy())
             return torch.from_numpy(np.asarray(mu).reshape(self.pattern.n, -1).T), fp
 
+    # --- the predictive distribution at new points --------------------------------------------
+    def predict(self, q_values, nugget, y, X, A0, X0, beta=None, noise=False):
+        """Predictive mean ``(r, m)`` and variance ``(m,)`` of the field (``noise``: of new
+        observations) at the rows of ``A0 (m, N)``, mean design ``X0 (m, p)``. ``beta`` given:
+        simple kriging; None (and X has columns): universal kriging, β̂ by GLS and its
+        covariance added, R Cov(β̂) Rᵀ with R = X₀ − A₀Q_p⁻¹AᵀX/τ². The variances
+        diag(A₀Q_p⁻¹A₀ᵀ) come from the selected inverse (the nodes of one cell are neighbours
+        in the pattern of Q_p's factor)."""
+        with torch.no_grad():
+            X = torch.as_tensor(X, dtype=torch.float64)
+            X0 = torch.as_tensor(np.asarray(X0), dtype=torch.float64)
+            beta_cov = None
+            if X.shape[1] and beta is None:
+                beta, beta_cov = self.gls(q_values, nugget, y, X)
+            mu, fp = self.posterior(q_values, nugget, y, X, beta)
+            A0 = sp.csr_matrix(A0)
+            mean = torch.from_numpy(np.asarray((A0 @ mu.numpy().T).T))
+            if X.shape[1]:
+                mean = mean + (X0 @ beta)[None, :]
+            S = self.post_pattern.to_scipy(fp.inverse_on(self.post_pattern).numpy())
+            var = np.asarray((A0.multiply(A0 @ S)).sum(1)).ravel()
+            if beta_cov is not None:
+                AtX = self.A.T @ X.numpy() / float(nugget)
+                R = X0.numpy() - A0 @ fp.factor.solve(AtX)
+                var = var + ((R @ beta_cov.numpy()) * R).sum(1)
+            if noise:
+                var = var + float(nugget)
+        return mean.numpy(), var
+
+    def conditional_simulation(self, q_values, nugget, y, X, A0, X0, n_samples: int,
+                               rng: np.random.Generator, beta=None, noise=False) -> np.ndarray:
+        """Draws ``(n_samples, m)`` at the rows of ``A0 (m, N)`` given one replicate ``y``,
+        exact for the latent GMRF:
+
+            x | β, y ~ N(μ(β), Q_p⁻¹),  μ(β) = Q_p⁻¹ Aᵀ(y − Xβ)/τ²,  Q_p = Q + AᵀA/τ²,
+
+        drawn as μ(β) + Pᵀ L_p⁻ᵀ z from the factor of Q_p (Rue & Held 2005, §2.3), then
+        A₀x + X₀β. ``beta`` None: β ~ N(β̂, Cov β̂) per draw (the flat-prior posterior, whose
+        spread is universal kriging's extra variance); given: simple kriging."""
+        from ..gmrf import sample_cholesky
+
+        if int(n_samples) < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        y = torch.as_tensor(y, dtype=torch.float64)
+        if y.shape[0] != 1:
+            raise ValueError(f"conditional simulation needs a single replicate, got {y.shape[0]}")
+        X = torch.as_tensor(X, dtype=torch.float64)
+        X0 = np.asarray(X0, dtype=np.float64)
+        tau2 = float(nugget)
+        N = self.pattern.n
+        with torch.no_grad():
+            betas = np.zeros((n_samples, X.shape[1]))
+            if X.shape[1]:
+                if beta is not None:
+                    betas[:] = np.asarray(beta, dtype=np.float64)
+                else:
+                    b, cov = self.gls(q_values, nugget, y, X)
+                    betas = rng.multivariate_normal(b.numpy(), cov.numpy(), size=n_samples,
+                                                    method="cholesky")
+            fp = self.post.factorize(self.posterior_values(q_values, torch.as_tensor(nugget)))
+            resid = y.numpy()[0][None, :] - betas @ X.numpy().T  # (s, n)
+            mu = np.asarray(fp.factor.solve(np.asarray(self.A.T @ resid.T) / tau2))
+            z = rng.standard_normal((N, n_samples))
+            x = mu.reshape(N, -1) + np.asarray(
+                sample_cholesky(fp.factor, z=z)).reshape(n_samples, -1).T
+        draws = np.asarray((sp.csr_matrix(A0) @ x).T) + betas @ X0.T
+        if noise:
+            draws = draws + np.sqrt(tau2) * rng.standard_normal(draws.shape)
+        return draws
+
 
 __all__ = ["GMRFEngine"]

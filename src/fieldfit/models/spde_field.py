@@ -188,42 +188,29 @@ class SPDEField:
         return (dict(zip(names, beta.tolist(), strict=True)),
                 dict(zip(names, se.tolist(), strict=True)))
 
+    def _simple_beta(self, obs, p, kind):
+        if kind not in ("universal", "ordinary", "simple"):
+            raise ValueError(f"unknown kriging kind {kind!r}")
+        names = self.mean_names(obs)
+        if kind == "simple" and names:
+            return torch.stack([p[n] for n in names])
+        return None
+
     def predict(self, obs: Observations, new_points, params: Mapping, kind: str = "universal",
                 noise: bool = True, new_covariates=None):
         """Posterior mean and sd at ``new_points (m, 2)``: ``(m,)`` arrays (``(r, m)`` for
         replicates). ``kind``: "universal" (β̂ by GLS, its uncertainty included), "ordinary"
         (the same for a constant mean) or "simple" (β from ``params``)."""
-        if kind not in ("universal", "ordinary", "simple"):
-            raise ValueError(f"unknown kriging kind {kind!r}")
-        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
         p = self._check(params)
+        beta = self._simple_beta(obs, p, kind)
+        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
         y, X = self._arrays(obs)
-        spde, engine = self.spde_for(obs), self.engine_for(obs)
-        mesh = self.mesh_for(obs)
         with torch.no_grad():
-            q = spde.precision_values(p)
-            beta, beta_cov = None, None
-            if X.shape[1]:
-                if kind == "simple":
-                    names = self.mean_names(obs)
-                    beta = torch.stack([p[n] for n in names])
-                else:
-                    beta, beta_cov = engine.gls(q, p["nugget"], y, X)
-            mu, fp = engine.posterior(q, p["nugget"], y, X, beta)
-            A0 = mesh.projector(new_points)
-            mean = torch.from_numpy(np.asarray((A0 @ mu.numpy().T).T))
-            X0 = torch.from_numpy(self.mean.design(new_points, new_covariates))
-            if beta is not None:
-                mean = mean + (X0 @ beta)[None, :]
-            var = self._posterior_variance(fp, A0, engine.post_pattern)
-            if beta_cov is not None:
-                AtX = engine.A.T @ X.numpy() / float(p["nugget"])
-                R = X0.numpy() - A0 @ fp.factor.solve(AtX)
-                var = var + ((R @ beta_cov.numpy()) * R).sum(1)
-            if noise:
-                var = var + float(p["nugget"])
-        mean, sd = mean.numpy(), np.sqrt(np.clip(var, 0.0, None))
-        sd = np.broadcast_to(sd, mean.shape).copy()
+            mean, var = self.engine_for(obs).predict(
+                self.spde_for(obs).precision_values(p), p["nugget"], y, X,
+                self.mesh_for(obs).projector(new_points),
+                self.mean.design(new_points, new_covariates), beta=beta, noise=noise)
+        sd = np.broadcast_to(np.sqrt(np.clip(var, 0.0, None)), mean.shape).copy()
         return (mean[0], sd[0]) if mean.shape[0] == 1 else (mean, sd)
 
     def conditional_simulation(self, obs: Observations, new_points, params: Mapping,
@@ -231,58 +218,19 @@ class SPDEField:
                                kind: str = "universal", noise: bool = False,
                                new_covariates=None) -> np.ndarray:
         """Draws ``(n_samples, m)`` of the field (``noise``: of new observations) at
-        ``new_points (m, 2)`` given the data, exact for the discretised model:
-
-            x | β, y ~ N(μ(β), Q_p⁻¹),  μ(β) = Q_p⁻¹ Aᵀ(y − Xβ)/τ²,  Q_p = Q + AᵀA/τ²,
-
-        drawn as μ(β) + Pᵀ L_p⁻ᵀ z from the factor of Q_p (Rue & Held 2005, §2.3), then
-        projected, A₀x + X₀β. ``kind`` "universal"/"ordinary": β ~ N(β̂, Cov β̂) per draw (the
-        flat-prior posterior of β, whose spread is universal kriging's extra variance);
-        "simple": β from ``params``. Single replicate only."""
-        from ..gmrf import sample_cholesky
-
-        if kind not in ("universal", "ordinary", "simple"):
-            raise ValueError(f"unknown kriging kind {kind!r}")
-        if int(n_samples) < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+        ``new_points (m, 2)`` given the data, exact for the discretised model
+        (:meth:`GMRFEngine.conditional_simulation`; universal kriging draws β from its GLS
+        distribution, simple kriging takes it from ``params``). Single replicate only."""
         p = self._check(params)
+        beta = self._simple_beta(obs, p, kind)
+        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
         y, X = self._arrays(obs)
-        if y.shape[0] != 1:
-            raise ValueError(f"conditional simulation needs a single replicate, got {y.shape[0]}")
-        spde, engine = self.spde_for(obs), self.engine_for(obs)
-        A0 = self.mesh_for(obs).projector(new_points)
-        X0 = self.mean.design(new_points, new_covariates)
-        rng = np.random.default_rng(seed)
-        tau2 = float(p["nugget"])
         with torch.no_grad():
-            q = spde.precision_values(p)
-            betas = np.zeros((n_samples, X.shape[1]))
-            if X.shape[1]:
-                if kind == "simple":
-                    beta = torch.stack([p[n] for n in self.mean_names(obs)]).numpy()
-                    betas[:] = beta
-                else:
-                    beta, cov = engine.gls(q, p["nugget"], y, X)
-                    betas = rng.multivariate_normal(beta.numpy(), cov.numpy(), size=n_samples,
-                                                    method="cholesky")
-            fp = engine.post.factorize(engine.posterior_values(q, p["nugget"]))
-            resid = y.numpy()[0][None, :] - betas @ X.numpy().T  # (s, n)
-            mu = fp.factor.solve(np.asarray(engine.A.T @ resid.T) / tau2)  # (N, s)
-            z = rng.standard_normal((engine.pattern.n, n_samples))
-            x = np.asarray(mu).reshape(engine.pattern.n, -1) + np.asarray(
-                sample_cholesky(fp.factor, z=z)).reshape(n_samples, -1).T
-        draws = np.asarray((A0 @ x).T) + betas @ X0.T
-        if noise:
-            draws = draws + np.sqrt(tau2) * rng.standard_normal(draws.shape)
-        return draws
-
-    @staticmethod
-    def _posterior_variance(fp, A0, pattern: Pattern) -> np.ndarray:
-        """diag(A₀ Q_p⁻¹ A₀ᵀ) from the selected inverse (nodes of one cell are neighbours)."""
-        S = pattern.to_scipy(fp.inverse_on(pattern).numpy())
-        A0 = A0.tocsr()
-        return np.asarray((A0.multiply(A0 @ S)).sum(1)).ravel()
+            return self.engine_for(obs).conditional_simulation(
+                self.spde_for(obs).precision_values(p), p["nugget"], y, X,
+                self.mesh_for(obs).projector(new_points),
+                self.mean.design(new_points, new_covariates), n_samples,
+                np.random.default_rng(seed), beta=beta, noise=noise)
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, coord_names=None,
