@@ -213,7 +213,8 @@ class AdvectionDiffusionSPDE:
         self._DtD = PatternProduct(PD, PD)  # DᵀD (with w = 1) for log|det D|
         self._dtd_gmrf: GMRF | None = None
         self._k_gmrf: GMRF | None = None
-        self._assemble_pattern(P1, PDD, POff, PQs, Pi)
+        self._parts = (Pi, PQs, PDD, POff)  # the space-time pattern is built on first use
+        self._st = None
         # cells: centroids, longest edges (streamline diffusion), per-cell fields
         x = mesh.nodes[mesh.cells]
         self._centroids = x.mean(axis=1)
@@ -237,8 +238,15 @@ class AdvectionDiffusionSPDE:
         self._hdesign = H_field.design(self._centroids) if H_field is not None else None
 
     # ------------------------------------------------------------------ structure
-    def _assemble_pattern(self, P1, PDD, POff, PQs, PI):
-        """The space-time CSC pattern and, for each contribution, where its values go."""
+    def _space_time(self):
+        """The space-time CSC pattern (indptr, indices) and, for the concatenated values of
+        the contributions, where each goes (built once, on first use: simulation needs none
+        of it)."""
+        if self._st is None:
+            self._st = self._assemble_pattern(*self._parts)
+        return self._st
+
+    def _assemble_pattern(self, PI, PQs, PDD, POff):
         N, T = self.n_space, self.n_times
         parts = []  # (pattern, block rows, block cols, transposed?)
         k = np.arange(T)
@@ -247,25 +255,26 @@ class AdvectionDiffusionSPDE:
         parts.append((PDD, k[1:], k[1:], False))  # D_kᵀΣ⁻¹D_k
         parts.append((POff, k[1:], k[:-1], False))  # −D_kᵀΣ⁻¹C̃ at (k, k−1)
         parts.append((POff, k[:-1], k[1:], True))  # its transpose at (k−1, k)
-        rows, cols, src = [], [], []
-        offset = 0
-        self._part_sizes = []
+        rows, cols = [], []
         for (ptr, idx, n), br, bc, transposed in parts:
             col = np.repeat(np.arange(n), np.diff(ptr))
             r, c = (col, idx) if transposed else (idx, col)
-            m = len(idx)
             rows.append((br[:, None] * N + r[None, :]).ravel())
             cols.append((bc[:, None] * N + c[None, :]).ravel())
-            src.append(offset + np.arange(len(br) * m))
-            offset += len(br) * m
-            self._part_sizes.append((len(br), m))
         rows, cols = np.concatenate(rows), np.concatenate(cols)
         key = cols.astype(np.int64) * self.n + rows
         uniq, inv = np.unique(key, return_inverse=True)
         gcols, grows = uniq // self.n, uniq % self.n
-        self.indptr = np.searchsorted(gcols, np.arange(self.n + 1)).astype(np.int64)
-        self.indices = grows.astype(np.int64)
-        self._scatter = torch.from_numpy(inv.astype(np.int64))
+        indptr = np.searchsorted(gcols, np.arange(self.n + 1)).astype(np.int64)
+        return indptr, grows.astype(np.int64), torch.from_numpy(inv.astype(np.int64))
+
+    @property
+    def indptr(self) -> np.ndarray:
+        return self._space_time()[0]
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._space_time()[1]
 
     @property
     def nnz(self) -> int:
@@ -407,7 +416,7 @@ class AdvectionDiffusionSPDE:
                  (sigma * off).expand(T - 1, -1) if off.ndim == 1 else sigma * off]
         parts.append(parts[-1])
         flat = torch.cat([v.reshape(-1) for v in parts])
-        values = torch.zeros(self.nnz, dtype=DTYPE).index_add(0, self._scatter, flat)
+        values = torch.zeros(self.nnz, dtype=DTYPE).index_add(0, self._space_time()[2], flat)
         return values, self._logdet(p, K, D, tau2)
 
     def _logdet(self, p, K, D, tau2) -> torch.Tensor:
