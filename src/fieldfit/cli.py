@@ -1,8 +1,10 @@
 """The ``fieldfit`` command.
 
     fieldfit fit DATA --coords x,y [--time t] --value z --model matern [--fix smoothness=1.5]
-                 [--engine exact|vecchia [--neighbours 30]] [--predict-at FILE]
+                 [--engine exact|vecchia|spde [--neighbours 30]] [--predict-at FILE]
                  --out result.json [--predictions p.parquet]
+    fieldfit fit DATA --coords x,y --time t --value z --model advection-diffusion
+                 [--alpha 1] [--alpha-s 1] [--time-step 1] [--no-advection] --out r.json
     fieldfit simulate [POINTS] (--coords x,y | --grid 50x50) --model matern
                  --params variance=1,range=0.2,smoothness=1.5,nugget=0.1,mean=0 --out sim.parquet
     fieldfit demo [--dataset meuse] [--out DIR]
@@ -101,8 +103,8 @@ def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: boo
 
 
 def build_spde_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: bool,
-                     alpha: int = 2, max_edge: str | None = None, offset: float | None = None,
-                     cutoff: float | None = None):
+                     alpha: int | None = 2, max_edge: str | None = None,
+                     offset: float | None = None, cutoff: float | None = None):
     """The SPDE Matérn model that ``--engine spde`` fits (mesh built from the data)."""
     from .models.spde_field import SPDEField
 
@@ -111,6 +113,11 @@ def build_spde_model(name: str, time: bool, mean: str, nugget: bool, anisotropic
                          f"not {name!r}")
     if time:
         raise ValueError("--engine spde is spatial: drop --time")
+    return SPDEField(alpha=2 if alpha is None else alpha, mean=mean, nugget=nugget,
+                     anisotropic=anisotropic, mesh_options=_mesh_options(max_edge, offset, cutoff))
+
+
+def _mesh_options(max_edge: str | None, offset: float | None, cutoff: float | None) -> dict:
     options = {}
     if max_edge is not None:
         edges = [float(v) for v in _split(max_edge)]
@@ -119,8 +126,25 @@ def build_spde_model(name: str, time: bool, mean: str, nugget: bool, anisotropic
         options["offset"] = offset
     if cutoff is not None:
         options["cutoff"] = cutoff
-    return SPDEField(alpha=alpha, mean=mean, nugget=nugget, anisotropic=anisotropic,
-                     mesh_options=options)
+    return options
+
+
+def build_advection_diffusion_model(time: bool, mean: str, nugget: bool, anisotropic: bool,
+                                    engine: str = "spde", alpha: int | None = None,
+                                    alpha_s: int = 1, time_step: float | None = None,
+                                    advection: bool = True, max_edge: str | None = None,
+                                    offset: float | None = None, cutoff: float | None = None):
+    """The advection–diffusion SPDE model (``--model advection-diffusion --time t``)."""
+    from .models.advection_diffusion_field import AdvectionDiffusionField
+
+    if not time:
+        raise ValueError("--model advection-diffusion is spatio-temporal: give --time")
+    if engine not in ("spde", "exact"):
+        raise ValueError(f"--model advection-diffusion runs on the SPDE engine, not {engine!r}")
+    return AdvectionDiffusionField(
+        dt=time_step, alpha=1 if alpha is None else alpha, alpha_s=alpha_s, advection=advection,
+        anisotropic=anisotropic, mean=mean, nugget=nugget,
+        mesh_options=_mesh_options(max_edge, offset, cutoff))
 
 
 def engine_from_options(engine: str, neighbours: int | None = None,
@@ -157,7 +181,8 @@ def fit(
     value: str = typer.Option(..., help="Value column (NaN rows are prediction targets)."),
     out: Path = typer.Option(..., help="Where to write the JSON result."),
     time: str = typer.Option(None, help="Time column (space-time models)."),
-    model: str = typer.Option("matern", help="matern, exponential, gaussian; separable, gneiting"),
+    model: str = typer.Option(
+        "matern", help="matern, exponential, gaussian; separable, gneiting, advection-diffusion"),
     engine: str = typer.Option("exact", help="Likelihood engine: exact, vecchia or spde."),
     neighbours: int = typer.Option(
         None, help="Vecchia: conditioning-set size m (default 30)."),
@@ -167,7 +192,15 @@ def fit(
         None, help="Vecchia: optimise first with this smaller m (default 10), then with m."),
     grouped: bool = typer.Option(
         False, help="Vecchia: joint blocks for points that share neighbours (Guinness 2018)."),
-    alpha: int = typer.Option(2, help="SPDE: the order α (smoothness ν = α − 1 in 2-D)."),
+    alpha: int = typer.Option(
+        None, help="SPDE: the order α (Matérn: ν = α − 1 in 2-D, default 2; "
+        "advection-diffusion: 1 or 2, default 1)."),
+    alpha_s: int = typer.Option(
+        1, help="advection-diffusion: spatial colouring α_s of the noise (0, 1, 2)."),
+    time_step: float = typer.Option(
+        None, help="advection-diffusion: time step (default: the smallest gap between times)."),
+    advection: bool = typer.Option(
+        True, help="advection-diffusion: estimate the advection γ (else γ = 0)."),
     mesh_max_edge: str = typer.Option(
         None, help="SPDE: the mesh's largest edge inside,outside the data's hull "
         "(default: diagonal/30, diagonal/10)."),
@@ -196,7 +229,11 @@ def fit(
             data, coords=coord_cols, value=value, time=time, covariates=cov_cols, id=id,
             duplicates="allow" if allow_duplicates else "error",
         )
-        if engine == "spde":
+        if model.lower() == "advection-diffusion":
+            m = build_advection_diffusion_model(
+                time is not None, mean, nugget, anisotropic, engine, alpha, alpha_s, time_step,
+                advection, mesh_max_edge, mesh_offset, mesh_cutoff)
+        elif engine == "spde":
             m = build_spde_model(model, time is not None, mean, nugget, anisotropic, alpha,
                                  mesh_max_edge, mesh_offset, mesh_cutoff)
         else:

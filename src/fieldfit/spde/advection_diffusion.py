@@ -60,7 +60,6 @@ multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -103,14 +102,34 @@ def _xi_over_pe(pe2: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series, big)
 
 
-@dataclass
-class _Block:
-    """One contribution to the space-time precision: values ``(..., nnz)`` on a spatial
-    pattern, placed at block (row offset, col offset) pairs."""
-
-    pattern: tuple
-    rows: np.ndarray  # (m,) block-row indices
-    cols: np.ndarray  # (m,) block-column indices
+def advection_diffusion_param_specs(advection: bool = True, anisotropic: bool = False,
+                                    gamma_fields=None, H_field=None,
+                                    fix_H_scale: bool = True) -> list[Param]:
+    """``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1 by default), ``H_ratio``,
+    ``H_angle`` (anisotropic), ``gamma_x``, ``gamma_y`` (advection; or the γ fields'
+    weights), the H field's weights."""
+    out = [Param("kappa", positive, 1.0, doc="damping κ"),
+           Param("c", positive, 1.0, doc="time scale c"),
+           Param("tau", positive, 1.0, doc="scale τ")]
+    if H_field is not None:
+        specs = H_field.param_specs()
+        specs[0] = Param("H_scale", positive, 1.0, fixed=fix_H_scale,
+                         doc="scale of H where the other weights are 0")
+        out += specs
+    else:
+        out.append(Param("H_scale", positive, 1.0, fixed=fix_H_scale,
+                         doc="scale of the diffusion matrix H (fixed: see identifiability)"))
+    if anisotropic:
+        out += [Param("H_ratio", positive, 1.0, doc="√(diffusion across / along H_angle)"),
+                Param("H_angle", interval(-math.pi / 2, math.pi / 2), 0.0,
+                      doc="direction of the main diffusion axis")]
+    if gamma_fields is not None:
+        for f in gamma_fields:
+            out += f.param_specs()
+    elif advection:
+        out += [Param("gamma_x", real, 0.0, doc="advection velocity, x component"),
+                Param("gamma_y", real, 0.0, doc="advection velocity, y component")]
+    return out
 
 
 class AdvectionDiffusionSPDE:
@@ -286,28 +305,8 @@ class AdvectionDiffusionSPDE:
 
     # ------------------------------------------------------------------ parameters
     def param_specs(self) -> list[Param]:
-        out = [Param("kappa", positive, 1.0, doc="damping κ"),
-               Param("c", positive, 1.0, doc="time scale c"),
-               Param("tau", positive, 1.0, doc="scale τ")]
-        if self.H_field is not None:
-            specs = self.H_field.param_specs()
-            specs[0] = Param("H_scale", positive, 1.0, fixed=self.fix_H_scale,
-                             doc="scale of H where the other weights are 0")
-            out += specs
-        else:
-            out.append(Param("H_scale", positive, 1.0, fixed=self.fix_H_scale,
-                             doc="scale of the diffusion matrix H (fixed: see identifiability)"))
-        if self.anisotropic:
-            out += [Param("H_ratio", positive, 1.0, doc="√(diffusion across / along H_angle)"),
-                    Param("H_angle", interval(-math.pi / 2, math.pi / 2), 0.0,
-                          doc="direction of the main diffusion axis")]
-        if self.gamma_fields is not None:
-            for f in self.gamma_fields:
-                out += f.param_specs()
-        elif self.advection:
-            out += [Param("gamma_x", real, 0.0, doc="advection velocity, x component"),
-                    Param("gamma_y", real, 0.0, doc="advection velocity, y component")]
-        return out
+        return advection_diffusion_param_specs(self.advection, self.anisotropic,
+                                               self.gamma_fields, self.H_field, self.fix_H_scale)
 
     def H(self, p) -> torch.Tensor:
         """H per cell ``(M, 2, 2)`` or constant ``(2, 2)``."""
@@ -505,4 +504,4 @@ class AdvectionDiffusionSPDE:
                 f"advection={self.advection}, anisotropic={self.anisotropic})")
 
 
-__all__ = ["AdvectionDiffusionSPDE"]
+__all__ = ["AdvectionDiffusionSPDE", "advection_diffusion_param_specs"]
