@@ -326,3 +326,59 @@ def test_time_stepping_samples_have_covariance_q_inverse(alpha, alpha_s, fields)
     assert np.all(np.abs(emp - cov) < 5.0 * np.sqrt(2.0 / n) * np.outer(sd, sd))
     # the same seed gives the same draws
     np.testing.assert_array_equal(model.sample(p, 3, seed=9), model.sample(p, 3, seed=9))
+
+
+def _spectral_cross_covariance(kappa, c, tau, gamma, alpha, alpha_s, dt, lags, spacing,
+                               n=256):
+    """C_m(h) on the grid h = spacing·(i, j), |i|, |j| < n/2, of the continuous-space,
+    implicit-Euler-in-time model, from its spectrum by FFT on a periodic box of side n·spacing:
+    per Fourier mode ω, x̂_k = x̂_{k−1}/z + noise with z = 1 + Δt(λ^α + iγ·ω)/c, λ = κ² + |ω|²,
+    so the stationary variance is τ²λ^{−α_s}/(2λ^α + Δt(λ^{2α} + (γ·ω)²)/c) and the lag-m
+    covariance that times z^{−m}."""
+    L = n * spacing
+    w = 2 * np.pi * np.fft.fftfreq(n, d=spacing)
+    wx, wy = np.meshgrid(w, w, indexing="ij")
+    lam = kappa**2 + wx**2 + wy**2
+    gw = gamma[0] * wx + gamma[1] * wy
+    var = tau**2 * lam**-alpha_s / (2 * lam**alpha + dt * (lam ** (2 * alpha) + gw**2) / c)
+    z = 1 + dt * (lam**alpha + 1j * gw) / c
+    # C(h) = (1/L²) Σ_ω S(ω) e^{iω·h}: numpy's ifft2 carries the 1/n² and e^{+iω·h}
+    return {m: np.real(np.fft.ifft2(var * z ** (-m))) * n * n / L**2 for m in lags}
+
+
+@pytest.mark.slow
+def test_simulated_space_time_covariance_matches_the_spectral_density():
+    """One long simulated chain (time stepping, 2,000 steps after burn-in): its empirical
+    cross-covariances Cov(x_{k+m}(s + h), x_k(s)) averaged over k and over interior s, against
+    the spectral covariance (FFT), for lags m = 0, 4, 10 and displacements up to 2ℓ (about a
+    minute)."""
+    ell, alpha, alpha_s = 0.15, 1, 1
+    h = ell / 4
+    x = np.arange(-0.6, 1.6 + 1e-9, h)
+    k = len(x)
+    mesh = Mesh.grid(x, x)
+    kappa = 1.0 / ell
+    c, dt = kappa**2, 0.05
+    gamma = np.array([0.6, -0.4]) * c
+    burn, n_t = 200, 2200
+    model = AdvectionDiffusionSPDE(mesh, n_times=n_t, dt=dt, alpha=alpha, alpha_s=alpha_s)
+    p = _params(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
+    xs = model.sample(p, 1, seed=8)[0, burn:]  # (T, N)
+    # nodes back to grid indices (i, j) by their coordinates
+    ix = np.rint((mesh.nodes[:, 0] - x[0]) / h).astype(int)
+    iy = np.rint((mesh.nodes[:, 1] - x[0]) / h).astype(int)
+    grid = np.empty((n_t - burn, k, k))
+    grid[:, ix, iy] = xs
+    lags = (0, 4, 10)
+    theory = _spectral_cross_covariance(kappa, c, 1.0, gamma, alpha, alpha_s, dt, lags, h)
+    var = theory[0][0, 0]
+    inner = slice(int(0.6 / h) - 2, int(1.6 / h) + 2)  # base points s in about [0, 1]²
+    worst = 0.0
+    for m in lags:
+        for di in range(-8, 9, 2):
+            for dj in range(-8, 9, 2):
+                a = grid[m:, inner.start + di:inner.stop + di, inner.start + dj:inner.stop + dj]
+                b = grid[:n_t - burn - m, inner, inner]
+                emp = (a * b).mean()
+                worst = max(worst, abs(emp - theory[m][di, dj]) / var)
+    assert worst < 0.08, worst

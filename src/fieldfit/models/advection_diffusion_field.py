@@ -27,17 +27,17 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from ..data import Observations
 from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
-from ..params import Param, ParamSpace, positive, real
+from ..params import Param
 from ..spde import Mesh
 from ..spde.advection_diffusion import AdvectionDiffusionSPDE, advection_diffusion_param_specs
 from .gaussian_field import spread_starts
+from .latent_gmrf import LatentGMRFModel
+from .latent_gmrf import data_key as _key
 from .mean import Mean
-from .spde_field import _EngineInfo, _key
 
 
 def regular_time_grid(times: np.ndarray, dt: float | None = None) -> tuple[float, float, int]:
@@ -63,7 +63,7 @@ def regular_time_grid(times: np.ndarray, dt: float | None = None) -> tuple[float
     return float(t[0]), float(dt), max(n, 2)
 
 
-class AdvectionDiffusionField:
+class AdvectionDiffusionField(LatentGMRFModel):
     """y = Xβ + x + ε, x the advection–diffusion SPDE field on a mesh × a regular time grid.
 
     Parameters
@@ -84,18 +84,12 @@ class AdvectionDiffusionField:
                  stabilization: bool = True, gamma_fields=None, H_field=None,
                  mean: str | Mean = "constant", nugget: bool | float = True,
                  profile_mean: bool = True, mesh_options: Mapping | None = None):
-        if nugget is False or (nugget is not True and not float(nugget) > 0):
-            raise ValueError("the SPDE model needs a positive nugget (estimated, or a fixed "
-                             "value > 0): its likelihood goes through Q + AᵀA/τ²")
+        super().__init__(mean, nugget, profile_mean)
         self.mesh, self.dt = mesh, dt
         self.options = dict(alpha=alpha, alpha_s=alpha_s, advection=advection,
                             anisotropic=anisotropic, stabilization=stabilization,
                             gamma_fields=gamma_fields, H_field=H_field)
-        self.nugget = nugget
-        self.mean = mean if isinstance(mean, Mean) else Mean(mean)
-        self.profile_mean = profile_mean
         self.mesh_options = dict(mesh_options or {})
-        self.engine = _EngineInfo()
         self._cache: dict = {}
 
     def __repr__(self):
@@ -167,45 +161,15 @@ class AdvectionDiffusionField:
         return obs.points
 
     # --- parameters ----------------------------------------------------------------------------
-    def mean_names(self, obs: Observations) -> list[str]:
-        return self.mean.names(obs.coord_names, obs.covariate_names or ())
-
     def _specs(self) -> list[Param]:
         o = self.options
-        specs = advection_diffusion_param_specs(o["advection"], o["anisotropic"],
-                                                o["gamma_fields"], o["H_field"])
-        if self.nugget is True:
-            specs.append(Param("nugget", positive, 0.1, doc="noise variance τ_ε²"))
-        else:
-            specs.append(Param("nugget", positive, float(self.nugget), fixed=True))
-        return specs
-
-    def param_space(self, obs: Observations | None = None) -> ParamSpace:
-        specs = self._specs()
-        if not self.profile_mean:
-            if obs is None:
-                raise ValueError("the mean coefficients' names depend on the data: pass obs")
-            specs += [Param(n, real, 0.0) for n in self.mean_names(obs)]
-        return ParamSpace(specs)
-
-    def _arrays(self, obs: Observations):
-        self._check_obs(obs)
-        mask = obs.observed
-        vals = obs.values_2d[:, mask]
-        if np.isnan(vals).any():
-            raise ValueError("replicates are missing at different locations")
-        cov = obs.covariates[mask] if obs.covariates is not None else None
-        X = self.mean.design(obs.coords[mask], cov)
-        return torch.from_numpy(np.array(vals, dtype=np.float64)), torch.from_numpy(
-            np.array(X, dtype=np.float64))
+        return advection_diffusion_param_specs(o["advection"], o["anisotropic"],
+                                               o["gamma_fields"], o["H_field"])
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
         """Spatial range ≈ diameter/5, temporal decay over ≈ span/5, σ² ≈ 0.9 var(y − Xβ̂),
         τ from the stationary marginal variance, nugget 0.1 var, γ = 0."""
-        y, X = self._arrays(obs)
-        yn, Xn = y.numpy(), X.numpy()
-        resid = yn - (Xn @ np.linalg.lstsq(Xn, yn.T, rcond=None)[0]).T if Xn.shape[1] else yn
-        var = float(np.var(resid)) or 1.0
+        var = self._residual_variance(obs)
         a, a_s = self.options["alpha"], self.options["alpha_s"]
         nu = max(a + a_s - 1.0, 0.5)
         kappa = math.sqrt(8.0 * nu) / (obs.diameter() / 5.0)
@@ -222,84 +186,16 @@ class AdvectionDiffusionField:
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
         return spread_starts(self.initial_values(obs), k)
 
-    def _check(self, params: Mapping) -> dict[str, torch.Tensor]:
-        return ParamSpace(self._specs()).complete(params)
-
-    def _beta(self, obs, p):
-        names = self.mean_names(obs)
-        if self.profile_mean or not names:
-            return None
-        missing = [n for n in names if n not in p]
-        if missing:
-            raise ValueError(f"missing values of the mean coefficients {missing}")
-        return torch.stack([p[n] for n in names])
-
-    # --- the model contract ----------------------------------------------------------------------
-    def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
-        p = self._check(params)
-        y, X = self._arrays(obs)
-        spde, engine = self.spde_for(obs), self.engine_for(obs)
-        q, logdet_q = spde.precision_and_logdet(p)
-        return engine.log_likelihood(q, p["nugget"], y, X, beta=self._beta(obs, p),
-                                     logdet_q=logdet_q)
-
-    def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
-        names = self.mean_names(obs)
-        if not names:
-            return {}, {}
-        p = self._check(params)
-        y, X = self._arrays(obs)
-        with torch.no_grad():
-            q, _ = self.spde_for(obs).precision_and_logdet(p)
-            beta, cov = self.engine_for(obs).gls(q, p["nugget"], y, X)
-        se = torch.sqrt(torch.diagonal(cov))
-        return (dict(zip(names, beta.tolist(), strict=True)),
-                dict(zip(names, se.tolist(), strict=True)))
-
-    def _prediction_setup(self, obs, new_points, params, kind):
-        if kind not in ("universal", "ordinary", "simple"):
-            raise ValueError(f"unknown kriging kind {kind!r}")
-        new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
+    def _targets(self, obs, new_points, p):
+        """The time grid extended to the last prediction time (forecasting)."""
         if new_points.shape[1] != 3:
             raise ValueError(f"prediction points must be (m, 3) = (x, y, t), got "
                              f"{new_points.shape}")
-        p = self._check(params)
-        names = self.mean_names(obs)
-        beta = torch.stack([p[n] for n in names]) if kind == "simple" and names else None
         t0, dt, n = self.time_grid(obs)
-        last = float(new_points[:, 2].max())
-        n_need = max(n, int(math.ceil((last - t0) / dt - 1e-9)) + 1)
-        spde, engine = self.spde_for(obs, n_need), self.engine_for(obs, n_need)
-        return new_points, p, beta, spde, engine
-
-    def predict(self, obs: Observations, new_points, params: Mapping, kind: str = "universal",
-                noise: bool = True, new_covariates=None):
-        """Kriging mean and sd at ``new_points (m, 3)`` = (x, y, t): interpolation inside the
-        time grid, forecasting after it. ``kind`` as :meth:`SPDEField.predict`."""
-        new_points, p, beta, spde, engine = self._prediction_setup(obs, new_points, params, kind)
-        y, X = self._arrays(obs)
-        with torch.no_grad():
-            q, _ = spde.precision_and_logdet(p)
-            mean, var = engine.predict(q, p["nugget"], y, X, self.projector(spde, new_points),
-                                       self.mean.design(new_points[:, :2], new_covariates),
-                                       beta=beta, noise=noise)
-        sd = np.broadcast_to(np.sqrt(np.clip(var, 0.0, None)), mean.shape).copy()
-        return (mean[0], sd[0]) if mean.shape[0] == 1 else (mean, sd)
-
-    def conditional_simulation(self, obs: Observations, new_points, params: Mapping,
-                               n_samples: int = 1, seed: int | None = None,
-                               kind: str = "universal", noise: bool = False,
-                               new_covariates=None) -> np.ndarray:
-        """Draws ``(n_samples, m)`` at ``new_points (m, 3)`` given the data, exact for the
-        discretised model (:meth:`GMRFEngine.conditional_simulation`)."""
-        new_points, p, beta, spde, engine = self._prediction_setup(obs, new_points, params, kind)
-        y, X = self._arrays(obs)
-        with torch.no_grad():
-            q, _ = spde.precision_and_logdet(p)
-            return engine.conditional_simulation(
-                q, p["nugget"], y, X, self.projector(spde, new_points),
-                self.mean.design(new_points[:, :2], new_covariates), n_samples,
-                np.random.default_rng(seed), beta=beta, noise=noise)
+        n_need = max(n, int(math.ceil((float(new_points[:, 2].max()) - t0) / dt - 1e-9)) + 1)
+        spde = self.spde_for(obs, n_need)
+        return (spde, self.engine_for(obs, n_need), self.projector(spde, new_points),
+                new_points[:, :2])
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, dt: float | None = None,
@@ -318,17 +214,8 @@ class AdvectionDiffusionField:
         p = self._check(params)
         x = spde.sample(p, n_replicates, seed=seed, progress=progress).reshape(n_replicates, -1)
         draws = np.asarray((self.projector(spde, points) @ x.T).T)
-        names = self.mean.names(coord_names or ["x0", "x1"], ())
-        if names:
-            missing = [k for k in names if k not in params]
-            if missing:
-                raise ValueError(f"simulation needs the mean coefficients {missing}")
-            draws = draws + self.mean.design(points[:, :2], None) @ np.array(
-                [float(params[k]) for k in names])
-        if noise:
-            rng = np.random.default_rng(None if seed is None else seed + 1)
-            draws = draws + np.sqrt(float(p["nugget"])) * rng.standard_normal(draws.shape)
-        return draws
+        return self._add_mean_and_noise(draws, points[:, :2], params, p, seed, noise,
+                                        coord_names)
 
 
 __all__ = ["AdvectionDiffusionField", "regular_time_grid"]

@@ -384,11 +384,21 @@ class AdvectionDiffusionSPDE:
         return torch.as_tensor(p["c"], dtype=DTYPE) / (
             torch.as_tensor(p["tau"], dtype=DTYPE) ** 2 * self.dt)
 
+    def precision_values(self, p) -> torch.Tensor:
+        """Q's values ``(nnz,)`` on (``indptr``, ``indices``), differentiable."""
+        H = self.H(p)
+        K = self._k_values(p, H)
+        return self._values(p, K, self.step_values(p, K, H))
+
     def precision_and_logdet(self, p) -> tuple[torch.Tensor, torch.Tensor]:
         """Q's values ``(nnz,)`` on (``indptr``, ``indices``) and log|Q|, both differentiable."""
         H = self.H(p)
         K = self._k_values(p, H)
         D = self.step_values(p, K, H)
+        tau2 = torch.as_tensor(p["tau"], dtype=DTYPE) ** 2
+        return self._values(p, K, D), self._logdet(p, K, D, tau2)
+
+    def _values(self, p, K, D) -> torch.Tensor:
         sigma = self._sigma(p)
         tau2 = torch.as_tensor(p["tau"], dtype=DTYPE) ** 2
         Dt = D[..., self._tD]  # Dᵀ's values on the same pattern
@@ -415,8 +425,7 @@ class AdvectionDiffusionSPDE:
                  (sigma * off).expand(T - 1, -1) if off.ndim == 1 else sigma * off]
         parts.append(parts[-1])
         flat = torch.cat([v.reshape(-1) for v in parts])
-        values = torch.zeros(self.nnz, dtype=DTYPE).index_add(0, self._space_time()[2], flat)
-        return values, self._logdet(p, K, D, tau2)
+        return torch.zeros(self.nnz, dtype=DTYPE).index_add(0, self._space_time()[2], flat)
 
     def _logdet(self, p, K, D, tau2) -> torch.Tensor:
         N, T = self.n_space, self.n_times
@@ -495,7 +504,7 @@ class AdvectionDiffusionSPDE:
         import scipy.sparse as sp
 
         with torch.no_grad():
-            v = self.precision_and_logdet(p)[0].numpy()
+            v = self.precision_values(p).numpy()
         return sp.csc_matrix((v, self.indices, self.indptr), shape=(self.n, self.n))
 
     def __repr__(self):
