@@ -134,10 +134,15 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
 
 
 def _coarse_model(model):
-    """A copy of ``model`` on the engine's cheaper approximation (``engine.coarse()``), or None.
+    """A copy of ``model`` on a cheaper approximation, or None: the model's own
+    (``model.coarse()``: the SPDE models on a coarser mesh) or the engine's
+    (``engine.coarse()``).
 
     Vecchia with a few neighbours ranks the starting points and finds the basin at a fraction
     of the cost; the fit on the asked m then starts there (Guinness 2021; GpGp does the same)."""
+    own = getattr(model, "coarse", None)
+    if callable(own):
+        return own()
     make = getattr(getattr(model, "engine", None), "coarse", None)
     engine = make() if callable(make) else None
     if engine is None:
@@ -201,7 +206,9 @@ def fit(
                     progress=progress, stderr=False, tol=1e-3)
         start = {k: v for k, v in first.params.items() if k in space}
         restarts = 0
-        coarse_note = (f"; started from the optimum with {coarse.engine!r} "
+        label = (repr(coarse.engine) if coarse.engine is not model.engine
+                 else f"a {getattr(coarse, 'coarsening', 2):g}× coarser mesh")
+        coarse_note = (f"; started from the optimum with {label} "
                        f"({first.evaluations} evaluations, {first.seconds:.1f} s)")
     starts = [{**model.initial_values(obs), **dict(start or {})}]
     starts += model.restart_values(obs, restarts)

@@ -90,7 +90,6 @@ class AdvectionDiffusionField(LatentGMRFModel):
                             anisotropic=anisotropic, stabilization=stabilization,
                             gamma_fields=gamma_fields, H_field=H_field)
         self.mesh_options = dict(mesh_options or {})
-        self._cache: dict = {}
 
     def __repr__(self):
         o = self.options
@@ -110,11 +109,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
     def mesh_for(self, obs: Observations) -> Mesh:
         if self.mesh is not None:
             return self.mesh
-        pts = np.unique(obs.coords[obs.observed], axis=0)
-        key = ("mesh", _key(pts))
-        if key not in self._cache:
-            self._cache[key] = Mesh.from_points(pts, **self.mesh_options)
-        return self._cache[key]
+        return self._auto_mesh(np.unique(obs.coords[obs.observed], axis=0))
 
     def time_grid(self, obs: Observations) -> tuple[float, float, int]:
         return regular_time_grid(obs.times[obs.observed], self.dt)

@@ -50,8 +50,6 @@ class SPDEField(LatentGMRFModel):
         self.mesh, self.alpha = mesh, int(alpha)
         self.anisotropic, self.kappa_field, self.tau_field = anisotropic, kappa_field, tau_field
         self.mesh_options = dict(mesh_options or {})
-        self._spde: dict = {}
-        self._engines: dict = {}
 
     name = "matern-spde"
 
@@ -63,26 +61,23 @@ class SPDEField(LatentGMRFModel):
     def mesh_for(self, obs: Observations) -> Mesh:
         if self.mesh is not None:
             return self.mesh
-        key = _key(obs.coords[obs.observed])
-        if key not in self._spde:
-            self._spde[key] = Mesh.from_points(obs.coords[obs.observed], **self.mesh_options)
-        return self._spde[key]
+        return self._auto_mesh(obs.coords[obs.observed])
 
     def spde_for(self, obs: Observations) -> MaternSPDE:
         mesh = self.mesh_for(obs)
         key = ("spde", id(mesh))
-        if key not in self._engines:
-            self._engines[key] = MaternSPDE(mesh, self.alpha, self.anisotropic,
+        if key not in self._cache:
+            self._cache[key] = MaternSPDE(mesh, self.alpha, self.anisotropic,
                                             self.kappa_field, self.tau_field)
-        return self._engines[key]
+        return self._cache[key]
 
     def engine_for(self, obs: Observations) -> GMRFEngine:
         spde = self.spde_for(obs)
         key = ("engine", id(spde), _key(obs.coords[obs.observed]))
-        if key not in self._engines:
+        if key not in self._cache:
             A = self.mesh_for(obs).projector(obs.coords[obs.observed])
-            self._engines[key] = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), A)
-        return self._engines[key]
+            self._cache[key] = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), A)
+        return self._cache[key]
 
     def _points(self, obs: Observations) -> np.ndarray:
         if obs.times is not None:
