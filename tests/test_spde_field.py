@@ -17,16 +17,24 @@ def _mesh(k=21):
     return Mesh.grid(x, x)
 
 
-@pytest.mark.parametrize("kind", ["simple", "universal"])
-def test_prediction_equals_dense_conditioning(kind):
+P_LINEAR = {"variance": 1.2, "range": 0.3, "nugget": 0.2, "beta_intercept": 1.0,
+            "beta_x0": 0.5, "beta_x1": -0.3}
+
+
+def _linear_mean_problem(seed: int, n: int, m: int, sim_seed: int):
+    """A linear-mean SPDEField on the test mesh, data at n random points simulated from
+    P_LINEAR, and m prediction points."""
     mesh = _mesh()
     model = SPDEField(mesh=mesh, mean="linear")
-    rng = np.random.default_rng(0)
-    pts, new = rng.random((60, 2)), rng.random((15, 2))
-    p = {"variance": 1.2, "range": 0.3, "nugget": 0.2, "beta_intercept": 1.0, "beta_x0": 0.5,
-         "beta_x1": -0.3}
-    y = model.simulate(pts, p, seed=3)[0]
-    obs = Observations(coords=pts, values=y)
+    rng = np.random.default_rng(seed)
+    pts, new = rng.random((n, 2)), rng.random((m, 2))
+    y = model.simulate(pts, P_LINEAR, seed=sim_seed)[0]
+    return mesh, model, pts, new, dict(P_LINEAR), y, Observations(coords=pts, values=y)
+
+
+@pytest.mark.parametrize("kind", ["simple", "universal"])
+def test_prediction_equals_dense_conditioning(kind):
+    mesh, model, pts, new, p, y, obs = _linear_mean_problem(0, 60, 15, 3)
     mu, sd = model.predict(obs, new, p, kind=kind)
     # dense reference: y0 | y for the discretised model
     spde = model.spde_for(obs)
@@ -56,14 +64,7 @@ def test_prediction_equals_dense_conditioning(kind):
 def test_conditional_simulation_has_the_dense_predictive_distribution(kind, noise):
     """Moments of 20,000 conditional draws against the dense joint predictive distribution of
     the discretised model (β's GLS uncertainty included for universal kriging)."""
-    mesh = _mesh()
-    model = SPDEField(mesh=mesh, mean="linear")
-    rng = np.random.default_rng(4)
-    pts, new = rng.random((50, 2)), rng.random((6, 2))
-    p = {"variance": 1.2, "range": 0.3, "nugget": 0.2, "beta_intercept": 1.0, "beta_x0": 0.5,
-         "beta_x1": -0.3}
-    y = model.simulate(pts, p, seed=7)[0]
-    obs = Observations(coords=pts, values=y)
+    mesh, model, pts, new, p, y, obs = _linear_mean_problem(4, 50, 6, 7)
     Qi = np.linalg.inv(model.spde_for(obs).precision(
         {k: torch.tensor(v) for k, v in p.items()}).toarray())
     A, A0 = mesh.projector(pts).toarray(), mesh.projector(new).toarray()

@@ -29,6 +29,24 @@ def _t(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
 
 
+def nugget_specs(nugget: bool | float) -> list[Param]:
+    """The ``nugget`` parameter: estimated (True), fixed at a positive value, or none."""
+    if nugget is True:
+        return [Param("nugget", positive, 0.1, doc="noise variance τ²")]
+    if nugget is not False and float(nugget) > 0:
+        return [Param("nugget", positive, float(nugget), fixed=True)]
+    return []
+
+
+def with_mean_params(specs: list[Param], profile_mean: bool, names) -> ParamSpace:
+    """``specs`` plus the mean coefficients ``names()`` unless the mean is profiled."""
+    if not profile_mean:
+        if names is None:
+            raise ValueError("the mean coefficients' names depend on the data: pass obs")
+        specs = specs + [Param(n, real, 0.0) for n in names()]
+    return ParamSpace(specs)
+
+
 def spread_starts(base: Mapping[str, float], k: int) -> list[dict[str, float]]:
     """``k`` further starting points from ``base``: ranges (``range``, ``time_range``) ×1/3,
     ×3, ×1/9, ×9 in turn, and the total variance σ² + τ² split with nugget shares 0.5, 0.02,
@@ -92,21 +110,12 @@ class GaussianField:
         return self.mean.names(obs.coord_names, obs.covariate_names or ())
 
     def _covariance_specs(self) -> list[Param]:
-        specs = list(self.covariance.param_specs())
-        if self.nugget is True:
-            specs.append(Param("nugget", positive, 0.1, doc="noise variance τ²"))
-        elif self.nugget is not False and float(self.nugget) > 0:
-            specs.append(Param("nugget", positive, float(self.nugget), fixed=True))
-        return specs
+        return list(self.covariance.param_specs()) + nugget_specs(self.nugget)
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace:
         """Covariance parameters, ``nugget``, and the mean coefficients unless profiled."""
-        specs = self._covariance_specs()
-        if not self.profile_mean:
-            if obs is None:
-                raise ValueError("the mean coefficients' names depend on the data: pass obs")
-            specs += [Param(n, real, 0.0) for n in self.mean_names(obs)]
-        return ParamSpace(specs)
+        return with_mean_params(self._covariance_specs(), self.profile_mean,
+                                None if obs is None else lambda: self.mean_names(obs))
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
         """Data-driven start: residual variance of an OLS mean fit; range = diameter / 10."""

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from ..data import Observations
-from ..params import Param, ParamSpace, positive, real
+from ..params import Param, ParamSpace
 from ..spde import Mesh
+from .gaussian_field import nugget_specs, with_mean_params
 from .mean import Mean
 
 
@@ -114,20 +115,11 @@ class LatentGMRFModel:
         return self.mean.names(obs.coord_names, obs.covariate_names or ())
 
     def _all_specs(self) -> list[Param]:
-        specs = self._specs()
-        if self.nugget is True:
-            specs.append(Param("nugget", positive, 0.1, doc="noise variance τ²"))
-        else:
-            specs.append(Param("nugget", positive, float(self.nugget), fixed=True))
-        return specs
+        return self._specs() + nugget_specs(self.nugget)
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace:
-        specs = self._all_specs()
-        if not self.profile_mean:
-            if obs is None:
-                raise ValueError("the mean coefficients' names depend on the data: pass obs")
-            specs += [Param(n, real, 0.0) for n in self.mean_names(obs)]
-        return ParamSpace(specs)
+        return with_mean_params(self._all_specs(), self.profile_mean,
+                                None if obs is None else lambda: self.mean_names(obs))
 
     def _check(self, params: Mapping) -> dict[str, torch.Tensor]:
         return ParamSpace(self._all_specs()).complete(params)
