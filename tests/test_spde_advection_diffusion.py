@@ -348,28 +348,34 @@ def _spectral_cross_covariance(kappa, c, tau, gamma, alpha, alpha_s, dt, lags, s
 
 @pytest.mark.slow
 def test_simulated_space_time_covariance_matches_the_spectral_density():
-    """One long simulated chain (time stepping, 2,000 steps after burn-in): its empirical
+    """Four long simulated chains (time stepping, 5,000 steps after burn-in): their empirical
     cross-covariances Cov(x_{k+m}(s + h), x_k(s)) averaged over k and over interior s, against
-    the spectral covariance (FFT), for lags m = 0, 4, 10 and displacements up to 2ℓ (about a
-    minute)."""
+    the spectral covariance (FFT), for lags m = 0, 20, 50 (0.2 and 0.5 time units) and
+    displacements up to 2ℓ. Δtκ²/c = 0.01: implicit Euler damps an advected mode by
+    Δt(γ·ω)²/c, which the P1 discretisation of γ·∇ under-resolves at high ω, so the comparison
+    needs a small step."""
     ell, alpha, alpha_s = 0.15, 1, 1
     h = ell / 4
     x = np.arange(-0.6, 1.6 + 1e-9, h)
     k = len(x)
     mesh = Mesh.grid(x, x)
     kappa = 1.0 / ell
-    c, dt = kappa**2, 0.05
-    gamma = np.array([0.6, -0.4]) * c
-    burn, n_t = 200, 2200
-    model = AdvectionDiffusionSPDE(mesh, n_times=n_t, dt=dt, alpha=alpha, alpha_s=alpha_s)
+    c, dt = kappa**2, 0.01
+    gamma = np.array([0.4, -0.25]) * c
+    burn, n_t = 500, 5500
+    # element Péclet number |γ|h_T/2 ≈ 0.85 < 1: no stabilisation needed, and its artificial
+    # streamline diffusion (a consistency error the spectral theory does not have) stays out
+    model = AdvectionDiffusionSPDE(mesh, n_times=n_t, dt=dt, alpha=alpha, alpha_s=alpha_s,
+                                   stabilization=False)
     p = _params(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
-    xs = model.sample(p, 1, seed=8)[0, burn:]  # (T, N)
+    chains = 4
+    xs = model.sample(p, chains, seed=8)[:, burn:]  # (chains, T, N)
     # nodes back to grid indices (i, j) by their coordinates
     ix = np.rint((mesh.nodes[:, 0] - x[0]) / h).astype(int)
     iy = np.rint((mesh.nodes[:, 1] - x[0]) / h).astype(int)
-    grid = np.empty((n_t - burn, k, k))
-    grid[:, ix, iy] = xs
-    lags = (0, 4, 10)
+    grid = np.empty((chains, n_t - burn, k, k))
+    grid[:, :, ix, iy] = xs
+    lags = (0, 20, 50)
     theory = _spectral_cross_covariance(kappa, c, 1.0, gamma, alpha, alpha_s, dt, lags, h)
     var = theory[0][0, 0]
     inner = slice(int(0.6 / h) - 2, int(1.6 / h) + 2)  # base points s in about [0, 1]²
@@ -377,8 +383,11 @@ def test_simulated_space_time_covariance_matches_the_spectral_density():
     for m in lags:
         for di in range(-8, 9, 2):
             for dj in range(-8, 9, 2):
-                a = grid[m:, inner.start + di:inner.stop + di, inner.start + dj:inner.stop + dj]
-                b = grid[:n_t - burn - m, inner, inner]
+                a = grid[:, m:, inner.start + di:inner.stop + di,
+                         inner.start + dj:inner.stop + dj]
+                b = grid[:, :n_t - burn - m, inner, inner]
                 emp = (a * b).mean()
                 worst = max(worst, abs(emp - theory[m][di, dj]) / var)
-    assert worst < 0.08, worst
+    # FEM error (h = ℓ/4) ≈ 4.6 % of σ² by the exact stationary covariance of the same chain,
+    # plus the Monte Carlo error of 4 chains × 50 decorrelation times
+    assert worst < 0.10, worst
