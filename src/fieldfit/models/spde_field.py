@@ -39,16 +39,19 @@ class SPDEField(LatentGMRFModel):
     alpha : the SPDE order (2: ν = 1 in 2-D)
     mean, nugget, profile_mean : as :class:`~.gaussian_field.GaussianField` (the nugget is
         needed: the likelihood goes through Q + AᵀA/τ²)
-    anisotropic, kappa_field, tau_field : see :class:`~fieldfit.spde.matern.MaternSPDE`
+    anisotropic, kappa_field, tau_field, angle_field, ratio_field : see
+        :class:`~fieldfit.spde.matern.MaternSPDE`
     """
 
     def __init__(self, mesh: Mesh | None = None, alpha: int = 2, mean: str | Mean = "constant",
                  nugget: bool | float = True, profile_mean: bool = True,
                  anisotropic: bool = False, kappa_field=None, tau_field=None,
+                 angle_field=None, ratio_field=None,
                  mesh_options: Mapping | None = None):
         super().__init__(mean, nugget, profile_mean)
         self.mesh, self.alpha = mesh, int(alpha)
         self.anisotropic, self.kappa_field, self.tau_field = anisotropic, kappa_field, tau_field
+        self.angle_field, self.ratio_field = angle_field, ratio_field
         self.mesh_options = dict(mesh_options or {})
 
     name = "matern-spde"
@@ -68,7 +71,8 @@ class SPDEField(LatentGMRFModel):
         key = ("spde", id(mesh))
         if key not in self._cache:
             self._cache[key] = MaternSPDE(mesh, self.alpha, self.anisotropic,
-                                            self.kappa_field, self.tau_field)
+                                            self.kappa_field, self.tau_field, self.angle_field,
+                                            self.ratio_field)
         return self._cache[key]
 
     def engine_for(self, obs: Observations) -> GMRFEngine:
@@ -96,7 +100,8 @@ class SPDEField(LatentGMRFModel):
 
     # --- parameters -------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
-        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field)
+        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
+                                self.angle_field, self.ratio_field)
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
         var = self._residual_variance(obs)
@@ -128,7 +133,8 @@ class SPDEField(LatentGMRFModel):
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         mesh = mesh or self.mesh or Mesh.from_points(points, **self.mesh_options)
         p = self._check(params)
-        spde = MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field)
+        spde = MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field,
+                          self.angle_field, self.ratio_field)
         pattern = Pattern(spde.indptr, spde.indices, spde.n)
         with torch.no_grad():
             q = spde.precision_values(p)

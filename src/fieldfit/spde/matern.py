@@ -106,9 +106,10 @@ def marginal_variance_factor(alpha: int, d: int) -> float:
 
 
 def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None,
-                     tau_field: Field | None = None) -> list[Param]:
+                     tau_field: Field | None = None, angle_field: Field | None = None,
+                     ratio_field: Field | None = None) -> list[Param]:
     """The parameters of :class:`MaternSPDE`: ``variance`` (or τ's field), ``range`` (or κ's
-    field), and ``angle``, ``ratio`` when anisotropic."""
+    field), and ``angle``, ``ratio`` (or their fields) when anisotropic."""
     out = []
     if tau_field is None:
         out.append(Param("variance", positive, 1.0, doc="marginal variance σ²"))
@@ -118,9 +119,11 @@ def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None
         out.append(Param("range", positive, 1.0, doc="range ℓ = 1/κ"))
     else:
         out += kappa_field.param_specs()
-    if anisotropic:
-        out += [Param("angle", interval(-math.pi / 2, math.pi / 2), 0.0, doc="direction θ"),
-                Param("ratio", positive, 1.0, doc="range across / range along θ")]
+    if anisotropic or angle_field is not None or ratio_field is not None:
+        out += (angle_field.param_specs() if angle_field is not None else
+                [Param("angle", interval(-math.pi / 2, math.pi / 2), 0.0, doc="direction θ")])
+        out += (ratio_field.param_specs() if ratio_field is not None else
+                [Param("ratio", positive, 1.0, doc="range across / range along θ")])
     return out
 
 
@@ -134,11 +137,15 @@ class MaternSPDE:
 
     Nonstationarity: ``kappa_field`` / ``tau_field`` are :class:`~.fields.Field` s named
     ``kappa`` / ``tau``, evaluated at the nodes; they then replace ``range`` / ``variance``
-    (the fields' intercepts are κ and τ themselves).
+    (the fields' intercepts are κ and τ themselves). ``angle_field`` (identity link) /
+    ``ratio_field`` (exp link), named ``angle`` / ``ratio``, give H(x) = R(θ(x)) diag(1,
+    λ(x)²) R(θ(x))ᵀ per cell, evaluated at the cell centroids (Fuglstad et al. 2015); the
+    marginal-variance formula then uses λ at the nodes.
     """
 
     def __init__(self, mesh_or_fem, alpha: int = 2, anisotropic: bool = False,
-                 kappa_field: Field | None = None, tau_field: Field | None = None):
+                 kappa_field: Field | None = None, tau_field: Field | None = None,
+                 angle_field: Field | None = None, ratio_field: Field | None = None):
         self.fem = mesh_or_fem if isinstance(mesh_or_fem, FEM) else FEM(mesh_or_fem)
         d = self.fem.dim
         if int(alpha) != alpha or alpha < 1:
@@ -146,13 +153,20 @@ class MaternSPDE:
         if alpha - d / 2.0 <= 0:
             raise ValueError(f"alpha = {alpha} in {d}-D gives smoothness ν = α − d/2 ≤ 0: "
                              "not a Matérn field; use alpha ≥ 2 in 2-D")
+        anisotropic = anisotropic or angle_field is not None or ratio_field is not None
         if anisotropic and d != 2:
             raise ValueError("anisotropy is implemented in 2-D")
         self.alpha, self.d, self.anisotropic = int(alpha), d, anisotropic
         self.kappa_field, self.tau_field = kappa_field, tau_field
-        for f, name in ((kappa_field, "kappa"), (tau_field, "tau")):
+        self.angle_field, self.ratio_field = angle_field, ratio_field
+        for f, name in ((kappa_field, "kappa"), (tau_field, "tau"), (angle_field, "angle"),
+                        (ratio_field, "ratio")):
             if f is not None and f.name != name:
                 raise ValueError(f"the {name} field must be named {name!r}, got {f.name!r}")
+        if angle_field is not None and angle_field.link != "identity":
+            raise ValueError("the angle field needs the identity link")
+        if ratio_field is not None and ratio_field.link != "exp":
+            raise ValueError("the ratio field needs the exp link (λ > 0)")
         fem = self.fem
         base = (fem.indptr.astype(np.int64), fem.indices.astype(np.int64), fem.n_nodes)
         self._products, pattern = [], base
@@ -172,6 +186,11 @@ class MaternSPDE:
         nodes = fem.mesh.nodes
         self._kdesign = kappa_field.design(nodes) if kappa_field is not None else None
         self._tdesign = tau_field.design(nodes) if tau_field is not None else None
+        mesh = fem.mesh
+        self._centroids = mesh.nodes[mesh.cells].mean(axis=1)
+        self._adesign = angle_field.design(self._centroids) if angle_field is not None else None
+        self._rdesign = ratio_field.design(self._centroids) if ratio_field is not None else None
+        self._rndesign = ratio_field.design(nodes) if ratio_field is not None else None
 
     @property
     def smoothness(self) -> float:
@@ -182,16 +201,29 @@ class MaternSPDE:
         return len(self.indices)
 
     def param_specs(self) -> list[Param]:
-        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field)
+        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
+                                self.angle_field, self.ratio_field)
 
     def H(self, p) -> torch.Tensor | None:
-        """The diffusion tensor ``(2, 2)`` (None: the identity)."""
+        """The diffusion tensor ``(2, 2)``, or ``(M, 2, 2)`` per cell with angle / ratio
+        fields (None: the identity)."""
         if not self.anisotropic:
             return None
-        c, s = torch.cos(p["angle"]), torch.sin(p["angle"])
-        R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
-        lam2 = p["ratio"] ** 2
-        return R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+        if self.angle_field is None and self.ratio_field is None:
+            c, s = torch.cos(p["angle"]), torch.sin(p["angle"])
+            R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
+            lam2 = p["ratio"] ** 2
+            return R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+        M = len(self._centroids)
+        theta = (self.angle_field(self._centroids, p, self._adesign)
+                 if self.angle_field is not None else p["angle"] * torch.ones(M, dtype=DTYPE))
+        lam = (self.ratio_field(self._centroids, p, self._rdesign)
+               if self.ratio_field is not None else p["ratio"] * torch.ones(M, dtype=DTYPE))
+        c, s, l2 = torch.cos(theta), torch.sin(theta), lam**2
+        # R diag(1, λ²) Rᵀ = [[c² + λ²s², (1 − λ²)cs], [(1 − λ²)cs, s² + λ²c²]]
+        off = (1 - l2) * c * s
+        return torch.stack([torch.stack([c * c + l2 * s * s, off], -1),
+                            torch.stack([off, s * s + l2 * c * c], -1)], -2)
 
     def kappa(self, p) -> torch.Tensor:
         """κ at the nodes ``(N,)``."""
@@ -203,7 +235,10 @@ class MaternSPDE:
         """τ at the nodes ``(N,)``; from σ² by the marginal-variance formula when stationary."""
         if self.tau_field is not None:
             return self.tau_field(self.fem.mesh.nodes, p, self._tdesign)
-        det = p["ratio"] ** 2 if self.anisotropic else torch.ones((), dtype=DTYPE)
+        if self.ratio_field is not None:
+            det = self.ratio_field(self.fem.mesh.nodes, p, self._rndesign) ** 2
+        else:
+            det = p["ratio"] ** 2 if self.anisotropic else torch.ones((), dtype=DTYPE)
         f = marginal_variance_factor(self.alpha, self.d)
         return torch.sqrt(f / (kappa ** (2 * self.smoothness) * p["variance"]
                                * torch.sqrt(det)))
@@ -244,7 +279,8 @@ class MaternSPDE:
 
     def __repr__(self):
         return (f"MaternSPDE(alpha={self.alpha}, nodes={self.n}, anisotropic={self.anisotropic}"
-                f", kappa_field={self.kappa_field!r}, tau_field={self.tau_field!r})")
+                f", kappa_field={self.kappa_field!r}, tau_field={self.tau_field!r}, "
+                f"angle_field={self.angle_field!r}, ratio_field={self.ratio_field!r})")
 
 
 __all__ = ["MaternSPDE", "PatternProduct", "marginal_variance_factor", "spde_param_specs"]
