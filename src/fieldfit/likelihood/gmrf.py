@@ -72,10 +72,7 @@ class GMRFEngine:
 
     def gls(self, q_values, nugget, y, X):
         """β̂ ``(p,)`` and its covariance ``(p, p)``, shared by the replicates (no graph)."""
-        with torch.no_grad():
-            fp = self.post.factorize(self.posterior_values(q_values.detach(),
-                                                           torch.as_tensor(nugget).detach()))
-        return self._gls(fp.factor, nugget, y, X)
+        return self._gls(self._factor_posterior(q_values, nugget).factor, nugget, y, X)
 
     def _gls(self, factor, nugget, y, X):
         """GLS with Σ⁻¹v = v/τ² − A Q_p⁻¹ Aᵀv/τ⁴ from ``factor`` (Q_p's CholeskyFactor)."""
@@ -116,16 +113,20 @@ class GMRFEngine:
         return (0.5 * r * (logdet_q - fp.logdet()) - 0.5 * n * r * (_LOG2PI + torch.log(nugget))
                 - 0.5 * quad)
 
-    def posterior(self, q_values, nugget, y, X=None, beta=None):
-        """The posterior mean ``(r, N)`` of x and the factor of Q_p (no graph)."""
+    def _factor_posterior(self, q_values, nugget):
+        """Q_p = Q + AᵀA/τ² factorised (no graph)."""
         with torch.no_grad():
-            nugget = torch.as_tensor(nugget, dtype=torch.float64)
-            resid = torch.as_tensor(y, dtype=torch.float64)
-            if X is not None and X.shape[1]:
-                resid = resid - (torch.as_tensor(X, dtype=torch.float64) @ beta)[None, :]
-            fp = self.post.factorize(self.posterior_values(q_values, nugget))
-            mu = fp.factor.solve((self._atv(resid.T) / nugget).numpy())
-            return torch.from_numpy(np.asarray(mu).reshape(self.pattern.n, -1).T), fp
+            return self.post.factorize(self.posterior_values(
+                torch.as_tensor(q_values).detach(),
+                torch.as_tensor(nugget, dtype=torch.float64).detach()))
+
+    def _posterior_mean(self, fp, nugget, y, X=None, beta=None) -> torch.Tensor:
+        """Q_p⁻¹Aᵀ(y − Xβ)/τ² ``(r, N)`` from Q_p's factor ``fp``."""
+        resid = torch.as_tensor(y, dtype=torch.float64)
+        if X is not None and X.shape[1]:
+            resid = resid - (torch.as_tensor(X, dtype=torch.float64) @ beta)[None, :]
+        mu = fp.factor.solve((self._atv(resid.T) / float(nugget)).numpy())
+        return torch.from_numpy(np.asarray(mu).reshape(self.pattern.n, -1).T)
 
     # --- the predictive distribution at new points --------------------------------------------
     def predict(self, q_values, nugget, y, X, A0, X0, beta=None, noise=False):
@@ -138,10 +139,11 @@ class GMRFEngine:
         with torch.no_grad():
             X = torch.as_tensor(X, dtype=torch.float64)
             X0 = torch.as_tensor(np.asarray(X0), dtype=torch.float64)
+            fp = self._factor_posterior(q_values, nugget)  # one factorisation for all below
             beta_cov = None
             if X.shape[1] and beta is None:
-                beta, beta_cov = self.gls(q_values, nugget, y, X)
-            mu, fp = self.posterior(q_values, nugget, y, X, beta)
+                beta, beta_cov = self._gls(fp.factor, nugget, y, X)
+            mu = self._posterior_mean(fp, nugget, y, X, beta)
             A0 = sp.csr_matrix(A0)
             mean = torch.from_numpy(np.asarray((A0 @ mu.numpy().T).T))
             if X.shape[1]:
@@ -178,15 +180,15 @@ class GMRFEngine:
         tau2 = float(nugget)
         N = self.pattern.n
         with torch.no_grad():
+            fp = self._factor_posterior(q_values, nugget)  # one factorisation for all below
             betas = np.zeros((n_samples, X.shape[1]))
             if X.shape[1]:
                 if beta is not None:
                     betas[:] = np.asarray(beta, dtype=np.float64)
                 else:
-                    b, cov = self.gls(q_values, nugget, y, X)
+                    b, cov = self._gls(fp.factor, nugget, y, X)
                     betas = rng.multivariate_normal(b.numpy(), cov.numpy(), size=n_samples,
                                                     method="cholesky")
-            fp = self.post.factorize(self.posterior_values(q_values, torch.as_tensor(nugget)))
             resid = y.numpy()[0][None, :] - betas @ X.numpy().T  # (s, n)
             mu = np.asarray(fp.factor.solve(np.asarray(self.A.T @ resid.T) / tau2))
             z = rng.standard_normal((N, n_samples))
