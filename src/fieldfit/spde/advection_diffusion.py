@@ -68,7 +68,7 @@ from ..gmrf import GMRF, Pattern
 from ..params import DTYPE, Param, interval, positive, real
 from .fem import FEM
 from .fields import Field
-from .matern import PatternProduct
+from .matern import PatternProduct, rotated_diffusion
 
 
 def _pattern(ptr, idx, n) -> tuple[np.ndarray, np.ndarray, int]:
@@ -186,7 +186,6 @@ class AdvectionDiffusionSPDE:
         self._diag = torch.from_numpy(np.asarray(fem.diag_index, np.int64))
         P1 = _pattern(fem.indptr, fem.indices, N)
         self._P1 = P1
-        self._t1 = _transpose_index(P1)
         # K_α (and D) on P_D
         if alpha == 2:
             self._kk = PatternProduct(P1, P1)
@@ -200,12 +199,11 @@ class AdvectionDiffusionSPDE:
         # D_kᵀ Σ⁻¹ D_k (σ factored out) and D_kᵀ Σ⁻¹ C̃ (σ factored out)
         if alpha_s == 0:
             self._dd = PatternProduct(PD, PD)  # Dᵀ C̃⁻¹ D
-            self._PE = None
             POff = PD  # Dᵀ
         else:
             self._e = PatternProduct(P1, PD)  # E = K C̃⁻¹ D
             PE = self._e.pattern
-            self._PE, self._tE = PE, _transpose_index(PE)
+            self._tE = _transpose_index(PE)
             if alpha_s == 1:
                 self._dd = PatternProduct(PD, PE)  # Dᵀ C̃⁻¹ E
                 self._off = PatternProduct(PD, P1)  # Dᵀ C̃⁻¹ K
@@ -214,7 +212,6 @@ class AdvectionDiffusionSPDE:
                 self._off = PatternProduct(PE, P1)  # Eᵀ C̃⁻¹ K
             POff = self._off.pattern
         PDD = self._dd.pattern
-        self._POff = POff
         # σ Q_{α_s}
         if alpha_s == 2:
             self._qs = PatternProduct(P1, P1)
@@ -235,10 +232,8 @@ class AdvectionDiffusionSPDE:
         self._parts = (Pi, PQs, PDD, POff)  # the space-time pattern is built on first use
         self._st = None
         # cells: centroids, longest edges (streamline diffusion), per-cell fields
-        x = mesh.nodes[mesh.cells]
-        self._centroids = x.mean(axis=1)
-        e = np.stack([x[:, 1] - x[:, 0], x[:, 2] - x[:, 1], x[:, 0] - x[:, 2]], axis=1)
-        self._h = torch.from_numpy(np.sqrt((e**2).sum(-1)).max(axis=1))
+        self._centroids = mesh.centroids
+        self._h = torch.from_numpy(np.array(mesh.longest_edges))
         self._gdesign = None
         self._time_varying = False
         if gamma_fields is not None:
@@ -248,7 +243,7 @@ class AdvectionDiffusionSPDE:
                                  "(x, y, t)")
             self._time_varying = gamma_fields[0]._dim_hint() == 3
             if self._time_varying:
-                pts = np.concatenate([np.column_stack([self._centroids, np.full(len(x), t)])
+                pts = np.concatenate([np.column_stack([self._centroids, np.full(mesh.n_cells, t)])
                                       for t in self.times[1:]])
             else:
                 pts = self._centroids
@@ -311,10 +306,7 @@ class AdvectionDiffusionSPDE:
     def H(self, p) -> torch.Tensor:
         """H per cell ``(M, 2, 2)`` or constant ``(2, 2)``."""
         if self.anisotropic:
-            c, s = torch.cos(p["H_angle"]), torch.sin(p["H_angle"])
-            R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
-            lam2 = p["H_ratio"] ** 2
-            H = R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+            H = rotated_diffusion(p["H_angle"], p["H_ratio"])
         else:
             H = torch.eye(2, dtype=DTYPE)
         if self.H_field is not None:

@@ -105,6 +105,17 @@ def marginal_variance_factor(alpha: int, d: int) -> float:
     return math.gamma(nu) / (math.gamma(alpha) * (4.0 * math.pi) ** (d / 2.0))
 
 
+def rotated_diffusion(theta, ratio) -> torch.Tensor:
+    """H = R(θ) diag(1, λ²) R(θ)ᵀ ``(..., 2, 2)`` for angles θ and ratios λ ``(...)``:
+    diffusion 1 along θ, λ² across (``[[c² + λ²s², (1 − λ²)cs], [(1 − λ²)cs, s² + λ²c²]]``)."""
+    theta = torch.as_tensor(theta, dtype=DTYPE)
+    l2 = torch.as_tensor(ratio, dtype=DTYPE) ** 2
+    c, s = torch.cos(theta), torch.sin(theta)
+    off = (1 - l2) * c * s
+    return torch.stack([torch.stack([c * c + l2 * s * s, off], -1),
+                        torch.stack([off, s * s + l2 * c * c], -1)], -2)
+
+
 def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None,
                      tau_field: Field | None = None, angle_field: Field | None = None,
                      ratio_field: Field | None = None) -> list[Param]:
@@ -186,8 +197,7 @@ class MaternSPDE:
         nodes = fem.mesh.nodes
         self._kdesign = kappa_field.design(nodes) if kappa_field is not None else None
         self._tdesign = tau_field.design(nodes) if tau_field is not None else None
-        mesh = fem.mesh
-        self._centroids = mesh.nodes[mesh.cells].mean(axis=1)
+        self._centroids = fem.mesh.centroids
         self._adesign = angle_field.design(self._centroids) if angle_field is not None else None
         self._rdesign = ratio_field.design(self._centroids) if ratio_field is not None else None
         self._rndesign = ratio_field.design(nodes) if ratio_field is not None else None
@@ -210,20 +220,13 @@ class MaternSPDE:
         if not self.anisotropic:
             return None
         if self.angle_field is None and self.ratio_field is None:
-            c, s = torch.cos(p["angle"]), torch.sin(p["angle"])
-            R = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
-            lam2 = p["ratio"] ** 2
-            return R @ torch.diag(torch.stack([torch.ones((), dtype=DTYPE), lam2])) @ R.T
+            return rotated_diffusion(p["angle"], p["ratio"])
         M = len(self._centroids)
         theta = (self.angle_field(self._centroids, p, self._adesign)
                  if self.angle_field is not None else p["angle"] * torch.ones(M, dtype=DTYPE))
         lam = (self.ratio_field(self._centroids, p, self._rdesign)
                if self.ratio_field is not None else p["ratio"] * torch.ones(M, dtype=DTYPE))
-        c, s, l2 = torch.cos(theta), torch.sin(theta), lam**2
-        # R diag(1, λ²) Rᵀ = [[c² + λ²s², (1 − λ²)cs], [(1 − λ²)cs, s² + λ²c²]]
-        off = (1 - l2) * c * s
-        return torch.stack([torch.stack([c * c + l2 * s * s, off], -1),
-                            torch.stack([off, s * s + l2 * c * c], -1)], -2)
+        return rotated_diffusion(theta, lam)
 
     def kappa(self, p) -> torch.Tensor:
         """κ at the nodes ``(N,)``."""

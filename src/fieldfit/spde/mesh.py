@@ -119,11 +119,13 @@ class Mesh:
             cells[negative, :2] = cells[negative, 1::-1]
             det = np.abs(det)
         self._det = det
+        self._longest = np.sqrt(longest2)
         self.nodes = nodes
         self.cells = cells
         self.nodes.setflags(write=False)
         self.cells.setflags(write=False)
         self._det.setflags(write=False)
+        self._longest.setflags(write=False)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -230,6 +232,18 @@ class Mesh:
         v = self._det / math.factorial(self.dim)
         v.setflags(write=False)
         return v
+
+    @property
+    def longest_edges(self) -> np.ndarray:
+        """``(M,)`` the length of each cell's longest edge (its diameter h_T)."""
+        return self._longest
+
+    @cached_property
+    def centroids(self) -> np.ndarray:
+        """``(M, d)`` the cells' centroids."""
+        c = self.nodes[self.cells].mean(axis=1)
+        c.setflags(write=False)
+        return c
 
     @cached_property
     def barycentric_gradients(self) -> np.ndarray:
@@ -398,7 +412,7 @@ class Mesh:
 
     @cached_property
     def _centroid_tree(self) -> cKDTree:
-        return cKDTree(self.nodes[self.cells].mean(1))
+        return cKDTree(self.centroids)
 
     def _bary(self, p, cand) -> np.ndarray:
         """Barycentric coordinates of p ``(..., d)`` in cells cand ``(...)`` → ``(..., d+1)``."""
