@@ -145,21 +145,6 @@ def single_thread():
         torch.set_num_threads(n)
 
 
-def _own_projector(mesh, pts, y, p):
-    """gstlearn's log-likelihood with gstlearn building the projector from the Db and mesh."""
-    import gstlearn as gl
-
-    from fieldfit.spde.gstlearn import matern_to_gstlearn, mesh_to_gstlearn
-
-    db = gl.Db.create()
-    db["x"], db["y"], db["z"] = pts[:, 0], pts[:, 1], y
-    db.setLocators(["x", "y"], gl.ELoc.X)
-    db.setLocator("z", gl.ELoc.Z)
-    keep = (db, matern_to_gstlearn(p, 1.0), gl.VectorMeshes([mesh_to_gstlearn(mesh)]))
-    return lambda: gl.logLikelihoodSPDE(keep[0], keep[1], 1, keep[2], None, None,
-                                        gl.SPDEParam(), False)
-
-
 def gstlearn(args) -> str:
     try:
         import gstlearn as gl
@@ -200,7 +185,7 @@ def gstlearn(args) -> str:
                                       for _ in range(args.repeats))
         loglik = gstlearn_log_likelihood(mesh, pts, yv, p)
         if N == min(args.gstlearn_nodes) and N <= 10_000:
-            own = _own_projector(mesh, pts, yv, p)
+            own = gstlearn_log_likelihood(mesh, pts, yv, p, own_projector=True)
             t0 = time.perf_counter()
             own()
             own_note = (f" With gstlearn building its own projector from the Db and the mesh "

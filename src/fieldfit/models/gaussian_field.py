@@ -29,6 +29,13 @@ def _t(a) -> torch.Tensor:
     return torch.tensor(np.asarray(a, dtype=np.float64), dtype=DTYPE)
 
 
+def ols_residual_variance(y: np.ndarray, X: np.ndarray) -> float:
+    """var(y − Xβ̂_OLS) for y ``(r, n)``, X ``(n, p)`` (var(y) when p = 0; 1 when that is 0):
+    the scale of the data-driven starting values."""
+    resid = y - (X @ np.linalg.lstsq(X, y.T, rcond=None)[0]).T if X.shape[1] else y
+    return float(np.var(resid)) or 1.0
+
+
 def nugget_specs(nugget: bool | float) -> list[Param]:
     """The ``nugget`` parameter: estimated (True), fixed at a positive value, or none."""
     if nugget is True:
@@ -120,8 +127,7 @@ class GaussianField:
     def initial_values(self, obs: Observations) -> dict[str, float]:
         """Data-driven start: residual variance of an OLS mean fit; range = diameter / 10."""
         y, X, _ = self._observed_arrays(obs)
-        resid = y - (X @ np.linalg.lstsq(X, y.T, rcond=None)[0]).T if X.shape[1] else y
-        var = float(np.var(resid)) or 1.0
+        var = ols_residual_variance(y, X)
         span = float(np.ptp(obs.times)) if obs.times is not None else 1.0
         out = self.covariance.initial_values(0.9 * var, obs.diameter(), span or 1.0)
         if self.nugget is True:

@@ -26,7 +26,7 @@ import torch
 from ..data import Observations
 from ..params import Param, ParamSpace
 from ..spde import Mesh
-from .gaussian_field import nugget_specs, with_mean_params
+from .gaussian_field import nugget_specs, ols_residual_variance, with_mean_params
 from .mean import Mean
 
 
@@ -139,9 +139,7 @@ class LatentGMRFModel:
     def _residual_variance(self, obs: Observations) -> float:
         """var(y − Xβ̂_OLS): the scale of the starting values."""
         y, X = self._arrays(obs)
-        yn, Xn = y.numpy(), X.numpy()
-        resid = yn - (Xn @ np.linalg.lstsq(Xn, yn.T, rcond=None)[0]).T if Xn.shape[1] else yn
-        return float(np.var(resid)) or 1.0
+        return ols_residual_variance(y.numpy(), X.numpy())
 
     def _beta(self, obs, p):
         names = self.mean_names(obs)

@@ -85,11 +85,12 @@ def matern_to_gstlearn(params: Mapping, smoothness: float, constant_mean: bool =
 
 
 def gstlearn_log_likelihood(mesh: Mesh, points, y, params: Mapping, smoothness: float = 1.0,
-                            constant_mean: bool = False, A=None):
+                            constant_mean: bool = False, A=None, own_projector: bool = False):
     """A function of no arguments returning gstlearn's ``logLikelihoodSPDE`` (Cholesky mode)
     for observations ``y (n,)`` at ``points (n, 2)`` on ``mesh``. ``A``: the projector to pass
-    (default: ``mesh.projector(points)``; gstlearn's own point location in a
-    ``MeshEStandard`` is slow: 22 s for 10⁴ nodes and 5,000 points)."""
+    (default: ``mesh.projector(points)``); ``own_projector``: let gstlearn build its own from
+    the Db and the mesh instead (point location in a ``MeshEStandard``, slow: 22 s for 10⁴
+    nodes and 5,000 points)."""
     gl = _gl()
     points = np.asarray(points, np.float64)
     y = np.asarray(y, np.float64).ravel()
@@ -102,7 +103,8 @@ def gstlearn_log_likelihood(mesh: Mesh, points, y, params: Mapping, smoothness: 
     db.setLocator("z", gl.ELoc.Z)
     model = matern_to_gstlearn(params, smoothness, constant_mean)
     meshes = gl.VectorMeshes([gmesh])
-    proj = projector_to_gstlearn(mesh.projector(points) if A is None else A)
+    proj = None if own_projector else projector_to_gstlearn(
+        mesh.projector(points) if A is None else A)
     keep = (gmesh, db, model, meshes, proj)
 
     def log_likelihood() -> float:
