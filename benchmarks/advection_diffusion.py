@@ -262,11 +262,7 @@ def scaling(args) -> str:
         rng = np.random.default_rng(args.seed)
         n_obs = min(spde.n // 4, 100 * nt)
         steps = rng.integers(0, nt, n_obs)
-        As = mesh.projector(rng.random((n_obs, 2))).tocoo()
-        import scipy.sparse as sparse
-
-        A = sparse.csr_matrix((As.data, (As.row, steps[As.row] * spde.n_space + As.col)),
-                              shape=(n_obs, spde.n))
+        A = spde.projector(np.column_stack([rng.random((n_obs, 2)), spde.times[steps]]))
         engine = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), A)
         setup = time.perf_counter() - t0
         y = torch.from_numpy(rng.standard_normal((1, n_obs)))

@@ -39,7 +39,7 @@ def _dense(model, obs, p, new=None):
         spde = model.spde_for(obs, int(round((new[:, 2].max() - spde.t0) / spde.dt)) + 1)
     tp = {k: torch.tensor(float(v), dtype=torch.float64) for k, v in p.items()}
     cov = np.linalg.inv(spde.precision(model._check(tp)).toarray())
-    A = model.projector(spde, obs.points).toarray()
+    A = spde.projector(obs.points).toarray()
     S = A @ cov @ A.T + p["nugget"] * np.eye(obs.n)
     return spde, cov, A, S
 
@@ -74,7 +74,7 @@ def test_prediction_and_forecast_equal_dense_conditioning():
     p = dict(TRUTH)
     mu, sd = model.predict(obs, new, p, kind="simple", noise=False)
     spde, cov, A, S = _dense(model, obs, p, new)
-    A0 = model.projector(spde, new).toarray()
+    A0 = spde.projector(new).toarray()
     S0 = A0 @ cov @ A.T
     Si = np.linalg.inv(S)
     ref_mu = 1.0 + S0 @ Si @ (obs.values - 1.0)

@@ -26,7 +26,6 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..data import Observations
 from ..gmrf import Pattern
@@ -123,32 +122,13 @@ class AdvectionDiffusionField(LatentGMRFModel):
             self._cache[key] = AdvectionDiffusionSPDE(mesh, n, dt=dt, t0=t0, **self.options)
         return self._cache[key]
 
-    def projector(self, spde: AdvectionDiffusionSPDE, points: np.ndarray) -> sp.csr_matrix:
-        """A ``(m, N n_t)``: barycentric in space × linear in time, for points ``(m, 3)``."""
-        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
-        As = spde.fem.mesh.projector(points[:, :2]).tocoo()
-        u = (points[:, 2] - spde.t0) / spde.dt
-        if np.any(u < -1e-9) or np.any(u > spde.n_times - 1 + 1e-9):
-            bad = int(np.flatnonzero((u < -1e-9) | (u > spde.n_times - 1 + 1e-9))[0])
-            raise ValueError(f"time {points[bad, 2]} is outside the model's time grid "
-                             f"[{spde.t0}, {spde.times[-1]}]")
-        k = np.clip(np.floor(u + 1e-9).astype(np.int64), 0, spde.n_times - 2)
-        w = np.clip(u - k, 0.0, 1.0)
-        N = spde.n_space
-        rows = np.concatenate([As.row, As.row])
-        cols = np.concatenate([k[As.row] * N + As.col, (k[As.row] + 1) * N + As.col])
-        vals = np.concatenate([As.data * (1 - w[As.row]), As.data * w[As.row]])
-        A = sp.csr_matrix((vals, (rows, cols)), shape=(len(points), spde.n))
-        A.eliminate_zeros()
-        return A
-
     def engine_for(self, obs: Observations, n_times: int | None = None) -> GMRFEngine:
         spde = self.spde_for(obs, n_times)
         pts = obs.points[obs.observed]
         key = ("engine", id(spde), _key(pts))
         if key not in self._cache:
             self._cache[key] = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n),
-                                          self.projector(spde, pts))
+                                          spde.projector(pts))
         return self._cache[key]
 
     def _points(self, obs: Observations) -> np.ndarray:
@@ -189,7 +169,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
         t0, dt, n = self.time_grid(obs)
         n_need = max(n, int(math.ceil((float(new_points[:, 2].max()) - t0) / dt - 1e-9)) + 1)
         spde = self.spde_for(obs, n_need)
-        return (spde, self.engine_for(obs, n_need), self.projector(spde, new_points),
+        return (spde, self.engine_for(obs, n_need), spde.projector(new_points),
                 new_points[:, :2])
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
@@ -208,7 +188,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
         spde = AdvectionDiffusionSPDE(mesh, n, dt=step, t0=t0, **self.options)
         p = self._check(params)
         x = spde.sample(p, n_replicates, seed=seed, progress=progress).reshape(n_replicates, -1)
-        draws = np.asarray((self.projector(spde, points) @ x.T).T)
+        draws = np.asarray((spde.projector(points) @ x.T).T)
         return self._add_mean_and_noise(draws, points[:, :2], params, p, seed, noise,
                                         coord_names)
 

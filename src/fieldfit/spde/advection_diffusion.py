@@ -62,6 +62,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ..gmrf import GMRF, Pattern
@@ -442,6 +443,26 @@ class AdvectionDiffusionSPDE:
             total = 2.0 * logdetD - (T - 1) * log_sigma
         return log_init + total
 
+    def projector(self, points) -> sp.csr_matrix:
+        """A ``(m, N n_t)`` for points ``(m, 3)`` = (x, y, t): barycentric in space × linear
+        in time between the two steps around t (that step alone when t is on the grid)."""
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        As = self.fem.mesh.projector(points[:, :2]).tocoo()
+        u = (points[:, 2] - self.t0) / self.dt
+        if np.any(u < -1e-9) or np.any(u > self.n_times - 1 + 1e-9):
+            bad = int(np.flatnonzero((u < -1e-9) | (u > self.n_times - 1 + 1e-9))[0])
+            raise ValueError(f"time {points[bad, 2]} is outside the model's time grid "
+                             f"[{self.t0}, {self.times[-1]}]")
+        k = np.clip(np.floor(u + 1e-9).astype(np.int64), 0, self.n_times - 2)
+        w = np.clip(u - k, 0.0, 1.0)
+        N = self.n_space
+        rows = np.concatenate([As.row, As.row])
+        cols = np.concatenate([k[As.row] * N + As.col, (k[As.row] + 1) * N + As.col])
+        vals = np.concatenate([As.data * (1 - w[As.row]), As.data * w[As.row]])
+        A = sp.csr_matrix((vals, (rows, cols)), shape=(len(points), self.n))
+        A.eliminate_zeros()
+        return A
+
     # ------------------------------------------------------------------ simulation
     def sample(self, p, n_samples: int = 1, seed=None, progress: bool = False) -> np.ndarray:
         """Draws of x ``(n_samples, n_t, N)`` by time stepping: x₀ ~ N(0, Q_init⁻¹) (sparse
@@ -493,8 +514,6 @@ class AdvectionDiffusionSPDE:
 
     def precision(self, p):
         """Q as a scipy CSC matrix ``(N n_t, N n_t)``."""
-        import scipy.sparse as sp
-
         with torch.no_grad():
             v = self.precision_values(p).numpy()
         return sp.csc_matrix((v, self.indices, self.indptr), shape=(self.n, self.n))
