@@ -55,7 +55,7 @@ class GMRFEngine:
         self._ata_pattern = Pattern.from_matrix(AtA)
         self._ata = self._ata_pattern.values_of(AtA)
         self.post_pattern, self._maps = union(self.pattern, self._ata_pattern)
-        self.gmrf = GMRF(self.pattern)
+        self._gmrf: GMRF | None = None  # Q's analysis, only when log|Q| is not given
         self.post = GMRF(self.post_pattern)
         At = A.T.tocoo()
         self._At = torch.sparse_coo_tensor(
@@ -107,7 +107,9 @@ class GMRFEngine:
         else:
             resid = y
         if logdet_q is None:
-            logdet_q = self.gmrf.factorize(q_values).logdet()
+            if self._gmrf is None:
+                self._gmrf = GMRF(self.pattern)
+            logdet_q = self._gmrf.factorize(q_values).logdet()
         b = self._atv(resid.T) / nugget  # (N, r)
         quad = (resid * resid).sum() / nugget - fp.quad_form(b).sum()
         return (0.5 * r * (logdet_q - fp.logdet()) - 0.5 * n * r * (_LOG2PI + torch.log(nugget))
