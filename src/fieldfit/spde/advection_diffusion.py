@@ -227,7 +227,8 @@ class AdvectionDiffusionSPDE:
             self._init_products.append(prod)
             Pi = prod.pattern
         self._PI = Pi
-        self._DtD = PatternProduct(PD, PD)  # DᵀD (with w = 1) for log|det D|
+        # DᵀD (with w = 1) for log|det D|: the same product as DᵀC̃⁻¹D when α_s = 0
+        self._DtD = self._dd if alpha_s == 0 else PatternProduct(PD, PD)
         self._dtd_gmrf: GMRF | None = None
         self._k_gmrf: GMRF | None = None
         self._parts = (Pi, PQs, PDD, POff)  # the space-time pattern is built on first use
