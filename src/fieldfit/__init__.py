@@ -20,15 +20,20 @@ Map of the public API
     settings(...)                   numerical settings as a context manager
 """
 
-from . import covariance, datasets, diagnostics
-from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable
-from .data import Observations
-from .fit import FitResult, fit
-from .likelihood import ExactEngine, VecchiaEngine
-from .models import GaussianField, Mean
-from .params import Param, ParamSpace
-from .predict import conditional_simulation, cross_validate, krige
-from .settings import settings
+from ._blas import match_numpy_openblas
+
+# first: scipy.optimize loads CHOLMOD, and with it the system OpenBLAS (see fieldfit._blas)
+match_numpy_openblas()
+
+from . import covariance, datasets, diagnostics  # noqa: E402
+from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable  # noqa: E402
+from .data import Observations  # noqa: E402
+from .fit import FitResult, fit  # noqa: E402
+from .likelihood import ExactEngine, VecchiaEngine  # noqa: E402
+from .models import GaussianField, Mean  # noqa: E402
+from .params import Param, ParamSpace  # noqa: E402
+from .predict import conditional_simulation, cross_validate, krige  # noqa: E402
+from .settings import settings  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,8 @@ CHOLMOD's symbolic analysis (fill-reducing ordering, supernodal structure) once,
 vector. The matrix factored is the symmetric part of the stored values, Q = (V + Vᵀ)/2.
 
 Threads: the supernodal factorisation runs in BLAS (OpenBLAS here), whose thread count is set
-by ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` before the process starts.
+by ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` before the process starts; its kernels are
+matched to the CPU when ``fieldfit`` is imported (:mod:`fieldfit._blas`).
 """
 
 from __future__ import annotations
