@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+import fieldfit  # noqa: F401  (first: matches CHOLMOD's OpenBLAS to the CPU, see fieldfit._blas)
+
 
 @pytest.fixture(scope="module")
 def one_torch_thread():

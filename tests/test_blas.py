@@ -28,3 +28,25 @@ def test_user_setting_kept(monkeypatch):
 def test_numpy_architecture_is_reported():
     arch = _blas.numpy_openblas_architecture()
     assert arch is None or (isinstance(arch, str) and arch)
+
+
+def test_prescott_fallback_warns(monkeypatch):
+    """CHOLMOD's OpenBLAS on generic kernels while numpy's is not: one RuntimeWarning naming the
+    remedy."""
+    libs = [{"internal_api": "openblas", "filepath": "/usr/lib/libopenblasp-r0.3.21.so",
+             "architecture": "Prescott"},
+            {"internal_api": "openblas", "filepath": "/x/numpy.libs/libscipy_openblas64_.so",
+             "architecture": "SkylakeX"}]
+    import threadpoolctl
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda: libs)
+    monkeypatch.setattr(_blas, "_checked", False)
+    with pytest.warns(RuntimeWarning, match="OPENBLAS_CORETYPE=SkylakeX"):
+        _blas.check_cholmod_openblas()
+    libs[0]["architecture"] = "SkylakeX"
+    monkeypatch.setattr(_blas, "_checked", False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _blas.check_cholmod_openblas()

@@ -24,6 +24,7 @@ from sksparse.cholmod import (
     analyze,
 )
 
+from .._blas import check_cholmod_openblas
 from .pattern import Pattern
 from .selinv import SelectedInverse, locate
 
@@ -46,6 +47,7 @@ class SparseCholesky:
                              "a precision matrix needs all of them")
         if mode not in ("supernodal", "simplicial"):
             raise ValueError(f"mode must be 'supernodal' or 'simplicial', got {mode!r}")
+        check_cholmod_openblas()
         self.pattern = pattern
         self.n = pattern.n
         self.mode = mode

@@ -63,45 +63,66 @@ def _supernodes(indptr, indices):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _load(indptr, indices, Lx, f, w):  # pragma: no cover - compiled
-    """L_JJ ``(w, w)`` (lower) and L_RJ ``(r, w)`` of the supernode starting at column f;
+    """Transposes of L_JJ ``(w, w)`` and L_RJ ``(r, w)`` of the supernode starting at column f,
+    as C arrays ``(w, w)``, ``(w, r)`` (their ``.T`` are Fortran arrays for BLAS, no copy);
     status 2 if a column does not start with its positive diagonal."""
     p0 = indptr[f]
     r = indptr[f + 1] - p0 - w
-    LJ = np.zeros((w, w))
-    LR = np.empty((r, w))
+    LJt = np.zeros((w, w))
+    LRt = np.empty((w, r))
     status = 0
     for c in range(w):
         pc = indptr[f + c]
         if indices[pc] != f + c or not Lx[pc] > 0.0:
             status = 2
         for i in range(c, w):
-            LJ[i, c] = Lx[pc + i - c]
+            LJt[c, i] = Lx[pc + i - c]
+        q = pc + w - c
         for a in range(r):
-            LR[a, c] = Lx[pc + w + a - c]
-    return LJ, LR, status
+            LRt[c, a] = Lx[q + a]
+    return LJt, LRt, status
 
 
 @numba.njit(cache=True)
-def _gather(indptr, indices, S, f, w):  # pragma: no cover - compiled
-    """Σ̃_RR ``(r, r)`` for the rows R below the supernode starting at column f, read from the
-    columns R (already computed); status 1 if an entry is missing from the pattern."""
+def _gather(indptr, indices, S, snode, sptr, f, w):  # pragma: no cover - compiled
+    """Σ̃_RR for the rows R below the supernode starting at column f, read from the columns R
+    (already computed), as a C array ``(r, r)`` holding its upper triangle (``.T``: the lower
+    triangle of a Fortran array, for dsymm); status 1 if an entry is missing.
+
+    The rows R fall in runs R ∩ J_t over ancestor supernodes t. Within a run, Σ̃ lies in the
+    dense diagonal block of t; the rows of R beyond t are located once per run in the rows R_t
+    below t (one merge), and every column of the run reads them at the same relative places."""
     p0 = indptr[f] + w
     r = indptr[f + 1] - p0
     G = np.empty((r, r))
-    for a in range(r):
+    pos = np.empty(r, dtype=np.int64)
+    a = 0
+    while a < r:
         ra = indices[p0 + a]
-        q = indptr[ra]
-        qend = indptr[ra + 1]
-        G[a, a] = S[q]
-        q += 1
-        for b in range(a + 1, r):  # merge: the rows R beyond ra lie in column ra
+        t = snode[ra]
+        lt = sptr[t + 1]
+        a2 = a
+        while a2 < r and indices[p0 + a2] < lt:
+            a2 += 1
+        ft = sptr[t]
+        q = indptr[ft] + (lt - ft)  # the rows R_t below supernode t
+        qend = indptr[ft + 1]
+        for b in range(a2, r):
             rb = indices[p0 + b]
-            while q < qend and indices[q] != rb:
+            while q < qend and indices[q] < rb:
                 q += 1
-            if q == qend:
+            if q == qend or indices[q] != rb:
                 return G, 1
-            G[b, a] = S[q]
-            G[a, b] = S[q]
+            pos[b] = q - indptr[ft] - (lt - ft)
+        for i in range(a, a2):
+            ri = indices[p0 + i]
+            pc = indptr[ri]
+            for j in range(i, a2):
+                G[i, j] = S[pc + indices[p0 + j] - ri]
+            base = pc + (lt - ri)
+            for b in range(a2, r):
+                G[i, b] = S[base + pos[b]]
+        a = a2
     return G, 0
 
 
@@ -114,20 +135,22 @@ def _scatter(indptr, S, f, SJJ, SRJ):  # pragma: no cover - compiled
         pc = indptr[f + c]
         for i in range(c, w):
             S[pc + i - c] = SJJ[i, c]
+        q = pc + w - c
         for a in range(r):
-            S[pc + w + a - c] = SRJ[a, c]
+            S[q + a] = SRJ[a, c]
 
 
 @numba.njit(cache=True)
-def _small_supernodes(indptr, indices, Lx, sptr, s_hi, s_lo, S):  # pragma: no cover - compiled
+def _small_supernodes(indptr, indices, Lx, sptr, snode, s_hi, s_lo, S):  # pragma: no cover
     """The recursion for supernodes s_hi down to s_lo (small blocks: inverse of L_JJ by
     substitution, products by np.dot). Returns a status (0 ok, 1 pattern, 2 diagonal)."""
     for s in range(s_hi, s_lo - 1, -1):
         f = sptr[s]
         w = sptr[s + 1] - f
-        LJ, LR, status = _load(indptr, indices, Lx, f, w)
+        LJt, LRt, status = _load(indptr, indices, Lx, f, w)
         if status:
             return status
+        LJ = LJt.T
         Li = np.zeros((w, w))  # L_JJ⁻¹, lower
         for c in range(w):
             Li[c, c] = 1.0 / LJ[c, c]
@@ -137,15 +160,18 @@ def _small_supernodes(indptr, indices, Lx, sptr, s_hi, s_lo, S):  # pragma: no c
                     acc += LJ[i, k] * Li[k, c]
                 Li[i, c] = -acc / LJ[i, i]
         SJJ = np.dot(Li.T, Li)
-        if LR.shape[0] > 0:
-            G, status = _gather(indptr, indices, S, f, w)
+        if LRt.shape[1] > 0:
+            G, status = _gather(indptr, indices, S, snode, sptr, f, w)
             if status:
                 return status
-            Z = np.dot(LR, Li)
+            for i in range(G.shape[0]):  # the lower triangle from the upper
+                for j in range(i):
+                    G[i, j] = G[j, i]
+            Z = np.dot(np.ascontiguousarray(LRt.T), Li)
             SRJ = -np.dot(G, Z)
             SJJ -= np.dot(SRJ.T, Z)
         else:
-            SRJ = LR
+            SRJ = np.empty((0, w))
         _scatter(indptr, S, f, SJJ, SRJ)
     return 0
 
@@ -177,17 +203,19 @@ def takahashi(L: sp.csc_matrix) -> np.ndarray:
     indptr, indices, Lx = L.indptr, L.indices, L.data
     sptr = _supernodes(indptr, indices)
     w = np.diff(sptr)
+    snode = np.repeat(np.arange(w.shape[0], dtype=np.int64), w)  # supernode of each column
     large = w * np.diff(indptr)[sptr[:-1]] > _LARGE_BLOCK
     S = np.empty(L.nnz)
     s = sptr.shape[0] - 2
     while s >= 0:
         if large[s]:
-            status = _large_supernode(indptr, indices, Lx, int(sptr[s]), int(w[s]), S)
+            status = _large_supernode(indptr, indices, Lx, sptr, snode, int(sptr[s]), int(w[s]),
+                                      S)
             s -= 1
         else:
             below = np.flatnonzero(large[:s])
             s_lo = int(below[-1]) + 1 if below.size else 0
-            status = _small_supernodes(indptr, indices, Lx, sptr, s, s_lo, S)
+            status = _small_supernodes(indptr, indices, Lx, sptr, snode, s, s_lo, S)
             s = s_lo - 1
         if status == 2:
             raise ValueError("the factor must be lower triangular with a positive diagonal "
@@ -198,25 +226,26 @@ def takahashi(L: sp.csc_matrix) -> np.ndarray:
     return S
 
 
-def _large_supernode(indptr, indices, Lx, f: int, w: int, S: np.ndarray) -> int:
-    """One large supernode with LAPACK: Z = L_RJ L_JJ⁻¹ (dtrsm), (L_JJ L_JJᵀ)⁻¹ (dpotri)."""
-    LJ, LR, status = _load(indptr, indices, Lx, f, w)
+def _large_supernode(indptr, indices, Lx, sptr, snode, f: int, w: int, S: np.ndarray) -> int:
+    """One large supernode with LAPACK: Z = L_RJ L_JJ⁻¹ (dtrsm), (L_JJ L_JJᵀ)⁻¹ (dpotri). The
+    arrays reach scipy's BLAS in Fortran order (no copies; numpy's `@` would also wake a second
+    BLAS thread pool)."""
+    LJt, LRt, status = _load(indptr, indices, Lx, f, w)
     if status:
         return status
-    SJJ, info = lapack.dpotri(LJ, lower=1)
+    Z = blas.dtrsm(1.0, LJt.T, LRt.T, side=1, lower=1, overwrite_b=1) if LRt.shape[1] else None
+    SJJ, info = lapack.dpotri(LJt.T, lower=1, overwrite_c=1)  # (L_JJ L_JJᵀ)⁻¹ over L_JJ
     if info != 0:
         return 2
-    if LR.shape[0] > 0:
-        G, status = _gather(indptr, indices, S, f, w)
+    if Z is not None:  # Z L_JJ = L_RJ above
+        G, status = _gather(indptr, indices, S, snode, sptr, f, w)
         if status:
             return status
-        # scipy's BLAS throughout (numpy's `@` would wake a second BLAS thread pool)
-        Z = blas.dtrsm(1.0, LJ, LR, side=1, lower=1)  # Z L_JJ = L_RJ
-        SRJ = blas.dgemm(-1.0, G, Z)
+        SRJ = blas.dsymm(-1.0, G.T, Z, lower=1)  # G.T: Σ̃_RR's lower triangle, Fortran order
         SJJ = blas.dgemm(-1.0, SRJ, Z, beta=1.0, c=SJJ, trans_a=1, overwrite_c=1)
     else:
-        SRJ = LR
-    _scatter(indptr, S, f, np.ascontiguousarray(SJJ), np.ascontiguousarray(SRJ))
+        SRJ = np.empty((0, w), order="F")
+    _scatter(indptr, S, f, SJJ, SRJ)
     return 0
 
 
