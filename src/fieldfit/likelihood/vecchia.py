@@ -163,7 +163,7 @@ class VecchiaEngine(Engine):
 
     name = "vecchia"
     #: how fit() gets the Hessian: autograd through a batched Cholesky would hold a graph of
-    #: every block; central differences of the closed-form gradient need 2k gradients
+    #: every block; forward differences of the closed-form gradient need k gradients
     hessian = "differences"
 
     def __init__(self, neighbours: int = 30, ordering: str = "maxmin",

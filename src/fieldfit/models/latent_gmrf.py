@@ -86,12 +86,15 @@ class LatentGMRFModel:
         """A copy on a mesh with twice longer edges (and data points merged within half an
         edge), for ``fit`` to search on before the asked mesh: about 4× fewer nodes in 2-D, so
         an order of magnitude cheaper evaluations; parameters are defined on the continuum,
-        so the coarse optimum is a close start. None when the mesh was given."""
-        if self.mesh is not None or self.coarsening != 1.0:
+        so the coarse optimum is a close start. A given 2-D mesh is coarsened by
+        :meth:`Mesh.coarsened`; None for a given 1-D mesh (and on the coarse copy itself)."""
+        if self.coarsening != 1.0 or (self.mesh is not None and self.mesh.dim != 2):
             return None
         other = copy.copy(self)
         other.coarsening = 2.0
         other._cache = {}
+        if self.mesh is not None:
+            other.mesh = self.mesh.coarsened(2.0)
         return other
 
     # --- hooks ---------------------------------------------------------------------------------

@@ -213,6 +213,23 @@ class Mesh:
         kept = _dedupe(pts, cutoff)
         return cls(*_triangulate(kept, me, offset, float(min_angle)))
 
+    def coarsened(self, factor: float = 2.0) -> Mesh:
+        """A 2-D mesh over (about) the same domain with a median edge about ``factor`` times
+        this one's: :meth:`from_points` of these nodes merged within 0.75 of the new edge E,
+        ``max_edge`` 1.2 E (Triangle's area bound √3/4·max_edge² must admit the right
+        triangles of a coarsened grid, E²/2), the hull extended by E; about factor² fewer
+        nodes. For a cheap first search of a fit; the domain is the convex hull, so a
+        non-convex mesh's holes and bays are filled."""
+        if self.dim != 2:
+            raise ValueError(f"coarsened builds 2-D meshes, this one is {self.dim}-D")
+        if not factor > 1:
+            raise ValueError(f"the coarsening factor must exceed 1, got {factor}")
+        e = self.edges
+        edge = float(factor) * float(np.median(np.linalg.norm(
+            self.nodes[e[:, 0]] - self.nodes[e[:, 1]], axis=1)))
+        return Mesh.from_points(self.nodes, max_edge=1.2 * edge, offset=edge,
+                                cutoff=0.75 * edge)
+
     # ------------------------------------------------------------------ properties
     @property
     def n_nodes(self) -> int:
