@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import resource
 import sys
 import time
 from pathlib import Path
@@ -281,8 +282,9 @@ def scaling(args) -> str:
         ll = engine.log_likelihood(q, leaves["nugget"], y, X, logdet_q=ld)
         torch.autograd.grad(ll, list(leaves.values()))
         t_g = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
         rows.append([f"{spde.n_space:,}", nt, f"{spde.n:,}", f"{spde.nnz:,}", f"{n_obs:,}",
-                     f"{setup:.1f}", f"{t_ll:.2f}", f"{t_g:.2f}"])
+                     f"{setup:.1f}", f"{t_ll:.2f}", f"{t_g:.2f}", f"{peak:.1f}"])
         print(f"N_s = {spde.n_space}, n_t = {nt}: ℓ {t_ll:.2f} s, ℓ+∇ℓ {t_g:.2f} s", flush=True)
         if args.partial is not None:  # what is measured survives a later size running out
             write_atomic(args.partial, md_table(HEADERS, rows) + "\n")
@@ -292,7 +294,7 @@ def scaling(args) -> str:
 
 
 HEADERS = ["N_s", "n_t", "space-time nodes", "nnz(Q)", "observations", "setup (s)", "ℓ (s)",
-           "ℓ + ∇ℓ (s)"]
+           "ℓ + ∇ℓ (s)", "peak memory so far (GiB)"]
 
 
 def main(argv=None) -> None:
@@ -305,9 +307,11 @@ def main(argv=None) -> None:
     ap.add_argument("--study-nodes", type=int, default=1024)
     ap.add_argument("--study-times", type=int, default=50)
     ap.add_argument("--scaling", type=lambda s: tuple(int(v) for v in s.split("x")), nargs="+",
-                    default=[(256, 50), (1024, 50), (1024, 100), (2500, 50), (1024, 200)],
-                    help="N_sxn_t pairs (4096x50 ran out of 24 GiB: the factor of the "
-                    "space-time posterior precision and its selected inverse)")
+                    default=[(256, 50), (1024, 50), (1024, 100), (2500, 50), (1024, 200),
+                             (256, 1000), (256, 3906)],
+                    help="N_sxn_t pairs, increasing memory last (4096x50 ran out of 24 GiB: "
+                    "the factor of the space-time posterior precision and its selected "
+                    "inverse); 256x3906 is 10^6 space-time nodes")
     ap.add_argument("--budget", type=float, default=120.0,
                     help="scaling: stop after a size whose ℓ + ∇ℓ takes longer")
     ap.add_argument("--forecast", type=int, default=4, help="held-out final times")
