@@ -196,16 +196,19 @@ def _locate(indptr, indices, pinv, rows, cols, out):  # pragma: no cover - compi
         out[k] = lo if lo < indptr[c + 1] and indices[lo] == r else -1
 
 
-def takahashi(L: sp.csc_matrix) -> np.ndarray:
+def takahashi(L: sp.csc_matrix, overwrite: bool = False) -> np.ndarray:
     """Σ̃ = (LLᵀ)⁻¹ on the pattern of ``L`` (lower triangular CSC ``(n, n)``, sorted indices,
-    positive diagonal), as values ``(nnz(L),)`` aligned with ``L.indices``."""
+    positive diagonal), as values ``(nnz(L),)`` aligned with ``L.indices``. ``overwrite``:
+    written over ``L.data`` (L is then lost; a third less peak memory): each supernode's
+    values of L are read only when it is processed, before its Σ̃ replaces them, and later
+    supernodes read only the Σ̃ of earlier-processed ones."""
     L = _lower_csc(L)
     indptr, indices, Lx = L.indptr, L.indices, L.data
     sptr = _supernodes(indptr, indices)
     w = np.diff(sptr)
     snode = np.repeat(np.arange(w.shape[0], dtype=np.int64), w)  # supernode of each column
     large = w * np.diff(indptr)[sptr[:-1]] > _LARGE_BLOCK
-    S = np.empty(L.nnz)
+    S = Lx if overwrite else np.empty(L.nnz)
     s = sptr.shape[0] - 2
     while s >= 0:
         if large[s]:
@@ -276,10 +279,11 @@ class SelectedInverse:
     (n,)`` with PQPᵀ = Q[perm][:, perm] = LLᵀ. ``values (nnz(L),)`` are Σ̃ on L's pattern.
     """
 
-    def __init__(self, L: sp.csc_matrix, perm: np.ndarray, locator=None):
+    def __init__(self, L: sp.csc_matrix, perm: np.ndarray, locator=None,
+                 overwrite: bool = False):
         self.L = _lower_csc(L)
         self.perm = np.asarray(perm, dtype=np.int64)
-        self.values = takahashi(self.L)
+        self.values = takahashi(self.L, overwrite=overwrite)  # overwrite: self.L.data is Σ̃
         self._locator = locator or (lambda pattern: locate(self.L, self.perm, pattern.rows,
                                                            pattern.cols))
 
