@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from threadpoolctl import threadpool_info
 
 import fieldfit  # noqa: F401  (sets OPENBLAS_CORETYPE before CHOLMOD loads)
 from fieldfit import _blas
@@ -12,9 +11,7 @@ from fieldfit.gmrf import SparseCholesky
 
 def test_cholmod_openblas_matches_numpy():
     SparseCholesky(sp.eye(4, format="csc")).factorize(np.ones(4))  # CHOLMOD, hence its BLAS
-    libs = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
-    system = [lib for lib in libs if "scipy_openblas" not in lib["filepath"]]
-    bundled = [lib for lib in libs if "scipy_openblas" in lib["filepath"]]
+    system, bundled = _blas.openblas_libraries()
     if not system or not bundled:
         pytest.skip("CHOLMOD or numpy does not use OpenBLAS here")
     assert system[0]["architecture"].lower() == bundled[0]["architecture"].lower()

@@ -22,23 +22,21 @@ import warnings
 _checked = False
 
 
-def _system_openblas_loaded() -> bool:
-    try:
-        with open("/proc/self/maps") as maps:
-            return any("libopenblas" in line and "scipy_openblas" not in line for line in maps)
-    except OSError:
-        return False
+def openblas_libraries() -> tuple[list[dict], list[dict]]:
+    """The OpenBLAS libraries loaded in this process (threadpoolctl's records): the system
+    ones (CHOLMOD's) and the ones bundled with numpy/scipy (``libscipy_openblas``)."""
+    import numpy  # noqa: F401  (loads its BLAS)
+    from threadpoolctl import threadpool_info
+
+    libs = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
+    bundled = [lib for lib in libs if "scipy_openblas" in lib.get("filepath", "")]
+    return [lib for lib in libs if lib not in bundled], bundled
 
 
 def numpy_openblas_architecture() -> str | None:
     """The kernel set numpy's OpenBLAS chose for this CPU (e.g. "SkylakeX"), or None."""
-    import numpy  # noqa: F401  (loads its BLAS)
-    from threadpoolctl import threadpool_info
-
-    for lib in threadpool_info():
-        if lib.get("internal_api") == "openblas" and lib.get("architecture"):
-            return str(lib["architecture"])
-    return None
+    archs = [lib["architecture"] for lib in openblas_libraries()[1] if lib.get("architecture")]
+    return str(archs[0]) if archs else None
 
 
 def match_numpy_openblas() -> str | None:
@@ -46,7 +44,7 @@ def match_numpy_openblas() -> str | None:
     the system OpenBLAS is already loaded; returns the value in force (None: detection)."""
     if "OPENBLAS_CORETYPE" in os.environ:
         return os.environ["OPENBLAS_CORETYPE"]
-    if _system_openblas_loaded():
+    if openblas_libraries()[0]:
         return None
     arch = numpy_openblas_architecture()
     if arch is not None and arch.lower() != "prescott":
@@ -61,16 +59,12 @@ def check_cholmod_openblas() -> None:
     if _checked:
         return
     _checked = True
-    from threadpoolctl import threadpool_info
-
-    libs = [lib for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
-    system = [lib for lib in libs if "scipy_openblas" not in lib.get("filepath", "")]
-    bundled = [lib.get("architecture") for lib in libs
-               if "scipy_openblas" in lib.get("filepath", "") and lib.get("architecture")]
-    if (system and bundled and str(system[0].get("architecture")).lower() == "prescott"
-            and bundled[0].lower() != "prescott"):
+    system, _ = openblas_libraries()
+    arch = numpy_openblas_architecture()
+    if (system and arch and str(system[0].get("architecture")).lower() == "prescott"
+            and arch.lower() != "prescott"):
         warnings.warn(
             f"CHOLMOD's OpenBLAS ({system[0].get('filepath')}) runs its generic Prescott kernels "
-            f"on this CPU (numpy's OpenBLAS uses {bundled[0]}): sparse Cholesky factorisations "
+            f"on this CPU (numpy's OpenBLAS uses {arch}): sparse Cholesky factorisations "
             f"are 2-3x slower. Import fieldfit before scipy.optimize / scikit-learn, or set "
-            f"OPENBLAS_CORETYPE={bundled[0]} in the environment.", RuntimeWarning, stacklevel=3)
+            f"OPENBLAS_CORETYPE={arch} in the environment.", RuntimeWarning, stacklevel=3)

@@ -224,9 +224,7 @@ class Mesh:
             raise ValueError(f"coarsened builds 2-D meshes, this one is {self.dim}-D")
         if not factor > 1:
             raise ValueError(f"the coarsening factor must exceed 1, got {factor}")
-        e = self.edges
-        edge = float(factor) * float(np.median(np.linalg.norm(
-            self.nodes[e[:, 0]] - self.nodes[e[:, 1]], axis=1)))
+        edge = float(factor) * float(np.median(self.edge_lengths))
         return Mesh.from_points(self.nodes, max_edge=1.2 * edge, offset=edge,
                                 cutoff=0.75 * edge)
 
@@ -292,6 +290,14 @@ class Mesh:
         e = np.sort(np.stack([self.cells[:, a], self.cells[:, b]], -1).reshape(-1, 2), axis=1)
         keys = np.unique(e[:, 0] * self.n_nodes + e[:, 1])
         out = np.column_stack([keys // self.n_nodes, keys % self.n_nodes])
+        out.setflags(write=False)
+        return out
+
+    @cached_property
+    def edge_lengths(self) -> np.ndarray:
+        """``(E,)`` the lengths of :attr:`edges`."""
+        e = self.edges
+        out = np.linalg.norm(self.nodes[e[:, 0]] - self.nodes[e[:, 1]], axis=1)
         out.setflags(write=False)
         return out
 
