@@ -68,13 +68,18 @@ class _Objective:
             self.bar.set_postfix(loglik=f"{-f * self.n:.4f}")
         return f, (-g / self.n).numpy()
 
+    @property
+    def hessian_by_differences(self) -> bool:
+        """The engine asks for Hessians by differences of gradients (``engine.hessian``)."""
+        return getattr(getattr(self.model, "engine", None), "hessian", "") == "differences"
+
     def hessian(self, u_np: np.ndarray) -> np.ndarray:
         """∇²(−ℓ) at u: by autograd (second derivatives through every operation), or, for
         engines whose ``hessian`` is "differences" (large n: a graph of the gradient would
         not fit in memory), by forward differences of the autograd gradient (k gradients
         beyond the one at u, step 1e-4 in u: error O(1e-4) relative, well below the
         sampling error of the standard errors it gives)."""
-        if getattr(getattr(self.model, "engine", None), "hessian", "autograd") == "differences":
+        if self.hessian_by_differences:
             k, h = len(u_np), 1e-4
             g0 = self(u_np)[1]
             H = np.zeros((k, k))
@@ -103,7 +108,7 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
     if not free.any():
         return u, H
     # a Hessian by differences costs k gradients: refresh it at most once
-    by_differences = getattr(getattr(obj.model, "engine", None), "hessian", "") == "differences"
+    by_differences = obj.hessian_by_differences
     refreshes = 1 if by_differences else steps
     u_H = u.copy()
     for _ in range(steps):
