@@ -7,6 +7,11 @@
                  [--alpha 1] [--alpha-s 1] [--time-step 1] [--no-advection] --out r.json
     fieldfit simulate [POINTS] (--coords x,y | --grid 50x50) --model matern
                  --params variance=1,range=0.2,smoothness=1.5,nugget=0.1,mean=0 --out sim.parquet
+    fieldfit train-estimator --out est.pt [--estimator quantile|point|posterior|ratio]
+                 [--model matern] [--prior range=0.02:0.5:log ...] [--fix smoothness=1]
+                 [--design mixed|uniform|clustered|grid] [--n-min 50 --n-max 1000]
+                 [--train 20000] [--store DIR] [--scheduler ADDRESS] [--on-the-fly]
+    fieldfit estimate --estimator FILE_OR_NAME DATA --out OUT.csv
     fieldfit demo [--dataset meuse] [--out DIR]
     fieldfit bench heaton [--out DIR] [--neighbours 30] [--dataset simulated|satellite|both]
 
@@ -309,6 +314,100 @@ def simulate(
                 df[f"z_{i}"] = draws[i]
         _write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
+
+
+@app.command("train-estimator")
+def train_estimator_cmd(
+    out: Path = typer.Option(..., help="Where to save the trained estimator (.pt)."),
+    estimator: str = typer.Option("quantile", help="quantile (median + 90% interval), point, "
+                                  "posterior (normalizing flow) or ratio (likelihood surface)."),
+    model: str = typer.Option("matern", help="matern, exponential or gaussian covariance."),
+    prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log]; default range="
+                                    "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5."),
+    fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
+                                  "default; give a smoothness prior to estimate it)."),
+    nugget: bool = typer.Option(True, help="Estimate a nugget (--no-nugget: none)."),
+    design: str = typer.Option("mixed", help="mixed (uniform + clustered), uniform, clustered "
+                               "or grid locations in the unit square."),
+    n_min: int = typer.Option(50, help="Fewest locations per simulated dataset."),
+    n_max: int = typer.Option(1000, help="Most locations per simulated dataset."),
+    grid: str = typer.Option("16x16", help="Grid NYxNX for --design grid."),
+    replicates: str = typer.Option("1", help="Replicates per dataset: R or LO:HI."),
+    train: int = typer.Option(20000, help="Number of training simulations."),
+    val: int = typer.Option(1000, help="Number of validation simulations."),
+    on_the_fly: bool = typer.Option(False, help="Simulate new training data every --refresh "
+                                    "epochs (in process) instead of a fixed set."),
+    refresh: int = typer.Option(1, help="Epochs between fresh simulations with --on-the-fly."),
+    store: Path = typer.Option(None, help="Folder for the simulations (Zarr, written with Dask;"
+                               " an interrupted run resumes from it). Default: in memory."),
+    scheduler: str = typer.Option(None, help="Dask scheduler: an existing cluster's ADDRESS, "
+                                  "or 'synchronous' (default: a local cluster)."),
+    epochs: int = typer.Option(100, help="Most epochs."),
+    patience: int = typer.Option(6, help="Early stopping after this many epochs without "
+                                 "improvement of the validation loss."),
+    batch_size: int = typer.Option(64, help="Datasets per mini-batch."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    max_minutes: float = typer.Option(None, help="Stop training after this many minutes."),
+    width: int = typer.Option(32, help="Channels of the graph network."),
+    seed: int = typer.Option(0, help="Seed of the simulations and of the training."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Train an amortized estimator on simulations (Dask) and save it with its metadata."""
+    from .neural.prior import Bound
+    from .neural.recipes import DEFAULT_BOUNDS, build_spec, parse_bound, train_estimator
+    from .neural.training import TrainingSettings
+
+    with _reported_errors():
+        bounds = dict(DEFAULT_BOUNDS)
+        for item in prior or []:
+            for part in _split(item):
+                name, b = parse_bound(part)
+                bounds[name] = b
+        fixed = _assignments(fix or [])
+        if model == "matern" and "smoothness" not in fixed and "smoothness" not in bounds:
+            fixed["smoothness"] = 1.0
+        if model != "matern":
+            bounds.pop("smoothness", None)
+        reps = tuple(int(v) for v in replicates.split(":"))
+        ny, nx = (int(v) for v in grid.lower().split("x"))
+        spec = build_spec(model, {k: v for k, v in bounds.items() if isinstance(v, Bound)},
+                          fixed, design, n_min, n_max, (ny, nx),
+                          reps[0] if len(reps) == 1 else reps, nugget)
+        st = TrainingSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                              refresh=refresh if on_the_fly else None, seed=seed,
+                              max_seconds=None if max_minutes is None else 60 * max_minutes)
+        est = train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
+                              on_the_fly, st, {"width": width}, progress)
+        h = est.metadata["training"]
+        typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
+                   f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "
+                   f"{h['stopped']}; {h['seconds']:.0f} s)")
+
+
+@app.command()
+def estimate(
+    data: Path = typer.Argument(..., help="CSV or Parquet with columns x, y, z and optionally "
+                                "dataset (one estimate per dataset) and replicate."),
+    estimator: str = typer.Option(..., help="A saved estimator file or a shipped name "
+                                  "(matern-irregular, matern-irregular-smoothness)."),
+    out: Path = typer.Option(..., help="Where to write the estimates (.csv or .parquet)."),
+):
+    """Estimate parameters with a trained neural estimator: one row per dataset with each
+    parameter and its 90% interval ({name}_lower, {name}_upper)."""
+    import time
+
+    from .neural.bundle import load_estimator
+
+    with _reported_errors():
+        if not data.is_file():
+            raise ValueError(f"no data file {str(data)!r}")
+        df = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
+        est = load_estimator(estimator)
+        t0 = time.perf_counter()
+        table = est.estimate(df)
+        _write_table(table, out)
+        typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s; "
+                   f"written to {out}")
 
 
 @app.command()

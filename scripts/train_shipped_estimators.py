@@ -1,0 +1,65 @@
+"""Train the estimators shipped in src/fieldfit/_estimators (see its README.md).
+
+    .venv/bin/python scripts/train_shipped_estimators.py matern-irregular
+    .venv/bin/python scripts/train_shipped_estimators.py matern-irregular-smoothness
+
+Same API as `fieldfit train-estimator`; the prior, designs and sizes are those of issue 6:
+Matérn field on irregular locations in the unit square, n from 50 to 1,000 (uniform and
+clustered designs), range ∈ [0.02, 0.5] and variance ∈ [0.1, 5] log-uniform, nugget ∈ [0, 1]
+and mean ∈ [−5, 5] uniform, smoothness fixed at 1 or uniform on [0.5, 2.5].
+"""
+
+import sys
+import time
+
+import fieldfit  # noqa: F401  (first: BLAS set-up)
+from fieldfit.neural import (
+    Bound,
+    ClusteredDesign,
+    GNNSummary,
+    MixedDesign,
+    ModelSpec,
+    NeuralEstimator,
+    Prior,
+    QuantileEstimator,
+    SimulationSpec,
+    TrainingSettings,
+    UniformDesign,
+    train,
+)
+
+BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"), "variance": Bound(0.1, 5.0, "loguniform"),
+          "nugget": Bound(0.0, 1.0), "mean": Bound(-5.0, 5.0)}
+
+
+def spec_for(name: str) -> SimulationSpec:
+    if name == "matern-irregular":
+        prior = Prior(BOUNDS, fixed={"smoothness": 1.0})
+    elif name == "matern-irregular-smoothness":
+        prior = Prior({**BOUNDS, "smoothness": Bound(0.5, 2.5)})
+    else:
+        raise SystemExit(f"unknown estimator {name}")
+    design = MixedDesign((UniformDesign(50, 1000), ClusteredDesign(50, 1000)))
+    return SimulationSpec(ModelSpec("gaussian-field", "matern"), prior, design, 1)
+
+
+def main(name: str, n_train: int = 24000, n_val: int = 1000, minutes: float = 45.0):
+    spec = spec_for(name)
+    t0 = time.perf_counter()
+    train_set = spec.simulate(n_train, seed=0)
+    val_set = spec.simulate(range(10**6, 10**6 + n_val), seed=0)
+    sim_s = time.perf_counter() - t0
+    net = QuantileEstimator(GNNSummary(width=32, layers=3, out=64, k=10), len(spec.prior))
+    st = TrainingSettings(epochs=200, batch_size=64, lr=1e-3, patience=6, threads=1,
+                          max_seconds=60 * minutes)
+    hist = train(net, spec, train_set, val_set, st,
+                 checkpoint=f"/tmp/mainwork/{name}.ckpt", progress=True)
+    meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
+            "training": hist.to_dict(),
+            "command": f"python scripts/train_shipped_estimators.py {name}"}
+    out = NeuralEstimator(net, spec, meta).save(f"src/fieldfit/_estimators/{name}.pt")
+    print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], *(float(a) for a in sys.argv[2:]))

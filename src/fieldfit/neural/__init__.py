@@ -1,0 +1,32 @@
+"""Amortized neural inference: learn the map from data to parameters once, on simulations.
+
+    prior.Prior, Bound                 independent (log-)uniform priors; the unit scale
+    designs.*Design                    samplers of locations: uniform, clustered, grid, mixed
+    simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``
+    store.simulate_to_zarr             the same in parallel with Dask, to Zarr, resumable
+    summaries.GNNSummary, CNNSummary   DeepSets over replicates of a graph / convolutional net
+    estimators.PointEstimator          neural Bayes estimators (absolute / squared error)
+    estimators.QuantileEstimator       non-crossing marginal posterior quantiles
+    posterior.PosteriorEstimator       neural posterior (zuko neural spline flow)
+    ratio.RatioEstimator               neural likelihood ratio, calibrated, Wilks regions
+    training.train                     early stopping, checkpoints, on-the-fly simulation
+    bundle.NeuralEstimator             network + spec + metadata; save / load / estimate
+    bundle.load_estimator(name)        shipped estimators ("matern-irregular", …)
+"""
+
+from .bundle import NeuralEstimator, available, load_estimator
+from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
+from .estimators import PointEstimator, QuantileEstimator
+from .posterior import PosteriorEstimator
+from .prior import Bound, Prior
+from .ratio import RatioEstimator
+from .simulation import ModelSpec, Sample, SimulationSpec
+from .summaries import CNNSummary, GNNSummary
+from .training import TrainingSettings, train
+
+__all__ = [
+    "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign", "MixedDesign",
+    "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator", "Prior",
+    "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec", "TrainingSettings",
+    "UniformDesign", "available", "load_estimator", "train",
+]

@@ -1,0 +1,136 @@
+"""Neural Bayes estimators: point estimators and non-crossing quantile estimators.
+
+A neural Bayes estimator θ̂(Z) = h(T(Z)) minimises the empirical Bayes risk over simulated
+pairs (θ_k, Z_k) ~ π(θ) p(Z | θ) (Sainsbury-Dale, Zammit-Mangion & Huser 2024):
+
+    θ̂ = argmin_h  (1/K) Σ_k L(θ_k, h(T(Z_k)))
+
+on the prior's unit scale u ∈ (0, 1) (:mod:`fieldfit.neural.prior`):
+
+* :class:`PointEstimator`, ``loss="absolute"`` (the posterior median, invariant to monotone
+  reparametrisation) or ``"squared"`` (the posterior mean of u);
+* :class:`QuantileEstimator`, the pinball loss ρ_τ(e) = e (τ − 1{e < 0}) summed over the
+  probability levels τ_1 < … < τ_K, giving marginal posterior quantiles; levels cannot cross,
+  the network outputs  logit q_1 = a_1,  logit q_k = logit q_{k−1} + softplus(a_k).
+
+All estimators share the interface of :class:`AmortizedEstimator`: ``loss(inputs, u)`` for
+training, ``estimate(items)`` for use, ``config()`` for saving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .summaries import mlp, summary_from_config
+
+LOSSES = ("absolute", "squared")
+
+
+class AmortizedEstimator(nn.Module):
+    """A summary network and a head; subclasses give ``loss`` and ``estimate_unit``."""
+
+    kind = "abstract"
+
+    def __init__(self, summary: nn.Module, n_params: int):
+        super().__init__()
+        self.summary, self.n_params = summary, int(n_params)
+
+    def config(self) -> dict:
+        return {"kind": self.kind, "summary": self.summary.config(), "n_params": self.n_params,
+                **self._extra_config()}
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    def collate(self, items):
+        return self.summary.collate(items)
+
+    @torch.no_grad()
+    def estimate_unit(self, inputs) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class PointEstimator(AmortizedEstimator):
+    """θ̂(Z) = sigmoid(h(T(Z))) on the unit scale, trained with absolute or squared error."""
+
+    kind = "point"
+
+    def __init__(self, summary: nn.Module, n_params: int, loss: str = "absolute"):
+        super().__init__(summary, n_params)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.loss_kind = loss
+        self.head = mlp([summary.out_features, summary.out_features, n_params])
+
+    def _extra_config(self):
+        return {"loss": self.loss_kind}
+
+    def forward(self, inputs) -> torch.Tensor:
+        return torch.sigmoid(self.head(self.summary(inputs)))
+
+    def loss(self, inputs, u: torch.Tensor) -> torch.Tensor:
+        e = self(inputs) - u
+        return (e.abs() if self.loss_kind == "absolute" else e * e).sum(1).mean()
+
+    @torch.no_grad()
+    def estimate_unit(self, inputs):
+        return {"estimate": self(inputs).double().numpy()}
+
+
+class QuantileEstimator(AmortizedEstimator):
+    """Marginal posterior quantiles at ``probs`` (sorted), non-crossing by construction; the
+    point estimate is the median (0.5 must be among ``probs``)."""
+
+    kind = "quantile"
+
+    def __init__(self, summary: nn.Module, n_params: int,
+                 probs: Sequence[float] = (0.05, 0.5, 0.95)):
+        super().__init__(summary, n_params)
+        probs = [float(p) for p in probs]
+        if sorted(probs) != probs or len(set(probs)) != len(probs) or not all(
+                0 < p < 1 for p in probs):
+            raise ValueError(f"probs must be increasing levels in (0, 1), got {probs}")
+        if 0.5 not in probs:
+            raise ValueError("probs must include 0.5 (the point estimate is the median)")
+        self.probs = probs
+        self.register_buffer("tau", torch.tensor(probs))
+        self.head = mlp([summary.out_features, 2 * summary.out_features, n_params * len(probs)])
+
+    def _extra_config(self):
+        return {"probs": self.probs}
+
+    def forward(self, inputs) -> torch.Tensor:
+        """Quantiles ``(B, p, K)`` on the unit scale."""
+        a = self.head(self.summary(inputs)).view(-1, self.n_params, len(self.probs))
+        steps = torch.cat([a[..., :1], F.softplus(a[..., 1:])], -1)
+        return torch.sigmoid(torch.cumsum(steps, -1))
+
+    def loss(self, inputs, u: torch.Tensor) -> torch.Tensor:
+        e = u[..., None] - self(inputs)
+        return (e * (self.tau - (e < 0).to(e.dtype))).sum((1, 2)).mean()
+
+    @torch.no_grad()
+    def estimate_unit(self, inputs):
+        q = self(inputs).double().numpy()
+        out = {"estimate": q[..., self.probs.index(0.5)]}
+        for k, p in enumerate(self.probs):
+            out[f"q{p:g}"] = q[..., k]
+        return out
+
+
+def estimator_from_config(cfg: dict) -> AmortizedEstimator:
+    from .posterior import PosteriorEstimator
+    from .ratio import RatioEstimator
+
+    cfg = dict(cfg)
+    kind, summary = cfg.pop("kind"), summary_from_config(cfg.pop("summary"))
+    classes = {c.kind: c for c in (PointEstimator, QuantileEstimator, PosteriorEstimator,
+                                   RatioEstimator)}
+    if kind not in classes:
+        raise ValueError(f"unknown estimator kind {kind!r}; known: {sorted(classes)}")
+    return classes[kind](summary, **cfg)

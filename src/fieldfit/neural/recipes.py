@@ -1,0 +1,145 @@
+"""From options to a trained, saved estimator: what ``fieldfit train-estimator`` runs.
+
+``build_spec`` turns model / prior / design options into a
+:class:`~fieldfit.neural.simulation.SimulationSpec`; ``train_estimator`` simulates the training
+and validation sets (with Dask into a resumable Zarr store, or in process, or afresh during
+training), trains the network with early stopping and checkpoints, calibrates a ratio
+estimator, and saves the bundle with its metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bundle import NeuralEstimator
+from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
+from .estimators import PointEstimator, QuantileEstimator
+from .posterior import PosteriorEstimator
+from .prior import Bound, Prior
+from .ratio import RatioEstimator
+from .simulation import ModelSpec, SimulationSpec
+from .summaries import CNNSummary, GNNSummary
+from .training import TrainingSettings, train
+
+#: the prior of the shipped ``matern-irregular`` estimators
+DEFAULT_BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"),
+                  "variance": Bound(0.1, 5.0, "loguniform"),
+                  "nugget": Bound(0.0, 1.0), "mean": Bound(-5.0, 5.0)}
+ESTIMATORS = ("quantile", "point", "posterior", "ratio")
+DESIGNS = ("mixed", "uniform", "clustered", "grid")
+
+
+def parse_bound(text: str) -> tuple[str, Bound]:
+    """``name=lo:hi`` (uniform) or ``name=lo:hi:log`` (log-uniform)."""
+    if "=" not in text:
+        raise ValueError(f"a prior is name=lo:hi[:log], got {text!r}")
+    name, rng = (s.strip() for s in text.split("=", 1))
+    parts = rng.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "uniform")):
+        raise ValueError(f"a prior is name=lo:hi[:log], got {text!r}")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"prior bounds of {name!r} are not numbers: {rng!r}") from None
+    return name, Bound(lo, hi, "loguniform" if parts[-1] == "log" else "uniform")
+
+
+def build_spec(covariance: str = "matern", bounds: Mapping[str, Bound] | None = None,
+               fixed: Mapping[str, float] | None = None, design: str = "mixed",
+               n_min: int = 50, n_max: int = 1000, grid: tuple[int, int] = (16, 16),
+               replicates: int | tuple[int, int] = 1, nugget: bool = True) -> SimulationSpec:
+    """A simulation set-up; by default that of ``matern-irregular`` (smoothness fixed at 1)."""
+    fixed = dict({"smoothness": 1.0} if fixed is None and covariance == "matern" else
+                 (fixed or {}))
+    b = dict(DEFAULT_BOUNDS if bounds is None else bounds)
+    if not nugget:
+        b.pop("nugget", None)
+        fixed.pop("nugget", None)
+    for name in fixed:
+        b.pop(name, None)
+    if covariance == "matern" and "smoothness" not in fixed and "smoothness" not in b:
+        raise ValueError("the Matérn smoothness needs a prior (smoothness=lo:hi) or a fixed value")
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+    if design == "grid":
+        d = GridDesign(*grid)
+    elif design == "uniform":
+        d = UniformDesign(n_min, n_max)
+    elif design == "clustered":
+        d = ClusteredDesign(n_min, n_max)
+    else:
+        d = MixedDesign((UniformDesign(n_min, n_max), ClusteredDesign(n_min, n_max)))
+    return SimulationSpec(ModelSpec("gaussian-field", covariance, nugget), Prior(b, fixed), d,
+                          replicates)
+
+
+def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int = 3,
+                  k: int = 10, out: int = 64, loss: str = "absolute"):
+    if kind not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
+    summary = (CNNSummary(out=out) if spec.design.gridded
+               else GNNSummary(width=width, layers=layers, out=out, k=k))
+    p = len(spec.prior)
+    if kind == "quantile":
+        return QuantileEstimator(summary, p)
+    if kind == "point":
+        return PointEstimator(summary, p, loss=loss)
+    if kind == "posterior":
+        return PosteriorEstimator(summary, p)
+    return RatioEstimator(summary, p)
+
+
+def simulated_sets(spec: SimulationSpec, n_train: int, n_val: int, seed: int,
+                   store: Path | None, scheduler: str | None, progress: bool
+                   ) -> tuple[Sequence, Sequence]:
+    """Training samples ``0..n_train-1`` and validation samples of the run with ``seed``
+    (validation indices from 10⁹ on: never among the training ones); with ``store`` both are
+    written by Dask into ``store/train.zarr`` and ``store/val.zarr`` (resumable)."""
+    val_idx = range(10**9, 10**9 + n_val)
+    if store is None:
+        return spec.simulate(n_train, seed=seed), spec.simulate(val_idx, seed=seed)
+    from .store import ZarrSamples, simulate_to_zarr
+
+    store = Path(store)
+    simulate_to_zarr(spec, store / "train.zarr", n_train, seed=seed, scheduler=scheduler,
+                     progress=progress)
+    simulate_to_zarr(spec, store / "val.zarr", n_val, seed=seed + 1, scheduler=scheduler,
+                     progress=progress)
+    return ZarrSamples(store / "train.zarr"), ZarrSamples(store / "val.zarr")
+
+
+def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
+                    n_train: int = 20000, n_val: int = 1000, seed: int = 0,
+                    store: Path | None = None, scheduler: str | None = None,
+                    on_the_fly: bool = False, settings: TrainingSettings | None = None,
+                    network_options: Mapping | None = None, progress: bool = True,
+                    checkpoint: Path | None = None) -> NeuralEstimator:
+    """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`."""
+    settings = settings or TrainingSettings(seed=seed)
+    net = build_network(kind, spec, **dict(network_options or {}))
+    t0 = time.perf_counter()
+    if on_the_fly:
+        train_set, val_set = n_train, spec.simulate(range(10**9, 10**9 + n_val), seed=seed)
+    else:
+        train_set, val_set = simulated_sets(spec, n_train, n_val, seed, store, scheduler,
+                                            progress)
+    sim_seconds = time.perf_counter() - t0
+    out = Path(out)
+    hist = train(net, spec, train_set, val_set, settings,
+                 checkpoint=checkpoint or out.with_suffix(".ckpt"), progress=progress)
+    meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
+            "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
+            "training": hist.to_dict()}
+    if kind == "ratio":
+        items = [(s.coords, s.values) for s in val_set]
+        u = torch.as_tensor(spec.prior.to_unit(np.stack([s.theta for s in val_set])),
+                            dtype=torch.float32)
+        meta["platt"] = net.calibrate(net.collate(items), u)
+    est = NeuralEstimator(net, spec, meta)
+    est.save(out)
+    return est

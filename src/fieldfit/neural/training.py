@@ -1,0 +1,165 @@
+"""Training of amortized estimators: mini-batches of simulations, early stopping, checkpoints.
+
+``train`` minimises an estimator's ``loss(inputs, u)`` with Adam over simulated datasets given
+as a fixed sequence (in memory or :class:`~fieldfit.neural.store.ZarrSamples`) or simulated
+afresh every ``refresh`` epochs (``simulate_on_the_fly``: each epoch sees new data, the
+regime in which neural Bayes estimators do not overfit; Sainsbury-Dale et al. 2024 §2.3). The
+validation loss decides the learning-rate decay (halved after ``patience // 2`` epochs without
+improvement) and early stopping (after ``patience``); the best weights are kept, written to
+``checkpoint`` (atomically) at every improvement, and restored at the end, also when the run is
+interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .simulation import Sample, SimulationSpec
+
+
+@dataclass
+class TrainingSettings:
+    """Numerical settings of a training run (see :func:`train`)."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    patience: int = 6
+    refresh: int | None = None
+    max_seconds: float | None = None
+    threads: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class History:
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    stopped: str = ""
+
+    def to_dict(self):
+        return {"train": self.train, "val": self.val, "best_epoch": self.best_epoch,
+                "seconds": self.seconds, "stopped": self.stopped}
+
+
+def _batches(estimator, samples: Sequence[Sample], spec: SimulationSpec, idx, batch_size):
+    for s in range(0, len(idx), batch_size):
+        chunk = [samples[int(i)] for i in idx[s:s + batch_size]]
+        inputs = estimator.collate([(x.coords, x.values) for x in chunk])
+        u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in chunk])),
+                            dtype=torch.float32)
+        yield inputs, u
+
+
+def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
+    """Mean loss over ``samples`` (no gradients)."""
+    total, count = 0.0, 0
+    estimator.eval()
+    with torch.no_grad():
+        for inputs, u in _batches(estimator, samples, spec, np.arange(len(samples)), batch_size):
+            total += float(estimator.loss(inputs, u)) * len(u)
+            count += len(u)
+    return total / count
+
+
+def save_state_atomic(state: dict, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int,
+          val_samples: Sequence[Sample] | int, settings: TrainingSettings | None = None,
+          checkpoint: str | Path | None = None, progress: bool = True) -> History:
+    """Train ``estimator`` in place; returns the :class:`History`.
+
+    ``train_samples`` / ``val_samples``: sequences of :class:`Sample`, or a number of samples
+    to simulate in process (validation: seed ``settings.seed + 10⁶``, never reused in training).
+    """
+    st = settings or TrainingSettings()
+    if st.threads:
+        torch.set_num_threads(st.threads)
+    torch.manual_seed(st.seed)
+    rng = np.random.default_rng(st.seed)
+    val_seed = st.seed + 1_000_000
+    if isinstance(val_samples, int):
+        val_samples = spec.simulate(val_samples, seed=val_seed)
+    on_the_fly = isinstance(train_samples, int)
+    n_train = train_samples if on_the_fly else len(train_samples)
+    if n_train < 1 or len(val_samples) < 1:
+        raise ValueError("training needs at least one training and one validation sample")
+    if on_the_fly and st.refresh is None:
+        st.refresh = 10**9
+    opt = torch.optim.Adam(estimator.parameters(), lr=st.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5,
+                                                       patience=max(1, st.patience // 2))
+    hist, best, best_state = History(), math.inf, copy.deepcopy(estimator.state_dict())
+    start, bad = time.perf_counter(), 0
+    samples = None
+    bar = tqdm(range(st.epochs), desc=f"training {estimator.kind}", disable=not progress)
+    try:
+        for epoch in bar:
+            if on_the_fly and (samples is None or epoch % st.refresh == 0):
+                first = (epoch // st.refresh) * n_train
+                samples = spec.simulate(range(first, first + n_train), seed=st.seed)
+            elif not on_the_fly:
+                samples = train_samples
+            estimator.train()
+            total = 0.0
+            for inputs, u in _batches(estimator, samples, spec, rng.permutation(n_train),
+                                      st.batch_size):
+                opt.zero_grad()
+                loss = estimator.loss(inputs, u)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(estimator.parameters(), 10.0)
+                opt.step()
+                total += float(loss.detach()) * len(u)
+            hist.train.append(total / n_train)
+            hist.val.append(evaluate_loss(estimator, val_samples, spec))
+            sched.step(hist.val[-1])
+            if hist.val[-1] < best:
+                best, bad, hist.best_epoch = hist.val[-1], 0, epoch
+                best_state = copy.deepcopy(estimator.state_dict())
+                if checkpoint is not None:
+                    save_state_atomic({"state": best_state, "epoch": epoch,
+                                       "history": hist.to_dict()}, Path(checkpoint))
+            else:
+                bad += 1
+            bar.set_postfix(train=f"{hist.train[-1]:.4f}", val=f"{hist.val[-1]:.4f}",
+                            best=f"{best:.4f}")
+            if bad >= st.patience:
+                hist.stopped = f"early stopping after epoch {epoch}"
+                break
+            if st.max_seconds is not None and time.perf_counter() - start > st.max_seconds:
+                hist.stopped = f"time limit after epoch {epoch}"
+                break
+        else:
+            hist.stopped = "epoch limit"
+    except KeyboardInterrupt:
+        hist.stopped = "interrupted"
+    finally:
+        bar.close()
+        estimator.load_state_dict(best_state)
+        estimator.eval()
+        hist.seconds = time.perf_counter() - start
+    return hist

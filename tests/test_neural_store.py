@@ -1,0 +1,247 @@
+"""The Zarr simulation store: Dask paths agree with the in-process loop, resume, bad input."""
+
+import pickle
+
+import numpy as np
+import pytest
+import zarr
+
+import fieldfit  # noqa: F401  (first, see conftest)
+from fieldfit.neural import store
+from fieldfit.neural.designs import GridDesign, MixedDesign, UniformDesign
+from fieldfit.neural.prior import Bound, Prior
+from fieldfit.neural.simulation import ModelSpec, SimulationSpec
+from fieldfit.neural.store import (
+    ZarrSamples,
+    load_samples,
+    max_points,
+    max_replicates,
+    simulate_to_zarr,
+)
+
+N, CHUNK, SEED = 10, 4, 7  # chunks of 4, 4 and 2 samples
+REAL_CHUNK = store._simulate_chunk
+
+
+def make_spec(n_max=60, swap=False):
+    bounds = {"range": Bound(0.05, 0.5, "loguniform"), "variance": Bound(0.5, 2.0),
+              "nugget": Bound(0.01, 0.2), "mean": Bound(-1.0, 1.0)}
+    if swap:  # the same parameters in another order: theta's columns differ
+        bounds = dict(reversed(bounds.items()))
+    prior = Prior(bounds)
+    return SimulationSpec(ModelSpec("gaussian-field", "exponential"), prior,
+                          UniformDesign(20, n_max), (1, 3))
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return make_spec()
+
+
+@pytest.fixture(scope="module")
+def reference(spec):
+    return spec.simulate(range(N), SEED)
+
+
+def f32(x):
+    return np.asarray(x, np.float32).astype(np.float64)
+
+
+def assert_same(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.theta.dtype == g.coords.dtype == g.values.dtype == np.float64
+        np.testing.assert_array_equal(g.theta, w.theta)
+        np.testing.assert_array_equal(g.coords, f32(w.coords))
+        np.testing.assert_array_equal(g.values, f32(w.values))
+
+
+class Interrupt(BaseException):
+    """Stands for KeyboardInterrupt (not an Exception either) without stopping pytest."""
+
+
+def counting(monkeypatch, fail_after=None):
+    """Replace the chunk function by one recording its chunks (and interrupted after some)."""
+    calls = []
+
+    def chunk(spec_dict, seed, start, *rest):
+        if fail_after is not None and len(calls) == fail_after:
+            raise Interrupt
+        calls.append(start // CHUNK)
+        return REAL_CHUNK(spec_dict, seed, start, *rest)
+
+    monkeypatch.setattr(store, "_simulate_chunk", chunk)
+    return calls
+
+
+def test_layout_and_synchronous_path(spec, reference, tmp_path, capsys):
+    path = simulate_to_zarr(spec, tmp_path / "s.zarr", N, seed=SEED, chunk_size=CHUNK,
+                            scheduler="synchronous")
+    assert "3/3" in capsys.readouterr().err  # the progress bar, in chunks
+    assert_same(load_samples(path), reference)
+    root = zarr.open_group(path, mode="r")
+    assert root["values"].shape == (N, 3, 60) and root["values"].dtype == np.float32
+    assert root["coords"].shape == (N, 60, 2) and root["coords"].chunks == (CHUNK, 60, 2)
+    assert root["theta"].shape == (N, 4) and root["theta"].dtype == np.float64
+    assert root["done"][:].tolist() == [True] * 3
+    assert root.attrs["spec"] == spec.to_dict() | {"replicates": [1, 3]}
+    assert (root.attrs["seed"], root.attrs["n_samples"], root.attrs["chunk_size"]) == (SEED, N,
+                                                                                      CHUNK)
+    n = root["n"][:]
+    assert n.tolist() == [s.coords.shape[0] for s in reference]
+    assert root["r"][:].tolist() == [s.values.shape[0] for s in reference]
+    assert np.isnan(root["values"][0, :, n[0]:]).all()  # padding
+    # a subset, in the order asked, and the sequence view
+    assert_same(load_samples(path, [9, 2, 2]), [reference[i] for i in (9, 2, 2)])
+    ds = ZarrSamples(path, cache_chunks=1)
+    assert len(ds) == N
+    assert_same([ds[i] for i in (0, 5, 9, -1)], [reference[i] for i in (0, 5, 9, 9)])
+    assert_same(pickle.loads(pickle.dumps(ds))[3:5], reference[3:5])
+
+
+def test_local_cluster_path(spec, reference, tmp_path):
+    """scheduler=None: a LocalCluster of worker processes (2 on a 2-core machine)."""
+    path = simulate_to_zarr(spec, tmp_path / "c.zarr", N, seed=SEED, chunk_size=CHUNK,
+                            progress=False)
+    assert_same(load_samples(path), reference)
+
+
+@pytest.fixture(scope="module")
+def threaded_cluster():
+    """A running cluster of two in-process workers (threads: fast to start)."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        yield cluster
+
+
+def test_existing_cluster_is_used_and_kept(spec, reference, tmp_path, threaded_cluster):
+    from distributed import Client
+
+    path = simulate_to_zarr(spec, tmp_path / "e.zarr", N, seed=SEED, chunk_size=CHUNK,
+                            scheduler=threaded_cluster.scheduler_address, progress=False)
+    assert_same(load_samples(path), reference)
+    with Client(threaded_cluster) as client:  # still running after simulate_to_zarr
+        assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_failed_task_on_cluster_keeps_finished_chunks(spec, reference, tmp_path,
+                                                       threaded_cluster, monkeypatch):
+    def chunk(spec_dict, seed, start, *rest):
+        if start == CHUNK:
+            raise RuntimeError("worker failure")
+        return REAL_CHUNK(spec_dict, seed, start, *rest)
+
+    monkeypatch.setattr(store, "_simulate_chunk", chunk)
+    path = tmp_path / "f.zarr"
+    kw = dict(seed=SEED, chunk_size=CHUNK, progress=False)
+    with pytest.raises(RuntimeError, match="worker failure") as info:
+        simulate_to_zarr(spec, path, N, scheduler=threaded_cluster.scheduler_address, **kw)
+    assert "again with the same arguments to resume" in str(info.value.__notes__)
+    done = zarr.open_group(path, mode="r")["done"][:]
+    assert not done[1]
+    finished = [k * CHUNK for k in np.flatnonzero(done)]
+    assert_same(load_samples(path, finished), [reference[i] for i in finished])
+    monkeypatch.setattr(store, "_simulate_chunk", REAL_CHUNK)
+    simulate_to_zarr(spec, path, N, scheduler="synchronous", **kw)
+    assert_same(load_samples(path), reference)
+
+
+def test_chunk_marked_done_only_after_its_arrays_are_written(spec, tmp_path, monkeypatch):
+    def chunk(spec_dict, seed, start, *rest):
+        out = REAL_CHUNK(spec_dict, seed, start, *rest)
+        if start == CHUNK:  # theta, n, r are written, then values fails
+            out["values"] = out["values"][:, :1, :5]
+        return out
+
+    monkeypatch.setattr(store, "_simulate_chunk", chunk)
+    path = tmp_path / "w.zarr"
+    with pytest.raises(ValueError):
+        simulate_to_zarr(spec, path, N, seed=SEED, chunk_size=CHUNK, scheduler="synchronous",
+                         progress=False)
+    root = zarr.open_group(path, mode="r")
+    assert root["done"][:].tolist() == [True, False, False]
+    assert root["n"][CHUNK] > 0  # the chunk was partly written, yet not marked done
+
+
+def test_interrupted_run_resumes_only_missing_chunks(spec, reference, tmp_path, monkeypatch):
+    path = tmp_path / "r.zarr"
+    kw = dict(seed=SEED, chunk_size=CHUNK, scheduler="synchronous", progress=False)
+    calls = counting(monkeypatch, fail_after=1)
+    with pytest.raises(Interrupt) as info:
+        simulate_to_zarr(spec, path, N, **kw)
+    assert "1 of 3 chunks are complete" in str(info.value.__notes__)
+    assert calls == [0]
+    assert zarr.open_group(path, mode="r")["done"][:].tolist() == [True, False, False]
+    assert_same(load_samples(path, [0, 3]), reference[:4:3])
+    with pytest.raises(ValueError, match="run simulate_to_zarr again to resume"):
+        load_samples(path, [3, 4])
+    with pytest.raises(ValueError, match="not simulated yet"):
+        load_samples(path)
+    assert len(ZarrSamples(path)) == CHUNK
+
+    calls = counting(monkeypatch)
+    simulate_to_zarr(spec, path, N, **kw)
+    assert sorted(calls) == [1, 2]
+    assert_same(load_samples(path), reference)
+
+    # a chunk whose done mark is lost (say, killed between data and mark) is redone
+    root = zarr.open_group(path, mode="r+")
+    root["done"][1] = False
+    root["values"][4:8] = 0.0
+    calls = counting(monkeypatch)
+    simulate_to_zarr(spec, path, N, **kw)
+    assert calls == [1]
+    assert_same(load_samples(path), reference)
+    calls = counting(monkeypatch)
+    simulate_to_zarr(spec, path, N, **kw)  # complete: nothing to do
+    assert calls == []
+
+
+@pytest.mark.parametrize("change, word", [({"seed": SEED + 1}, "seed"),
+                                          ({"chunk_size": 5}, "chunk_size"),
+                                          ({"n_samples": N + 1}, "n_samples"),
+                                          ({"spec": make_spec(n_max=50)}, "design"),
+                                          ({"spec": make_spec(swap=True)}, "prior")])
+def test_resume_with_other_arguments_raises(spec, tmp_path, monkeypatch, change, word):
+    path = tmp_path / "m.zarr"
+    kw = dict(spec=spec, path=path, n_samples=N, seed=SEED, chunk_size=CHUNK,
+              scheduler="synchronous", progress=False)
+    calls = counting(monkeypatch, fail_after=1)
+    with pytest.raises(Interrupt):
+        simulate_to_zarr(**kw)
+    calls = counting(monkeypatch)
+    with pytest.raises(ValueError, match=f"{word}.*new path"):
+        simulate_to_zarr(**(kw | change))
+    assert calls == []
+    assert zarr.open_group(path, mode="r")["done"][:].tolist() == [True, False, False]
+
+
+def test_bad_input(spec, tmp_path):
+    with pytest.raises(ValueError, match="n_samples"):
+        simulate_to_zarr(spec, tmp_path / "a.zarr", 0, scheduler="synchronous")
+    with pytest.raises(ValueError, match="seed"):
+        simulate_to_zarr(spec, tmp_path / "a.zarr", 3, seed=-1, scheduler="synchronous")
+    with pytest.raises(ValueError, match="scheduler"):
+        simulate_to_zarr(spec, tmp_path / "a.zarr", 3, scheduler=2)
+    assert not (tmp_path / "a.zarr").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a fieldfit simulation store"):
+        simulate_to_zarr(spec, tmp_path / "other", 3, scheduler="synchronous")
+    with pytest.raises(ValueError, match="no simulation store"):
+        load_samples(tmp_path / "missing.zarr")
+    path = simulate_to_zarr(spec, tmp_path / "b.zarr", 3, scheduler="synchronous",
+                            progress=False)
+    with pytest.raises(ValueError, match="outside 0 .. 2"):
+        load_samples(path, [3])
+
+
+def test_max_points_and_replicates():
+    assert max_points(GridDesign(4, 5)) == 20
+    assert max_points(MixedDesign((UniformDesign(10, 30), UniformDesign(5, 80)))) == 80
+    assert max_points(MixedDesign((GridDesign(3, 3), GridDesign(6, 2)))) == 12
+    with pytest.raises(ValueError, match="n_max"):
+        max_points(object())
+    assert max_replicates(4) == 4 and max_replicates((2, 6)) == 6
