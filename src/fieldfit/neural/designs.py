@@ -9,8 +9,8 @@ A design draws the locations ``(n, 2)`` of one dataset from a ``numpy.random.Gen
     MixedDesign       one of several designs, chosen with given weights
 
 The number of replicates of each dataset is part of
-:class:`~fieldfit.neural.simulation.SimulationSpec`. Designs are plain data (``to_dict`` / ``design_from_dict``) so that they travel with a saved
-estimator.
+:class:`~fieldfit.neural.simulation.SimulationSpec`. Designs are plain data (``to_dict`` /
+``design_from_dict``) so that they travel with a saved estimator.
 """
 
 from __future__ import annotations
