@@ -62,4 +62,5 @@ def main(name: str, n_train: int = 24000, n_val: int = 1000, minutes: float = 45
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], *(float(a) for a in sys.argv[2:]))
+    args = sys.argv[2:]
+    main(sys.argv[1], *(int(a) for a in args[:2]), *(float(a) for a in args[2:]))

@@ -15,7 +15,6 @@ from fieldfit.neural.store import (
     ZarrSamples,
     load_samples,
     max_points,
-    max_replicates,
     simulate_to_zarr,
 )
 
@@ -242,6 +241,6 @@ def test_max_points_and_replicates():
     assert max_points(GridDesign(4, 5)) == 20
     assert max_points(MixedDesign((UniformDesign(10, 30), UniformDesign(5, 80)))) == 80
     assert max_points(MixedDesign((GridDesign(3, 3), GridDesign(6, 2)))) == 12
-    with pytest.raises(ValueError, match="n_max"):
+    assert MixedDesign((UniformDesign(10, 30), UniformDesign(5, 80))).n_range == (5, 80)
+    with pytest.raises(ValueError, match="n_range"):
         max_points(object())
-    assert max_replicates(4) == 4 and max_replicates((2, 6)) == 6

@@ -149,18 +149,18 @@ class NeuralEstimator:
         return new, np.asarray(scales)
 
     def _check_design(self, items) -> None:
-        d = self.spec.design
-        n_min = getattr(d, "n_min", None) or min(getattr(x, "n_min", 10**9)
-                                                 for x in getattr(d, "designs", [d]))
-        n_max = getattr(d, "n_max", None) or max(getattr(x, "n_max", 0)
-                                                 for x in getattr(d, "designs", [d]))
-        if d.gridded:
+        """Warn when datasets lie outside what the estimator was trained on."""
+        if self.spec.design.gridded:
             return
-        ns = [len(c) for c, _ in items]
+        (n_min, n_max), (r_min, r_max) = self.spec.design.n_range, self.spec.replicate_range
+        ns, rs = [len(c) for c, _ in items], [len(v) for _, v in items]
         if min(ns) < n_min or max(ns) > n_max:
             warnings.warn(f"datasets with {min(ns)}..{max(ns)} locations; the estimator was "
                           f"trained on {n_min}..{n_max} (its answers outside are extrapolations)",
                           stacklevel=3)
+        if min(rs) < r_min or max(rs) > r_max:
+            warnings.warn(f"datasets with {min(rs)}..{max(rs)} replicates; the estimator was "
+                          f"trained on {r_min}..{r_max}", stacklevel=3)
 
     def estimate(self, data, level: float = 0.9, batch_size: int = 64) -> pd.DataFrame:
         """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``.

@@ -1,6 +1,7 @@
 """Samplers of spatial designs: where a simulated dataset is observed, and how often.
 
-A design draws the locations ``(n, 2)`` of one dataset from a ``numpy.random.Generator``:
+A design draws the locations ``(n, 2)`` of one dataset from a ``numpy.random.Generator``
+(``n_range``: the fewest and most locations it draws):
 
     UniformDesign     n ~ log-uniform{n_min..n_max}, locations uniform in the unit square
     ClusteredDesign   a Thomas process: k parents uniform, children N(parent, spread²) kept in
@@ -45,6 +46,10 @@ class UniformDesign:
     def __post_init__(self):
         _check_n(self.n_min, self.n_max)
 
+    @property
+    def n_range(self) -> tuple[int, int]:
+        return self.n_min, self.n_max
+
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(size=(_draw_n(rng, self.n_min, self.n_max), 2))
 
@@ -70,6 +75,10 @@ class ClusteredDesign:
             raise ValueError(f"clusters needs 1 <= lo <= hi, got {self.clusters}")
         if not 0 < self.spread[0] <= self.spread[1]:
             raise ValueError(f"spread needs 0 < lo <= hi, got {self.spread}")
+
+    @property
+    def n_range(self) -> tuple[int, int]:
+        return self.n_min, self.n_max
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         n = _draw_n(rng, self.n_min, self.n_max)
@@ -100,6 +109,10 @@ class GridDesign:
         if self.ny < 2 or self.nx < 2:
             raise ValueError(f"a grid needs at least 2 x 2 cells, got {self.ny} x {self.nx}")
 
+    @property
+    def n_range(self) -> tuple[int, int]:
+        return self.ny * self.nx, self.ny * self.nx
+
     def sample(self, rng: np.random.Generator | None = None) -> np.ndarray:
         yy, xx = np.meshgrid((np.arange(self.ny) + 0.5) / self.ny,
                              (np.arange(self.nx) + 0.5) / self.nx, indexing="ij")
@@ -128,6 +141,10 @@ class MixedDesign:
     @property
     def gridded(self) -> bool:
         return self.designs[0].gridded
+
+    @property
+    def n_range(self) -> tuple[int, int]:
+        return (min(d.n_range[0] for d in self.designs), max(d.n_range[1] for d in self.designs))
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         w = np.asarray(self.weights if self.weights is not None else [1.0] * len(self.designs))

@@ -88,10 +88,9 @@ class SimulationSpec:
     _model: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        r = self.replicates
-        lo, hi = (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
+        lo, hi = self.replicate_range
         if not 1 <= lo <= hi:
-            raise ValueError(f"replicates needs 1 <= lo <= hi, got {r}")
+            raise ValueError(f"replicates needs 1 <= lo <= hi, got {self.replicates}")
         model = self.model.build(self.prior.fixed)
         names = set(model.param_space().names) | {"mean"}
         given = set(self.prior.names) | set(self.prior.fixed)
@@ -99,6 +98,11 @@ class SimulationSpec:
         if missing or unknown:
             raise ValueError(f"the prior must give every parameter of {model!r} exactly once: "
                              f"missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+    @property
+    def replicate_range(self) -> tuple[int, int]:
+        r = self.replicates
+        return (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
 
     @property
     def model_(self):
@@ -110,8 +114,8 @@ class SimulationSpec:
         rng = np.random.default_rng([int(seed), int(index)])
         theta = self.prior.sample(1, rng)[0]
         coords = self.design.sample(rng)
-        r = self.replicates
-        r = r if isinstance(r, int) else int(rng.integers(r[0], r[1] + 1))
+        lo, hi = self.replicate_range
+        r = lo if lo == hi else int(rng.integers(lo, hi + 1))
         values = self.model_.simulate(coords, self.prior.params(theta), n_replicates=r,
                                       seed=int(rng.integers(2**62)))
         return Sample(theta, coords, np.asarray(values, dtype=np.float64).reshape(r, -1))

@@ -55,19 +55,10 @@ MAX_LOCAL_WORKERS = 32
 def max_points(design) -> int:
     """The largest number of locations ``design`` can draw (``n_max``; ``ny * nx`` for a grid;
     the largest over the designs of a mixture)."""
-    if hasattr(design, "designs"):
-        return max(max_points(d) for d in design.designs)
-    if hasattr(design, "ny") and hasattr(design, "nx"):
-        return int(design.ny) * int(design.nx)
-    if hasattr(design, "n_max"):
-        return int(design.n_max)
-    raise ValueError(f"cannot tell the largest number of locations of {design!r}: "
-                     "give it an n_max attribute")
-
-
-def max_replicates(replicates) -> int:
-    """The largest number of replicates: ``replicates`` itself, or ``hi`` of ``(lo, hi)``."""
-    return int(replicates) if isinstance(replicates, int) else int(replicates[1])
+    if not hasattr(design, "n_range"):
+        raise ValueError(f"cannot tell the largest number of locations of {design!r}: "
+                         "give it an n_range property")
+    return int(design.n_range[1])
 
 
 def _canonical(spec: SimulationSpec) -> dict:
@@ -214,7 +205,7 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
     from .. import __version__
 
     n_samples, chunk_size, seed = int(n_samples), int(chunk_size), int(seed)
-    n_max, r_max = max_points(spec.design), max_replicates(spec.replicates)
+    n_max, r_max = max_points(spec.design), spec.replicate_range[1]
     spec_dict = _canonical(spec)
     attrs = {"spec": spec_dict, "seed": seed, "n_samples": n_samples, "chunk_size": chunk_size,
              "param_names": list(spec.prior.names), "n_max": n_max, "r_max": r_max,

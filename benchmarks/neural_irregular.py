@@ -1,0 +1,168 @@
+"""Shipped neural estimators beside maximum likelihood on held-out simulations (issue 6).
+
+    .venv/bin/python benchmarks/neural_irregular.py [--estimator matern-irregular]
+        [--sizes 100,400,1000] [--reps 100,50,30] [--vecchia-from 1000] [--seed 2026]
+        [--parts mle,neural] [--compare more.pt ...]
+
+``--parts mle`` computes and caches the maximum-likelihood fits (they do not depend on the
+networks); ``--parts neural`` evaluates the networks (the shipped one and ``--compare`` files)
+and writes the tables with the cached fits.
+
+For each n: datasets from the estimator's own prior with n uniform locations in the unit square
+(a seed never used in training); the neural estimator (median and 90 % quantile interval) and
+the exact MLE (``fieldfit.fit``, Wald 90 % intervals from the Hessian), plus Vecchia (m = 30)
+from ``--vecchia-from`` locations. Reports bias, RMSE, MAE, 90 % coverage and seconds per
+estimate per parameter; MLEs outside the prior box are also reported clipped to it (the neural
+estimator knows the box; the MLE does not). Writes benchmarks/results/neural_irregular.{md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+import fieldfit as ff
+from fieldfit.neural import UniformDesign, load_estimator
+from fieldfit.neural.recipes import build_spec
+from fieldfit.neural.simulation import SimulationSpec
+
+Z90 = 1.6448536269514722
+
+
+def mle_estimates(est, samples, engine):
+    fixed = est.spec.prior.fixed
+    model = est.spec.model.build(fixed)
+    if engine != "exact":
+        model = ff.GaussianField(model.covariance, mean="constant", nugget=True,
+                                 engine=ff.VecchiaEngine(30))
+    names = est.spec.prior.names
+    pt, lo, hi, secs = [], [], [], []
+    for s in samples:
+        obs = ff.Observations(coords=s.coords, values=s.values[0])
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = ff.fit(model, obs, fix={k: v for k, v in fixed.items() if k != "mean"},
+                       progress=False)
+        secs.append(time.perf_counter() - t0)
+        p = np.array([r.params[n] for n in names])
+        se = np.array([r.stderr.get(n) if r.stderr.get(n) is not None else np.nan
+                       for n in names])
+        pt.append(p)
+        lo.append(p - Z90 * se)
+        hi.append(p + Z90 * se)
+    return np.array(pt), np.array(lo), np.array(hi), np.array(secs)
+
+
+def scores(names, truth, pt, lo, hi, secs):
+    out = {}
+    for j, n in enumerate(names):
+        e = pt[:, j] - truth[:, j]
+        cover = np.nan if lo is None else float(np.mean((lo[:, j] <= truth[:, j])
+                                                        & (truth[:, j] <= hi[:, j])))
+        out[n] = {"bias": float(e.mean()), "rmse": float(np.sqrt(np.mean(e ** 2))),
+                  "mae": float(np.abs(e).mean()), "coverage90": cover}
+    out["seconds_per_estimate"] = float(np.median(secs))
+    return out
+
+
+def test_sets(est, sizes, reps, seed):
+    for n, k in zip(sizes, reps, strict=True):
+        spec = SimulationSpec(est.spec.model, est.spec.prior, UniformDesign(n, n), 1)
+        yield n, spec.simulate(k, seed=seed + n)
+
+
+def neural_scores(est, names, samples):
+    truth = np.stack([s.theta for s in samples])
+    items = [(s.coords, s.values) for s in samples]
+    est.estimate(items[:2])                                  # warm-up
+    t0 = time.perf_counter()
+    table = est.estimate(items)
+    secs = np.full(len(items), (time.perf_counter() - t0) / len(items))
+    t1 = time.perf_counter()
+    for it in items[:20]:                                    # one dataset at a time
+        est.estimate([it])
+    out = scores(names, truth, table[names].to_numpy(),
+                 table[[f"{m}_lower" for m in names]].to_numpy(),
+                 table[[f"{m}_upper" for m in names]].to_numpy(), secs)
+    out["seconds_single"] = (time.perf_counter() - t1) / min(20, len(items))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--estimator", default="matern-irregular")
+    ap.add_argument("--compare", nargs="*", default=[])
+    ap.add_argument("--sizes", default="100,400,1000")
+    ap.add_argument("--reps", default="100,50,30")
+    ap.add_argument("--vecchia-from", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--parts", default="mle,neural")
+    ap.add_argument("--out", default="benchmarks/results")
+    a = ap.parse_args()
+    try:
+        est = load_estimator(a.estimator)
+    except ValueError:
+        if a.parts != "mle" or a.estimator != "matern-irregular":
+            raise
+        # the fits need only the set-up: that of matern-irregular before it is trained
+        est = SimpleNamespace(spec=build_spec())
+    names = est.spec.prior.names
+    sizes = [int(v) for v in a.sizes.split(",")]
+    reps = [int(v) for v in a.reps.split(",")]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"neural_irregular-{a.estimator}"
+    cache = out / f"{stem}-mle.json"
+    parts = a.parts.split(",")
+    if "mle" in parts:
+        fits = {}
+        for n, samples in test_sets(est, sizes, reps, a.seed):
+            truth = np.stack([s.theta for s in samples])
+            box = np.array([[b.lower, b.upper] for b in est.spec.prior.bounds.values()])
+            row = {}
+            for eng in ["exact"] + (["vecchia"] if n >= a.vecchia_from else []):
+                pt, lo, hi, secs = mle_estimates(est, samples, eng)
+                row[f"mle_{eng}"] = scores(names, truth, pt, lo, hi, secs)
+                row[f"mle_{eng}_clipped"] = scores(
+                    names, truth, np.clip(pt, box[:, 0], box[:, 1]), lo, hi, secs)
+                print(n, eng, json.dumps(row[f"mle_{eng}"]), flush=True)
+            fits[str(n)] = row
+        cache.write_text(json.dumps({"seed": a.seed, "sizes": sizes, "reps": reps,
+                                     "fits": fits}, indent=1))
+    if "neural" not in parts:
+        return
+    fits = json.loads(cache.read_text())["fits"] if cache.exists() else {}
+    results = {"estimator": a.estimator, "seed": a.seed, "sizes": {}}
+    others = [(Path(p).stem, load_estimator(p)) for p in a.compare]
+    for n, samples in test_sets(est, sizes, reps, a.seed):
+        row = {"n": n, "replicates": len(samples), "neural": neural_scores(est, names, samples)}
+        for label, other in others:
+            row[label] = neural_scores(other, names, samples)
+        row.update(fits.get(str(n), {}))
+        results["sizes"][str(n)] = row
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    lines = [f"# {a.estimator} vs maximum likelihood (held-out simulations, seed {a.seed})", "",
+             "RMSE / 90 % coverage per parameter; seconds per estimate (networks: per dataset "
+             "in a batch)", "",
+             "| n | method | " + " | ".join(names) + " | s per estimate |",
+             "|---|---|" + "---|" * (len(names) + 1)]
+    for n, row in results["sizes"].items():
+        for meth, sc in row.items():
+            if not isinstance(sc, dict):
+                continue
+            cells = [f"{sc[m]['rmse']:.3g} / {sc[m]['coverage90']:.2f}" for m in names]
+            secs = sc["seconds_per_estimate"]
+            lines.append(f"| {n} | {meth} | " + " | ".join(cells) + f" | {secs:.3g} |")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
