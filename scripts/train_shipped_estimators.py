@@ -43,11 +43,18 @@ def spec_for(name: str) -> SimulationSpec:
     return SimulationSpec(ModelSpec("gaussian-field", "matern"), prior, design, 1)
 
 
-def main(name: str, n_train: int = 24000, n_val: int = 1000, minutes: float = 45.0):
+def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
+         store: str = "/tmp/fieldfit-sims"):
+    """Simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second call
+    finds them done), then training on one thread."""
+    from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
+
     spec = spec_for(name)
     t0 = time.perf_counter()
-    train_set = spec.simulate(n_train, seed=0)
-    val_set = spec.simulate(range(10**6, 10**6 + n_val), seed=0)
+    simulate_to_zarr(spec, f"{store}/{name}-train.zarr", n_train, seed=0)
+    simulate_to_zarr(spec, f"{store}/{name}-val.zarr", n_val, seed=1)
+    train_set = ZarrSamples(f"{store}/{name}-train.zarr")
+    val_set = ZarrSamples(f"{store}/{name}-val.zarr")
     sim_s = time.perf_counter() - t0
     net = QuantileEstimator(GNNSummary(width=32, layers=3, out=64, k=10), len(spec.prior))
     st = TrainingSettings(epochs=200, batch_size=64, lr=1e-3, patience=6, threads=1,
@@ -55,6 +62,7 @@ def main(name: str, n_train: int = 24000, n_val: int = 1000, minutes: float = 45
     hist = train(net, spec, train_set, val_set, st,
                  checkpoint=f"/tmp/mainwork/{name}.ckpt", progress=True)
     meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
+            "simulation_seeds": {"train": 0, "val": 1},
             "training": hist.to_dict(),
             "command": f"python scripts/train_shipped_estimators.py {name}"}
     out = NeuralEstimator(net, spec, meta).save(f"src/fieldfit/_estimators/{name}.pt")
@@ -63,4 +71,4 @@ def main(name: str, n_train: int = 24000, n_val: int = 1000, minutes: float = 45
 
 if __name__ == "__main__":
     args = sys.argv[2:]
-    main(sys.argv[1], *(int(a) for a in args[:2]), *(float(a) for a in args[2:]))
+    main(sys.argv[1], *(int(a) for a in args[:2]), *(float(a) for a in args[2:3]))

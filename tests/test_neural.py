@@ -316,3 +316,15 @@ def test_estimate_table_from_a_data_frame(tiny_data):
         est.estimate(frames[0].assign(z=np.nan))
     with pytest.raises(ValueError, match="columns x, y, z"):
         est.estimate(frames[0].drop(columns="z"))
+
+
+def test_spde_simulator_feeds_the_same_pipeline():
+    """The SPDE Matérn model (SPDEField, mesh from each design) as a simulator."""
+    prior = Prior({"range": Bound(0.05, 0.5, "loguniform"), "mean": Bound(-1, 1)},
+                  fixed={"variance": 1.0, "nugget": 0.1})
+    spec = SimulationSpec(ModelSpec("matern-spde"), prior, UniformDesign(30, 40))
+    a, b = spec.simulate([0, 1], seed=3)
+    assert a.values.shape == (1, len(a.coords)) and np.isfinite(a.values).all()
+    np.testing.assert_array_equal(spec.simulate([1], seed=3)[0].values, b.values)
+    net = GNNSummary(width=8, layers=2, out=4, k=5)
+    assert net(net.collate([(a.coords, a.values), (b.coords, b.values)])).shape == (2, 4)

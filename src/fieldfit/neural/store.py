@@ -46,7 +46,7 @@ import numpy as np
 import zarr
 from tqdm.auto import tqdm
 
-from .simulation import Sample, SimulationSpec
+from .simulation import Sample, SimulationSpec, one_thread
 
 ARRAYS = ("theta", "n", "r", "coords", "values")
 MAX_LOCAL_WORKERS = 32
@@ -68,7 +68,13 @@ def _canonical(spec: SimulationSpec) -> dict:
 
 def _simulate_chunk(spec_dict: dict, seed: int, start: int, stop: int, n_max: int,
                     r_max: int) -> dict[str, np.ndarray]:
-    """Samples ``start .. stop-1`` as padded arrays (runs on a worker)."""
+    """Samples ``start .. stop-1`` as padded arrays (runs on a worker, one BLAS / torch thread:
+    workers are as many as cores, and oversubscribed BLAS threads spin-wait each other)."""
+    with one_thread():
+        return _simulate_chunk_arrays(spec_dict, seed, start, stop, n_max, r_max)
+
+
+def _simulate_chunk_arrays(spec_dict, seed, start, stop, n_max, r_max):
     spec, m = SimulationSpec.from_dict(spec_dict), stop - start
     out = {"theta": np.empty((m, len(spec.prior))), "n": np.empty(m, np.int32),
            "r": np.empty(m, np.int32), "coords": np.full((m, n_max, 2), np.nan, np.float32),

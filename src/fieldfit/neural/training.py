@@ -104,6 +104,10 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     val_seed = st.seed + 1_000_000
     if isinstance(val_samples, int):
         val_samples = spec.simulate(val_samples, seed=val_seed)
+    # a store-backed sequence is read once, in order (shuffled access would reread chunks)
+    val_samples = list(val_samples)
+    if not isinstance(train_samples, int):
+        train_samples = list(train_samples)
     on_the_fly = isinstance(train_samples, int)
     n_train = train_samples if on_the_fly else len(train_samples)
     if n_train < 1 or len(val_samples) < 1:
