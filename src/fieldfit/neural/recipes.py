@@ -121,6 +121,7 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     checkpoint: Path | None = None) -> NeuralEstimator:
     """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`."""
     settings = settings or TrainingSettings(seed=seed)
+    torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
     t0 = time.perf_counter()
     if on_the_fly:
