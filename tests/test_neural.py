@@ -328,3 +328,14 @@ def test_spde_simulator_feeds_the_same_pipeline():
     np.testing.assert_array_equal(spec.simulate([1], seed=3)[0].values, b.values)
     net = GNNSummary(width=8, layers=2, out=4, k=5)
     assert net(net.collate([(a.coords, a.values), (b.coords, b.values)])).shape == (2, 4)
+
+
+def test_estimate_rejects_missing_dataset_labels(tiny_data):
+    spec, _, va = tiny_data
+    est = NeuralEstimator(QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5), 2), spec)
+    s = va[0]
+    df = pd.DataFrame({"dataset": "a", "x": s.coords[:, 0], "y": s.coords[:, 1],
+                       "z": s.values[0]})
+    df.loc[3, "dataset"] = None
+    with pytest.raises(ValueError, match="'dataset' has missing values"):
+        est.estimate(df)

@@ -74,6 +74,9 @@ def datasets_from_table(df: pd.DataFrame) -> tuple[list, list[tuple[np.ndarray, 
     has_ds = "dataset" in df.columns
     if not has_ds:
         df["dataset"] = 0
+    elif df["dataset"].isna().any():
+        rows = np.flatnonzero(df["dataset"].isna().to_numpy())[:5].tolist()
+        raise ValueError(f"column 'dataset' has missing values (rows {rows})")
     names, out = [], []
     for name, part in df.groupby("dataset", sort=False):
         if "replicate" in part.columns:

@@ -50,8 +50,18 @@ def spatial_graph(coords: np.ndarray, k: int = 10, radius: float | None = None) 
     return np.stack([idx[keep], target[keep]])
 
 
+class _Batch:
+    """A batch of datasets: ``expert (B, 4)`` has one row per dataset."""
+
+    expert: torch.Tensor
+
+    @property
+    def n_datasets(self) -> int:
+        return self.expert.shape[0]
+
+
 @dataclass
-class GraphBatch:
+class GraphBatch(_Batch):
     """Several datasets as one disconnected graph, one subgraph per replicate.
 
     ``x (N, 1)`` standardised values, ``edge_index (2, E)``, ``edge_attr (E, 1)`` distances,
@@ -65,10 +75,6 @@ class GraphBatch:
     graph: torch.Tensor
     dataset: torch.Tensor
     expert: torch.Tensor
-
-    @property
-    def n_datasets(self) -> int:
-        return self.expert.shape[0]
 
 
 def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
@@ -125,16 +131,12 @@ def grid_shape(coords: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float]:
 
 
 @dataclass
-class GridBatch:
+class GridBatch(_Batch):
     """``images (G, 1, ny, nx)`` standardised, ``dataset (G,)``, ``expert (B, 4)``."""
 
     images: torch.Tensor
     dataset: torch.Tensor
     expert: torch.Tensor
-
-    @property
-    def n_datasets(self) -> int:
-        return self.expert.shape[0]
 
 
 def collate_grids(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> GridBatch:
