@@ -14,7 +14,12 @@ no nugget) observed once on a 16 × 16 grid of the unit square, θ ~ U(0, 0.6) (
 * neural Bayes estimators (NBE) with fieldfit's CNNSummary: absolute loss (posterior median),
   squared loss (posterior mean), and a QuantileEstimator at τ = 0.05, 0.5, 0.95 (90 % intervals);
 * neural posterior estimator (NPE): PosteriorEstimator (zuko neural spline flow); posterior
-  median, mean and 90 % interval from 1000 draws.
+  median, mean and 90 % interval from 1000 draws;
+* neural likelihood surface (NRE): RatioEstimator, a classifier of dependent vs shuffled
+  (θ, Z) pairs whose Platt-calibrated logit is log r(θ, Z) = log p(Z | θ) − log p(Z); its
+  maximiser on a fine θ grid and the likelihood-ratio interval
+  {θ : 2(max log r − log r(θ)) ≤ χ²₁(0.90)} from the surface, beside the exact MLE, and the
+  surface against the exact log-likelihood within the exact 99 % likelihood-ratio region.
 
 Reported on the test set: RMSPE, MAE, bias (× 10²), 90 % coverage, mean interval width, interval
 score, seconds per dataset; beside the review's table (RMSPE × 10²: MCMC 1.50, NBE 1.56,
@@ -29,6 +34,12 @@ the default here is 20 000.
 
     .venv/bin/python benchmarks/neural_review.py                       # default run
     .venv/bin/python benchmarks/neural_review.py --train 500 --val 100 --test 50 --minutes 0.2
+    .venv/bin/python benchmarks/neural_review.py --methods nre         # exact + NRE only
+
+``--methods`` picks the networks (the exact posterior and MLE are always computed); every
+network's initial weights are seeded from ``--seed`` and its name, and the simulations depend
+on ``--seed`` and the set sizes only, so a subset reproduces the networks of the full run.
+Outputs of a subset go to ``neural_review_<methods>.*`` (e.g. ``neural_review_nre.md``).
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ from fieldfit.neural import (
     PosteriorEstimator,
     Prior,
     QuantileEstimator,
+    RatioEstimator,
     SimulationSpec,
     TrainingSettings,
     train,
@@ -73,6 +85,9 @@ CHI2_90 = float(stats.chi2.ppf(LEVEL, 1))
 PUBLISHED = {        # the review's table: RMSPE × 10², 90 % coverage (%)
     "MCMC": (1.50, 89.6), "NBE": (1.56, 87.7), "NPE": (1.50, 90.6)}
 BINS = np.linspace(0.0, UPPER, 7)
+METHODS = {"nbe": "NBE", "npe": "NPE", "nre": "NRE"}
+NET_SEEDS = {"nbe_abs": 1, "nbe_sq": 2, "nbe_q": 3, "npe": 4, "nre": 5}  # + --seed
+CHI2_99 = float(stats.chi2.ppf(0.99, 1))
 
 
 # --- set-up ----------------------------------------------------------------------------------
@@ -252,6 +267,163 @@ def npe_mean(net, spec, items, batch_size, n_draws) -> np.ndarray:
     return np.concatenate(means)
 
 
+# --- neural likelihood surface (NRE) ----------------------------------------------------------
+def surface_grid(m: int) -> np.ndarray:
+    """The unit-scale grid of the surfaces: u_i = (i + 0.5)/m (θ = UPPER u)."""
+    return (np.arange(m) + 0.5) / m
+
+
+def surface_max_and_interval(theta: np.ndarray, surf: np.ndarray) -> dict[str, np.ndarray]:
+    """Maximiser and likelihood-ratio interval of each surface ``surf (N, M)`` on the uniform
+    grid ``theta (M,)``: the grid maximum refined by the parabola through it and its two
+    neighbours; {θ : 2(max − surf(θ)) ≤ χ²₁(0.9)} from the grid (linear interpolation at the
+    crossings; the hull when the set is not an interval), ends at the first / last grid point
+    taken as 0 / UPPER as for the MLE. ``split``: the set is not an interval on the grid."""
+    n, m = surf.shape
+    h = theta[1] - theta[0]
+    est, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+    split = np.zeros(n, bool)
+    for j in range(n):
+        y = surf[j]
+        i = int(np.argmax(y))
+        est[j], top = theta[i], y[i]
+        if 0 < i < m - 1:
+            curv = y[i - 1] - 2 * y[i] + y[i + 1]
+            if curv < 0:
+                d = float(np.clip(0.5 * (y[i - 1] - y[i + 1]) / curv, -0.5, 0.5))
+                est[j], top = theta[i] + d * h, y[i] - 0.25 * (y[i - 1] - y[i + 1]) * d
+        cut = top - 0.5 * CHI2_90
+        inside = np.flatnonzero(y >= cut)
+        first, last = inside[0], inside[-1]
+        split[j] = last - first + 1 != len(inside)
+        lo[j] = 0.0 if first == 0 else np.interp(cut, [y[first - 1], y[first]],
+                                                 [theta[first - 1], theta[first]])
+        hi[j] = UPPER if last == m - 1 else np.interp(cut, [y[last + 1], y[last]],
+                                                      [theta[last + 1], theta[last]])
+    return {"estimate": est, "lower": np.minimum(lo, est), "upper": np.maximum(hi, est),
+            "split": split}
+
+
+def nre_surfaces(net, items, u_grid, batch_size) -> np.ndarray:
+    """Calibrated log r ``(N, M)`` of every dataset at the unit-scale grid ``u_grid (M,)``."""
+    return np.concatenate([net.log_ratio(net.collate(items[s:s + batch_size]), u_grid[:, None])
+                           for s in range(0, len(items), batch_size)])
+
+
+@torch.no_grad()
+def pair_bce(net, spec, samples, platt: tuple[float, float] | None) -> float:
+    """The ratio estimator's loss (BCE of dependent pairs + BCE of pairs with θ rolled by one;
+    chance 2 log 2) over ``samples`` at once, on the raw or the Platt-calibrated logit."""
+    inputs = net.collate([(x.coords, x.values) for x in samples])
+    u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in samples])),
+                        dtype=torch.float32)
+    t = net.summary(inputs)
+    pos = net.logit_pair(t, u).double()
+    neg = net.logit_pair(t, u[torch.roll(torch.arange(len(u)), 1)]).double()
+    if platt is not None:
+        pos, neg = platt[0] * pos + platt[1], platt[0] * neg + platt[1]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return float(bce(pos, torch.ones_like(pos)) + bce(neg, torch.zeros_like(neg)))
+
+
+def surface_agreement(truth, neural: np.ndarray, exact: np.ndarray) -> dict:
+    """Neural log r(θ) − max log r against the exact ℓ(θ) − max ℓ (maxima over the grid) at
+    the grid points inside the exact 99 % likelihood-ratio region {2(max ℓ − ℓ) ≤ χ²₁(0.99)},
+    per test set: RMS difference, RMS after removing the mean difference (shape only),
+    correlation and the least-squares slope of log r on ℓ (< 1: the neural surface is flatter,
+    its intervals wider); summarised over the test sets."""
+    n = len(neural)
+    rms, rms_c, corr, slope, npts = (np.full(n, np.nan) for _ in range(5))
+    for j in range(n):
+        e = exact[j] - exact[j].max()
+        r = neural[j] - neural[j].max()
+        m = e >= -0.5 * CHI2_99
+        d = r[m] - e[m]
+        npts[j] = m.sum()
+        rms[j], rms_c[j] = np.sqrt(np.mean(d * d)), np.std(d)
+        if m.sum() >= 3:
+            corr[j] = np.corrcoef(r[m], e[m])[0, 1]
+            slope[j] = np.polyfit(e[m], r[m], 1)[0]
+    ok = np.isfinite(corr)
+    out = {"region": "exact 99 % LR region on the surface grid",
+           "grid_points_in_region_median": float(np.median(npts)),
+           "sets_with_fewer_than_3_points": int((~ok).sum()),
+           "rms_mean": float(np.mean(rms)), "rms_median": float(np.median(rms)),
+           "rms_q90": float(np.quantile(rms, 0.9)),
+           "rms_centred_median": float(np.median(rms_c)),
+           "corr_median": float(np.median(corr[ok])) if ok.any() else None,
+           "corr_q10": float(np.quantile(corr[ok], 0.1)) if ok.any() else None,
+           "slope_median": float(np.median(slope[ok])) if ok.any() else None,
+           "slope_q10_q90": ([float(np.quantile(slope[ok], q)) for q in (0.1, 0.9)]
+                             if ok.any() else None),
+           "rms_median_by_theta_bin": {}}
+    idx = np.clip(np.digitize(truth, BINS) - 1, 0, len(BINS) - 2)
+    for b in range(len(BINS) - 1):
+        sel = idx == b
+        out["rms_median_by_theta_bin"][f"[{BINS[b]:.1f}, {BINS[b + 1]:.1f})"] = (
+            float(np.median(rms[sel])) if sel.any() else None)
+    return out
+
+
+def nre_section(nre: dict) -> list[str]:
+    ag, cal = nre["surface_agreement"], nre["calibration"]
+    chk = nre["grid_check"]
+
+    def fmt(v, f):
+        return "—" if v is None else format(v, f)
+
+    rows = [
+        ["Platt calibration a · logit + b (validation pairs)",
+         f"a = {cal['a']:.3f}, b = {cal['b']:+.3f}"],
+        ["BCE, validation pairs: raw / calibrated (chance 2 log 2 = "
+         f"{2 * math.log(2):.4f})", f"{cal['val_bce_raw']:.4f} / {cal['val_bce_calibrated']:.4f}"],
+        ["BCE, test pairs (not used for calibration): raw / calibrated",
+         f"{cal['test_bce_raw']:.4f} / {cal['test_bce_calibrated']:.4f}"],
+        ["grid points in the exact 99 % LR region (median over test sets)",
+         f"{ag['grid_points_in_region_median']:.0f} (sets with < 3: "
+         f"{ag['sets_with_fewer_than_3_points']})"],
+        ["RMS of (log r − max log r) − (ℓ − max ℓ) in that region: mean / median / 90 % "
+         "quantile over test sets",
+         f"{ag['rms_mean']:.3f} / {ag['rms_median']:.3f} / {ag['rms_q90']:.3f}"],
+        ["the same after removing each set's mean difference (shape only), median",
+         f"{ag['rms_centred_median']:.3f}"],
+        ["correlation of log r and ℓ in that region: median / 10 % quantile",
+         f"{fmt(ag['corr_median'], '.4f')} / {fmt(ag['corr_q10'], '.4f')}"],
+        ["slope of log r on ℓ in that region: median (10 %, 90 % quantiles)",
+         f"{fmt(ag['slope_median'], '.3f')} ("
+         + (", ".join(f"{v:.3f}" for v in ag["slope_q10_q90"]) if ag["slope_q10_q90"]
+            else "—") + ")"],
+        ["median RMS by true θ",
+         ", ".join(f"{b}: {'—' if v is None else format(v, '.3f')}"
+                   for b, v in ag["rms_median_by_theta_bin"].items())],
+        ["90 % LR set not an interval on the grid (hull used)",
+         f"{nre['split_sets']} of {nre['n_test']} test sets"],
+        ["interval width, NRE / exact MLE (median ratio over test sets)",
+         f"{nre['width_ratio_median']:.3f}"],
+        ["s/dataset: summaries + log r on the grid + maximiser and interval (batch)",
+         fmt_time(nre["seconds_per_dataset"])],
+    ]
+    return [
+        "## Neural likelihood surface (NRE) against the exact likelihood", "",
+        "fieldfit's `RatioEstimator` (the `CNNSummary` above and an MLP head 128–128 on "
+        "(T(Z), logit u)), trained with the binary cross-entropy of dependent (θ, Z) pairs "
+        "against pairs with θ shuffled (rolled by one within each batch), then Platt-calibrated "
+        "(`calibrate`) on the validation pairs. Its calibrated logit estimates log r(θ, Z) = "
+        "log p(Z | θ) − log p(Z), so for fixed Z differences of log r in θ are differences of "
+        "the log-likelihood ℓ if the classifier is exact. The surface is evaluated at "
+        f"{nre['grid_points']} values u = (i + 0.5)/{nre['grid_points']} (θ = 0.6 u, spacing "
+        f"{UPPER / nre['grid_points']:.4f}) with `log_ratio`; point estimate: the grid "
+        "maximiser refined by a parabola through its neighbours; 90 % interval: "
+        "{θ : 2(max log r − log r(θ)) ≤ χ²₁(0.9)} with linear interpolation at the crossings "
+        "(as for the exact MLE row, whose interval uses the exact ℓ).", "",
+        md_table(["", ""], rows), "",
+        "Check of the grid procedure: applied to the exact ℓ on the same grid, the maximiser "
+        f"differs from the Brent MLE by at most {chk['estimate_max_abs']:.1e} and the interval "
+        f"ends from the MLE row's by at most {chk['lower_max_abs']:.1e} / "
+        f"{chk['upper_max_abs']:.1e}.", "",
+    ]
+
+
 # --- report ------------------------------------------------------------------------------------
 ROWS = [  # key, label, point estimate, interval, published key
     ("exact_mean", "exact posterior (quadrature; MCMC's target)", "posterior mean",
@@ -259,6 +431,8 @@ ROWS = [  # key, label, point estimate, interval, published key
     ("exact_median", "exact posterior (quadrature)", "posterior median",
      "central 90 % credible", None),
     ("mle", "exact MLE on (0, 0.6]", "MLE", "likelihood ratio, χ²₁", None),
+    ("nre", "NRE (neural likelihood surface)", "maximiser of the calibrated surface",
+     "likelihood ratio of the surface, χ²₁", None),
     ("nbe_abs", "NBE, absolute loss", "≈ posterior median", "quantile NBE (0.05, 0.95)", "NBE"),
     ("nbe_sq", "NBE, squared loss", "≈ posterior mean", "quantile NBE (0.05, 0.95)", None),
     ("nbe_q", "quantile NBE", "τ = 0.5 output", "its τ = 0.05, 0.95", None),
@@ -315,16 +489,20 @@ def comparison(truth, values: dict) -> dict:
     for key, v in values.items():
         if key.startswith("exact"):
             continue
-        tgt = ex_mean if key in ("nbe_sq", "npe_mean") else ex_med
+        if key == "nre":        # a likelihood surface: its target is the exact MLE
+            tgt, target = values["mle"], "exact MLE (interval: its LR interval)"
+        else:
+            tgt = ex_mean if key in ("nbe_sq", "npe_mean") else ex_med
+            target = "posterior mean" if tgt is ex_mean else "posterior median"
         d = (v["estimate"] - truth) ** 2 - base
-        target = "posterior mean" if tgt is ex_mean else "posterior median"
         row = {"target": target + (" (not its target)" if key == "mle" else ""),
                "rms_to_target": float(np.sqrt(np.mean((v["estimate"] - tgt["estimate"]) ** 2))),
                "excess_mse_pct": float(100 * d.mean() / base.mean()),
                "excess_mse_pct_se": float(100 * d.std(ddof=1) / math.sqrt(len(d)) / base.mean())}
-        if key != "mle":
-            row["rms_to_q05"] = float(np.sqrt(np.mean((v["lower"] - ex_med["lower"]) ** 2)))
-            row["rms_to_q95"] = float(np.sqrt(np.mean((v["upper"] - ex_med["upper"]) ** 2)))
+        if key != "mle" and v.get("lower") is not None:
+            ends = tgt if key == "nre" else ex_med
+            row["rms_to_q05"] = float(np.sqrt(np.mean((v["lower"] - ends["lower"]) ** 2)))
+            row["rms_to_q95"] = float(np.sqrt(np.mean((v["upper"] - ends["upper"]) ** 2)))
         out[key] = row
     return out
 
@@ -340,7 +518,8 @@ def comparison_table(cmp: dict) -> str:
         rows.append([label, point, c["target"], f"{100 * c['rms_to_target']:.2f}", q,
                      f"{c['excess_mse_pct']:+.1f} ± {c['excess_mse_pct_se']:.1f}"])
     return md_table(["method", "point estimate", "exact target", "RMS distance ×10²",
-                     "interval ends: RMS distance to exact 5 % / 95 % ×10²",
+                     "interval ends: RMS distance to exact 5 % / 95 % (NRE: to the exact "
+                     "LR interval's ends) ×10²",
                      "excess MSE over exact posterior mean, % (paired)"], rows)
 
 
@@ -359,7 +538,10 @@ def bin_table(res: dict) -> str:
     return md_table(["method"] + [f"θ ∈ {b}" for b in labels], rows)
 
 
-def figure(path: Path, truth, res_values: dict, title: str) -> None:
+def figure(path: Path, truth, res_values: dict, title: str, surfaces: dict | None = None
+           ) -> None:
+    """Estimates vs truth per method; with ``surfaces`` (NRE) a last row of neural vs exact
+    log-likelihood curves of a few test sets."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -368,7 +550,12 @@ def figure(path: Path, truth, res_values: dict, title: str) -> None:
     keys = [r for r in ROWS if r[0] in res_values]
     ncol = 4
     nrow = math.ceil(len(keys) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 3.3 * nrow), squeeze=False)
+    extra = surfaces is not None
+    fig, axes = plt.subplots(nrow + extra, ncol, figsize=(3.2 * ncol, 3.3 * (nrow + extra)),
+                             squeeze=False)
+    if extra:
+        surface_panels(axes[-1], truth, surfaces)
+        axes = axes[:-1]
     order = np.argsort(truth)
     show = order[:: max(1, len(order) // 150)]
     for ax, (key, label, point, *_rest) in zip(axes.ravel(), keys, strict=False):
@@ -387,6 +574,25 @@ def figure(path: Path, truth, res_values: dict, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def surface_panels(axes, truth, surfaces: dict) -> None:
+    """Neural log r − max vs exact ℓ − max for test sets at spread-out quantiles of θ."""
+    theta, neural, exact = surfaces["theta"], surfaces["neural"], surfaces["exact"]
+    order = np.argsort(truth)
+    picks = order[((np.arange(len(axes)) + 0.5) / len(axes) * len(order)).astype(int)]
+    floor = -8.0
+    for ax, j in zip(axes, picks, strict=True):
+        e, r = exact[j] - exact[j].max(), neural[j] - neural[j].max()
+        show = np.flatnonzero((e >= floor) | (r >= floor))
+        a, b = theta[max(show[0] - 3, 0)], theta[min(show[-1] + 3, len(theta) - 1)]
+        ax.plot(theta, e, "k-", lw=1.0, label="exact ℓ − max")
+        ax.plot(theta, r, "C1-", lw=1.0, label="neural log r − max")
+        ax.axhline(-0.5 * CHI2_90, color="0.6", lw=0.6, ls=":")
+        ax.axvline(truth[j], color="C0", lw=0.8, ls="--", label="true θ")
+        ax.set(xlim=(a, b), ylim=(floor, 0.5), xlabel="θ", ylabel="log-likelihood − max")
+        ax.set_title(f"test set {j}, θ = {truth[j]:.3f}", fontsize=8)
+    axes[0].legend(fontsize=6, loc="lower left")
 
 
 def main(argv=None) -> int:
@@ -410,6 +616,12 @@ def main(argv=None) -> int:
                     help="θ grid points of the quadrature (the check uses half as many)")
     ap.add_argument("--draws", type=int, default=1000, help="NPE posterior draws per dataset")
     ap.add_argument("--eval-batch", type=int, default=256, help="datasets per network call")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+                    help="networks to train and score (the exact posterior and MLE always "
+                         "run): nbe (absolute, squared, quantile NBE), npe, nre (neural "
+                         "likelihood surface)")
+    ap.add_argument("--nre-grid", type=int, default=600,
+                    help="θ values of the NRE surface (uniform in (0, 0.6))")
     ap.add_argument("--skip", nargs="*", default=[], choices=["nbe_sq", "npe"],
                     help="networks not to train")
     ap.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
@@ -420,7 +632,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if min(args.train, args.val, args.test) < 2:
         ap.error("--train, --val and --test need at least 2 datasets")
+    methods = [m for m in METHODS if m in args.methods and not (m == "npe" and "npe" in args.skip)]
     stem = args.name or ("neural_review" if args.grid == "review" else "neural_review_centres")
+    if args.name is None and methods != list(METHODS):   # never overwrite the full run's files
+        stem += "_" + ("_".join(methods) if methods else "exact")
     if not stem.startswith("neural_review"):
         ap.error("--name must start with neural_review")
 
@@ -512,30 +727,41 @@ def main(argv=None) -> int:
         log(f"exact posterior on the {other} grid: RMSPE×10² "
             f"{100 * out['exact_other_grid']['rmspe']:.2f}")
 
-        # 3. networks
-        nets = {"nbe_abs": PointEstimator(CNNSummary(), 1, "absolute")}
-        if "nbe_sq" not in args.skip:
-            nets["nbe_sq"] = PointEstimator(CNNSummary(), 1, "squared")
-        nets["nbe_q"] = QuantileEstimator(CNNSummary(), 1, probs=(0.05, 0.5, 0.95))
-        if "npe" not in args.skip:
-            nets["npe"] = PosteriorEstimator(CNNSummary(), 1, n_draws=args.draws,
-                                             probs=(0.05, 0.5, 0.95))
-        outputs, secs = {}, {}
-        for name, net in nets.items():
+        # 3. networks (initial weights seeded per network: a subset of --methods trains the
+        # same networks as the full run)
+        makers = {}
+        if "nbe" in methods:
+            makers["nbe_abs"] = lambda: PointEstimator(CNNSummary(), 1, "absolute")
+            if "nbe_sq" not in args.skip:
+                makers["nbe_sq"] = lambda: PointEstimator(CNNSummary(), 1, "squared")
+            makers["nbe_q"] = lambda: QuantileEstimator(CNNSummary(), 1,
+                                                        probs=(0.05, 0.5, 0.95))
+        if "npe" in methods:
+            makers["npe"] = lambda: PosteriorEstimator(CNNSummary(), 1, n_draws=args.draws,
+                                                       probs=(0.05, 0.5, 0.95))
+        if "nre" in methods:
+            makers["nre"] = lambda: RatioEstimator(CNNSummary(), 1, level=LEVEL)
+        nets, outputs, secs = {}, {}, {}
+        for name, make in makers.items():
+            torch.manual_seed(args.seed + NET_SEEDS[name])
+            nets[name] = net = make()
             log(f"training {name} ...")
             out["training"][name] = train_network(name, net, spec, train_set, val_set, args,
                                                   log)
-            outputs[name], secs[name] = evaluate(net, spec, items, args.eval_batch)
-        q = outputs["nbe_q"]
-        for name in ("nbe_abs", "nbe_sq"):
-            if name in outputs:
-                values[name] = {"estimate": outputs[name]["estimate"], "lower": q["q0.05"],
-                                "upper": q["q0.95"]}
-                res[name] = metrics(truth, outputs[name]["estimate"], q["q0.05"],
-                                    q["q0.95"], secs[name] + secs["nbe_q"], None)
-        values["nbe_q"] = {"estimate": q["estimate"], "lower": q["q0.05"], "upper": q["q0.95"]}
-        res["nbe_q"] = metrics(truth, q["estimate"], q["q0.05"], q["q0.95"], secs["nbe_q"],
-                               None)
+            if name != "nre":
+                outputs[name], secs[name] = evaluate(net, spec, items, args.eval_batch)
+        if "nbe_q" in outputs:
+            q = outputs["nbe_q"]
+            for name in ("nbe_abs", "nbe_sq"):
+                if name in outputs:
+                    values[name] = {"estimate": outputs[name]["estimate"], "lower": q["q0.05"],
+                                    "upper": q["q0.95"]}
+                    res[name] = metrics(truth, outputs[name]["estimate"], q["q0.05"],
+                                        q["q0.95"], secs[name] + secs["nbe_q"], None)
+            values["nbe_q"] = {"estimate": q["estimate"], "lower": q["q0.05"],
+                               "upper": q["q0.95"]}
+            res["nbe_q"] = metrics(truth, q["estimate"], q["q0.05"], q["q0.95"],
+                                   secs["nbe_q"], None)
         if "npe" in outputs:
             o = outputs["npe"]
             mean = npe_mean(nets["npe"], spec, items, args.eval_batch, args.draws)
@@ -545,6 +771,49 @@ def main(argv=None) -> int:
             res["npe_median"] = metrics(truth, o["estimate"], o["q0.05"], o["q0.95"],
                                         secs["npe"], None)
             res["npe_mean"] = metrics(truth, mean, o["q0.05"], o["q0.95"], secs["npe"], None)
+        if "nre" in nets:
+            net = nets["nre"]
+            val_in = net.collate([(x.coords, x.values) for x in val_set])
+            val_u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in val_set])),
+                                    dtype=torch.float32)
+            a, b = net.calibrate(val_in, val_u)
+            del val_in
+            cal = {"a": a, "b": b, "chance": 2 * math.log(2),
+                   "val_bce_raw": pair_bce(net, spec, val_set, None),
+                   "val_bce_calibrated": pair_bce(net, spec, val_set, (a, b)),
+                   "test_bce_raw": pair_bce(net, spec, test_set, None),
+                   "test_bce_calibrated": pair_bce(net, spec, test_set, (a, b))}
+            log(f"  nre: Platt a = {a:.3f}, b = {b:+.3f}; validation BCE raw "
+                f"{cal['val_bce_raw']:.4f}, calibrated {cal['val_bce_calibrated']:.4f} "
+                f"(chance {cal['chance']:.4f})")
+            u_grid = surface_grid(args.nre_grid)
+            theta_g = UPPER * u_grid
+            nre_surfaces(net, items[:args.eval_batch], u_grid, args.eval_batch)  # warm-up
+            t0 = time.perf_counter()
+            surf = nre_surfaces(net, items, u_grid, args.eval_batch)
+            nre = surface_max_and_interval(theta_g, surf)
+            nre_s = (time.perf_counter() - t0) / n_te
+            z = np.ascontiguousarray(z_test.T)
+            exact_g = np.stack([log_lik(dist, t, z) for t in theta_g], 1)     # (N, M)
+            ex = surface_max_and_interval(theta_g, exact_g)
+            values["nre"] = {k: nre[k] for k in ("estimate", "lower", "upper")}
+            res["nre"] = metrics(truth, nre["estimate"], nre["lower"], nre["upper"], nre_s,
+                                 None)
+            agree = surface_agreement(truth, surf, exact_g)
+            out["nre"] = {
+                "grid_points": args.nre_grid, "calibration": cal,
+                "surface_agreement": agree, "seconds_per_dataset": nre_s,
+                "n_test": n_te, "split_sets": int(nre["split"].sum()),
+                "width_ratio_median": float(np.median(
+                    (nre["upper"] - nre["lower"]) / (mle["upper"] - mle["lower"]))),
+                "grid_check": {f"{k}_max_abs": float(np.max(np.abs(ex[k] - mle[k])))
+                               for k in ("estimate", "lower", "upper")}}
+            surfaces = {"theta": theta_g, "neural": surf, "exact": exact_g}
+            log(f"  nre: RMSPE×10² {100 * res['nre']['rmspe']:.2f}, coverage "
+                f"{100 * res['nre']['coverage']:.1f} %, surface RMS difference (median) "
+                f"{agree['rms_median']:.3f}, correlation (median) {agree['corr_median']}")
+        else:
+            surfaces = None
     elapsed = time.perf_counter() - t_start
     out["results"] = res
     out["comparison_with_exact"] = cmp = comparison(truth, values)
@@ -582,10 +851,21 @@ def main(argv=None) -> int:
         f"most {args.minutes:g} min per network on {args.threads} thread(s).",
         "± : Monte Carlo standard errors over the test sets (RMSPE by the delta method, "
         "√median SPE by 200 bootstrap resamples).",
+        "Networks run here: " + (", ".join(METHODS[m] for m in methods) or "none")
+        + " (`--methods`); initial weights seeded by `torch.manual_seed(seed + k)`, k = "
+        + ", ".join(f"{k} {v}" for k, v in NET_SEEDS.items()) + ".",
     ]
+    if "nre" in methods:
+        assumptions.append(
+            "NRE: the review has no such column; fieldfit's `RatioEstimator` with the same "
+            "summary network, trained like the others (its loss: binary cross-entropy of "
+            "dependent vs shuffled pairs), Platt-calibrated on the validation pairs; point "
+            "estimate and 90 % interval from the calibrated surface on a θ grid (see the NRE "
+            "section), so it is compared with the exact MLE and its likelihood-ratio interval.")
     exact = out["exact"]
     body = [
-        "# The review's illustration: GP length scale, exact posterior vs NBE vs NPE", "",
+        "# The review's illustration: GP length scale, exact posterior"
+        + "".join(f" vs {METHODS[m]}" for m in methods), "",
         "Zammit-Mangion, Sainsbury-Dale & Huser (2025), *Neural methods for amortized "
         "inference*, Annu. Rev. Stat. Appl.; script `benchmarks/neural_review.py`.", "",
         md_table(["", ""], info), "",
@@ -616,13 +896,18 @@ def main(argv=None) -> int:
              "test sets), and its excess mean squared error over the exact posterior mean "
              "(the Bayes estimator under squared error loss; the test θ are drawn from the "
              "prior, so no method can beat it in expectation).", "",
-             comparison_table(cmp), "",
-             "## RMSPE × 10² by true θ", "", bin_table(res), "",
+             comparison_table(cmp), ""]
+    if "nre" in out:
+        body += nre_section(out["nre"])
+    body += ["## RMSPE × 10² by true θ", "", bin_table(res), "",
              "## Training", "", training_table(out["training"]), "",
              f"Simulation of all datasets: {sim_s:.0f} s. Total wall time: "
              f"{elapsed / 60:.1f} min.", "",
              f"Figure: `{stem}.png` (estimates vs truth; grey: 90 % intervals of about 150 "
-             f"test sets). Per-dataset estimates: `{stem}_estimates.csv`.", ""]
+             "test sets"
+             + ("; last row: neural vs exact log-likelihood of four test sets, dotted: the "
+                "χ²₁(0.9)/2 cut of the 90 % intervals" if surfaces is not None else "")
+             + f"). Per-dataset estimates: `{stem}_estimates.csv`.", ""]
     text = "\n".join(body)
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / f"{stem}.md", text)
@@ -636,7 +921,7 @@ def main(argv=None) -> int:
     write_atomic(args.out / f"{stem}.json", json.dumps(out, indent=1, default=float))
     figure(args.out / f"{stem}.png", truth, values,
            f"θ ~ U(0, 0.6), exponential GP on 16 × 16 ({args.grid} grid); "
-           f"{n_tr} training sets, {n_te} test sets")
+           f"{n_tr} training sets, {n_te} test sets", surfaces)
     print(text)
     return 0
 

@@ -2,6 +2,9 @@
 
     .venv/bin/python scripts/train_shipped_estimators.py matern-irregular
     .venv/bin/python scripts/train_shipped_estimators.py matern-irregular-smoothness
+    # the comparison networks of docs/benchmarks.md (same simulations):
+    .venv/bin/python scripts/train_shipped_estimators.py matern-irregular 16000 1000 20 \
+        --kind posterior --out /tmp/fieldfit-sims/matern-irregular-posterior.pt
 
 Same API as `fieldfit train-estimator`; the prior, designs and sizes are those of issue 6:
 Matérn field on irregular locations in the unit square, n from 50 to 1,000 (uniform and
@@ -9,8 +12,11 @@ clustered designs), range ∈ [0.02, 0.5] and variance ∈ [0.1, 5] log-uniform,
 and mean ∈ [−5, 5] uniform, smoothness fixed at 1 or uniform on [0.5, 2.5].
 """
 
-import sys
+import argparse
 import time
+
+import numpy as np
+import torch
 
 import fieldfit  # noqa: F401  (first: BLAS set-up)
 from fieldfit.neural import (
@@ -20,8 +26,10 @@ from fieldfit.neural import (
     MixedDesign,
     ModelSpec,
     NeuralEstimator,
+    PosteriorEstimator,
     Prior,
     QuantileEstimator,
+    RatioEstimator,
     SimulationSpec,
     TrainingSettings,
     UniformDesign,
@@ -44,7 +52,7 @@ def spec_for(name: str) -> SimulationSpec:
 
 
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
-         store: str = "/tmp/fieldfit-sims"):
+         store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None):
     """Simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second call
     finds them done), then training on one thread."""
     from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
@@ -56,19 +64,35 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
     train_set = ZarrSamples(f"{store}/{name}-train.zarr")
     val_set = ZarrSamples(f"{store}/{name}-val.zarr")
     sim_s = time.perf_counter() - t0
-    net = QuantileEstimator(GNNSummary(width=32, layers=3, out=64, k=10), len(spec.prior))
+    torch.manual_seed(0)
+    summary = GNNSummary(width=32, layers=3, out=64, k=10)
+    net = {"quantile": QuantileEstimator, "posterior": PosteriorEstimator,
+           "ratio": RatioEstimator}[kind](summary, len(spec.prior))
     st = TrainingSettings(epochs=200, batch_size=64, lr=1e-3, patience=6, threads=1,
                           max_seconds=60 * minutes)
     hist = train(net, spec, train_set, val_set, st,
-                 checkpoint=f"/tmp/mainwork/{name}.ckpt", progress=True)
+                 checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
     meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
             "simulation_seeds": {"train": 0, "val": 1},
             "training": hist.to_dict(),
             "command": f"python scripts/train_shipped_estimators.py {name}"}
-    out = NeuralEstimator(net, spec, meta).save(f"src/fieldfit/_estimators/{name}.pt")
+    if kind == "ratio":
+        items = [(x.coords, x.values) for x in val_set]
+        u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in val_set])),
+                            dtype=torch.float32)
+        meta["platt"] = net.calibrate(net.collate(items), u)
+    out = NeuralEstimator(net, spec, meta).save(out or f"src/fieldfit/_estimators/{name}.pt")
     print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds)
 
 
 if __name__ == "__main__":
-    args = sys.argv[2:]
-    main(sys.argv[1], *(int(a) for a in args[:2]), *(float(a) for a in args[2:3]))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name")
+    ap.add_argument("n_train", type=int, nargs="?", default=16000)
+    ap.add_argument("n_val", type=int, nargs="?", default=1000)
+    ap.add_argument("minutes", type=float, nargs="?", default=45.0)
+    ap.add_argument("--kind", default="quantile", choices=["quantile", "posterior", "ratio"])
+    ap.add_argument("--out", default=None, help="default: src/fieldfit/_estimators/NAME.pt")
+    ap.add_argument("--store", default="/tmp/fieldfit-sims")
+    a = ap.parse_args()
+    main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out)

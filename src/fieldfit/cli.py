@@ -339,7 +339,8 @@ def train_estimator_cmd(
                                     "epochs (in process) instead of a fixed set."),
     refresh: int = typer.Option(1, help="Epochs between fresh simulations with --on-the-fly."),
     store: Path = typer.Option(None, help="Folder for the simulations (Zarr, written with Dask;"
-                               " an interrupted run resumes from it). Default: in memory."),
+                               " an interrupted or repeated run resumes from it). Default: "
+                               "OUT's name + '-simulations' beside OUT."),
     scheduler: str = typer.Option(None, help="Dask scheduler: an existing cluster's ADDRESS, "
                                   "or 'synchronous' (default: a local cluster)."),
     epochs: int = typer.Option(100, help="Most epochs."),
@@ -349,6 +350,9 @@ def train_estimator_cmd(
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
     max_minutes: float = typer.Option(None, help="Stop training after this many minutes."),
     width: int = typer.Option(32, help="Channels of the graph network."),
+    neighbours: int = typer.Option(10, help="Graph: edges from the k nearest neighbours."),
+    radius: float = typer.Option(None, help="Graph: only neighbours within this distance "
+                                 "(at most --neighbours of them)."),
     seed: int = typer.Option(0, help="Seed of the simulations and of the training."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
@@ -376,8 +380,11 @@ def train_estimator_cmd(
         st = TrainingSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                               refresh=refresh if on_the_fly else None, seed=seed,
                               max_seconds=None if max_minutes is None else 60 * max_minutes)
+        if store is None and not on_the_fly:
+            store = out.parent / f"{out.stem}-simulations"
+        options = {"width": width, "k": neighbours, "radius": radius}
         est = train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
-                              on_the_fly, st, {"width": width}, progress)
+                              on_the_fly, st, options, progress)
         h = est.metadata["training"]
         typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
                    f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "
