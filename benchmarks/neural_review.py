@@ -881,7 +881,8 @@ def main(argv=None) -> int:
              "seeds).", "",
              "s/dataset (batch): wall time over the whole test set divided by its size "
              f"(networks: `NeuralEstimator.estimate_unit`, {args.eval_batch} datasets per call, "
-             "NBE rows include the quantile network; exact posterior: one Cholesky per θ "
+             "NBE rows include the quantile network; NRE: summaries, `log_ratio` on its θ "
+             "grid, maximiser and interval; exact posterior: one Cholesky per θ "
              "shared by all test sets). s/dataset (alone): one dataset at a time "
              f"({args.quad} Choleskys for the posterior; bounded Brent on (0, 0.6) for the "
              "MLE).", "",

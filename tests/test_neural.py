@@ -340,3 +340,19 @@ def test_estimate_rejects_missing_dataset_labels(tiny_data):
     df.loc[3, "dataset"] = None
     with pytest.raises(ValueError, match="'dataset' has missing values"):
         est.estimate(df)
+
+
+def test_any_model_with_simulate_can_be_the_simulator():
+    """A model object (here an anisotropic field) in place of a ModelSpec: simulations in
+    process work; sending it to Dask or saving it is refused with a clear message."""
+    model = fieldfit.GaussianField(fieldfit.Anisotropic(fieldfit.Exponential()))
+    names = model.param_space().names
+    prior = Prior({"range": Bound(0.05, 0.3)},
+                  fixed={n: v for n, v in {"variance": 1.0, "nugget": 0.1, "mean": 0.0,
+                                           "angle": 0.3, "ratio": 0.5}.items()
+                         if n in names or n == "mean"})
+    spec = SimulationSpec(model, prior, UniformDesign(20, 30))
+    s = spec.simulate([0], seed=0)[0]
+    assert s.values.shape == (1, len(s.coords))
+    with pytest.raises(ValueError, match="needs a ModelSpec"):
+        spec.to_dict()

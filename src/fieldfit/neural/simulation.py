@@ -95,6 +95,11 @@ class Sample:
 class SimulationSpec:
     """What to simulate: a model, a prior over its parameters, a design, the replicates.
 
+    ``model``: a :class:`ModelSpec`, or any model object offering the model contract's
+    ``simulate(points (n, 2), params, n_replicates, seed) -> (r, n)`` and ``param_space()``
+    (in-process simulation and training; a ModelSpec is needed to save the spec or to simulate
+    on Dask workers).
+
     ``replicates``: an int, or ``(lo, hi)`` drawn uniformly per dataset.
     """
 
@@ -108,7 +113,7 @@ class SimulationSpec:
         lo, hi = self.replicate_range
         if not 1 <= lo <= hi:
             raise ValueError(f"replicates needs 1 <= lo <= hi, got {self.replicates}")
-        model = self.model.build(self.prior.fixed)
+        model = self.model_
         names = set(model.param_space().names) | {"mean"}
         given = set(self.prior.names) | set(self.prior.fixed)
         missing, unknown = names - given, given - names
@@ -124,7 +129,8 @@ class SimulationSpec:
     @property
     def model_(self):
         if self._model is None:
-            self._model = self.model.build(self.prior.fixed)
+            self._model = (self.model.build(self.prior.fixed)
+                           if isinstance(self.model, ModelSpec) else self.model)
         return self._model
 
     def simulate_one(self, seed: int, index: int) -> Sample:
@@ -146,6 +152,10 @@ class SimulationSpec:
 
     def to_dict(self) -> dict:
         r = self.replicates
+        if not isinstance(self.model, ModelSpec):
+            raise ValueError(f"{self.model!r} is a model object: simulations in process work, "
+                             "but saving the spec or sending it to Dask workers needs a "
+                             "ModelSpec (a model by description)")
         return {"model": self.model.to_dict(), "prior": self.prior.to_dict(),
                 "design": self.design.to_dict(),
                 "replicates": r if isinstance(r, int) else list(r)}
