@@ -183,6 +183,13 @@ class NeuralEstimator:
         out = self.estimate_unit(items, batch_size)
         lo_key, hi_key = f"q{(1 - level) / 2:g}", f"q{(1 + level) / 2:g}"
         prior = self.spec.prior
+        edge = (out["estimate"] < 0.005) | (out["estimate"] > 0.995)
+        if edge.any():
+            which = sorted({self.names[j] for j in np.flatnonzero(edge.any(0))})
+            warnings.warn(f"estimates of {which} at the edge of the prior box in "
+                          f"{int(edge.any(1).sum())} dataset(s): the data may lie outside what "
+                          f"the estimator was trained on ({prior.to_dict()['bounds']})",
+                          stacklevel=2)
         table = {"dataset": names}
         cols = {n: prior.from_unit(out["estimate"])[:, j] for j, n in enumerate(self.names)}
         have = lo_key in out and hi_key in out
