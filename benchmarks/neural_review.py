@@ -420,7 +420,8 @@ def nre_section(nre: dict) -> list[str]:
         "Check of the grid procedure: applied to the exact ℓ on the same grid, the maximiser "
         f"differs from the Brent MLE by at most {chk['estimate_max_abs']:.1e} and the interval "
         f"ends from the MLE row's by at most {chk['lower_max_abs']:.1e} / "
-        f"{chk['upper_max_abs']:.1e}.", "",
+        f"{chk['upper_max_abs']:.1e} (the grid stops half a spacing short of 0 and 0.6: an "
+        "MLE on the boundary differs by that much).", "",
     ]
 
 
@@ -811,7 +812,8 @@ def main(argv=None) -> int:
             surfaces = {"theta": theta_g, "neural": surf, "exact": exact_g}
             log(f"  nre: RMSPE×10² {100 * res['nre']['rmspe']:.2f}, coverage "
                 f"{100 * res['nre']['coverage']:.1f} %, surface RMS difference (median) "
-                f"{agree['rms_median']:.3f}, correlation (median) {agree['corr_median']}")
+                f"{agree['rms_median']:.3f}, correlation (median) "
+                f"{float('nan') if agree['corr_median'] is None else agree['corr_median']:.3f}")
         else:
             surfaces = None
     elapsed = time.perf_counter() - t_start
