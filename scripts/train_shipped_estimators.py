@@ -52,7 +52,8 @@ def spec_for(name: str) -> SimulationSpec:
 
 
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
-         store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None):
+         store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None,
+         resume: bool = False, lr: float = 1e-3):
     """Simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second call
     finds them done), then training on one thread."""
     from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
@@ -64,24 +65,33 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
     train_set = ZarrSamples(f"{store}/{name}-train.zarr")
     val_set = ZarrSamples(f"{store}/{name}-val.zarr")
     sim_s = time.perf_counter() - t0
-    torch.manual_seed(0)
-    summary = GNNSummary(width=32, layers=3, out=64, k=10)
-    net = {"quantile": QuantileEstimator, "posterior": PosteriorEstimator,
-           "ratio": RatioEstimator}[kind](summary, len(spec.prior))
-    st = TrainingSettings(epochs=200, batch_size=64, lr=1e-3, patience=6, threads=1,
+    out = out or f"src/fieldfit/_estimators/{name}.pt"
+    earlier = []
+    if resume:      # continue from the saved bundle (same simulations, fresh optimiser)
+        previous = NeuralEstimator.load(out)
+        net = previous.network
+        earlier = previous.metadata.get("training_runs", []) + [previous.metadata["training"]]
+    else:
+        torch.manual_seed(0)
+        summary = GNNSummary(width=32, layers=3, out=64, k=10)
+        net = {"quantile": QuantileEstimator, "posterior": PosteriorEstimator,
+               "ratio": RatioEstimator}[kind](summary, len(spec.prior))
+    st = TrainingSettings(epochs=200, batch_size=64, lr=lr, patience=6, threads=1,
                           max_seconds=60 * minutes)
     hist = train(net, spec, train_set, val_set, st,
                  checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
     meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
-            "simulation_seeds": {"train": 0, "val": 1},
+            "simulation_seeds": {"train": 0, "val": 1}, "training_runs": earlier,
             "training": hist.to_dict(),
-            "command": f"python scripts/train_shipped_estimators.py {name}"}
+            "command": "python scripts/train_shipped_estimators.py "
+                       f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
+                       + (f" --resume --lr {lr:g}" if resume else "")}
     if kind == "ratio":
         items = [(x.coords, x.values) for x in val_set]
         u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in val_set])),
                             dtype=torch.float32)
         meta["platt"] = net.calibrate(net.collate(items), u)
-    out = NeuralEstimator(net, spec, meta).save(out or f"src/fieldfit/_estimators/{name}.pt")
+    out = NeuralEstimator(net, spec, meta).save(out)
     print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds)
 
 
@@ -94,5 +104,7 @@ if __name__ == "__main__":
     ap.add_argument("--kind", default="quantile", choices=["quantile", "posterior", "ratio"])
     ap.add_argument("--out", default=None, help="default: src/fieldfit/_estimators/NAME.pt")
     ap.add_argument("--store", default="/tmp/fieldfit-sims")
+    ap.add_argument("--resume", action="store_true", help="continue training the saved file")
+    ap.add_argument("--lr", type=float, default=1e-3)
     a = ap.parse_args()
-    main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out)
+    main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr)

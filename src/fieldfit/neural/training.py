@@ -13,9 +13,8 @@ interrupted with Ctrl-C.
 from __future__ import annotations
 
 import copy
+import io
 import math
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..fit.results import write_atomic
 from .simulation import Sample, SimulationSpec
 
 
@@ -76,16 +76,10 @@ def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
 
 
 def save_state_atomic(state: dict, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """``torch.save`` to a temporary file and a rename (:func:`fieldfit.fit.write_atomic`)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_atomic(path, buf.getvalue())
 
 
 def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int,
