@@ -21,34 +21,26 @@ import torch
 import fieldfit  # noqa: F401  (first: BLAS set-up)
 from fieldfit.neural import (
     Bound,
-    ClusteredDesign,
     GNNSummary,
-    MixedDesign,
-    ModelSpec,
     NeuralEstimator,
     PosteriorEstimator,
-    Prior,
     QuantileEstimator,
     RatioEstimator,
     SimulationSpec,
     TrainingSettings,
-    UniformDesign,
     train,
 )
-
-BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"), "variance": Bound(0.1, 5.0, "loguniform"),
-          "nugget": Bound(0.0, 1.0), "mean": Bound(-5.0, 5.0)}
+from fieldfit.neural.recipes import DEFAULT_BOUNDS, build_spec
 
 
 def spec_for(name: str) -> SimulationSpec:
+    """The set-ups of the shipped estimators: fieldfit.neural.recipes.build_spec's defaults,
+    with the smoothness fixed at 1 or estimated on [0.5, 2.5]."""
     if name == "matern-irregular":
-        prior = Prior(BOUNDS, fixed={"smoothness": 1.0})
-    elif name == "matern-irregular-smoothness":
-        prior = Prior({**BOUNDS, "smoothness": Bound(0.5, 2.5)})
-    else:
-        raise SystemExit(f"unknown estimator {name}")
-    design = MixedDesign((UniformDesign(50, 1000), ClusteredDesign(50, 1000)))
-    return SimulationSpec(ModelSpec("gaussian-field", "matern"), prior, design, 1)
+        return build_spec()
+    if name == "matern-irregular-smoothness":
+        return build_spec(bounds={**DEFAULT_BOUNDS, "smoothness": Bound(0.5, 2.5)}, fixed={})
+    raise SystemExit(f"unknown estimator {name}")
 
 
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
