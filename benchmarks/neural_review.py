@@ -77,6 +77,7 @@ from fieldfit.neural import (
     TrainingSettings,
     train,
 )
+from fieldfit.neural.training import as_batch
 
 HERE = Path(__file__).resolve().parent
 UPPER = 0.6          # θ ~ U(0, UPPER)
@@ -314,9 +315,7 @@ def nre_surfaces(net, items, u_grid, batch_size) -> np.ndarray:
 def pair_bce(net, spec, samples, platt: tuple[float, float] | None) -> float:
     """The ratio estimator's loss (BCE of dependent pairs + BCE of pairs with θ rolled by one;
     chance 2 log 2) over ``samples`` at once, on the raw or the Platt-calibrated logit."""
-    inputs = net.collate([(x.coords, x.values) for x in samples])
-    u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in samples])),
-                        dtype=torch.float32)
+    inputs, u = as_batch(net, samples, spec)
     t = net.summary(inputs)
     pos = net.logit_pair(t, u).double()
     neg = net.logit_pair(t, u[torch.roll(torch.arange(len(u)), 1)]).double()
@@ -774,11 +773,7 @@ def main(argv=None) -> int:
             res["npe_mean"] = metrics(truth, mean, o["q0.05"], o["q0.95"], secs["npe"], None)
         if "nre" in nets:
             net = nets["nre"]
-            val_in = net.collate([(x.coords, x.values) for x in val_set])
-            val_u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in val_set])),
-                                    dtype=torch.float32)
-            a, b = net.calibrate(val_in, val_u)
-            del val_in
+            a, b = net.calibrate(*as_batch(net, val_set, spec))
             cal = {"a": a, "b": b, "chance": 2 * math.log(2),
                    "val_bce_raw": pair_bce(net, spec, val_set, None),
                    "val_bce_calibrated": pair_bce(net, spec, val_set, (a, b)),

@@ -15,22 +15,18 @@ and mean ∈ [−5, 5] uniform, smoothness fixed at 1 or uniform on [0.5, 2.5].
 import argparse
 import time
 
-import numpy as np
 import torch
 
 import fieldfit  # noqa: F401  (first: BLAS set-up)
 from fieldfit.neural import (
     Bound,
-    GNNSummary,
     NeuralEstimator,
-    PosteriorEstimator,
-    QuantileEstimator,
-    RatioEstimator,
     SimulationSpec,
     TrainingSettings,
     train,
 )
-from fieldfit.neural.recipes import DEFAULT_BOUNDS, build_spec
+from fieldfit.neural.recipes import DEFAULT_BOUNDS, build_network, build_spec
+from fieldfit.neural.training import as_batch
 
 
 def spec_for(name: str) -> SimulationSpec:
@@ -65,9 +61,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         earlier = previous.metadata.get("training_runs", []) + [previous.metadata["training"]]
     else:
         torch.manual_seed(0)
-        summary = GNNSummary(width=32, layers=3, out=64, k=10)
-        net = {"quantile": QuantileEstimator, "posterior": PosteriorEstimator,
-               "ratio": RatioEstimator}[kind](summary, len(spec.prior))
+        net = build_network(kind, spec, width=32, layers=3, out=64, k=10)
     st = TrainingSettings(epochs=200, batch_size=64, lr=lr, patience=6, threads=1,
                           max_seconds=60 * minutes)
     hist = train(net, spec, train_set, val_set, st,
@@ -79,10 +73,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
                        f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
                        + (f" --resume --lr {lr:g}" if resume else "")}
     if kind == "ratio":
-        items = [(x.coords, x.values) for x in val_set]
-        u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in val_set])),
-                            dtype=torch.float32)
-        meta["platt"] = net.calibrate(net.collate(items), u)
+        meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     out = NeuralEstimator(net, spec, meta).save(out)
     print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds)
 

@@ -191,17 +191,18 @@ class NeuralEstimator:
                           f"the estimator was trained on ({prior.to_dict()['bounds']})",
                           stacklevel=2)
         table = {"dataset": names}
-        cols = {n: prior.from_unit(out["estimate"])[:, j] for j, n in enumerate(self.names)}
         have = lo_key in out and hi_key in out
         if not have:
             warnings.warn(f"a {self.network.kind} estimator gives no {level:.0%} intervals; "
                           "the _lower/_upper columns are NaN", stacklevel=2)
+        nan = np.full((len(names), len(self.names)), np.nan)
+        natural = {key: prior.from_unit(out[key]) if key in out else nan
+                   for key in ("estimate", lo_key, hi_key)}
         for j, n in enumerate(self.names):
             f = scales if n in LENGTH_PARAMS else 1.0
-            table[n] = cols[n] * f
-            for key, suffix in ((lo_key, "lower"), (hi_key, "upper")):
-                table[f"{n}_{suffix}"] = (prior.from_unit(out[key])[:, j] * f if have
-                                          else np.full(len(names), np.nan))
+            table[n] = natural["estimate"][:, j] * f
+            table[f"{n}_lower"] = natural[lo_key][:, j] * f if have else nan[:, j]
+            table[f"{n}_upper"] = natural[hi_key][:, j] * f if have else nan[:, j]
         return pd.DataFrame(table)
 
     # --- persistence ----------------------------------------------------------------------

@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .bundle import NeuralEstimator
@@ -24,7 +23,7 @@ from .prior import Bound, Prior
 from .ratio import RatioEstimator
 from .simulation import ModelSpec, SimulationSpec
 from .summaries import CNNSummary, GNNSummary
-from .training import TrainingSettings, train
+from .training import TrainingSettings, as_batch, train
 
 #: the prior of the shipped ``matern-irregular`` estimators
 DEFAULT_BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"),
@@ -96,12 +95,15 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
 
 
 def simulated_sets(spec: SimulationSpec, n_train: int, n_val: int, seed: int,
-                   store: Path | None, scheduler: str | None, progress: bool
-                   ) -> tuple[Sequence, Sequence]:
-    """Training samples ``0..n_train-1`` and validation samples of the run with ``seed``
-    (validation indices from 10⁹ on: never among the training ones); with ``store`` both are
-    written by Dask into ``store/train.zarr`` and ``store/val.zarr`` (resumable)."""
+                   store: Path | None, scheduler: str | None, progress: bool,
+                   on_the_fly: bool = False) -> tuple[Sequence | int, Sequence]:
+    """Training samples ``0..n_train-1`` (``on_the_fly``: just their number, for ``train`` to
+    simulate) and validation samples of the run with ``seed`` (validation indices from 10⁹ on:
+    never among the training ones); with ``store`` both are written by Dask into
+    ``store/train.zarr`` and ``store/val.zarr`` (resumable)."""
     val_idx = range(10**9, 10**9 + n_val)
+    if on_the_fly:
+        return n_train, spec.simulate(val_idx, seed=seed)
     if store is None:
         return spec.simulate(n_train, seed=seed), spec.simulate(val_idx, seed=seed)
     from .store import ZarrSamples, simulate_to_zarr
@@ -125,11 +127,8 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
     t0 = time.perf_counter()
-    if on_the_fly:
-        train_set, val_set = n_train, spec.simulate(range(10**9, 10**9 + n_val), seed=seed)
-    else:
-        train_set, val_set = simulated_sets(spec, n_train, n_val, seed, store, scheduler,
-                                            progress)
+    train_set, val_set = simulated_sets(spec, n_train, n_val, seed, store, scheduler, progress,
+                                        on_the_fly)
     sim_seconds = time.perf_counter() - t0
     out = Path(out)
     hist = train(net, spec, train_set, val_set, settings,
@@ -138,10 +137,7 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
             "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
             "training": hist.to_dict()}
     if kind == "ratio":
-        items = [(s.coords, s.values) for s in val_set]
-        u = torch.as_tensor(spec.prior.to_unit(np.stack([s.theta for s in val_set])),
-                            dtype=torch.float32)
-        meta["platt"] = net.calibrate(net.collate(items), u)
+        meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     est = NeuralEstimator(net, spec, meta)
     est.save(out)
     return est

@@ -61,6 +61,11 @@ def max_points(design) -> int:
     return int(design.n_range[1])
 
 
+def _chunk_bounds(k: int, chunk_size: int, n_samples: int) -> tuple[int, int]:
+    """First and one-past-last sample of chunk ``k``."""
+    return k * chunk_size, min((k + 1) * chunk_size, n_samples)
+
+
 def _canonical(spec: SimulationSpec) -> dict:
     """``spec.to_dict()`` as JSON data, after a round trip (so 1 and 1.0 read the same)."""
     return json.loads(json.dumps(SimulationSpec.from_dict(spec.to_dict()).to_dict()))
@@ -222,8 +227,8 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
         _create(path, attrs, len(spec.prior), n_max, r_max)
     root = _open(path, mode="r+")
     done = root["done"][:]
-    args = [(k, spec_dict, seed, k * chunk_size, min((k + 1) * chunk_size, n_samples), n_max,
-             r_max) for k in np.flatnonzero(~done).tolist()]
+    args = [(k, spec_dict, seed, *_chunk_bounds(k, chunk_size, n_samples), n_max, r_max)
+            for k in np.flatnonzero(~done).tolist()]
     if not args:
         return path
     run = (_run_synchronous(args) if scheduler == "synchronous"
@@ -233,7 +238,7 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
     try:
         with closing(run) as results, bar:
             for k, out in results:
-                a, b = k * chunk_size, min((k + 1) * chunk_size, n_samples)
+                a, b = _chunk_bounds(k, chunk_size, n_samples)
                 for name in ARRAYS:
                     root[name][a:b] = out[name]
                 root["done"][k] = True  # only now: the chunk's arrays are all written
@@ -260,8 +265,7 @@ def _indices(n_total: int, indices) -> np.ndarray:
 
 
 def _read_chunk(root: zarr.Group, k: int) -> dict[str, np.ndarray]:
-    cs, big = root.attrs["chunk_size"], root.attrs["n_samples"]
-    a, b = k * cs, min((k + 1) * cs, big)
+    a, b = _chunk_bounds(k, root.attrs["chunk_size"], root.attrs["n_samples"])
     return {name: root[name][a:b] for name in ARRAYS}
 
 
@@ -310,7 +314,7 @@ class ZarrSamples:
         self.spec = SimulationSpec.from_dict(root.attrs["spec"])
         big, cs = root.attrs["n_samples"], self.chunk_size
         done = root["done"][:]
-        self.indices = (np.concatenate([np.arange(k * cs, min((k + 1) * cs, big))
+        self.indices = (np.concatenate([np.arange(*_chunk_bounds(k, cs, big))
                                         for k in np.flatnonzero(done)])
                         if done.any() else np.empty(0, np.int64))
         self._root, self._cache = root, OrderedDict()

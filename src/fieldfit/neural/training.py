@@ -55,13 +55,17 @@ class History:
                 "seconds": self.seconds, "stopped": self.stopped}
 
 
+def as_batch(estimator, samples: Sequence[Sample], spec: SimulationSpec):
+    """Network inputs of ``samples`` and their parameters on the prior's unit scale ``(B, p)``."""
+    inputs = estimator.collate([(x.coords, x.values) for x in samples])
+    u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in samples])),
+                        dtype=torch.float32)
+    return inputs, u
+
+
 def _batches(estimator, samples: Sequence[Sample], spec: SimulationSpec, idx, batch_size):
     for s in range(0, len(idx), batch_size):
-        chunk = [samples[int(i)] for i in idx[s:s + batch_size]]
-        inputs = estimator.collate([(x.coords, x.values) for x in chunk])
-        u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in chunk])),
-                            dtype=torch.float32)
-        yield inputs, u
+        yield as_batch(estimator, [samples[int(i)] for i in idx[s:s + batch_size]], spec)
 
 
 def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
@@ -106,8 +110,7 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     n_train = train_samples if on_the_fly else len(train_samples)
     if n_train < 1 or len(val_samples) < 1:
         raise ValueError("training needs at least one training and one validation sample")
-    if on_the_fly and st.refresh is None:
-        st.refresh = 10**9
+    refresh = st.refresh if st.refresh is not None else 10**9   # None: one simulated set
     opt = torch.optim.Adam(estimator.parameters(), lr=st.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5,
                                                        patience=max(1, st.patience // 2))
@@ -117,8 +120,8 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     bar = tqdm(range(st.epochs), desc=f"training {estimator.kind}", disable=not progress)
     try:
         for epoch in bar:
-            if on_the_fly and (samples is None or epoch % st.refresh == 0):
-                first = (epoch // st.refresh) * n_train
+            if on_the_fly and (samples is None or epoch % refresh == 0):
+                first = (epoch // refresh) * n_train
                 samples = spec.simulate(range(first, first + n_train), seed=st.seed)
             elif not on_the_fly:
                 samples = train_samples
