@@ -41,41 +41,64 @@ def spec_for(name: str) -> SimulationSpec:
 
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
          store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None,
-         resume: bool = False, lr: float = 1e-3):
-    """Simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second call
-    finds them done), then training on one thread."""
-    from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
-
+         resume: bool = False, lr: float = 1e-3, device: str = "cpu", width: int = 32,
+         layers: int = 3, features: int = 64, start_from: str | None = None,
+         workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536):
+    """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
+    call finds them done), then training on one thread. ``device`` other than cpu: every
+    training dataset simulated afresh on the device (fieldfit.neural.batched), for
+    ``minutes`` with a cosine learning-rate decay; ``n_train`` is then unused."""
     spec = spec_for(name)
-    t0 = time.perf_counter()
-    simulate_to_zarr(spec, f"{store}/{name}-train.zarr", n_train, seed=0)
-    simulate_to_zarr(spec, f"{store}/{name}-val.zarr", n_val, seed=1)
-    train_set = ZarrSamples(f"{store}/{name}-train.zarr")
-    val_set = ZarrSamples(f"{store}/{name}-val.zarr")
-    sim_s = time.perf_counter() - t0
     out = out or f"src/fieldfit/_estimators/{name}.pt"
     earlier = []
-    if resume:      # continue from the saved bundle (same simulations, fresh optimiser)
-        previous = NeuralEstimator.load(out)
+    source = start_from or (out if resume else None)
+    if source:      # continue from a saved bundle (fresh optimiser)
+        previous = NeuralEstimator.load(source)
         net = previous.network
         earlier = previous.metadata.get("training_runs", []) + [previous.metadata["training"]]
     else:
-        torch.manual_seed(0)
-        net = build_network(kind, spec, width=32, layers=3, out=64, k=10)
-    st = TrainingSettings(epochs=200, batch_size=64, lr=lr, patience=6, threads=1,
-                          max_seconds=60 * minutes)
-    hist = train(net, spec, train_set, val_set, st,
-                 checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
-    meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
-            "simulation_seeds": {"train": 0, "val": 1}, "training_runs": earlier,
-            "training": hist.to_dict(),
-            "command": "python scripts/train_shipped_estimators.py "
-                       f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
-                       + (f" --resume --lr {lr:g}" if resume else "")}
-    if kind == "ratio":
-        meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
+        torch.manual_seed(seed)
+        net = build_network(kind, spec, width=width, layers=layers, out=features, k=10)
+    command = ("python scripts/train_shipped_estimators.py "
+               f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
+               + (f" --resume --lr {lr:g}" if resume else "")
+               + (f" --start-from {start_from} --lr {lr:g}" if start_from else ""))
+    if device != "cpu":
+        from fieldfit.neural.batched import train_batched
+
+        st = TrainingSettings(epochs=10**6, batch_size=batch_size, lr=lr, patience=10**6,
+                              max_seconds=60 * minutes, schedule="cosine", seed=seed)
+        hist = train_batched(net, spec, st, device=device, epoch_size=epoch_size,
+                             n_val=n_val, workers=workers,
+                             checkpoint=f"{out}.ckpt", progress=True)
+        meta = {"name": name, "simulation": f"batched on {device} "
+                f"({torch.cuda.get_device_name() if device.startswith('cuda') else device}), "
+                "every training dataset fresh", "datasets_seen": len(hist.train) * epoch_size,
+                "n_val": n_val, "seed": seed, "training_runs": earlier,
+                "training": hist.to_dict(),
+                "command": command + f" --device {device} --width {width} --layers {layers} "
+                f"--features {features} --batch-size {batch_size}"}
+    else:
+        from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
+
+        t0 = time.perf_counter()
+        simulate_to_zarr(spec, f"{store}/{name}-train.zarr", n_train, seed=0)
+        simulate_to_zarr(spec, f"{store}/{name}-val.zarr", n_val, seed=1)
+        train_set = ZarrSamples(f"{store}/{name}-train.zarr")
+        val_set = ZarrSamples(f"{store}/{name}-val.zarr")
+        sim_s = time.perf_counter() - t0
+        st = TrainingSettings(epochs=200, batch_size=batch_size, lr=lr, patience=6, threads=1,
+                              max_seconds=60 * minutes)
+        hist = train(net, spec, train_set, val_set, st,
+                     checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
+        meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
+                "simulation_seeds": {"train": 0, "val": 1}, "training_runs": earlier,
+                "training": hist.to_dict(), "command": command}
+        if kind == "ratio":
+            meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     out = NeuralEstimator(net, spec, meta).save(out)
-    print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds)
+    print(out, hist.stopped, hist.best_epoch, hist.val[hist.best_epoch], hist.seconds,
+          meta.get("datasets_seen", n_train), "datasets", flush=True)
 
 
 if __name__ == "__main__":
@@ -88,6 +111,18 @@ if __name__ == "__main__":
     ap.add_argument("--out", default=None, help="default: src/fieldfit/_estimators/NAME.pt")
     ap.add_argument("--store", default="/tmp/fieldfit-sims")
     ap.add_argument("--resume", action="store_true", help="continue training the saved file")
+    ap.add_argument("--start-from", default=None, help="continue from this bundle")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--device", default="cpu",
+                    help="cuda: fresh simulations on the GPU (fieldfit.neural.batched)")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=6)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
-    main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr)
+    main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
+         a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
+         a.seed, a.epoch_size)

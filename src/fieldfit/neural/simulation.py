@@ -133,12 +133,18 @@ class SimulationSpec:
                            if isinstance(self.model, ModelSpec) else self.model)
         return self._model
 
-    def simulate_one(self, seed: int, index: int) -> Sample:
+    def draw_setting(self, seed: int, index: int):
+        """Parameters ``theta (p,)``, locations ``(n, 2)``, number of replicates of sample
+        ``index`` and the generator they were drawn from (it then seeds the field)."""
         rng = np.random.default_rng([int(seed), int(index)])
         theta = self.prior.sample(1, rng)[0]
         coords = self.design.sample(rng)
         lo, hi = self.replicate_range
         r = lo if lo == hi else int(rng.integers(lo, hi + 1))
+        return theta, coords, r, rng
+
+    def simulate_one(self, seed: int, index: int) -> Sample:
+        theta, coords, r, rng = self.draw_setting(seed, index)
         values = self.model_.simulate(coords, self.prior.params(theta), n_replicates=r,
                                       seed=int(rng.integers(2**62)))
         return Sample(theta, coords, np.asarray(values, dtype=np.float64).reshape(r, -1))

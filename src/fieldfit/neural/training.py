@@ -40,6 +40,10 @@ class TrainingSettings:
     max_seconds: float | None = None
     threads: int | None = None
     seed: int = 0
+    schedule: str = "plateau"
+
+
+SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass
@@ -70,13 +74,8 @@ def _batches(estimator, samples: Sequence[Sample], spec: SimulationSpec, idx, ba
 
 def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
     """Mean loss over ``samples`` (no gradients)."""
-    total, count = 0.0, 0
-    estimator.eval()
-    with torch.no_grad():
-        for inputs, u in _batches(estimator, samples, spec, np.arange(len(samples)), batch_size):
-            total += float(estimator.loss(inputs, u)) * len(u)
-            count += len(u)
-    return total / count
+    return _loss_over(estimator, _batches(estimator, samples, spec, np.arange(len(samples)),
+                                          batch_size))
 
 
 def save_state_atomic(state: dict, path: Path) -> None:
@@ -111,39 +110,81 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     if n_train < 1 or len(val_samples) < 1:
         raise ValueError("training needs at least one training and one validation sample")
     refresh = st.refresh if st.refresh is not None else 10**9   # None: one simulated set
+    current = {"samples": None}
+
+    def epoch_batches(epoch):
+        if on_the_fly and (current["samples"] is None or epoch % refresh == 0):
+            first = (epoch // refresh) * n_train
+            current["samples"] = spec.simulate(range(first, first + n_train), seed=st.seed)
+        samples = current["samples"] if on_the_fly else train_samples
+        return _batches(estimator, samples, spec, rng.permutation(n_train), st.batch_size)
+
+    val = list(_batches(estimator, val_samples, spec, np.arange(len(val_samples)), 256))
+    return optimise(estimator, epoch_batches, val, st, checkpoint, progress)
+
+
+def _loss_over(estimator, batches) -> float:
+    total, count = 0.0, 0
+    estimator.eval()
+    with torch.no_grad():
+        for inputs, u in batches:
+            total += float(estimator.loss(inputs, u)) * len(u)
+            count += len(u)
+    return total / count
+
+
+def optimise(estimator, epoch_batches, val_batches, settings: TrainingSettings,
+             checkpoint: str | Path | None = None, progress: bool = True,
+             epoch_size: int | None = None) -> History:
+    """The training loop shared by :func:`train` and
+    :func:`fieldfit.neural.batched.train_batched`: ``epoch_batches(epoch)`` yields the
+    ``(inputs, u)`` of one epoch, ``val_batches`` are fixed. Adam; ``settings.schedule``
+    "plateau" (halve the rate after ``patience // 2`` epochs without improvement) or "cosine"
+    (from ``lr`` to lr/50 over ``max_seconds``, or over ``epochs``); early stopping after
+    ``patience`` epochs without improvement; the best weights kept, checkpointed atomically,
+    restored at the end (Ctrl-C included)."""
+    st = settings
+    if st.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {st.schedule!r}")
     opt = torch.optim.Adam(estimator.parameters(), lr=st.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5,
                                                        patience=max(1, st.patience // 2))
     hist, best, best_state = History(), math.inf, copy.deepcopy(estimator.state_dict())
     start, bad = time.perf_counter(), 0
-    samples = None
+
+    def cosine_lr(epoch_fraction):
+        frac = ((time.perf_counter() - start) / st.max_seconds if st.max_seconds
+                else epoch_fraction / st.epochs)
+        return st.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
     bar = tqdm(range(st.epochs), desc=f"training {estimator.kind}", disable=not progress)
     try:
         for epoch in bar:
-            if on_the_fly and (samples is None or epoch % refresh == 0):
-                first = (epoch // refresh) * n_train
-                samples = spec.simulate(range(first, first + n_train), seed=st.seed)
-            elif not on_the_fly:
-                samples = train_samples
             estimator.train()
-            total = 0.0
-            for inputs, u in _batches(estimator, samples, spec, rng.permutation(n_train),
-                                      st.batch_size):
+            total, count = 0.0, 0
+            for inputs, u in epoch_batches(epoch):
+                if st.schedule == "cosine":
+                    frac = epoch + (count / epoch_size if epoch_size else 0.0)
+                    for g in opt.param_groups:
+                        g["lr"] = cosine_lr(frac)
                 opt.zero_grad()
                 loss = estimator.loss(inputs, u)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(estimator.parameters(), 10.0)
                 opt.step()
                 total += float(loss.detach()) * len(u)
-            hist.train.append(total / n_train)
-            hist.val.append(evaluate_loss(estimator, val_samples, spec))
-            sched.step(hist.val[-1])
+                count += len(u)
+            hist.train.append(total / max(count, 1))
+            hist.val.append(_loss_over(estimator, val_batches))
+            if st.schedule == "plateau":
+                sched.step(hist.val[-1])
             if hist.val[-1] < best:
                 best, bad, hist.best_epoch = hist.val[-1], 0, epoch
                 best_state = copy.deepcopy(estimator.state_dict())
                 if checkpoint is not None:
-                    save_state_atomic({"state": best_state, "epoch": epoch,
-                                       "history": hist.to_dict()}, Path(checkpoint))
+                    save_state_atomic({"state": {k: v.cpu() for k, v in best_state.items()},
+                                       "epoch": epoch, "history": hist.to_dict()},
+                                      Path(checkpoint))
             else:
                 bad += 1
             bar.set_postfix(train=f"{hist.train[-1]:.4f}", val=f"{hist.val[-1]:.4f}",

@@ -1,0 +1,340 @@
+"""Simulation and graph batches on an accelerator: training on fresh data at GPU speed.
+
+A batch of B datasets, dataset b with parameters θ_b and locations X_b ``(n_b, 2)``, is drawn at
+once (Gaussian field, stationary isotropic covariance, constant mean, nugget):
+
+    Z_b = μ_b 1 + L_b ε_b,   L_b L_bᵀ = σ_b² ρ(‖x_i − x_j‖ / ℓ_b) + τ_b² I,   ε_b ~ N(0, I)
+
+padded to the group's largest n (an identity block on the padding), with one batched float64
+Cholesky (``torch.linalg.cholesky``) on the device; datasets are grouped by n first, so that
+little is padded. Parameters, locations and numbers of replicates are those of
+:meth:`SimulationSpec.draw_setting` (the same generator per ``(seed, index)``, drawn on CPU
+workers); the field's noise comes from a torch generator on the device, so a batched run equals
+the in-process one in distribution, not draw for draw (tested: the covariance matrices are the
+model's own).
+
+Graphs are built on the device too: k nearest neighbours (within ``radius``) by ``torch.cdist``
+and ``topk``, giving the edges of :func:`fieldfit.neural.graphs.spatial_graph` (ties aside) in
+the same order, with the node order, standardised values, distances and expert summaries of
+:func:`fieldfit.neural.graphs.collate_graphs` (tested). Nothing here replaces the in-process or
+Dask simulations: those give every model (SPDE, general smoothness, any ``simulate``); this
+path gives the Gaussian fields whose correlation torch evaluates on a GPU, fast enough that a
+training run never shows a network the same dataset twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .graphs import FLOAT, GraphBatch
+from .simulation import ModelSpec, SimulationSpec
+
+_CLOSED = (0.5, 1.5, 2.5)
+
+
+def _distances(coords: torch.Tensor) -> torch.Tensor:
+    """Pairwise distances ``(B, n, n)`` computed from the differences (not the Gram trick,
+    whose rounding at small distances is ~1e-8)."""
+    return torch.cdist(coords, coords, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def correlation_function(spec: SimulationSpec):
+    """ρ(r) of ``spec``'s covariance as a torch function that runs on any device, or
+    ValueError naming what the batched path cannot simulate."""
+    from ..covariance.matern import Exponential, Gaussian, Matern, _closed_form
+
+    if not isinstance(spec.model, ModelSpec) or spec.model.kind != "gaussian-field":
+        raise ValueError("batched simulation covers Gaussian fields given by a ModelSpec "
+                         f"(kind 'gaussian-field'), not {spec.model!r}: use the in-process or "
+                         "Dask simulation")
+    cov = spec.model_.covariance
+    if isinstance(cov, Matern):
+        nu = cov.smoothness
+        if nu == 1.0:
+            def rho(r):
+                pos = r > 0
+                rs = torch.where(pos, r, torch.ones_like(r))
+                return torch.where(pos, rs * torch.special.modified_bessel_k1(rs),
+                                   torch.ones_like(r))
+            return rho
+        if nu in _CLOSED:
+            return lambda r: _closed_form(r, float(nu))
+        raise ValueError("batched simulation needs the Matérn smoothness fixed at 0.5, 1, 1.5 "
+                         f"or 2.5 (torch has no K_ν of real order on a GPU), got {nu}: use "
+                         "the in-process or Dask simulation")
+    if isinstance(cov, (Exponential, Gaussian)):
+        return lambda r: cov.correlation(r, {})
+    raise ValueError(f"batched simulation does not cover {cov!r}")
+
+
+def _cholesky(c: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Batched :func:`fieldfit.likelihood.exact.cholesky`: jitter ``settings.jitter`` × the
+    dataset's mean variance on the diagonal, raised tenfold for the datasets that fail."""
+    from ..settings import current
+
+    cfg = current()
+    scale = (c.diagonal(dim1=1, dim2=2) * mask).sum(1) / mask.sum(1)
+    jitter = torch.full_like(scale, cfg.jitter)
+    eye = torch.eye(c.shape[1], dtype=c.dtype, device=c.device)
+    for _ in range(cfg.max_jitter_tries + 1):
+        chol, info = torch.linalg.cholesky_ex(c + (jitter * scale)[:, None, None] * eye)
+        bad = info != 0
+        if not bool(bad.any()):
+            return chol
+        jitter = torch.where(bad, 10.0 * jitter, jitter)
+    raise ValueError("a simulated covariance matrix is not positive definite even with "
+                     f"jitter {float(jitter.max()) / 10:.1e} x its mean variance")
+
+
+@dataclass
+class Padded:
+    """Datasets padded to a common size: ``coords (B, n_max, 2)``, ``values (B, r_max, n_max)``
+    (float64), ``n (B,)``, ``r (B,)`` (long), ``theta (B, p)`` natural values (float64)."""
+
+    coords: torch.Tensor
+    values: torch.Tensor
+    n: torch.Tensor
+    r: torch.Tensor
+    theta: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.n)
+
+    def node_mask(self) -> torch.Tensor:
+        return torch.arange(self.coords.shape[1], device=self.n.device)[None] < self.n[:, None]
+
+    def rep_mask(self) -> torch.Tensor:
+        return torch.arange(self.values.shape[1], device=self.r.device)[None] < self.r[:, None]
+
+    def select(self, idx: torch.Tensor) -> Padded:
+        """Datasets ``idx``, trimmed to their own largest n and r."""
+        n, r = self.n[idx], self.r[idx]
+        nm, rm = int(n.max()), int(r.max())
+        return Padded(self.coords[idx, :nm], self.values[idx, :rm, :nm], n, r, self.theta[idx])
+
+    def items(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(coords (n, 2), values (r, n))`` per dataset, as numpy (for the CPU collate)."""
+        out = []
+        for b in range(len(self)):
+            n, r = int(self.n[b]), int(self.r[b])
+            out.append((self.coords[b, :n].cpu().numpy(),
+                        self.values[b, :r, :n].cpu().numpy()))
+        return out
+
+
+def pad(settings: Sequence[tuple[np.ndarray, np.ndarray, int]], device) -> Padded:
+    """``(theta (p,), coords (n, 2), r)`` per dataset -> :class:`Padded` with zero values."""
+    ns = [len(c) for _, c, _ in settings]
+    rs = [int(r) for _, _, r in settings]
+    coords = np.zeros((len(settings), max(ns), 2))
+    for b, (_, c, _) in enumerate(settings):
+        coords[b, :len(c)] = c
+    dev = torch.device(device)
+    return Padded(torch.as_tensor(coords, device=dev),
+                  torch.zeros(len(settings), max(rs), max(ns), dtype=torch.float64, device=dev),
+                  torch.as_tensor(ns, device=dev), torch.as_tensor(rs, device=dev),
+                  torch.as_tensor(np.stack([t for t, _, _ in settings]), device=dev))
+
+
+class BatchedSimulator:
+    """Draws the fields of :class:`Padded` datasets on their device (see the module's formula).
+
+    ``group``: datasets per batched Cholesky (grouped by n; memory ``group · n_max²`` doubles).
+    """
+
+    def __init__(self, spec: SimulationSpec, group: int = 256):
+        self.spec, self.group = spec, int(group)
+        self.rho = correlation_function(spec)
+        names = spec.prior.names
+        self._cols = {k: names.index(k) if k in names else None
+                      for k in ("variance", "range", "nugget", "mean")}
+        self._fixed = dict(spec.prior.fixed)
+        missing = [k for k in ("variance", "range", "mean")
+                   if self._cols[k] is None and k not in self._fixed]
+        if missing:
+            raise ValueError(f"batched simulation needs the parameters {missing}")
+
+    def _param(self, theta: torch.Tensor, name: str) -> torch.Tensor:
+        j = self._cols[name]
+        if j is not None:
+            return theta[:, j]
+        return torch.full((len(theta),), float(self._fixed.get(name, 0.0)),
+                          dtype=theta.dtype, device=theta.device)
+
+    @torch.no_grad()
+    def covariance(self, batch: Padded) -> torch.Tensor:
+        """``(B, n_max, n_max)``: the covariance of each dataset's observations, the identity
+        on its padding."""
+        mask = batch.node_mask()
+        both = mask[:, :, None] & mask[:, None, :]
+        th = batch.theta
+        sig2, ell = self._param(th, "variance"), self._param(th, "range")
+        tau2 = self._param(th, "nugget")
+        c = sig2[:, None, None] * self.rho(_distances(batch.coords) / ell[:, None, None])
+        eye = torch.eye(c.shape[1], dtype=c.dtype, device=c.device)
+        return torch.where(both, c + tau2[:, None, None] * eye, eye)
+
+    @torch.no_grad()
+    def simulate(self, batch: Padded, generator: torch.Generator | None = None) -> Padded:
+        """Fills ``batch.values`` (in place; returned)."""
+        order = torch.argsort(batch.n)
+        for s in range(0, len(batch), self.group):
+            idx = order[s:s + self.group]
+            sub = batch.select(idx)
+            nm = sub.coords.shape[1]
+            chol = _cholesky(self.covariance(sub), sub.node_mask())
+            eps = torch.randn(len(idx), nm, sub.values.shape[1], dtype=chol.dtype,
+                              device=chol.device, generator=generator)
+            z = (chol @ eps).transpose(1, 2) + self._param(sub.theta, "mean")[:, None, None]
+            z = z * (sub.node_mask()[:, None, :] & sub.rep_mask()[:, :, None])
+            batch.values[idx, :z.shape[1], :nm] = z
+        return batch
+
+
+@torch.no_grad()
+def graph_batch(batch: Padded, k: int = 10, radius: float | None = None) -> GraphBatch:
+    """:class:`GraphBatch` of ``batch`` built on its device: what
+    :func:`fieldfit.neural.graphs.collate_graphs` builds from the same data on CPU."""
+    dev = batch.coords.device
+    n, r = batch.n, batch.r
+    B, nm = batch.coords.shape[:2]
+    if int(n.min()) < 2:
+        raise ValueError("a spatial graph needs at least 2 locations")
+    mask = batch.node_mask()
+    rmask = batch.rep_mask()
+    # standardisation over all values of a dataset (population sd, as np.std)
+    full = (rmask[:, :, None] & mask[:, None, :]).to(batch.values.dtype)
+    count = (n * r).to(batch.values.dtype)
+    mean = (batch.values * full).sum((1, 2)) / count
+    sd = torch.sqrt((((batch.values - mean[:, None, None]) * full) ** 2).sum((1, 2)) / count)
+    if not bool((sd > 0).all()):
+        raise ValueError("a dataset's values are all equal: nothing to estimate a covariance "
+                         "from")
+    z = (batch.values - mean[:, None, None]) / sd[:, None, None]
+    # k nearest neighbours within each dataset
+    d = _distances(batch.coords)
+    bad = ~(mask[:, :, None] & mask[:, None, :]) | torch.eye(nm, dtype=torch.bool, device=dev)
+    d = d.masked_fill(bad, math.inf)
+    kk = min(k, nm - 1)
+    dist, idx = torch.topk(d, kk, dim=2, largest=False, sorted=True)       # (B, nm, kk)
+    valid = torch.isfinite(dist) & mask[:, :, None]
+    if radius is not None:
+        valid &= dist < radius
+    b_e, i_e, s_e = torch.nonzero(valid, as_tuple=True)                  # b-major, i, slot
+    src_l, tgt_l, dist_l = idx[b_e, i_e, s_e], i_e, dist[b_e, i_e, s_e]
+    e_count = torch.bincount(b_e, minlength=B)
+    e_start = torch.cumsum(e_count, 0) - e_count
+    # one graph per replicate: dataset-major, replicate order, as collate_graphs
+    g_data = torch.repeat_interleave(torch.arange(B, device=dev), r)
+    g_nodes = n[g_data]
+    g_offset = torch.cumsum(g_nodes, 0) - g_nodes
+    g_edges = e_count[g_data]
+    e_graph = torch.repeat_interleave(torch.arange(len(g_data), device=dev), g_edges)
+    pos = torch.arange(len(e_graph), device=dev) - (torch.cumsum(g_edges, 0) - g_edges)[e_graph]
+    base = e_start[g_data][e_graph] + pos
+    off = g_offset[e_graph]
+    edge_index = torch.stack([src_l[base] + off, tgt_l[base] + off])
+    g_rep = torch.arange(len(g_data), device=dev) - (torch.cumsum(r, 0) - r)[g_data]
+    node_ok = mask[g_data]                                                  # (G, nm)
+    x = z[g_data, g_rep][node_ok]
+    graph = torch.repeat_interleave(torch.arange(len(g_data), device=dev), g_nodes)
+    expert = torch.stack([mean, torch.log(sd), torch.log(n.to(mean.dtype)),
+                          torch.log(r.to(mean.dtype))], 1)
+    return GraphBatch(x=x.to(FLOAT)[:, None], edge_index=edge_index,
+                      edge_attr=dist_l[base].to(FLOAT)[:, None], graph=graph, dataset=g_data,
+                      expert=expert.to(FLOAT))
+
+
+def _as_is(x):
+    return x
+
+
+class SettingChunks(torch.utils.data.IterableDataset):
+    """Endless chunks of ``(theta, coords, r)``: chunk c holds samples ``c·size … (c+1)·size − 1``
+    of the run with ``seed`` (:meth:`SimulationSpec.draw_setting`), chunks dealt round-robin
+    to the DataLoader's workers."""
+
+    def __init__(self, spec: SimulationSpec, seed: int, size: int, first: int = 0):
+        super().__init__()
+        self.spec, self.seed, self.size, self.first = spec, int(seed), int(size), int(first)
+
+    def chunk(self, c: int) -> list:
+        lo = c * self.size
+        return [self.spec.draw_setting(self.seed, i)[:3] for i in range(lo, lo + self.size)]
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        w, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        c = self.first + w
+        while True:
+            yield self.chunk(c)
+            c += workers
+
+
+def _unit(spec: SimulationSpec, theta: torch.Tensor) -> torch.Tensor:
+    u = spec.prior.to_unit(theta.cpu().numpy())
+    return torch.as_tensor(u, dtype=torch.float32, device=theta.device)
+
+
+def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = "cuda",
+                  epoch_size: int = 65536, n_val: int = 4096, chunk: int = 4096,
+                  workers: int = 4, group: int = 256, checkpoint=None, progress: bool = True):
+    """Train a graph-network ``estimator`` on datasets simulated afresh on ``device``: no
+    dataset is seen twice. Locations and parameters are drawn by ``workers`` DataLoader
+    processes (:class:`SettingChunks`), fields and graphs on the device; one epoch is
+    ``epoch_size`` datasets, the validation set ``n_val`` datasets at indices from 10⁹ (as
+    :func:`fieldfit.neural.recipes.simulated_sets`). The loop, schedule, early stopping and
+    checkpoints are :func:`fieldfit.neural.training.optimise`'s. Returns the History; the
+    estimator is left on the CPU.
+    """
+    from .training import TrainingSettings, optimise
+
+    st = settings or TrainingSettings()
+    summary = estimator.summary
+    if getattr(summary, "gridded", True) or not hasattr(summary, "k"):
+        raise ValueError("batched training builds spatial graphs: it needs a GNNSummary")
+    dev = torch.device(device)
+    torch.manual_seed(st.seed)
+    estimator.to(dev)
+    sim = BatchedSimulator(spec, group)
+    k, radius = summary.k, summary.radius
+
+    def batches_of(padded, idx_order, size):
+        for s in range(0, len(idx_order), size):
+            sub = padded.select(idx_order[s:s + size])
+            yield graph_batch(sub, k, radius), _unit(spec, sub.theta)
+
+    gen_val = torch.Generator(dev).manual_seed(st.seed + 1)
+    val_set = [spec.draw_setting(st.seed, 10**9 + i)[:3] for i in range(n_val)]
+    val_padded = sim.simulate(pad(val_set, dev), gen_val)
+    val = list(batches_of(val_padded, torch.arange(n_val, device=dev), 256))
+
+    loader = torch.utils.data.DataLoader(SettingChunks(spec, st.seed, chunk), batch_size=None,
+                                         num_workers=workers, collate_fn=_as_is,
+                                         prefetch_factor=4 if workers else None,
+                                         persistent_workers=bool(workers))
+    stream = iter(loader)
+    gen = torch.Generator(dev).manual_seed(st.seed)
+    shuffle = torch.Generator(dev).manual_seed(st.seed + 2)
+
+    def epoch_batches(epoch):
+        done = 0
+        while done < epoch_size:
+            padded = sim.simulate(pad(next(stream), dev), gen)
+            order = torch.randperm(len(padded), generator=shuffle, device=dev)
+            for inputs, u in batches_of(padded, order, st.batch_size):
+                yield inputs, u
+                done += len(u)
+                if done >= epoch_size:
+                    return
+
+    try:
+        hist = optimise(estimator, epoch_batches, val, st, checkpoint, progress, epoch_size)
+    finally:
+        estimator.cpu()
+    return hist
