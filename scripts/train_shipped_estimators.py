@@ -20,9 +20,12 @@ import torch
 import fieldfit  # noqa: F401  (first: BLAS set-up)
 from fieldfit.neural import (
     Bound,
+    ClusteredDesign,
+    MixedDesign,
     NeuralEstimator,
     SimulationSpec,
     TrainingSettings,
+    UniformDesign,
     train,
 )
 from fieldfit.neural.recipes import DEFAULT_BOUNDS, build_network, build_spec
@@ -39,16 +42,29 @@ def spec_for(name: str) -> SimulationSpec:
     raise SystemExit(f"unknown estimator {name}")
 
 
+def with_large_n(spec: SimulationSpec, n_from: int) -> SimulationSpec:
+    """The same prior and model, with half of the datasets drawn with n in [n_from, n_max]:
+    training weight on the large datasets, whose small losses the network otherwise neglects.
+    The Bayes estimator does not change (n is an input, the prior on θ is the same); only
+    where the approximation is spent does."""
+    lo, hi = spec.design.n_range
+    large = MixedDesign((UniformDesign(n_from, hi), ClusteredDesign(n_from, hi)))
+    return SimulationSpec(spec.model, spec.prior, MixedDesign((spec.design, large)),
+                          spec.replicates)
+
+
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
          store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None,
          resume: bool = False, lr: float = 1e-3, device: str = "cpu", width: int = 32,
          layers: int = 3, features: int = 64, start_from: str | None = None,
-         workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536):
+         workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536,
+         large_n_from: int | None = None):
     """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
     call finds them done), then training on one thread. ``device`` other than cpu: every
     training dataset simulated afresh on the device (fieldfit.neural.batched), for
     ``minutes`` with a cosine learning-rate decay; ``n_train`` is then unused."""
     spec = spec_for(name)
+    train_spec = with_large_n(spec, large_n_from) if large_n_from else spec
     out = out or f"src/fieldfit/_estimators/{name}.pt"
     earlier = []
     source = start_from or (out if resume else None)
@@ -62,13 +78,14 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
     command = ("python scripts/train_shipped_estimators.py "
                f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
                + (f" --resume --lr {lr:g}" if resume else "")
-               + (f" --start-from {start_from} --lr {lr:g}" if start_from else ""))
+               + (f" --start-from {start_from} --lr {lr:g}" if start_from else "")
+               + (f" --large-n-from {large_n_from}" if large_n_from else ""))
     if device != "cpu":
         from fieldfit.neural.batched import train_batched
 
         st = TrainingSettings(epochs=10**6, batch_size=batch_size, lr=lr, patience=10**6,
                               max_seconds=60 * minutes, schedule="cosine", seed=seed)
-        hist = train_batched(net, spec, st, device=device, epoch_size=epoch_size,
+        hist = train_batched(net, train_spec, st, device=device, epoch_size=epoch_size,
                              n_val=n_val, workers=workers,
                              checkpoint=f"{out}.ckpt", progress=True)
         meta = {"name": name, "simulation": f"batched on {device} "
@@ -82,14 +99,15 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         from fieldfit.neural.store import ZarrSamples, simulate_to_zarr
 
         t0 = time.perf_counter()
-        simulate_to_zarr(spec, f"{store}/{name}-train.zarr", n_train, seed=0)
-        simulate_to_zarr(spec, f"{store}/{name}-val.zarr", n_val, seed=1)
-        train_set = ZarrSamples(f"{store}/{name}-train.zarr")
-        val_set = ZarrSamples(f"{store}/{name}-val.zarr")
+        tag = f"{name}-n{large_n_from}" if large_n_from else name
+        simulate_to_zarr(train_spec, f"{store}/{tag}-train.zarr", n_train, seed=0)
+        simulate_to_zarr(train_spec, f"{store}/{tag}-val.zarr", n_val, seed=1)
+        train_set = ZarrSamples(f"{store}/{tag}-train.zarr")
+        val_set = ZarrSamples(f"{store}/{tag}-val.zarr")
         sim_s = time.perf_counter() - t0
         st = TrainingSettings(epochs=200, batch_size=batch_size, lr=lr, patience=6, threads=1,
                               max_seconds=60 * minutes)
-        hist = train(net, spec, train_set, val_set, st,
+        hist = train(net, train_spec, train_set, val_set, st,
                      checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
         meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
                 "simulation_seeds": {"train": 0, "val": 1}, "training_runs": earlier,
@@ -121,8 +139,10 @@ if __name__ == "__main__":
     ap.add_argument("--workers", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--large-n-from", type=int, default=None,
+                    help="train with half of the datasets having n from this value up")
     ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
     main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
          a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
-         a.seed, a.epoch_size)
+         a.seed, a.epoch_size, a.large_n_from)
