@@ -28,6 +28,7 @@ from fieldfit.neural import (
     UniformDesign,
     train,
 )
+from fieldfit.neural.graphs import VARIOGRAM_EDGES
 from fieldfit.neural.recipes import DEFAULT_BOUNDS, build_network, build_spec
 from fieldfit.neural.training import as_batch
 
@@ -58,7 +59,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
          resume: bool = False, lr: float = 1e-3, device: str = "cpu", width: int = 32,
          layers: int = 3, features: int = 64, start_from: str | None = None,
          workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536,
-         large_n_from: int | None = None):
+         large_n_from: int | None = None, variogram: bool = False):
     """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
     call finds them done), then training on one thread. ``device`` other than cpu: every
     training dataset simulated afresh on the device (fieldfit.neural.batched), for
@@ -74,12 +75,14 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         earlier = previous.metadata.get("training_runs", []) + [previous.metadata["training"]]
     else:
         torch.manual_seed(seed)
-        net = build_network(kind, spec, width=width, layers=layers, out=features, k=10)
+        net = build_network(kind, spec, width=width, layers=layers, out=features, k=10,
+                            variogram=VARIOGRAM_EDGES if variogram else None)
     command = ("python scripts/train_shipped_estimators.py "
                f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
                + (f" --resume --lr {lr:g}" if resume else "")
                + (f" --start-from {start_from} --lr {lr:g}" if start_from else "")
-               + (f" --large-n-from {large_n_from}" if large_n_from else ""))
+               + (f" --large-n-from {large_n_from}" if large_n_from else "")
+               + (" --variogram" if variogram else ""))
     if device != "cpu":
         from fieldfit.neural.batched import train_batched
 
@@ -141,8 +144,10 @@ if __name__ == "__main__":
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--large-n-from", type=int, default=None,
                     help="train with half of the datasets having n from this value up")
+    ap.add_argument("--variogram", action="store_true",
+                    help="empirical-variogram expert summaries (GNNSummary(variogram=...))")
     ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
     main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
          a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
-         a.seed, a.epoch_size, a.large_n_from)
+         a.seed, a.epoch_size, a.large_n_from, a.variogram)

@@ -196,8 +196,35 @@ class BatchedSimulator:
         return batch
 
 
+def _variogram(d: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, rmask: torch.Tensor,
+               edges: Sequence[float]) -> torch.Tensor:
+    """:func:`fieldfit.neural.graphs.variogram_summary` of every dataset, ``(B, 2 · n_bins)``,
+    from the distances ``d (B, n, n)`` and standardised values ``z (B, r, n)``."""
+    B, nm = d.shape[:2]
+    e = torch.as_tensor(edges, dtype=d.dtype, device=d.device)
+    nb = len(e) - 1
+    sq = torch.zeros_like(d)
+    for j in range(z.shape[1]):
+        zj = z[:, j] * rmask[:, j, None]
+        sq += (zj[:, :, None] - zj[:, None, :]) ** 2
+    upper = torch.ones(nm, nm, dtype=torch.bool, device=d.device).triu(1)
+    pair = mask[:, :, None] & mask[:, None, :] & upper
+    b = torch.bucketize(d, e, right=True) - 1
+    b = torch.where(pair & (b >= 0) & (b < nb), b, nb)
+    flat = (b + (nb + 1) * torch.arange(B, device=d.device)[:, None, None]).reshape(-1)
+    sums = torch.zeros(B * (nb + 1), dtype=d.dtype, device=d.device).index_add_(
+        0, flat, sq.reshape(-1)).view(B, nb + 1)[:, :nb]
+    counts = torch.bincount(flat, minlength=B * (nb + 1)).view(B, nb + 1)[:, :nb].to(d.dtype)
+    r = rmask.sum(1).to(d.dtype)
+    n = mask.sum(1).to(d.dtype)
+    gamma = torch.where(counts > 0, sums / (2.0 * r[:, None] * counts.clamp_min(1)),
+                        torch.ones_like(sums))
+    return torch.cat([gamma, counts / (n * (n - 1) / 2)[:, None]], 1)
+
+
 @torch.no_grad()
-def graph_batch(batch: Padded, k: int = 10, radius: float | None = None) -> GraphBatch:
+def graph_batch(batch: Padded, k: int = 10, radius: float | None = None,
+                variogram: Sequence[float] | None = None) -> GraphBatch:
     """:class:`GraphBatch` of ``batch`` built on its device: what
     :func:`fieldfit.neural.graphs.collate_graphs` builds from the same data on CPU."""
     dev = batch.coords.device
@@ -218,6 +245,8 @@ def graph_batch(batch: Padded, k: int = 10, radius: float | None = None) -> Grap
     z = (batch.values - mean[:, None, None]) / sd[:, None, None]
     # k nearest neighbours within each dataset
     d = _distances(batch.coords)
+    vario = (None if variogram is None else
+             _variogram(d, z, mask, rmask, variogram).to(FLOAT))
     bad = ~(mask[:, :, None] & mask[:, None, :]) | torch.eye(nm, dtype=torch.bool, device=dev)
     d = d.masked_fill(bad, math.inf)
     kk = min(k, nm - 1)
@@ -247,7 +276,7 @@ def graph_batch(batch: Padded, k: int = 10, radius: float | None = None) -> Grap
                           torch.log(r.to(mean.dtype))], 1)
     return GraphBatch(x=x.to(FLOAT)[:, None], edge_index=edge_index,
                       edge_attr=dist_l[base].to(FLOAT)[:, None], graph=graph, dataset=g_data,
-                      expert=expert.to(FLOAT))
+                      expert=expert.to(FLOAT), variogram=vario)
 
 
 def _as_is(x):
@@ -302,12 +331,12 @@ def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = 
     torch.manual_seed(st.seed)
     estimator.to(dev)
     sim = BatchedSimulator(spec, group)
-    k, radius = summary.k, summary.radius
+    k, radius, vario = summary.k, summary.radius, summary.variogram
 
     def batches_of(padded, idx_order, size):
         for s in range(0, len(idx_order), size):
             sub = padded.select(idx_order[s:s + size])
-            yield graph_batch(sub, k, radius), _unit(spec, sub.theta)
+            yield graph_batch(sub, k, radius, vario), _unit(spec, sub.theta)
 
     gen_val = torch.Generator(dev).manual_seed(st.seed + 1)
     val_set = [spec.draw_setting(st.seed, 10**9 + i)[:3] for i in range(n_val)]

@@ -79,11 +79,12 @@ def build_spec(covariance: str = "matern", bounds: Mapping[str, Bound] | None = 
 
 def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int = 3,
                   k: int = 10, out: int = 64, loss: str = "absolute",
-                  radius: float | None = None):
+                  radius: float | None = None, variogram: Sequence[float] | None = None):
     if kind not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
     summary = (CNNSummary(out=out) if spec.design.gridded
-               else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius))
+               else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
+                             variogram=variogram))
     p = len(spec.prior)
     if kind == "quantile":
         return QuantileEstimator(summary, p)

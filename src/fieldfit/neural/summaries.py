@@ -18,6 +18,9 @@ Networks compute in float32 (training speed on CPUs); inputs are standardised
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 from torch_geometric.nn import MessagePassing, global_mean_pool
@@ -73,9 +76,9 @@ class _DeepSets(nn.Module):
 
     n_expert = 4
 
-    def __init__(self, width: int, out: int):
+    def __init__(self, width: int, out: int, extra: int = 0):
         super().__init__()
-        self.psi = mlp([width + self.n_expert, 2 * width, out])
+        self.psi = mlp([width + self.n_expert + extra, 2 * width, out])
         self.out_features = out
 
     def pool(self, per_replicate, dataset, n_datasets, expert):
@@ -87,28 +90,36 @@ class GNNSummary(nn.Module):
     """DeepSets of a graph network for irregular locations (any n, any r).
 
     ``k`` nearest neighbours (or those within ``radius``) define the graph; ``layers`` spatial
-    graph convolutions of ``width`` channels; output ``(B, out)``.
+    graph convolutions of ``width`` channels; output ``(B, out)``. ``variogram``: lag-bin edges;
+    the empirical semivariances of the standardised values over all pairs in those bins
+    (:func:`~fieldfit.neural.graphs.variogram_summary`) join the expert summaries, giving the
+    network the long-lag structure that k-nearest-neighbour messages do not reach.
     """
 
     gridded = False
 
     def __init__(self, width: int = 32, layers: int = 3, out: int = 64, k: int = 10,
-                 radius: float | None = None):
+                 radius: float | None = None, variogram: Sequence[float] | None = None):
         super().__init__()
         self._config = dict(width=width, layers=layers, out=out, k=k, radius=radius)
-        self.k, self.radius = k, radius
+        if variogram is not None:
+            variogram = [float(e) for e in variogram]
+            if len(variogram) < 2 or any(np.diff(variogram) <= 0):
+                raise ValueError(f"variogram lag edges must increase, got {variogram}")
+            self._config["variogram"] = variogram
+        self.k, self.radius, self.variogram = k, radius, variogram
         self.convs = nn.ModuleList(
             [SpatialGraphConv(1 if i == 0 else width, width, squared=i == 0)
              for i in range(layers)])
         self.distance_weights = mlp([2, 16, width * layers])
-        self.sets = _DeepSets(width, out)
+        self.sets = _DeepSets(width, out, 0 if variogram is None else 2 * (len(variogram) - 1))
         self.out_features = out
 
     def config(self) -> dict:
         return {"kind": "gnn", **self._config}
 
     def collate(self, items):
-        return collate_graphs(items, self.k, self.radius)
+        return collate_graphs(items, self.k, self.radius, self.variogram)
 
     def forward(self, batch) -> torch.Tensor:
         d = batch.edge_attr
@@ -117,7 +128,13 @@ class GNNSummary(nn.Module):
         for conv, wl in zip(self.convs, w.chunk(len(self.convs), 1), strict=True):
             h = conv(h, batch.edge_index, wl)
         per_graph = global_mean_pool(h, batch.graph, size=len(batch.dataset))
-        return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, batch.expert)
+        expert = batch.expert
+        if self.variogram is not None:
+            if batch.variogram is None:
+                raise ValueError("this network needs the variogram summaries in its batches "
+                                 "(build them with its own collate)")
+            expert = torch.cat([expert, batch.variogram], 1)
+        return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, expert)
 
 
 class CNNSummary(nn.Module):
