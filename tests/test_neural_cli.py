@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import fieldfit  # noqa: F401
@@ -28,13 +29,14 @@ def test_train_estimator_then_estimate(tmp_path):
         "train-estimator", "--out", str(out), "--model", "exponential",
         "--prior", "range=0.05:0.5:log", "--prior", "mean=-2:2", "--fix", "variance=1",
         "--no-nugget", "--design", "uniform", "--n-min", "30", "--n-max", "60",
-        "--train", "300", "--val", "60", "--epochs", "2", "--width", "8",
+        "--train", "300", "--val", "60", "--epochs", "2", "--width", "8", "--variogram",
         "--store", str(tmp_path / "sims"), "--scheduler", "synchronous", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "quantile estimator of ['range', 'mean'] saved" in res.output
     assert (tmp_path / "sims" / "train.zarr").is_dir()
     est = load_estimator(out)
     assert est.metadata["n_train"] == 300 and est.spec.prior.fixed == {"variance": 1.0}
+    assert est.network.summary.variogram is not None
 
     spec = build_spec("exponential", est.spec.prior.bounds, {"variance": 1.0}, "uniform",
                       30, 60, nugget=False)
@@ -48,6 +50,18 @@ def test_train_estimator_then_estimate(tmp_path):
                                    "mean_lower", "mean_upper"]
     assert list(table["dataset"]) == ["set0", "set1"]
     assert ((table["range"] >= 0.05) & (table["range"] <= 0.5)).all()
+
+
+def test_train_estimator_reports_a_missing_accelerator_and_misplaced_variogram(tmp_path):
+    runner = CliRunner()
+    base = ["train-estimator", "--out", str(tmp_path / "x.pt"), "--train", "10", "--val", "4",
+            "--no-progress"]
+    if not torch.cuda.is_available():
+        res = runner.invoke(app, [*base, "--device", "cuda"])
+        assert res.exit_code == 2 and "no CUDA device" in res.output, res.output
+    res = runner.invoke(app, [*base, "--design", "grid", "--variogram"])
+    assert res.exit_code == 2 and "graph network" in res.output, res.output
+    assert not (tmp_path / "x.pt").exists()
 
 
 def test_estimate_reports_bad_input(tmp_path):

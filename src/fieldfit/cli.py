@@ -353,6 +353,11 @@ def train_estimator_cmd(
     neighbours: int = typer.Option(10, help="Graph: edges from the k nearest neighbours."),
     radius: float = typer.Option(None, help="Graph: only neighbours within this distance "
                                  "(at most --neighbours of them)."),
+    variogram: bool = typer.Option(False, help="Give the graph network empirical-variogram "
+                                   "summaries over all pairs (long-lag structure)."),
+    device: str = typer.Option("cpu", help="cpu, or an accelerator (cuda): then every training"
+                               " dataset is simulated afresh there, --train per epoch "
+                               "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5)."),
     seed: int = typer.Option(0, help="Seed of the simulations and of the training."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
@@ -383,8 +388,15 @@ def train_estimator_cmd(
         if store is None and not on_the_fly:
             store = out.parent / f"{out.stem}-simulations"
         options = {"width": width, "k": neighbours, "radius": radius}
+        if variogram:
+            from .neural.graphs import VARIOGRAM_EDGES
+
+            options["variogram"] = VARIOGRAM_EDGES
+        if device != "cpu":
+            st.schedule = "cosine" if max_minutes is not None else st.schedule
+            store = None
         est = train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
-                              on_the_fly, st, options, progress)
+                              on_the_fly, st, options, progress, device=device)
         h = est.metadata["training"]
         typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
                    f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "

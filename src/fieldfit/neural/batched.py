@@ -328,6 +328,9 @@ def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = 
     if getattr(summary, "gridded", True) or not hasattr(summary, "k"):
         raise ValueError("batched training builds spatial graphs: it needs a GNNSummary")
     dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: torch finds no CUDA device here "
+                         f"(torch {torch.__version__}); train on the CPU (device 'cpu')")
     torch.manual_seed(st.seed)
     estimator.to(dev)
     sim = BatchedSimulator(spec, group)

@@ -82,6 +82,9 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                   radius: float | None = None, variogram: Sequence[float] | None = None):
     if kind not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
+    if variogram is not None and spec.design.gridded:
+        raise ValueError("variogram summaries are an input of the graph network (irregular "
+                         "locations); gridded designs use the convolutional network")
     summary = (CNNSummary(out=out) if spec.design.gridded
                else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
                              variogram=variogram))
@@ -122,21 +125,38 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     store: Path | None = None, scheduler: str | None = None,
                     on_the_fly: bool = False, settings: TrainingSettings | None = None,
                     network_options: Mapping | None = None, progress: bool = True,
-                    checkpoint: Path | None = None) -> NeuralEstimator:
-    """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`."""
+                    checkpoint: Path | None = None, device: str = "cpu") -> NeuralEstimator:
+    """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`.
+
+    ``device`` other than "cpu" (e.g. "cuda"): every training dataset is simulated afresh on
+    that device (:func:`fieldfit.neural.batched.train_batched`), ``n_train`` datasets per
+    epoch; ``store``, ``scheduler`` and ``on_the_fly`` do not apply.
+    """
     settings = settings or TrainingSettings(seed=seed)
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
-    t0 = time.perf_counter()
-    train_set, val_set = simulated_sets(spec, n_train, n_val, seed, store, scheduler, progress,
-                                        on_the_fly)
-    sim_seconds = time.perf_counter() - t0
     out = Path(out)
-    hist = train(net, spec, train_set, val_set, settings,
-                 checkpoint=checkpoint or out.with_suffix(".ckpt"), progress=progress)
-    meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
-            "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
-            "training": hist.to_dict()}
+    checkpoint = checkpoint or out.with_suffix(".ckpt")
+    if device != "cpu":
+        from .batched import train_batched
+
+        hist = train_batched(net, spec, settings, device=device, epoch_size=n_train,
+                             n_val=n_val, checkpoint=checkpoint, progress=progress)
+        meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
+                "device": device, "on_the_fly": True,
+                "datasets_seen": len(hist.train) * n_train, "training": hist.to_dict()}
+        val_set = (spec.simulate(range(10**9, 10**9 + n_val), seed=seed) if kind == "ratio"
+                   else None)
+    else:
+        t0 = time.perf_counter()
+        train_set, val_set = simulated_sets(spec, n_train, n_val, seed, store, scheduler,
+                                            progress, on_the_fly)
+        sim_seconds = time.perf_counter() - t0
+        hist = train(net, spec, train_set, val_set, settings, checkpoint=checkpoint,
+                     progress=progress)
+        meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
+                "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
+                "training": hist.to_dict()}
     if kind == "ratio":
         meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     est = NeuralEstimator(net, spec, meta)
