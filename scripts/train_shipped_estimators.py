@@ -59,7 +59,8 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
          resume: bool = False, lr: float = 1e-3, device: str = "cpu", width: int = 32,
          layers: int = 3, features: int = 64, start_from: str | None = None,
          workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536,
-         large_n_from: int | None = None, variogram: bool = False):
+         large_n_from: int | None = None, variogram: bool = False,
+         add_train: tuple[str, ...] = ()):
     """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
     call finds them done), then training on one thread. ``device`` other than cpu: every
     training dataset simulated afresh on the device (fieldfit.neural.batched), for
@@ -82,7 +83,8 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
                + (f" --resume --lr {lr:g}" if resume else "")
                + (f" --start-from {start_from} --lr {lr:g}" if start_from else "")
                + (f" --large-n-from {large_n_from}" if large_n_from else "")
-               + (" --variogram" if variogram else ""))
+               + (" --variogram" if variogram else "")
+               + "".join(f" --add-train {p}" for p in add_train))
     if device != "cpu":
         from fieldfit.neural.batched import train_batched
 
@@ -106,13 +108,16 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         simulate_to_zarr(train_spec, f"{store}/{tag}-train.zarr", n_train, seed=0)
         simulate_to_zarr(train_spec, f"{store}/{tag}-val.zarr", n_val, seed=1)
         train_set = ZarrSamples(f"{store}/{tag}-train.zarr")
+        if add_train:        # further stores of the same prior (e.g. more large-n datasets)
+            train_set = list(train_set) + [x for path in add_train for x in ZarrSamples(path)]
         val_set = ZarrSamples(f"{store}/{tag}-val.zarr")
         sim_s = time.perf_counter() - t0
         st = TrainingSettings(epochs=200, batch_size=batch_size, lr=lr, patience=6, threads=1,
                               max_seconds=60 * minutes)
         hist = train(net, train_spec, train_set, val_set, st,
-                     checkpoint=f"{store}/{name}-{kind}.ckpt", progress=True)
-        meta = {"name": name, "n_train": n_train, "n_val": n_val, "simulation_seconds": sim_s,
+                     checkpoint=f"{out}.ckpt", progress=True)
+        meta = {"name": name, "n_train": len(train_set), "n_val": n_val,
+                "simulation_seconds": sim_s, "added_stores": list(add_train),
                 "simulation_seeds": {"train": 0, "val": 1}, "training_runs": earlier,
                 "training": hist.to_dict(), "command": command}
         if kind == "ratio":
@@ -146,8 +151,10 @@ if __name__ == "__main__":
                     help="train with half of the datasets having n from this value up")
     ap.add_argument("--variogram", action="store_true",
                     help="empirical-variogram expert summaries (GNNSummary(variogram=...))")
+    ap.add_argument("--add-train", action="append", default=[],
+                    help="a further training store (Zarr) of the same prior; repeatable")
     ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
     main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
          a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
-         a.seed, a.epoch_size, a.large_n_from, a.variogram)
+         a.seed, a.epoch_size, a.large_n_from, a.variogram, tuple(a.add_train))
