@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .graphs import FLOAT, GraphBatch
-from .simulation import ModelSpec, SimulationSpec
+from .simulation import ModelSpec, SimulationSpec, validation_indices
 
 _CLOSED = (0.5, 1.5, 2.5)
 
@@ -342,7 +342,7 @@ def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = 
             yield graph_batch(sub, k, radius, vario), _unit(spec, sub.theta)
 
     gen_val = torch.Generator(dev).manual_seed(st.seed + 1)
-    val_set = [spec.draw_setting(st.seed, 10**9 + i)[:3] for i in range(n_val)]
+    val_set = [spec.draw_setting(st.seed, i)[:3] for i in validation_indices(n_val)]
     val_padded = sim.simulate(pad(val_set, dev), gen_val)
     val = list(batches_of(val_padded, torch.arange(n_val, device=dev), 256))
 

@@ -21,7 +21,7 @@ from .estimators import PointEstimator, QuantileEstimator
 from .posterior import PosteriorEstimator
 from .prior import Bound, Prior
 from .ratio import RatioEstimator
-from .simulation import ModelSpec, SimulationSpec
+from .simulation import ModelSpec, SimulationSpec, validation_indices
 from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, as_batch, train
 
@@ -105,7 +105,7 @@ def simulated_sets(spec: SimulationSpec, n_train: int, n_val: int, seed: int,
     simulate) and validation samples of the run with ``seed`` (validation indices from 10⁹ on:
     never among the training ones); with ``store`` both are written by Dask into
     ``store/train.zarr`` and ``store/val.zarr`` (resumable)."""
-    val_idx = range(10**9, 10**9 + n_val)
+    val_idx = validation_indices(n_val)
     if on_the_fly:
         return n_train, spec.simulate(val_idx, seed=seed)
     if store is None:
@@ -145,7 +145,7 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
         meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
                 "device": device, "on_the_fly": True,
                 "datasets_seen": len(hist.train) * n_train, "training": hist.to_dict()}
-        val_set = (spec.simulate(range(10**9, 10**9 + n_val), seed=seed) if kind == "ratio"
+        val_set = (spec.simulate(validation_indices(n_val), seed=seed) if kind == "ratio"
                    else None)
     else:
         t0 = time.perf_counter()

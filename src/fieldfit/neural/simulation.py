@@ -21,6 +21,14 @@ from .designs import design_from_dict
 from .prior import Prior
 
 MODEL_KINDS = ("gaussian-field", "matern-spde")
+
+#: validation samples of a run are its indices from here on (never reached by training data)
+VALIDATION_START = 10**9
+
+
+def validation_indices(count: int) -> range:
+    """The sample indices of a run's ``count`` validation datasets."""
+    return range(VALIDATION_START, VALIDATION_START + int(count))
 COVARIANCES = ("matern", "exponential", "gaussian")
 
 

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..fit.results import write_atomic
-from .simulation import Sample, SimulationSpec
+from .simulation import Sample, SimulationSpec, validation_indices
 
 
 @dataclass
@@ -91,16 +91,16 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     """Train ``estimator`` in place; returns the :class:`History`.
 
     ``train_samples`` / ``val_samples``: sequences of :class:`Sample`, or a number of samples
-    to simulate in process (validation: seed ``settings.seed + 10⁶``, never reused in training).
+    to simulate in process (validation: the run's indices from 10⁹,
+    :func:`~fieldfit.neural.simulation.validation_indices`, never reached in training).
     """
     st = settings or TrainingSettings()
     if st.threads:
         torch.set_num_threads(st.threads)
     torch.manual_seed(st.seed)
     rng = np.random.default_rng(st.seed)
-    val_seed = st.seed + 1_000_000
     if isinstance(val_samples, int):
-        val_samples = spec.simulate(val_samples, seed=val_seed)
+        val_samples = spec.simulate(validation_indices(val_samples), seed=st.seed)
     # a store-backed sequence is read once, in order (shuffled access would reread chunks)
     val_samples = list(val_samples)
     if not isinstance(train_samples, int):
