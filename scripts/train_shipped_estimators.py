@@ -6,6 +6,12 @@
     .venv/bin/python scripts/train_shipped_estimators.py matern-irregular 16000 1000 20 \
         --kind posterior --out /tmp/fieldfit-sims/matern-irregular-posterior.pt
 
+    # on a GPU, every dataset fresh (fieldfit.neural.batched), e.g. continuing a saved bundle
+    # on datasets half of which have n >= 300 (the second GPU run in docs/benchmarks.md):
+    python3 scripts/train_shipped_estimators.py matern-irregular 0 2048 2.4 --device cuda \
+        --workers 1 --epoch-size 16384 --lr 3e-4 --large-n-from 300 \
+        --start-from IN.pt --out OUT.pt
+
 Same API as `fieldfit train-estimator`; the prior, designs and sizes are those of issue 6:
 Matérn field on irregular locations in the unit square, n from 50 to 1,000 (uniform and
 clustered designs), range ∈ [0.02, 0.5] and variance ∈ [0.1, 5] log-uniform, nugget ∈ [0, 1]
