@@ -31,7 +31,6 @@ Parts:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import statistics
 import sys
@@ -48,6 +47,7 @@ from fieldfit.fit import write_atomic  # noqa: E402
 from fieldfit.gmrf import Pattern  # noqa: E402
 from fieldfit.likelihood.gmrf import GMRFEngine  # noqa: E402
 from fieldfit.params import ParamSpace  # noqa: E402
+from fieldfit.settings import one_thread  # noqa: E402
 from fieldfit.spde import Mesh  # noqa: E402
 from fieldfit.spde.fields import RadialBasisField  # noqa: E402
 from fieldfit.spde.matern import MaternSPDE  # noqa: E402
@@ -131,20 +131,6 @@ def weights(args) -> str:
                       f"**{g / ll:.2f}**"]])
 
 
-@contextlib.contextmanager
-def single_thread():
-    """torch, OpenBLAS (CHOLMOD's BLAS) and OpenMP limited to one thread inside the block."""
-    from threadpoolctl import threadpool_limits
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(n)
-
-
 def gstlearn(args) -> str:
     try:
         import gstlearn as gl
@@ -180,7 +166,7 @@ def gstlearn(args) -> str:
                                    for _ in range(args.repeats))
         t_grad = statistics.median(_evaluate(spde, engine, y, None, pt, True)
                                    for _ in range(args.repeats))
-        with single_thread():  # gstlearn's Cholesky runs on one thread (CPU time = wall time)
+        with one_thread():  # gstlearn's Cholesky runs on one thread (CPU time = wall time)
             t_one = statistics.median(_evaluate(spde, engine, y, None, pt, False)
                                       for _ in range(args.repeats))
         loglik = gstlearn_log_likelihood(mesh, pts, yv, p)

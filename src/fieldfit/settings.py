@@ -55,3 +55,21 @@ def settings(**changes):
         yield _local.stack[-1]
     finally:
         _local.stack.pop()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """BLAS (threadpoolctl: OpenBLAS, CHOLMOD's BLAS, OpenMP) and torch limited to one thread
+    inside the block, restored after: for work run one process per core, where oversubscribed
+    BLAS threads spin-wait for each other (4x slower measured on 2 cores with two simulating
+    processes), and for timings of single-threaded peers."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)

@@ -9,18 +9,17 @@ samples as one in-process loop (tested). The parallel, resumable path writing Za
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
+from ..settings import one_thread
 from .designs import design_from_dict
 from .prior import Prior
 
 MODEL_KINDS = ("gaussian-field", "matern-spde")
+COVARIANCES = ("matern", "exponential", "gaussian")
 
 #: validation samples of a run are its indices from here on (never reached by training data)
 VALIDATION_START = 10**9
@@ -29,21 +28,6 @@ VALIDATION_START = 10**9
 def validation_indices(count: int) -> range:
     """The sample indices of a run's ``count`` validation datasets."""
     return range(VALIDATION_START, VALIDATION_START + int(count))
-COVARIANCES = ("matern", "exponential", "gaussian")
-
-
-@contextlib.contextmanager
-def one_thread():
-    """BLAS and torch limited to one thread inside the block (restored after): simulations
-    run one per core, and oversubscribed BLAS threads spin-wait for each other (4x slower
-    measured on 2 cores with two simulating processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

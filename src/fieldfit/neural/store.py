@@ -46,7 +46,8 @@ import numpy as np
 import zarr
 from tqdm.auto import tqdm
 
-from .simulation import Sample, SimulationSpec, one_thread
+from ..settings import one_thread
+from .simulation import Sample, SimulationSpec
 
 ARRAYS = ("theta", "n", "r", "coords", "values")
 MAX_LOCAL_WORKERS = 32
