@@ -60,13 +60,35 @@ def with_large_n(spec: SimulationSpec, n_from: int) -> SimulationSpec:
                           spec.replicates)
 
 
+def widened(previous, net):
+    """``net`` (a network with more expert summaries than ``previous``, otherwise the same)
+    starting where ``previous`` stands: every shared weight copied, the new inputs of the
+    DeepSets head ψ given zero weights — the widened network computes exactly what
+    ``previous`` did until training moves them."""
+    old, new = previous.state_dict(), net.state_dict()
+    for key, value in new.items():
+        if key not in old:
+            raise SystemExit(f"cannot widen: {key} is not in the earlier network")
+        if old[key].shape == value.shape:
+            new[key] = old[key]
+        elif key == "summary.sets.psi.0.weight" and old[key].shape[0] == value.shape[0]:
+            value.zero_()
+            value[:, :old[key].shape[1]] = old[key]
+            new[key] = value
+        else:
+            raise SystemExit(f"cannot widen: {key} is {tuple(old[key].shape)} there, "
+                             f"{tuple(value.shape)} here")
+    net.load_state_dict(new)
+    return net
+
+
 def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45.0,
          store: str = "/tmp/fieldfit-sims", kind: str = "quantile", out: str | None = None,
          resume: bool = False, lr: float = 1e-3, device: str = "cpu", width: int = 32,
          layers: int = 3, features: int = 64, start_from: str | None = None,
          workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536,
          large_n_from: int | None = None, variogram: bool = False,
-         add_train: tuple[str, ...] = ()):
+         add_train: tuple[str, ...] = (), pilot: bool = False):
     """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
     call finds them done), then training on one thread. ``device`` other than cpu: every
     training dataset simulated afresh on the device (fieldfit.neural.batched), for
@@ -80,16 +102,23 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         previous = NeuralEstimator.load(source)
         net = previous.network
         earlier = previous.metadata.get("training_runs", []) + [previous.metadata["training"]]
+        if pilot and getattr(net.summary, "pilot", None) is None:   # add the pilot inputs
+            cfg = {k: v for k, v in net.summary.config().items() if k != "kind"}
+            net = widened(net, build_network(kind, spec, width=cfg["width"],
+                                             layers=cfg["layers"], out=cfg["out"], k=cfg["k"],
+                                             variogram=cfg.get("variogram"), pilot=True))
     else:
         torch.manual_seed(seed)
         net = build_network(kind, spec, width=width, layers=layers, out=features, k=10,
-                            variogram=VARIOGRAM_EDGES if variogram else None)
+                            variogram=VARIOGRAM_EDGES if variogram else None,
+                            pilot=pilot or None)
     command = ("python scripts/train_shipped_estimators.py "
                f"{name} {n_train} {n_val} {minutes:g} --kind {kind}"
                + (f" --resume --lr {lr:g}" if resume else "")
                + (f" --start-from {start_from} --lr {lr:g}" if start_from else "")
                + (f" --large-n-from {large_n_from}" if large_n_from else "")
                + (" --variogram" if variogram else "")
+               + (" --pilot" if pilot else "")
                + "".join(f" --add-train {p}" for p in add_train))
     if device != "cpu":
         from fieldfit.neural.batched import train_batched
@@ -159,8 +188,11 @@ if __name__ == "__main__":
                     help="empirical-variogram expert summaries (GNNSummary(variogram=...))")
     ap.add_argument("--add-train", action="append", default=[],
                     help="a further training store (Zarr) of the same prior; repeatable")
+    ap.add_argument("--pilot", action="store_true",
+                    help="pilot-likelihood expert summaries (GNNSummary(pilot=True)); with "
+                    "--start-from a network without them, that network widened")
     ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
     main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
          a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
-         a.seed, a.epoch_size, a.large_n_from, a.variogram, tuple(a.add_train))
+         a.seed, a.epoch_size, a.large_n_from, a.variogram, tuple(a.add_train), a.pilot)

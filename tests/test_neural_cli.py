@@ -29,7 +29,7 @@ def test_train_estimator_then_estimate(tmp_path):
         "train-estimator", "--out", str(out), "--model", "exponential",
         "--prior", "range=0.05:0.5:log", "--prior", "mean=-2:2", "--fix", "variance=1",
         "--no-nugget", "--design", "uniform", "--n-min", "30", "--n-max", "60",
-        "--train", "300", "--val", "60", "--epochs", "2", "--width", "8", "--variogram",
+        "--train", "300", "--val", "60", "--epochs", "2", "--width", "8", "--variogram", "--pilot",
         "--store", str(tmp_path / "sims"), "--scheduler", "synchronous", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "quantile estimator of ['range', 'mean'] saved" in res.output
@@ -37,6 +37,7 @@ def test_train_estimator_then_estimate(tmp_path):
     est = load_estimator(out)
     assert est.metadata["n_train"] == 300 and est.spec.prior.fixed == {"variance": 1.0}
     assert est.network.summary.variogram is not None
+    assert est.network.summary.pilot is not None
 
     spec = build_spec("exponential", est.spec.prior.bounds, {"variance": 1.0}, "uniform",
                       30, 60, nugget=False)
@@ -59,8 +60,9 @@ def test_train_estimator_reports_a_missing_accelerator_and_misplaced_variogram(t
     if not torch.cuda.is_available():
         res = runner.invoke(app, [*base, "--device", "cuda"])
         assert res.exit_code == 2 and "no CUDA device" in res.output, res.output
-    res = runner.invoke(app, [*base, "--design", "grid", "--variogram"])
-    assert res.exit_code == 2 and "graph network" in res.output, res.output
+    for option in ("--variogram", "--pilot"):
+        res = runner.invoke(app, [*base, "--design", "grid", option])
+        assert res.exit_code == 2 and "graph network" in res.output, res.output
     assert not (tmp_path / "x.pt").exists()
 
 

@@ -355,6 +355,9 @@ def train_estimator_cmd(
                                  "(at most --neighbours of them)."),
     variogram: bool = typer.Option(False, help="Give the graph network empirical-variogram "
                                    "summaries over all pairs (long-lag structure)."),
+    pilot: bool = typer.Option(False, help="Give the graph network pilot likelihoods: GLS "
+                               "means, profiled variances and Vecchia profile log-likelihoods "
+                               "under a fixed grid of covariances (fieldfit.neural.pilot)."),
     device: str = typer.Option("cpu", help="cpu, or an accelerator (cuda): then every training"
                                " dataset is simulated afresh there, --train per epoch "
                                "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5)."),
@@ -392,6 +395,8 @@ def train_estimator_cmd(
             from .neural.graphs import VARIOGRAM_EDGES
 
             options["variogram"] = VARIOGRAM_EDGES
+        if pilot:
+            options["pilot"] = True
         if device != "cpu":
             st.schedule = "cosine" if max_minutes is not None else st.schedule
             store = None

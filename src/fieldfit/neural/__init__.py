@@ -5,6 +5,7 @@
     simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``
     store.simulate_to_zarr             the same in parallel with Dask, to Zarr, resumable
     summaries.GNNSummary, CNNSummary   DeepSets over replicates of a graph / convolutional net
+    pilot.pilot_likelihoods            expert summaries: a few fixed Vecchia profile likelihoods
     estimators.PointEstimator          neural Bayes estimators (absolute / squared error)
     estimators.QuantileEstimator       non-crossing marginal posterior quantiles
     posterior.PosteriorEstimator       neural posterior (zuko neural spline flow)

@@ -327,6 +327,10 @@ def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = 
     summary = estimator.summary
     if getattr(summary, "gridded", True) or not hasattr(summary, "k"):
         raise ValueError("batched training builds spatial graphs: it needs a GNNSummary")
+    if getattr(summary, "pilot", None) is not None:
+        raise ValueError("pilot likelihoods (GNNSummary(pilot=...)) are computed on the CPU, "
+                         "per dataset; batched training on a device does not build them: "
+                         "train this network with fieldfit.neural.train")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: torch finds no CUDA device here "

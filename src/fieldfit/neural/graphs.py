@@ -15,7 +15,7 @@ torch-cluster, which are not installable here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -129,19 +129,25 @@ class GraphBatch(_Batch):
     dataset: torch.Tensor
     expert: torch.Tensor
     variogram: torch.Tensor | None = None
+    pilot: torch.Tensor | None = None
 
 
 def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
                    radius: float | None = None,
-                   variogram: Sequence[float] | None = None) -> GraphBatch:
+                   variogram: Sequence[float] | None = None,
+                   pilot: Mapping | None = None) -> GraphBatch:
     """``items``: (coords (n, 2), values (r, n)) per dataset -> :class:`GraphBatch`;
-    ``variogram``: lag-bin edges of :func:`variogram_summary` ``(B, 2 · n_bins)`` (None: none).
+    ``variogram``: lag-bin edges of :func:`variogram_summary` ``(B, 2 · n_bins)`` (None: none);
+    ``pilot``: keyword arguments of :func:`fieldfit.neural.pilot.pilot_likelihoods` (ranges,
+    nuggets, m), giving ``pilot (B, 3 · settings)`` (None: none).
     """
-    xs, edges, dists, graph, dataset, expert, vario = [], [], [], [], [], [], []
+    from .pilot import cached_pilot_likelihoods
+
+    xs, edges, dists, graph, dataset, expert, vario, pil = [], [], [], [], [], [], [], []
     offset = g = 0
-    for b, (coords, values) in enumerate(items):
-        coords = np.asarray(coords, dtype=np.float64)
-        values = np.atleast_2d(values)
+    for b, item in enumerate(items):
+        coords = np.asarray(item[0], dtype=np.float64)
+        values = np.atleast_2d(item[1])
         r, n = values.shape
         if coords.shape != (n, 2):
             raise ValueError(f"dataset {b}: coords {coords.shape} do not match values "
@@ -160,6 +166,8 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
         expert.append([mean, np.log(sd), np.log(n), np.log(r)])
         if variogram is not None:
             vario.append(variogram_summary(coords, z, variogram))
+        if pilot is not None:
+            pil.append(cached_pilot_likelihoods(item, coords, z, **pilot))
     return GraphBatch(
         x=torch.as_tensor(np.concatenate(xs), dtype=FLOAT)[:, None],
         edge_index=torch.as_tensor(np.concatenate(edges, 1), dtype=torch.long),
@@ -169,6 +177,7 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
         expert=torch.as_tensor(np.asarray(expert), dtype=FLOAT),
         variogram=(torch.as_tensor(np.asarray(vario), dtype=FLOAT) if variogram is not None
                    else None),
+        pilot=torch.as_tensor(np.asarray(pil), dtype=FLOAT) if pilot is not None else None,
     )
 
 

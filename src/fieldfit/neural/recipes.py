@@ -79,15 +79,17 @@ def build_spec(covariance: str = "matern", bounds: Mapping[str, Bound] | None = 
 
 def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int = 3,
                   k: int = 10, out: int = 64, loss: str = "absolute",
-                  radius: float | None = None, variogram: Sequence[float] | None = None):
+                  radius: float | None = None, variogram: Sequence[float] | None = None,
+                  pilot: bool | Mapping | None = None):
     if kind not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
-    if variogram is not None and spec.design.gridded:
-        raise ValueError("variogram summaries are an input of the graph network (irregular "
-                         "locations); gridded designs use the convolutional network")
+    if (variogram is not None or pilot) and spec.design.gridded:
+        raise ValueError("variogram and pilot-likelihood summaries are inputs of the graph "
+                         "network (irregular locations); gridded designs use the "
+                         "convolutional network")
     summary = (CNNSummary(out=out) if spec.design.gridded
                else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
-                             variogram=variogram))
+                             variogram=variogram, pilot=pilot))
     p = len(spec.prior)
     if kind == "quantile":
         return QuantileEstimator(summary, p)

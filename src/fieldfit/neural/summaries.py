@@ -9,6 +9,8 @@ invariant to their order. φ is
 
 * :class:`GNNSummary` for irregular locations: layers of :class:`SpatialGraphConv`, mean-pooled
   over the nodes (invariant to the order of the locations), on k-nearest-neighbour graphs;
+  optionally with empirical variograms or pilot likelihoods (:mod:`fieldfit.neural.pilot`)
+  among the expert summaries;
 * :class:`CNNSummary` for gridded data: 3 × 3 convolutions, adaptive average pooling (any grid
   size).
 
@@ -18,7 +20,7 @@ Networks compute in float32 (training speed on CPUs); inputs are standardised
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from torch_geometric.nn import MessagePassing, global_mean_pool
 from torch_geometric.utils import scatter
 
 from .graphs import collate_graphs, collate_grids
+from .pilot import PILOT_NEIGHBOURS, PILOT_NUGGETS, PILOT_RANGES, n_pilot_features
 
 
 def mlp(sizes, act=nn.SiLU, last_act: bool = False) -> nn.Sequential:
@@ -86,6 +89,24 @@ class _DeepSets(nn.Module):
         return self.psi(torch.cat([pooled, expert], 1))
 
 
+def _pilot_settings(pilot) -> dict | None:
+    """None / False: none; True: the default grid; a mapping: checked and completed."""
+    if pilot is None or pilot is False:
+        return None
+    given = {} if pilot is True else dict(pilot)
+    unknown = set(given) - {"ranges", "nuggets", "m"}
+    if unknown:
+        raise ValueError(f"pilot settings are ranges, nuggets and m; got {sorted(unknown)}")
+    out = {"ranges": [float(v) for v in given.get("ranges", PILOT_RANGES)],
+           "nuggets": [float(v) for v in given.get("nuggets", PILOT_NUGGETS)],
+           "m": int(given.get("m", PILOT_NEIGHBOURS))}
+    if (not out["ranges"] or not out["nuggets"] or min(out["ranges"]) <= 0
+            or not all(0 <= t < 1 for t in out["nuggets"]) or out["m"] < 1):
+        raise ValueError(f"pilot settings need ranges > 0, nugget shares in [0, 1) and m >= 1, "
+                         f"got {out}")
+    return out
+
+
 class GNNSummary(nn.Module):
     """DeepSets of a graph network for irregular locations (any n, any r).
 
@@ -94,14 +115,22 @@ class GNNSummary(nn.Module):
     the empirical semivariances of the standardised values over all pairs in those bins
     (:func:`~fieldfit.neural.graphs.variogram_summary`) join the expert summaries, giving the
     network the long-lag structure that k-nearest-neighbour messages do not reach.
+    ``pilot``: True (the default grid) or the keyword arguments of
+    :func:`~fieldfit.neural.pilot.pilot_likelihoods` (``ranges``, ``nuggets``, ``m``); a few
+    fixed Vecchia profile likelihoods, generalised-least-squares means and profiled variances
+    join the expert summaries.
     """
 
     gridded = False
 
     def __init__(self, width: int = 32, layers: int = 3, out: int = 64, k: int = 10,
-                 radius: float | None = None, variogram: Sequence[float] | None = None):
+                 radius: float | None = None, variogram: Sequence[float] | None = None,
+                 pilot: bool | Mapping | None = None):
         super().__init__()
         self._config = dict(width=width, layers=layers, out=out, k=k, radius=radius)
+        self.pilot = _pilot_settings(pilot)
+        if self.pilot is not None:
+            self._config["pilot"] = self.pilot
         if variogram is not None:
             variogram = [float(e) for e in variogram]
             if len(variogram) < 2 or any(np.diff(variogram) <= 0):
@@ -112,14 +141,17 @@ class GNNSummary(nn.Module):
             [SpatialGraphConv(1 if i == 0 else width, width, squared=i == 0)
              for i in range(layers)])
         self.distance_weights = mlp([2, 16, width * layers])
-        self.sets = _DeepSets(width, out, 0 if variogram is None else 2 * (len(variogram) - 1))
+        extra = 0 if variogram is None else 2 * (len(variogram) - 1)
+        if self.pilot is not None:
+            extra += n_pilot_features(self.pilot["ranges"], self.pilot["nuggets"])
+        self.sets = _DeepSets(width, out, extra)
         self.out_features = out
 
     def config(self) -> dict:
         return {"kind": "gnn", **self._config}
 
     def collate(self, items):
-        return collate_graphs(items, self.k, self.radius, self.variogram)
+        return collate_graphs(items, self.k, self.radius, self.variogram, self.pilot)
 
     def forward(self, batch) -> torch.Tensor:
         d = batch.edge_attr
@@ -134,6 +166,11 @@ class GNNSummary(nn.Module):
                 raise ValueError("this network needs the variogram summaries in its batches "
                                  "(build them with its own collate)")
             expert = torch.cat([expert, batch.variogram], 1)
+        if self.pilot is not None:
+            if batch.pilot is None:
+                raise ValueError("this network needs the pilot likelihoods in its batches "
+                                 "(build them with its own collate)")
+            expert = torch.cat([expert, batch.pilot], 1)
         return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, expert)
 
 

@@ -12,6 +12,7 @@ interrupted with Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import math
@@ -25,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..fit.results import write_atomic
+from .pilot import pilot_cache
 from .simulation import Sample, SimulationSpec, validation_indices
 
 
@@ -120,7 +122,9 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
         return _batches(estimator, samples, spec, rng.permutation(n_train), st.batch_size)
 
     val = list(_batches(estimator, val_samples, spec, np.arange(len(val_samples)), 256))
-    return optimise(estimator, epoch_batches, val, st, checkpoint, progress)
+    # a fixed training set: each dataset's pilot likelihoods (if the network uses them) once
+    with pilot_cache() if refresh >= 10**9 or not on_the_fly else contextlib.nullcontext():
+        return optimise(estimator, epoch_batches, val, st, checkpoint, progress)
 
 
 def _loss_over(estimator, batches) -> float:

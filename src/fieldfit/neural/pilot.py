@@ -1,0 +1,200 @@
+"""Pilot likelihoods: expert summaries from a few fixed Vecchia likelihoods of a dataset.
+
+For each setting s = (ρ, τ) of a small grid, the standardised values ``z (r, n)`` are scored
+under the correlation function (Matérn 3/2 with a nugget share τ)
+
+    c_s(h) = (1 − τ) (1 + √3 h/ρ) exp(−√3 h/ρ) + τ 1{h = 0}
+
+with Vecchia's approximation (Vecchia 1988; maximum–minimum ordering and the ``m`` nearest
+earlier locations, Guinness 2018). Writing ``z̃`` and ``x̃`` for the whitened values and the
+whitened constant (z̃_i = (z_i − E_s[z_i | z_N(i)]) / sd_s[z_i | z_N(i)], likewise for 1), the
+summaries of setting s are the generalised-least-squares mean, the profiled variance and the
+profile log-likelihood per location,
+
+    μ̂_s = Σ x̃ z̃ / Σ x̃²,   σ̂²_s = (1/n) Σ (z̃ − μ̂_s x̃)²,
+    ℓ_s = −½ (log σ̂²_s + 1) − (1/2n) Σ_i log d_i,
+
+with ``d_i`` the conditional variances; ``(μ̂_s, log σ̂²_s, ℓ_s)`` for every s, averaged over
+replicates, is the vector returned by :func:`pilot_likelihoods`.
+
+Why: the graph network sees k-nearest-neighbour messages, which carry the small-scale
+structure (nugget, local roughness) well but the large-scale one (the mean's best weights, the
+range at large n) poorly; these few likelihood evaluations hand the network what the maximum
+likelihood estimator uses, at a cost of a few milliseconds (no fit, no optimiser). Measured on
+``matern-irregular`` in docs/benchmarks.md. The neighbour search is a compiled brute force
+over earlier locations (O(n²), a millisecond at n = 1,000): faster at the sizes the networks
+are trained for than :func:`fieldfit.likelihood.ordering.previous_neighbours`, whose k-d tree
+set-up dominates below a few thousand points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from ..likelihood.ordering import maxmin_order
+
+#: the grid of the shipped networks: ranges ρ and nugget shares τ (standardised values)
+PILOT_RANGES = (0.03, 0.1, 0.3)
+PILOT_NUGGETS = (0.05, 0.4)
+PILOT_NEIGHBOURS = 10
+
+
+def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float]) -> int:
+    return 3 * len(ranges) * len(nuggets)
+
+
+@numba.njit(cache=True, nogil=True)
+def _previous_neighbours(x, m):  # pragma: no cover  (compiled)
+    """The ``m`` nearest earlier points of each point of ``x (n, 2)`` (in its order), nearest
+    first; ``count (n,)`` of them (min(i, m))."""
+    n = x.shape[0]
+    nb = np.empty((n, m), np.int64)
+    dd = np.empty(m)
+    count = np.zeros(n, np.int64)
+    for i in range(1, n):
+        k = 0
+        for j in range(i):
+            dx, dy = x[i, 0] - x[j, 0], x[i, 1] - x[j, 1]
+            d = dx * dx + dy * dy
+            if k < m:
+                p = k
+                k += 1
+            elif d < dd[m - 1]:
+                p = m - 1
+            else:
+                continue
+            while p > 0 and dd[p - 1] > d:         # insertion into the sorted list
+                dd[p] = dd[p - 1]
+                nb[i, p] = nb[i, p - 1]
+                p -= 1
+            dd[p] = d
+            nb[i, p] = j
+        count[i] = k
+    return nb, count
+
+
+@numba.njit(cache=True, nogil=True)
+def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
+    """Per setting and replicate: Σ x̃ z̃, Σ x̃², Σ z̃², and Σ log d (per setting)."""
+    n, r = x.shape[0], z.shape[0]
+    nr, nt = len(ranges), len(nuggets)
+    nb, count = _previous_neighbours(x, m)
+    sxz = np.zeros((nr * nt, r))
+    sxx = np.zeros(nr * nt)
+    szz = np.zeros((nr * nt, r))
+    slogd = np.zeros(nr * nt)
+    idx = np.empty(m + 1, np.int64)
+    dist = np.empty((m + 1, m + 1))
+    corr = np.empty((m + 1, m + 1))
+    L = np.empty((m + 1, m + 1))
+    w = np.empty((r + 1, m + 1))
+    s3 = math.sqrt(3.0)
+    for i in range(n):
+        k = count[i]
+        for a in range(k):
+            idx[a] = nb[i, k - 1 - a]              # farthest first, the point itself last
+        idx[k] = i
+        for a in range(k + 1):
+            for b in range(a + 1):
+                dx = x[idx[a], 0] - x[idx[b], 0]
+                dy = x[idx[a], 1] - x[idx[b], 1]
+                dist[a, b] = math.sqrt(dx * dx + dy * dy)
+        for ir in range(nr):
+            for a in range(k + 1):
+                for b in range(a + 1):
+                    s = s3 * dist[a, b] / ranges[ir]
+                    corr[a, b] = (1.0 + s) * math.exp(-s)
+            for it in range(nt):
+                t = nuggets[it]
+                q = ir * nt + it
+                # Cholesky of (1 − τ) corr + τ I (lower triangle)
+                for a in range(k + 1):
+                    for b in range(a + 1):
+                        v = (1.0 - t) * corr[a, b]
+                        for c in range(b):
+                            v -= L[a, c] * L[b, c]
+                        if a == b:
+                            L[a, a] = math.sqrt(max(v + t, 1e-12))
+                        else:
+                            L[a, b] = v / L[b, b]
+                # forward solves for the constant (row 0) and the replicates
+                for c in range(r + 1):
+                    for a in range(k + 1):
+                        v = 1.0 if c == 0 else z[c - 1, idx[a]]
+                        for b in range(a):
+                            v -= L[a, b] * w[c, b]
+                        w[c, a] = v / L[a, a]
+                xt = w[0, k]
+                sxx[q] += xt * xt
+                slogd[q] += 2.0 * math.log(L[k, k])
+                for c in range(r):
+                    sxz[q, c] += xt * w[c + 1, k]
+                    szz[q, c] += w[c + 1, k] ** 2
+    return sxz, sxx, szz, slogd
+
+
+def pilot_likelihoods(coords: np.ndarray, z: np.ndarray,
+                      ranges: Sequence[float] = PILOT_RANGES,
+                      nuggets: Sequence[float] = PILOT_NUGGETS,
+                      m: int = PILOT_NEIGHBOURS) -> np.ndarray:
+    """``(μ̂_s, log σ̂²_s, ℓ_s)`` for every setting s = (ρ, τ) (ranges outer, nugget shares
+    inner), averaged over replicates: ``(3 · len(ranges) · len(nuggets),)``.
+
+    ``coords (n, 2)``, ``z (r, n)`` standardised values (:mod:`fieldfit.neural.graphs`).
+    Invariant to the order of the locations (the maximum–minimum ordering depends on the
+    locations only; ties aside).
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+    if coords.ndim != 2 or coords.shape[1] != 2 or z.shape[1] != len(coords):
+        raise ValueError(f"pilot likelihoods need coords (n, 2) and values (r, n); got "
+                         f"{coords.shape} and {z.shape}")
+    ranges = np.asarray(ranges, dtype=np.float64)
+    nuggets = np.asarray(nuggets, dtype=np.float64)
+    if (ranges <= 0).any() or ((nuggets < 0) | (nuggets >= 1)).any() or m < 1:
+        raise ValueError(f"pilot settings need ranges > 0, nugget shares in [0, 1) and m >= 1; "
+                         f"got {ranges}, {nuggets}, m = {m}")
+    order = maxmin_order(coords)
+    x = np.ascontiguousarray(coords[order])
+    zo = np.ascontiguousarray(z[:, order])
+    sxz, sxx, szz, slogd = _pilot_sums(x, zo, ranges, nuggets, int(m))
+    n = len(coords)
+    mu = sxz / sxx[:, None]                                   # (S, r)
+    s2 = np.maximum((szz - sxz * mu) / n, 1e-300)
+    ll = -0.5 * (np.log(s2) + 1.0) - 0.5 * (slogd / n)[:, None]
+    return np.stack([mu.mean(1), np.log(s2).mean(1), ll.mean(1)], 1).ravel()
+
+
+_CACHE: dict | None = None
+
+
+@contextlib.contextmanager
+def pilot_cache():
+    """Within the block, :func:`cached_pilot_likelihoods` computes the summaries of each
+    dataset once: training revisits the same datasets every epoch, and the summaries do not
+    change. Keyed by the identity of the dataset's arrays, which the cache keeps alive (so an
+    identity cannot be reused by another array while the block lasts); cleared on exit."""
+    global _CACHE
+    outer, _CACHE = _CACHE, {}
+    try:
+        yield
+    finally:
+        _CACHE = outer
+
+
+def cached_pilot_likelihoods(item, coords: np.ndarray, z: np.ndarray, **settings) -> np.ndarray:
+    """:func:`pilot_likelihoods` of ``coords``, ``z``; ``item`` (the dataset's own
+    ``(coords, values)`` arrays) is the key inside :func:`pilot_cache`."""
+    if _CACHE is None:
+        return pilot_likelihoods(coords, z, **settings)
+    key = (id(item[0]), id(item[1]), repr(sorted(settings.items())))
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] is not item[0] or hit[1] is not item[1]:
+        hit = (item[0], item[1], pilot_likelihoods(coords, z, **settings))
+        _CACHE[key] = hit
+    return hit[2]

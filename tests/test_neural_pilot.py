@@ -1,0 +1,134 @@
+"""Pilot likelihoods (fieldfit.neural.pilot): against dense exact Gaussian likelihoods, the
+neighbour search against the Vecchia engine's, invariance, the training cache, the network
+option and its refusals."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import cho_factor, cho_solve
+
+from fieldfit.likelihood.ordering import maxmin_order, previous_neighbours
+from fieldfit.neural import NeuralEstimator, QuantileEstimator
+from fieldfit.neural import pilot as pilot_mod
+from fieldfit.neural.batched import train_batched
+from fieldfit.neural.pilot import _previous_neighbours, pilot_cache, pilot_likelihoods
+from fieldfit.neural.recipes import build_network, build_spec
+from fieldfit.neural.summaries import GNNSummary
+from fieldfit.neural.training import TrainingSettings
+
+
+def _dense(coords, z, ranges, nuggets):
+    """GLS mean, profiled variance and profile log-likelihood per location of the exact
+    Gaussian model with correlation (1 − τ) Matérn-3/2(h/ρ) + τ 1{h = 0}."""
+    n = len(coords)
+    d = np.sqrt(((coords[:, None] - coords[None]) ** 2).sum(-1))
+    one, out = np.ones(n), []
+    for rho in ranges:
+        for tau in nuggets:
+            s = np.sqrt(3.0) * d / rho
+            cf = cho_factor((1 - tau) * (1 + s) * np.exp(-s) + tau * np.eye(n), lower=True)
+            rows = []
+            for y in z:
+                mu = one @ cho_solve(cf, y) / (one @ cho_solve(cf, one))
+                s2 = (y - mu) @ cho_solve(cf, y - mu) / n
+                rows.append([mu, np.log(s2),
+                             -0.5 * (np.log(s2) + 1) - np.log(np.diag(cf[0])).sum() / n])
+            out += list(np.mean(rows, 0))
+    return np.array(out)
+
+
+def test_with_all_earlier_neighbours_pilot_likelihoods_are_exact():
+    """m ≥ n − 1: Vecchia's factorisation is the exact one, so every summary equals the dense
+    computation (two replicates, averaged)."""
+    rng = np.random.default_rng(0)
+    coords, z = rng.random((70, 2)), rng.normal(size=(2, 70))
+    ranges, nuggets = (0.05, 0.2, 0.6), (0.0, 0.3)
+    got = pilot_likelihoods(coords, z, ranges, nuggets, m=69)
+    np.testing.assert_allclose(got, _dense(coords, z, ranges, nuggets), rtol=1e-9, atol=1e-10)
+
+
+def test_vecchia_pilot_is_close_to_exact_and_better_with_more_neighbours():
+    rng = np.random.default_rng(1)
+    coords = rng.random((300, 2))
+    d = np.sqrt(((coords[:, None] - coords[None]) ** 2).sum(-1))
+    s = np.sqrt(3.0) * d / 0.1
+    z = np.linalg.cholesky(0.8 * (1 + s) * np.exp(-s) + 0.2 * np.eye(300)) @ rng.normal(
+        size=300)
+    exact = _dense(coords, z[None], (0.1,), (0.2,))
+    err = [np.abs(pilot_likelihoods(coords, z, (0.1,), (0.2,), m) - exact)[2] for m in (3, 15)]
+    assert err[1] < err[0] and err[1] < 0.01       # profile log-likelihood per location
+
+
+def test_neighbour_search_equals_the_vecchia_engines():
+    rng = np.random.default_rng(2)
+    x = rng.random((400, 2))
+    x = x[maxmin_order(x)]
+    nb, count = _previous_neighbours(x, 8)
+    ref = previous_neighbours(x, 8)
+    for i in range(len(x)):
+        assert count[i] == min(i, 8)
+        assert set(nb[i, :count[i]]) == set(ref[i][ref[i] >= 0])
+
+
+def test_pilot_likelihoods_ignore_the_order_of_the_locations_and_check_input():
+    rng = np.random.default_rng(3)
+    coords, z = rng.random((200, 2)), rng.normal(size=(1, 200))
+    perm = rng.permutation(200)
+    np.testing.assert_allclose(pilot_likelihoods(coords[perm], z[:, perm]),
+                               pilot_likelihoods(coords, z), rtol=1e-12, atol=1e-12)
+    assert pilot_likelihoods(coords, z).shape == (18,)
+    with pytest.raises(ValueError, match="coords"):
+        pilot_likelihoods(coords[:, :1], z)
+    with pytest.raises(ValueError, match="nugget"):
+        pilot_likelihoods(coords, z, nuggets=(1.0,))
+    with pytest.raises(ValueError, match="pilot settings"):
+        GNNSummary(pilot={"ranges": (0.1,), "neighbours": 4})
+
+
+def test_pilot_cache_computes_each_dataset_once(monkeypatch):
+    rng = np.random.default_rng(4)
+    items = [(rng.random((40, 2)), rng.normal(size=(1, 40))) for _ in range(3)]
+    net = GNNSummary(width=4, layers=1, out=4, k=4, pilot=True)
+    calls = []
+    real = pilot_mod.pilot_likelihoods
+    monkeypatch.setattr(pilot_mod, "pilot_likelihoods",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = net.collate(items).pilot
+    net.collate(items)
+    assert len(calls) == 6                           # no cache outside the block
+    with pilot_cache():
+        again = net.collate(items).pilot
+        net.collate(items[::-1])
+    assert len(calls) == 9
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    assert pilot_mod._CACHE is None
+
+
+def test_gnn_with_pilot_is_invariant_and_round_trips(tmp_path):
+    spec = build_spec(n_min=30, n_max=60, replicates=2)
+    torch.manual_seed(0)
+    net = QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5, pilot=True),
+                            len(spec.prior)).eval()
+    items = [(s.coords, s.values) for s in spec.simulate(3, seed=1)]
+    coords, values = items[0]
+    perm = np.random.default_rng(2).permutation(len(coords))
+    with torch.no_grad():
+        base = net(net.collate(items))
+        moved = net(net.collate([(coords[perm], values[::-1][:, perm]), *items[1:]]))
+    torch.testing.assert_close(moved, base, rtol=1e-4, atol=1e-5)
+    path = NeuralEstimator(net, spec).save(tmp_path / "p.pt")
+    again = NeuralEstimator.load(path)
+    assert again.network.summary.pilot == {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4],
+                                           "m": 10}
+    with torch.no_grad():
+        torch.testing.assert_close(again.network(again.network.collate(items)), base)
+
+
+def test_pilot_refusals():
+    with pytest.raises(ValueError, match="graph network"):
+        build_network("quantile", build_spec(design="grid"), pilot=True)
+    spec = build_spec(n_min=30, n_max=40)
+    net = build_network("quantile", spec, width=4, layers=1, out=4, pilot=True)
+    with pytest.raises(ValueError, match="pilot likelihoods"):
+        train_batched(net, spec, TrainingSettings(epochs=1), device="cpu", epoch_size=8,
+                      n_val=4)
