@@ -88,7 +88,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
          layers: int = 3, features: int = 64, start_from: str | None = None,
          workers: int = 6, batch_size: int = 64, seed: int = 0, epoch_size: int = 65536,
          large_n_from: int | None = None, variogram: bool = False,
-         add_train: tuple[str, ...] = (), pilot: bool = False):
+         add_train: tuple[str, ...] = (), pilot: bool = False, schedule: str = "plateau"):
     """CPU: simulations with Dask into ``store/<name>-{train,val}.zarr`` (resumable; a second
     call finds them done), then training on one thread. ``device`` other than cpu: every
     training dataset simulated afresh on the device (fieldfit.neural.batched), for
@@ -119,6 +119,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
                + (f" --large-n-from {large_n_from}" if large_n_from else "")
                + (" --variogram" if variogram else "")
                + (" --pilot" if pilot else "")
+               + (f" --schedule {schedule}" if schedule != "plateau" else "")
                + "".join(f" --add-train {p}" for p in add_train))
     if device != "cpu":
         from fieldfit.neural.batched import train_batched
@@ -148,7 +149,7 @@ def main(name: str, n_train: int = 16000, n_val: int = 1000, minutes: float = 45
         val_set = ZarrSamples(f"{store}/{tag}-val.zarr")
         sim_s = time.perf_counter() - t0
         st = TrainingSettings(epochs=200, batch_size=batch_size, lr=lr, patience=6, threads=1,
-                              max_seconds=60 * minutes)
+                              max_seconds=60 * minutes, schedule=schedule)
         hist = train(net, train_spec, train_set, val_set, st,
                      checkpoint=f"{out}.ckpt", progress=True)
         meta = {"name": name, "n_train": len(train_set), "n_val": n_val,
@@ -191,8 +192,12 @@ if __name__ == "__main__":
     ap.add_argument("--pilot", action="store_true",
                     help="pilot-likelihood expert summaries (GNNSummary(pilot=True)); with "
                     "--start-from a network without them, that network widened")
+    ap.add_argument("--schedule", default="plateau", choices=["plateau", "cosine"],
+                    help="CPU training: learning rate halved on plateaus, or a cosine decay "
+                    "over the minutes given (the device path always decays by cosine)")
     ap.add_argument("--epoch-size", type=int, default=65536, help="batched: datasets per epoch")
     a = ap.parse_args()
     main(a.name, a.n_train, a.n_val, a.minutes, a.store, a.kind, a.out, a.resume, a.lr,
          a.device, a.width, a.layers, a.features, a.start_from, a.workers, a.batch_size,
-         a.seed, a.epoch_size, a.large_n_from, a.variogram, tuple(a.add_train), a.pilot)
+         a.seed, a.epoch_size, a.large_n_from, a.variogram, tuple(a.add_train), a.pilot,
+         a.schedule)

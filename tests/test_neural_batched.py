@@ -134,11 +134,17 @@ def test_variogram_summary_equals_a_direct_computation():
         GNNSummary(variogram=(0.0, 0.2, 0.1))
 
 
-def test_gnn_with_variogram_is_invariant_and_round_trips(tmp_path):
+@pytest.mark.parametrize("extra,config", [
+    ({"variogram": VARIOGRAM_EDGES}, {"variogram": list(VARIOGRAM_EDGES)}),
+    ({"pilot": True}, {"pilot": {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4], "m": 10}}),
+])
+def test_gnn_with_more_expert_summaries_is_invariant_and_round_trips(tmp_path, extra, config):
+    """Variogram and pilot-likelihood summaries: invariant to the order of locations and
+    replicates; saved and loaded with their settings, giving the same outputs."""
     spec = build_spec(n_min=30, n_max=60, replicates=2)
     torch.manual_seed(0)
-    net = QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5,
-                                       variogram=VARIOGRAM_EDGES), len(spec.prior)).eval()
+    net = QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5, **extra),
+                            len(spec.prior)).eval()
     items = [(s.coords, s.values) for s in spec.simulate(3, seed=1)]
     coords, values = items[0]
     perm = np.random.default_rng(2).permutation(len(coords))
@@ -148,7 +154,8 @@ def test_gnn_with_variogram_is_invariant_and_round_trips(tmp_path):
     torch.testing.assert_close(moved, base, rtol=1e-4, atol=1e-5)
     path = NeuralEstimator(net, spec).save(tmp_path / "v.pt")
     again = NeuralEstimator.load(path)
-    assert again.network.summary.variogram == list(VARIOGRAM_EDGES)
+    saved = again.network.summary.config()
+    assert all(saved[k] == v for k, v in config.items())
     with torch.no_grad():
         torch.testing.assert_close(again.network(again.network.collate(items)), base)
 

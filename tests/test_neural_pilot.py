@@ -1,6 +1,6 @@
 """Pilot likelihoods (fieldfit.neural.pilot): against dense exact Gaussian likelihoods, the
 neighbour search against the Vecchia engine's, invariance, the training cache, the network
-option and its refusals."""
+option's refusals (its invariance and save/load: tests/test_neural_batched.py)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,6 @@ import torch
 from scipy.linalg import cho_factor, cho_solve
 
 from fieldfit.likelihood.ordering import maxmin_order, previous_neighbours
-from fieldfit.neural import NeuralEstimator, QuantileEstimator
 from fieldfit.neural import pilot as pilot_mod
 from fieldfit.neural.batched import train_batched
 from fieldfit.neural.pilot import _previous_neighbours, pilot_cache, pilot_likelihoods
@@ -102,26 +101,6 @@ def test_pilot_cache_computes_each_dataset_once(monkeypatch):
     assert len(calls) == 9
     torch.testing.assert_close(again, first, rtol=0, atol=0)
     assert pilot_mod._CACHE is None
-
-
-def test_gnn_with_pilot_is_invariant_and_round_trips(tmp_path):
-    spec = build_spec(n_min=30, n_max=60, replicates=2)
-    torch.manual_seed(0)
-    net = QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5, pilot=True),
-                            len(spec.prior)).eval()
-    items = [(s.coords, s.values) for s in spec.simulate(3, seed=1)]
-    coords, values = items[0]
-    perm = np.random.default_rng(2).permutation(len(coords))
-    with torch.no_grad():
-        base = net(net.collate(items))
-        moved = net(net.collate([(coords[perm], values[::-1][:, perm]), *items[1:]]))
-    torch.testing.assert_close(moved, base, rtol=1e-4, atol=1e-5)
-    path = NeuralEstimator(net, spec).save(tmp_path / "p.pt")
-    again = NeuralEstimator.load(path)
-    assert again.network.summary.pilot == {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4],
-                                           "m": 10}
-    with torch.no_grad():
-        torch.testing.assert_close(again.network(again.network.collate(items)), base)
 
 
 def test_pilot_refusals():
