@@ -72,8 +72,8 @@ def scores(names, truth, pt, lo, hi, secs, keep=False):
                   "mae": float(np.abs(e).mean()), "coverage90": cover}
     out["seconds_per_estimate"] = float(np.median(secs))
     if keep:
-        out["estimates"] = {"point": pt.tolist(), "lower": None if lo is None else lo.tolist(),
-                            "upper": None if hi is None else hi.tolist()}
+        keep6 = lambda a: None if a is None else np.round(a, 6).tolist()  # noqa: E731
+        out["estimates"] = {"point": keep6(pt), "lower": keep6(lo), "upper": keep6(hi)}
     return out
 
 
@@ -153,7 +153,7 @@ def main():
                                           if k != "estimates"}), flush=True)
             fits[str(n)] = row
         cache.write_text(json.dumps({"seed": a.seed, "sizes": sizes, "reps": reps,
-                                     "fits": fits}, indent=1))
+                                     "fits": fits}))
     if "neural" not in parts:
         return
     fits = json.loads(cache.read_text())["fits"] if cache.exists() else {}
@@ -171,7 +171,7 @@ def main():
                 label: rmse_ratio(names, truth, row[label]["estimates"]["point"], mle["point"])
                 for label in ["neural", *(lb for lb, _ in others)]}
         results["sizes"][str(n)] = row
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps(results))
     lines = [f"# {a.estimator} vs maximum likelihood (held-out simulations, seed {a.seed})", "",
              "RMSE / 90 % coverage per parameter; seconds per estimate (networks: per dataset "
              "in a batch)", "",
