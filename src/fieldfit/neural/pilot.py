@@ -20,11 +20,12 @@ replicates, is the vector returned by :func:`pilot_likelihoods`.
 Why: the graph network sees k-nearest-neighbour messages, which carry the small-scale
 structure (nugget, local roughness) well but the large-scale one (the mean's best weights, the
 range at large n) poorly; these few likelihood evaluations hand the network what the maximum
-likelihood estimator uses, at a cost of a few milliseconds (no fit, no optimiser). Measured on
-``matern-irregular`` in docs/benchmarks.md. The neighbour search is a compiled brute force
-over earlier locations (O(n²), a millisecond at n = 1,000): faster at the sizes the networks
-are trained for than :func:`fieldfit.likelihood.ordering.previous_neighbours`, whose k-d tree
-set-up dominates below a few thousand points.
+likelihood estimator uses, at about 3 ms per dataset at n = 400 and 9 ms at n = 1,000 (no fit,
+no optimiser). Measured on ``matern-irregular`` in docs/benchmarks.md. The neighbour search is
+a compiled brute force over earlier locations (O(n²), about 2 ms at n = 1,000): faster at the
+sizes the networks are trained for than
+:func:`fieldfit.likelihood.ordering.previous_neighbours`, whose k-d tree set-up dominates below
+a few thousand points.
 """
 
 from __future__ import annotations
