@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
+from .pilot import cached_pilot_likelihoods
+
 FLOAT = torch.float32
 
 
@@ -141,8 +143,6 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
     ``pilot``: keyword arguments of :func:`fieldfit.neural.pilot.pilot_likelihoods` (ranges,
     nuggets, m), giving ``pilot (B, 3 · settings)`` (None: none).
     """
-    from .pilot import cached_pilot_likelihoods
-
     xs, edges, dists, graph, dataset, expert, vario, pil = [], [], [], [], [], [], [], []
     offset = g = 0
     for b, item in enumerate(items):

@@ -49,6 +49,29 @@ def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float]) -> int:
     return 3 * len(ranges) * len(nuggets)
 
 
+def _check_settings(ranges, nuggets, m) -> None:
+    if (len(ranges) == 0 or len(nuggets) == 0 or min(ranges) <= 0
+            or not all(0 <= t < 1 for t in nuggets) or m < 1):
+        raise ValueError(f"pilot settings need ranges > 0, nugget shares in [0, 1) and m >= 1; "
+                         f"got {list(ranges)}, {list(nuggets)}, m = {m}")
+
+
+def pilot_settings(pilot) -> dict | None:
+    """The settings a network stores: None / False: none; True: the default grid; a mapping
+    (``ranges``, ``nuggets``, ``m``): checked and completed with the defaults."""
+    if pilot is None or pilot is False:
+        return None
+    given = {} if pilot is True else dict(pilot)
+    unknown = set(given) - {"ranges", "nuggets", "m"}
+    if unknown:
+        raise ValueError(f"pilot settings are ranges, nuggets and m; got {sorted(unknown)}")
+    out = {"ranges": [float(v) for v in given.get("ranges", PILOT_RANGES)],
+           "nuggets": [float(v) for v in given.get("nuggets", PILOT_NUGGETS)],
+           "m": int(given.get("m", PILOT_NEIGHBOURS))}
+    _check_settings(out["ranges"], out["nuggets"], out["m"])
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
 def _previous_neighbours(x, m):  # pragma: no cover  (compiled)
     """The ``m`` nearest earlier points of each point of ``x (n, 2)`` (in its order), nearest
@@ -157,9 +180,7 @@ def pilot_likelihoods(coords: np.ndarray, z: np.ndarray,
                          f"{coords.shape} and {z.shape}")
     ranges = np.asarray(ranges, dtype=np.float64)
     nuggets = np.asarray(nuggets, dtype=np.float64)
-    if (ranges <= 0).any() or ((nuggets < 0) | (nuggets >= 1)).any() or m < 1:
-        raise ValueError(f"pilot settings need ranges > 0, nugget shares in [0, 1) and m >= 1; "
-                         f"got {ranges}, {nuggets}, m = {m}")
+    _check_settings(ranges, nuggets, m)
     order = maxmin_order(coords)
     x = np.ascontiguousarray(coords[order])
     zo = np.ascontiguousarray(z[:, order])

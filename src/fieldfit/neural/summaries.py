@@ -29,7 +29,7 @@ from torch_geometric.nn import MessagePassing, global_mean_pool
 from torch_geometric.utils import scatter
 
 from .graphs import collate_graphs, collate_grids
-from .pilot import PILOT_NEIGHBOURS, PILOT_NUGGETS, PILOT_RANGES, n_pilot_features
+from .pilot import n_pilot_features, pilot_settings
 
 
 def mlp(sizes, act=nn.SiLU, last_act: bool = False) -> nn.Sequential:
@@ -89,24 +89,6 @@ class _DeepSets(nn.Module):
         return self.psi(torch.cat([pooled, expert], 1))
 
 
-def _pilot_settings(pilot) -> dict | None:
-    """None / False: none; True: the default grid; a mapping: checked and completed."""
-    if pilot is None or pilot is False:
-        return None
-    given = {} if pilot is True else dict(pilot)
-    unknown = set(given) - {"ranges", "nuggets", "m"}
-    if unknown:
-        raise ValueError(f"pilot settings are ranges, nuggets and m; got {sorted(unknown)}")
-    out = {"ranges": [float(v) for v in given.get("ranges", PILOT_RANGES)],
-           "nuggets": [float(v) for v in given.get("nuggets", PILOT_NUGGETS)],
-           "m": int(given.get("m", PILOT_NEIGHBOURS))}
-    if (not out["ranges"] or not out["nuggets"] or min(out["ranges"]) <= 0
-            or not all(0 <= t < 1 for t in out["nuggets"]) or out["m"] < 1):
-        raise ValueError(f"pilot settings need ranges > 0, nugget shares in [0, 1) and m >= 1, "
-                         f"got {out}")
-    return out
-
-
 class GNNSummary(nn.Module):
     """DeepSets of a graph network for irregular locations (any n, any r).
 
@@ -128,7 +110,7 @@ class GNNSummary(nn.Module):
                  pilot: bool | Mapping | None = None):
         super().__init__()
         self._config = dict(width=width, layers=layers, out=out, k=k, radius=radius)
-        self.pilot = _pilot_settings(pilot)
+        self.pilot = pilot_settings(pilot)
         if self.pilot is not None:
             self._config["pilot"] = self.pilot
         if variogram is not None:
