@@ -136,7 +136,13 @@ def test_variogram_summary_equals_a_direct_computation():
 
 @pytest.mark.parametrize("extra,config", [
     ({"variogram": VARIOGRAM_EDGES}, {"variogram": list(VARIOGRAM_EDGES)}),
-    ({"pilot": True}, {"pilot": {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4], "m": 10}}),
+    ({"pilot": True, "psi": (16, 12)},
+     {"pilot": {"ranges": [0.03, 0.12, 0.5], "nuggets": [0.01, 0.15, 0.5], "m": 10,
+                "relative": True},
+      "psi": [16, 12]}),
+    ({"pilot": {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4], "m": 10}},
+     {"pilot": {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4], "m": 10,
+                "relative": False}}),
 ])
 def test_gnn_with_more_expert_summaries_is_invariant_and_round_trips(tmp_path, extra, config):
     """Variogram and pilot-likelihood summaries: invariant to the order of locations and

@@ -30,14 +30,16 @@ def test_train_estimator_then_estimate(tmp_path):
         "--prior", "range=0.05:0.5:log", "--prior", "mean=-2:2", "--fix", "variance=1",
         "--no-nugget", "--design", "uniform", "--n-min", "30", "--n-max", "60",
         "--train", "300", "--val", "60", "--epochs", "2", "--width", "8", "--variogram", "--pilot",
-        "--store", str(tmp_path / "sims"), "--scheduler", "synchronous", "--no-progress"])
+        "--psi", "12,10", "--store", str(tmp_path / "sims"), "--scheduler", "synchronous",
+        "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "quantile estimator of ['range', 'mean'] saved" in res.output
     assert (tmp_path / "sims" / "train.zarr").is_dir()
     est = load_estimator(out)
     assert est.metadata["n_train"] == 300 and est.spec.prior.fixed == {"variance": 1.0}
     assert est.network.summary.variogram is not None
-    assert est.network.summary.pilot is not None
+    assert est.network.summary.pilot["relative"] is True
+    assert est.network.summary.config()["psi"] == [12, 10]
 
     spec = build_spec("exponential", est.spec.prior.bounds, {"variance": 1.0}, "uniform",
                       30, 60, nugget=False)

@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import torch
 from scipy.linalg import cho_factor, cho_solve
+from scipy.stats import multivariate_normal
 
 from fieldfit.likelihood.ordering import maxmin_order, previous_neighbours
 from fieldfit.neural import pilot as pilot_mod
 from fieldfit.neural.batched import train_batched
-from fieldfit.neural.pilot import _previous_neighbours, pilot_cache, pilot_likelihoods
+from fieldfit.neural.pilot import (
+    _previous_neighbours,
+    pilot_cache,
+    pilot_likelihoods,
+    pilot_settings,
+    relative_likelihoods,
+)
 from fieldfit.neural.recipes import build_network, build_spec
 from fieldfit.neural.summaries import GNNSummary
 from fieldfit.neural.training import TrainingSettings
@@ -75,7 +82,7 @@ def test_pilot_likelihoods_ignore_the_order_of_the_locations_and_check_input():
     perm = rng.permutation(200)
     np.testing.assert_allclose(pilot_likelihoods(coords[perm], z[:, perm]),
                                pilot_likelihoods(coords, z), rtol=1e-12, atol=1e-12)
-    assert pilot_likelihoods(coords, z).shape == (18,)
+    assert pilot_likelihoods(coords, z).shape == (27,)           # 3 ranges x 3 nugget shares
     with pytest.raises(ValueError, match="coords"):
         pilot_likelihoods(coords[:, :1], z)
     with pytest.raises(ValueError, match="nugget"):
@@ -111,3 +118,45 @@ def test_pilot_refusals():
     with pytest.raises(ValueError, match="pilot likelihoods"):
         train_batched(net, spec, TrainingSettings(epochs=1), device="cpu", epoch_size=8,
                       n_val=4)
+
+
+def test_relative_likelihoods_are_the_grids_exact_profile_likelihood_weights():
+    """With m ≥ n − 1, n·ℓ_s is the exact profile log-likelihood up to one constant, so the
+    weights are exp(profile log-likelihood) normalised over the grid (scipy's Gaussian
+    density at the GLS mean and profiled variance) and Δ_s their log-ratios to the best."""
+    rng = np.random.default_rng(5)
+    n = 60
+    coords, z = rng.random((n, 2)), rng.normal(size=(1, n))
+    ranges, nuggets = (0.05, 0.3), (0.0, 0.2, 0.6)
+    raw = pilot_likelihoods(coords, z, ranges, nuggets, m=n - 1)
+    d = np.sqrt(((coords[:, None] - coords[None]) ** 2).sum(-1))
+    logl = []
+    for k, (rho, tau) in enumerate((r, t) for r in ranges for t in nuggets):
+        s = np.sqrt(3.0) * d / rho
+        mu, s2 = raw[3 * k], np.exp(raw[3 * k + 1])
+        cov = s2 * ((1 - tau) * (1 + s) * np.exp(-s) + tau * np.eye(n))
+        logl.append(multivariate_normal(np.full(n, mu), cov).logpdf(z[0]))
+    logl = np.array(logl)
+    got = relative_likelihoods(torch.tensor(raw[None]), torch.tensor([float(n)]))[0].numpy()
+    S = len(logl)
+    np.testing.assert_allclose(got[:S], raw[0::3], rtol=1e-12)
+    np.testing.assert_allclose(got[S:2 * S], raw[1::3], rtol=1e-12)
+    np.testing.assert_allclose(np.sinh(got[2 * S:3 * S]), logl - logl.max(), atol=1e-8)
+    np.testing.assert_allclose(got[3 * S:], np.exp(logl - logl.max()) / np.exp(
+        logl - logl.max()).sum(), atol=1e-10)
+
+
+def test_pilot_settings_defaults_and_networks_saved_before_relative():
+    assert pilot_settings(True)["relative"] is True
+    old = {"ranges": [0.03, 0.1, 0.3], "nuggets": [0.05, 0.4], "m": 10}
+    assert pilot_settings(old)["relative"] is False          # as those networks were trained
+    net = GNNSummary(width=4, layers=1, out=4, k=4, pilot=old)
+    assert net.sets.psi[0].in_features == 4 + 4 + 18
+    net = GNNSummary(width=4, layers=1, out=4, k=4, pilot={**old, "relative": True},
+                     psi=(8, 6))
+    assert net.sets.psi[0].in_features == 4 + 4 + 24
+    assert [m.out_features for m in net.sets.psi if isinstance(m, torch.nn.Linear)] == [8, 6, 4]
+    with pytest.raises(ValueError, match="relative"):
+        pilot_settings({"relative": "yes"})
+    with pytest.raises(ValueError, match="psi"):
+        GNNSummary(psi=(0,))

@@ -358,6 +358,8 @@ def train_estimator_cmd(
     pilot: bool = typer.Option(False, help="Give the graph network pilot likelihoods: GLS "
                                "means, profiled variances and Vecchia profile log-likelihoods "
                                "under a fixed grid of covariances (fieldfit.neural.pilot)."),
+    psi: str = typer.Option(None, help="Hidden layer sizes of the graph network's DeepSets "
+                            "head, comma-separated (default: one of twice --width)."),
     device: str = typer.Option("cpu", help="cpu, or an accelerator (cuda): then every training"
                                " dataset is simulated afresh there, --train per epoch "
                                "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5)."),
@@ -397,6 +399,11 @@ def train_estimator_cmd(
             options["variogram"] = VARIOGRAM_EDGES
         if pilot:
             options["pilot"] = True
+        if psi is not None:
+            try:
+                options["psi"] = [int(v) for v in psi.split(",")]
+            except ValueError:
+                raise ValueError(f"--psi takes comma-separated integers, got {psi!r}") from None
         if device != "cpu":
             st.schedule = "cosine" if max_minutes is not None else st.schedule
             store = None

@@ -11,6 +11,7 @@
     posterior.PosteriorEstimator       neural posterior (zuko neural spline flow)
     ratio.RatioEstimator               neural likelihood ratio, calibrated, Wilks regions
     training.train                     early stopping, checkpoints, on-the-fly simulation
+    frozen.train_frozen_graph          ψ and head on frozen graph convolutions (fast epochs)
     batched.train_batched              fresh simulations and graphs on an accelerator (GPU)
     bundle.NeuralEstimator             network + spec + metadata; save / load / estimate
     bundle.load_estimator(name)        shipped estimators ("matern-irregular", …)

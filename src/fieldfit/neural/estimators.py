@@ -19,6 +19,7 @@ training, ``estimate(items)`` for use, ``config()`` for saving.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -84,12 +85,20 @@ class PointEstimator(AmortizedEstimator):
 
 class QuantileEstimator(AmortizedEstimator):
     """Marginal posterior quantiles at ``probs`` (sorted), non-crossing by construction; the
-    point estimate is the median (0.5 must be among ``probs``)."""
+    point estimate is the median (0.5 must be among ``probs``).
+
+    ``widening`` (one number Q_j per parameter, from :meth:`calibrate`): the reported quantiles
+    other than the median are moved away from it on the logit scale,
+    ``logit q' = logit m + (1 + Q_j)(logit q − logit m)`` — normalised conformalized quantile
+    regression (Romano, Patterson & Candès 2019), which gives the outer interval its nominal
+    coverage on the calibration distribution. Training and the loss use the raw quantiles.
+    """
 
     kind = "quantile"
 
     def __init__(self, summary: nn.Module, n_params: int,
-                 probs: Sequence[float] = (0.05, 0.5, 0.95)):
+                 probs: Sequence[float] = (0.05, 0.5, 0.95),
+                 widening: Sequence[float] | None = None):
         super().__init__(summary, n_params)
         probs = [float(p) for p in probs]
         if sorted(probs) != probs or len(set(probs)) != len(probs) or not all(
@@ -98,11 +107,19 @@ class QuantileEstimator(AmortizedEstimator):
         if 0.5 not in probs:
             raise ValueError("probs must include 0.5 (the point estimate is the median)")
         self.probs = probs
+        if widening is not None:
+            widening = [float(v) for v in widening]
+            if len(widening) != n_params or not all(math.isfinite(v) and v > -1
+                                                    for v in widening):
+                raise ValueError(f"widening needs {n_params} finite numbers > -1, got "
+                                 f"{widening}")
+        self.widening = widening
         self.register_buffer("tau", torch.tensor(probs))
         self.head = mlp([summary.out_features, 2 * summary.out_features, n_params * len(probs)])
 
     def _extra_config(self):
-        return {"probs": self.probs}
+        return {"probs": self.probs,
+                **({"widening": self.widening} if self.widening is not None else {})}
 
     def forward(self, inputs) -> torch.Tensor:
         """Quantiles ``(B, p, K)`` on the unit scale."""
@@ -115,12 +132,49 @@ class QuantileEstimator(AmortizedEstimator):
         return (e * (self.tau - (e < 0).to(e.dtype))).sum((1, 2)).mean()
 
     @torch.no_grad()
+    def calibrate(self, q: np.ndarray, u: np.ndarray) -> list[float]:
+        """Set :attr:`widening` from held-out simulations: raw quantiles ``q (B, p, K)``
+        (``self(inputs)``, unit scale) and true parameters ``u (B, p)``. With L, M, H the
+        lowest, median and highest quantile on the logit scale, the score of a dataset is
+        ``max((L − y)/(M − L), (y − H)/(H − M))`` and Q_j its ⌈(1 − α)(B + 1)⌉-th smallest value
+        (α = 1 − (highest − lowest level)): the widened interval then covers y exactly when
+        the score is ≤ Q_j. Returns the Q_j (negative: the interval shrinks)."""
+        q, u = np.asarray(q, dtype=np.float64), np.asarray(u, dtype=np.float64)
+        if q.ndim != 3 or q.shape[1:] != (self.n_params, len(self.probs)) or u.shape != (
+                len(q), self.n_params):
+            raise ValueError(f"calibrate needs quantiles (B, {self.n_params}, "
+                             f"{len(self.probs)}) and parameters (B, {self.n_params}); got "
+                             f"{q.shape} and {u.shape}")
+        level = self.probs[-1] - self.probs[0]
+        rank = math.ceil(level * (len(q) + 1))
+        if rank > len(q):
+            raise ValueError(f"calibrating a {level:.0%} interval needs at least "
+                             f"{math.ceil(level / (1 - level))} datasets, got {len(q)}")
+        lg = _logit(q)
+        y = _logit(u)
+        lo, mid, hi = lg[..., 0], lg[..., self.probs.index(0.5)], lg[..., -1]
+        score = np.maximum((lo - y) / (mid - lo), (y - hi) / (hi - mid))
+        widening = np.sort(score, 0)[rank - 1]
+        self.widening = [float(max(v, -0.99)) for v in widening]
+        return self.widening
+
+    @torch.no_grad()
     def estimate_unit(self, inputs):
         q = self(inputs).double().numpy()
+        if self.widening is not None:
+            lg = _logit(q)
+            mid = lg[..., self.probs.index(0.5)][..., None]
+            factor = 1.0 + np.asarray(self.widening)[:, None]
+            q = 1.0 / (1.0 + np.exp(-(mid + factor * (lg - mid))))
         out = {"estimate": q[..., self.probs.index(0.5)]}
         for k, p in enumerate(self.probs):
             out[f"q{p:g}"] = q[..., k]
         return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
 
 
 def estimator_from_config(cfg: dict) -> AmortizedEstimator:

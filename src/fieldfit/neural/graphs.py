@@ -134,6 +134,28 @@ class GraphBatch(_Batch):
     pilot: torch.Tensor | None = None
 
 
+@dataclass
+class PooledBatch(_Batch):
+    """Datasets whose graph-network features are already computed: ``phi (B, width)`` the
+    replicate means of :meth:`GNNSummary.per_replicate`, with the ``expert (B, 4)`` and, where
+    the network uses them, ``variogram`` and ``pilot`` summaries of
+    :func:`collate_graphs` (training ψ and the head on frozen graph convolutions,
+    :mod:`fieldfit.neural.frozen`)."""
+
+    phi: torch.Tensor
+    expert: torch.Tensor
+    variogram: torch.Tensor | None = None
+    pilot: torch.Tensor | None = None
+
+    @property
+    def dataset(self) -> torch.Tensor:
+        return torch.arange(len(self.phi), device=self.phi.device)
+
+    def select(self, idx) -> PooledBatch:
+        return PooledBatch(*(None if t is None else t[idx]
+                             for t in (self.phi, self.expert, self.variogram, self.pilot)))
+
+
 def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
                    radius: float | None = None,
                    variogram: Sequence[float] | None = None,
@@ -167,7 +189,8 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
         if variogram is not None:
             vario.append(variogram_summary(coords, z, variogram))
         if pilot is not None:
-            pil.append(cached_pilot_likelihoods(item, coords, z, **pilot))
+            pil.append(cached_pilot_likelihoods(
+                item, coords, z, **{k: pilot[k] for k in ("ranges", "nuggets", "m") if k in pilot}))
     return GraphBatch(
         x=torch.as_tensor(np.concatenate(xs), dtype=FLOAT)[:, None],
         edge_index=torch.as_tensor(np.concatenate(edges, 1), dtype=torch.long),

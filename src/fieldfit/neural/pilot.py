@@ -15,15 +15,25 @@ profile log-likelihood per location,
     ℓ_s = −½ (log σ̂²_s + 1) − (1/2n) Σ_i log d_i,
 
 with ``d_i`` the conditional variances; ``(μ̂_s, log σ̂²_s, ℓ_s)`` for every s, averaged over
-replicates, is the vector returned by :func:`pilot_likelihoods`.
+replicates, is the vector returned by :func:`pilot_likelihoods`. A network reads them through
+:func:`relative_likelihoods` (settings ``relative=True``, the default): the log-likelihood of
+the whole dataset relative to the grid's best, in nats, and the grid's weights under a flat
+prior,
+
+    Δ_s = n (ℓ_s − max_t ℓ_t),   w_s = exp(Δ_s) / Σ_t exp(Δ_t),
+
+fed as ``(μ̂_s, log σ̂²_s, asinh Δ_s, w_s)``: a likelihood ratio grows with n, and a network
+that must multiply a per-location average by n to weigh it learns that slowly (measured in
+docs/benchmarks.md: with the raw per-location ℓ_s the nugget's RMSE at n = 1,000 stayed 22 %
+above the exact MLE's).
 
 Why: the graph network sees k-nearest-neighbour messages, which carry the small-scale
 structure (nugget, local roughness) well but the large-scale one (the mean's best weights, the
 range at large n) poorly; these few likelihood evaluations hand the network what the maximum
-likelihood estimator uses, at about 3 ms per dataset at n = 400 and 9 ms at n = 1,000 (no fit,
-no optimiser). Measured on ``matern-irregular`` in docs/benchmarks.md. The neighbour search is
-a compiled brute force over earlier locations (O(n²), about 2 ms at n = 1,000): faster at the
-sizes the networks are trained for than
+likelihood estimator uses, at about 3 ms per dataset at n = 400 and 9 ms at n = 1,000 with the
+default 9 settings (no fit, no optimiser). Measured on ``matern-irregular`` in
+docs/benchmarks.md. The neighbour search is a compiled brute force over earlier locations
+(O(n²), about 2 ms at n = 1,000): faster at the sizes the networks are trained for than
 :func:`fieldfit.likelihood.ordering.previous_neighbours`, whose k-d tree set-up dominates below
 a few thousand points.
 """
@@ -36,17 +46,32 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
+import torch
 
 from ..likelihood.ordering import maxmin_order
 
-#: the grid of the shipped networks: ranges ρ and nugget shares τ (standardised values)
-PILOT_RANGES = (0.03, 0.1, 0.3)
-PILOT_NUGGETS = (0.05, 0.4)
+#: the default grid (that of the shipped ``matern-irregular``): ranges ρ (in the units of the
+#: coordinates) and nugget shares τ of the standardised values
+PILOT_RANGES = (0.03, 0.12, 0.5)
+PILOT_NUGGETS = (0.01, 0.15, 0.5)
 PILOT_NEIGHBOURS = 10
 
 
-def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float]) -> int:
-    return 3 * len(ranges) * len(nuggets)
+def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float],
+                     relative: bool = False) -> int:
+    """Numbers per dataset: 3 per setting from :func:`pilot_likelihoods`, 4 per setting from
+    :func:`relative_likelihoods`."""
+    return (4 if relative else 3) * len(ranges) * len(nuggets)
+
+
+def relative_likelihoods(pilot: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """``(μ̂_s, log σ̂²_s, asinh Δ_s, w_s)`` of every setting (blocks in that order) from the
+    output of :func:`pilot_likelihoods` for a batch, ``pilot (B, 3 S)``, and the datasets'
+    numbers of locations ``n (B,)``: ``(B, 4 S)`` (formulas in the module docstring)."""
+    b = pilot.view(len(pilot), -1, 3)
+    ll = b[:, :, 2] * n[:, None]
+    delta = ll - ll.max(1, keepdim=True).values
+    return torch.cat([b[:, :, 0], b[:, :, 1], torch.asinh(delta), torch.softmax(delta, 1)], 1)
 
 
 def _check_settings(ranges, nuggets, m) -> None:
@@ -57,17 +82,24 @@ def _check_settings(ranges, nuggets, m) -> None:
 
 
 def pilot_settings(pilot) -> dict | None:
-    """The settings a network stores: None / False: none; True: the default grid; a mapping
-    (``ranges``, ``nuggets``, ``m``): checked and completed with the defaults."""
+    """The settings a network stores: None / False: none; True: the default grid, relative
+    likelihoods; a mapping (``ranges``, ``nuggets``, ``m``, ``relative``): checked and
+    completed with the defaults. A stored mapping without ``relative`` (networks saved before
+    it existed) means the raw per-location likelihoods, as those networks were trained."""
     if pilot is None or pilot is False:
         return None
-    given = {} if pilot is True else dict(pilot)
-    unknown = set(given) - {"ranges", "nuggets", "m"}
+    given = {"relative": True} if pilot is True else dict(pilot)
+    unknown = set(given) - {"ranges", "nuggets", "m", "relative"}
     if unknown:
-        raise ValueError(f"pilot settings are ranges, nuggets and m; got {sorted(unknown)}")
+        raise ValueError(f"pilot settings are ranges, nuggets, m and relative; got "
+                         f"{sorted(unknown)}")
+    if not isinstance(given.get("relative", False), bool):
+        raise ValueError(f"pilot setting relative must be True or False, got "
+                         f"{given['relative']!r}")
     out = {"ranges": [float(v) for v in given.get("ranges", PILOT_RANGES)],
            "nuggets": [float(v) for v in given.get("nuggets", PILOT_NUGGETS)],
-           "m": int(given.get("m", PILOT_NEIGHBOURS))}
+           "m": int(given.get("m", PILOT_NEIGHBOURS)),
+           "relative": bool(given.get("relative", False))}
     _check_settings(out["ranges"], out["nuggets"], out["m"])
     return out
 
@@ -116,6 +148,7 @@ def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
     dist = np.empty((m + 1, m + 1))
     corr = np.empty((m + 1, m + 1))
     L = np.empty((m + 1, m + 1))
+    inv = np.empty(m + 1)
     w = np.empty((r + 1, m + 1))
     s3 = math.sqrt(3.0)
     for i in range(n):
@@ -124,38 +157,41 @@ def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
             idx[a] = nb[i, k - 1 - a]              # farthest first, the point itself last
         idx[k] = i
         for a in range(k + 1):
-            for b in range(a + 1):
+            for b in range(a):                      # off the diagonal (which is 1)
                 dx = x[idx[a], 0] - x[idx[b], 0]
                 dy = x[idx[a], 1] - x[idx[b], 1]
                 dist[a, b] = math.sqrt(dx * dx + dy * dy)
         for ir in range(nr):
+            scale = s3 / ranges[ir]
             for a in range(k + 1):
-                for b in range(a + 1):
-                    s = s3 * dist[a, b] / ranges[ir]
+                for b in range(a):
+                    s = scale * dist[a, b]
                     corr[a, b] = (1.0 + s) * math.exp(-s)
             for it in range(nt):
                 t = nuggets[it]
                 q = ir * nt + it
-                # Cholesky of (1 − τ) corr + τ I (lower triangle)
+                # Cholesky of (1 − τ) corr + τ I (lower triangle; inv: 1 / diagonal)
                 for a in range(k + 1):
-                    for b in range(a + 1):
+                    for b in range(a):
                         v = (1.0 - t) * corr[a, b]
                         for c in range(b):
                             v -= L[a, c] * L[b, c]
-                        if a == b:
-                            L[a, a] = math.sqrt(max(v + t, 1e-12))
-                        else:
-                            L[a, b] = v / L[b, b]
+                        L[a, b] = v * inv[b]
+                    v = 1.0
+                    for c in range(a):
+                        v -= L[a, c] * L[a, c]
+                    L[a, a] = math.sqrt(max(v, 1e-12))
+                    inv[a] = 1.0 / L[a, a]
                 # forward solves for the constant (row 0) and the replicates
                 for c in range(r + 1):
                     for a in range(k + 1):
                         v = 1.0 if c == 0 else z[c - 1, idx[a]]
                         for b in range(a):
                             v -= L[a, b] * w[c, b]
-                        w[c, a] = v / L[a, a]
+                        w[c, a] = v * inv[a]
                 xt = w[0, k]
                 sxx[q] += xt * xt
-                slogd[q] += 2.0 * math.log(L[k, k])
+                slogd[q] -= 2.0 * math.log(inv[k])
                 for c in range(r):
                     sxz[q, c] += xt * w[c + 1, k]
                     szz[q, c] += w[c + 1, k] ** 2

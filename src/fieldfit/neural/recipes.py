@@ -80,7 +80,7 @@ def build_spec(covariance: str = "matern", bounds: Mapping[str, Bound] | None = 
 def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int = 3,
                   k: int = 10, out: int = 64, loss: str = "absolute",
                   radius: float | None = None, variogram: Sequence[float] | None = None,
-                  pilot: bool | Mapping | None = None):
+                  pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
     if kind not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
     if (variogram is not None or pilot) and spec.design.gridded:
@@ -89,7 +89,7 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                          "convolutional network")
     summary = (CNNSummary(out=out) if spec.design.gridded
                else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
-                             variogram=variogram, pilot=pilot))
+                             variogram=variogram, pilot=pilot, psi=psi))
     p = len(spec.prior)
     if kind == "quantile":
         return QuantileEstimator(summary, p)

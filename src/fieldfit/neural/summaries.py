@@ -28,8 +28,8 @@ from torch import nn
 from torch_geometric.nn import MessagePassing, global_mean_pool
 from torch_geometric.utils import scatter
 
-from .graphs import collate_graphs, collate_grids
-from .pilot import n_pilot_features, pilot_settings
+from .graphs import PooledBatch, collate_graphs, collate_grids
+from .pilot import n_pilot_features, pilot_settings, relative_likelihoods
 
 
 def mlp(sizes, act=nn.SiLU, last_act: bool = False) -> nn.Sequential:
@@ -75,13 +75,15 @@ class SpatialGraphConv(MessagePassing):
 
 
 class _DeepSets(nn.Module):
-    """ψ over the replicate mean of φ, with the expert summaries appended."""
+    """ψ over the replicate mean of φ, with the expert summaries appended; ``hidden``: ψ's
+    hidden layer sizes (default one of ``2 · width``)."""
 
     n_expert = 4
 
-    def __init__(self, width: int, out: int, extra: int = 0):
+    def __init__(self, width: int, out: int, extra: int = 0, hidden: Sequence[int] | None = None):
         super().__init__()
-        self.psi = mlp([width + self.n_expert + extra, 2 * width, out])
+        hidden = [2 * width] if hidden is None else [int(h) for h in hidden]
+        self.psi = mlp([width + self.n_expert + extra, *hidden, out])
         self.out_features = out
 
     def pool(self, per_replicate, dataset, n_datasets, expert):
@@ -100,16 +102,23 @@ class GNNSummary(nn.Module):
     ``pilot``: True (the default grid) or the keyword arguments of
     :func:`~fieldfit.neural.pilot.pilot_likelihoods` (``ranges``, ``nuggets``, ``m``); a few
     fixed Vecchia profile likelihoods, generalised-least-squares means and profiled variances
-    join the expert summaries.
+    join the expert summaries (as likelihoods relative to the grid's best,
+    :func:`~fieldfit.neural.pilot.relative_likelihoods`, unless ``relative=False``).
+    ``psi``: the hidden layer sizes of the DeepSets head ψ (default one of ``2 · width``).
     """
 
     gridded = False
 
     def __init__(self, width: int = 32, layers: int = 3, out: int = 64, k: int = 10,
                  radius: float | None = None, variogram: Sequence[float] | None = None,
-                 pilot: bool | Mapping | None = None):
+                 pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
         super().__init__()
         self._config = dict(width=width, layers=layers, out=out, k=k, radius=radius)
+        if psi is not None:
+            psi = [int(h) for h in psi]
+            if not psi or min(psi) < 1:
+                raise ValueError(f"psi (hidden layer sizes) must be positive integers, got {psi}")
+            self._config["psi"] = psi
         self.pilot = pilot_settings(pilot)
         if self.pilot is not None:
             self._config["pilot"] = self.pilot
@@ -125,8 +134,9 @@ class GNNSummary(nn.Module):
         self.distance_weights = mlp([2, 16, width * layers])
         extra = 0 if variogram is None else 2 * (len(variogram) - 1)
         if self.pilot is not None:
-            extra += n_pilot_features(self.pilot["ranges"], self.pilot["nuggets"])
-        self.sets = _DeepSets(width, out, extra)
+            extra += n_pilot_features(self.pilot["ranges"], self.pilot["nuggets"],
+                                      self.pilot["relative"])
+        self.sets = _DeepSets(width, out, extra, psi)
         self.out_features = out
 
     def config(self) -> dict:
@@ -135,13 +145,20 @@ class GNNSummary(nn.Module):
     def collate(self, items):
         return collate_graphs(items, self.k, self.radius, self.variogram, self.pilot)
 
-    def forward(self, batch) -> torch.Tensor:
+    def per_replicate(self, batch) -> torch.Tensor:
+        """φ: the graph convolutions averaged over each replicate's nodes, ``(R, width)``
+        for the batch's R replicates (all datasets)."""
         d = batch.edge_attr
         w = self.distance_weights(torch.cat([10.0 * d, torch.log(d.clamp_min(1e-6))], 1))
         h = batch.x
         for conv, wl in zip(self.convs, w.chunk(len(self.convs), 1), strict=True):
             h = conv(h, batch.edge_index, wl)
-        per_graph = global_mean_pool(h, batch.graph, size=len(batch.dataset))
+        return global_mean_pool(h, batch.graph, size=len(batch.dataset))
+
+    def combine(self, per_graph: torch.Tensor, batch) -> torch.Tensor:
+        """ψ of the replicate means of ``per_graph`` (:meth:`per_replicate`) with the batch's
+        expert summaries: ``(B, out)``. Only ``dataset``, ``n_datasets``, ``expert`` and
+        ``variogram`` / ``pilot`` of ``batch`` are read (training on frozen φ supplies those)."""
         expert = batch.expert
         if self.variogram is not None:
             if batch.variogram is None:
@@ -152,8 +169,16 @@ class GNNSummary(nn.Module):
             if batch.pilot is None:
                 raise ValueError("this network needs the pilot likelihoods in its batches "
                                  "(build them with its own collate)")
-            expert = torch.cat([expert, batch.pilot], 1)
+            pilot = batch.pilot
+            if self.pilot["relative"]:
+                pilot = relative_likelihoods(pilot, torch.exp(batch.expert[:, 2]))
+            expert = torch.cat([expert, pilot], 1)
         return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, expert)
+
+    def forward(self, batch) -> torch.Tensor:
+        if isinstance(batch, PooledBatch):                  # φ given (frozen convolutions)
+            return self.combine(batch.phi, batch)
+        return self.combine(self.per_replicate(batch), batch)
 
 
 class CNNSummary(nn.Module):
