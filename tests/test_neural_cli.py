@@ -30,8 +30,8 @@ def test_train_estimator_then_estimate(tmp_path):
         "--prior", "range=0.05:0.5:log", "--prior", "mean=-2:2", "--fix", "variance=1",
         "--no-nugget", "--design", "uniform", "--n-min", "30", "--n-max", "60",
         "--train", "300", "--val", "60", "--epochs", "2", "--width", "8", "--variogram", "--pilot",
-        "--psi", "12,10", "--store", str(tmp_path / "sims"), "--scheduler", "synchronous",
-        "--no-progress"])
+        "--psi", "12,10", "--calibrate", "40", "--store", str(tmp_path / "sims"),
+        "--scheduler", "synchronous", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "quantile estimator of ['range', 'mean'] saved" in res.output
     assert (tmp_path / "sims" / "train.zarr").is_dir()
@@ -40,6 +40,9 @@ def test_train_estimator_then_estimate(tmp_path):
     assert est.network.summary.variogram is not None
     assert est.network.summary.pilot["relative"] is True
     assert est.network.summary.config()["psi"] == [12, 10]
+    assert "90% intervals calibrated on 40 simulations" in res.output
+    assert (tmp_path / "sims" / "calibration.zarr").is_dir()
+    assert len(est.network.widening) == 2 and est.metadata["calibration"]["seed"] == 2
 
     spec = build_spec("exponential", est.spec.prior.bounds, {"variance": 1.0}, "uniform",
                       30, 60, nugget=False)
@@ -65,6 +68,11 @@ def test_train_estimator_reports_a_missing_accelerator_and_misplaced_variogram(t
     for option in ("--variogram", "--pilot"):
         res = runner.invoke(app, [*base, "--design", "grid", option])
         assert res.exit_code == 2 and "graph network" in res.output, res.output
+    for extra in (["--calibrate", "-1"], ["--estimator", "point", "--calibrate", "50"],
+                  ["--psi", "12,x"]):
+        res = runner.invoke(app, [*base, *extra])
+        assert res.exit_code == 2 and ("--calibrate" in res.output or "--psi" in res.output), \
+            res.output
     assert not (tmp_path / "x.pt").exists()
 
 

@@ -360,6 +360,9 @@ def train_estimator_cmd(
                                "under a fixed grid of covariances (fieldfit.neural.pilot)."),
     psi: str = typer.Option(None, help="Hidden layer sizes of the graph network's DeepSets "
                             "head, comma-separated (default: one of twice --width)."),
+    calibrate: int = typer.Option(0, help="Quantile estimator: calibrate its 90% intervals "
+                                  "(conformalized quantile regression) on this many further "
+                                  "simulations (e.g. 2000; 0: none)."),
     device: str = typer.Option("cpu", help="cpu, or an accelerator (cuda): then every training"
                                " dataset is simulated afresh there, --train per epoch "
                                "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5)."),
@@ -407,12 +410,20 @@ def train_estimator_cmd(
         if device != "cpu":
             st.schedule = "cosine" if max_minutes is not None else st.schedule
             store = None
+        if calibrate < 0 or (calibrate and estimator != "quantile"):
+            raise ValueError(f"--calibrate takes a number of simulations >= 0, for the "
+                             f"quantile estimator; got {calibrate} for {estimator}")
         est = train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
-                              on_the_fly, st, options, progress, device=device)
+                              on_the_fly, st, options, progress, device=device,
+                              n_calibrate=calibrate)
         h = est.metadata["training"]
         typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
                    f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "
                    f"{h['stopped']}; {h['seconds']:.0f} s)")
+        if "calibration" in est.metadata:
+            c = est.metadata["calibration"]
+            raw = ", ".join(f"{k} {v:.1%}" for k, v in c["raw_coverage"].items())
+            typer.echo(f"90% intervals calibrated on {c['n']} simulations (raw coverage: {raw})")
 
 
 @app.command()

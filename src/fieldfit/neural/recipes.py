@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .bundle import NeuralEstimator
@@ -127,8 +128,13 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     store: Path | None = None, scheduler: str | None = None,
                     on_the_fly: bool = False, settings: TrainingSettings | None = None,
                     network_options: Mapping | None = None, progress: bool = True,
-                    checkpoint: Path | None = None, device: str = "cpu") -> NeuralEstimator:
+                    checkpoint: Path | None = None, device: str = "cpu",
+                    n_calibrate: int = 0) -> NeuralEstimator:
     """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`.
+
+    ``n_calibrate`` > 0 (quantile estimators): that many further simulations (seed + 2; in
+    ``store``/calibration.zarr when a store is used) calibrate the intervals
+    (:func:`calibrate_quantiles`).
 
     ``device`` other than "cpu" (e.g. "cuda"): every training dataset is simulated afresh on
     that device (:func:`fieldfit.neural.batched.train_batched`), ``n_train`` datasets per
@@ -161,6 +167,42 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                 "training": hist.to_dict()}
     if kind == "ratio":
         meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
+    if n_calibrate:
+        if kind != "quantile":
+            raise ValueError(f"interval calibration is for quantile estimators, not {kind!r}")
+        if store is not None and device == "cpu":
+            from .store import ZarrSamples, simulate_to_zarr
+
+            simulate_to_zarr(spec, Path(store) / "calibration.zarr", n_calibrate,
+                             seed=seed + 2, scheduler=scheduler, progress=progress)
+            cal = ZarrSamples(Path(store) / "calibration.zarr")
+        else:
+            cal = spec.simulate(n_calibrate, seed=seed + 2)
+        meta["calibration"] = {**calibrate_quantiles(net, cal, spec, progress=progress),
+                               "seed": seed + 2}
     est = NeuralEstimator(net, spec, meta)
     est.save(out)
     return est
+
+
+def calibrate_quantiles(net, samples, spec: SimulationSpec, batch_size: int = 64,
+                        progress: bool = True) -> dict:
+    """Calibrate the intervals of a quantile estimator ``net`` on held-out ``samples`` of
+    ``spec`` (:meth:`QuantileEstimator.calibrate`, in place); returns what to record: the
+    number of samples, the widening and the raw coverage per parameter."""
+    from tqdm.auto import tqdm
+
+    qs, us = [], []
+    with torch.no_grad():
+        for s in tqdm(range(0, len(samples), batch_size), desc="calibration",
+                      disable=not progress):
+            chunk = [samples[i] for i in range(s, min(s + batch_size, len(samples)))]
+            qs.append(net(net.collate([(x.coords, x.values) for x in chunk])).double().numpy())
+            us.append(spec.prior.to_unit(np.stack([x.theta for x in chunk])))
+    q, u = np.concatenate(qs), np.concatenate(us)
+    raw = ((q[..., 0] <= u) & (u <= q[..., -1])).mean(0)
+    widening = net.calibrate(q, u)
+    names = list(spec.prior.names)
+    return {"method": "normalised conformalized quantile regression on the logit scale",
+            "n": len(u), "widening": dict(zip(names, widening, strict=True)),
+            "raw_coverage": dict(zip(names, raw.tolist(), strict=True))}
