@@ -135,7 +135,7 @@ def main():
     reps = [int(v) for v in a.reps.split(",")]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"neural_irregular-{a.estimator}"
+    stem = f"neural_irregular-{Path(a.estimator).stem}"      # a name or a bundle file
     cache = out / f"{stem}-mle.json"
     parts = a.parts.split(",")
     if "mle" in parts:
