@@ -52,10 +52,7 @@ def features(net, spec, path: str, key: str):
 
 
 def concat(parts):
-    pooled = PooledBatch(*(None if getattr(parts[0][0], k) is None else
-                           torch.cat([getattr(p, k) for p, _ in parts])
-                           for k in ("phi", "expert", "variogram", "pilot")))
-    return pooled, torch.cat([u for _, u in parts])
+    return PooledBatch.concat([p for p, _ in parts]), torch.cat([u for _, u in parts])
 
 
 def main(a):

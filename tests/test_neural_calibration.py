@@ -78,3 +78,13 @@ def test_calibration_refusals():
         net.calibrate(q[:, :1], u)
     with pytest.raises(ValueError, match="widening"):
         QuantileEstimator(GNNSummary(width=4, layers=1, out=4, k=3), 2, widening=[0.1])
+
+
+def test_train_estimator_refuses_calibration_before_training(tmp_path):
+    from fieldfit.neural.recipes import train_estimator
+
+    for kind, n in (("point", 50), ("quantile", -1)):
+        with pytest.raises(ValueError, match="interval calibration"):
+            train_estimator(build_spec(n_min=20, n_max=30), tmp_path / "x.pt", kind, n_train=10,
+                            n_val=4, n_calibrate=n, progress=False)
+    assert not list(tmp_path.iterdir())              # nothing simulated, trained or saved

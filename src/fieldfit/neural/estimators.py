@@ -131,7 +131,6 @@ class QuantileEstimator(AmortizedEstimator):
         e = u[..., None] - self(inputs)
         return (e * (self.tau - (e < 0).to(e.dtype))).sum((1, 2)).mean()
 
-    @torch.no_grad()
     def calibrate(self, q: np.ndarray, u: np.ndarray) -> list[float]:
         """Set :attr:`widening` from held-out simulations: raw quantiles ``q (B, p, K)``
         (``self(inputs)``, unit scale) and true parameters ``u (B, p)``. With L, M, H the

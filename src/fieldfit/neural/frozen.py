@@ -51,9 +51,7 @@ def pooled_inputs(estimator, samples: Sequence[Sample], spec: SimulationSpec,
             0, batch.dataset, per_graph)
         phi /= torch.bincount(batch.dataset, minlength=batch.n_datasets)[:, None]
         parts.append(PooledBatch(phi, batch.expert, batch.variogram, batch.pilot))
-    pooled = PooledBatch(*(None if getattr(parts[0], k) is None else
-                           torch.cat([getattr(p, k) for p in parts])
-                           for k in ("phi", "expert", "variogram", "pilot")))
+    pooled = PooledBatch.concat(parts)
     theta = np.stack([samples[i].theta for i in range(len(samples))])
     return pooled, torch.as_tensor(spec.prior.to_unit(theta), dtype=torch.float32)
 

@@ -155,6 +155,13 @@ class PooledBatch(_Batch):
         return PooledBatch(*(None if t is None else t[idx]
                              for t in (self.phi, self.expert, self.variogram, self.pilot)))
 
+    @staticmethod
+    def concat(parts: Sequence[PooledBatch]) -> PooledBatch:
+        """The datasets of ``parts``, in order, as one batch."""
+        return PooledBatch(*(None if getattr(parts[0], k) is None else
+                             torch.cat([getattr(p, k) for p in parts])
+                             for k in ("phi", "expert", "variogram", "pilot")))
+
 
 def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
                    radius: float | None = None,

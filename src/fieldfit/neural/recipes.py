@@ -140,6 +140,9 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     that device (:func:`fieldfit.neural.batched.train_batched`), ``n_train`` datasets per
     epoch; ``store``, ``scheduler`` and ``on_the_fly`` do not apply.
     """
+    if n_calibrate < 0 or (n_calibrate and kind != "quantile"):     # before any training
+        raise ValueError(f"interval calibration takes a number of simulations >= 0, for "
+                         f"quantile estimators; got {n_calibrate} for {kind!r}")
     settings = settings or TrainingSettings(seed=seed)
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
@@ -168,8 +171,6 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     if kind == "ratio":
         meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     if n_calibrate:
-        if kind != "quantile":
-            raise ValueError(f"interval calibration is for quantile estimators, not {kind!r}")
         if store is not None and device == "cpu":
             from .store import ZarrSamples, simulate_to_zarr
 
