@@ -136,7 +136,8 @@ def test_fit_predict_at_file(frame, tmp_path):
     assert list(p["id"]) == list(new["id"])  # only the file's locations, not the NaN rows
     np.testing.assert_array_equal(p[["x", "y"]], new[["x", "y"]])
     assert np.all(p["sd"] > 0)
-    assert p["mean"][5] == p["mean"][6] and p["sd"][5] == p["sd"][6]
+    np.testing.assert_allclose(p["mean"][5], p["mean"][6], rtol=1e-12)
+    np.testing.assert_allclose(p["sd"][5], p["sd"][6], rtol=1e-12)
     d = json.loads(out.read_text())
     model, train, _ = _reference_fit(frame)
     mean, sd = model.predict(train, new[["x", "y"]].to_numpy(copy=True), d["params"])
@@ -186,11 +187,18 @@ def test_duplicated_location(frame, tmp_path):
     bad.loc[5, ["x", "y"]] = bad.loc[4, ["x", "y"]]
     data = _write(bad, tmp_path / "data.parquet")
     out = tmp_path / "r.json"
-    _fails(_invoke(*_fit_args(data, out)), "duplicated locations", bad.id[4], bad.id[5])
-    assert not out.exists()
-    # accepted on request (the model has a nugget)
-    _ok(_invoke(*_fit_args(data, out, "--allow-duplicates")))
+    # repeated measurements: accepted by default (the model has a nugget), and said so
+    res = _invoke(*_fit_args(data, out))
+    _ok(res)
+    assert "2 observed rows repeat a location" in res.output
     assert json.loads(out.read_text())["n"] == len(bad)
+    assert "2 observed rows repeat a location" in json.loads(out.read_text())["message"]
+    # without a nugget the covariance matrix would be singular: refused before any work
+    out.unlink()
+    _fails(_invoke(*_fit_args(data, out, "--no-nugget")), "repeat a location", "nugget")
+    assert not out.exists()
+    # the old flag is still accepted
+    _ok(_invoke(*_fit_args(data, out, "--allow-duplicates")))
 
 
 def test_empty_and_unreadable_files(tmp_path):

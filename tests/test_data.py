@@ -192,9 +192,11 @@ GOOD = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     (dict(coords=[0.0, 1.0, 2.0], values=[1.0, 2.0, 3.0]), "coords must be 2-D"),
     (dict(coords=GOOD, values=[1.0, 2.0, 3.0], covariates=[[1.0], [np.nan], [2.0]]),
      r"NaN or infinite covariates on observed rows in 1 row\(s\)"),
-    (dict(coords=[[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]], values=[1.0, 2.0, 3.0], ids=[4, 5, 6]),
+    (dict(coords=[[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]], values=[1.0, 2.0, 3.0], ids=[4, 5, 6],
+          duplicates="error"),
      r"duplicated locations.*ids: \[4, 6\].*average.*duplicates='allow'.*nugget"),
-    (dict(coords=GOOD[[0, 0, 1]], values=[1.0, 2.0, 3.0], times=[1.0, 1.0, 1.0]),
+    (dict(coords=GOOD[[0, 0, 1]], values=[1.0, 2.0, 3.0], times=[1.0, 1.0, 1.0],
+          duplicates="error"),
      "duplicated locations.*location and time"),
     (dict(coords=GOOD, values=[1.0, 2.0, 3.0], duplicates="maybe"), "duplicates must be"),
     (dict(coords=[["a", "b"]] * 3, values=[1.0, 2.0, 3.0]), "coords must be numeric"),
@@ -212,16 +214,18 @@ def test_nan_covariates_on_missing_rows_are_fine():
 
 def test_duplicates_allowed_and_among_missing_rows():
     x = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
-    obs = Observations(coords=x, values=[1.0, 2.0, 3.0, 4.0], duplicates="allow")
-    assert obs.n == 4 and obs.subset([0, 1]).n == 2
-    ok = Observations(coords=x, values=[1.0, np.nan, 3.0, np.nan])  # one observed per place
-    assert ok.observed.sum() == 2
-    targets = Observations(coords=x, values=[np.nan] * 4, require_values=False)
+    obs = Observations(coords=x, values=[1.0, 2.0, 3.0, 4.0])  # accepted by default
+    assert obs.n == 4 and obs.subset([0, 1]).n == 2 and obs.n_duplicated == 4
+    ok = Observations(coords=x, values=[1.0, np.nan, 3.0, np.nan], duplicates="error")
+    assert ok.observed.sum() == 2 and ok.n_duplicated == 0  # one observed per place
+    targets = Observations(coords=x, values=[np.nan] * 4, require_values=False,
+                           duplicates="error")
     assert targets.n == 4
+    assert Observations(coords=x, values=[1.0, 2.0, 3.0, np.nan]).n_duplicated == 2
     with pytest.raises(ValueError, match="duplicated locations"):
-        Observations(coords=x, values=[1.0, 2.0, 3.0, np.nan])
+        Observations(coords=x, values=[1.0, 2.0, 3.0, np.nan], duplicates="error")
     with pytest.raises(ValueError, match="duplicated"):
-        Observations(coords=[[0.0, 0.0], [-0.0, 0.0]], values=[1.0, 2.0])
+        Observations(coords=[[0.0, 0.0], [-0.0, 0.0]], values=[1.0, 2.0], duplicates="error")
 
 
 def test_input_arrays_are_copied():

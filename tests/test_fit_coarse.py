@@ -60,8 +60,9 @@ def test_given_mesh_coarse_start_reaches_the_direct_optimum(monkeypatch):
     assert model.coarse() is not None and model.coarse().mesh.n_nodes < mesh.n_nodes / 2
     res = fit(model, obs, restarts=0)
     assert "coarser mesh" in res.message and "BFGS preconditioned" in res.message
-    monkeypatch.setattr(mle, "_coarse_model", lambda model: None)
-    direct = fit(SPDEField(mesh=mesh), obs, restarts=0)
+    direct_model = SPDEField(mesh=mesh)
+    monkeypatch.setattr(direct_model, "coarse", lambda: None)
+    direct = fit(direct_model, obs, restarts=0)
     assert abs(res.loglik - direct.loglik) < 1e-5
     for k in truth:
         assert abs(res.params[k] - direct.params[k]) < 1e-3 * direct.stderr[k], k

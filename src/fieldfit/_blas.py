@@ -3,15 +3,15 @@
 CHOLMOD (Debian's libcholmod, through scikit-sparse) calls the system BLAS, an OpenBLAS built
 with DYNAMIC_ARCH that picks its kernels from the CPU's family and model numbers when it is
 loaded. On virtual machines that hide them (``/proc/cpuinfo``: "Intel(R) Xeon(R) Processor",
-no model) Debian's OpenBLAS 0.3.21 falls back to its Prescott (SSE3) kernels: measured on the
-project's 2-core AVX-512 machine, dgemm at 16 GFlop/s instead of 130, and CHOLMOD's supernodal
-factorisation of a 51,200-node space-time precision in 5.0 s instead of 2.0 s. numpy's bundled
-OpenBLAS (a newer release) identifies the CPU correctly; :func:`match_numpy_openblas` hands its
-choice to the system OpenBLAS through ``OPENBLAS_CORETYPE`` (OpenBLAS's documented override)
-before CHOLMOD is loaded. A value the user has set is kept; nothing changes when numpy does not
-use OpenBLAS or the system OpenBLAS is already loaded (scipy.optimize, and so scikit-learn,
-loads CHOLMOD when imported: import fieldfit first, or set ``OPENBLAS_CORETYPE``);
-:func:`check_cholmod_openblas` then warns once.
+no model) Debian's OpenBLAS 0.3.21 falls back to its generic Prescott (SSE3) kernels, which use
+none of the AVX instructions of newer CPUs: dense BLAS, and so CHOLMOD's supernodal
+factorisation, runs several times slower (measurements in docs/benchmarks.md, "BLAS kernel
+selection"). numpy's bundled OpenBLAS (a newer release) identifies the CPU correctly;
+:func:`match_numpy_openblas` hands its choice to the system OpenBLAS through
+``OPENBLAS_CORETYPE`` (OpenBLAS's documented override) before CHOLMOD is loaded. A value the
+user has set is kept; nothing changes when numpy does not use OpenBLAS or the system OpenBLAS
+is already loaded (scipy.optimize, and so scikit-learn, loads CHOLMOD when imported: import
+fieldfit first, or set ``OPENBLAS_CORETYPE``); :func:`check_cholmod_openblas` then warns once.
 """
 
 from __future__ import annotations

@@ -29,24 +29,15 @@ import numpy as np
 import pandas as pd
 import typer
 
-from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable
 from .data import Observations
 from .fit import fit as fit_mle
-from .fit import write_atomic
-from .likelihood import get_engine
-from .models import GaussianField
+from .io import read_table, write_table
+from .models import available, build
 from .models.mean import MEAN_KINDS
+from .models.registry import is_space_time
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fit, predict and simulate spatial random fields.")
-
-SPATIAL_MODELS = {
-    "matern": Matern,
-    "exponential": Exponential,
-    "gaussian": Gaussian,
-}
-SPACETIME_MODELS = ("separable", "gneiting")
-
 
 def _fail(msg: str) -> None:
     typer.secho(f"error: {msg}", fg="red", err=True)
@@ -83,100 +74,47 @@ def _assignments(items: list[str]) -> dict[str, float]:
     return out
 
 
-def build_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: bool,
-                engine="exact") -> GaussianField:
-    """The GaussianField that the CLI's ``--model`` names."""
-    name = name.lower()
-    if name in SPACETIME_MODELS:
-        if not time:
-            raise ValueError(f"model {name!r} is a space-time model: give --time")
-        cov = Separable(Matern(), Exponential()) if name == "separable" else Gneiting()
-    elif name in SPATIAL_MODELS:
-        if time:
-            raise ValueError(
-                f"model {name!r} is spatial but --time was given: use --model separable or gneiting"
-            )
-        cov = SPATIAL_MODELS[name]()
-        if anisotropic:
-            cov = Anisotropic(cov)
-    else:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of "
-            f"{sorted(SPATIAL_MODELS) + list(SPACETIME_MODELS)}"
-        )
-    return GaussianField(cov, mean=mean, nugget=nugget, engine=engine)
+def _numbers(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in _split(text)]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def build_spde_model(name: str, time: bool, mean: str, nugget: bool, anisotropic: bool,
-                     alpha: int | None = 2, max_edge: str | None = None,
-                     offset: float | None = None, cutoff: float | None = None):
-    """The SPDE Matérn model that ``--engine spde`` fits (mesh built from the data)."""
-    from .models.spde_field import SPDEField
+def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
+    """The model that ``--model NAME`` and the other options name (through
+    :func:`fieldfit.models.build`): options left at None are the model's defaults, and those a
+    model does not take are refused only when given. A fixed ``smoothness`` is passed to
+    models that take it (the SPDE engine turns it into its order α)."""
+    from .models.registry import entry
 
-    if name.lower() != "matern":
-        raise ValueError(f"--engine spde fits the Matérn SPDE model: use --model matern, "
-                         f"not {name!r}")
-    if time:
-        raise ValueError("--engine spde is spatial: drop --time")
-    return SPDEField(alpha=2 if alpha is None else alpha, mean=mean, nugget=nugget,
-                     anisotropic=anisotropic, mesh_options=_mesh_options(max_edge, offset, cutoff))
-
-
-def _mesh_options(max_edge: str | None, offset: float | None, cutoff: float | None) -> dict:
-    options = {}
-    if max_edge is not None:
-        edges = [float(v) for v in _split(max_edge)]
-        options["max_edge"] = edges[0] if len(edges) == 1 else tuple(edges)
-    if offset is not None:
-        options["offset"] = offset
-    if cutoff is not None:
-        options["cutoff"] = cutoff
-    return options
-
-
-def build_advection_diffusion_model(time: bool, mean: str, nugget: bool, anisotropic: bool,
-                                    engine: str = "spde", alpha: int | None = None,
-                                    alpha_s: int = 1, time_step: float | None = None,
-                                    advection: bool = True, max_edge: str | None = None,
-                                    offset: float | None = None, cutoff: float | None = None):
-    """The advection–diffusion SPDE model (``--model advection-diffusion --time t``)."""
-    from .models.advection_diffusion_field import AdvectionDiffusionField
-
-    if not time:
-        raise ValueError("--model advection-diffusion is spatio-temporal: give --time")
-    if engine not in ("spde", "exact"):
-        raise ValueError(f"--model advection-diffusion runs on the SPDE engine, not {engine!r}")
-    return AdvectionDiffusionField(
-        dt=time_step, alpha=1 if alpha is None else alpha, alpha_s=alpha_s, advection=advection,
-        anisotropic=anisotropic, mean=mean, nugget=nugget,
-        mesh_options=_mesh_options(max_edge, offset, cutoff))
-
-
-def engine_from_options(engine: str, neighbours: int | None = None,
-                        pred_neighbours: int | None = None,
-                        coarse_neighbours: int | None = None, grouped: bool = False):
-    """The engine that ``--engine`` and its options name."""
-    options = {k: v for k, v in (("neighbours", neighbours), ("pred_neighbours", pred_neighbours),
-                                 ("coarse_neighbours", coarse_neighbours),
-                                 ("grouped", grouped or None)) if v is not None}
-    if options and engine != "vecchia":
-        raise ValueError(f"--{next(iter(options)).replace('_', '-')} applies to --engine vecchia "
-                         f"only, not {engine!r}")
-    return get_engine(engine, **options)
-
-
-def _write_table(df: pd.DataFrame, path: Path) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import io
-
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        write_atomic(path, buf.getvalue())
-    elif suffix in (".csv", ".tsv"):
-        write_atomic(path, df.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
-    else:
-        raise ValueError(f"unknown table format {path.suffix!r} for {path}: use .parquet or .csv")
+    e = entry(name)
+    if e.space_time and not time:
+        raise ValueError(f"model {e.name!r} is a space-time model: give --time")
+    if time and not e.space_time:
+        raise ValueError(f"model {e.name!r} is spatial but --time was given: use --model "
+                         f"{', '.join(n for n in available() if is_space_time(n))}")
+    accepted = e.options
+    given = {k: v for k, v in options.items() if v is not None}
+    vecchia = [k for k in ("neighbours", "pred_neighbours", "coarse_neighbours")
+               if given.get(k) is not None] + (["grouped"] if given.get("grouped") else [])
+    if vecchia and given.get("engine") != "vecchia":
+        raise ValueError(f"--{vecchia[0].replace('_', '-')} applies to --engine vecchia only, "
+                         f"not {given.get('engine') or 'exact'!r}")
+    if "smoothness" in fixed and "smoothness" in accepted:
+        given["smoothness"] = fixed["smoothness"]
+    defaults = {"mean": "constant", "nugget": True, "anisotropic": False, "grouped": False,
+                "advection": True, "alpha_s": 1}
+    refused = sorted(k for k, v in given.items()
+                     if k not in accepted and defaults.get(k, object()) != v)
+    if refused:
+        flags = ", ".join("--" + k.replace("_", "-").replace("dt", "time-step") for k in refused)
+        raise ValueError(f"{flags} do(es) not apply to model {e.name!r}"
+                         + (f" with --engine {options.get('engine')}" if options.get("engine")
+                            else ""))
+    return build(e.name, **{k: v for k, v in given.items() if k in accepted})
 
 
 @app.command()
@@ -187,8 +125,11 @@ def fit(
     out: Path = typer.Option(..., help="Where to write the JSON result."),
     time: str = typer.Option(None, help="Time column (space-time models)."),
     model: str = typer.Option(
-        "matern", help="matern, exponential, gaussian; separable, gneiting, advection-diffusion"),
-    engine: str = typer.Option("exact", help="Likelihood engine: exact, vecchia or spde."),
+        "matern", help="matern, exponential, gaussian, matern-spde; separable, gneiting, "
+        "advection-diffusion (fieldfit.models.available())."),
+    engine: str = typer.Option(
+        None, help="Likelihood engine: exact, vecchia or spde (default: exact; spde for the "
+        "SPDE models)."),
     neighbours: int = typer.Option(
         None, help="Vecchia: conditioning-set size m (default 30)."),
     pred_neighbours: int = typer.Option(
@@ -223,34 +164,33 @@ def fit(
     predictions: Path = typer.Option(None, help="Where to write predictions (.parquet/.csv)."),
     kind: str = typer.Option("universal", help="Kriging: universal, ordinary or simple."),
     restarts: int = typer.Option(2, help="Optimiser restarts besides the data-driven start."),
-    allow_duplicates: bool = typer.Option(False, help="Accept duplicated locations."),
+    allow_duplicates: bool = typer.Option(
+        False, help="Kept for older scripts: repeated measurements at a location are accepted "
+        "whenever the model has a nugget."),
     progress: bool = typer.Option(None, help="Show progress (default: on a terminal)."),
 ):
     """Fit a model by maximum likelihood; optionally predict (kriging mean and sd)."""
     with _reported_errors():
         fixed = _assignments(fix)
         coord_cols, cov_cols = _split(coords), _split(covariates) or None
+        options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
+                   "neighbours": neighbours, "pred_neighbours": pred_neighbours,
+                   "coarse_neighbours": coarse_neighbours, "grouped": grouped, "alpha": alpha,
+                   "alpha_s": alpha_s, "dt": time_step, "advection": advection,
+                   "mesh_max_edge": _numbers(mesh_max_edge), "mesh_offset": mesh_offset,
+                   "mesh_cutoff": mesh_cutoff, "engine": engine}
+        m = build_from_cli(model, time is not None, options, fixed)
         obs = Observations.from_file(
             data, coords=coord_cols, value=value, time=time, covariates=cov_cols, id=id,
-            duplicates="allow" if allow_duplicates else "error",
+            duplicates="allow",
         )
-        if model.lower() == "advection-diffusion":
-            m = build_advection_diffusion_model(
-                time is not None, mean, nugget, anisotropic, engine, alpha, alpha_s, time_step,
-                advection, mesh_max_edge, mesh_offset, mesh_cutoff)
-        elif engine == "spde":
-            m = build_spde_model(model, time is not None, mean, nugget, anisotropic, alpha,
-                                 mesh_max_edge, mesh_offset, mesh_cutoff)
-        else:
-            m = build_model(model, time is not None, mean, nugget, anisotropic,
-                            engine_from_options(engine, neighbours, pred_neighbours,
-                                                coarse_neighbours, grouped))
         train = obs.observed_part()
-        if set(fixed) & set(m.mean_names(train)):  # a fixed mean: optimise, don't profile
-            m.profile_mean = False
         result = fit_mle(m, train, fix=fixed, restarts=restarts, progress=progress)
         result.to_json(out)
         typer.echo(result.summary())
+        if train.n_duplicated:
+            typer.echo(f"note: {train.n_duplicated} observed rows repeat a location (and time): "
+                       "taken as repeated measurements, their differences as the nugget")
         typer.echo(f"result written to {out}")
         targets = None
         if predict_at is not None:
@@ -266,10 +206,7 @@ def fit(
             from .predict import krige
 
             table = krige(m, train, targets, result, kind=kind)
-            front = pd.DataFrame(targets.points, columns=list(targets.coord_names)
-                                 + ([targets.time_name] if targets.times is not None else []))
-            table = pd.concat([table[["id"]], front, table[["mean", "sd"]]], axis=1)
-            _write_table(table, predictions)
+            write_table(table, predictions)
             typer.echo(f"{len(table)} predictions written to {predictions}")
         elif targets is not None:
             typer.echo(f"{targets.n} locations to predict: pass --predictions FILE to write them")
@@ -283,28 +220,38 @@ def simulate(
     coords: str = typer.Option("x,y", help="Coordinate columns of POINTS (and of the output)."),
     grid: str = typer.Option(None, help="Simulate on a regular grid NXxNY over --bounds."),
     bounds: str = typer.Option("0,1,0,1", help="xmin,xmax,ymin,ymax of the grid."),
-    model: str = typer.Option("matern", help="matern, exponential or gaussian."),
+    model: str = typer.Option("matern", help="A registered model: matern, exponential, "
+                              "gaussian, matern-spde; with --time separable, gneiting, "
+                              "advection-diffusion."),
+    time: str = typer.Option(None, help="Time column of POINTS (space-time models)."),
     mean: str = typer.Option("constant", help="Mean: zero or constant (give mean=... in params)."),
     replicates: int = typer.Option(1, help="Number of independent replicates."),
     seed: int = typer.Option(0, help="Random seed."),
 ):
-    """Simulate a Gaussian field (values with the nugget as noise) at points or on a grid."""
+    """Simulate a model (values with the nugget as noise) at points or on a grid."""
     with _reported_errors():
         p = _assignments(params)
         cols = _split(coords)
         if grid is not None:
-            nx, ny = (int(v) for v in grid.lower().split("x"))
-            x0, x1, y0, y1 = (float(v) for v in _split(bounds))
+            if time is not None:
+                raise ValueError("--grid is spatial: give a POINTS file with --time")
+            try:
+                nx, ny = (int(v) for v in grid.lower().split("x"))
+                x0, x1, y0, y1 = (float(v) for v in _split(bounds))
+            except ValueError:
+                raise ValueError(f"--grid is NXxNY and --bounds xmin,xmax,ymin,ymax; got "
+                                 f"{grid!r}, {bounds!r}") from None
             gx, gy = np.meshgrid(np.linspace(x0, x1, nx), np.linspace(y0, y1, ny))
             pts = np.column_stack([gx.ravel(), gy.ravel()])
             cols = cols[:2] if len(cols) >= 2 else ["x", "y"]
         elif points is not None:
-            pts = Observations.from_file(points, coords=cols, value=None,
-                                         require_values=False).coords
+            where = Observations.from_file(points, coords=cols, value=None, time=time,
+                                           require_values=False)
+            pts = where.points
+            cols = cols + ([time] if time is not None else [])
         else:
             raise ValueError("give a POINTS file or --grid NXxNY")
-        has_nugget = "nugget" in p
-        m = build_model(model, False, mean, has_nugget, False, "exact")
+        m = build_from_cli(model, time is not None, {"mean": mean, "nugget": "nugget" in p}, p)
         draws = m.simulate(pts, p, n_replicates=replicates, seed=seed)
         df = pd.DataFrame(pts, columns=cols)
         if replicates == 1:
@@ -312,7 +259,7 @@ def simulate(
         else:
             for i in range(replicates):
                 df[f"z_{i}"] = draws[i]
-        _write_table(df, out)
+        write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
 
 
@@ -441,13 +388,11 @@ def estimate(
     from .neural.bundle import load_estimator
 
     with _reported_errors():
-        if not data.is_file():
-            raise ValueError(f"no data file {str(data)!r}")
-        df = pd.read_parquet(data) if data.suffix.lower() == ".parquet" else pd.read_csv(data)
+        df = read_table(data)
         est = load_estimator(estimator)
         t0 = time.perf_counter()
         table = est.estimate(df)
-        _write_table(table, out)
+        write_table(table, out)
         typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s; "
                    f"written to {out}")
 

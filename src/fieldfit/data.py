@@ -14,6 +14,7 @@ Datetime columns / coordinates become float days since 1970-01-01 (UTC).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,11 @@ def _to_days(x: Any) -> np.ndarray:
 class Observations:
     """Point observations of a field (see the module docstring for the array shapes).
 
-    ``duplicates="error"`` (default) rejects observed rows sharing a location (and time);
-    ``"allow"`` accepts them (the model then needs a nugget). ``require_values=False`` accepts
-    data with no observed value at all (prediction locations). ``values=None`` means all NaN.
+    ``duplicates="allow"`` (default) accepts observed rows sharing a location (and time):
+    repeated measurements, which models with a nugget take as they are and models without one
+    refuse (``n_duplicated`` counts them); ``"error"`` rejects them here.
+    ``require_values=False`` accepts data with no observed value at all (prediction
+    locations). ``values=None`` means all NaN.
     ``replicate_names`` optionally names the ``r`` value columns written by
     :meth:`to_dataframe` (default ``<value_name>_<i>``).
     """
@@ -89,7 +92,7 @@ class Observations:
     coord_names: tuple[str, ...] = ()
     value_name: str = "value"
     time_name: str | None = None
-    duplicates: str = "error"
+    duplicates: str = "allow"
     require_values: bool = True
     replicate_names: tuple[str, ...] = ()
 
@@ -161,10 +164,21 @@ class Observations:
         if self.duplicates == "error":
             self._check_duplicates(observed)
 
-    def _check_duplicates(self, observed: np.ndarray) -> None:
+    def _duplicated(self, observed: np.ndarray):
+        """Which observed rows share a location (and time) with another: the mask over the
+        observed rows and the inverse of ``np.unique``."""
         pts = self.points[observed] + 0.0  # + 0.0 turns -0.0 into 0.0
         _, inverse, counts = np.unique(pts, axis=0, return_inverse=True, return_counts=True)
-        dup = counts[inverse.ravel()] > 1
+        return counts[inverse.ravel()] > 1, inverse
+
+    @functools.cached_property
+    def n_duplicated(self) -> int:
+        """Observed rows that share a location (and time) with another observed row: repeated
+        measurements, which a model with a nugget takes as they are."""
+        return int(self._duplicated(self.observed)[0].sum())
+
+    def _check_duplicates(self, observed: np.ndarray) -> None:
+        dup, inverse = self._duplicated(observed)
         if dup.any():
             rows = np.flatnonzero(observed)[dup]
             inv = inverse.ravel()[dup]
@@ -296,7 +310,7 @@ class Observations:
         time: str | None = None,
         covariates: Sequence[str] | None = None,
         id: str | None = None,  # noqa: A002
-        duplicates: str = "error",
+        duplicates: str = "allow",
         require_values: bool = True,
     ) -> Observations:
         """Observations from a table.
@@ -345,23 +359,10 @@ class Observations:
         A missing, empty or unreadable file, or an unknown suffix, raises ``ValueError`` naming
         the path; so does any problem in the data.
         """
+        from .io import read_table
+
         path = Path(path)
-        readers = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".csv": pd.read_csv,
-                   ".tsv": lambda p: pd.read_csv(p, sep="\t")}
-        suffix = path.suffix.lower()
-        if suffix not in readers:
-            raise ValueError(f"{path}: unknown file type {path.suffix!r}; "
-                             "use .parquet, .csv or .tsv")
-        if not path.is_file():
-            raise ValueError(f"{path}: file not found")
-        if path.stat().st_size == 0:
-            raise ValueError(f"{path}: empty file")
-        try:
-            df = readers[suffix](path)
-        except Exception as e:  # noqa: BLE001  (parser errors of any kind name the file)
-            raise ValueError(f"{path}: cannot read {suffix[1:]} file: {e}") from e
-        if len(df) == 0:
-            raise ValueError(f"{path}: empty file (no data rows)")
+        df = read_table(path)
         try:
             return cls.from_dataframe(df, **kwargs)
         except ValueError as e:
@@ -373,7 +374,7 @@ class Observations:
         da: xarray.DataArray,
         coords: Sequence[str] | None = None,
         time: str | None = None,
-        duplicates: str = "error",
+        duplicates: str = "allow",
         require_values: bool = True,
     ) -> Observations:
         """Stack a gridded DataArray into points (row-major over ``da.dims``).

@@ -26,7 +26,6 @@ from .covariance import Matern
 from .data import Observations
 from .diagnostics import score_all
 from .fit import fit, write_atomic
-from .fit.mle import edge_note
 from .models import GaussianField
 from .predict import cross_validate, krige
 
@@ -133,7 +132,7 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     for name, value in result.params.items():
         se = result.stderr.get(name)
         lo, hi = result.confidence_interval(name)
-        edge = edge_note(name) in result.message
+        edge = name in result.on_edge
         tab.add_row(name, f"{value:.4g}" + (" (edge)" if edge else ""),
                     "—" if se is None else f"{se:.3g}",
                     "—" if se is None else f"[{lo:.4g}, {hi:.4g}]")

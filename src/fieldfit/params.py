@@ -108,6 +108,9 @@ class Param:
     prior: torch.distributions.Distribution | None = None
     doc: str = ""
     search: tuple[float, float] | None = None
+    #: set by the model's structure (the SPDE's ν = α − d/2): ``fix`` may restate the value
+    #: but not change it; ``doc`` says which values the model can take
+    locked: bool = False
 
     def __post_init__(self):
         if self.value is not None:
@@ -184,7 +187,12 @@ class ParamSpace:
             self[name]  # raises a clear error for unknown names
         for p in self:
             if p.name in values:
-                p = replace(p, value=float(values[p.name]), fixed=True)
+                v = float(values[p.name])
+                if p.locked and abs(v - float(p.value)) > 1e-12 * max(1.0, abs(v)):
+                    raise ValueError(f"parameter {p.name!r} is set by the model at "
+                                     f"{float(p.value):g} and cannot be fixed at {v:g}: "
+                                     f"{p.doc}")
+                p = replace(p, value=v, fixed=True)
             out.append(p)
         return ParamSpace(out)
 

@@ -18,8 +18,9 @@ Protocol, for each dataset:
 
 1. ``Observations`` of the observed cells, coordinates (Lon, Lat) used as planar (Euclidean):
    they are MODIS sinusoidal metres / 1e5, not degrees.
-2. ``GaussianField(Matern(), mean="linear", nugget=True, engine=...)`` fitted by maximum
-   likelihood (:func:`fieldfit.fit.fit`). The engine is ``get_engine(engine, **options)``;
+2. ``build("matern", mean="linear", nugget=True, engine=...)`` (:func:`fieldfit.models.build`:
+   a Gaussian field, or the Matérn SPDE field with ``engine="spde"``) fitted by maximum
+   likelihood (:func:`fieldfit.fit.fit`);
    ``neighbours`` is passed only to the ``"vecchia"`` engine. Standard errors are off by default
    (``stderr=False``): at 10^5 points the autograd Hessian costs several times the fit; the
    fitted values are the same either way.
@@ -57,12 +58,10 @@ from rich.table import Table
 from tqdm.auto import tqdm
 
 from .. import datasets as bundled
-from ..covariance import Matern
 from ..data import Observations
 from ..diagnostics import score_all
 from ..fit import fit, write_atomic, write_table
-from ..likelihood import get_engine
-from ..models import GaussianField
+from ..models import build
 from ..predict import krige
 from ..settings import current
 
@@ -285,9 +284,7 @@ def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, see
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     for note in notes:
         console.print(f"  [yellow]note[/yellow]: {note}")
-    pred = pd.concat(parts, ignore_index=True)
-    table = pd.concat([pred[["id"]], pd.DataFrame(targets.coords, columns=list(COORDS)),
-                       pred[["mean", "sd"]]], axis=1)
+    table = pd.concat(parts, ignore_index=True)
     metrics = None
     if case.truth is not None:
         truth = df[case.truth].to_numpy()[table["id"].to_numpy()]
@@ -399,20 +396,14 @@ def run_heaton(
     if neighbours is not None and neighbours < 1:
         raise ValueError(f"neighbours must be a positive integer, got {neighbours}")
     options = _engine_options(engine, neighbours)
-    if engine != "spde":
-        get_engine(engine, **options)  # an unknown engine fails before any data is read
+    spec = {"mean": "linear", "nugget": True, "engine": engine, "smoothness": smoothness,
+            **options}
+    build("matern", **spec)  # an unknown engine or option fails before any data is read
     if progress is None:
         progress = current().progress
 
     def model_factory():
-        if engine == "spde":  # the SPDE Matérn (α = 2, ν = 1), mesh built from the cells
-            from ..models.spde_field import SPDEField
-
-            if smoothness not in (None, 1.0):
-                raise ValueError("the SPDE engine's smoothness is ν = 1 (α = 2) in 2-D")
-            return SPDEField(mean="linear")
-        return GaussianField(Matern(smoothness=smoothness), mean="linear", nugget=True,
-                             engine=get_engine(engine, **options))
+        return build("matern", **spec)
 
     out = Path(out_dir)
     cores = torch.get_num_threads()

@@ -2,12 +2,25 @@
 
     θ̂ = argmax_θ ℓ(θ),  u = g⁻¹(θ) unconstrained (log for positive parameters)
 
-1. L-BFGS-B (scipy) on f(u) = −ℓ(g(u))/n with the autograd gradient, from a data-driven start
-   and ``restarts`` further starts; a restart that joins the basin of an optimum already found
-   (within 0.1 of it in u, and no better) is stopped there; the best optimum is kept.
-2. Newton steps with the autograd Hessian polish the optimum (quadratic convergence).
-3. Observed information I_u = −∇²ℓ(û); Cov(θ̂) ≈ J I_u⁻¹ Jᵀ with J = diag(g'(û)) (delta method).
-   Profiled mean coefficients get their GLS standard errors.
+:func:`fit` runs four named steps on any model of the contract
+(:class:`fieldfit.contract.Model`):
+
+1. :func:`coarse_start`: on the model's cheaper copy (``model.coarse()``: Vecchia with a few
+   neighbours, a coarser SPDE mesh) search from every start, and take its optimum and inverse
+   Hessian as the start and first metric of the fine search.
+2. :func:`optimise`: L-BFGS-B (scipy) on f(u) = −ℓ(g(u))/n with the autograd gradient, from a
+   data-driven start and ``restarts`` further starts; a restart that joins the basin of an
+   optimum already found (within :data:`BASIN_RADIUS` of it in u, and no better) is stopped
+   there; the best optimum is kept.
+3. :func:`polish`: Newton steps with the Hessian (autograd, or differences of gradients where
+   the model asks for them) polish the optimum; the observed information I_u = −∇²ℓ(û) gives
+   Cov(θ̂) ≈ J I_u⁻¹ Jᵀ with J = diag(g'(û)) (delta method).
+4. :func:`make_result`: profiled mean coefficients with their GLS standard errors, and the
+   :class:`FitResult`.
+
+Only numerical failures mean "this parameter value is infeasible" (a failed factorisation,
+:class:`fieldfit.errors.NumericalFailure`; a non-finite value): the objective returns
+:data:`INFEASIBLE` there. Every other exception propagates.
 """
 
 from __future__ import annotations
@@ -16,20 +29,46 @@ import copy
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
 import torch
 from tqdm.auto import tqdm
 
-from ..likelihood.exact import ProblemTooLarge
+from ..contract import check_model
+from ..errors import NumericalFailure
 from ..params import DTYPE, ParamSpace
 from ..settings import current
 from .results import FitResult
 
+#: the objective's value at an infeasible point (f = −ℓ/n is O(1) elsewhere)
+INFEASIBLE = 1e20
+#: a restart within this max-norm distance in u of an optimum found, and no better, stops
+BASIN_RADIUS = 0.1
+#: an estimate within this (relative) distance in u of its search box's edge is on the edge
+EDGE_TOLERANCE = 1e-6
+#: forward-difference step in u of Hessians by differences (error O(1e-4) relative)
+HESSIAN_STEP = 1e-4
+#: the polish recomputes the Hessian after a move larger than this in u
+HESSIAN_REFRESH = 1e-3
+#: most Newton steps of the polish
+NEWTON_STEPS = 8
+#: the polish stops once the predicted gain in ℓ is below this
+NEWTON_GAIN = 1e-10
+#: ℓ-change tolerance of the coarse stage's searches
+COARSE_TOL = 1e-3
+#: the numerical failures that mean "infeasible parameter value"
+NUMERICAL_FAILURES = (NumericalFailure, torch.linalg.LinAlgError)
+
+
+def edge_note(name: str) -> str:
+    """How a parameter estimated on the edge of its box is described (warnings, summaries)."""
+    return f"{name} on the edge of its search box"
+
 
 class _Objective:
-    """f(u) = −ℓ(g(u)) / n with its gradient; failures (non-PD matrices) return +big."""
+    """f(u) = −ℓ(g(u)) / n with its gradient; infeasible points return :data:`INFEASIBLE`."""
 
     def __init__(self, model, obs, space: ParamSpace, bar):
         self.model, self.obs, self.space, self.bar = model, obs, space, bar
@@ -48,19 +87,30 @@ class _Objective:
         f, g = self._last[1]
         return f, g.copy()
 
+    def feasible(self, u: torch.Tensor) -> bool:
+        """The natural values at u are finite and inside their domains (exp(u) overflows,
+        sigmoid(u) rounds to an interval's end far out in u)."""
+        for name, v in self.space.unpack(u.detach()).items():
+            x = float(v)
+            try:
+                self.space[name].transform.check(x, name)
+            except ValueError:
+                return False
+        return True
+
     def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
         u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
+        if not self.feasible(u):
+            return INFEASIBLE, np.zeros_like(u_np)
         try:
             ll = self.loglik(u)
             (g,) = torch.autograd.grad(ll, u)
-        except ProblemTooLarge:
-            raise
-        except (ValueError, RuntimeError, torch.linalg.LinAlgError):
-            return 1e20, np.zeros_like(u_np)
+        except NUMERICAL_FAILURES:
+            return INFEASIBLE, np.zeros_like(u_np)
         f = -float(ll.detach()) / self.n
         if not np.isfinite(f) or not torch.isfinite(g).all():
-            return 1e20, np.zeros_like(u_np)
+            return INFEASIBLE, np.zeros_like(u_np)
         if f < self.best[0]:
             self.best = (f, u_np.copy())
         if self.bar is not None:
@@ -70,17 +120,17 @@ class _Objective:
 
     @property
     def hessian_by_differences(self) -> bool:
-        """The engine asks for Hessians by differences of gradients (``engine.hessian``)."""
-        return getattr(getattr(self.model, "engine", None), "hessian", "") == "differences"
+        """The model asks for Hessians by differences of gradients (``model.hessian``)."""
+        return self.model.hessian == "differences"
 
     def hessian(self, u_np: np.ndarray) -> np.ndarray:
         """∇²(−ℓ) at u: by autograd (second derivatives through every operation), or, for
-        engines whose ``hessian`` is "differences" (large n: a graph of the gradient would
-        not fit in memory), by forward differences of the autograd gradient (k gradients
-        beyond the one at u, step 1e-4 in u: error O(1e-4) relative, well below the
-        sampling error of the standard errors it gives)."""
+        models whose ``hessian`` is "differences" (large n: a graph of the gradient would
+        not fit in memory; first-order backward passes), by forward differences of the
+        autograd gradient (k gradients beyond the one at u, step :data:`HESSIAN_STEP` in u:
+        error O(1e-4) relative, well below the sampling error of the standard errors)."""
         if self.hessian_by_differences:
-            k, h = len(u_np), 1e-4
+            k, h = len(u_np), HESSIAN_STEP
             g0 = self(u_np)[1]
             H = np.zeros((k, k))
             for j in range(k):
@@ -95,13 +145,185 @@ class _Objective:
         return 0.5 * (H + H.T)
 
 
-def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int = 8):
+# --- step 1: the coarse stage -------------------------------------------------------------------
+@dataclass
+class CoarseStart:
+    """What the coarse stage hands the fine search: its optimum (a start), the inverse
+    Hessian there (the first metric of BFGS, or None) and a note for the result."""
+
+    start: dict[str, float]
+    h_inv0: np.ndarray | None
+    note: str
+
+
+def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float]):
+    """(∇²f)⁻¹ ``(k, k)`` of f = −ℓ/n at ``params`` for ``model`` (the coarse one) in the free
+    coordinates of ``space``, and the evaluations it took; None if not positive definite."""
+    obj = _Objective(model, obs, space, None)
+    u = space.pack({**{p.name: p.value for p in space},
+                    **{k: v for k, v in params.items() if k in space}}).numpy()
+    if len(u) == 0:
+        return None, 0
+    try:
+        H = obj.hessian(u) / obj.n
+        w, V = np.linalg.eigh(H)
+    except (*NUMERICAL_FAILURES, np.linalg.LinAlgError):
+        return None, obj.evaluations
+    if not (np.all(np.isfinite(w)) and w.min() > 1e-10 * max(w.max(), 0.0)):
+        return None, obj.evaluations
+    return (V / w) @ V.T, obj.evaluations
+
+
+def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start, restarts: int,
+                 maxiter: int, progress) -> CoarseStart | None:
+    """Fit ``model.coarse()`` (None: no coarse stage) from every start to :data:`COARSE_TOL`;
+    its optimum starts the fine search.
+
+    Vecchia with a few neighbours, or a coarser mesh, ranks the starting points and finds the
+    basin at a fraction of the cost (Guinness 2021; GpGp does the same)."""
+    coarse = model.coarse()
+    if coarse is None:
+        return None
+    t0 = time.perf_counter()
+    first = fit(coarse, obs, fix=fix, start=start, restarts=restarts, maxiter=maxiter,
+                progress=progress, stderr=False, tol=COARSE_TOL)
+    h_inv0, h_evals = _inverse_hessian(coarse, obs, space, first.params)
+    note = (f"started from the optimum with {coarse.coarse_label} "
+            f"({first.evaluations + h_evals} evaluations, {time.perf_counter() - t0:.1f} s"
+            + (", BFGS preconditioned by its Hessian)" if h_inv0 is not None else ")"))
+    return CoarseStart({k: v for k, v in first.params.items() if k in space}, h_inv0, note)
+
+
+# --- step 2: the optimisation over starts --------------------------------------------------------
+class _BasinStop:
+    """L-BFGS callback stopping a restart once it has joined the basin of an optimum found
+    before: within ``radius`` of it (max-norm in the unconstrained parameters) and no better.
+    A restart that finds better values runs on to full tolerance."""
+
+    def __init__(self, found, radius: float = BASIN_RADIUS):
+        self.found, self.radius = found, radius
+
+    def __call__(self, intermediate_result):
+        x, f = intermediate_result.x, intermediate_result.fun
+        for f_opt, u_opt in self.found:
+            if f >= f_opt and np.max(np.abs(x - u_opt)) < self.radius:
+                raise StopIteration
+
+
+def _preconditioned_bfgs(obj: _Objective, u0, h_inv0, lo, hi, maxiter: int):
+    """BFGS from u0 with the inverse Hessian ``h_inv0`` (of the coarse model) as its first
+    metric: near the coarse optimum the fine one is a few quasi-Newton steps away, where
+    L-BFGS-B, starting from the identity, needs tens. None if it leaves the search box or
+    fails (L-BFGS-B restarts from u0); L-BFGS-B also continues from where it stopped when it
+    stopped short of its tolerance (a precision loss)."""
+    h_inv0 = 0.5 * (h_inv0 + h_inv0.T)  # exactly symmetric, as scipy checks
+    try:
+        res = scipy.optimize.minimize(obj, u0, jac=True, method="BFGS",
+                                      options={"hess_inv0": h_inv0, "gtol": 1e-6,
+                                               "maxiter": maxiter})
+    except np.linalg.LinAlgError:
+        return None
+    inside = np.all(res.x >= lo) and np.all(res.x <= hi)
+    if not inside or not np.isfinite(res.fun) or res.fun >= INFEASIBLE or res.nit == 0:
+        return None
+    return res
+
+
+@dataclass
+class Run:
+    """One start's optimum: f = −ℓ/n, u, and scipy's result (None: interrupted, or no free
+    parameter)."""
+
+    f: float
+    u: np.ndarray
+    res: object = None
+
+
+@dataclass
+class Optimisation:
+    """The runs of :func:`optimise` and whether Ctrl-C ended them."""
+
+    runs: list[Run] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def best(self) -> Run:
+        return min(self.runs, key=lambda r: r.f)
+
+
+def _box(space: ParamSpace) -> tuple[np.ndarray, np.ndarray]:
+    bounds = space.search_bounds()
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    return lo, hi
+
+
+def _tolerances(stderr: bool, tol: float | None, n: int) -> dict:
+    """L-BFGS-B's tolerances. With standard errors Newton steps finish the optimisation
+    (quadratically), so L-BFGS may stop at a relative change of f of 1e-11 (f = −ℓ/n is O(1):
+    ftol ≈ the change in ℓ itself at which to stop, divided by n)."""
+    if tol is None:
+        tol = 1e-5 if stderr else 1e-7
+    n = max(n, 1)
+    return ({"gtol": 1e-7, "ftol": max(1e-11, tol / n)} if stderr
+            else {"gtol": 1e-9, "ftol": max(1e-14, tol / n)})
+
+
+def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: int,
+             tolerances: dict, h_inv0: np.ndarray | None = None) -> Optimisation:
+    """L-BFGS-B from each start in the search box (the first by BFGS preconditioned with
+    ``h_inv0`` when given); Ctrl-C keeps the best point evaluated so far (with a warning)."""
+    lo, hi = _box(space)
+    box = list(zip(lo, hi, strict=True))
+    out = Optimisation()
+    try:
+        for values in starts:
+            values = {k: v for k, v in values.items() if k in space and not space[k].fixed}
+            u0 = space.pack({**{p.name: p.value for p in space}, **values}).numpy()
+            if len(u0) == 0:
+                out.runs.append(Run(obj(u0)[0], u0))
+                break
+            u0 = np.clip(u0, lo, hi)
+            found = [(r.f, r.u) for r in out.runs if r.res is not None]
+            if h_inv0 is not None and not out.runs:
+                res = _preconditioned_bfgs(obj, u0, h_inv0, lo, hi, maxiter)
+                if res is not None and res.success:
+                    out.runs.append(Run(float(res.fun), res.x, res))
+                    continue
+                if res is not None:  # stopped short (precision loss): L-BFGS-B confirms
+                    u0 = res.x
+            res = scipy.optimize.minimize(
+                obj, u0, jac=True, method="L-BFGS-B", bounds=box,
+                callback=_BasinStop(found) if found else None,
+                options={"maxiter": maxiter, "maxcor": 20, **tolerances},
+            )
+            out.runs.append(Run(float(res.fun), res.x, res))
+    except KeyboardInterrupt:
+        if obj.best[1] is None:
+            raise
+        warnings.warn("fit interrupted: returning the best point so far", stacklevel=3)
+        out.runs.append(Run(obj.best[0], obj.best[1]))
+        out.interrupted = True
+    return out
+
+
+def on_edge(space: ParamSpace, u: np.ndarray) -> np.ndarray:
+    """Which free parameters at u lie on the edge of their search box ``(k,)`` bool."""
+    lo, hi = _box(space)
+    edge = np.abs(u - lo) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(lo))
+    edge |= np.abs(u - hi) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(hi))
+    return edge
+
+
+# --- step 3: the polish and the standard errors -------------------------------------------------
+def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray,
+                   steps: int = NEWTON_STEPS):
     """Damped Newton steps in the ``free`` coordinates from u while they improve.
 
-    The Hessian is recomputed only after a move larger than 1e-3 in u (a chord method
-    otherwise: near the optimum the Hessian hardly changes, and it is the costly part).
-    Returns u and the Hessian at u, or, when it is made of k gradients (differences), at
-    most 1e-3 away in u (a relative change of about 1e-3 in the standard errors).
+    The Hessian is recomputed only after a move larger than :data:`HESSIAN_REFRESH` in u (a
+    chord method otherwise: near the optimum the Hessian hardly changes, and it is the costly
+    part). Returns u and the Hessian at u, or, when it is made of k gradients (differences),
+    at most 1e-3 away in u (a relative change of about 1e-3 in the standard errors).
     """
     f, g = obj(u)
     H = obj.hessian(u)
@@ -120,7 +342,7 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
         step = np.zeros_like(u)
         step[free] = np.linalg.solve(Hf, g[free] * obj.n)
         # predicted gain in ℓ of the full step: ½ gᵀH⁻¹g (stop once negligible)
-        if np.max(np.abs(step)) < 1e-10 or 0.5 * obj.n * float(g @ step) < 1e-10:
+        if np.max(np.abs(step)) < 1e-10 or 0.5 * obj.n * float(g @ step) < NEWTON_GAIN:
             break
         t = 1.0
         while t > 1e-4:
@@ -131,91 +353,93 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray, steps: int 
         if f_new > f:
             break
         u, f, g = u - t * step, f_new, g_new
-        if np.max(np.abs(u - u_H)) > 1e-3 and refreshes > 0:
+        if np.max(np.abs(u - u_H)) > HESSIAN_REFRESH and refreshes > 0:
             H, u_H = obj.hessian(u), u.copy()
             refreshes -= 1
         if np.max(np.abs(g[free])) * obj.n < 1e-9:
             break
-    stale = 1e-3 if by_differences else 1e-8
+    stale = HESSIAN_REFRESH if by_differences else 1e-8
     if np.max(np.abs(u - u_H)) > stale and refreshes > 0:  # the standard errors' Hessian at û
         H = obj.hessian(u)
     return u, H
 
 
-def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float]):
-    """(∇²f)⁻¹ ``(k, k)`` of f = −ℓ/n at ``params`` for ``model`` (the coarse one) in the free
-    coordinates of ``space``, and the evaluations it took; None if not positive definite."""
-    obj = _Objective(model, obs, space, None)
-    u = space.pack({**{p.name: p.value for p in space},
-                    **{k: v for k, v in params.items() if k in space}}).numpy()
-    if len(u) == 0:
-        return None, 0
+def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
+                    interior: np.ndarray) -> dict[str, float]:
+    """Delta-method standard errors of the ``interior`` free parameters from the Hessian H of
+    −ℓ in u (those on the edge of their box are treated as fixed there); {} with a warning
+    when the observed information is not positive definite."""
+    if not interior.any():
+        return {}
     try:
-        H = obj.hessian(u) / obj.n
-        w, V = np.linalg.eigh(H)
-    except (ValueError, RuntimeError, np.linalg.LinAlgError):
-        return None, obj.evaluations
-    if not (np.all(np.isfinite(w)) and w.min() > 1e-10 * max(w.max(), 0.0)):
-        return None, obj.evaluations
-    return (V / w) @ V.T, obj.evaluations
+        cov_u = np.linalg.inv(H[np.ix_(interior, interior)])
+        if np.any(np.diag(cov_u) <= 0):
+            raise np.linalg.LinAlgError
+    except np.linalg.LinAlgError:
+        warnings.warn("observed information is not positive definite at the optimum: "
+                      "no standard errors (a parameter at the edge of its domain?)",
+                      stacklevel=3)
+        return {}
+    J = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()[interior]
+    cov = J[:, None] * cov_u * J[None, :]
+    names = [n for n, i in zip(space.free_names, interior, strict=True) if i]
+    return dict(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True))
 
 
-def _preconditioned_bfgs(obj: _Objective, u0, h_inv0, lo, hi, maxiter: int):
-    """BFGS from u0 with the inverse Hessian ``h_inv0`` (of the coarse model) as its first
-    metric: near the coarse optimum the fine one is a few quasi-Newton steps away, where
-    L-BFGS-B, starting from the identity, needs tens. None if it leaves the search box or
-    fails (L-BFGS-B restarts from u0); L-BFGS-B also continues from where it stopped when it
-    stopped short of its tolerance (a precision loss)."""
-    h_inv0 = 0.5 * (h_inv0 + h_inv0.T)  # exactly symmetric, as scipy checks
-    try:
-        res = scipy.optimize.minimize(obj, u0, jac=True, method="BFGS",
-                                      options={"hess_inv0": h_inv0, "gtol": 1e-6,
-                                               "maxiter": maxiter})
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-    inside = np.all(res.x >= lo) and np.all(res.x <= hi)
-    if not inside or not np.isfinite(res.fun) or res.fun >= 1e20 or res.nit == 0:
-        return None
-    return res
+def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, stderr: bool):
+    """Newton polish over the parameters inside their box and their standard errors (with
+    ``stderr``); returns u and ``{name: se}``."""
+    if not (len(u) and stderr):
+        return u, {}
+    u, H = _newton_polish(obj, u, ~edge)
+    return u, standard_errors(space, u, H, ~edge)
 
 
-def _coarse_model(model):
-    """A copy of ``model`` on a cheaper approximation, or None: the model's own
-    (``model.coarse()``: the SPDE models on a coarser mesh) or the engine's
-    (``engine.coarse()``).
+# --- step 4: the result --------------------------------------------------------------------------
+def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisation,
+                u: np.ndarray, se: Mapping[str, float], edge_names: list[str], fix: Mapping,
+                notes: list[str], t_start: float) -> FitResult:
+    """The :class:`FitResult`: natural values, standard errors, the profiled mean's GLS
+    coefficients and their standard errors, convergence and the runs."""
+    u_t = torch.tensor(u, dtype=DTYPE)
+    with torch.no_grad():
+        loglik = float(obj.loglik(u_t))
+    natural = {k: float(v) for k, v in space.unpack(u_t).items()}
+    stderr: dict[str, float | None] = {k: None for k in natural}
+    stderr.update(se)
+    n_mean = 0
+    if model.profile_mean:
+        beta, beta_se = model.estimate_mean(obs, natural)
+        natural.update(beta)
+        stderr.update(beta_se)
+        n_mean = len(beta)
+    res = None if opt.interrupted else opt.best.res
+    return FitResult(
+        model=model.name,
+        engine=model.engine_name,
+        params=natural,
+        stderr=stderr,
+        loglik=loglik,
+        n=obj.n,
+        seconds=time.perf_counter() - t_start,
+        fixed=sorted(fix) + [p.name for p in space if p.fixed and p.name not in fix],
+        converged=bool(res.success) if res is not None else False,
+        message="; ".join([str(res.message) if res is not None else "interrupted", *notes]),
+        iterations=int(res.nit) if res is not None else 0,
+        evaluations=obj.evaluations,
+        restarts=[-r.f * obj.n for r in opt.runs],
+        n_free=len(space.free_names) + n_mean,
+        on_edge=list(edge_names),
+    )
 
-    Vecchia with a few neighbours ranks the starting points and finds the basin at a fraction
-    of the cost; the fit on the asked m then starts there (Guinness 2021; GpGp does the same)."""
-    own = getattr(model, "coarse", None)
-    if callable(own):
-        return own()
-    make = getattr(getattr(model, "engine", None), "coarse", None)
-    engine = make() if callable(make) else None
-    if engine is None:
-        return None
-    other = copy.copy(model)
-    other.engine = engine
-    return other
 
-
-def edge_note(name: str) -> str:
-    """What ``FitResult.message`` says of a parameter estimated on the edge of its box."""
-    return f"{name} on the edge of its search box"
-
-
-class _BasinStop:
-    """L-BFGS callback stopping a restart once it has joined the basin of an optimum found
-    before: within ``radius`` of it (max-norm in the unconstrained parameters) and no better.
-    A restart that finds better values runs on to full tolerance."""
-
-    def __init__(self, found, radius: float = 0.1):
-        self.found, self.radius = found, radius
-
-    def __call__(self, intermediate_result):
-        x, f = intermediate_result.x, intermediate_result.fun
-        for f_opt, u_opt in self.found:
-            if f >= f_opt and np.max(np.abs(x - u_opt)) < self.radius:
-                raise StopIteration
+def _with_fixed_mean(model, obs, fix: Mapping[str, float]):
+    """``model`` itself, or a copy that optimises the mean coefficients (instead of profiling
+    them) when ``fix`` names one of them."""
+    if model.profile_mean and set(fix) & set(model.mean_names(obs)):
+        model = copy.copy(model)
+        model.profile_mean = False
+    return model
 
 
 def fit(
@@ -233,34 +457,32 @@ def fit(
 
     Parameters
     ----------
-    fix : natural values of parameters to hold fixed, e.g. ``{"smoothness": 1.5}``
+    fix : natural values of parameters to hold fixed, e.g. ``{"smoothness": 1.5}``; a mean
+        coefficient (``{"beta_x": 0.5}``) is then optimised with the others rather than
+        profiled out
     start : starting values overriding the data-driven ones
     restarts : further starts besides the data-driven one (best optimum kept)
     progress : progress bar (None: on a terminal only, or as ``settings(progress=...)``)
-    stderr : compute standard errors from the autograd Hessian
+    stderr : compute standard errors from the Hessian
     tol : L-BFGS stops once an iteration improves ℓ by less than about this (default 1e-5
         with standard errors, whose Newton steps finish the optimisation; 1e-7 without)
     """
     t_start = time.perf_counter()
-    space = model.param_space(obs)
     fix = dict(fix or {})
-    space = space.fix(**fix)
-    coarse = _coarse_model(model)
-    coarse_note = ""
-    h_inv0 = None  # the coarse optimum's inverse Hessian, to precondition the fine search
-    if coarse is not None:  # search on a cheap approximation, finish on the asked one
-        first = fit(coarse, obs, fix=fix, start=start, restarts=restarts, maxiter=maxiter,
-                    progress=progress, stderr=False, tol=1e-3)
-        start = {k: v for k, v in first.params.items() if k in space}
-        restarts = 0
-        h_inv0, h_evals = _inverse_hessian(coarse, obs, space, first.params)
-        label = (repr(coarse.engine) if coarse.engine is not model.engine
-                 else f"a {getattr(coarse, 'coarsening', 2):g}× coarser mesh")
-        coarse_note = (f"; started from the optimum with {label} "
-                       f"({first.evaluations + h_evals} evaluations, "
-                       f"{time.perf_counter() - t_start:.1f} s"
-                       + (", BFGS preconditioned by its Hessian)" if h_inv0 is not None
-                          else ")"))
+    if int(restarts) != restarts or restarts < 0:
+        raise ValueError(f"restarts must be a non-negative integer, got {restarts}")
+    check_model(model)
+    model.check_data(obs)
+    model = _with_fixed_mean(model, obs, fix)
+    space = model.param_space(obs).fix(**fix)
+    notes: list[str] = []
+    if obs.n_duplicated:
+        notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
+                     "repeated measurements")
+    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress)
+    if coarse is not None:
+        start, restarts = coarse.start, 0
+        notes.append(coarse.note)
     starts = [{**model.initial_values(obs), **dict(start or {})}]
     starts += model.restart_values(obs, restarts)
     if progress is None:
@@ -268,104 +490,22 @@ def fit(
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
     obj = _Objective(model, obs, space, bar)
-    bounds = space.search_bounds()
-    lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-    hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
-    box = list(zip(lo, hi, strict=True))
-    # with standard errors, Newton steps on the autograd Hessian finish the optimisation
-    # (quadratically), so L-BFGS may stop at a relative change of f of 1e-11
-    # (f = −ℓ/n is O(1): ftol ≈ the change in ℓ itself at which to stop, divided by n)
-    if tol is None:
-        tol = 1e-5 if stderr else 1e-7
-    n_obs = max(obj.n, 1)
-    tol = ({"gtol": 1e-7, "ftol": max(1e-11, tol / n_obs)} if stderr
-           else {"gtol": 1e-9, "ftol": max(1e-14, tol / n_obs)})
-    runs = []
     try:
-        for values in starts:
-            values = {k: v for k, v in values.items() if k in space and not space[k].fixed}
-            u0 = space.pack({**{p.name: p.value for p in space}, **values}).numpy()
-            if len(u0) == 0:
-                runs.append((obj(u0)[0], u0, None))
-                break
-            u0 = np.clip(u0, lo, hi)
-            found = [(f, u) for f, u, r in runs if r is not None]
-            if h_inv0 is not None and not runs:
-                res = _preconditioned_bfgs(obj, u0, h_inv0, lo, hi, maxiter)
-                if res is not None and res.success:
-                    runs.append((float(res.fun), res.x, res))
-                    continue
-                if res is not None:  # stopped short (precision loss): L-BFGS-B confirms
-                    u0 = res.x
-            res = scipy.optimize.minimize(
-                obj, u0, jac=True, method="L-BFGS-B", bounds=box,
-                callback=_BasinStop(found) if found else None,
-                options={"maxiter": maxiter, "maxcor": 20, **tol},
-            )
-            runs.append((float(res.fun), res.x, res))
-    except KeyboardInterrupt:
-        if obj.best[1] is None:
-            raise
-        warnings.warn("fit interrupted: returning the best point so far", stacklevel=2)
-        runs.append((obj.best[0], obj.best[1], None))
+        opt = optimise(obj, space, starts, maxiter, _tolerances(stderr, tol, obj.n),
+                       coarse.h_inv0 if coarse is not None else None)
     finally:
         bar.close()
-    f_best, u_best, res = min(runs, key=lambda r: r[0])
-    if f_best >= 1e20:
+    best = opt.best
+    if best.f >= INFEASIBLE:
         raise ValueError("the likelihood could not be evaluated at any starting point")
-    free = space.free_names
-    on_edge = np.abs(u_best - lo) < 1e-6 * np.maximum(1.0, np.abs(lo))
-    on_edge |= np.abs(u_best - hi) < 1e-6 * np.maximum(1.0, np.abs(hi))
-    edge_names = [n for n, e in zip(free, on_edge, strict=True) if e]
+    edge = on_edge(space, best.u)
+    edge_names = [n for n, e in zip(space.free_names, edge, strict=True) if e]
     if edge_names:
+        values = space.unpack(torch.tensor(best.u, dtype=DTYPE))
         warnings.warn(
             "estimate on the edge of its search box: "
-            + ", ".join(f"{n}={float(space.unpack(torch.tensor(u_best))[n]):.4g}"
-                        for n in edge_names)
+            + ", ".join(f"{n}={float(values[n]):.4g}" for n in edge_names)
             + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
             "no standard error for it", stacklevel=2)
-    H = None
-    interior = ~on_edge
-    if len(u_best) and stderr:
-        u_best, H = _newton_polish(obj, u_best, interior)
-    u_t = torch.tensor(u_best, dtype=DTYPE)
-    with torch.no_grad():
-        loglik = float(obj.loglik(u_t))
-    natural = {k: float(v) for k, v in space.unpack(u_t).items()}
-    se: dict[str, float | None] = {k: None for k in natural}
-    if H is not None and interior.any():
-        try:
-            # parameters on the edge of their box are treated as fixed there
-            cov_u = np.linalg.inv(H[np.ix_(interior, interior)])
-            if np.any(np.diag(cov_u) <= 0):
-                raise np.linalg.LinAlgError
-            J = space.jacobian_diag(u_t).numpy()[interior]
-            cov = J[:, None] * cov_u * J[None, :]
-            names = [n for n, i in zip(free, interior, strict=True) if i]
-            se.update(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True))
-        except np.linalg.LinAlgError:
-            warnings.warn("observed information is not positive definite at the optimum: "
-                          "no standard errors (a parameter at the edge of its domain?)",
-                          stacklevel=2)
-    if getattr(model, "profile_mean", False):
-        beta, beta_se = model.estimate_mean(obs, natural)
-        natural.update(beta)
-        se.update(beta_se)
-    return FitResult(
-        model=model.name,
-        engine=model.engine.name,
-        params=natural,
-        stderr=se,
-        loglik=loglik,
-        n=int(obs.observed.sum()) * obs.n_replicates,
-        seconds=time.perf_counter() - t_start,
-        fixed=sorted(fix) + [p.name for p in space if p.fixed and p.name not in fix],
-        converged=bool(res.success) if res is not None else False,
-        message=(str(res.message) if res is not None else "interrupted")
-        + "".join(f"; {edge_note(n)}" for n in edge_names) + coarse_note,
-        iterations=int(res.nit) if res is not None else 0,
-        evaluations=obj.evaluations,
-        restarts=[-r[0] * obj.n for r in runs],
-        n_free=len(space.free_names) + (len(model.mean_names(obs))
-                                        if getattr(model, "profile_mean", False) else 0),
-    )
+    u, se = polish(obj, space, best.u, edge, stderr)
+    return make_result(model, obs, space, obj, opt, u, se, edge_names, fix, notes, t_start)

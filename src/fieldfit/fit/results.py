@@ -4,8 +4,7 @@
      "seconds"}
 
 followed by details (fixed parameters, convergence, restarts, information criteria). Standard
-errors of fixed parameters are ``null``. Files are written atomically (temp file + rename):
-``write_atomic`` for text or bytes, ``write_table`` for a DataFrame (Parquet, CSV, TSV).
+errors of fixed parameters are ``null``. Files are written atomically by :mod:`fieldfit.io`.
 """
 
 from __future__ import annotations
@@ -13,46 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy.stats import norm
 
-
-def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(text, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_table(df, path: str | os.PathLike) -> Path:
-    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import io
-
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        return write_atomic(path, buf.getvalue())
-    if suffix in (".csv", ".tsv"):
-        return write_atomic(path, df.to_csv(index=False, sep="\t" if suffix == ".tsv" else ","))
-    raise ValueError(f"unknown table format {path.suffix!r} for {path}: use .parquet or .csv")
+from ..io import write_atomic, write_table  # noqa: F401  (re-exported)
 
 
 def _clean(v):
@@ -80,6 +45,8 @@ class FitResult:
     evaluations: int = 0
     restarts: list[float] = field(default_factory=list)
     n_free: int = 0
+    #: estimated parameters on the edge of their search box (no standard error)
+    on_edge: list[str] = field(default_factory=list)
 
     @property
     def aic(self) -> float:
@@ -112,6 +79,7 @@ class FitResult:
             "iterations": int(self.iterations),
             "evaluations": int(self.evaluations),
             "restarts": [_clean(v) for v in self.restarts],
+            "on_edge": list(self.on_edge),
             "aic": _clean(self.aic),
             "bic": _clean(self.bic),
         }
@@ -131,7 +99,7 @@ class FitResult:
             text = Path(source).read_text()
         d = json.loads(text)
         keys = {"model", "engine", "params", "stderr", "loglik", "n", "seconds", "fixed",
-                "converged", "message", "iterations", "evaluations", "restarts"}
+                "converged", "message", "iterations", "evaluations", "restarts", "on_edge"}
         out = {k: v for k, v in d.items() if k in keys}
         out["n_free"] = len([k for k in d["params"] if k not in d.get("fixed", [])])
         return cls(**out)
@@ -143,6 +111,9 @@ class FitResult:
             se = self.stderr.get(k)
             if k in self.fixed:
                 rows.append(f"{k:<18}{v:>14.5g}{'fixed':>12}")
+                continue
+            if k in self.on_edge:
+                rows.append(f"{k:<18}{v:>14.5g}{'edge':>12}   (on the edge of its search box)")
                 continue
             lo, hi = self.confidence_interval(k)
             se_txt = f"{se:.4g}" if se is not None else "n/a"

@@ -25,6 +25,7 @@ from sksparse.cholmod import (
 )
 
 from .._blas import check_cholmod_openblas
+from ..errors import NotPositiveDefinite, NumericalFailure
 from .pattern import Pattern
 from .selinv import SelectedInverse, locate
 
@@ -73,7 +74,7 @@ class SparseCholesky:
             raise ValueError(f"values of shape {v.shape}, expected ({self.pattern.nnz},)")
         if not np.all(np.isfinite(v)):
             bad = int(np.flatnonzero(~np.isfinite(v))[0])
-            raise ValueError(f"Q has a non-finite entry at ({self.pattern.rows[bad]}, "
+            raise NumericalFailure(f"Q has a non-finite entry at ({self.pattern.rows[bad]}, "
                              f"{self.pattern.cols[bad]}): {v[bad]}")
         v = 0.5 * (v + v[self.pattern.transpose])
         Q = sp.csc_matrix((v, self.pattern.indices, self.pattern.indptr), shape=self.pattern.shape)
@@ -82,7 +83,7 @@ class SparseCholesky:
                 warnings.simplefilter("error", CholmodWarning)
                 factor = self._symbolic.cholesky(Q)
         except (CholmodNotPositiveDefiniteError, CholmodWarning) as e:
-            raise ValueError(
+            raise NotPositiveDefinite(
                 f"Q ({self.n} x {self.n}) is not positive definite: the Cholesky factorisation "
                 f"failed ({e}). Check the parameters (e.g. a non-positive variance or range) "
                 "or add a diagonal") from e

@@ -1,25 +1,61 @@
-"""Likelihood engines behind one interface (:class:`Engine`).
+"""Likelihood engines behind two interfaces, one registry.
+
+Covariance engines (:class:`CovarianceEngine`: a covariance function and the points):
 
 ``exact``    dense Cholesky, O(n³) — the reference every approximate engine is tested against.
 ``vecchia``  Vecchia's approximation with m nearest earlier neighbours, O(n m³); exact at m = n − 1.
+
+Precision engines (:class:`PrecisionEngine`: a sparse precision on a mesh, observed through a
+projector; built by the model for each data set):
+
+``spde``     :class:`GMRFEngine`: sparse Cholesky (CHOLMOD) of Q and Q + AᵀA/τ².
+
+``ENGINES`` maps each name to its class; :func:`engine_family` says which kind of model uses
+it (``fieldfit.models.build`` picks the model from it: ``build("matern", engine="spde")`` is the
+Matérn SPDE field).
 """
 
-from .base import Engine, GaussianSpec, Prediction
+from .base import CovarianceEngine, Engine, GaussianSpec, PrecisionEngine, Prediction
 from .exact import ExactEngine, cholesky
+from .gmrf import GMRFEngine
 from .vecchia import VecchiaEngine
 
-ENGINES: dict[str, type[Engine]] = {"exact": ExactEngine, "vecchia": VecchiaEngine}
+ENGINES: dict[str, type[Engine]] = {"exact": ExactEngine, "vecchia": VecchiaEngine,
+                                    "spde": GMRFEngine}
+
+
+def engine_family(name: str) -> str:
+    """"covariance" or "precision" for a registered engine name (ValueError otherwise)."""
+    try:
+        return ENGINES[name].family
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; available: {sorted(ENGINES)}") from None
 
 
 def get_engine(engine: str | Engine = "exact", **options) -> Engine:
-    """An engine instance from its name (or the instance itself)."""
+    """A covariance engine instance from its name (or the instance itself).
+
+    Precision engines (``spde``) are built by their model for each data set (the mesh's
+    pattern and the projector): ``fieldfit.models.build(name, engine="spde")`` gives that model.
+    """
     if isinstance(engine, Engine):
+        if options:
+            raise ValueError(f"engine options {sorted(options)} given with an engine instance")
         return engine
-    try:
-        return ENGINES[engine](**options)
-    except KeyError:
-        raise ValueError(f"unknown engine {engine!r}; available: {sorted(ENGINES)}") from None
+    if engine_family(engine) == "precision":
+        raise ValueError(f"the {engine!r} engine is built by its model for each data set: use "
+                         f"fieldfit.models.build(name, engine={engine!r})")
+    return ENGINES[engine](**options)
 
 
-__all__ = ["ENGINES", "Engine", "ExactEngine", "GaussianSpec", "Prediction", "VecchiaEngine",
-           "cholesky", "get_engine"]
+def engine_spec(engine: Engine) -> dict:
+    """The registry name and options that rebuild ``engine`` (:func:`get_engine`)."""
+    spec = getattr(engine, "to_spec", None)
+    if callable(spec):
+        return spec()
+    return {"engine": engine.name}
+
+
+__all__ = ["ENGINES", "CovarianceEngine", "Engine", "ExactEngine", "GMRFEngine", "GaussianSpec",
+           "Prediction", "PrecisionEngine", "VecchiaEngine", "cholesky", "engine_family",
+           "engine_spec", "get_engine"]

@@ -56,9 +56,30 @@ class Prediction:
 
 
 class Engine:
-    """Interface: log-likelihood, GLS coefficients and prediction for a GaussianSpec."""
+    """What every likelihood engine states: its ``name`` (the registry's), its ``family``
+    (what a model hands it) and how ``fit`` takes Hessians with it.
+
+    ``family``: "covariance" (:class:`CovarianceEngine`: a :class:`GaussianSpec` of a
+    covariance function and the points) or "precision" (:class:`PrecisionEngine`: the values
+    of a sparse precision matrix of a latent GMRF observed through a projector).
+    ``hessian``: "autograd" (second derivatives through every operation) or "differences"
+    (forward differences of the closed-form gradient: the graph of a gradient would not fit in
+    memory, or the backward passes are first order).
+    """
 
     name = "engine"
+    family = "covariance"
+    hessian = "autograd"
+
+    def coarse(self) -> Engine | None:
+        """A cheaper engine for ``fit`` to search on first, or None (the default)."""
+        return None
+
+
+class CovarianceEngine(Engine):
+    """Interface: log-likelihood, GLS coefficients and prediction for a GaussianSpec."""
+
+    family = "covariance"
 
     def log_likelihood(
         self, spec: GaussianSpec, points: torch.Tensor, y: torch.Tensor, X: torch.Tensor
@@ -74,3 +95,15 @@ class Engine:
                 full_cov: bool = False) -> Prediction:
         """Kriging means and variances at ``new_points`` (``full_cov``: the full covariance)."""
         raise NotImplementedError
+
+
+class PrecisionEngine(Engine):
+    """Interface of a latent-GMRF engine, y = Xβ + A x + ε, x ~ N(0, Q⁻¹): built per data
+    set (Q's pattern and the projector A), then called with Q's values ``(nnz,)``.
+
+    ``log_likelihood(q_values, nugget, y, X, beta=None, logdet_q=None)``,
+    ``gls(q_values, nugget, y, X)``, ``predict(q_values, nugget, y, X, A0, X0, beta, noise)``
+    and ``conditional_simulation(...)``: see :class:`~fieldfit.likelihood.gmrf.GMRFEngine`.
+    """
+
+    family = "precision"

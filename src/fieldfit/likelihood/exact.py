@@ -16,8 +16,9 @@ import math
 
 import torch
 
+from ..errors import NotPositiveDefinite
 from ..settings import current
-from .base import Engine, GaussianSpec, Prediction, physical_memory
+from .base import CovarianceEngine, GaussianSpec, Prediction, physical_memory
 
 
 def cholesky(K: torch.Tensor) -> torch.Tensor:
@@ -39,7 +40,7 @@ def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
         if int(info) == 0:
             return L, float(jitter * scale)
         jitter *= 10.0
-    raise ValueError(
+    raise NotPositiveDefinite(
         "covariance matrix is not positive definite even with jitter "
         f"{jitter / 10:.1e}×mean variance: duplicated locations without a nugget, or a "
         "degenerate parameter value (zero variance, infinite range)?"
@@ -203,13 +204,16 @@ class _Factor:
         self.resid = self.Ly - (self.Lx @ self.beta)[:, None] if self.Lx is not None else self.Ly
 
 
-class ExactEngine(Engine):
+class ExactEngine(CovarianceEngine):
     """Dense Cholesky likelihood and kriging: exact, O(n³) time and O(n²) memory."""
 
     name = "exact"
 
     def __init__(self, chunk: int = 4096):
         self.chunk = chunk
+
+    def to_spec(self) -> dict:
+        return {"engine": self.name, "chunk": self.chunk}
 
     def log_likelihood(self, spec, points, y, X):
         n = points.shape[0]

@@ -27,11 +27,12 @@ import scipy.sparse as sp
 import torch
 
 from ..gmrf import GMRF, Pattern, scatter, union
+from .base import PrecisionEngine
 
 _LOG2PI = math.log(2.0 * math.pi)
 
 
-class GMRFEngine:
+class GMRFEngine(PrecisionEngine):
     """Latent GMRF + Gaussian noise on a fixed precision pattern and observation matrix.
 
     ``pattern``: Q's :class:`~fieldfit.gmrf.Pattern`; ``A`` ``(n, N)`` scipy sparse (the

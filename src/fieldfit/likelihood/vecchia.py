@@ -41,8 +41,9 @@ from scipy.spatial import cKDTree
 from torch.utils.checkpoint import checkpoint
 from tqdm.auto import tqdm
 
+from ..errors import NotPositiveDefinite as MatrixNotPositiveDefinite
 from ..settings import current
-from .base import Engine, GaussianSpec, Prediction, physical_memory
+from .base import CovarianceEngine, GaussianSpec, Prediction, physical_memory
 from .ordering import (
     ORDERINGS,
     group_neighbours,
@@ -138,7 +139,7 @@ def _head_stats(spec, P, V, jitter):
     return Z.T @ Z, torch.log(L.diagonal()).sum()
 
 
-class VecchiaEngine(Engine):
+class VecchiaEngine(CovarianceEngine):
     """Vecchia likelihood, GLS and kriging: O(n m³) time, memory bounded by ``batch_memory``.
 
     Parameters
@@ -199,6 +200,13 @@ class VecchiaEngine(Engine):
         return (f"VecchiaEngine(neighbours={self.neighbours}, ordering={self.ordering!r}, "
                 f"pred_neighbours={self.pred_neighbours}"
                 + (", grouped=True)" if self.grouped else ")"))
+
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this engine (memory budgets and the
+        progress setting are the machine's, not the model's, and are left out)."""
+        return {"engine": self.name, "neighbours": self.neighbours, "ordering": self.ordering,
+                "pred_neighbours": self.pred_neighbours, "grouped": self.grouped,
+                "coarse_neighbours": self.coarse_neighbours, "seed": self.seed}
 
     def coarse(self) -> VecchiaEngine | None:
         """The engine ``fit`` first optimises with (m = ``coarse_neighbours``), or None."""
@@ -335,7 +343,7 @@ class VecchiaEngine(Engine):
             finally:
                 if bar is not None:
                     bar.close()
-        raise ValueError(
+        raise MatrixNotPositiveDefinite(
             "a Vecchia block is not positive definite even with jitter: duplicated locations "
             "without a nugget, or a degenerate parameter value (zero variance, infinite range)?"
         )

@@ -131,10 +131,6 @@ class AdvectionDiffusionField(LatentGMRFModel):
                                           spde.projector(pts))
         return self._cache[key]
 
-    def _points(self, obs: Observations) -> np.ndarray:
-        self._check_obs(obs)
-        return obs.points
-
     # --- parameters ----------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
         o = self.options

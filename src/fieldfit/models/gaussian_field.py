@@ -9,6 +9,7 @@ C_θ is any covariance of :mod:`fieldfit.covariance`, X(x) β a :class:`~.mean.M
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import numpy as np
@@ -106,6 +107,58 @@ class GaussianField:
     def name(self) -> str:
         return self.covariance.name
 
+    # --- what fit reads of the model --------------------------------------------------------
+    @property
+    def engine_name(self) -> str:
+        """The engine's registry name (``exact``, ``vecchia``)."""
+        return self.engine.name
+
+    @property
+    def hessian(self) -> str:
+        """How ``fit`` takes Hessians: the engine's "autograd" or "differences"."""
+        return self.engine.hessian
+
+    def coarse(self) -> GaussianField | None:
+        """A copy on the engine's cheaper approximation (Vecchia with fewer neighbours) for
+        ``fit`` to search on first, or None."""
+        engine = self.engine.coarse()
+        if engine is None:
+            return None
+        other = copy.copy(self)
+        other.engine = engine
+        return other
+
+    @property
+    def coarse_label(self) -> str:
+        return repr(self.engine)
+
+    def check_data(self, obs: Observations) -> None:
+        """ValueError, before any work, for data this model cannot take: space-time data for
+        a spatial covariance (and the reverse), or repeated measurements at one location
+        without a nugget (the covariance matrix would be singular)."""
+        self.points(obs)
+        if obs.times is not None and not self.covariance.time_dims:
+            raise ValueError(f"{self.covariance!r} is a spatial covariance but the data have "
+                             "times: use a space-time covariance (Separable, Gneiting)")
+        if not self.nugget and obs.n_duplicated:
+            raise ValueError(f"{obs.n_duplicated} observed rows repeat a location without a "
+                             "nugget: the covariance matrix is singular; estimate a nugget "
+                             "(repeated measurements) or average the values per location")
+
+    # --- description ------------------------------------------------------------------------
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this model
+        (:func:`fieldfit.models.build`; :meth:`from_spec`)."""
+        from .registry import gaussian_field_spec
+
+        return gaussian_field_spec(self)
+
+    @classmethod
+    def from_spec(cls, spec):
+        from .registry import from_spec
+
+        return from_spec(spec)
+
     def __repr__(self):
         return (
             f"GaussianField({self.covariance!r}, mean={self.mean.kind!r}, nugget={self.nugget!r},"
@@ -153,9 +206,9 @@ class GaussianField:
             )
         cov = obs.covariates[mask] if obs.covariates is not None else None
         X = self.mean.design(obs.coords[mask], cov)
-        return vals, X, self._points(obs)[mask]
+        return vals, X, self.points(obs)[mask]
 
-    def _points(self, obs: Observations) -> np.ndarray:
+    def points(self, obs: Observations) -> np.ndarray:
         """The points the covariance sees: coordinates, with the time for space-time ones."""
         if self.covariance.time_dims:
             if obs.times is None:
@@ -229,7 +282,7 @@ class GaussianField:
 
         if isinstance(points, Observations):
             obs = points
-            points = self._points(obs)
+            points = self.points(obs)
             covariates = obs.covariates if covariates is None else covariates
             coord_names = coord_names or obs.coord_names
             covariate_names = covariate_names or obs.covariate_names
@@ -284,10 +337,10 @@ class GaussianField:
         return pred.mean.numpy(), pred.var.numpy()
 
     def _check_new_points(self, obs, new_points: np.ndarray) -> None:
-        if new_points.shape[1] != self._points(obs).shape[1]:
+        if new_points.shape[1] != self.points(obs).shape[1]:
             raise ValueError(
                 f"prediction points have {new_points.shape[1]} columns, the data "
-                f"{self._points(obs).shape[1]}"
+                f"{self.points(obs).shape[1]}"
             )
         if not np.isfinite(new_points).all():
             raise ValueError("prediction points contain NaN or infinite coordinates")

@@ -30,13 +30,6 @@ from .gaussian_field import nugget_specs, ols_residual_variance, with_mean_param
 from .mean import Mean
 
 
-class _EngineInfo:
-    """What ``fit`` reads of a model's engine (its name, how to take Hessians)."""
-
-    name = "spde"
-    hessian = "differences"
-
-
 def data_key(x: np.ndarray) -> bytes:
     """A digest of an array (caches of meshes and engines per data set)."""
     return hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest()
@@ -56,12 +49,44 @@ class LatentGMRFModel:
         self.nugget = nugget
         self.mean = mean if isinstance(mean, Mean) else Mean(mean)
         self.profile_mean = profile_mean
-        self.engine = _EngineInfo()
         self.mesh: Mesh | None = None
         self.mesh_options: dict = {}
         #: > 1 for the coarse copy that ``fit`` searches on first (:meth:`coarse`)
         self.coarsening = 1.0
         self._cache: dict = {}
+
+    #: the engine's registry name: the precision engine :class:`~fieldfit.likelihood.GMRFEngine`
+    engine_name = "spde"
+    #: Hessians by differences of the gradient (the gmrf backward passes are first order)
+    hessian = "differences"
+
+    @property
+    def coarse_label(self) -> str:
+        return f"a {self.coarsening:g}× coarser mesh"
+
+    def check_data(self, obs: Observations) -> None:
+        """ValueError, before any work, for data the model cannot take (repeated measurements
+        at one location are fine: the nugget is positive)."""
+        self._check_obs(obs)
+
+    def points(self, obs: Observations) -> np.ndarray:
+        """The points the model sees: the coordinates (with the time for space-time models)."""
+        self._check_obs(obs)
+        return obs.points if obs.times is not None else obs.coords
+
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this model (:func:`fieldfit.models.build`).
+        A given mesh travels as its nodes and cells; nonstationary parameter fields have no
+        description yet and are refused."""
+        from .registry import latent_gmrf_spec
+
+        return latent_gmrf_spec(self)
+
+    @classmethod
+    def from_spec(cls, spec):
+        from .registry import from_spec
+
+        return from_spec(spec)
 
     # --- meshes ----------------------------------------------------------------------------------
     def _auto_mesh(self, points: np.ndarray) -> Mesh:

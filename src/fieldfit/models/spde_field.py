@@ -20,13 +20,33 @@ import torch
 from ..data import Observations
 from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
-from ..params import Param
+from ..params import Param, positive
 from ..spde import Mesh
 from ..spde.matern import MaternSPDE, spde_param_specs
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
 from .mean import Mean
+
+
+def alpha_for_smoothness(nu: float, d: int = 2) -> int:
+    """The SPDE order α with ν = α − d/2, or a ValueError naming the smoothness values the
+    (integer-order) SPDE engine represents in d dimensions."""
+    alpha = float(nu) + d / 2.0
+    if not (nu > 0 and abs(alpha - round(alpha)) < 1e-9 and round(alpha) >= 1):
+        first = [a - d / 2.0 for a in range(1, 6) if a - d / 2.0 > 0][:3]
+        raise ValueError(f"the SPDE engine represents the Matérn smoothness ν = α − d/2 for "
+                         f"integer orders α: in {d}-D ν ∈ {{{', '.join(f'{v:g}' for v in first)}"
+                         f", …}}, not {nu:g} (use --engine exact or vecchia for other ν)")
+    return int(round(alpha))
+
+
+def smoothness_param(alpha: int, d: int) -> Param:
+    """``smoothness`` ν = α − d/2, fixed and locked: set by the SPDE order."""
+    nu = alpha - d / 2.0
+    return Param("smoothness", positive, nu, fixed=True, locked=True,
+                 doc=f"the SPDE order sets ν = α − d/2 (here α = {alpha}); build the model "
+                     "with another smoothness for another integer α")
 
 
 class SPDEField(LatentGMRFModel):
@@ -83,11 +103,6 @@ class SPDEField(LatentGMRFModel):
             self._cache[key] = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), A)
         return self._cache[key]
 
-    def _points(self, obs: Observations) -> np.ndarray:
-        if obs.times is not None:
-            raise ValueError("the SPDE Matérn model is spatial: the points have times")
-        return obs.coords
-
     def _check_obs(self, obs: Observations) -> None:
         if obs.dim != 2 and self.mesh is None:
             raise ValueError("the automatic SPDE mesh is 2-D: give a Mesh for other dimensions")
@@ -100,8 +115,14 @@ class SPDEField(LatentGMRFModel):
 
     # --- parameters -------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
-        return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
-                                self.angle_field, self.ratio_field)
+        return [*spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
+                                  self.angle_field, self.ratio_field),
+                smoothness_param(self.alpha, self.dim)]
+
+    @property
+    def dim(self) -> int:
+        """The spatial dimension (the mesh's; 2 for an automatic mesh)."""
+        return self.mesh.dim if self.mesh is not None else 2
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
         var = self._residual_variance(obs)

@@ -35,22 +35,34 @@ def krige(
     kind: str = "universal",
     noise: bool = True,
 ) -> pd.DataFrame:
-    """Kriging at new locations; a table with the new rows' ``id``, ``mean`` and ``sd``.
+    """Kriging at new locations: a table with the new rows' ``id``, their coordinates (and
+    time), ``mean`` and ``sd``.
 
-    ``new``: Observations (its coordinates, times and covariates are used; values ignored) or
-    an array of points ``(m, D)``. ``params``: a FitResult or a dict.
+    ``new``: Observations (its coordinates, times and covariates are used; values ignored;
+    the columns take its coordinate and time names) or an array of points ``(m, D)`` (columns
+    ``x0, x1, …``, the time last as ``t`` for space-time models). ``params``: a FitResult or a
+    dict.
     """
     p = _params(params)
     if isinstance(new, Observations):
-        pts = model._points(new)
+        pts = model.points(new)
         ids, cov = new.ids, new.covariates
+        names = list(new.coord_names) + ([new.time_name] if pts.shape[1] > new.dim else [])
     else:
         pts = np.atleast_2d(np.asarray(new, dtype=float))
         ids, cov = np.arange(len(pts)), None
+        d = obs.dim
+        names = [f"x{i}" for i in range(d)] + (["t"] if pts.shape[1] > d else [])
+        if len(names) != pts.shape[1]:
+            raise ValueError(f"prediction points have {pts.shape[1]} columns, the data "
+                             f"{model.points(obs).shape[1]}")
     mean, sd = model.predict(obs, pts, p, kind=kind, noise=noise, new_covariates=cov)
     if np.ndim(mean) != 1:
         raise ValueError("krige returns a table for one replicate; use model.predict for several")
-    return pd.DataFrame({"id": ids, "mean": mean, "sd": sd})
+    table = pd.DataFrame(pts, columns=names)
+    table.insert(0, "id", ids)
+    table["mean"], table["sd"] = mean, sd
+    return table
 
 
 def conditional_simulation(
@@ -86,7 +98,7 @@ def cross_validate(
     rng = np.random.default_rng(seed)
     fold = rng.permutation(np.arange(n) % k)
     mean, sd = np.empty(n), np.empty(n)
-    pts = model._points(part)
+    pts = model.points(part)
     for f in range(k):
         test = fold == f
         train = part.subset(~test)
