@@ -112,7 +112,7 @@ class EndpointGrid:
 
 def make_spec(grid: str) -> SimulationSpec:
     design = EndpointGrid(16, 16) if grid == "review" else GridDesign(16, 16)
-    return SimulationSpec(ModelSpec("gaussian-field", "exponential", nugget=False),
+    return SimulationSpec(ModelSpec("exponential", {"nugget": False}),
                           Prior({"range": Bound(0.0, UPPER)},
                                 fixed={"variance": 1.0, "mean": 0.0}),
                           design, 1)

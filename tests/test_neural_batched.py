@@ -1,6 +1,8 @@
 """Batched simulation and graph batches (fieldfit.neural.batched), variogram summaries, and
 training on fresh batched simulations; all on the CPU (the same code runs on a GPU)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -22,7 +24,7 @@ from fieldfit.neural import (
 from fieldfit.neural.batched import (
     BatchedSimulator,
     SettingChunks,
-    correlation_function,
+    covariance_function,
     graph_batch,
     pad,
     train_batched,
@@ -59,7 +61,7 @@ def test_graph_batch_equals_the_cpu_collate(k, radius, vario):
                                                    ("exponential", None), ("gaussian", None)])
 def test_batched_covariance_is_the_models(covariance, smoothness):
     fixed = {"smoothness": smoothness} if smoothness else {}
-    spec = build_spec(covariance=covariance, fixed=fixed, n_min=5, n_max=60)
+    spec = build_spec(covariance, fixed=fixed, n_min=5, n_max=60)
     batch = _padded(spec, 8)
     cov = BatchedSimulator(spec).covariance(batch)
     model = spec.model_
@@ -94,12 +96,32 @@ def test_batched_path_refuses_what_it_cannot_simulate():
                               "smoothness": Bound(0.5, 2.5), "nugget": Bound(0.0, 1.0),
                               "mean": Bound(-1.0, 1.0)}, fixed={})
     with pytest.raises(ValueError, match="smoothness fixed"):
-        correlation_function(free)
-    spde = SimulationSpec(ModelSpec("matern-spde"), Prior(
-        {"range": Bound(0.1, 0.3), "variance": Bound(0.5, 2.0), "nugget": Bound(0.0, 0.5),
-         "mean": Bound(-1.0, 1.0)}), UniformDesign(30, 40))
-    with pytest.raises(ValueError, match="gaussian-field"):
-        correlation_function(spde)
+        covariance_function(free)
+    with pytest.raises(ValueError, match="smoothness fixed.*got 2.0.*host CPU"):
+        covariance_function(build_spec(fixed={"smoothness": 2.0}))
+    spde = ModelSpec("matern-spde")
+    with pytest.raises(ValueError, match="covers Gaussian fields"):
+        covariance_function(SimpleNamespace(model=spde, model_=spde.build()))
+
+
+@pytest.mark.parametrize("covariance,smoothness", [("matern", 0.5), ("matern", 1.0),
+                                                   ("matern", 2.5), ("exponential", None),
+                                                   ("gaussian", None)])
+def test_batched_covariance_runs_without_host_code(covariance, smoothness):
+    """On torch's "meta" device (shapes only, no data: what runs there runs on any device)
+    the batched covariance of every covered model evaluates; the model's general-smoothness
+    path, which computes on the host, cannot."""
+    fixed = {"smoothness": smoothness} if smoothness else {}
+    spec = build_spec(covariance, fixed=fixed, n_min=5, n_max=20)
+    sim = BatchedSimulator(spec)
+    theta = torch.empty(3, len(spec.prior), dtype=torch.float64, device="meta")
+    coords = torch.empty(3, 7, 2, dtype=torch.float64, device="meta")
+    assert sim.cov(coords, sim._cov_params(theta)).shape == (3, 7, 7)
+    general = build_spec(fixed={"smoothness": 2.0}).model_.covariance
+    p = {"variance": torch.ones((), device="meta"), "range": torch.ones((), device="meta"),
+         "smoothness": torch.tensor(2.0)}
+    with pytest.raises((NotImplementedError, RuntimeError, TypeError)):
+        general(coords, coords, p)
 
 
 def test_setting_chunks_are_the_specs_draws():
@@ -172,8 +194,7 @@ def test_training_on_fresh_batched_simulations_beats_the_prior_mean(tmp_path):
     test (range by a third, mean by half)."""
     prior = Prior({"range": Bound(0.05, 0.5, "loguniform"), "mean": Bound(-2.0, 2.0)},
                   fixed={"variance": 1.0, "nugget": 0.01})
-    spec = SimulationSpec(ModelSpec("gaussian-field", "exponential"), prior,
-                          UniformDesign(40, 80), 1)
+    spec = SimulationSpec(ModelSpec("exponential"), prior, UniformDesign(40, 80), 1)
     torch.manual_seed(0)
     net = PointEstimator(GNNSummary(width=16, layers=2, out=32, k=8), 2, loss="absolute")
     st = TrainingSettings(epochs=5, batch_size=32, lr=3e-3, schedule="cosine", seed=0)

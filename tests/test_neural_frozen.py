@@ -23,7 +23,7 @@ from fieldfit.neural.summaries import GNNSummary
 def test_pooled_inputs_give_the_networks_own_outputs():
     """φ's replicate means with the expert and pilot summaries reproduce the full network's
     output (two replicates: the mean over replicates is taken as the network takes it)."""
-    spec = SimulationSpec(ModelSpec("gaussian-field", "exponential"),
+    spec = SimulationSpec(ModelSpec("exponential"),
                           Prior({"range": Bound(0.05, 0.5), "mean": Bound(-2.0, 2.0)},
                                 fixed={"variance": 1.0, "nugget": 0.1}),
                           UniformDesign(30, 50), (1, 3))
@@ -49,7 +49,7 @@ def test_frozen_graph_training_keeps_phi_and_beats_the_prior(tmp_path):
     mean; φ's weights are bit-identical afterwards and the result saves and loads."""
     prior = Prior({"range": Bound(0.05, 0.5, "loguniform"), "mean": Bound(-2.0, 2.0)},
                   fixed={"variance": 1.0, "nugget": 0.01})
-    spec = SimulationSpec(ModelSpec("gaussian-field", "exponential"), prior,
+    spec = SimulationSpec(ModelSpec("exponential"), prior,
                           UniformDesign(40, 80), 1)
     torch.manual_seed(0)
     net = PointEstimator(GNNSummary(width=8, layers=2, out=16, k=6, pilot=True, psi=(32,)), 2)
@@ -73,7 +73,7 @@ def test_frozen_graph_training_keeps_phi_and_beats_the_prior(tmp_path):
 
 
 def test_frozen_graph_training_needs_a_graph_network():
-    spec = SimulationSpec(ModelSpec("gaussian-field", "exponential"),
+    spec = SimulationSpec(ModelSpec("exponential"),
                           Prior({"range": Bound(0.05, 0.5)}, fixed={"variance": 1.0,
                                                                    "mean": 0.0, "nugget": 0.1}),
                           UniformDesign(20, 30), 1)

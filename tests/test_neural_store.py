@@ -28,7 +28,7 @@ def make_spec(n_max=60, swap=False):
     if swap:  # the same parameters in another order: theta's columns differ
         bounds = dict(reversed(bounds.items()))
     prior = Prior(bounds)
-    return SimulationSpec(ModelSpec("gaussian-field", "exponential"), prior,
+    return SimulationSpec(ModelSpec("exponential"), prior,
                           UniformDesign(20, n_max), (1, 3))
 
 

@@ -35,6 +35,7 @@ from .io import read_table, write_table
 from .models import available, build
 from .models.mean import MEAN_KINDS
 from .models.registry import is_space_time
+from .params import parse_assignments
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Fit, predict and simulate spatial random fields.")
@@ -58,20 +59,6 @@ def _reported_errors():
 
 def _split(text: str | None) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()] if text else []
-
-
-def _assignments(items: list[str]) -> dict[str, float]:
-    out = {}
-    for item in items:
-        for part in _split(item):
-            if "=" not in part:
-                raise ValueError(f"expected name=value, got {part!r}")
-            k, v = part.split("=", 1)
-            try:
-                out[k.strip()] = float(v)
-            except ValueError:
-                raise ValueError(f"value of {k.strip()!r} is not a number: {v!r}") from None
-    return out
 
 
 def _numbers(text: str | None) -> list[float] | None:
@@ -171,7 +158,7 @@ def fit(
 ):
     """Fit a model by maximum likelihood; optionally predict (kriging mean and sd)."""
     with _reported_errors():
-        fixed = _assignments(fix)
+        fixed = parse_assignments(fix)
         coord_cols, cov_cols = _split(coords), _split(covariates) or None
         options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
                    "neighbours": neighbours, "pred_neighbours": pred_neighbours,
@@ -230,7 +217,7 @@ def simulate(
 ):
     """Simulate a model (values with the nugget as noise) at points or on a grid."""
     with _reported_errors():
-        p = _assignments(params)
+        p = parse_assignments(params)
         cols = _split(coords)
         if grid is not None:
             if time is not None:
@@ -268,9 +255,14 @@ def train_estimator_cmd(
     out: Path = typer.Option(..., help="Where to save the trained estimator (.pt)."),
     estimator: str = typer.Option("quantile", help="quantile (median + 90% interval), point, "
                                   "posterior (normalizing flow) or ratio (likelihood surface)."),
-    model: str = typer.Option("matern", help="matern, exponential or gaussian covariance."),
+    model: str = typer.Option("matern", help="Any registered model that simulates: matern, "
+                              "exponential, gaussian, matern-spde; separable, gneiting, "
+                              "advection-diffusion (space-time: --time-steps)."),
     prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log]; default range="
-                                    "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5."),
+                                    "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5; "
+                                    "other parameters need one (or --fix)."),
+    time_steps: int = typer.Option(None, help="Space-time models: regular times per location "
+                                   "(default 10)."),
     fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
                                   "default; give a smoothness prior to estimate it)."),
     nugget: bool = typer.Option(True, help="Estimate a nugget (--no-nugget: none)."),
@@ -317,52 +309,20 @@ def train_estimator_cmd(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ):
     """Train an amortized estimator on simulations (Dask) and save it with its metadata."""
-    from .neural.prior import Bound
-    from .neural.recipes import DEFAULT_BOUNDS, build_spec, parse_bound, train_estimator
-    from .neural.training import TrainingSettings
+    from .neural import recipes
 
     with _reported_errors():
-        bounds = dict(DEFAULT_BOUNDS)
-        for item in prior or []:
-            for part in _split(item):
-                name, b = parse_bound(part)
-                bounds[name] = b
-        fixed = _assignments(fix or [])
-        if model == "matern" and "smoothness" not in fixed and "smoothness" not in bounds:
-            fixed["smoothness"] = 1.0
-        if model != "matern":
-            bounds.pop("smoothness", None)
-        reps = tuple(int(v) for v in replicates.split(":"))
-        ny, nx = (int(v) for v in grid.lower().split("x"))
-        spec = build_spec(model, {k: v for k, v in bounds.items() if isinstance(v, Bound)},
-                          fixed, design, n_min, n_max, (ny, nx),
-                          reps[0] if len(reps) == 1 else reps, nugget)
-        st = TrainingSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                              refresh=refresh if on_the_fly else None, seed=seed,
-                              max_seconds=None if max_minutes is None else 60 * max_minutes)
-        if store is None and not on_the_fly:
+        spec = recipes.spec_from_options(model, prior or [], fix or [], nugget, design, n_min,
+                                         n_max, grid, replicates, time_steps)
+        settings = recipes.training_settings(epochs, batch_size, lr, patience,
+                                             refresh if on_the_fly else None, seed,
+                                             max_minutes, device)
+        options = recipes.network_options(width, neighbours, radius, variogram, pilot, psi)
+        if store is None and not on_the_fly and device == "cpu":
             store = out.parent / f"{out.stem}-simulations"
-        options = {"width": width, "k": neighbours, "radius": radius}
-        if variogram:
-            from .neural.graphs import VARIOGRAM_EDGES
-
-            options["variogram"] = VARIOGRAM_EDGES
-        if pilot:
-            options["pilot"] = True
-        if psi is not None:
-            try:
-                options["psi"] = [int(v) for v in psi.split(",")]
-            except ValueError:
-                raise ValueError(f"--psi takes comma-separated integers, got {psi!r}") from None
-        if device != "cpu":
-            st.schedule = "cosine" if max_minutes is not None else st.schedule
-            store = None
-        if calibrate < 0 or (calibrate and estimator != "quantile"):
-            raise ValueError(f"--calibrate takes a number of simulations >= 0, for the "
-                             f"quantile estimator; got {calibrate} for {estimator}")
-        est = train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
-                              on_the_fly, st, options, progress, device=device,
-                              n_calibrate=calibrate)
+        est = recipes.train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
+                                      on_the_fly, settings, options, progress, device=device,
+                                      n_calibrate=calibrate)
         h = est.metadata["training"]
         typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
                    f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "

@@ -313,3 +313,21 @@ class ParamSpace:
             return out
         finally:
             torch.random.set_rng_state(gen_state)
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, float]:
+    """Parameter values from text: ``["a=1,b=2", "c=3"]`` -> ``{"a": 1.0, "b": 2.0, "c": 3.0}``
+    (the command line's ``--fix`` and ``--params``); ValueError naming a malformed item."""
+    out = {}
+    for item in items or ():
+        for part in (p.strip() for p in str(item).split(",")):
+            if not part:
+                continue
+            if "=" not in part:
+                raise ValueError(f"expected name=value, got {part!r}")
+            k, v = part.split("=", 1)
+            try:
+                out[k.strip()] = float(v)
+            except ValueError:
+                raise ValueError(f"value of {k.strip()!r} is not a number: {v!r}") from None
+    return out

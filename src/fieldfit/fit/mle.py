@@ -378,7 +378,7 @@ def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
     except np.linalg.LinAlgError:
         warnings.warn("observed information is not positive definite at the optimum: "
                       "no standard errors (a parameter at the edge of its domain?)",
-                      stacklevel=3)
+                      stacklevel=4)
         return {}
     J = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()[interior]
     cov = J[:, None] * cov_u * J[None, :]

@@ -103,7 +103,11 @@ class LatentGMRFModel:
                 me = np.repeat(me, 2) if me.size == 1 else me
                 me = me * self.coarsening
                 opts["max_edge"] = tuple(me)
-                opts["cutoff"] = max(float(opts.get("cutoff") or 0.0), me[0] / 2)
+                # data points within half an edge share a node, but the cutoff must stay
+                # below the mesh's extension beyond the hull (default 0.2 · diameter)
+                offset = float(opts.get("offset") or 0.2 * diam)
+                opts["cutoff"] = min(max(float(opts.get("cutoff") or 0.0), me[0] / 2),
+                                     0.5 * offset)
             self._cache[key] = Mesh.from_points(points, **opts)
         return self._cache[key]
 

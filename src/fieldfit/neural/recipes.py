@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..params import parse_assignments
 from .bundle import NeuralEstimator
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
 from .estimators import PointEstimator, QuantileEstimator
 from .posterior import PosteriorEstimator
 from .prior import Bound, Prior
 from .ratio import RatioEstimator
-from .simulation import ModelSpec, SimulationSpec, validation_indices
+from .simulation import ModelSpec, SimulationSpec, example_observations, validation_indices
 from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, as_batch, train
 
@@ -49,33 +50,123 @@ def parse_bound(text: str) -> tuple[str, Bound]:
     return name, Bound(lo, hi, "loguniform" if parts[-1] == "log" else "uniform")
 
 
-def build_spec(covariance: str = "matern", bounds: Mapping[str, Bound] | None = None,
-               fixed: Mapping[str, float] | None = None, design: str = "mixed",
-               n_min: int = 50, n_max: int = 1000, grid: tuple[int, int] = (16, 16),
-               replicates: int | tuple[int, int] = 1, nugget: bool = True) -> SimulationSpec:
-    """A simulation set-up; by default that of ``matern-irregular`` (smoothness fixed at 1)."""
-    fixed = dict({"smoothness": 1.0} if fixed is None and covariance == "matern" else
-                 (fixed or {}))
-    b = dict(DEFAULT_BOUNDS if bounds is None else bounds)
-    if not nugget:
-        b.pop("nugget", None)
-        fixed.pop("nugget", None)
-    for name in fixed:
-        b.pop(name, None)
-    if covariance == "matern" and "smoothness" not in fixed and "smoothness" not in b:
-        raise ValueError("the Matérn smoothness needs a prior (smoothness=lo:hi) or a fixed value")
+def _design(design: str, n_min: int, n_max: int, grid: tuple[int, int]):
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
     if design == "grid":
-        d = GridDesign(*grid)
-    elif design == "uniform":
-        d = UniformDesign(n_min, n_max)
-    elif design == "clustered":
-        d = ClusteredDesign(n_min, n_max)
-    else:
-        d = MixedDesign((UniformDesign(n_min, n_max), ClusteredDesign(n_min, n_max)))
-    return SimulationSpec(ModelSpec("gaussian-field", covariance, nugget), Prior(b, fixed), d,
-                          replicates)
+        return GridDesign(*grid)
+    if design == "uniform":
+        return UniformDesign(n_min, n_max)
+    if design == "clustered":
+        return ClusteredDesign(n_min, n_max)
+    return MixedDesign((UniformDesign(n_min, n_max), ClusteredDesign(n_min, n_max)))
+
+
+def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
+               fixed: Mapping[str, float] | None = None, design: str = "mixed",
+               n_min: int = 50, n_max: int = 1000, grid: tuple[int, int] = (16, 16),
+               replicates: int | tuple[int, int] = 1, nugget: bool = True,
+               time_steps: int | None = None,
+               model_options: Mapping | None = None) -> SimulationSpec:
+    """A simulation set-up for any registered model (:func:`fieldfit.models.available`); by
+    default that of ``matern-irregular`` (smoothness fixed at 1).
+
+    The prior: ``bounds`` over :data:`DEFAULT_BOUNDS` for the model's free parameters that
+    have a default (range, variance, nugget, mean); every other free parameter needs a bound
+    in ``bounds`` or a value in ``fixed`` (a ValueError lists those missing). A Matérn
+    smoothness with neither is fixed at 1. ``time_steps``: the regular times of a space-time
+    model (default 10).
+    """
+    from ..models.registry import entry
+
+    e = entry(model)
+    options = dict(model_options or {})
+    if "nugget" in e.options:
+        options.setdefault("nugget", nugget)
+    fixed = dict(fixed or {})
+    spec = ModelSpec(e.name, options)
+    if spec.space_time and time_steps is None:
+        time_steps = 10
+    design_ = _design(design, n_min, n_max, grid)
+    example = example_observations(spec.space_time)
+
+    def free_names():     # the estimated parameters and, when profiled, the mean's
+        m = spec.build(fixed)
+        mean = set(m.mean_names(example)) if m.profile_mean else set()
+        return set(m.param_space(example).free_names) | mean
+
+    free = free_names()
+    b = {k: v for k, v in DEFAULT_BOUNDS.items() if k in free}
+    b.update(bounds or {})
+    if ("smoothness" in free and "smoothness" not in fixed and "smoothness" not in b
+            and e.name == "matern"):
+        fixed["smoothness"] = 1.0
+        free = free_names()
+    for name in fixed:
+        b.pop(name, None)
+    missing = sorted(free - set(b) - set(fixed))
+    if missing:
+        raise ValueError(f"model {e.name!r}: give a prior (name=lo:hi[:log]) or a fixed value "
+                         f"for {missing}")
+    return SimulationSpec(spec, Prior(b, fixed), design_, replicates, time_steps)
+
+
+def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
+                      fix: Sequence[str] = (), nugget: bool = True, design: str = "mixed",
+                      n_min: int = 50, n_max: int = 1000, grid: str = "16x16",
+                      replicates: str = "1", time_steps: int | None = None) -> SimulationSpec:
+    """:func:`build_spec` from the text options of ``fieldfit train-estimator`` (``--prior
+    name=lo:hi[:log]``, ``--fix name=value``, ``--grid NYxNX``, ``--replicates R|LO:HI``)."""
+    bounds = {}
+    for item in priors or ():
+        for part in (p.strip() for p in item.split(",")):
+            if part:
+                name, bound = parse_bound(part)
+                bounds[name] = bound
+    try:
+        reps = tuple(int(v) for v in str(replicates).split(":"))
+        ny, nx = (int(v) for v in str(grid).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--replicates is R or LO:HI and --grid NYxNX; got {replicates!r}, "
+                         f"{grid!r}") from None
+    if len(reps) not in (1, 2):
+        raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}")
+    return build_spec(model, bounds, parse_assignments(fix), design, n_min, n_max, (ny, nx),
+                      reps[0] if len(reps) == 1 else reps, nugget, time_steps)
+
+
+def training_settings(epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
+                      patience: int = 6, refresh: int | None = None, seed: int = 0,
+                      max_minutes: float | None = None, device: str = "cpu"):
+    """The :class:`TrainingSettings` of ``train-estimator``'s options: on an accelerator with
+    a time budget the learning rate follows a cosine schedule (every batch is new data, so the
+    plateau rule has no fixed validation set to watch for long)."""
+    st = TrainingSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                          refresh=refresh, seed=seed,
+                          max_seconds=None if max_minutes is None else 60 * max_minutes)
+    if device != "cpu" and max_minutes is not None:
+        st.schedule = "cosine"
+    return st
+
+
+def network_options(width: int = 32, neighbours: int = 10, radius: float | None = None,
+                    variogram: bool = False, pilot: bool = False,
+                    psi: str | Sequence[int] | None = None) -> dict:
+    """The graph network's options from ``train-estimator``'s (``psi``: "128,128")."""
+    options = {"width": width, "k": neighbours, "radius": radius}
+    if variogram:
+        from .graphs import VARIOGRAM_EDGES
+
+        options["variogram"] = VARIOGRAM_EDGES
+    if pilot:
+        options["pilot"] = True
+    if psi is not None:
+        try:
+            options["psi"] = ([int(v) for v in psi.split(",")] if isinstance(psi, str)
+                              else [int(v) for v in psi])
+        except ValueError:
+            raise ValueError(f"--psi takes comma-separated integers, got {psi!r}") from None
+    return options
 
 
 def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int = 3,

@@ -18,9 +18,6 @@ from ..settings import one_thread
 from .designs import design_from_dict
 from .prior import Prior
 
-MODEL_KINDS = ("gaussian-field", "matern-spde")
-COVARIANCES = ("matern", "exponential", "gaussian")
-
 #: validation samples of a run are its indices from here on (never reached by training data)
 VALIDATION_START = 10**9
 
@@ -30,53 +27,92 @@ def validation_indices(count: int) -> range:
     return range(VALIDATION_START, VALIDATION_START + int(count))
 
 
+#: the ModelSpec kinds of bundles saved before the model registry, and their registry names
+_LEGACY_KINDS = ("gaussian-field", "matern-spde")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model by description, rebuilt on every worker (and from a saved estimator).
+    """A model by description: a registered name and its options
+    (:func:`fieldfit.models.build`), rebuilt on every worker and from a saved estimator.
 
-    ``kind``: "gaussian-field" (``covariance`` in {"matern", "exponential", "gaussian"}, exact
-    simulation by Cholesky) or "matern-spde" (``SPDEField`` with ``alpha``, a mesh built from
-    each design's points); a constant mean and a nugget when ``nugget``.
+    ``ModelSpec("matern", {"nugget": False})``, ``ModelSpec("matern-spde", {"alpha": 2})``,
+    ``ModelSpec("advection-diffusion")``; ``ModelSpec.of(model)`` describes a built model.
+    A fixed ``smoothness`` of the prior is passed to the models that take it as an option
+    (the Matérn's closed forms; the SPDE's order α).
     """
 
-    kind: str = "gaussian-field"
-    covariance: str = "matern"
-    nugget: bool = True
-    alpha: int = 2
+    name: str = "matern"
+    options: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}")
-        if self.covariance not in COVARIANCES:
-            raise ValueError(f"covariance must be one of {COVARIANCES}, got {self.covariance!r}")
+        from ..models.registry import entry
+
+        e = entry(self.name)           # ValueError for an unknown name
+        unknown = sorted(set(self.options) - set(e.options))
+        if unknown:
+            raise ValueError(f"model {e.name!r} takes the options {sorted(e.options)}, not "
+                             f"{unknown}")
+        object.__setattr__(self, "name", e.name)
+        object.__setattr__(self, "options", dict(self.options))
+
+    @classmethod
+    def of(cls, model) -> ModelSpec:
+        """The spec of a built model (``model.to_spec()``)."""
+        spec = dict(model.to_spec())
+        return cls(spec.pop("model"), spec)
+
+    @property
+    def space_time(self) -> bool:
+        """The model's points are (x, y, t)."""
+        from ..models.registry import is_space_time
+
+        return is_space_time(self.name)
 
     def build(self, fixed: Mapping[str, float] | None = None):
-        from .. import covariance as cov
-        from ..models import GaussianField
+        from ..models import build
+        from ..models.registry import entry
 
+        options = dict(self.options)
         fixed = dict(fixed or {})
-        if self.kind == "matern-spde":
-            from ..models.spde_field import SPDEField
-
-            return SPDEField(alpha=self.alpha, nugget=self.nugget)
-        if self.covariance == "matern":
-            c = cov.Matern(smoothness=fixed.get("smoothness"))
-        else:
-            c = cov.Exponential() if self.covariance == "exponential" else cov.Gaussian()
-        return GaussianField(c, mean="constant", nugget=self.nugget)
+        if "smoothness" in fixed and "smoothness" in entry(self.name).options:
+            options.setdefault("smoothness", fixed["smoothness"])
+        return build(self.name, **options)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "covariance": self.covariance, "nugget": self.nugget,
-                "alpha": self.alpha}
+        return {"name": self.name, "options": dict(self.options)}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ModelSpec:
-        return cls(**dict(d))
+        """From :meth:`to_dict`, or from the description of bundles saved before the model
+        registry (``{"kind": "gaussian-field", "covariance": ..., "nugget": ...}``)."""
+        d = dict(d)
+        if "kind" in d:
+            if d["kind"] not in _LEGACY_KINDS:
+                raise ValueError(f"unknown model kind {d['kind']!r}")
+            if d["kind"] == "matern-spde":
+                return cls("matern-spde", {"alpha": int(d.get("alpha", 2)),
+                                           "nugget": bool(d.get("nugget", True))})
+            return cls(d.get("covariance", "matern"), {"nugget": bool(d.get("nugget", True))})
+        return cls(d["name"], d.get("options", {}))
+
+
+def example_observations(space_time: bool = False):
+    """Three locations (at two times for space-time models) in the unit square: a model's
+    parameter space with the mean coefficients a design's coordinates give (``x0``, ``x1``)."""
+    from ..data import Observations
+
+    coords = np.array([[0.1, 0.2], [0.5, 0.9], [0.8, 0.3]])
+    if space_time:
+        return Observations(coords=np.tile(coords, (2, 1)), values=np.zeros(6),
+                            times=np.repeat([0.0, 1.0], 3))
+    return Observations(coords=coords, values=np.zeros(3))
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One simulated dataset: parameters ``theta (p,)``, ``coords (n, 2)``, ``values (r, n)``."""
+    """One simulated dataset: parameters ``theta (p,)``, ``coords (n, 2)``, ``values (r, n)``
+    (``(r·T, n)`` for a space-time model: see :class:`SimulationSpec`)."""
 
     theta: np.ndarray
     coords: np.ndarray
@@ -87,31 +123,59 @@ class Sample:
 class SimulationSpec:
     """What to simulate: a model, a prior over its parameters, a design, the replicates.
 
-    ``model``: a :class:`ModelSpec`, or any model object offering the model contract's
-    ``simulate(points (n, 2), params, n_replicates, seed) -> (r, n)`` and ``param_space()``
-    (in-process simulation and training; a ModelSpec is needed to save the spec or to simulate
-    on Dask workers).
+    ``model``: a :class:`ModelSpec` (a registered model by description), or any model object
+    of the contract (:class:`fieldfit.contract.Simulator`: ``simulate(points, params,
+    n_replicates, seed) -> (r, n)``, ``param_space()``, ``to_spec()``); a model object is
+    described by its ``to_spec()`` when the spec is saved or sent to Dask workers.
 
     ``replicates``: an int, or ``(lo, hi)`` drawn uniformly per dataset.
+
+    ``time_steps``: for space-time models (``ModelSpec.space_time``), the number T of
+    regular time steps (t = 0, 1, …, T − 1) at which every location of the design is
+    observed. A space-time sample's values are ``(r·T, n)``: the T time slices of each
+    replicate in turn, which the networks read as replicates (DeepSets over them; the order
+    in time is not used by today's summary networks).
     """
 
     model: ModelSpec
     prior: Prior
     design: object
     replicates: int | tuple[int, int] = 1
+    time_steps: int | None = None
     _model: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         lo, hi = self.replicate_range
         if not 1 <= lo <= hi:
             raise ValueError(f"replicates needs 1 <= lo <= hi, got {self.replicates}")
+        if self.space_time:
+            if self.time_steps is None or int(self.time_steps) != self.time_steps \
+                    or self.time_steps < 2:
+                raise ValueError(f"{self.model!r} is a space-time model: give time_steps >= 2 "
+                                 f"(the regular times of each location), got {self.time_steps}")
+            self.time_steps = int(self.time_steps)
+        elif self.time_steps is not None:
+            raise ValueError(f"time_steps is for space-time models, not {self.model!r}")
         model = self.model_
-        names = set(model.param_space().names) | {"mean"}
+        example = example_observations(self.space_time)
+        space = model.param_space(example)
+        mean = set(model.mean_names(example)) if model.profile_mean else set()
+        free = set(space.free_names) | mean
+        names = set(space.names) | mean
         given = set(self.prior.names) | set(self.prior.fixed)
-        missing, unknown = names - given, given - names
+        missing = free - given
+        unknown = given - names
         if missing or unknown:
             raise ValueError(f"the prior must give every parameter of {model!r} exactly once: "
                              f"missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+    @property
+    def space_time(self) -> bool:
+        if isinstance(self.model, ModelSpec):
+            return self.model.space_time
+        from ..models.registry import is_space_time
+
+        return is_space_time(self.model.to_spec()["model"])
 
     @property
     def replicate_range(self) -> tuple[int, int]:
@@ -119,11 +183,27 @@ class SimulationSpec:
         return (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
 
     @property
+    def rows_range(self) -> tuple[int, int]:
+        """The fewest and most rows of a sample's values: replicates × time steps."""
+        lo, hi = self.replicate_range
+        t = self.time_steps or 1
+        return lo * t, hi * t
+
+    @property
     def model_(self):
         if self._model is None:
             self._model = (self.model.build(self.prior.fixed)
                            if isinstance(self.model, ModelSpec) else self.model)
         return self._model
+
+    def points(self, coords: np.ndarray) -> np.ndarray:
+        """The simulator's points for a design's locations ``(n, 2)``: the locations, or
+        every location at each of the time steps ``(n·T, 3)`` (time-major)."""
+        if not self.space_time:
+            return coords
+        n, t = len(coords), self.time_steps
+        return np.column_stack([np.tile(coords, (t, 1)),
+                                np.repeat(np.arange(t, dtype=np.float64), n)])
 
     def draw_setting(self, seed: int, index: int):
         """Parameters ``theta (p,)``, locations ``(n, 2)``, number of replicates of sample
@@ -137,9 +217,10 @@ class SimulationSpec:
 
     def simulate_one(self, seed: int, index: int) -> Sample:
         theta, coords, r, rng = self.draw_setting(seed, index)
-        values = self.model_.simulate(coords, self.prior.params(theta), n_replicates=r,
-                                      seed=int(rng.integers(2**62)))
-        return Sample(theta, coords, np.asarray(values, dtype=np.float64).reshape(r, -1))
+        values = self.model_.simulate(self.points(coords), self.prior.params(theta),
+                                      n_replicates=r, seed=int(rng.integers(2**62)))
+        values = np.asarray(values, dtype=np.float64).reshape(r * (self.time_steps or 1), -1)
+        return Sample(theta, coords, values)
 
     def simulate(self, indices: Sequence[int] | int, seed: int = 0) -> list[Sample]:
         """Samples ``indices`` (or ``range(indices)``) of the run with ``seed``, in process."""
@@ -150,16 +231,17 @@ class SimulationSpec:
 
     def to_dict(self) -> dict:
         r = self.replicates
-        if not isinstance(self.model, ModelSpec):
-            raise ValueError(f"{self.model!r} is a model object: simulations in process work, "
-                             "but saving the spec or sending it to Dask workers needs a "
-                             "ModelSpec (a model by description)")
-        return {"model": self.model.to_dict(), "prior": self.prior.to_dict(),
-                "design": self.design.to_dict(),
-                "replicates": r if isinstance(r, int) else list(r)}
+        model = self.model if isinstance(self.model, ModelSpec) else ModelSpec.of(self.model)
+        out = {"model": model.to_dict(), "prior": self.prior.to_dict(),
+               "design": self.design.to_dict(),
+               "replicates": r if isinstance(r, int) else list(r)}
+        if self.time_steps is not None:
+            out["time_steps"] = self.time_steps
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SimulationSpec:
         r = d["replicates"]
         return cls(ModelSpec.from_dict(d["model"]), Prior.from_dict(d["prior"]),
-                   design_from_dict(d["design"]), r if isinstance(r, int) else tuple(r))
+                   design_from_dict(d["design"]), r if isinstance(r, int) else tuple(r),
+                   d.get("time_steps"))

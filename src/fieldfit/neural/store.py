@@ -217,7 +217,7 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
     from .. import __version__
 
     n_samples, chunk_size, seed = int(n_samples), int(chunk_size), int(seed)
-    n_max, r_max = max_points(spec.design), spec.replicate_range[1]
+    n_max, r_max = max_points(spec.design), spec.rows_range[1]
     spec_dict = _canonical(spec)
     attrs = {"spec": spec_dict, "seed": seed, "n_samples": n_samples, "chunk_size": chunk_size,
              "param_names": list(spec.prior.names), "n_max": n_max, "r_max": r_max,
