@@ -9,10 +9,14 @@ Map of the public API
 
     Observations                    data: coords (n, d), times, values (n,) / (r, n), covariates
     Param, ParamSpace               named parameters, transforms, priors, packing
+    priors.Bound, Normal, ...       one prior type: penalised fits, MCMC, neural priors
     covariance.Matern, Exponential, Gaussian, Anisotropic, Separable, Gneiting
     GaussianField                   covariance + mean + nugget; simulate, log_likelihood, predict
+    models.build(name, **options)   every model by name (models.available()); to_spec/from_spec
+    contract.Model, Simulator       what estimators use of a model (the contract as code)
     ExactEngine, VecchiaEngine      likelihood engines: GaussianField(..., engine=VecchiaEngine(30))
     fit(model, obs, fix=...)        maximum likelihood -> FitResult (params, stderr, to_json)
+    io                              tables and results, read and written atomically
     krige, conditional_simulation, cross_validate
     diagnostics                     MAE, RMSE, CRPS, interval score, coverage
     datasets.load(name)             bundled real datasets
@@ -25,7 +29,7 @@ from ._blas import match_numpy_openblas
 # first: scipy.optimize loads CHOLMOD, and with it the system OpenBLAS (see fieldfit._blas)
 match_numpy_openblas()
 
-from . import covariance, datasets, diagnostics  # noqa: E402
+from . import contract, covariance, datasets, diagnostics, io, models, priors  # noqa: E402
 from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable  # noqa: E402
 from .data import Observations  # noqa: E402
 from .fit import FitResult, fit  # noqa: E402
@@ -53,11 +57,15 @@ __all__ = [
     "Separable",
     "VecchiaEngine",
     "conditional_simulation",
+    "contract",
     "covariance",
     "cross_validate",
     "datasets",
     "diagnostics",
     "fit",
+    "io",
     "krige",
+    "models",
+    "priors",
     "settings",
 ]

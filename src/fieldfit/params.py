@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from .priors import Distribution
+
 DTYPE = torch.float64
 
 
@@ -95,7 +97,9 @@ def interval(lower: float, upper: float) -> Interval:
 class Param:
     """One named parameter: its transform, a default value, whether it is fixed, a prior.
 
-    ``prior`` is a ``torch.distributions.Distribution`` on the natural scale (or None).
+    ``prior`` is a :class:`fieldfit.priors.Distribution` on the natural scale (or None): the
+    one prior type of penalised likelihoods (``fit(..., priors=...)``), MCMC and the neural
+    priors (:class:`fieldfit.priors.Bound`).
     ``search`` is an optional natural-scale box ``(lo, hi)`` inside the domain that optimisers
     stay in, for directions where the likelihood flattens out (Matérn ν → ∞ tends to the
     Gaussian covariance); an estimate on its edge is reported as such.
@@ -105,7 +109,7 @@ class Param:
     transform: Transform = field(default_factory=Transform)
     value: float | None = None
     fixed: bool = False
-    prior: torch.distributions.Distribution | None = None
+    prior: Distribution | None = None
     doc: str = ""
     search: tuple[float, float] | None = None
     #: set by the model's structure (the SPDE's ν = α − d/2): ``fix`` may restate the value
@@ -113,6 +117,10 @@ class Param:
     locked: bool = False
 
     def __post_init__(self):
+        if self.prior is not None and not isinstance(self.prior, Distribution):
+            raise TypeError(f"the prior of {self.name!r} must be a fieldfit.priors "
+                            f"Distribution (Bound, Normal, LogNormal, Gamma, Exponential), got "
+                            f"{type(self.prior).__name__}")
         if self.value is not None:
             self.transform.check(float(self.value), self.name)
         if self.search is not None:
@@ -296,23 +304,26 @@ class ParamSpace:
                 lp = lp + p.prior.log_prob(as_tensor(values[p.name])).sum()
         return lp
 
-    def sample_prior(self, n: int, seed: int | None = None) -> dict[str, np.ndarray]:
-        """``n`` draws of every free parameter from its prior; fixed ones repeated."""
-        gen_state = torch.random.get_rng_state()
-        try:
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = {}
-            for p in self:
-                if p.fixed:
-                    out[p.name] = np.full(n, float(p.value))
-                elif p.prior is None:
-                    raise ValueError(f"parameter {p.name!r} has no prior to sample from")
-                else:
-                    out[p.name] = p.prior.sample((n,)).to(DTYPE).numpy()
-            return out
-        finally:
-            torch.random.set_rng_state(gen_state)
+    def sample_prior(self, n: int, seed=None) -> dict[str, np.ndarray]:
+        """``n`` draws of every free parameter from its prior (one numpy Generator from
+        ``seed``, parameters in order); fixed ones repeated."""
+        rng = np.random.default_rng(seed)
+        out = {}
+        for p in self:
+            if p.fixed:
+                out[p.name] = np.full(n, float(p.value))
+            elif p.prior is None:
+                raise ValueError(f"parameter {p.name!r} has no prior to sample from")
+            else:
+                out[p.name] = np.asarray(p.prior.sample(n, rng), dtype=np.float64)
+        return out
+
+    def with_priors(self, **priors: Distribution) -> ParamSpace:
+        """A copy with priors attached to the named parameters."""
+        for name in priors:
+            self[name]
+        return ParamSpace(replace(p, prior=priors[p.name]) if p.name in priors else p
+                          for p in self)
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, float]:

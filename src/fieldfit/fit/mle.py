@@ -76,9 +76,16 @@ class _Objective:
         self.evaluations = 0
         self.best = (np.inf, None)
         self._last: tuple | None = None  # (key, (f, g)) of the last evaluation
+        self.penalised = any(p.prior is not None and not p.fixed for p in space)
 
     def loglik(self, u: torch.Tensor) -> torch.Tensor:
-        return self.model.log_likelihood(self.obs, self.space.unpack(u))
+        """ℓ(g(u)), plus the log prior densities of the free parameters when any has a
+        prior (the penalised likelihood)."""
+        theta = self.space.unpack(u)
+        ll = self.model.log_likelihood(self.obs, theta)
+        if self.penalised:
+            ll = ll + self.space.log_prior(theta)
+        return ll
 
     def __call__(self, u_np: np.ndarray):
         key = np.asarray(u_np, dtype=np.float64).tobytes()
@@ -175,7 +182,7 @@ def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float])
 
 
 def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start, restarts: int,
-                 maxiter: int, progress) -> CoarseStart | None:
+                 maxiter: int, progress, priors: Mapping | None = None) -> CoarseStart | None:
     """Fit ``model.coarse()`` (None: no coarse stage) from every start to :data:`COARSE_TOL`;
     its optimum starts the fine search.
 
@@ -186,7 +193,7 @@ def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start,
         return None
     t0 = time.perf_counter()
     first = fit(coarse, obs, fix=fix, start=start, restarts=restarts, maxiter=maxiter,
-                progress=progress, stderr=False, tol=COARSE_TOL)
+                progress=progress, stderr=False, tol=COARSE_TOL, priors=priors)
     h_inv0, h_evals = _inverse_hessian(coarse, obs, space, first.params)
     note = (f"started from the optimum with {coarse.coarse_label} "
             f"({first.evaluations + h_evals} evaluations, {time.perf_counter() - t0:.1f} s"
@@ -452,8 +459,10 @@ def fit(
     progress: bool | None = None,
     stderr: bool = True,
     tol: float | None = None,
+    priors: Mapping | None = None,
 ) -> FitResult:
-    """Maximum likelihood estimates of ``model``'s parameters on ``obs``.
+    """Maximum likelihood estimates of ``model``'s parameters on ``obs`` (penalised by
+    ``priors``: the posterior mode).
 
     Parameters
     ----------
@@ -466,6 +475,9 @@ def fit(
     stderr : compute standard errors from the Hessian
     tol : L-BFGS stops once an iteration improves ℓ by less than about this (default 1e-5
         with standard errors, whose Newton steps finish the optimisation; 1e-7 without)
+    priors : ``{name: fieldfit.priors.Distribution}``: maximise ℓ(θ) + Σ log p(θ_i) instead
+        (a penalised likelihood; ``loglik`` then reports the penalised value, and the
+        standard errors come from its curvature)
     """
     t_start = time.perf_counter()
     fix = dict(fix or {})
@@ -475,11 +487,13 @@ def fit(
     model.check_data(obs)
     model = _with_fixed_mean(model, obs, fix)
     space = model.param_space(obs).fix(**fix)
+    if priors:
+        space = space.with_priors(**priors)
     notes: list[str] = []
     if obs.n_duplicated:
         notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
                      "repeated measurements")
-    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress)
+    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors)
     if coarse is not None:
         start, restarts = coarse.start, 0
         notes.append(coarse.note)

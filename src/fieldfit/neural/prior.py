@@ -1,5 +1,9 @@
 """Priors for amortized inference: independent uniform or log-uniform parameters in a box.
 
+The single-parameter prior is :class:`fieldfit.priors.Bound`, the same type that
+``Param.prior`` holds for penalised likelihoods and MCMC; :class:`Prior` is a box of them (plus
+fixed values), built by hand or from a parameter space's priors (:meth:`Prior.from_space`).
+
 Every network in :mod:`fieldfit.neural` works on the *unit scale* of the prior box,
 
     uniform(a, b):      u = (θ − a) / (b − a)
@@ -12,44 +16,14 @@ Fixed parameters are carried along for the simulator but never estimated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-KINDS = ("uniform", "loguniform")
-
-
-@dataclass(frozen=True)
-class Bound:
-    """One estimated parameter: ``kind`` in {"uniform", "loguniform"} on ``(lower, upper)``."""
-
-    lower: float
-    upper: float
-    kind: str = "uniform"
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"prior kind must be one of {KINDS}, got {self.kind!r}")
-        if not (math.isfinite(self.lower) and math.isfinite(self.upper)
-                and self.lower < self.upper):
-            raise ValueError(f"prior needs finite lower < upper, got ({self.lower}, {self.upper})")
-        if self.kind == "loguniform" and self.lower <= 0:
-            raise ValueError(f"a log-uniform prior needs lower > 0, got {self.lower}")
-
-    def _g(self, x):
-        return np.log(x) if self.kind == "loguniform" else x
-
-    def to_unit(self, x):
-        lo, hi = self._g(self.lower), self._g(self.upper)
-        return (self._g(np.asarray(x, dtype=np.float64)) - lo) / (hi - lo)
-
-    def from_unit(self, u):
-        lo, hi = self._g(self.lower), self._g(self.upper)
-        v = lo + (hi - lo) * np.asarray(u, dtype=np.float64)
-        return np.exp(v) if self.kind == "loguniform" else v
+# one prior type for every estimator: the neural priors are boxes of fieldfit.priors.Bound
+from ..priors import KINDS, Bound  # noqa: E402,F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -71,6 +45,23 @@ class Prior:
         both = set(self.bounds) & set(self.fixed)
         if both:
             raise ValueError(f"parameters both estimated and fixed: {sorted(both)}")
+
+    @classmethod
+    def from_space(cls, space, fixed: Mapping[str, float] | None = None) -> Prior:
+        """The box of a :class:`~fieldfit.params.ParamSpace`'s free parameters, from their
+        ``Param.prior`` (each a :class:`~fieldfit.priors.Bound`); ``fixed`` adds values."""
+        bounds, missing = {}, []
+        for p in space:
+            if p.fixed:
+                continue
+            if isinstance(p.prior, Bound):
+                bounds[p.name] = p.prior
+            else:
+                missing.append(p.name)
+        if missing:
+            raise ValueError(f"amortized inference needs a bounded prior (fieldfit.priors."
+                             f"Bound) on every estimated parameter; {missing} have none")
+        return cls(bounds, dict(fixed or {}))
 
     @property
     def names(self) -> list[str]:

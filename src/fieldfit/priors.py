@@ -1,0 +1,238 @@
+"""Priors of single parameters: one type for penalised likelihoods, MCMC and neural priors.
+
+Every prior is plain data (``to_dict`` / :func:`prior_from_dict`: it travels with a saved
+estimator or a Dask task) with a differentiable log density on the natural scale and seeded
+draws:
+
+    Bound(a, b, "uniform")       p(θ) = 1/(b − a)                 on (a, b)
+    Bound(a, b, "loguniform")    p(θ) = 1/(θ (log b − log a))     on (a, b)
+    Normal(μ, σ)                 p(θ) = N(θ; μ, σ²)
+    LogNormal(μ, σ)              log θ ~ N(μ, σ²)
+    Gamma(k, λ)                  p(θ) ∝ θ^{k−1} e^{−λθ}           (shape k, rate λ)
+    Exponential(λ)               p(θ) = λ e^{−λθ}
+
+Densities come from ``torch.distributions`` (not rewritten here); draws from a
+``numpy.random.Generator`` so that a simulation's parameters are a function of its seed.
+Bounded priors (:class:`Bound`) also map θ to the *unit scale* u ∈ (0, 1),
+
+    uniform(a, b):      u = (θ − a) / (b − a)
+    loguniform(a, b):   u = (log θ − log a) / (log b − log a)
+
+on which the neural estimators work (:mod:`fieldfit.neural.prior`). Attach priors to
+parameters with ``Param(..., prior=...)`` or ``ParamSpace.with_priors``; ``fit(..., priors=...)``
+maximises the penalised likelihood ℓ(θ) + Σ log p(θ_i).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+DTYPE = torch.float64
+KINDS = ("uniform", "loguniform")
+
+
+def _t(x) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=DTYPE)
+
+
+class Distribution:
+    """A prior on one parameter's natural scale (see the module docstring)."""
+
+    kind = "distribution"
+
+    def torch(self) -> torch.distributions.Distribution:
+        """The equivalent ``torch.distributions`` object (densities are its)."""
+        raise NotImplementedError
+
+    def log_prob(self, x) -> torch.Tensor:
+        """log p(x), differentiable in x; −∞ outside the support."""
+        x = _t(x)
+        lo, hi = self.support
+        inside = (x > lo) & (x < hi)
+        safe = torch.where(inside, x, _t(self.interior))
+        return torch.where(inside, self.torch().log_prob(safe), _t(-math.inf))
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return (-math.inf, math.inf)
+
+    @property
+    def interior(self) -> float:
+        """A point inside the support (where the density is evaluated for points outside)."""
+        lo, hi = self.support
+        if math.isfinite(lo) and math.isfinite(hi):
+            return 0.5 * (lo + hi)
+        if math.isfinite(lo):
+            return lo + 1.0
+        return 0.0
+
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        """``(n,)`` draws from a numpy Generator (or seed)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Bound(Distribution):
+    """Uniform or log-uniform on ``(lower, upper)``; maps to the unit scale (module doc)."""
+
+    lower: float
+    upper: float
+    kind: str = "uniform"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"prior kind must be one of {KINDS}, got {self.kind!r}")
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)
+                and self.lower < self.upper):
+            raise ValueError(f"prior needs finite lower < upper, got ({self.lower}, {self.upper})")
+        if self.kind == "loguniform" and self.lower <= 0:
+            raise ValueError(f"a log-uniform prior needs lower > 0, got {self.lower}")
+
+    @property
+    def support(self):
+        return (self.lower, self.upper)
+
+    def log_prob(self, x) -> torch.Tensor:
+        x = _t(x)
+        inside = (x > self.lower) & (x < self.upper)
+        if self.kind == "uniform":
+            lp = _t(-math.log(self.upper - self.lower)).expand_as(x)
+        else:
+            safe = torch.where(inside, x, _t(self.interior))
+            lp = -torch.log(safe) - math.log(math.log(self.upper) - math.log(self.lower))
+        return torch.where(inside, lp, _t(-math.inf))
+
+    def _g(self, x):
+        return np.log(x) if self.kind == "loguniform" else x
+
+    def to_unit(self, x):
+        lo, hi = self._g(self.lower), self._g(self.upper)
+        return (self._g(np.asarray(x, dtype=np.float64)) - lo) / (hi - lo)
+
+    def from_unit(self, u):
+        lo, hi = self._g(self.lower), self._g(self.upper)
+        v = lo + (hi - lo) * np.asarray(u, dtype=np.float64)
+        return np.exp(v) if self.kind == "loguniform" else v
+
+    def sample(self, n, rng=None):
+        return self.from_unit(np.random.default_rng(rng).uniform(size=int(n)))
+
+    def to_dict(self):
+        return {"kind": self.kind, "lower": self.lower, "upper": self.upper}
+
+
+def _positive(name: str, v: float) -> None:
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be positive and finite, got {v}")
+
+
+@dataclass(frozen=True)
+class Normal(Distribution):
+    """N(loc, scale²) on the real line."""
+
+    loc: float
+    scale: float
+    kind = "normal"
+
+    def __post_init__(self):
+        _positive("scale", self.scale)
+
+    def torch(self):
+        return torch.distributions.Normal(_t(self.loc), _t(self.scale))
+
+    def sample(self, n, rng=None):
+        return np.random.default_rng(rng).normal(self.loc, self.scale, size=int(n))
+
+
+@dataclass(frozen=True)
+class LogNormal(Distribution):
+    """log θ ~ N(loc, scale²) on (0, ∞)."""
+
+    loc: float
+    scale: float
+    kind = "lognormal"
+
+    def __post_init__(self):
+        _positive("scale", self.scale)
+
+    @property
+    def support(self):
+        return (0.0, math.inf)
+
+    def torch(self):
+        return torch.distributions.LogNormal(_t(self.loc), _t(self.scale))
+
+    def sample(self, n, rng=None):
+        return np.random.default_rng(rng).lognormal(self.loc, self.scale, size=int(n))
+
+
+@dataclass(frozen=True)
+class Gamma(Distribution):
+    """Gamma with shape ``concentration`` k and ``rate`` λ on (0, ∞)."""
+
+    concentration: float
+    rate: float
+    kind = "gamma"
+
+    def __post_init__(self):
+        _positive("concentration", self.concentration)
+        _positive("rate", self.rate)
+
+    @property
+    def support(self):
+        return (0.0, math.inf)
+
+    def torch(self):
+        return torch.distributions.Gamma(_t(self.concentration), _t(self.rate))
+
+    def sample(self, n, rng=None):
+        return np.random.default_rng(rng).gamma(self.concentration, 1.0 / self.rate,
+                                                size=int(n))
+
+
+@dataclass(frozen=True)
+class Exponential(Distribution):
+    """Exponential with ``rate`` λ on (0, ∞)."""
+
+    rate: float
+    kind = "exponential"
+
+    def __post_init__(self):
+        _positive("rate", self.rate)
+
+    @property
+    def support(self):
+        return (0.0, math.inf)
+
+    def torch(self):
+        return torch.distributions.Exponential(_t(self.rate))
+
+    def sample(self, n, rng=None):
+        return np.random.default_rng(rng).exponential(1.0 / self.rate, size=int(n))
+
+
+PRIORS: dict[str, type[Distribution]] = {"normal": Normal, "lognormal": LogNormal,
+                                         "gamma": Gamma, "exponential": Exponential}
+
+
+def prior_from_dict(d: Mapping) -> Distribution:
+    """The prior that ``to_dict`` described."""
+    d = dict(d)
+    kind = d.pop("kind", None)
+    if kind in KINDS:
+        return Bound(float(d["lower"]), float(d["upper"]), kind)
+    if kind not in PRIORS:
+        raise ValueError(f"unknown prior kind {kind!r}; choose one of {[*KINDS, *PRIORS]}")
+    return PRIORS[kind](**{k: float(v) for k, v in d.items()})
+
+
+__all__ = ["Bound", "Distribution", "Exponential", "Gamma", "LogNormal", "Normal", "PRIORS",
+           "prior_from_dict"]
