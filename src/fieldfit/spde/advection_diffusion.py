@@ -239,11 +239,11 @@ class AdvectionDiffusionSPDE:
         self._gdesign = None
         self._time_varying = False
         if gamma_fields is not None:
-            dims = {f._dim_hint() for f in gamma_fields}
+            dims = {f.dim_hint() for f in gamma_fields}
             if len(dims) != 1 or dims.pop() not in (2, 3):
                 raise ValueError("the gamma fields must both be functions of (x, y) or of "
                                  "(x, y, t)")
-            self._time_varying = gamma_fields[0]._dim_hint() == 3
+            self._time_varying = gamma_fields[0].dim_hint() == 3
             if self._time_varying:
                 pts = np.concatenate([np.column_stack([self._centroids, np.full(mesh.n_cells, t)])
                                       for t in self.times[1:]])

@@ -49,9 +49,9 @@ class Field:
     # --- derived ------------------------------------------------------------------------
     @property
     def n_weights(self) -> int:
-        return self.basis(np.zeros((1, self._dim_hint()))).shape[1]
+        return self.basis(np.zeros((1, self.dim_hint()))).shape[1]
 
-    def _dim_hint(self) -> int:
+    def dim_hint(self) -> int:
         return 2
 
     def weight_names(self) -> list[str]:
@@ -105,7 +105,7 @@ class RadialBasisField(Field):
             raise ValueError(f"unknown radial basis {kind!r}; choose gaussian or wendland")
         self.scale, self.kind = float(scale), kind
 
-    def _dim_hint(self):
+    def dim_hint(self):
         return self.centers.shape[1]
 
     def basis(self, x):
@@ -148,7 +148,7 @@ class BSplineField(Field):
             inner = np.linspace(lo, hi, k - degree + 1)
             self.knots.append(np.concatenate([[lo] * degree, inner, [hi] * degree]))
 
-    def _dim_hint(self):
+    def dim_hint(self):
         return len(self.bounds)
 
     def basis(self, x):
