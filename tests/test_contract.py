@@ -71,6 +71,7 @@ def test_model_offers_the_contract(case):
     check_model(model)
     assert isinstance(model, Model) and isinstance(model, Simulator)
     assert model.hessian in ("autograd", "differences")
+    assert model.space_time == is_space_time(name)
     assert model.engine_name in ff.likelihood.ENGINES
 
 

@@ -65,7 +65,7 @@ def test_estimate_unit_applies_the_widening_and_it_is_saved(tmp_path):
     assert loaded.widening == net.widening
     cfg = net.config()
     del cfg["widening"]                           # a network saved before widening existed
-    from fieldfit.neural.estimators import estimator_from_config
+    from fieldfit.neural.base import estimator_from_config
     assert estimator_from_config(cfg).widening is None
 
 

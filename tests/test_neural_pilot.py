@@ -1,6 +1,7 @@
 """Pilot likelihoods (fieldfit.neural.pilot): against dense exact Gaussian likelihoods, the
-neighbour search against the Vecchia engine's, invariance, the training cache, the network
-option's refusals (its invariance and save/load: tests/test_neural_batched.py)."""
+neighbour search they use against the Vecchia engine's tree search, invariance, the training
+cache, the network option's refusals (its invariance and save/load:
+tests/test_neural_batched.py)."""
 
 import numpy as np
 import pytest
@@ -12,7 +13,6 @@ from fieldfit.likelihood.ordering import maxmin_order, previous_neighbours
 from fieldfit.neural import pilot as pilot_mod
 from fieldfit.neural.batched import train_batched
 from fieldfit.neural.pilot import (
-    _previous_neighbours,
     pilot_cache,
     pilot_likelihoods,
     pilot_settings,
@@ -65,15 +65,26 @@ def test_vecchia_pilot_is_close_to_exact_and_better_with_more_neighbours():
     assert err[1] < err[0] and err[1] < 0.01       # profile log-likelihood per location
 
 
-def test_neighbour_search_equals_the_vecchia_engines():
+def test_the_pilots_neighbour_search_equals_the_vecchia_engines():
+    """previous_neighbours(search="scan"), which the pilot likelihoods use, gives the k-d tree
+    search's neighbours in the same order (no ties among random points); on a grid (ties)
+    and in 3-D, the m nearest earlier points with ties to the lower index, as a stable sort;
+    m beyond n pads with −1."""
     rng = np.random.default_rng(2)
     x = rng.random((400, 2))
     x = x[maxmin_order(x)]
-    nb, count = _previous_neighbours(x, 8)
-    ref = previous_neighbours(x, 8)
-    for i in range(len(x)):
-        assert count[i] == min(i, 8)
-        assert set(nb[i, :count[i]]) == set(ref[i][ref[i] >= 0])
+    np.testing.assert_array_equal(previous_neighbours(x, 8, search="scan"),
+                                  previous_neighbours(x, 8))
+    grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(9.0)), -1).reshape(-1, 2)
+    for pts, m in ((grid[maxmin_order(grid)], 6), (rng.random((60, 3)), 5), (grid[:7], 10)):
+        got = previous_neighbours(pts, m, search="scan")
+        assert got.shape == (len(pts), m)
+        for i in range(len(pts)):
+            ref = np.argsort(((pts[:i] - pts[i]) ** 2).sum(1), kind="stable")[:m]
+            np.testing.assert_array_equal(got[i, :len(ref)], ref)
+            assert (got[i, len(ref):] == -1).all()
+    with pytest.raises(ValueError, match="neighbour search"):
+        previous_neighbours(x, 3, search="brute")
 
 
 def test_pilot_likelihoods_ignore_the_order_of_the_locations_and_check_input():

@@ -40,6 +40,7 @@ class Simulator(Protocol):
     """
 
     name: str
+    space_time: bool        # points are (coordinates, time)
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace: ...
 
@@ -107,8 +108,9 @@ class Model(Simulator, Protocol):
 def check_model(model) -> None:
     """TypeError naming the members ``model`` lacks (``isinstance(model, Model)`` checks
     presence only, not signatures)."""
-    members = [m for m in ("name", "engine_name", "hessian", "profile_mean", "param_space",
-                           "initial_values", "restart_values", "log_likelihood", "check_data",
+    members = [m for m in ("name", "space_time", "engine_name", "hessian", "profile_mean",
+                           "param_space", "initial_values", "restart_values",
+                           "log_likelihood", "check_data",
                            "mean_names", "estimate_mean", "coarse", "points", "predict",
                            "conditional_simulation", "simulate", "to_spec")
                if not hasattr(model, m)]

@@ -20,7 +20,8 @@ from .base import Isotropic, Params
 from .bessel import LOG2, log_bessel_k
 from .hermite import HermiteExp
 
-_CLOSED_FORMS = (0.5, 1.5, 2.5)
+#: the smoothness values with closed-form torch correlations (any device, any batch shape)
+CLOSED_FORMS = (0.5, 1.5, 2.5)
 _TABLE_XMIN = 1e-6
 
 
@@ -78,7 +79,7 @@ def matern_correlation(r: torch.Tensor, nu) -> torch.Tensor:
     ``nu`` a float or a 0-d tensor; closed forms at ν ∈ {1/2, 3/2, 5/2} unless ν needs a gradient.
     """
     nu_t = torch.as_tensor(nu, dtype=r.dtype)
-    if not nu_t.requires_grad and float(nu_t) in _CLOSED_FORMS:
+    if not nu_t.requires_grad and float(nu_t) in CLOSED_FORMS:
         return _closed_form(r, float(nu_t))
     if float(nu_t.detach()) <= 0:
         raise ValueError(f"Matérn smoothness must be positive, got {float(nu_t)}")

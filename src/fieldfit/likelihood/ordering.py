@@ -10,7 +10,9 @@ Conditioning sets: N(k) = the m nearest neighbours of point k among the points o
 
 Neither scipy nor any other library offers these two (GpGp does, in R/C++), so they are written
 here: the maxmin ordering as an exact lazy-heap algorithm over a uniform grid of buckets
-(numba); the conditioning sets with scipy's cKDTree on growing prefixes of the ordering.
+(numba); the conditioning sets with scipy's cKDTree on growing prefixes of the ordering, or by
+a compiled scan over all earlier points (O(n²) without set-up, for small point sets such as
+the pilot likelihoods' datasets, :mod:`fieldfit.neural.pilot`).
 """
 
 from __future__ import annotations
@@ -156,18 +158,70 @@ def order_points(x, method: str = "maxmin", seed: int = 0) -> np.ndarray:
     raise ValueError(f"unknown ordering {method!r}; choose one of {ORDERINGS}")
 
 
-def previous_neighbours(x, m: int) -> np.ndarray:
+NEIGHBOUR_SEARCHES = ("tree", "scan")
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_previous(x, m):  # pragma: no cover - numba
+    """The ``m`` nearest earlier points of every point of ``x (n, d)``, nearest first, −1
+    padded: for each point, one pass over the earlier ones keeping a sorted list (a later
+    point displaces an earlier one only when strictly nearer, so ties go to the lower
+    index)."""
+    n, dim = x.shape
+    out = np.full((n, m), -1, dtype=np.int64)
+    dd = np.empty(m)
+    for i in range(1, n):
+        k = 0
+        for j in range(i):
+            if dim == 2:  # the common case, without the loop over coordinates
+                dx, dy = x[i, 0] - x[j, 0], x[i, 1] - x[j, 1]
+                d = dx * dx + dy * dy
+            else:
+                d = 0.0
+                for a in range(dim):
+                    t = x[i, a] - x[j, a]
+                    d += t * t
+            if k < m:
+                p = k
+                k += 1
+            elif d < dd[m - 1]:
+                p = m - 1
+            else:
+                continue
+            while p > 0 and dd[p - 1] > d:  # insertion into the sorted list
+                dd[p] = dd[p - 1]
+                out[i, p] = out[i, p - 1]
+                p -= 1
+            dd[p] = d
+            out[i, p] = j
+    return out
+
+
+def previous_neighbours(x, m: int, search: str = "tree") -> np.ndarray:
     """For points ``x (n, d)`` in their order, the ``m`` nearest among the earlier ones.
 
     Returns ``(n, m)`` indices into x, nearest first; row k has ``min(k, m)`` entries and −1
-    after them. Exact: for the rows k ∈ [a, 2a) a k-d tree on the prefix x[:2a] is queried
-    for candidates (at least half of that prefix precedes k), widening the query until m
-    earlier points are found.
+    after them. Both searches are exact:
+
+    * ``"tree"``: for the rows k ∈ [a, 2a) a k-d tree on the prefix x[:2a] is queried for
+      candidates (at least half of that prefix precedes k), widening the query until m
+      earlier points are found; O(n log n), with a set-up cost per prefix (and scipy's
+      threads);
+    * ``"scan"``: a compiled pass over all earlier points of each point, O(n² d) on one
+      thread without set-up; among equally distant points the lower index is kept (the
+      tree's choice among such ties is cKDTree's).
+
+    Which is faster depends on n and the machine (docs/benchmarks.md).
     """
     x = _as_points(x)
     n = x.shape[0]
     if m < 1:
         raise ValueError(f"the number of neighbours must be at least 1, got {m}")
+    if search == "scan":
+        return _scan_previous(np.ascontiguousarray(x), int(m))
+    if search != "tree":
+        raise ValueError(f"unknown neighbour search {search!r}; choose one of "
+                         f"{NEIGHBOUR_SEARCHES}")
     out = np.full((n, m), -1, dtype=np.int64)
     head = min(n, m + 1)
     for k in range(1, head):  # the first points condition on all earlier ones

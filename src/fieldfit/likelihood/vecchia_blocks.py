@@ -16,6 +16,9 @@ Why hand-written: batched torch operations on ``(B, k, k)`` tensors spend most o
 allocating and streaming temporaries (the factorisation itself is a small part); here each
 block stays in cache, O(k³/6) flops forward and O(k²) backward, in parallel over blocks (numba).
 A graph of the gradient (Hessians) is built from differentiable torch operations instead.
+
+The per-block steps, :func:`factor_block` and :func:`whiten_last`, are compiled functions that
+other kernels call on their own blocks (the pilot likelihoods, :mod:`fieldfit.neural.pilot`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,42 @@ from __future__ import annotations
 import numba
 import numpy as np
 import torch
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def factor_block(L, k, floor):  # pragma: no cover - compiled
+    """In place, the lower Cholesky factor (Cholesky–Crout) of the symmetric matrix whose
+    lower triangle is ``L[:k, :k]``. A pivot not above ``floor`` fails the factorisation
+    (returns False) when ``floor`` is 0, and is raised to ``floor`` when it is positive."""
+    for j in range(k):
+        s = L[j, j]
+        for t in range(j):
+            s -= L[j, t] * L[j, t]
+        if not s > floor:
+            if floor > 0.0:
+                s = floor
+            else:
+                return False
+        d = np.sqrt(s)
+        L[j, j] = d
+        for i in range(j + 1, k):
+            s = L[i, j]
+            for t in range(j):
+                s -= L[i, t] * L[j, t]
+            L[i, j] = s / d
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def whiten_last(L, k, v, y):  # pragma: no cover - compiled
+    """(L⁻¹v)_{k−1}, the last entry of the forward substitution with the factor ``L[:k, :k]``
+    of :func:`factor_block` and ``v (k,)``; ``y (≥ k,)`` is workspace."""
+    for i in range(k):
+        s = v[i]
+        for t in range(i):
+            s -= L[i, t] * y[t]
+        y[i] = s / L[i, i]
+    return y[k - 1]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -37,32 +76,12 @@ def _forward(pairs, diag, V, L_out, Z, logl, fail):  # pragma: no cover - compil
                 L[i, j] = pairs[b, p]
                 p += 1
             L[i, i] = diag[b, i]
-        ok = True
-        for j in range(k):  # Cholesky–Crout, lower
-            s = L[j, j]
-            for t in range(j):
-                s -= L[j, t] * L[j, t]
-            if not s > 0.0:
-                ok = False
-                break
-            d = np.sqrt(s)
-            L[j, j] = d
-            for i in range(j + 1, k):
-                s = L[i, j]
-                for t in range(j):
-                    s -= L[i, t] * L[j, t]
-                L[i, j] = s / d
-        if not ok:
+        if not factor_block(L, k, 0.0):
             fail[b] = 1
             continue
+        y = np.empty(k)
         for c in range(q):  # forward substitution; only the last entry is kept
-            y = np.empty(k)
-            for i in range(k):
-                s = V[b, i, c]
-                for t in range(i):
-                    s -= L[i, t] * y[t]
-                y[i] = s / L[i, i]
-            Z[b, c] = y[k - 1]
+            Z[b, c] = whiten_last(L, k, V[b, :, c], y)
         logl[b] = np.log(L[k - 1, k - 1])
 
 

@@ -77,6 +77,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
     """
 
     name = "advection-diffusion"
+    space_time = True
 
     def __init__(self, mesh: Mesh | None = None, dt: float | None = None, alpha: int = 1,
                  alpha_s: int = 1, advection: bool = True, anisotropic: bool = False,

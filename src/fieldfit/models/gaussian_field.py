@@ -129,6 +129,11 @@ class GaussianField:
         return other
 
     @property
+    def space_time(self) -> bool:
+        """The model's points are (coordinates, time): a space-time covariance."""
+        return bool(self.covariance.time_dims)
+
+    @property
     def coarse_label(self) -> str:
         return repr(self.engine)
 

@@ -75,6 +75,7 @@ class SPDEField(LatentGMRFModel):
         self.mesh_options = dict(mesh_options or {})
 
     name = "matern-spde"
+    space_time = False
 
     def __repr__(self):
         return (f"SPDEField(alpha={self.alpha}, mean={self.mean.kind!r}, "

@@ -5,11 +5,14 @@
     simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``
     store.simulate_to_zarr             the same in parallel with Dask, to Zarr, resumable
     summaries.GNNSummary, CNNSummary   DeepSets over replicates of a graph / convolutional net
+    graphs.GRAPH_EXPERT, GRID_EXPERT   the named expert summaries of a batch (expert_field)
     pilot.pilot_likelihoods            expert summaries: a few fixed Vecchia profile likelihoods
     estimators.PointEstimator          neural Bayes estimators (absolute / squared error)
     estimators.QuantileEstimator       non-crossing marginal posterior quantiles
     posterior.PosteriorEstimator       neural posterior (zuko neural spline flow)
     ratio.RatioEstimator               neural likelihood ratio, calibrated, Wilks regions
+    base.ESTIMATOR_KINDS               the registry of estimator kinds: estimator_kinds(),
+                                       build_estimator(kind, summary, p), estimator_from_config
     training.train                     early stopping, checkpoints, on-the-fly simulation
     frozen.train_frozen_graph          ψ and head on frozen graph convolutions (fast epochs)
     batched.train_batched              fresh simulations and graphs on an accelerator (GPU)
@@ -17,6 +20,9 @@
     bundle.load_estimator(name)        shipped estimators ("matern-irregular", …)
 """
 
+# estimators, posterior and ratio register the estimator kinds (base.ESTIMATOR_KINDS): every
+# module defining a kind is imported here, before any function of the registry can run
+from .base import AmortizedEstimator, build_estimator, estimator_kinds
 from .bundle import NeuralEstimator, available, load_estimator
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
 from .estimators import PointEstimator, QuantileEstimator
@@ -28,8 +34,9 @@ from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, train
 
 __all__ = [
-    "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign", "MixedDesign",
-    "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator", "Prior",
-    "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec", "TrainingSettings",
-    "UniformDesign", "available", "load_estimator", "train",
+    "AmortizedEstimator", "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign",
+    "MixedDesign", "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator",
+    "Prior", "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec",
+    "TrainingSettings", "UniformDesign", "available", "build_estimator", "estimator_kinds",
+    "load_estimator", "train",
 ]

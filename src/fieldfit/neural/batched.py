@@ -7,11 +7,13 @@ once (Gaussian field, stationary isotropic covariance, constant mean, nugget):
 
 padded to the group's largest n (an identity block on the padding), with one batched float64
 Cholesky (``torch.linalg.cholesky``) on the device; datasets are grouped by n first, so that
-little is padded. Parameters, locations and numbers of replicates are those of
-:meth:`SimulationSpec.draw_setting` (the same generator per ``(seed, index)``, drawn on CPU
-workers); the field's noise comes from a torch generator on the device, so a batched run equals
-the in-process one in distribution, not draw for draw (tested: the covariance matrices are the
-model's own).
+little is padded. The covariance is the model's own (``spec.model_.covariance``) evaluated on
+the whole group at once, with the parameters broadcast over the datasets
+(:func:`covariance_function`, which also says which covariances this covers). Parameters,
+locations and numbers of replicates are those of :meth:`SimulationSpec.draw_setting` (the same
+generator per ``(seed, index)``, drawn on CPU workers); the field's noise comes from a torch
+generator on the device, so a batched run equals the in-process one in distribution, not draw
+for draw.
 
 Graphs are built on the device too: k nearest neighbours (within ``radius``) by ``torch.cdist``
 and ``topk``, giving the edges of :func:`fieldfit.neural.graphs.spatial_graph` (ties aside) in
@@ -31,45 +33,53 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .graphs import FLOAT, GraphBatch
+from ..covariance.base import distance
+from .graphs import FLOAT, GRAPH_EXPERT, GraphBatch
 from .simulation import ModelSpec, SimulationSpec, validation_indices
 
-_CLOSED = (0.5, 1.5, 2.5)
+
+def _matern_one(r: torch.Tensor) -> torch.Tensor:
+    """The Matérn correlation of smoothness 1, r K₁(r) (1 at r = 0), by torch's K₁."""
+    pos = r > 0
+    rs = torch.where(pos, r, torch.ones_like(r))
+    return torch.where(pos, rs * torch.special.modified_bessel_k1(rs), torch.ones_like(r))
 
 
-def _distances(coords: torch.Tensor) -> torch.Tensor:
-    """Pairwise distances ``(B, n, n)`` computed from the differences (not the Gram trick,
-    whose rounding at small distances is ~1e-8)."""
-    return torch.cdist(coords, coords, compute_mode="donot_use_mm_for_euclid_dist")
+def covariance_function(spec: SimulationSpec):
+    """The covariance of ``spec``'s model for batches of datasets, as a function
+    ``(coords (B, n, D), params) -> (B, n, n)`` that runs on any device (the nugget not
+    included); ``params`` maps each covariance parameter to a tensor ``(B, 1, 1)`` (one value
+    per dataset) or ``()`` (shared). It is the model's own covariance,
+    ``spec.model_.covariance(coords, coords, params)``, for the covariances whose correlation
+    is a torch function: exponential, Gaussian, Matérn with the smoothness fixed at 1/2, 3/2 or
+    5/2 (closed forms). At smoothness 1 the model evaluates r K₁(r) on the host (scipy's
+    K_ν, or a compiled table of it for large matrices); here torch's K₁ gives the same
+    function on the device, with the model's scaled distances and variance (tested against
+    the model's). Anything else is a ValueError naming the limitation.
+    """
+    from ..covariance.matern import CLOSED_FORMS, Exponential, Gaussian, Matern
+    from ..models import GaussianField
 
-
-def correlation_function(spec: SimulationSpec):
-    """ρ(r) of ``spec``'s covariance as a torch function that runs on any device, or
-    ValueError naming what the batched path cannot simulate."""
-    from ..covariance.matern import Exponential, Gaussian, Matern, _closed_form
-
-    if not isinstance(spec.model, ModelSpec) or spec.model.kind != "gaussian-field":
-        raise ValueError("batched simulation covers Gaussian fields given by a ModelSpec "
-                         f"(kind 'gaussian-field'), not {spec.model!r}: use the in-process or "
-                         "Dask simulation")
-    cov = spec.model_.covariance
+    model = spec.model_ if isinstance(spec.model, ModelSpec) else None
+    if not isinstance(model, GaussianField) or model.mean.kind != "constant":
+        raise ValueError("batched simulation covers Gaussian fields with a constant mean given "
+                         f"by a ModelSpec (GaussianField), not {spec.model!r}: use the "
+                         "in-process or Dask simulation")
+    cov = model.covariance
     if isinstance(cov, Matern):
         nu = cov.smoothness
         if nu == 1.0:
-            def rho(r):
-                pos = r > 0
-                rs = torch.where(pos, r, torch.ones_like(r))
-                return torch.where(pos, rs * torch.special.modified_bessel_k1(rs),
-                                   torch.ones_like(r))
-            return rho
-        if nu in _CLOSED:
-            return lambda r: _closed_form(r, float(nu))
-        raise ValueError("batched simulation needs the Matérn smoothness fixed at 0.5, 1, 1.5 "
-                         f"or 2.5 (torch has no K_ν of real order on a GPU), got {nu}: use "
-                         "the in-process or Dask simulation")
-    if isinstance(cov, (Exponential, Gaussian)):
-        return lambda r: cov.correlation(r, {})
-    raise ValueError(f"batched simulation does not cover {cov!r}")
+            return lambda x, p: p["variance"] * _matern_one(cov.scaled_distance(x, x, p))
+        if nu is None or float(nu) not in CLOSED_FORMS:
+            raise ValueError(
+                "batched simulation needs the Matérn smoothness fixed at 0.5, 1, 1.5 or 2.5, "
+                f"got {'a prior on it' if nu is None else nu}: at other values the model "
+                "evaluates the correlation with scipy's K_ν and a compiled table on the host "
+                "CPU (torch has no K_ν of real order), which cannot run on a device; use the "
+                "in-process or Dask simulation")
+    elif not isinstance(cov, (Exponential, Gaussian)):
+        raise ValueError(f"batched simulation does not cover {cov!r}")
+    return lambda x, p: cov(x, x, p)
 
 
 def _cholesky(c: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -149,12 +159,14 @@ class BatchedSimulator:
 
     def __init__(self, spec: SimulationSpec, group: int = 256):
         self.spec, self.group = spec, int(group)
-        self.rho = correlation_function(spec)
+        self.cov = covariance_function(spec)
         names = spec.prior.names
+        space = spec.model_.covariance.params()
+        self._cov_names = space.names
         self._cols = {k: names.index(k) if k in names else None
-                      for k in ("variance", "range", "nugget", "mean")}
-        self._fixed = dict(spec.prior.fixed)
-        missing = [k for k in ("variance", "range", "mean")
+                      for k in (*self._cov_names, "nugget", "mean")}
+        self._fixed = {**space.fixed_values, **spec.prior.fixed}    # the model's, the prior's
+        missing = [k for k in (*self._cov_names, "mean")
                    if self._cols[k] is None and k not in self._fixed]
         if missing:
             raise ValueError(f"batched simulation needs the parameters {missing}")
@@ -166,16 +178,24 @@ class BatchedSimulator:
         return torch.full((len(theta),), float(self._fixed.get(name, 0.0)),
                           dtype=theta.dtype, device=theta.device)
 
+    def _cov_params(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The covariance parameters of the datasets ``theta (B, p)``: ``(B, 1, 1)`` on the
+        device where the prior draws them; where it fixes them, ``()`` on the CPU, as the
+        model's own parameters (torch combines such scalars with tensors on any device, and
+        the covariance may read them as numbers, e.g. the Matérn smoothness, without waiting
+        for the device)."""
+        return {k: (theta[:, j, None, None] if j is not None else
+                    torch.tensor(float(self._fixed[k]), dtype=theta.dtype))
+                for k in self._cov_names for j in (self._cols[k],)}
+
     @torch.no_grad()
     def covariance(self, batch: Padded) -> torch.Tensor:
-        """``(B, n_max, n_max)``: the covariance of each dataset's observations, the identity
-        on its padding."""
+        """``(B, n_max, n_max)``: the covariance of each dataset's observations (the model's,
+        :func:`covariance_function`, and the nugget), the identity on its padding."""
         mask = batch.node_mask()
         both = mask[:, :, None] & mask[:, None, :]
-        th = batch.theta
-        sig2, ell = self._param(th, "variance"), self._param(th, "range")
-        tau2 = self._param(th, "nugget")
-        c = sig2[:, None, None] * self.rho(_distances(batch.coords) / ell[:, None, None])
+        tau2 = self._param(batch.theta, "nugget")
+        c = self.cov(batch.coords, self._cov_params(batch.theta))
         eye = torch.eye(c.shape[1], dtype=c.dtype, device=c.device)
         return torch.where(both, c + tau2[:, None, None] * eye, eye)
 
@@ -243,8 +263,9 @@ def graph_batch(batch: Padded, k: int = 10, radius: float | None = None,
         raise ValueError("a dataset's values are all equal: nothing to estimate a covariance "
                          "from")
     z = (batch.values - mean[:, None, None]) / sd[:, None, None]
-    # k nearest neighbours within each dataset
-    d = _distances(batch.coords)
+    # k nearest neighbours within each dataset (distances from the differences, as the
+    # covariances': the Gram trick's rounding at small distances is ~1e-8)
+    d = distance(batch.coords, batch.coords)
     vario = (None if variogram is None else
              _variogram(d, z, mask, rmask, variogram).to(FLOAT))
     bad = ~(mask[:, :, None] & mask[:, None, :]) | torch.eye(nm, dtype=torch.bool, device=dev)
@@ -272,8 +293,9 @@ def graph_batch(batch: Padded, k: int = 10, radius: float | None = None,
     node_ok = mask[g_data]                                                  # (G, nm)
     x = z[g_data, g_rep][node_ok]
     graph = torch.repeat_interleave(torch.arange(len(g_data), device=dev), g_nodes)
-    expert = torch.stack([mean, torch.log(sd), torch.log(n.to(mean.dtype)),
-                          torch.log(r.to(mean.dtype))], 1)
+    expert = GRAPH_EXPERT.stack(mean=mean, log_sd=torch.log(sd),
+                                log_n=torch.log(n.to(mean.dtype)),
+                                log_r=torch.log(r.to(mean.dtype)))
     return GraphBatch(x=x.to(FLOAT)[:, None], edge_index=edge_index,
                       edge_attr=dist_l[base].to(FLOAT)[:, None], graph=graph, dataset=g_data,
                       expert=expert.to(FLOAT), variogram=vario)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .estimators import AmortizedEstimator, estimator_from_config
+from .base import AmortizedEstimator, estimator_from_config
 from .simulation import SimulationSpec
 from .training import save_state_atomic
 
@@ -155,7 +155,8 @@ class NeuralEstimator:
         """Warn when datasets lie outside what the estimator was trained on."""
         if self.spec.design.gridded:
             return
-        (n_min, n_max), (r_min, r_max) = self.spec.design.n_range, self.spec.replicate_range
+        # rows of values: replicates (× time steps for a space-time model)
+        (n_min, n_max), (r_min, r_max) = self.spec.design.n_range, self.spec.rows_range
         ns, rs = [len(c) for c, _ in items], [len(v) for _, v in items]
         if min(ns) < n_min or max(ns) > n_max:
             warnings.warn(f"datasets with {min(ns)}..{max(ns)} locations; the estimator was "

@@ -27,62 +27,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .summaries import mlp, summary_from_config
+from .base import AmortizedEstimator, register_estimator
+from .summaries import mlp
 
 LOSSES = ("absolute", "squared")
 
 
-class AmortizedEstimator(nn.Module):
-    """A summary network and a head; subclasses give ``loss`` and ``estimate_unit``."""
-
-    kind = "abstract"
-
-    def __init__(self, summary: nn.Module, n_params: int):
-        super().__init__()
-        self.summary, self.n_params = summary, int(n_params)
-
-    def config(self) -> dict:
-        return {"kind": self.kind, "summary": self.summary.config(), "n_params": self.n_params,
-                **self._extra_config()}
-
-    def _extra_config(self) -> dict:
-        return {}
-
-    def collate(self, items):
-        return self.summary.collate(items)
-
-    @torch.no_grad()
-    def estimate_unit(self, inputs) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-
-class PointEstimator(AmortizedEstimator):
-    """θ̂(Z) = sigmoid(h(T(Z))) on the unit scale, trained with absolute or squared error."""
-
-    kind = "point"
-
-    def __init__(self, summary: nn.Module, n_params: int, loss: str = "absolute"):
-        super().__init__(summary, n_params)
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        self.loss_kind = loss
-        self.head = mlp([summary.out_features, summary.out_features, n_params])
-
-    def _extra_config(self):
-        return {"loss": self.loss_kind}
-
-    def forward(self, inputs) -> torch.Tensor:
-        return torch.sigmoid(self.head(self.summary(inputs)))
-
-    def loss(self, inputs, u: torch.Tensor) -> torch.Tensor:
-        e = self(inputs) - u
-        return (e.abs() if self.loss_kind == "absolute" else e * e).sum(1).mean()
-
-    @torch.no_grad()
-    def estimate_unit(self, inputs):
-        return {"estimate": self(inputs).double().numpy()}
-
-
+@register_estimator("quantile")
 class QuantileEstimator(AmortizedEstimator):
     """Marginal posterior quantiles at ``probs`` (sorted), non-crossing by construction; the
     point estimate is the median (0.5 must be among ``probs``).
@@ -93,8 +44,6 @@ class QuantileEstimator(AmortizedEstimator):
     regression (Romano, Patterson & Candès 2019), which gives the outer interval its nominal
     coverage on the calibration distribution. Training and the loss use the raw quantiles.
     """
-
-    kind = "quantile"
 
     def __init__(self, summary: nn.Module, n_params: int,
                  probs: Sequence[float] = (0.05, 0.5, 0.95),
@@ -171,19 +120,32 @@ class QuantileEstimator(AmortizedEstimator):
         return out
 
 
+@register_estimator("point")
+class PointEstimator(AmortizedEstimator):
+    """θ̂(Z) = sigmoid(h(T(Z))) on the unit scale, trained with absolute or squared error."""
+
+    def __init__(self, summary: nn.Module, n_params: int, loss: str = "absolute"):
+        super().__init__(summary, n_params)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.loss_kind = loss
+        self.head = mlp([summary.out_features, summary.out_features, n_params])
+
+    def _extra_config(self):
+        return {"loss": self.loss_kind}
+
+    def forward(self, inputs) -> torch.Tensor:
+        return torch.sigmoid(self.head(self.summary(inputs)))
+
+    def loss(self, inputs, u: torch.Tensor) -> torch.Tensor:
+        e = self(inputs) - u
+        return (e.abs() if self.loss_kind == "absolute" else e * e).sum(1).mean()
+
+    @torch.no_grad()
+    def estimate_unit(self, inputs):
+        return {"estimate": self(inputs).double().numpy()}
+
+
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return np.log(p) - np.log1p(-p)
-
-
-def estimator_from_config(cfg: dict) -> AmortizedEstimator:
-    from .posterior import PosteriorEstimator
-    from .ratio import RatioEstimator
-
-    cfg = dict(cfg)
-    kind, summary = cfg.pop("kind"), summary_from_config(cfg.pop("summary"))
-    classes = {c.kind: c for c in (PointEstimator, QuantileEstimator, PosteriorEstimator,
-                                   RatioEstimator)}
-    if kind not in classes:
-        raise ValueError(f"unknown estimator kind {kind!r}; known: {sorted(classes)}")
-    return classes[kind](summary, **cfg)

@@ -5,6 +5,8 @@ Every dataset is standardised before it reaches a network, ``z̃ = (z − z̄)/s
 summaries* ``(z̄, log s, log n, log r)`` (``log`` of the grid spacing in place of ``log n`` for
 gridded data): location and scale then enter through two numbers whose effect is easy to learn,
 and the rest of the network works on data of unit scale whatever the prior on mean and variance.
+They are named by :data:`GRAPH_EXPERT` and :data:`GRID_EXPERT` (the column order of a batch's
+``expert``, which trained networks depend on) and read by name, :func:`expert_field`.
 
 Spatial graphs are built with scipy's k-d tree (``cKDTree``): each location receives edges from
 its ``k`` nearest neighbours, or from all neighbours within ``radius`` (at most ``k``); the edge
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numba
 import numpy as np
@@ -89,8 +92,8 @@ def variogram_summary(coords: np.ndarray, z: np.ndarray,
 
     over the pairs with distance in ``[edges[b], edges[b+1])`` (Matheron's estimator, averaged
     over replicates); an empty bin gives γ̂_b = 1 (the standardised variance), f_b = 0.
-    ``coords (n, 2)``, ``z (r, n)``. All pairs, in one compiled pass without storing them
-    (scipy's ``pdist`` would hold n²/2 distances; binning them took 5x longer than this).
+    ``coords (n, 2)``, ``z (r, n)``. All pairs, in one compiled pass that does not store them
+    (scipy's ``pdist`` would hold n²/2 distances and bin them in a second pass).
     """
     coords = np.ascontiguousarray(coords, dtype=np.float64)
     z = np.ascontiguousarray(np.atleast_2d(z), dtype=np.float64)
@@ -105,14 +108,56 @@ def variogram_summary(coords: np.ndarray, z: np.ndarray,
     return np.concatenate([gamma, counts / (n * (n - 1) / 2)])
 
 
+@dataclass(frozen=True)
+class ExpertLayout:
+    """The names of the expert summaries in the order of the columns of a batch's
+    ``expert (B, len(fields))``: networks are trained on that order, so it never changes for
+    a kind of batch; code reads and builds the columns by name."""
+
+    fields: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.fields.index(name)
+        except ValueError:
+            raise ValueError(f"no expert summary {name!r}; these batches have "
+                             f"{list(self.fields)}") from None
+
+    def row(self, **values) -> list:
+        """The values given by name, in the column order (every field exactly once)."""
+        if set(values) != set(self.fields):
+            raise ValueError(f"expert summaries are {list(self.fields)}; got "
+                             f"{sorted(values)}")
+        return [values[f] for f in self.fields]
+
+    def stack(self, **columns: torch.Tensor) -> torch.Tensor:
+        """Columns ``(B,)`` given by name -> ``expert (B, len(fields))``."""
+        return torch.stack(self.row(**columns), 1)
+
+
+#: graph batches: mean and log standard deviation of all values, log n, log r (replicates)
+GRAPH_EXPERT = ExpertLayout(("mean", "log_sd", "log_n", "log_r"))
+#: grid batches: as graphs, with the log of the grid spacing in place of log n
+GRID_EXPERT = ExpertLayout(("mean", "log_sd", "log_spacing", "log_r"))
+
+
 class _Batch:
-    """A batch of datasets: ``expert (B, 4)`` has one row per dataset."""
+    """A batch of datasets: ``expert (B, len(expert_layout))`` has one row per dataset."""
 
     expert: torch.Tensor
+    expert_layout: ClassVar[ExpertLayout] = GRAPH_EXPERT
 
     @property
     def n_datasets(self) -> int:
         return self.expert.shape[0]
+
+
+def expert_field(batch: _Batch, name: str) -> torch.Tensor:
+    """The expert summary ``name`` of every dataset of ``batch``, ``(B,)`` (e.g. "log_n")."""
+    return batch.expert[:, batch.expert_layout.index(name)]
 
 
 @dataclass
@@ -121,7 +166,7 @@ class GraphBatch(_Batch):
 
     ``x (N, 1)`` standardised values, ``edge_index (2, E)``, ``edge_attr (E, 1)`` distances,
     ``graph (N,)`` the replicate-graph of each node, ``dataset (G,)`` the dataset of each
-    replicate-graph, ``expert (B, 4)``.
+    replicate-graph, ``expert (B, 4)`` (:data:`GRAPH_EXPERT`).
     """
 
     x: torch.Tensor
@@ -192,7 +237,8 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
             dataset.append(b)
             offset += n
             g += 1
-        expert.append([mean, np.log(sd), np.log(n), np.log(r)])
+        expert.append(GRAPH_EXPERT.row(mean=mean, log_sd=np.log(sd), log_n=np.log(n),
+                                       log_r=np.log(r)))
         if variogram is not None:
             vario.append(variogram_summary(coords, z, variogram))
         if pilot is not None:
@@ -232,11 +278,13 @@ def grid_shape(coords: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float]:
 
 @dataclass
 class GridBatch(_Batch):
-    """``images (G, 1, ny, nx)`` standardised, ``dataset (G,)``, ``expert (B, 4)``."""
+    """``images (G, 1, ny, nx)`` standardised, ``dataset (G,)``, ``expert (B, 4)``
+    (:data:`GRID_EXPERT`)."""
 
     images: torch.Tensor
     dataset: torch.Tensor
     expert: torch.Tensor
+    expert_layout: ClassVar[ExpertLayout] = GRID_EXPERT
 
 
 def collate_grids(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> GridBatch:
@@ -252,7 +300,8 @@ def collate_grids(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> GridBatch:
         z, mean, sd = _standardise(values)
         images.append(z[:, order].reshape(-1, 1, *sh))
         dataset.extend([b] * len(values))
-        expert.append([mean, np.log(sd), np.log(step), np.log(len(values))])
+        expert.append(GRID_EXPERT.row(mean=mean, log_sd=np.log(sd), log_spacing=np.log(step),
+                                      log_r=np.log(len(values))))
     return GridBatch(torch.as_tensor(np.concatenate(images), dtype=FLOAT),
                      torch.as_tensor(np.asarray(dataset), dtype=torch.long),
                      torch.as_tensor(np.asarray(expert), dtype=FLOAT))

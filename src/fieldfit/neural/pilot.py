@@ -23,19 +23,22 @@ prior,
     Δ_s = n (ℓ_s − max_t ℓ_t),   w_s = exp(Δ_s) / Σ_t exp(Δ_t),
 
 fed as ``(μ̂_s, log σ̂²_s, asinh Δ_s, w_s)``: a likelihood ratio grows with n, and a network
-that must multiply a per-location average by n to weigh it learns that slowly (measured in
-docs/benchmarks.md: with the raw per-location ℓ_s the nugget's RMSE at n = 1,000 stayed 22 %
-above the exact MLE's).
+that must multiply a per-location average by n to weigh it learns that slowly (the comparison
+with the raw per-location ℓ_s is in docs/benchmarks.md).
 
 Why: the graph network sees k-nearest-neighbour messages, which carry the small-scale
 structure (nugget, local roughness) well but the large-scale one (the mean's best weights, the
 range at large n) poorly; these few likelihood evaluations hand the network what the maximum
-likelihood estimator uses, at about 3 ms per dataset at n = 400 and 9 ms at n = 1,000 with the
-default 9 settings (no fit, no optimiser). Measured on ``matern-irregular`` in
-docs/benchmarks.md. The neighbour search is a compiled brute force over earlier locations
-(O(n²), about 2 ms at n = 1,000): faster at the sizes the networks are trained for than
-:func:`fieldfit.likelihood.ordering.previous_neighbours`, whose k-d tree set-up dominates below
-a few thousand points.
+likelihood estimator uses, without a fit or an optimiser.
+
+How: the ordering and the conditioning sets are the Vecchia engine's
+(:func:`fieldfit.likelihood.ordering.maxmin_order`, and
+:func:`~fieldfit.likelihood.ordering.previous_neighbours` with ``search="scan"``, the compiled
+pass over the earlier points, which has no set-up cost at the networks' dataset sizes),
+computed once for all settings; each location's block is factorised with the engine's block
+steps (:func:`fieldfit.likelihood.vecchia_blocks.factor_block`, ``whiten_last``) in one
+compiled loop over the locations that shares the block's distances among all settings and its
+correlations among the nugget shares of a range. Costs are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -48,13 +51,17 @@ import numba
 import numpy as np
 import torch
 
-from ..likelihood.ordering import maxmin_order
+from ..likelihood.ordering import maxmin_order, previous_neighbours
+from ..likelihood.vecchia_blocks import factor_block, whiten_last
 
 #: the default grid (that of the shipped ``matern-irregular``): ranges ρ (in the units of the
 #: coordinates) and nugget shares τ of the standardised values
 PILOT_RANGES = (0.03, 0.12, 0.5)
 PILOT_NUGGETS = (0.01, 0.15, 0.5)
 PILOT_NEIGHBOURS = 10
+#: conditional variances (pivots of a block's Cholesky factor) below this are raised to it:
+#: a block of coincident locations with a zero nugget share stays finite
+PIVOT_FLOOR = 1e-12
 
 
 def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float],
@@ -105,41 +112,12 @@ def pilot_settings(pilot) -> dict | None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _previous_neighbours(x, m):  # pragma: no cover  (compiled)
-    """The ``m`` nearest earlier points of each point of ``x (n, 2)`` (in its order), nearest
-    first; ``count (n,)`` of them (min(i, m))."""
-    n = x.shape[0]
-    nb = np.empty((n, m), np.int64)
-    dd = np.empty(m)
-    count = np.zeros(n, np.int64)
-    for i in range(1, n):
-        k = 0
-        for j in range(i):
-            dx, dy = x[i, 0] - x[j, 0], x[i, 1] - x[j, 1]
-            d = dx * dx + dy * dy
-            if k < m:
-                p = k
-                k += 1
-            elif d < dd[m - 1]:
-                p = m - 1
-            else:
-                continue
-            while p > 0 and dd[p - 1] > d:         # insertion into the sorted list
-                dd[p] = dd[p - 1]
-                nb[i, p] = nb[i, p - 1]
-                p -= 1
-            dd[p] = d
-            nb[i, p] = j
-        count[i] = k
-    return nb, count
-
-
-@numba.njit(cache=True, nogil=True)
-def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
-    """Per setting and replicate: Σ x̃ z̃, Σ x̃², Σ z̃², and Σ log d (per setting)."""
+def _pilot_sums(x, z, nb, ranges, nuggets):  # pragma: no cover  (compiled)
+    """Per setting and replicate: Σ x̃ z̃, Σ x̃², Σ z̃², and Σ log d (per setting); ``nb (n, m)``
+    the earlier neighbours of each point (nearest first, −1 padded: row i has min(i, m))."""
     n, r = x.shape[0], z.shape[0]
+    m = nb.shape[1]
     nr, nt = len(ranges), len(nuggets)
-    nb, count = _previous_neighbours(x, m)
     sxz = np.zeros((nr * nt, r))
     sxx = np.zeros(nr * nt)
     szz = np.zeros((nr * nt, r))
@@ -148,15 +126,18 @@ def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
     dist = np.empty((m + 1, m + 1))
     corr = np.empty((m + 1, m + 1))
     L = np.empty((m + 1, m + 1))
-    inv = np.empty(m + 1)
-    w = np.empty((r + 1, m + 1))
+    v = np.empty((r + 1, m + 1))                    # the constant (row 0) and the replicates
+    y = np.empty(m + 1)
     s3 = math.sqrt(3.0)
     for i in range(n):
-        k = count[i]
+        k = min(i, m)
         for a in range(k):
             idx[a] = nb[i, k - 1 - a]              # farthest first, the point itself last
         idx[k] = i
         for a in range(k + 1):
+            v[0, a] = 1.0
+            for c in range(r):
+                v[c + 1, a] = z[c, idx[a]]
             for b in range(a):                      # off the diagonal (which is 1)
                 dx = x[idx[a], 0] - x[idx[b], 0]
                 dy = x[idx[a], 1] - x[idx[b], 1]
@@ -170,31 +151,19 @@ def _pilot_sums(x, z, ranges, nuggets, m):  # pragma: no cover  (compiled)
             for it in range(nt):
                 t = nuggets[it]
                 q = ir * nt + it
-                # Cholesky of (1 − τ) corr + τ I (lower triangle; inv: 1 / diagonal)
+                # the block (1 − τ) corr + τ I (lower triangle), factorised in place
                 for a in range(k + 1):
+                    L[a, a] = 1.0
                     for b in range(a):
-                        v = (1.0 - t) * corr[a, b]
-                        for c in range(b):
-                            v -= L[a, c] * L[b, c]
-                        L[a, b] = v * inv[b]
-                    v = 1.0
-                    for c in range(a):
-                        v -= L[a, c] * L[a, c]
-                    L[a, a] = math.sqrt(max(v, 1e-12))
-                    inv[a] = 1.0 / L[a, a]
-                # forward solves for the constant (row 0) and the replicates
-                for c in range(r + 1):
-                    for a in range(k + 1):
-                        v = 1.0 if c == 0 else z[c - 1, idx[a]]
-                        for b in range(a):
-                            v -= L[a, b] * w[c, b]
-                        w[c, a] = v * inv[a]
-                xt = w[0, k]
+                        L[a, b] = (1.0 - t) * corr[a, b]
+                factor_block(L, k + 1, PIVOT_FLOOR)
+                xt = whiten_last(L, k + 1, v[0], y)
                 sxx[q] += xt * xt
-                slogd[q] -= 2.0 * math.log(inv[k])
+                slogd[q] += 2.0 * math.log(L[k, k])
                 for c in range(r):
-                    sxz[q, c] += xt * w[c + 1, k]
-                    szz[q, c] += w[c + 1, k] ** 2
+                    zt = whiten_last(L, k + 1, v[c + 1], y)
+                    sxz[q, c] += xt * zt
+                    szz[q, c] += zt * zt
     return sxz, sxx, szz, slogd
 
 
@@ -220,7 +189,8 @@ def pilot_likelihoods(coords: np.ndarray, z: np.ndarray,
     order = maxmin_order(coords)
     x = np.ascontiguousarray(coords[order])
     zo = np.ascontiguousarray(z[:, order])
-    sxz, sxx, szz, slogd = _pilot_sums(x, zo, ranges, nuggets, int(m))
+    nb = previous_neighbours(x, int(m), search="scan")
+    sxz, sxx, szz, slogd = _pilot_sums(x, zo, nb, ranges, nuggets)
     n = len(coords)
     mu = sxz / sxx[:, None]                                   # (S, r)
     s2 = np.maximum((szz - sxz * mu) / n, 1e-300)

@@ -16,14 +16,13 @@ import numpy as np
 import torch
 import zuko
 
-from .estimators import AmortizedEstimator
+from .base import AmortizedEstimator, register_estimator
 from .prior import logit
 
 
+@register_estimator("posterior")
 class PosteriorEstimator(AmortizedEstimator):
     """Neural posterior: ``transforms`` rational-quadratic spline transforms (zuko NSF)."""
-
-    kind = "posterior"
 
     def __init__(self, summary, n_params: int, transforms: int = 4, hidden: int = 64,
                  n_draws: int = 1000, probs=(0.05, 0.5, 0.95)):

@@ -24,15 +24,14 @@ import torch
 from scipy.stats import chi2, qmc
 from torch.nn import functional as F
 
-from .estimators import AmortizedEstimator
+from .base import AmortizedEstimator, register_estimator
 from .prior import logit
 from .summaries import mlp
 
 
+@register_estimator("ratio")
 class RatioEstimator(AmortizedEstimator):
     """Neural likelihood ratio log r(θ, Z) with Platt calibration and Wilks regions."""
-
-    kind = "ratio"
 
     def __init__(self, summary, n_params: int, hidden: int = 128, level: float = 0.9,
                  n_candidates: int = 8192, n_bins: int = 40):

@@ -17,12 +17,10 @@ import numpy as np
 import torch
 
 from ..params import parse_assignments
+from .base import build_estimator, estimator_kinds, estimator_options
 from .bundle import NeuralEstimator
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
-from .estimators import PointEstimator, QuantileEstimator
-from .posterior import PosteriorEstimator
 from .prior import Bound, Prior
-from .ratio import RatioEstimator
 from .simulation import ModelSpec, SimulationSpec, example_observations, validation_indices
 from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, as_batch, train
@@ -31,7 +29,6 @@ from .training import TrainingSettings, as_batch, train
 DEFAULT_BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"),
                   "variance": Bound(0.1, 5.0, "loguniform"),
                   "nugget": Bound(0.0, 1.0), "mean": Bound(-5.0, 5.0)}
-ESTIMATORS = ("quantile", "point", "posterior", "ratio")
 DESIGNS = ("mixed", "uniform", "clustered", "grid")
 
 
@@ -173,8 +170,8 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                   k: int = 10, out: int = 64, loss: str = "absolute",
                   radius: float | None = None, variogram: Sequence[float] | None = None,
                   pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
-    if kind not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {kind!r}")
+    if kind not in estimator_kinds():
+        raise ValueError(f"estimator must be one of {estimator_kinds()}, got {kind!r}")
     if (variogram is not None or pilot) and spec.design.gridded:
         raise ValueError("variogram and pilot-likelihood summaries are inputs of the graph "
                          "network (irregular locations); gridded designs use the "
@@ -182,14 +179,8 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
     summary = (CNNSummary(out=out) if spec.design.gridded
                else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
                              variogram=variogram, pilot=pilot, psi=psi))
-    p = len(spec.prior)
-    if kind == "quantile":
-        return QuantileEstimator(summary, p)
-    if kind == "point":
-        return PointEstimator(summary, p, loss=loss)
-    if kind == "posterior":
-        return PosteriorEstimator(summary, p)
-    return RatioEstimator(summary, p)
+    options = {"loss": loss} if "loss" in estimator_options(kind) else {}
+    return build_estimator(kind, summary, len(spec.prior), **options)
 
 
 def simulated_sets(spec: SimulationSpec, n_train: int, n_val: int, seed: int,
@@ -232,8 +223,9 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     epoch; ``store``, ``scheduler`` and ``on_the_fly`` do not apply.
     """
     if n_calibrate < 0 or (n_calibrate and kind != "quantile"):     # before any training
-        raise ValueError(f"interval calibration takes a number of simulations >= 0, for "
-                         f"quantile estimators; got {n_calibrate} for {kind!r}")
+        raise ValueError(f"interval calibration (--calibrate, n_calibrate) takes a number of "
+                         f"simulations >= 0, for quantile estimators; got {n_calibrate} for "
+                         f"{kind!r}")
     settings = settings or TrainingSettings(seed=seed)
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))

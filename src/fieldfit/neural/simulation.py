@@ -173,9 +173,7 @@ class SimulationSpec:
     def space_time(self) -> bool:
         if isinstance(self.model, ModelSpec):
             return self.model.space_time
-        from ..models.registry import is_space_time
-
-        return is_space_time(self.model.to_spec()["model"])
+        return bool(self.model.space_time)
 
     @property
     def replicate_range(self) -> tuple[int, int]:

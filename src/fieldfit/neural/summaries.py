@@ -28,7 +28,15 @@ from torch import nn
 from torch_geometric.nn import MessagePassing, global_mean_pool
 from torch_geometric.utils import scatter
 
-from .graphs import PooledBatch, collate_graphs, collate_grids
+from .graphs import (
+    GRAPH_EXPERT,
+    GRID_EXPERT,
+    ExpertLayout,
+    PooledBatch,
+    collate_graphs,
+    collate_grids,
+    expert_field,
+)
 from .pilot import n_pilot_features, pilot_settings, relative_likelihoods
 
 
@@ -75,14 +83,15 @@ class SpatialGraphConv(MessagePassing):
 
 
 class _DeepSets(nn.Module):
-    """ψ over the replicate mean of φ, with the expert summaries appended; ``hidden``: ψ's
-    hidden layer sizes (default one of ``2 · width``)."""
+    """ψ over the replicate mean of φ, with the expert summaries of ``expert`` (their layout)
+    and ``extra`` further numbers appended; ``hidden``: ψ's hidden layer sizes (default one
+    of ``2 · width``)."""
 
-    n_expert = 4
-
-    def __init__(self, width: int, out: int, extra: int = 0, hidden: Sequence[int] | None = None):
+    def __init__(self, width: int, out: int, extra: int = 0, hidden: Sequence[int] | None = None,
+                 expert: ExpertLayout = GRAPH_EXPERT):
         super().__init__()
         hidden = [2 * width] if hidden is None else [int(h) for h in hidden]
+        self.n_expert = len(expert)
         self.psi = mlp([width + self.n_expert + extra, *hidden, out])
         self.out_features = out
 
@@ -136,7 +145,7 @@ class GNNSummary(nn.Module):
         if self.pilot is not None:
             extra += n_pilot_features(self.pilot["ranges"], self.pilot["nuggets"],
                                       self.pilot["relative"])
-        self.sets = _DeepSets(width, out, extra, psi)
+        self.sets = _DeepSets(width, out, extra, psi, GRAPH_EXPERT)
         self.out_features = out
 
     def config(self) -> dict:
@@ -171,7 +180,7 @@ class GNNSummary(nn.Module):
                                  "(build them with its own collate)")
             pilot = batch.pilot
             if self.pilot["relative"]:
-                pilot = relative_likelihoods(pilot, torch.exp(batch.expert[:, 2]))
+                pilot = relative_likelihoods(pilot, torch.exp(expert_field(batch, "log_n")))
             expert = torch.cat([expert, pilot], 1)
         return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, expert)
 
@@ -198,7 +207,7 @@ class CNNSummary(nn.Module):
             layers += [nn.Conv2d(c, c_out, 3, stride=1 if i == 0 else 2, padding=1), nn.SiLU()]
             c = c_out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.sets = _DeepSets(c, out)
+        self.sets = _DeepSets(c, out, expert=GRID_EXPERT)
         self.out_features = out
 
     def config(self) -> dict:

@@ -1,0 +1,114 @@
+"""The interface every amortized estimator shares, and the one registry of estimator kinds.
+
+An estimator is a summary network T (:mod:`fieldfit.neural.summaries`) and a head; it offers
+``loss(inputs, u)`` for training, ``estimate_unit(inputs)`` for use and ``config()`` for
+saving (:class:`AmortizedEstimator`). Each concrete class registers its *kind*, the name
+stored in a saved estimator's configuration, with :func:`register_estimator`:
+
+    "point"      estimators.PointEstimator
+    "quantile"   estimators.QuantileEstimator
+    "posterior"  posterior.PosteriorEstimator
+    "ratio"      ratio.RatioEstimator
+
+The modules defining kinds import this one, never each other; ``fieldfit.neural`` imports all
+of them, and Python runs the package's ``__init__`` before any of its modules, so the registry
+is complete whenever one of its functions is called: :func:`estimator_kinds` (the names, for
+option parsers), :func:`build_estimator` (a new network of a kind) and
+:func:`estimator_from_config` (a saved one, :mod:`fieldfit.neural.bundle`).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import torch
+from torch import nn
+
+from .summaries import summary_from_config
+
+
+class AmortizedEstimator(nn.Module):
+    """A summary network and a head; subclasses give ``loss`` and ``estimate_unit``."""
+
+    kind = "abstract"
+
+    def __init__(self, summary: nn.Module, n_params: int):
+        super().__init__()
+        self.summary, self.n_params = summary, int(n_params)
+
+    def config(self) -> dict:
+        return {"kind": self.kind, "summary": self.summary.config(), "n_params": self.n_params,
+                **self._extra_config()}
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    def collate(self, items):
+        return self.summary.collate(items)
+
+    @torch.no_grad()
+    def estimate_unit(self, inputs) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+#: estimator kind (as stored in a saved configuration) -> class, in registration order
+ESTIMATOR_KINDS: dict[str, type[AmortizedEstimator]] = {}
+
+
+def register_estimator(kind: str):
+    """Class decorator: registers an :class:`AmortizedEstimator` subclass under ``kind`` (and
+    sets its ``kind`` attribute, which :meth:`AmortizedEstimator.config` stores)."""
+
+    def register(cls: type[AmortizedEstimator]) -> type[AmortizedEstimator]:
+        if not (isinstance(cls, type) and issubclass(cls, AmortizedEstimator)):
+            raise TypeError(f"{cls!r} is not an AmortizedEstimator subclass")
+        known = ESTIMATOR_KINDS.get(kind)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"estimator kind {kind!r} is already registered for {known!r}")
+        cls.kind = kind
+        ESTIMATOR_KINDS[kind] = cls
+        return cls
+
+    return register
+
+
+def estimator_kinds() -> tuple[str, ...]:
+    """The names of the registered estimator kinds."""
+    return tuple(ESTIMATOR_KINDS)
+
+
+def estimator_class(kind: str) -> type[AmortizedEstimator]:
+    """The class registered under ``kind``; ValueError naming the known kinds otherwise."""
+    try:
+        return ESTIMATOR_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown estimator kind {kind!r}; known: {list(ESTIMATOR_KINDS)}"
+                         ) from None
+
+
+def estimator_options(kind: str) -> tuple[str, ...]:
+    """The keyword options of ``kind`` beyond the summary network and the number of
+    parameters (e.g. ``loss`` of "point", ``probs`` of "quantile")."""
+    params = list(inspect.signature(estimator_class(kind).__init__).parameters)
+    return tuple(params[3:])                     # self, summary, n_params
+
+
+def build_estimator(kind: str, summary: nn.Module, n_params: int,
+                    **options) -> AmortizedEstimator:
+    """A new estimator of ``kind`` on ``summary`` for ``n_params`` parameters; ``options``
+    are the kind's own (:func:`estimator_options`), an unknown one is a ValueError."""
+    cls = estimator_class(kind)
+    unknown = sorted(set(options) - set(estimator_options(kind)))
+    if unknown:
+        raise ValueError(f"a {kind} estimator takes the options "
+                         f"{list(estimator_options(kind))}, not {unknown}")
+    return cls(summary, n_params, **options)
+
+
+def estimator_from_config(cfg: dict) -> AmortizedEstimator:
+    """The network of a saved configuration (:meth:`AmortizedEstimator.config`): its kind's
+    class on the summary network of ``cfg["summary"]`` (weights not included)."""
+    cfg = dict(cfg)
+    cls = estimator_class(cfg.pop("kind"))
+    return cls(summary_from_config(cfg.pop("summary")), **cfg)
