@@ -58,7 +58,7 @@ from fieldfit import Observations, fit  # noqa: E402
 from fieldfit.covariance import Exponential, Matern  # noqa: E402
 from fieldfit.covariance.spacetime import Separable  # noqa: E402
 from fieldfit.diagnostics.scores import score_all  # noqa: E402
-from fieldfit.fit import write_atomic  # noqa: E402
+from fieldfit.io import write_atomic  # noqa: E402
 from fieldfit.models import GaussianField  # noqa: E402
 from fieldfit.models.advection_diffusion_field import AdvectionDiffusionField  # noqa: E402
 

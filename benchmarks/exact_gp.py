@@ -63,7 +63,7 @@ from _common import busy_share, busy_warning, fmt_s, load_average, machine_info,
 
 import fieldfit
 from fieldfit import GaussianField, Matern, Observations, fit
-from fieldfit.fit import write_atomic
+from fieldfit.io import write_atomic
 
 DTYPE = torch.float64
 NU = 1.5

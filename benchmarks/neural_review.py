@@ -61,7 +61,7 @@ from _common import busy_share, busy_warning, machine_info, md_table
 from scipy import linalg, optimize, stats
 from threadpoolctl import threadpool_limits
 
-from fieldfit.fit import write_atomic
+from fieldfit.io import write_atomic
 from fieldfit.neural import (
     Bound,
     CNNSummary,

@@ -43,8 +43,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import busy_share, fmt_s, machine_info, md_table  # noqa: E402
 
-from fieldfit.fit import write_atomic  # noqa: E402
 from fieldfit.gmrf import Pattern  # noqa: E402
+from fieldfit.io import write_atomic  # noqa: E402
 from fieldfit.likelihood.gmrf import GMRFEngine  # noqa: E402
 from fieldfit.params import ParamSpace  # noqa: E402
 from fieldfit.settings import one_thread  # noqa: E402

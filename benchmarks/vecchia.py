@@ -88,7 +88,8 @@ from _common import busy_share, busy_warning, fmt_s, load_average, machine_info,
 
 import fieldfit
 from fieldfit import GaussianField, Matern, Observations
-from fieldfit.fit import fit, write_atomic
+from fieldfit.fit import fit
+from fieldfit.io import write_atomic
 from fieldfit.likelihood import ENGINES, get_engine
 from fieldfit.settings import settings
 

@@ -25,7 +25,8 @@ from . import datasets
 from .covariance import Matern
 from .data import Observations
 from .diagnostics import score_all
-from .fit import fit, write_atomic
+from .fit import fit
+from .io import write_atomic, write_table
 from .models import GaussianField
 from .predict import cross_validate, krige
 
@@ -159,11 +160,7 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
     console.print(st)
 
     result.to_json(out / "result.json")
-    pred = pd.concat([table[["id"]], pd.DataFrame(targets.coords, columns=targets.coord_names),
-                      table[["mean", "sd"]]], axis=1)
-    buf = io.BytesIO()
-    pred.to_parquet(buf, index=False)
-    write_atomic(out / "predictions.parquet", buf.getvalue())
+    write_table(table, out / "predictions.parquet")
     _map(out / "map.png", targets, table, obs, title)
     console.print(f"wrote {out / 'result.json'}, {out / 'predictions.parquet'}, {out / 'map.png'}")
     return {"result": result, "scores": rows}

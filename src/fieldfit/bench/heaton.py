@@ -60,7 +60,8 @@ from tqdm.auto import tqdm
 from .. import datasets as bundled
 from ..data import Observations
 from ..diagnostics import score_all
-from ..fit import fit, write_atomic, write_table
+from ..fit import fit
+from ..io import write_atomic, write_table
 from ..models import build
 from ..predict import krige
 from ..settings import current

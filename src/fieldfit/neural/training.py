@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..fit.results import write_atomic
+from ..io import write_atomic
 from .pilot import pilot_cache
 from .simulation import Sample, SimulationSpec, validation_indices
 
