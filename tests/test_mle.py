@@ -140,11 +140,12 @@ def _check_recovery(est, se, cover, truth, min_cover):
         z = (e - truth[k]) / se[k]
         assert 0.4 < np.median(np.abs(z)) < 1.1, (k, np.median(np.abs(z)))
         # the spread of the estimates about the truth is what the standard errors say: RMSE
-        # over the root mean square standard error (measured 0.83-1.04 over 30 and 100
-        # seeds); the RMSE of s estimates has a relative sd of about 1/sqrt(2s) (0.13 at
-        # s = 30), so [0.65, 1.5] is ~3 sd wide either way, and standard errors off by a
-        # factor 2 (ratio 0.5 or 2) fail
-        ratio = np.sqrt(np.mean((e - truth[k]) ** 2)) / np.sqrt(np.mean(se[k] ** 2))
+        # over the median standard error (the median: with ν free a few delta-method
+        # standard errors of ν are 4x the typical one). Measured 0.82-1.1 (ν fixed, 30 and
+        # 100 seeds; ν free, 30 seeds: 0.82-0.96). The RMSE of s estimates has a relative sd
+        # of about 1/sqrt(2s) (0.13 at s = 30), so [0.65, 1.5] is ~3 sd wide either way, and
+        # standard errors off by a factor 2 (ratio 0.5 or 2) fail
+        ratio = np.sqrt(np.mean((e - truth[k]) ** 2)) / np.median(se[k])
         assert 0.65 < ratio < 1.5, (k, ratio)
         assert cover[k] >= min_cover, (k, cover[k], s)
 

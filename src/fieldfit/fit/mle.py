@@ -521,5 +521,6 @@ def fit(
             + ", ".join(f"{n}={float(values[n]):.4g}" for n in edge_names)
             + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
             "no standard error for it", stacklevel=2)
-    u, se = polish(obj, space, best.u, edge, stderr)
+    # after Ctrl-C the user wants the point now: no Newton polish, no Hessian
+    u, se = polish(obj, space, best.u, edge, stderr and not opt.interrupted)
     return make_result(model, obs, space, obj, opt, u, se, edge_names, fix, notes, t_start)
