@@ -8,37 +8,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
+from cli_helpers import fails, invoke, matern_frame, ok
 from fieldfit import GaussianField, Matern, Observations
-from fieldfit.cli import app
 from fieldfit.fit import fit
 
 DESIGN_KEYS = {"model", "engine", "params", "stderr", "loglik", "n", "seconds"}
 PARAMS = "variance=1,range=0.2,smoothness=1.5,nugget=0.1,mean=0.5"
 
-runner = CliRunner()
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
+_invoke, _ok = invoke, ok
 
 
 def _fails(result, *fragments):
-    """A clean non-zero exit (no traceback) whose message names the problem."""
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "error:" in result.stderr
-    for f in fragments:
-        assert f in result.stderr, (f, result.stderr)
+    fails(result, *fragments)
     return result
 
 
@@ -57,14 +40,7 @@ def _write(df: pd.DataFrame, path: Path) -> Path:
 @pytest.fixture(scope="module")
 def frame():
     """120 rows: id (strings), x, y, z with 15 NaN values (the prediction targets)."""
-    rng = np.random.default_rng(0)
-    n = 120
-    x = rng.uniform(size=(n, 2))
-    z = GaussianField(Matern(smoothness=1.5), mean="constant").simulate(
-        x, {"variance": 1.0, "range": 0.15, "nugget": 0.05, "mean": 1.0}, seed=1)[0]
-    z[rng.choice(n, 15, replace=False)] = np.nan
-    return pd.DataFrame({"id": [f"s{i:03d}" for i in range(n)], "x": x[:, 0], "y": x[:, 1],
-                         "z": z})
+    return matern_frame(ids=True)
 
 
 def _fit_args(data, out, *extra):

@@ -13,25 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from typer.testing import CliRunner
 
+from cli_helpers import invoke, matern_frame, ok
 from fieldfit import GaussianField, Matern, Observations
-from fieldfit.cli import app
 from fieldfit.covariance import Anisotropic, Exponential, Gneiting, Separable
 from fieldfit.fit import fit
 from fieldfit.likelihood import get_engine
 
-runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result
+_invoke, _ok = invoke, ok
 
 
 def _fails(result, *fragments):
@@ -159,13 +149,7 @@ def test_anisotropic_adds_angle_and_ratio_and_fits_anisotropic_data(tmp_path):
 @pytest.fixture(scope="module")
 def frame():
     """120 rows of a Matérn field with a constant mean 1; 15 NaN z (the targets)."""
-    rng = np.random.default_rng(0)
-    n = 120
-    x = rng.uniform(size=(n, 2))
-    z = GaussianField(Matern(smoothness=1.5), mean="constant").simulate(
-        x, {"variance": 1.0, "range": 0.15, "nugget": 0.05, "mean": 1.0}, seed=1)[0]
-    z[rng.choice(n, 15, replace=False)] = np.nan
-    return pd.DataFrame({"x": x[:, 0], "y": x[:, 1], "z": z})
+    return matern_frame(ids=False)
 
 
 def test_kinds_of_kriging(frame, tmp_path):

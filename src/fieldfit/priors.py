@@ -134,48 +134,50 @@ def _positive(name: str, v: float) -> None:
         raise ValueError(f"{name} must be positive and finite, got {v}")
 
 
-@dataclass(frozen=True)
-class Normal(Distribution):
-    """N(loc, scale²) on the real line."""
-
-    loc: float
-    scale: float
-    kind = "normal"
-
-    def __post_init__(self):
-        _positive("scale", self.scale)
-
-    def torch(self):
-        return torch.distributions.Normal(_t(self.loc), _t(self.scale))
-
-    def sample(self, n, rng=None):
-        return np.random.default_rng(rng).normal(self.loc, self.scale, size=int(n))
-
-
-@dataclass(frozen=True)
-class LogNormal(Distribution):
-    """log θ ~ N(loc, scale²) on (0, ∞)."""
-
-    loc: float
-    scale: float
-    kind = "lognormal"
-
-    def __post_init__(self):
-        _positive("scale", self.scale)
+class _OnPositives(Distribution):
+    """A prior on (0, ∞)."""
 
     @property
     def support(self):
         return (0.0, math.inf)
 
+
+@dataclass(frozen=True)
+class _LocationScale(Distribution):
+    """A prior with a location ``loc`` and a positive ``scale``; ``family`` names both the
+    torch distribution and numpy's sampler."""
+
+    loc: float
+    scale: float
+    family = ""
+
+    def __post_init__(self):
+        _positive("scale", self.scale)
+
     def torch(self):
-        return torch.distributions.LogNormal(_t(self.loc), _t(self.scale))
+        return getattr(torch.distributions, self.family)(_t(self.loc), _t(self.scale))
 
     def sample(self, n, rng=None):
-        return np.random.default_rng(rng).lognormal(self.loc, self.scale, size=int(n))
+        draw = getattr(np.random.default_rng(rng), self.family.lower())
+        return draw(self.loc, self.scale, size=int(n))
 
 
 @dataclass(frozen=True)
-class Gamma(Distribution):
+class Normal(_LocationScale):
+    """N(loc, scale²) on the real line."""
+
+    kind, family = "normal", "Normal"
+
+
+@dataclass(frozen=True)
+class LogNormal(_LocationScale, _OnPositives):
+    """log θ ~ N(loc, scale²) on (0, ∞)."""
+
+    kind, family = "lognormal", "LogNormal"
+
+
+@dataclass(frozen=True)
+class Gamma(_OnPositives):
     """Gamma with shape ``concentration`` k and ``rate`` λ on (0, ∞)."""
 
     concentration: float
@@ -186,10 +188,6 @@ class Gamma(Distribution):
         _positive("concentration", self.concentration)
         _positive("rate", self.rate)
 
-    @property
-    def support(self):
-        return (0.0, math.inf)
-
     def torch(self):
         return torch.distributions.Gamma(_t(self.concentration), _t(self.rate))
 
@@ -199,7 +197,7 @@ class Gamma(Distribution):
 
 
 @dataclass(frozen=True)
-class Exponential(Distribution):
+class Exponential(_OnPositives):
     """Exponential with ``rate`` λ on (0, ∞)."""
 
     rate: float
@@ -207,10 +205,6 @@ class Exponential(Distribution):
 
     def __post_init__(self):
         _positive("rate", self.rate)
-
-    @property
-    def support(self):
-        return (0.0, math.inf)
 
     def torch(self):
         return torch.distributions.Exponential(_t(self.rate))
