@@ -95,3 +95,21 @@ def test_train_estimator_on_an_spde_model(tmp_path, model, extra):
     values = table[list(est.spec.prior.names)].to_numpy()
     assert np.all(np.isfinite(values))
     assert np.abs(values[0] - values[1]).max() > 0  # the network reads the data
+
+
+def test_train_estimator_options_are_checked_before_any_work(tmp_path):
+    """recipes.TrainOptions holds every default and refuses bad values; the CLI passes only
+    what it was given."""
+    from fieldfit.neural.recipes import TrainOptions
+
+    assert TrainOptions().epochs == 100 and TrainOptions().estimator == "quantile"
+    for bad in ({"train": 0}, {"lr": -1.0}, {"max_minutes": 0.0}, {"n_min": 1.5}):
+        with pytest.raises(ValueError):
+            TrainOptions(**bad)
+    out = tmp_path / "x.pt"
+    for args, words in ((["--train", "0"], "--train"), (["--estimator", "magic"], "magic"),
+                        (["--model", "nope"], "unknown model")):
+        res = CliRunner().invoke(app, ["train-estimator", "--out", str(out), *args,
+                                       "--on-the-fly", "--no-progress"])
+        assert res.exit_code == 2 and words in res.output, res.output
+        assert not out.exists() and not (tmp_path / "x-simulations").exists()

@@ -253,11 +253,12 @@ def simulate(
 @app.command("train-estimator")
 def train_estimator_cmd(
     out: Path = typer.Option(..., help="Where to save the trained estimator (.pt)."),
-    estimator: str = typer.Option("quantile", help="quantile (median + 90% interval), point, "
-                                  "posterior (normalizing flow) or ratio (likelihood surface)."),
-    model: str = typer.Option("matern", help="Any registered model that simulates: matern, "
+    estimator: str = typer.Option(None, help="quantile (median + 90% interval), point, "
+                                  "posterior (normalizing flow) or ratio (likelihood surface). "
+                                  "Default: quantile."),
+    model: str = typer.Option(None, help="Any registered model that simulates: matern, "
                               "exponential, gaussian, matern-spde; separable, gneiting, "
-                              "advection-diffusion (space-time: --time-steps)."),
+                              "advection-diffusion (space-time: --time-steps). Default: matern."),
     prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log]; default range="
                                     "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5; "
                                     "other parameters need one (or --fix)."),
@@ -265,66 +266,72 @@ def train_estimator_cmd(
                                    "(default 10)."),
     fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
                                   "default; give a smoothness prior to estimate it)."),
-    nugget: bool = typer.Option(True, help="Estimate a nugget (--no-nugget: none)."),
-    design: str = typer.Option("mixed", help="mixed (uniform + clustered), uniform, clustered "
-                               "or grid locations in the unit square."),
-    n_min: int = typer.Option(50, help="Fewest locations per simulated dataset."),
-    n_max: int = typer.Option(1000, help="Most locations per simulated dataset."),
-    grid: str = typer.Option("16x16", help="Grid NYxNX for --design grid."),
-    replicates: str = typer.Option("1", help="Replicates per dataset: R or LO:HI."),
-    train: int = typer.Option(20000, help="Number of training simulations."),
-    val: int = typer.Option(1000, help="Number of validation simulations."),
-    on_the_fly: bool = typer.Option(False, help="Simulate new training data every --refresh "
-                                    "epochs (in process) instead of a fixed set."),
-    refresh: int = typer.Option(1, help="Epochs between fresh simulations with --on-the-fly."),
+    nugget: bool = typer.Option(None, help="Estimate a nugget (--no-nugget: none). Default: on."),
+    design: str = typer.Option(None, help="mixed (uniform + clustered), uniform, clustered "
+                               "or grid locations in the unit square. Default: mixed."),
+    n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50."),
+    n_max: int = typer.Option(None, help="Most locations per simulated dataset. Default: 1000."),
+    grid: str = typer.Option(None, help="Grid NYxNX for --design grid. Default: 16x16."),
+    replicates: str = typer.Option(None, help="Replicates per dataset: R or LO:HI. Default: 1."),
+    train: int = typer.Option(None, help="Number of training simulations. Default: 20000."),
+    val: int = typer.Option(None, help="Number of validation simulations. Default: 1000."),
+    on_the_fly: bool = typer.Option(None, help="Simulate new training data every --refresh "
+                                    "epochs (in process) instead of a fixed set. Default: off."),
+    refresh: int = typer.Option(None, help="Epochs between fresh simulations with "
+                                "--on-the-fly. Default: 1."),
     store: Path = typer.Option(None, help="Folder for the simulations (Zarr, written with Dask;"
                                " an interrupted or repeated run resumes from it). Default: "
                                "OUT's name + '-simulations' beside OUT."),
     scheduler: str = typer.Option(None, help="Dask scheduler: an existing cluster's ADDRESS, "
                                   "or 'synchronous' (default: a local cluster)."),
-    epochs: int = typer.Option(100, help="Most epochs."),
-    patience: int = typer.Option(6, help="Early stopping after this many epochs without "
-                                 "improvement of the validation loss."),
-    batch_size: int = typer.Option(64, help="Datasets per mini-batch."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate."),
+    epochs: int = typer.Option(None, help="Most epochs. Default: 100."),
+    patience: int = typer.Option(None, help="Early stopping after this many epochs without "
+                                 "improvement of the validation loss. Default: 6."),
+    batch_size: int = typer.Option(None, help="Datasets per mini-batch. Default: 64."),
+    lr: float = typer.Option(None, help="Adam learning rate. Default: 1e-3."),
     max_minutes: float = typer.Option(None, help="Stop training after this many minutes."),
-    width: int = typer.Option(32, help="Channels of the graph network."),
-    neighbours: int = typer.Option(10, help="Graph: edges from the k nearest neighbours."),
+    width: int = typer.Option(None, help="Channels of the graph network. Default: 32."),
+    neighbours: int = typer.Option(None, help="Graph: edges from the k nearest neighbours. "
+                                   "Default: 10."),
     radius: float = typer.Option(None, help="Graph: only neighbours within this distance "
                                  "(at most --neighbours of them)."),
-    variogram: bool = typer.Option(False, help="Give the graph network empirical-variogram "
-                                   "summaries over all pairs (long-lag structure)."),
-    pilot: bool = typer.Option(False, help="Give the graph network pilot likelihoods: GLS "
+    variogram: bool = typer.Option(None, help="Give the graph network empirical-variogram "
+                                   "summaries over all pairs (long-lag structure). Default: off."),
+    pilot: bool = typer.Option(None, help="Give the graph network pilot likelihoods: GLS "
                                "means, profiled variances and Vecchia profile log-likelihoods "
-                               "under a fixed grid of covariances (fieldfit.neural.pilot)."),
+                               "under a fixed grid of covariances (fieldfit.neural.pilot). "
+                               "Default: off."),
     psi: str = typer.Option(None, help="Hidden layer sizes of the graph network's DeepSets "
                             "head, comma-separated (default: one of twice --width)."),
-    calibrate: int = typer.Option(0, help="Quantile estimator: calibrate its 90% intervals "
+    calibrate: int = typer.Option(None, help="Quantile estimator: calibrate its 90% intervals "
                                   "(conformalized quantile regression) on this many further "
-                                  "simulations (e.g. 2000; 0: none)."),
-    device: str = typer.Option("cpu", help="cpu, or an accelerator (cuda): then every training"
+                                  "simulations (e.g. 2000; 0: none). Default: 0."),
+    device: str = typer.Option(None, help="cpu, or an accelerator (cuda): then every training"
                                " dataset is simulated afresh there, --train per epoch "
-                               "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5)."),
-    seed: int = typer.Option(0, help="Seed of the simulations and of the training."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+                               "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5). "
+                               "Default: cpu."),
+    seed: int = typer.Option(None, help="Seed of the simulations and of the training. Default: 0."),
+    progress: bool = typer.Option(None, help="Show progress bars. Default: on."),
 ):
-    """Train an amortized estimator on simulations (Dask) and save it with its metadata."""
+    """Train an amortized estimator on simulations (Dask) and save it with its metadata.
+    The defaults of every option are those of ``fieldfit.neural.recipes.TrainOptions``."""
     from .neural import recipes
 
+    given = {"estimator": estimator, "model": model, "priors": prior, "time_steps": time_steps,
+             "fix": fix, "nugget": nugget, "design": design, "n_min": n_min, "n_max": n_max,
+             "grid": grid, "replicates": replicates, "train": train, "val": val,
+             "on_the_fly": on_the_fly, "refresh": refresh, "store": store,
+             "scheduler": scheduler, "epochs": epochs, "patience": patience,
+             "batch_size": batch_size, "lr": lr, "max_minutes": max_minutes, "width": width,
+             "neighbours": neighbours, "radius": radius, "variogram": variogram,
+             "pilot": pilot, "psi": psi, "calibrate": calibrate, "device": device,
+             "seed": seed, "progress": progress}
     with _reported_errors():
-        spec = recipes.spec_from_options(model, prior or [], fix or [], nugget, design, n_min,
-                                         n_max, grid, replicates, time_steps)
-        settings = recipes.training_settings(epochs, batch_size, lr, patience,
-                                             refresh if on_the_fly else None, seed,
-                                             max_minutes, device)
-        options = recipes.network_options(width, neighbours, radius, variogram, pilot, psi)
-        if store is None and not on_the_fly and device == "cpu":
-            store = out.parent / f"{out.stem}-simulations"
-        est = recipes.train_estimator(spec, out, estimator, train, val, seed, store, scheduler,
-                                      on_the_fly, settings, options, progress, device=device,
-                                      n_calibrate=calibrate)
+        options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
+        est = recipes.train_from_options(out, options)
+        spec = est.spec
         h = est.metadata["training"]
-        typer.echo(f"{estimator} estimator of {spec.prior.names} saved to {out} "
+        typer.echo(f"{options.estimator} estimator of {spec.prior.names} saved to {out} "
                    f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "
                    f"{h['stopped']}; {h['seconds']:.0f} s)")
         if "calibration" in est.metadata:

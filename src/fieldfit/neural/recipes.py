@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,81 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     est = NeuralEstimator(net, spec, meta)
     est.save(out)
     return est
+
+
+@dataclass
+class TrainOptions:
+    """Every option of ``fieldfit train-estimator``, with its default: the one place they live
+    (the command line passes only what it was given). See :func:`train_from_options`."""
+
+    estimator: str = "quantile"
+    model: str = "matern"
+    priors: Sequence[str] = ()
+    fix: Sequence[str] = ()
+    nugget: bool = True
+    design: str = "mixed"
+    n_min: int = 50
+    n_max: int = 1000
+    grid: str = "16x16"
+    replicates: str = "1"
+    time_steps: int | None = None
+    train: int = 20000
+    val: int = 1000
+    on_the_fly: bool = False
+    refresh: int = 1
+    store: Path | None = None
+    scheduler: str | None = None
+    epochs: int = TrainingSettings.epochs
+    patience: int = TrainingSettings.patience
+    batch_size: int = TrainingSettings.batch_size
+    lr: float = TrainingSettings.lr
+    max_minutes: float | None = None
+    width: int = 32
+    neighbours: int = 10
+    radius: float | None = None
+    variogram: bool = False
+    pilot: bool = False
+    psi: str | None = None
+    calibrate: int = 0
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("train", "val", "epochs", "batch_size", "width", "neighbours", "n_min",
+                     "n_max", "refresh"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
+                                 f"got {v}")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"--max-minutes must be positive, got {self.max_minutes}")
+
+
+def train_from_options(out: Path, options: TrainOptions | None = None,
+                       **changes) -> NeuralEstimator:
+    """What ``fieldfit train-estimator`` runs: the spec, the training settings and the
+    network from ``options`` (checked before any simulation), then :func:`train_estimator`.
+    The simulations go to ``store`` (default: OUT's name + "-simulations" beside OUT) unless
+    they are made on the fly or on an accelerator."""
+    o = options or TrainOptions()
+    if changes:
+        o = TrainOptions(**{**o.__dict__, **changes})
+    out = Path(out)
+    spec = spec_from_options(o.model, o.priors, o.fix, o.nugget, o.design, o.n_min, o.n_max,
+                             o.grid, o.replicates, o.time_steps)
+    settings = training_settings(o.epochs, o.batch_size, o.lr, o.patience,
+                                 o.refresh if o.on_the_fly else None, o.seed, o.max_minutes,
+                                 o.device)
+    network = network_options(o.width, o.neighbours, o.radius, o.variogram, o.pilot, o.psi)
+    store = o.store
+    if store is None and not o.on_the_fly and o.device == "cpu":
+        store = out.parent / f"{out.stem}-simulations"
+    return train_estimator(spec, out, o.estimator, o.train, o.val, o.seed, store, o.scheduler,
+                           o.on_the_fly, settings, network, o.progress, device=o.device,
+                           n_calibrate=o.calibrate)
 
 
 def calibrate_quantiles(net, samples, spec: SimulationSpec, batch_size: int = 64,
