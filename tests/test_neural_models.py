@@ -113,3 +113,22 @@ def test_train_estimator_options_are_checked_before_any_work(tmp_path):
                                        "--on-the-fly", "--no-progress"])
         assert res.exit_code == 2 and words in res.output, res.output
         assert not out.exists() and not (tmp_path / "x-simulations").exists()
+
+
+def test_spec_for_a_linear_mean_and_anisotropy():
+    """Any covariance and mean of the registry: the mean's coefficients and the anisotropy
+    need priors, and the samples are the model's draws with them."""
+    base = ["range=0.05:0.3:log", "variance=0.5:2:log", "nugget=0:0.2"]
+    with pytest.raises(ValueError, match=r"beta_x0.*beta_x1.*beta_intercept|beta_intercept"):
+        spec_from_options("exponential", base, model_options={"mean": "linear"})
+    spec = spec_from_options("exponential", base + ["beta_intercept=-1:1", "beta_x0=-2:2",
+                                                    "beta_x1=-2:2", "angle=-1.5:1.5",
+                                                    "ratio=0.2:1"],
+                             n_min=30, n_max=40,
+                             model_options={"mean": "linear", "anisotropic": True})
+    m = spec.model_
+    assert m.mean.kind == "linear" and "angle" in m.param_space().names
+    s = spec.simulate([0], seed=2)[0]
+    theta, coords, r, rng = spec.draw_setting(2, 0)
+    np.testing.assert_array_equal(s.values, m.simulate(coords, spec.prior.params(theta),
+                                                       seed=int(rng.integers(2**62))))

@@ -267,6 +267,10 @@ def train_estimator_cmd(
     fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
                                   "default; give a smoothness prior to estimate it)."),
     nugget: bool = typer.Option(None, help="Estimate a nugget (--no-nugget: none). Default: on."),
+    mean: str = typer.Option(None, help="The model's mean (zero, constant, linear); its "
+                             "coefficients beta_* need priors. Default: the model's (constant)."),
+    anisotropic: bool = typer.Option(None, help="Geometric anisotropy (angle, ratio need "
+                                     "priors or --fix). Default: off."),
     design: str = typer.Option(None, help="mixed (uniform + clustered), uniform, clustered "
                                "or grid locations in the unit square. Default: mixed."),
     n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50."),
@@ -318,7 +322,8 @@ def train_estimator_cmd(
     from .neural import recipes
 
     given = {"estimator": estimator, "model": model, "priors": prior, "time_steps": time_steps,
-             "fix": fix, "nugget": nugget, "design": design, "n_min": n_min, "n_max": n_max,
+             "fix": fix, "nugget": nugget, "mean": mean, "anisotropic": anisotropic,
+             "design": design, "n_min": n_min, "n_max": n_max,
              "grid": grid, "replicates": replicates, "train": train, "val": val,
              "on_the_fly": on_the_fly, "refresh": refresh, "store": store,
              "scheduler": scheduler, "epochs": epochs, "patience": patience,

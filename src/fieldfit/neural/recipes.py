@@ -112,7 +112,8 @@ def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
 def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                       fix: Sequence[str] = (), nugget: bool = True, design: str = "mixed",
                       n_min: int = 50, n_max: int = 1000, grid: str = "16x16",
-                      replicates: str = "1", time_steps: int | None = None) -> SimulationSpec:
+                      replicates: str = "1", time_steps: int | None = None,
+                      model_options: Mapping | None = None) -> SimulationSpec:
     """:func:`build_spec` from the text options of ``fieldfit train-estimator`` (``--prior
     name=lo:hi[:log]``, ``--fix name=value``, ``--grid NYxNX``, ``--replicates R|LO:HI``)."""
     bounds = {}
@@ -130,7 +131,7 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
     if len(reps) not in (1, 2):
         raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}")
     return build_spec(model, bounds, parse_assignments(fix), design, n_min, n_max, (ny, nx),
-                      reps[0] if len(reps) == 1 else reps, nugget, time_steps)
+                      reps[0] if len(reps) == 1 else reps, nugget, time_steps, model_options)
 
 
 def training_settings(epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
@@ -280,6 +281,8 @@ class TrainOptions:
     priors: Sequence[str] = ()
     fix: Sequence[str] = ()
     nugget: bool = True
+    mean: str | None = None
+    anisotropic: bool = False
     design: str = "mixed"
     n_min: int = 50
     n_max: int = 1000
@@ -331,8 +334,10 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
     if changes:
         o = TrainOptions(**{**o.__dict__, **changes})
     out = Path(out)
+    model_options = {k: v for k, v in (("mean", o.mean), ("anisotropic", o.anisotropic))
+                     if v not in (None, False)}
     spec = spec_from_options(o.model, o.priors, o.fix, o.nugget, o.design, o.n_min, o.n_max,
-                             o.grid, o.replicates, o.time_steps)
+                             o.grid, o.replicates, o.time_steps, model_options)
     settings = training_settings(o.epochs, o.batch_size, o.lr, o.patience,
                                  o.refresh if o.on_the_fly else None, o.seed, o.max_minutes,
                                  o.device)
