@@ -22,12 +22,11 @@ from rich.console import Console
 from rich.table import Table
 
 from . import datasets
-from .covariance import Matern
 from .data import Observations
 from .diagnostics import score_all
 from .fit import fit
 from .io import write_atomic, write_table
-from .models import GaussianField
+from .models import build
 from .predict import cross_validate, krige
 
 
@@ -42,7 +41,7 @@ def _prepare(dataset: str):
                                           covariates=["sqrt_dist"])
         targets = Observations.from_dataframe(grid_df, coords=["x", "y"], value=None,
                                               covariates=["sqrt_dist"], require_values=False)
-        model = GaussianField(Matern(), mean="covariates")
+        model = build("matern", mean="covariates")
         return obs, targets, None, model, "log zinc (log ppm), Meuse"
     if dataset == "sic97":
         df = datasets.load("sic97")
@@ -51,7 +50,7 @@ def _prepare(dataset: str):
         obs = Observations.from_dataframe(train, coords=["x", "y"], value="rainfall", id="ID")
         targets = Observations.from_dataframe(valid, coords=["x", "y"], value=None, id="ID",
                                               require_values=False)
-        model = GaussianField(Matern(), mean="constant")
+        model = build("matern", mean="constant")
         return obs, targets, valid["rainfall"].to_numpy(), model, "rainfall (0.1 mm), SIC97"
     raise ValueError(f"unknown demo dataset {dataset!r}; choose meuse or sic97")
 
