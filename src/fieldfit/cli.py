@@ -97,7 +97,8 @@ def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
     refused = sorted(k for k, v in given.items()
                      if k not in accepted and defaults.get(k, object()) != v)
     if refused:
-        flags = ", ".join("--" + k.replace("_", "-").replace("dt", "time-step") for k in refused)
+        flags = ", ".join("--" + {"dt": "time-step"}.get(k, k.replace("_", "-"))
+                          for k in refused)
         raise ValueError(f"{flags} do(es) not apply to model {e.name!r}"
                          + (f" with --engine {options.get('engine')}" if options.get("engine")
                             else ""))

@@ -81,7 +81,9 @@ class _Objective:
     def loglik(self, u: torch.Tensor) -> torch.Tensor:
         """ℓ(g(u)), plus the log prior densities of the free parameters when any has a
         prior (the penalised likelihood)."""
-        theta = self.space.unpack(u)
+        return self._loglik(self.space.unpack(u))
+
+    def _loglik(self, theta) -> torch.Tensor:
         ll = self.model.log_likelihood(self.obs, theta)
         if self.penalised:
             ll = ll + self.space.log_prior(theta)
@@ -94,24 +96,23 @@ class _Objective:
         f, g = self._last[1]
         return f, g.copy()
 
-    def feasible(self, u: torch.Tensor) -> bool:
-        """The natural values at u are finite and inside their domains (exp(u) overflows,
-        sigmoid(u) rounds to an interval's end far out in u)."""
-        for name, v in self.space.unpack(u.detach()).items():
-            x = float(v)
-            try:
-                self.space[name].transform.check(x, name)
-            except ValueError:
-                return False
+    def feasible(self, theta) -> bool:
+        """The natural values ``theta`` are finite and inside their domains (exp(u)
+        overflows, sigmoid(u) rounds to an interval's end far out in u)."""
+        try:
+            self.space.validate({k: float(v.detach()) for k, v in theta.items()})
+        except ValueError:
+            return False
         return True
 
     def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
         u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
-        if not self.feasible(u):
+        theta = self.space.unpack(u)       # once: checked, then evaluated
+        if not self.feasible(theta):
             return INFEASIBLE, np.zeros_like(u_np)
         try:
-            ll = self.loglik(u)
+            ll = self._loglik(theta)
             (g,) = torch.autograd.grad(ll, u)
         except NUMERICAL_FAILURES:
             return INFEASIBLE, np.zeros_like(u_np)

@@ -108,22 +108,25 @@ def is_space_time(name: str) -> bool:
 
 
 # --- the Gaussian fields ------------------------------------------------------------
-def _engine(engine, options: Mapping):
-    """A covariance engine from ``engine`` and the Vecchia options (None where not given)."""
+def _vecchia(engine, **options) -> dict:
+    """The Vecchia engine's options that were given (not None / False); ValueError when any
+    is given for another engine."""
     given = {k: v for k, v in options.items() if v is not None and v is not False}
     if given and (not isinstance(engine, str) or engine != "vecchia"):
         raise ValueError(f"{sorted(given)} apply to the vecchia engine only, not {engine!r}")
-    return get_engine(engine, **given)
+    return given
 
 
 def _gaussian_field(cov, *, mean, nugget, anisotropic, engine, profile_mean, vecchia):
+    """A GaussianField with ``cov`` (made anisotropic on request) on the engine ``engine``
+    with the Vecchia options ``vecchia`` (from :func:`_vecchia`)."""
     from ..covariance import Anisotropic
     from .gaussian_field import GaussianField
 
     if anisotropic:
         cov = Anisotropic(cov)
     return GaussianField(cov, mean=mean, nugget=nugget, profile_mean=profile_mean,
-                         engine=_engine(engine, vecchia))
+                         engine=get_engine(engine, **vecchia))
 
 
 def _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff) -> tuple:
@@ -151,13 +154,10 @@ def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
             mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None):
     from ..covariance import Matern
 
-    if isinstance(engine, str) and engine_family(engine) == "precision":
-        vecchia = dict(neighbours=neighbours, pred_neighbours=pred_neighbours,
+    vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
                        coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
                        seed=seed)
-        given = sorted(k for k, v in vecchia.items() if v is not None and v is not False)
-        if given:
-            raise ValueError(f"{given} apply to the vecchia engine only, not {engine!r}")
+    if isinstance(engine, str) and engine_family(engine) == "precision":
         return _matern_spde(smoothness=smoothness, alpha=alpha, mean=mean, nugget=nugget,
                             anisotropic=anisotropic, profile_mean=profile_mean, mesh=mesh,
                             mesh_max_edge=mesh_max_edge, mesh_offset=mesh_offset,
@@ -167,9 +167,6 @@ def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
     given = sorted(k for k, v in spde_only.items() if v is not None)
     if given:
         raise ValueError(f"{given} apply to engine='spde' only, not {engine!r}")
-    vecchia = dict(neighbours=neighbours, pred_neighbours=pred_neighbours,
-                   coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
-                   seed=seed)
     return _gaussian_field(Matern(smoothness=smoothness), mean=mean, nugget=nugget,
                            anisotropic=anisotropic, engine=engine, profile_mean=profile_mean,
                            vecchia=vecchia)
@@ -179,12 +176,12 @@ def _simple_covariance(cls):
     def builder(*, mean="constant", nugget=True, anisotropic=False, engine="exact",
                 profile_mean=True, neighbours=None, pred_neighbours=None,
                 coarse_neighbours=None, grouped=False, ordering=None, seed=None):
-        vecchia = dict(neighbours=neighbours, pred_neighbours=pred_neighbours,
-                       coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
-                       seed=seed)
         if isinstance(engine, str) and engine_family(engine) == "precision":
             raise ValueError(f"the {engine!r} engine fits the Matérn SPDE model: use "
                              "model 'matern' (or 'matern-spde')")
+        vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
+                           coarse_neighbours=coarse_neighbours, grouped=grouped,
+                           ordering=ordering, seed=seed)
         return _gaussian_field(cls(), mean=mean, nugget=nugget, anisotropic=anisotropic,
                                engine=engine, profile_mean=profile_mean, vecchia=vecchia)
 
@@ -210,9 +207,9 @@ def _space_time(make):
         if isinstance(engine, str) and engine_family(engine) == "precision":
             raise ValueError(f"the {engine!r} engine is spatial (Matérn SPDE); space-time SPDE "
                              "fields: model 'advection-diffusion'")
-        vecchia = dict(neighbours=neighbours, pred_neighbours=pred_neighbours,
-                       coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
-                       seed=seed)
+        vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
+                           coarse_neighbours=coarse_neighbours, grouped=grouped,
+                           ordering=ordering, seed=seed)
         return _gaussian_field(make(), mean=mean, nugget=nugget, anisotropic=False,
                                engine=engine, profile_mean=profile_mean, vecchia=vecchia)
 
