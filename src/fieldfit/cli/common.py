@@ -1,0 +1,76 @@
+"""What the commands share: one-line errors with exit code 2, option parsing, and the model
+that the options name."""
+
+from __future__ import annotations
+
+import contextlib
+
+import typer
+
+from ..models import available, build
+from ..models.registry import is_space_time
+
+
+def _fail(msg: str) -> None:
+    typer.secho(f"error: {msg}", fg="red", err=True)
+    raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _reported_errors():
+    """Bad input (ValueError, an unknown name's KeyError, a missing file) becomes a one-line
+    error and exit code 2 instead of a traceback."""
+    try:
+        yield
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else str(e))
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+def _split(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def _numbers(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in _split(text)]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
+    """The model that ``--model NAME`` and the other options name (through
+    :func:`fieldfit.models.build`): options left at None are the model's defaults, and those a
+    model does not take are refused only when given. A fixed ``smoothness`` is passed to
+    models that take it (the SPDE engine turns it into its order α)."""
+    from ..models.registry import entry
+
+    e = entry(name)
+    if e.space_time and not time:
+        raise ValueError(f"model {e.name!r} is a space-time model: give --time")
+    if time and not e.space_time:
+        raise ValueError(f"model {e.name!r} is spatial but --time was given: use --model "
+                         f"{', '.join(n for n in available() if is_space_time(n))}")
+    accepted = e.options
+    given = {k: v for k, v in options.items() if v is not None}
+    vecchia = [k for k in ("neighbours", "pred_neighbours", "coarse_neighbours")
+               if given.get(k) is not None] + (["grouped"] if given.get("grouped") else [])
+    if vecchia and given.get("engine") != "vecchia":
+        raise ValueError(f"--{vecchia[0].replace('_', '-')} applies to --engine vecchia only, "
+                         f"not {given.get('engine') or 'exact'!r}")
+    if "smoothness" in fixed and "smoothness" in accepted:
+        given["smoothness"] = fixed["smoothness"]
+    defaults = {"mean": "constant", "nugget": True, "anisotropic": False, "grouped": False,
+                "advection": True, "alpha_s": 1}
+    refused = sorted(k for k, v in given.items()
+                     if k not in accepted and defaults.get(k, object()) != v)
+    if refused:
+        flags = ", ".join("--" + {"dt": "time-step"}.get(k, k.replace("_", "-"))
+                          for k in refused)
+        raise ValueError(f"{flags} do(es) not apply to model {e.name!r}"
+                         + (f" with --engine {options.get('engine')}" if options.get("engine")
+                            else ""))
+    return build(e.name, **{k: v for k, v in given.items() if k in accepted})

@@ -1,0 +1,62 @@
+"""``fieldfit demo`` and ``fieldfit bench``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import app
+from .common import _fail, _reported_errors
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-output"), help="Folder for the JSON, table and PNG map."),
+    dataset: str = typer.Option("meuse", help="meuse (log zinc) or sic97 (Swiss rainfall)."),
+    folds: int = typer.Option(10, help="Cross-validation folds."),
+):
+    """Fit a Matérn field to a bundled real dataset, cross-validate, map kriging mean and sd."""
+    from ..demo import run_demo
+
+    try:
+        run_demo(out, dataset=dataset, folds=folds)
+    except (ValueError, KeyError) as e:
+        _fail(str(e))
+
+
+bench_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                        help="Benchmarks: fieldfit beside published results.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("heaton")
+def bench_heaton(
+    out: Path = typer.Option(Path("heaton-output"), help="Folder for the JSON and predictions."),
+    engine: str = typer.Option("vecchia", help="Likelihood engine."),
+    neighbours: int = typer.Option(30, help="Conditioning-set size m (vecchia engine only)."),
+    dataset: str = typer.Option("both", help="simulated, satellite or both."),
+    data_dir: Path = typer.Option(
+        None, help="Read satellite.parquet / simulated_full.parquet from this folder instead "
+        "of the bundled copies."),
+    subsample: int = typer.Option(
+        None, help="Quick run: fit on N random observed cells and predict N random cells to "
+        "predict (not comparable with the published results)."),
+    smoothness: float = typer.Option(None, help="Fix the Matérn smoothness (default: estimate)."),
+    restarts: int = typer.Option(0, help="Optimiser restarts besides the data-driven start."),
+    stderr: bool = typer.Option(False, help="Standard errors (autograd Hessian; expensive)."),
+    seed: int = typer.Option(0, help="Seed of --subsample."),
+    progress: bool = typer.Option(None, help="Show progress bars (default: on a terminal)."),
+):
+    """Heaton et al. (2019) case study: fit, predict and score the MODIS temperature data and
+    its simulated twin; print fieldfit beside the competition's published results."""
+    from ..bench.heaton import DATASETS, run_heaton
+
+    with _reported_errors():
+        choice = dataset.strip().lower()
+        if choice not in (*DATASETS, "both"):
+            raise ValueError(f"unknown --dataset {dataset!r}; choose simulated, satellite or both")
+        run_heaton(out, engine=engine, neighbours=neighbours,
+                   datasets=DATASETS if choice == "both" else (choice,), data_dir=data_dir,
+                   subsample=subsample, smoothness=smoothness, restarts=restarts, stderr=stderr,
+                   seed=seed, progress=progress)

@@ -1,0 +1,130 @@
+"""``fieldfit train-estimator`` and ``fieldfit estimate``: amortized neural inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..io import read_table, write_table
+from .app import app
+from .common import _reported_errors
+
+
+@app.command("train-estimator")
+def train_estimator_cmd(
+    out: Path = typer.Option(..., help="Where to save the trained estimator (.pt)."),
+    estimator: str = typer.Option(None, help="quantile (median + 90% interval), point, "
+                                  "posterior (normalizing flow) or ratio (likelihood surface). "
+                                  "Default: quantile."),
+    model: str = typer.Option(None, help="Any registered model that simulates: matern, "
+                              "exponential, gaussian, matern-spde; separable, gneiting, "
+                              "advection-diffusion (space-time: --time-steps). Default: matern."),
+    prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log]; default range="
+                                    "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5; "
+                                    "other parameters need one (or --fix)."),
+    time_steps: int = typer.Option(None, help="Space-time models: regular times per location "
+                                   "(default 10)."),
+    fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
+                                  "default; give a smoothness prior to estimate it)."),
+    nugget: bool = typer.Option(None, help="Estimate a nugget (--no-nugget: none). Default: on."),
+    mean: str = typer.Option(None, help="The model's mean (zero, constant, linear); its "
+                             "coefficients beta_* need priors. Default: the model's (constant)."),
+    anisotropic: bool = typer.Option(None, help="Geometric anisotropy (angle, ratio need "
+                                     "priors or --fix). Default: off."),
+    design: str = typer.Option(None, help="mixed (uniform + clustered), uniform, clustered "
+                               "or grid locations in the unit square. Default: mixed."),
+    n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50."),
+    n_max: int = typer.Option(None, help="Most locations per simulated dataset. Default: 1000."),
+    grid: str = typer.Option(None, help="Grid NYxNX for --design grid. Default: 16x16."),
+    replicates: str = typer.Option(None, help="Replicates per dataset: R or LO:HI. Default: 1."),
+    train: int = typer.Option(None, help="Number of training simulations. Default: 20000."),
+    val: int = typer.Option(None, help="Number of validation simulations. Default: 1000."),
+    on_the_fly: bool = typer.Option(None, help="Simulate new training data every --refresh "
+                                    "epochs (in process) instead of a fixed set. Default: off."),
+    refresh: int = typer.Option(None, help="Epochs between fresh simulations with "
+                                "--on-the-fly. Default: 1."),
+    store: Path = typer.Option(None, help="Folder for the simulations (Zarr, written with Dask;"
+                               " an interrupted or repeated run resumes from it). Default: "
+                               "OUT's name + '-simulations' beside OUT."),
+    scheduler: str = typer.Option(None, help="Dask scheduler: an existing cluster's ADDRESS, "
+                                  "or 'synchronous' (default: a local cluster)."),
+    epochs: int = typer.Option(None, help="Most epochs. Default: 100."),
+    patience: int = typer.Option(None, help="Early stopping after this many epochs without "
+                                 "improvement of the validation loss. Default: 6."),
+    batch_size: int = typer.Option(None, help="Datasets per mini-batch. Default: 64."),
+    lr: float = typer.Option(None, help="Adam learning rate. Default: 1e-3."),
+    max_minutes: float = typer.Option(None, help="Stop training after this many minutes."),
+    width: int = typer.Option(None, help="Channels of the graph network. Default: 32."),
+    neighbours: int = typer.Option(None, help="Graph: edges from the k nearest neighbours. "
+                                   "Default: 10."),
+    radius: float = typer.Option(None, help="Graph: only neighbours within this distance "
+                                 "(at most --neighbours of them)."),
+    variogram: bool = typer.Option(None, help="Give the graph network empirical-variogram "
+                                   "summaries over all pairs (long-lag structure). Default: off."),
+    pilot: bool = typer.Option(None, help="Give the graph network pilot likelihoods: GLS "
+                               "means, profiled variances and Vecchia profile log-likelihoods "
+                               "under a fixed grid of covariances (fieldfit.neural.pilot). "
+                               "Default: off."),
+    psi: str = typer.Option(None, help="Hidden layer sizes of the graph network's DeepSets "
+                            "head, comma-separated (default: one of twice --width)."),
+    calibrate: int = typer.Option(None, help="Quantile estimator: calibrate its 90% intervals "
+                                  "(conformalized quantile regression) on this many further "
+                                  "simulations (e.g. 2000; 0: none). Default: 0."),
+    device: str = typer.Option(None, help="cpu, or an accelerator (cuda): then every training"
+                               " dataset is simulated afresh there, --train per epoch "
+                               "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5). "
+                               "Default: cpu."),
+    seed: int = typer.Option(None, help="Seed of the simulations and of the training. Default: 0."),
+    progress: bool = typer.Option(None, help="Show progress bars. Default: on."),
+):
+    """Train an amortized estimator on simulations (Dask) and save it with its metadata.
+    The defaults of every option are those of ``fieldfit.neural.recipes.TrainOptions``."""
+    from ..neural import recipes
+
+    given = {"estimator": estimator, "model": model, "priors": prior, "time_steps": time_steps,
+             "fix": fix, "nugget": nugget, "mean": mean, "anisotropic": anisotropic,
+             "design": design, "n_min": n_min, "n_max": n_max,
+             "grid": grid, "replicates": replicates, "train": train, "val": val,
+             "on_the_fly": on_the_fly, "refresh": refresh, "store": store,
+             "scheduler": scheduler, "epochs": epochs, "patience": patience,
+             "batch_size": batch_size, "lr": lr, "max_minutes": max_minutes, "width": width,
+             "neighbours": neighbours, "radius": radius, "variogram": variogram,
+             "pilot": pilot, "psi": psi, "calibrate": calibrate, "device": device,
+             "seed": seed, "progress": progress}
+    with _reported_errors():
+        options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
+        est = recipes.train_from_options(out, options)
+        spec = est.spec
+        h = est.metadata["training"]
+        typer.echo(f"{options.estimator} estimator of {spec.prior.names} saved to {out} "
+                   f"(best validation loss {min(h['val']):.4f} at epoch {h['best_epoch'] + 1}; "
+                   f"{h['stopped']}; {h['seconds']:.0f} s)")
+        if "calibration" in est.metadata:
+            c = est.metadata["calibration"]
+            raw = ", ".join(f"{k} {v:.1%}" for k, v in c["raw_coverage"].items())
+            typer.echo(f"90% intervals calibrated on {c['n']} simulations (raw coverage: {raw})")
+
+
+@app.command()
+def estimate(
+    data: Path = typer.Argument(..., help="CSV or Parquet with columns x, y, z and optionally "
+                                "dataset (one estimate per dataset) and replicate."),
+    estimator: str = typer.Option(..., help="A saved estimator file or a shipped name "
+                                  "(matern-irregular, matern-irregular-smoothness)."),
+    out: Path = typer.Option(..., help="Where to write the estimates (.csv or .parquet)."),
+):
+    """Estimate parameters with a trained neural estimator: one row per dataset with each
+    parameter and its 90% interval ({name}_lower, {name}_upper)."""
+    import time
+
+    from ..neural.bundle import load_estimator
+
+    with _reported_errors():
+        df = read_table(data)
+        est = load_estimator(estimator)
+        t0 = time.perf_counter()
+        table = est.estimate(df)
+        write_table(table, out)
+        typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s; "
+                   f"written to {out}")
