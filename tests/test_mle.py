@@ -116,9 +116,12 @@ def _recovery_study(seeds, n, truth, free_smoothness):
             se_k = res.stderr[k]
             assert se_k is not None and math.isfinite(se_k) and se_k > 0, (k, se_k)
             lo, hi = res.confidence_interval(k)
-            # the Wald interval at 95 %: estimate ± 1.96 standard errors
-            np.testing.assert_allclose([lo, hi], [res.params[k] - Z95 * se_k,
-                                                  res.params[k] + Z95 * se_k], rtol=1e-12)
+            # the 95 % Wald interval on the log scale for positive parameters
+            # (θ̂·exp(±1.96·se/θ̂)), on the natural scale for the mean
+            t = res.params[k]
+            want = ([t - Z95 * se_k, t + Z95 * se_k] if k == "mean"
+                    else [t * math.exp(-Z95 * se_k / t), t * math.exp(Z95 * se_k / t)])
+            np.testing.assert_allclose([lo, hi], want, rtol=1e-12)
             cover[k] += lo <= truth[k] <= hi
             est[k].append(res.params[k])
             se[k].append(res.stderr[k])

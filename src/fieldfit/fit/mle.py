@@ -26,6 +26,7 @@ Only numerical failures mean "this parameter value is infeasible" (a failed fact
 from __future__ import annotations
 
 import copy
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -38,8 +39,9 @@ from tqdm.auto import tqdm
 
 from ..contract import check_model
 from ..errors import NumericalFailure
-from ..params import DTYPE, ParamSpace
+from ..params import DTYPE, Interval, ParamSpace, Positive
 from ..settings import current
+from .checkpoint import Journal, fit_key
 from .results import FitResult
 
 #: the objective's value at an infeasible point (f = −ℓ/n is O(1) elsewhere)
@@ -70,8 +72,11 @@ def edge_note(name: str) -> str:
 class _Objective:
     """f(u) = −ℓ(g(u)) / n with its gradient; infeasible points return :data:`INFEASIBLE`."""
 
-    def __init__(self, model, obs, space: ParamSpace, bar):
+    def __init__(self, model, obs, space: ParamSpace, bar, journal=None):
         self.model, self.obs, self.space, self.bar = model, obs, space, bar
+        #: a :class:`fieldfit.fit.checkpoint.JournalStage`: evaluations made before are
+        #: answered from it, new ones appended (``--resume``)
+        self.journal = journal
         self.n = int(obs.observed.sum()) * obs.n_replicates
         self.evaluations = 0
         self.best = (np.inf, None)
@@ -107,6 +112,22 @@ class _Objective:
 
     def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
+        rec = self.journal.lookup("f", u_np) if self.journal is not None else None
+        if rec is not None:
+            f, g = rec["f"], np.asarray(rec["g"], dtype=np.float64)
+        else:
+            f, g = self._compute(u_np)
+            if self.journal is not None:
+                self.journal.record("f", u_np, f=f, g=g)
+        if f < INFEASIBLE:
+            if f < self.best[0]:
+                self.best = (f, np.array(u_np, dtype=np.float64))
+            if self.bar is not None:
+                self.bar.update(1)
+                self.bar.set_postfix(loglik=f"{-f * self.n:.4f}")
+        return f, g
+
+    def _compute(self, u_np: np.ndarray):
         u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
         theta = self.space.unpack(u)       # once: checked, then evaluated
         if not self.feasible(theta):
@@ -119,11 +140,6 @@ class _Objective:
         f = -float(ll.detach()) / self.n
         if not np.isfinite(f) or not torch.isfinite(g).all():
             return INFEASIBLE, np.zeros_like(u_np)
-        if f < self.best[0]:
-            self.best = (f, u_np.copy())
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loglik=f"{-f * self.n:.4f}")
         return f, (-g / self.n).numpy()
 
     @property
@@ -147,9 +163,15 @@ class _Objective:
                 H[:, j] = (self._evaluate(u_np + e)[1] - g0) / h
             H *= self.n
         else:
-            u = torch.tensor(u_np, dtype=DTYPE)
-            H = torch.autograd.functional.hessian(lambda v: -self.loglik(v), u)
-            H = H.detach().numpy()
+            rec = self.journal.lookup("H", u_np) if self.journal is not None else None
+            if rec is not None:
+                H = np.asarray(rec["H"], dtype=np.float64)
+            else:
+                u = torch.tensor(u_np, dtype=DTYPE)
+                H = torch.autograd.functional.hessian(lambda v: -self.loglik(v), u)
+                H = H.detach().numpy()
+                if self.journal is not None:
+                    self.journal.record("H", u_np, H=H)
         return 0.5 * (H + H.T)
 
 
@@ -162,12 +184,15 @@ class CoarseStart:
     start: dict[str, float]
     h_inv0: np.ndarray | None
     note: str
+    #: after Ctrl-C during the coarse stage: its (interrupted) result, which ends the fit
+    interrupted: FitResult | None = None
 
 
-def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float]):
+def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float],
+                     journal=None):
     """(∇²f)⁻¹ ``(k, k)`` of f = −ℓ/n at ``params`` for ``model`` (the coarse one) in the free
     coordinates of ``space``, and the evaluations it took; None if not positive definite."""
-    obj = _Objective(model, obs, space, None)
+    obj = _Objective(model, obs, space, None, journal)
     u = space.pack({**{p.name: p.value for p in space},
                     **{k: v for k, v in params.items() if k in space}}).numpy()
     if len(u) == 0:
@@ -183,19 +208,33 @@ def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float])
 
 
 def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start, restarts: int,
-                 maxiter: int, progress, priors: Mapping | None = None) -> CoarseStart | None:
+                 maxiter: int, progress, priors: Mapping | None = None,
+                 journal=None) -> CoarseStart | None:
     """Fit ``model.coarse()`` (None: no coarse stage) from every start to :data:`COARSE_TOL`;
     its optimum starts the fine search.
 
     Vecchia with a few neighbours, or a coarser mesh, ranks the starting points and finds the
-    basin at a fraction of the cost (Guinness 2021; GpGp does the same)."""
+    basin at a fraction of the cost (Guinness 2021; GpGp does the same). Ctrl-C here ends the
+    whole fit with the coarse stage's best point (``interrupted``)."""
     coarse = model.coarse()
     if coarse is None:
         return None
     t0 = time.perf_counter()
     first = fit(coarse, obs, fix=fix, start=start, restarts=restarts, maxiter=maxiter,
-                progress=progress, stderr=False, tol=COARSE_TOL, priors=priors)
-    h_inv0, h_evals = _inverse_hessian(coarse, obs, space, first.params)
+                progress=progress, stderr=False, tol=COARSE_TOL, priors=priors,
+                _journal=journal.stage("coarse") if journal is not None else None)
+    if first.interrupted:
+        first.message = f"interrupted during the coarse stage ({coarse.coarse_label})"
+        return CoarseStart({}, None, first.message, interrupted=first)
+    try:
+        h_inv0, h_evals = _inverse_hessian(
+            coarse, obs, space, first.params,
+            journal.stage("coarse-hessian") if journal is not None else None)
+    except KeyboardInterrupt:
+        first.interrupted, first.converged = True, False
+        first.message = (f"interrupted after the coarse stage ({coarse.coarse_label}): its "
+                         "optimum")
+        return CoarseStart({}, None, first.message, interrupted=first)
     note = (f"started from the optimum with {coarse.coarse_label} "
             f"({first.evaluations + h_evals} evaluations, {time.perf_counter() - t0:.1f} s"
             + (", BFGS preconditioned by its Hessian)" if h_inv0 is not None else ")"))
@@ -223,10 +262,20 @@ def _preconditioned_bfgs(obj: _Objective, u0, h_inv0, lo, hi, maxiter: int):
     metric: near the coarse optimum the fine one is a few quasi-Newton steps away, where
     L-BFGS-B, starting from the identity, needs tens. None if it leaves the search box or
     fails (L-BFGS-B restarts from u0); L-BFGS-B also continues from where it stopped when it
-    stopped short of its tolerance (a precision loss)."""
+    stopped short of its tolerance (a precision loss, as when the optimum is on the box's
+    edge). The likelihood is never evaluated outside the box [lo, hi]."""
     h_inv0 = 0.5 * (h_inv0 + h_inv0.T)  # exactly symmetric, as scipy checks
+
+    def boxed(u):
+        # BFGS has no bounds: a trial point outside the search box is answered as infeasible
+        # without evaluating the likelihood there (the line search then shortens the step), so
+        # it never wanders where evaluations are slow or meaningless (a smoothness of 100)
+        if np.any(u < lo) or np.any(u > hi):
+            return INFEASIBLE, np.zeros_like(u)
+        return obj(u)
+
     try:
-        res = scipy.optimize.minimize(obj, u0, jac=True, method="BFGS",
+        res = scipy.optimize.minimize(boxed, u0, jac=True, method="BFGS",
                                       options={"hess_inv0": h_inv0, "gtol": 1e-6,
                                                "maxiter": maxiter})
     except np.linalg.LinAlgError:
@@ -404,22 +453,37 @@ def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, 
 
 
 # --- step 4: the result --------------------------------------------------------------------------
+def _scale(p) -> str | list:
+    """The scale on which a parameter's Wald interval is formed: "log" (positive), ["logit",
+    a, b] (an interval (a, b)) or "identity" (see :meth:`FitResult.confidence_interval`)."""
+    if isinstance(p.transform, Positive):
+        return "log"
+    if isinstance(p.transform, Interval):
+        return ["logit", p.transform.lower, p.transform.upper]
+    return "identity"
+
+
 def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisation,
                 u: np.ndarray, se: Mapping[str, float], edge_names: list[str], fix: Mapping,
                 notes: list[str], t_start: float) -> FitResult:
     """The :class:`FitResult`: natural values, standard errors, the profiled mean's GLS
     coefficients and their standard errors, convergence and the runs."""
     u_t = torch.tensor(u, dtype=DTYPE)
-    with torch.no_grad():
-        loglik = float(obj.loglik(u_t))
+    if opt.interrupted and np.array_equal(u, opt.best.u):
+        loglik = -opt.best.f * obj.n     # the value found: no evaluation after Ctrl-C
+    else:
+        with torch.no_grad():
+            loglik = float(obj.loglik(u_t))
     natural = {k: float(v) for k, v in space.unpack(u_t).items()}
     stderr: dict[str, float | None] = {k: None for k in natural}
     stderr.update(se)
+    scales = {p.name: _scale(p) for p in space if not p.fixed}
     n_mean = 0
     if model.profile_mean:
         beta, beta_se = model.estimate_mean(obs, natural)
         natural.update(beta)
         stderr.update(beta_se)
+        scales.update({b: "identity" for b in beta})
         n_mean = len(beta)
     res = None if opt.interrupted else opt.best.res
     return FitResult(
@@ -438,6 +502,8 @@ def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisatio
         restarts=[-r.f * obj.n for r in opt.runs],
         n_free=len(space.free_names) + n_mean,
         on_edge=list(edge_names),
+        interrupted=opt.interrupted,
+        scales=scales,
     )
 
 
@@ -448,6 +514,27 @@ def _with_fixed_mean(model, obs, fix: Mapping[str, float]):
         model = copy.copy(model)
         model.profile_mean = False
     return model
+
+
+def check_identifiable(model, obs, space: ParamSpace) -> None:
+    """Refuse data that cannot carry the fit, before any work: constant values (every
+    variance would be estimated as 0), more free parameters (and mean coefficients) than
+    observations, or all observations at one location (no range can be estimated)."""
+    y = obs.values_2d[:, obs.observed] if obs.values is not None else np.empty((1, 0))
+    y = y[~np.isnan(y)]
+    n = y.size
+    k = len(space.free_names) + (len(model.mean_names(obs)) if model.profile_mean else 0)
+    if n <= k:
+        names = space.free_names + (model.mean_names(obs) if model.profile_mean else [])
+        raise ValueError(f"{n} observed value(s) cannot carry {k} parameters "
+                         f"({', '.join(names)}): give more data, or fix parameters (--fix)")
+    if n and np.ptp(y) == 0:
+        raise ValueError(f"the observed values are all equal ({y[0]:g}): a covariance "
+                         "cannot be estimated from constant data")
+    xy = obs.coords[obs.observed]
+    if len(xy) > 1 and np.all(np.ptp(xy, axis=0) == 0):
+        raise ValueError(f"all {len(xy)} observations are at one location: the spatial "
+                         "range cannot be estimated (give observations at several locations)")
 
 
 def fit(
@@ -461,6 +548,9 @@ def fit(
     stderr: bool = True,
     tol: float | None = None,
     priors: Mapping | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    _journal=None,
 ) -> FitResult:
     """Maximum likelihood estimates of ``model``'s parameters on ``obs`` (penalised by
     ``priors``: the posterior mode).
@@ -479,22 +569,66 @@ def fit(
     priors : ``{name: fieldfit.priors.Distribution}``: maximise ℓ(θ) + Σ log p(θ_i) instead
         (a penalised likelihood; ``loglik`` then reports the penalised value, and the
         standard errors come from its curvature)
+    checkpoint : a file journaling every evaluation as it is made
+        (:mod:`fieldfit.fit.checkpoint`); removed when the fit finishes, kept when it is
+        interrupted or killed
+    resume : with ``checkpoint``: replay the evaluations journaled there (a fit killed
+        before) and go on from where it stopped, to the same estimates as an uninterrupted
+        fit; a checkpoint of another fit (other data, model or options) is refused
+
+    Ctrl-C stops the fit: the result is then the best point evaluated so far, with
+    ``interrupted`` True, ``converged`` False and no standard errors; an interruption of the
+    coarse stage returns that stage's best point (nothing further is run).
     """
     t_start = time.perf_counter()
     fix = dict(fix or {})
     if int(restarts) != restarts or restarts < 0:
         raise ValueError(f"restarts must be a non-negative integer, got {restarts}")
+    if resume and checkpoint is None and _journal is None:
+        raise ValueError("resume=True needs a checkpoint file")
     check_model(model)
     model.check_data(obs)
     model = _with_fixed_mean(model, obs, fix)
     space = model.param_space(obs).fix(**fix)
     if priors:
         space = space.with_priors(**priors)
+    check_identifiable(model, obs, space)
+    journal = _journal
+    if checkpoint is not None:
+        key = fit_key(model, obs, fix=fix, start=dict(start or {}), restarts=restarts,
+                      maxiter=maxiter, stderr=stderr, tol=tol,
+                      priors={k: repr(v) for k, v in (priors or {}).items()})
+        owner = Journal(checkpoint, key, resume=resume)
+        journal = owner.stage("fine")
+    try:
+        result = _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol,
+                      priors, journal, t_start)
+    except BaseException:
+        if checkpoint is not None:
+            owner.close()
+        raise
+    if checkpoint is not None:
+        if owner.replayed:
+            result.message += (f"; resumed from {checkpoint} ({owner.replayed} evaluations "
+                               "replayed)")
+        if result.interrupted:
+            owner.close()
+        else:
+            owner.remove()
+    return result
+
+
+def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol, priors,
+         journal, t_start) -> FitResult:
     notes: list[str] = []
     if obs.n_duplicated:
         notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
                      "repeated measurements")
-    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors)
+    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors,
+                          journal)
+    if coarse is not None and coarse.interrupted is not None:
+        warnings.warn(f"fit {coarse.note}: returning its best point so far", stacklevel=3)
+        return coarse.interrupted
     if coarse is not None:
         start, restarts = coarse.start, 0
         notes.append(coarse.note)
@@ -504,7 +638,7 @@ def fit(
         progress = current().progress
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
-    obj = _Objective(model, obs, space, bar)
+    obj = _Objective(model, obs, space, bar, journal)
     try:
         opt = optimise(obj, space, starts, maxiter, _tolerances(stderr, tol, obj.n),
                        coarse.h_inv0 if coarse is not None else None)
@@ -512,7 +646,8 @@ def fit(
         bar.close()
     best = opt.best
     if best.f >= INFEASIBLE:
-        raise ValueError("the likelihood could not be evaluated at any starting point")
+        raise ValueError("the likelihood could not be evaluated at any starting point "
+                         "(every start gave a failed factorisation or a non-finite value)")
     edge = on_edge(space, best.u)
     edge_names = [n for n, e in zip(space.free_names, edge, strict=True) if e]
     if edge_names:
@@ -521,7 +656,15 @@ def fit(
             "estimate on the edge of its search box: "
             + ", ".join(f"{n}={float(values[n]):.4g}" for n in edge_names)
             + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
-            "no standard error for it", stacklevel=2)
+            "no standard error for it", stacklevel=3)
     # after Ctrl-C the user wants the point now: no Newton polish, no Hessian
-    u, se = polish(obj, space, best.u, edge, stderr and not opt.interrupted)
+    u, se = best.u, {}
+    if not opt.interrupted:
+        try:
+            u, se = polish(obj, space, best.u, edge, stderr)
+        except KeyboardInterrupt:
+            warnings.warn("fit interrupted during the Newton polish: returning the optimum "
+                          "without standard errors", stacklevel=3)
+            opt.interrupted, u, se = True, obj.best[1], {}
+            opt.runs.append(Run(obj.best[0], obj.best[1]))
     return make_result(model, obs, space, obj, opt, u, se, edge_names, fix, notes, t_start)

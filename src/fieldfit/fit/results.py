@@ -3,8 +3,9 @@
     {"model", "engine", "params": {name: value}, "stderr": {name: value}, "loglik", "n",
      "seconds"}
 
-followed by details (fixed parameters, convergence, restarts, information criteria). Standard
-errors of fixed parameters are ``null``. Files are written atomically by :mod:`fieldfit.io`.
+followed by details (fixed parameters, convergence, whether Ctrl-C stopped it, restarts, 95%
+intervals with how they were formed, information criteria). Standard errors of fixed
+parameters are ``null``. Files are written atomically by :mod:`fieldfit.io`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from scipy.special import expit
 from scipy.stats import norm
 
 from ..io import write_atomic, write_table  # noqa: F401  (re-exported)
+
+#: how the intervals in the JSON (``"intervals"``) and the summary are formed
+INTERVAL_METHOD = ("95% Wald on the unconstrained scale (log for positive parameters, logit "
+                   "for bounded ones, identity for mean coefficients), mapped back")
 
 
 def _clean(v):
@@ -47,6 +54,11 @@ class FitResult:
     n_free: int = 0
     #: estimated parameters on the edge of their search box (no standard error)
     on_edge: list[str] = field(default_factory=list)
+    #: Ctrl-C stopped the fit: the best point so far, no standard errors
+    interrupted: bool = False
+    #: the scale of each estimated parameter's Wald interval: "log", ["logit", a, b] or
+    #: "identity" (see :meth:`confidence_interval`)
+    scales: dict[str, str | list] = field(default_factory=dict)
 
     @property
     def aic(self) -> float:
@@ -57,12 +69,40 @@ class FitResult:
         return -2.0 * self.loglik + math.log(max(self.n, 1)) * self.n_free
 
     def confidence_interval(self, name: str, level: float = 0.95) -> tuple[float, float]:
-        """Wald interval estimate ± z · stderr (on the natural scale)."""
+        """Wald interval formed on the parameter's unconstrained scale and mapped back:
+
+            θ ∈ g(u ± z·se_u),   u = g⁻¹(θ̂),   se_u = se(θ̂) / g'(u)   (delta method)
+
+        with g = exp for positive parameters (the interval θ̂·exp(±z·se/θ̂)), the scaled
+        logistic for parameters on an interval (a, b), and the identity for the others (mean
+        coefficients: θ̂ ± z·se). The interval thus stays inside the parameter's domain (a
+        variance's never goes negative) and is the one the optimiser's scale makes most nearly
+        symmetric. The standard errors themselves stay on the natural scale. (NaN, NaN) for a
+        parameter without standard error (fixed, on the edge of its box, or after Ctrl-C)."""
         se = self.stderr.get(name)
         if se is None:
             return (float("nan"), float("nan"))
-        z = norm.ppf(0.5 + level / 2)
-        return (self.params[name] - z * se, self.params[name] + z * se)
+        z = float(norm.ppf(0.5 + level / 2))
+        theta = self.params[name]
+        scale = self.scales.get(name, "identity")
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            if scale == "log":
+                w = z * se / theta
+                return (float(theta * np.exp(-w)), float(theta * np.exp(w)))
+            if isinstance(scale, (list, tuple)) and scale[0] == "logit":
+                a, b = float(scale[1]), float(scale[2])
+                p = (theta - a) / (b - a)
+                u, se_u = np.log(p) - np.log1p(-p), se / ((b - a) * p * (1 - p))
+                lo, hi = a + (b - a) * expit([u - z * se_u, u + z * se_u])
+                return (float(lo), float(hi))
+        return (theta - z * se, theta + z * se)
+
+    @property
+    def intervals(self) -> dict[str, list[float | None]]:
+        """95% intervals ``{name: [lower, upper]}`` of the parameters with standard errors
+        (:meth:`confidence_interval`)."""
+        return {k: [_clean(v) for v in self.confidence_interval(k)] for k in self.params
+                if self.stderr.get(k) is not None}
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +120,10 @@ class FitResult:
             "evaluations": int(self.evaluations),
             "restarts": [_clean(v) for v in self.restarts],
             "on_edge": list(self.on_edge),
+            "interrupted": bool(self.interrupted),
+            "intervals": self.intervals,
+            "interval_method": INTERVAL_METHOD,
+            "scales": dict(self.scales),
             "aic": _clean(self.aic),
             "bic": _clean(self.bic),
         }
@@ -99,7 +143,8 @@ class FitResult:
             text = Path(source).read_text()
         d = json.loads(text)
         keys = {"model", "engine", "params", "stderr", "loglik", "n", "seconds", "fixed",
-                "converged", "message", "iterations", "evaluations", "restarts", "on_edge"}
+                "converged", "message", "iterations", "evaluations", "restarts", "on_edge",
+                "interrupted", "scales"}
         out = {k: v for k, v in d.items() if k in keys}
         out["n_free"] = len([k for k in d["params"] if k not in d.get("fixed", [])])
         return cls(**out)
