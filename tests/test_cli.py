@@ -132,8 +132,9 @@ def test_fit_without_predictions_file_says_so(frame, tmp_path):
 def test_predictions_without_targets_fail(frame, tmp_path):
     data = _write(frame.dropna(), tmp_path / "data.csv")
     res = _invoke(*_fit_args(data, tmp_path / "r.json", "--predictions", tmp_path / "p.csv"))
-    _fails(res, "--predictions given but DATA has no NaN values")
+    _fails(res, "--predictions given but there is nothing to predict")
     assert not (tmp_path / "p.csv").exists()
+    assert not (tmp_path / "r.json").exists()  # refused before the fit
 
 
 # --- bad input -------------------------------------------------------------------------------

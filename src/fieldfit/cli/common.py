@@ -4,6 +4,7 @@ that the options name."""
 from __future__ import annotations
 
 import contextlib
+import math
 
 import typer
 
@@ -32,13 +33,18 @@ def _split(text: str | None) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()] if text else []
 
 
-def _numbers(text: str | None) -> list[float] | None:
+def _numbers(text: str | None, option: str | None = None) -> list[float] | None:
+    """Comma-separated finite numbers; ValueError naming ``option`` (e.g. "--mesh-max-edge")."""
     if text is None:
         return None
+    where = f"{option}: " if option else ""
     try:
-        return [float(v) for v in _split(text)]
+        values = [float(v) for v in _split(text)]
     except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+        raise ValueError(f"{where}expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where}expected comma-separated finite numbers, got {text!r}")
+    return values
 
 
 def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
@@ -61,6 +67,12 @@ def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
     if vecchia and given.get("engine") != "vecchia":
         raise ValueError(f"--{vecchia[0].replace('_', '-')} applies to --engine vecchia only, "
                          f"not {given.get('engine') or 'exact'!r}")
+    engine = given.get("engine") or accepted.get("engine") or "exact"
+    spde = [k for k in ("alpha", "mesh_max_edge", "mesh_offset", "mesh_cutoff")
+            if given.get(k) is not None]
+    if spde and engine != "spde":
+        raise ValueError(f"--{spde[0].replace('_', '-')} applies to the SPDE engine only "
+                         f"(--engine spde, or --model matern-spde), not {engine!r}")
     if "smoothness" in fixed and "smoothness" in accepted:
         given["smoothness"] = fixed["smoothness"]
     defaults = {"mean": "constant", "nugget": True, "anisotropic": False, "grouped": False,

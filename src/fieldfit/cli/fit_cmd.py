@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
 from ..data import Observations
 from ..fit import fit as fit_mle
-from ..io import write_table
 from ..models.mean import MEAN_KINDS
 from ..params import parse_assignments
 from .app import app
-from .common import _fail, _numbers, _reported_errors, _split, build_from_cli
+from .common import _numbers, _reported_errors, _split, build_from_cli
+from .outputs import (
+    INTERRUPTED,
+    check_distinct,
+    check_output,
+    check_table_output,
+    table_bytes,
+    two_step_interrupt,
+    write_outputs,
+)
+
+#: the kinds of kriging (fieldfit.predict.krige)
+KRIGING_KINDS = ("universal", "ordinary", "simple")
 
 
 @app.command()
@@ -60,51 +73,170 @@ def fit(
     id: str = typer.Option(None, "--id", help="Identifier column (default: row number)."),
     predict_at: Path = typer.Option(None, help="File of locations to predict at."),
     predictions: Path = typer.Option(None, help="Where to write predictions (.parquet/.csv)."),
-    kind: str = typer.Option("universal", help="Kriging: universal, ordinary or simple."),
+    kind: str = typer.Option("universal", help=f"Kriging: {', '.join(KRIGING_KINDS)}."),
     restarts: int = typer.Option(2, help="Optimiser restarts besides the data-driven start."),
     allow_duplicates: bool = typer.Option(
         False, help="Kept for older scripts: repeated measurements at a location are accepted "
         "whenever the model has a nugget."),
+    crs: str = typer.Option(
+        None, help="Coordinates: planar (x, y in any unit) or lonlat (degrees; chordal "
+        "distances on the sphere, ranges in km). Default: planar, or lonlat with a warning "
+        "when --coords are named lon/lat or longitude/latitude."),
+    resume: bool = typer.Option(
+        False, help="Continue a fit that was killed or interrupted, from its checkpoint "
+        "(OUT's name + '.checkpoint.jsonl' beside OUT), to the same answer."),
     progress: bool = typer.Option(None, help="Show progress (default: on a terminal)."),
 ):
-    """Fit a model by maximum likelihood; optionally predict (kriging mean and sd)."""
-    with _reported_errors():
-        fixed = parse_assignments(fix)
-        coord_cols, cov_cols = _split(coords), _split(covariates) or None
-        options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
-                   "neighbours": neighbours, "pred_neighbours": pred_neighbours,
-                   "coarse_neighbours": coarse_neighbours, "grouped": grouped, "alpha": alpha,
-                   "alpha_s": alpha_s, "dt": time_step, "advection": advection,
-                   "mesh_max_edge": _numbers(mesh_max_edge), "mesh_offset": mesh_offset,
-                   "mesh_cutoff": mesh_cutoff, "engine": engine}
-        m = build_from_cli(model, time is not None, options, fixed)
-        obs = Observations.from_file(
-            data, coords=coord_cols, value=value, time=time, covariates=cov_cols, id=id,
-            duplicates="allow",
-        )
-        train = obs.observed_part()
-        result = fit_mle(m, train, fix=fixed, restarts=restarts, progress=progress)
-        result.to_json(out)
-        typer.echo(result.summary())
-        if train.n_duplicated:
-            typer.echo(f"note: {train.n_duplicated} observed rows repeat a location (and time): "
-                       "taken as repeated measurements, their differences as the nugget")
-        typer.echo(f"result written to {out}")
-        targets = None
-        if predict_at is not None:
-            targets = Observations.from_file(
-                predict_at, coords=coord_cols, value=None, time=time, covariates=cov_cols, id=id,
-                require_values=False, duplicates="allow",
-            )
-        elif obs.missing.any():
-            targets = obs.missing_part()
-        if predictions is not None:
-            if targets is None:
-                _fail("--predictions given but DATA has no NaN values and no --predict-at file")
-            from ..predict import krige
+    """Fit a model by maximum likelihood; optionally predict (kriging mean and sd).
 
-            table = krige(m, train, targets, result, kind=kind)
-            write_table(table, predictions)
-            typer.echo(f"{len(table)} predictions written to {predictions}")
-        elif targets is not None:
-            typer.echo(f"{targets.n} locations to predict: pass --predictions FILE to write them")
+    Every option and output path is checked before the fit starts; the result and the
+    predictions are written together at the end (a failure leaves old outputs untouched).
+    Ctrl-C stops the fit and writes its best point so far to OUT's name + '.interrupted.json'
+    (exit status 130; OUT untouched); a second Ctrl-C exits at once."""
+    with _reported_errors():
+        plan = _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
+                     coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
+                     mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
+                     anisotropic, id, predict_at, predictions, kind, restarts, crs)
+    with two_step_interrupt():
+        try:
+            with _reported_errors():
+                result = fit_mle(plan.model, plan.train, fix=plan.fixed, restarts=restarts,
+                                 progress=progress, checkpoint=plan.checkpoint, resume=resume)
+        except KeyboardInterrupt:
+            typer.secho("interrupted before any likelihood was evaluated: nothing written",
+                        err=True)
+            raise typer.Exit(code=INTERRUPTED) from None
+        if result.interrupted:
+            _report_interrupted(result, plan)
+        _finish(result, plan, predictions, kind)
+
+
+@dataclass
+class _Plan:
+    """What ``fieldfit fit`` will do, all checked before the fit starts."""
+
+    model: object
+    train: Observations
+    targets: Observations | None
+    fixed: dict
+    out: Path
+    checkpoint: Path
+    interrupted: Path
+
+
+def sibling(out: Path, what: str) -> Path:
+    """The file beside ``out`` named after it: result.json → result.<what>."""
+    return out.with_name(f"{out.stem if out.suffix else out.name}.{what}")
+
+
+def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
+          coarse_neighbours, grouped, alpha, alpha_s, time_step, advection, mesh_max_edge,
+          mesh_offset, mesh_cutoff, fix, mean, covariates, nugget, anisotropic, id, predict_at,
+          predictions, kind, restarts, crs) -> _Plan:
+    if kind not in KRIGING_KINDS:
+        raise ValueError(f"--kind {kind!r}: choose one of {', '.join(KRIGING_KINDS)}")
+    if restarts < 0:
+        raise ValueError(f"--restarts must be 0 or more, got {restarts}")
+    check_output(out, "--out")
+    interrupted = sibling(out, "interrupted.json")
+    checkpoint = sibling(out, "checkpoint.jsonl")
+    if predictions is not None:
+        check_table_output(predictions, "--predictions")
+    check_distinct(**{"--out": out, "--predictions": predictions, "DATA": data,
+                      "--predict-at": predict_at})
+    fixed = parse_assignments(fix)
+    coord_cols, cov_cols = _split(coords), _split(covariates) or None
+    if cov_cols and mean not in ("covariates", "linear+covariates"):
+        raise ValueError(f"--covariates {covariates} is used by --mean covariates or "
+                         f"linear+covariates only, not --mean {mean}")
+    if mean in ("covariates", "linear+covariates") and not cov_cols:
+        raise ValueError(f"--mean {mean} needs --covariates")
+    crs = _crs(crs, coord_cols, model)
+    options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
+               "neighbours": neighbours, "pred_neighbours": pred_neighbours,
+               "coarse_neighbours": coarse_neighbours, "grouped": grouped, "alpha": alpha,
+               "alpha_s": alpha_s, "dt": time_step, "advection": advection,
+               "mesh_max_edge": _numbers(mesh_max_edge, "--mesh-max-edge"),
+               "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff, "engine": engine,
+               "crs": crs}
+    m = build_from_cli(model, time is not None, options, fixed)
+    obs = Observations.from_file(data, coords=coord_cols, value=value, time=time,
+                                 covariates=cov_cols, id=id, duplicates="allow")
+    train = obs.observed_part()
+    check_fixed_names(m, train, fixed)
+    targets = None
+    if predict_at is not None:
+        targets = Observations.from_file(
+            predict_at, coords=coord_cols, value=None, time=time, covariates=cov_cols, id=id,
+            require_values=False, duplicates="allow")
+    elif obs.missing.any():
+        targets = obs.missing_part()
+    if predictions is not None and targets is None:
+        raise ValueError("--predictions given but there is nothing to predict: DATA has no "
+                         "rows with a missing value and no --predict-at file was given")
+    return _Plan(m, train, targets, fixed, out, checkpoint, interrupted)
+
+
+def _crs(crs: str | None, coord_cols: list[str], model: str) -> str | None:
+    """--crs checked, or lon/lat recognised from the column names (with a warning)."""
+    from ..geo import CRS_CHOICES, detect_crs
+
+    if crs is not None:
+        crs = crs.strip().lower()
+        if crs not in CRS_CHOICES:
+            raise ValueError(f"--crs {crs!r}: choose one of {', '.join(CRS_CHOICES)}")
+        return crs
+    if detect_crs(coord_cols) == "lonlat":
+        typer.secho(f"warning: --coords {','.join(coord_cols)} look like longitude/latitude: "
+                    "taken as lon/lat in degrees (distances on the sphere, ranges in km); "
+                    "pass --crs planar to treat them as flat coordinates", err=True,
+                    fg="yellow")
+        return "lonlat"
+    return None
+
+
+def check_fixed_names(model, obs, fixed: dict) -> None:
+    """Every --fix name is a parameter of the model (its mean coefficients included)."""
+    names = list(model.param_space(obs).names)
+    names += [n for n in model.mean_names(obs) if n not in names]
+    unknown = [k for k in fixed if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"--fix: unknown parameter {unknown[0]!r} of model "
+                         f"{model.name!r}{hint}; its parameters are {', '.join(names)}")
+
+
+def _report_interrupted(result, plan: _Plan) -> None:
+    """Ctrl-C: the best point so far beside the outputs (never over them), exit 130."""
+    write_outputs([(plan.interrupted, result.to_json() + "\n")])
+    typer.echo(result.summary())
+    typer.secho(f"fit interrupted: its best point so far written to {plan.interrupted} "
+                f"(not converged, no standard errors; {plan.out} untouched); rerun with "
+                "--resume to continue from the checkpoint", err=True, fg="yellow")
+    raise typer.Exit(code=INTERRUPTED)
+
+
+def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
+    """Kriging (when asked), then the result and the predictions written as one set."""
+    files = [(plan.out, result.to_json() + "\n")]
+    table = None
+    if predictions is not None:
+        from ..predict import krige
+
+        with _reported_errors():
+            table = krige(plan.model, plan.train, plan.targets, result, kind=kind)
+        files.append((predictions, table_bytes(table, predictions)))
+    write_outputs(files)
+    plan.interrupted.unlink(missing_ok=True)  # superseded by the finished fit
+    typer.echo(result.summary())
+    if plan.train.n_duplicated:
+        typer.echo(f"note: {plan.train.n_duplicated} observed rows repeat a location (and "
+                   "time): taken as repeated measurements, their differences as the nugget")
+    typer.echo(f"result written to {plan.out}")
+    if table is not None:
+        typer.echo(f"{len(table)} predictions written to {predictions}")
+    elif plan.targets is not None:
+        typer.echo(f"{plan.targets.n} locations to predict: pass --predictions FILE to write "
+                   "them")
