@@ -4,6 +4,7 @@ that the options name."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 
 import typer
@@ -86,3 +87,16 @@ def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
                          + (f" with --engine {options.get('engine')}" if options.get("engine")
                             else ""))
     return build(e.name, **{k: v for k, v in given.items() if k in accepted})
+
+
+def check_param_names(model, obs, given: dict, option: str) -> None:
+    """Every name in ``given`` (``--fix``, ``--params``) is a parameter of the model, its mean
+    coefficients included; ValueError naming the option, the closest name and all names."""
+    names = list(model.param_space(obs).names)
+    names += [n for n in model.mean_names(obs) if n not in names]
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{option}: unknown parameter {unknown[0]!r} of model "
+                         f"{model.name!r}{hint}; its parameters are {', '.join(names)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from ..fit import fit as fit_mle
 from ..models.mean import MEAN_KINDS
 from ..params import parse_assignments
 from .app import app
-from .common import _numbers, _reported_errors, _split, build_from_cli
+from .common import _numbers, _reported_errors, _split, build_from_cli, check_param_names
 from .outputs import (
     INTERRUPTED,
     check_distinct,
@@ -164,7 +163,7 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
     obs = Observations.from_file(data, coords=coord_cols, value=value, time=time,
                                  covariates=cov_cols, id=id, duplicates="allow")
     train = obs.observed_part()
-    check_fixed_names(m, train, fixed)
+    check_param_names(m, train, fixed, "--fix")
     targets = None
     if predict_at is not None:
         targets = Observations.from_file(
@@ -194,18 +193,6 @@ def _crs(crs: str | None, coord_cols: list[str], model: str) -> str | None:
                     fg="yellow")
         return "lonlat"
     return None
-
-
-def check_fixed_names(model, obs, fixed: dict) -> None:
-    """Every --fix name is a parameter of the model (its mean coefficients included)."""
-    names = list(model.param_space(obs).names)
-    names += [n for n in model.mean_names(obs) if n not in names]
-    unknown = [k for k in fixed if k not in names]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"--fix: unknown parameter {unknown[0]!r} of model "
-                         f"{model.name!r}{hint}; its parameters are {', '.join(names)}")
 
 
 def _report_interrupted(result, plan: _Plan) -> None:

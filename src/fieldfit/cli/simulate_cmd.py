@@ -12,7 +12,8 @@ from ..data import Observations
 from ..io import write_table
 from ..params import parse_assignments
 from .app import app
-from .common import _reported_errors, _split, build_from_cli
+from .common import _numbers, _reported_errors, _split, build_from_cli, check_param_names
+from .outputs import check_table_output
 
 
 @app.command()
@@ -21,7 +22,8 @@ def simulate(
     out: Path = typer.Option(..., help="Where to write the simulations (.parquet/.csv)."),
     params: list[str] = typer.Option(..., help="Parameter values, e.g. variance=1,range=0.2."),
     coords: str = typer.Option("x,y", help="Coordinate columns of POINTS (and of the output)."),
-    grid: str = typer.Option(None, help="Simulate on a regular grid NXxNY over --bounds."),
+    grid: str = typer.Option(None, help="Simulate on a regular grid NXxNY (points along x × "
+                             "along y) over --bounds."),
     bounds: str = typer.Option("0,1,0,1", help="xmin,xmax,ymin,ymax of the grid."),
     model: str = typer.Option("matern", help="A registered model: matern, exponential, "
                               "gaussian, matern-spde; with --time separable, gneiting, "
@@ -30,23 +32,30 @@ def simulate(
     mean: str = typer.Option("constant", help="Mean: zero or constant (give mean=... in params)."),
     replicates: int = typer.Option(1, help="Number of independent replicates."),
     seed: int = typer.Option(0, help="Random seed."),
+    crs: str = typer.Option(None, help="planar, or lonlat (coordinates in degrees, range in "
+                            "km)."),
 ):
     """Simulate a model (values with the nugget as noise) at points or on a grid."""
     with _reported_errors():
+        check_table_output(out, "--out")
+        if replicates < 1:
+            raise ValueError(f"--replicates must be 1 or more, got {replicates}")
         p = parse_assignments(params)
         cols = _split(coords)
+        if grid is not None and points is not None:
+            raise ValueError("give either a POINTS file or --grid, not both")
         if grid is not None:
             if time is not None:
                 raise ValueError("--grid is spatial: give a POINTS file with --time")
-            try:
-                nx, ny = (int(v) for v in grid.lower().split("x"))
-                x0, x1, y0, y1 = (float(v) for v in _split(bounds))
-            except ValueError:
-                raise ValueError(f"--grid is NXxNY and --bounds xmin,xmax,ymin,ymax; got "
-                                 f"{grid!r}, {bounds!r}") from None
-            gx, gy = np.meshgrid(np.linspace(x0, x1, nx), np.linspace(y0, y1, ny))
+            nx, ny = parse_grid(grid, "--grid")
+            bx = _numbers(bounds, "--bounds")
+            if len(bx) != 4 or not (bx[0] < bx[1] and bx[2] < bx[3]):
+                raise ValueError(f"--bounds is xmin,xmax,ymin,ymax with xmin < xmax and "
+                                 f"ymin < ymax; got {bounds!r}")
+            gx, gy = np.meshgrid(np.linspace(bx[0], bx[1], nx), np.linspace(bx[2], bx[3], ny))
             pts = np.column_stack([gx.ravel(), gy.ravel()])
             cols = cols[:2] if len(cols) >= 2 else ["x", "y"]
+            where = Observations(coords=pts, coord_names=tuple(cols), require_values=False)
         elif points is not None:
             where = Observations.from_file(points, coords=cols, value=None, time=time,
                                            require_values=False)
@@ -54,7 +63,14 @@ def simulate(
             cols = cols + ([time] if time is not None else [])
         else:
             raise ValueError("give a POINTS file or --grid NXxNY")
-        m = build_from_cli(model, time is not None, {"mean": mean, "nugget": "nugget" in p}, p)
+        options = {"mean": mean, "nugget": "nugget" in p}
+        if crs is not None:
+            options["crs"] = crs.strip().lower()
+        # names are checked against the model with its nugget, so that a misspelt nugget
+        # is named as such rather than simulated without one
+        check_param_names(build_from_cli(model, time is not None, {**options, "nugget": True},
+                                         p), where, p, "--params")
+        m = build_from_cli(model, time is not None, options, p)
         draws = m.simulate(pts, p, n_replicates=replicates, seed=seed)
         df = pd.DataFrame(pts, columns=cols)
         if replicates == 1:
@@ -64,3 +80,17 @@ def simulate(
                 df[f"z_{i}"] = draws[i]
         write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
+
+
+def parse_grid(text: str, option: str) -> tuple[int, int]:
+    """``NXxNY`` (columns × rows: "16x8" is 16 points along x, 8 along y), each at least 1,
+    with at least 2 points in all."""
+    try:
+        nx, ny = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{option} is NXxNY (points along x × along y), e.g. 50x40; got "
+                         f"{text!r}") from None
+    if nx < 1 or ny < 1 or nx * ny < 2:
+        raise ValueError(f"{option} {text}: need at least 1 point along each axis and 2 in "
+                         "all")
+    return nx, ny
