@@ -1,9 +1,21 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the hypothesis profiles of the fuzz suite (tests/test_fuzz.py)."""
+
+import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 import fieldfit  # noqa: F401  (first: matches CHOLMOD's OpenBLAS to the CPU, see fieldfit._blas)
+
+# "default": few examples, fixed seeds (derandomize: CI sees the same examples every run), no
+# example database (nothing written to the tree); "slow": many more random examples. Select
+# one with ``pytest --hypothesis-profile=slow`` or ``FIELDFIT_HYPOTHESIS_PROFILE=slow``.
+_COMMON = dict(deadline=None, database=None, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("default", max_examples=150, derandomize=True, **_COMMON)
+settings.register_profile("slow", max_examples=2000, **_COMMON)
+settings.load_profile(os.environ.get("FIELDFIT_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,8 @@ def test_from_file_errors_name_the_path(df, tmp_path):
 
 
 def test_missing_columns_listed(df):
-    with pytest.raises(ValueError, match=r"\['w'\] not found; available columns: \['id', 'x'"):
+    with pytest.raises(ValueError,
+                       match=r"\['w'\] not found \(--value\); available columns: \['id', 'x'"):
         Observations.from_dataframe(df, coords=["x", "y"], value="w")
 
 
@@ -180,7 +181,9 @@ GOOD = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     (dict(coords=np.zeros((0, 2)), values=np.zeros(0)), "empty input"),
     (dict(coords=GOOD, values=[np.nan] * 3), "no observed value"),
     (dict(coords=[[0.0, np.nan], [1.0, 0.0], [np.inf, 1.0]], values=[1.0, 2.0, 3.0],
-          ids=[7, 8, 9]), r"NaN or infinite coordinates in 2 row\(s\) \(first ids: \[7, 9\]"),
+          ids=[7, 8, 9]),
+     r"NaN or infinite coordinates in coordinate column 0, coordinate column 1: 2 row\(s\) "
+     r"\(first ids: \[7, 9\]"),
     (dict(coords=GOOD, values=[1.0, 2.0, 3.0], times=[0.0, np.nan, 1.0]), "NaN or infinite times"),
     (dict(coords=GOOD, values=[1.0, np.inf, 3.0]), "infinite values"),
     (dict(coords=GOOD, values=[1.0, 2.0]), "mismatched lengths.*values"),
@@ -191,10 +194,10 @@ GOOD = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     (dict(coords=GOOD, values=np.ones((2, 4))), "mismatched lengths.*values"),
     (dict(coords=[0.0, 1.0, 2.0], values=[1.0, 2.0, 3.0]), "coords must be 2-D"),
     (dict(coords=GOOD, values=[1.0, 2.0, 3.0], covariates=[[1.0], [np.nan], [2.0]]),
-     r"NaN or infinite covariates on observed rows in 1 row\(s\)"),
+     r"NaN or infinite covariates on observed rows in covariate column 0: 1 row\(s\)"),
     (dict(coords=[[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]], values=[1.0, 2.0, 3.0], ids=[4, 5, 6],
           duplicates="error"),
-     r"duplicated locations.*ids: \[4, 6\].*average.*duplicates='allow'.*nugget"),
+     r"duplicated locations.*ids: \[4, 6\].*average.*repeated measurements.*nugget"),
     (dict(coords=GOOD[[0, 0, 1]], values=[1.0, 2.0, 3.0], times=[1.0, 1.0, 1.0],
           duplicates="error"),
      "duplicated locations.*location and time"),
@@ -235,3 +238,12 @@ def test_input_arrays_are_copied():
     assert obs.coords[0, 0] == 0.0 and obs.values[0] == 1.0
     with pytest.raises(AttributeError):
         obs.values = y
+
+
+def test_n_locations_counts_distinct_observed_places():
+    x = np.array([[0.0, 0.0], [-0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    assert Observations(coords=x, values=[1.0, 2.0, 3.0, np.nan]).n_locations == 1
+    assert Observations(coords=x, values=[1.0, 2.0, 3.0, 4.0]).n_locations == 2
+    assert Observations(coords=x, values=[1.0, 2.0, 3.0, 4.0],
+                        times=[0.0, 1.0, 2.0, 3.0]).n_locations == 2  # space only
+    assert Observations(coords=x, values=[np.nan] * 4, require_values=False).n_locations == 0

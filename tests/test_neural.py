@@ -386,7 +386,8 @@ def test_estimate_table_from_a_data_frame(tiny_data):
     table = est.estimate(pd.concat(frames))
     assert list(table["dataset"]) == ["d0", "d1", "d2"]
     assert list(table.columns) == ["dataset", "range", "range_lower", "range_upper", "mean",
-                                   "mean_lower", "mean_upper"]
+                                   "mean_lower", "mean_upper", "n", "n_missing",
+                                   "value_shift", "value_factor"]
     assert (table["range_lower"] <= table["range"]).all()
     assert (table["range"] <= table["range_upper"]).all()
     one = est.estimate(frames[1].drop(columns="dataset"))

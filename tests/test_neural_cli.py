@@ -74,7 +74,10 @@ def test_train_estimator_then_estimate(tmp_path):
     assert res.exit_code == 0, res.output
     table = pd.read_csv(tmp_path / "est.csv")
     assert list(table.columns) == ["dataset", "range", "range_lower", "range_upper", "mean",
-                                   "mean_lower", "mean_upper"]
+                                   "mean_lower", "mean_upper", "n", "n_missing",
+                                   "value_shift", "value_factor"]
+    # variance fixed at 1: the values are only shifted (by their median), never scaled
+    assert (table["value_factor"] == 1.0).all() and (table["n"] == 60).all()
     assert list(table["dataset"]) == [f"set{i}" for i in range(len(settings))]
     mean_true = np.array([m for m, _ in settings])
     range_true = np.array([r for _, r in settings])

@@ -8,7 +8,15 @@ import torch
 from torch import distributions as D
 
 from fieldfit import GaussianField, Matern, Observations, Param, ParamSpace, priors
-from fieldfit.params import Interval, Positive, Transform, interval, positive, real
+from fieldfit.params import (
+    Interval,
+    Positive,
+    Transform,
+    interval,
+    parse_assignments,
+    positive,
+    real,
+)
 
 
 def _t(x):
@@ -442,3 +450,44 @@ def test_penalised_fit_is_the_posterior_mode():
     np.testing.assert_allclose(pen.loglik, best, rtol=1e-8)
     for dr in (0.97, 1.03):
         assert penalised(pen.params["range"] * dr, pen.params["variance"]) < best
+
+
+# --- parse_assignments: the command line's --fix and --params -------------------------------
+
+
+def test_parse_assignments_reads_names_and_values():
+    assert parse_assignments(["a=1, b = 2.5", "c=-3e-2", ""]) == {"a": 1.0, "b": 2.5,
+                                                                  "c": -0.03}
+    assert parse_assignments([]) == {} and parse_assignments(None) == {}
+
+
+@pytest.mark.parametrize("items, match", [
+    (["a=1,a=2"], r"parameter 'a' is given twice \(a=1 and a=2\)"),
+    (["a=1", "b=0.5", "a=1"], r"parameter 'a' is given twice"),
+    (["range=nan"], r"value of 'range' must be a finite number, got 'nan'"),
+    (["range=inf"], r"value of 'range' must be a finite number, got 'inf'"),
+    (["variance=-Infinity"], r"must be a finite number"),
+    (["=1"], r"a parameter name is missing before '=' in '=1'"),
+    (["range"], r"expected name=value, got 'range'"),
+    (["range=abc"], r"value of 'range' is not a number: 'abc'"),
+    (["range="], r"value of 'range' is not a number: ''"),
+])
+def test_parse_assignments_refuses(items, match):
+    with pytest.raises(ValueError, match=match):
+        parse_assignments(items)
+
+
+def test_parse_assignments_names_the_option():
+    with pytest.raises(ValueError, match=r"^--fix: parameter 'a' is given twice"):
+        parse_assignments(["a=1,a=2"], option="--fix")
+    with pytest.raises(ValueError, match=r"^--params: expected name=value"):
+        parse_assignments(["nugget"], option="--params")
+
+
+def test_unknown_parameter_suggests_the_close_name(space):
+    with pytest.raises(KeyError, match=r"unknown parameter 'varaince' \(did you mean "
+                                       r"'variance'\?\)"):
+        space.fix(varaince=0.1)
+    with pytest.raises(KeyError) as e:
+        space.fix(zzz=0.1)
+    assert "did you mean" not in str(e.value)

@@ -7,8 +7,11 @@ An :class:`Observations` holds numpy float64 arrays:
   left out of fitting). A location is observed when any of its replicates is not NaN;
 - ``times`` ``(n,)`` or None; ``covariates`` ``(n, p)`` or None; ``ids`` ``(n,)`` row identifiers.
 
-Bad input raises a ``ValueError`` that names the problem; nothing is silently dropped.
-Datetime columns / coordinates become float days since 1970-01-01 (UTC).
+Bad input raises a one-line ``ValueError`` that names the problem, the column (with the
+command-line option that chose it: ``column 'z' (--value)``) and the first offending row ids;
+nothing is silently dropped. Magnitudes above :data:`MAX_MAGNITUDE` are refused before any
+arithmetic can overflow. Datetime columns / coordinates, and text time columns in ISO 8601
+form, become float days since 1970-01-01 (UTC).
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ if TYPE_CHECKING:
 
 _SHOW = 5  # how many offending row ids an error message lists
 
+#: Largest magnitude of a coordinate, time, value or covariate that :class:`Observations`
+#: accepts. Covariances and likelihoods square and multiply these numbers; below 1e100 their
+#: squares (1e200) and sums of squares stay far from float64's overflow at 1.8e308.
+MAX_MAGNITUDE = 1e100
+#: Smallest non-zero spread (largest minus smallest) of a coordinate column or of the values:
+#: a smaller one would underflow when squared (float64's smallest normal number is 2.2e-308).
+MIN_SPREAD = 1e-100
+
 
 def _first_ids(ids: np.ndarray, bad: np.ndarray) -> str:
     shown = [v.item() if hasattr(v, "item") else v for v in ids[bad][:_SHOW]]
@@ -35,39 +46,133 @@ def _first_ids(ids: np.ndarray, bad: np.ndarray) -> str:
 
 
 def _reject(bad: np.ndarray, problem: str, ids: np.ndarray, hint: str = "") -> None:
+    """ValueError ``"<problem>: k row(s) (first ids: [...])<hint>"`` when ``bad`` ``(n,)`` has
+    any True."""
     if bad.any():
-        raise ValueError(f"{problem} in {int(bad.sum())} row(s) "
+        raise ValueError(f"{problem}: {int(bad.sum())} row(s) "
                          f"(first ids: {_first_ids(ids, bad)}){hint}")
+
+
+def _reject_columns(bad: np.ndarray, problem: str, labels: Sequence[str], ids: np.ndarray,
+                    hint: str = "") -> None:
+    """As :func:`_reject` for ``bad`` ``(n, k)`` over k columns: the message names the columns
+    (``labels``) that hold a bad entry and counts the rows that do."""
+    if bad.any():
+        cols = ", ".join(dict.fromkeys(labels[j] for j in np.flatnonzero(bad.any(axis=0))))
+        _reject(bad.any(axis=1), f"{problem} in {cols}", ids, hint)
 
 
 def _float_array(x: Any, what: str) -> np.ndarray:
     try:
         return np.array(x, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"{what} must be numeric: {e}") from None
 
 
-def _to_days(x: Any) -> np.ndarray:
+def _parse_float(v: Any) -> float | None:
+    """One cell as a float (NaN for an empty cell), or None when it is not a number."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return np.nan
+    if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
+        try:
+            return float(v)
+        except OverflowError:  # an integer beyond float64's range
+            return None
+    if isinstance(v, str):
+        v = v.strip()
+        if not v:
+            return np.nan
+        try:
+            return float(v)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _numeric_column(s: pd.Series, label: str, ids: np.ndarray) -> np.ndarray:
+    """A table column as float64 ``(n,)`` (empty cells NaN); ``ValueError`` naming the column
+    (``label``) and the first rows whose cells are not numbers."""
+    dtype = s.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        raise ValueError(f"{label} holds complex numbers; give real numbers")
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise ValueError(f"{label} holds dates or durations, not numbers (a time column goes "
+                         "to --time)")
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        try:
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError, OverflowError):
+            pass  # e.g. an integer extension type beyond float64: reported cell by cell
+    cells = s.to_numpy(dtype=object)
+    parsed = [_parse_float(v) for v in cells]
+    bad = np.array([p is None for p in parsed], dtype=bool)
+    if bad.any():
+        first = cells[bad][0]
+        shown = first if isinstance(first, str) else f"{first!r} ({type(first).__name__})"
+        raise ValueError(f"{label} is not numeric: {int(bad.sum())} row(s) hold values such as "
+                         f"{shown!r} (first ids: {_first_ids(ids, bad)})")
+    return np.array(parsed, dtype=np.float64)
+
+
+_DATE_HINT = "write dates in ISO 8601 form, e.g. 2020-01-31 or 2020-01-31T12:00"
+
+
+def _to_days(x: Any, label: str = "times", ids: np.ndarray | None = None) -> Any:
     """Datetimes (NaT -> NaN) as float days since 1970-01-01 UTC; anything else unchanged.
 
-    Text columns (a CSV's dates) that are not numbers are parsed as ISO 8601 dates.
+    Text (a CSV's time column) is read as numbers when every cell is one, else as ISO 8601
+    dates; a cell that is neither raises ``ValueError`` quoting it and naming its row (an id
+    of ``ids``, default the position) and the column (``label``).
     """
     dtype = getattr(x, "dtype", None)
     if dtype is not None and (pd.api.types.is_object_dtype(dtype)
                               or pd.api.types.is_string_dtype(dtype)):
+        cells = np.asarray(x, dtype=object).ravel()
+        parsed = [_parse_float(v) for v in cells]
+        if all(p is not None for p in parsed):
+            return np.array(parsed, dtype=np.float64).reshape(np.shape(x))
+        empty = np.array([p is not None and np.isnan(p) for p in parsed], dtype=bool)
+        texts = [None if p is not None and np.isnan(p) else
+                 v if isinstance(v, (str, pd.Timestamp, np.datetime64)) or hasattr(v, "year")
+                 else str(v) for v, p in zip(cells, parsed, strict=True)]  # numbers: no dates
         try:
-            return np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            try:
-                x = pd.to_datetime(pd.Series(np.asarray(x)), format="ISO8601", utc=True)
-            except (TypeError, ValueError):
-                return x  # reported as non-numeric by the caller
-            dtype = x.dtype
+            t = pd.to_datetime(pd.Series(texts, dtype=object), format="ISO8601", utc=True,
+                               errors="coerce")
+        except (TypeError, ValueError, OverflowError):
+            t = pd.Series(pd.NaT, index=range(len(cells)), dtype="datetime64[ns, UTC]")
+        bad = t.isna().to_numpy() & ~empty
+        if bad.any():
+            rows = np.arange(len(cells)) if ids is None else np.asarray(ids)
+            first = cells[bad][0]
+            raise ValueError(f"{label}: {int(bad.sum())} row(s) hold neither a number nor an "
+                             f"ISO 8601 date, such as {str(first)!r} (first ids: "
+                             f"{_first_ids(rows, bad)}); {_DATE_HINT}")
+        x, dtype = t, t.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
         t = pd.to_datetime(pd.Series(np.asarray(x)) if not isinstance(x, pd.Series) else x,
                            utc=True)
         return ((t - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)).to_numpy(np.float64)
     return x
+
+
+def _check_scale(arr: np.ndarray, what: str, labels: Sequence[str], ids: np.ndarray,
+                 rows: np.ndarray | None = None, spread: bool = True) -> None:
+    """Refuse magnitudes above MAX_MAGNITUDE among the finite entries of ``arr`` ``(n, k)``
+    (on ``rows`` only, when given), and with ``spread`` a column whose finite entries differ
+    by less than MIN_SPREAD but not by 0."""
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(arr) if rows is None else np.isfinite(arr) & rows[:, None]
+        _reject_columns(finite & (np.abs(arr) > MAX_MAGNITUDE),
+                        f"{what} above {MAX_MAGNITUDE:g} in magnitude", labels, ids,
+                        "; rescale them (divide by a power of ten) so that their squares do "
+                        "not overflow")
+        for j in range(arr.shape[1] if spread else 0):
+            col = arr[finite[:, j], j]
+            width = float(col.max() - col.min()) if len(col) else 0.0
+            if 0 < width < MIN_SPREAD:
+                raise ValueError(f"{what} in {labels[j]} all lie within {width:.3g} of each "
+                                 f"other (less than {MIN_SPREAD:g}); rescale them (multiply "
+                                 "by a power of ten) so that their squares do not underflow")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -81,6 +186,12 @@ class Observations:
     locations). ``values=None`` means all NaN.
     ``replicate_names`` optionally names the ``r`` value columns written by
     :meth:`to_dataframe` (default ``<value_name>_<i>``).
+
+    Coordinates and times must be finite, values finite or NaN (missing), covariates finite on
+    the observed rows; every magnitude at most :data:`MAX_MAGNITUDE` (1e100), and a coordinate
+    column's or the values' spread either 0 or at least :data:`MIN_SPREAD` (1e-100). Errors
+    name the column (with its command-line option, e.g. ``column 'z' (--value)``, when the
+    names are given) and the first offending row ids.
     """
 
     coords: np.ndarray
@@ -90,7 +201,7 @@ class Observations:
     covariate_names: tuple[str, ...] = ()
     ids: np.ndarray | None = None
     coord_names: tuple[str, ...] = ()
-    value_name: str = "value"
+    value_name: str | None = None
     time_name: str | None = None
     duplicates: str = "allow"
     require_values: bool = True
@@ -105,7 +216,7 @@ class Observations:
             )
         n, d = coords.shape
         if n == 0:
-            raise ValueError(f"empty input: no rows (coords has shape {coords.shape})")
+            raise ValueError("empty input: no rows")
         if d == 0:
             raise ValueError("coords have no columns (d == 0)")
         values = (np.full(n, np.nan) if self.values is None
@@ -113,7 +224,14 @@ class Observations:
         if values.ndim not in (1, 2):
             raise ValueError(f"values must be (n,) or replicates (r, n), got shape {values.shape}")
         ids = np.arange(n) if self.ids is None else np.array(self.ids, copy=True)
-        times = None if self.times is None else _float_array(_to_days(self.times), "times")
+        if ids.ndim == 1 and len(ids) == n:
+            id_rows = ids
+        else:
+            id_rows = np.arange(n)
+        times = None if self.times is None else _float_array(
+            _to_days(pd.Series(list(self.times)) if isinstance(self.times, (list, tuple))
+                     else self.times,
+                     "times", id_rows), "times")
         cov = None if self.covariates is None else _float_array(self.covariates, "covariates")
         if cov is not None and cov.ndim == 1:
             cov = cov[:, None]
@@ -130,18 +248,6 @@ class Observations:
         if ids.ndim != 1 or (times is not None and times.ndim != 1) or (
                 cov is not None and cov.ndim != 2):
             raise ValueError("ids and times must have shape (n,), covariates (n, p)")
-        _reject(~np.isfinite(coords).all(axis=1), "NaN or infinite coordinates", ids)
-        if times is not None:
-            _reject(~np.isfinite(times), "NaN or infinite times", ids)
-        v2 = values.reshape(-1, n)
-        _reject(np.isinf(v2).any(axis=0), "infinite values", ids, "; use NaN for missing values")
-        observed = ~np.isnan(v2).all(axis=0)
-        if self.require_values and not observed.any():
-            raise ValueError(f"no observed value: all {n} values are NaN (pass "
-                             "require_values=False for prediction locations)")
-        if cov is not None:
-            _reject(observed & ~np.isfinite(cov).all(axis=1),
-                    "NaN or infinite covariates on observed rows", ids)
         if self.duplicates not in ("error", "allow"):
             raise ValueError(f"duplicates must be 'error' or 'allow', got {self.duplicates!r}")
         cov_names = tuple(self.covariate_names) or (
@@ -152,12 +258,55 @@ class Observations:
         if cov is not None and len(cov_names) != cov.shape[1]:
             raise ValueError(f"covariate_names {cov_names} do not match the "
                              f"{cov.shape[1]} covariate columns")
+        v2 = values.reshape(-1, n)
         r = v2.shape[0]
         if self.replicate_names and len(self.replicate_names) != r:
             raise ValueError(f"replicate_names {tuple(self.replicate_names)} do not match the "
                              f"{r} replicates")
+
+        # what the messages call each column: its name and option when names were given
+        def label(kind: str, option: str, names: Sequence[str], j: int) -> str:
+            return f"column {names[j]!r} ({option})" if names else f"{kind} column {j}"
+
+        coord_label = [label("coordinate", "--coords", self.coord_names, j) for j in range(d)]
+        value_label = (
+            [label("value", "--value", self.replicate_names, i) for i in range(r)]
+            if self.replicate_names else
+            [f"column {self.value_name!r} (--value)" if self.value_name is not None
+             else "the value array"] * r)
+        time_label = f"column {self.time_name!r} (--time)" if self.time_name else "times"
+        cov_label = ([label("covariate", "--covariates", self.covariate_names, j)
+                      for j in range(cov.shape[1])] if cov is not None else [])
+
+        _reject_columns(~np.isfinite(coords), "NaN or infinite coordinates", coord_label, ids)
+        _check_scale(coords, "coordinates", coord_label, ids)
+        if times is not None:
+            _reject(~np.isfinite(times), f"NaN or infinite times in {time_label}", ids)
+            _check_scale(times[:, None], "times", [time_label], ids, spread=False)
+        _reject_columns(np.isinf(v2).T, "infinite values", value_label, ids,
+                        "; leave a cell empty (NaN) for a missing value")
+        observed = ~np.isnan(v2).all(axis=0)
+        if self.require_values and not observed.any():
+            what = "" if value_label[0] == "the value array" else " of " + ", ".join(
+                dict.fromkeys(value_label))
+            raise ValueError(f"no observed value: all {n} values{what} are NaN or empty")
+        _check_scale(v2.T, "values", value_label, ids, spread=False)
+        if observed.any():  # the values' spread, over every replicate together
+            vals = v2[:, observed]
+            vals = vals[~np.isnan(vals)]
+            width = float(vals.max() - vals.min())
+            if 0 < width < MIN_SPREAD:
+                raise ValueError(
+                    f"values in {', '.join(dict.fromkeys(value_label))} all lie within "
+                    f"{width:.3g} of each other (less than {MIN_SPREAD:g}); rescale them "
+                    "(multiply by a power of ten) so that their squares do not underflow")
+        if cov is not None:
+            _reject_columns(observed[:, None] & ~np.isfinite(cov),
+                            "NaN or infinite covariates on observed rows", cov_label, ids)
+            _check_scale(cov, "covariates", cov_label, ids, rows=observed, spread=False)
         for k, v in dict(coords=coords, values=values, times=times, covariates=cov, ids=ids,
                          covariate_names=cov_names, coord_names=coord_names,
+                         value_name=self.value_name or "value",
                          replicate_names=tuple(self.replicate_names),
                          time_name=(self.time_name or "t") if times is not None else None).items():
             object.__setattr__(self, k, v)  # frozen dataclass: normalised arrays and names
@@ -177,6 +326,14 @@ class Observations:
         measurements, which a model with a nugget takes as they are."""
         return int(self._duplicated(self.observed)[0].sum())
 
+    @functools.cached_property
+    def n_locations(self) -> int:
+        """Distinct spatial locations among the observed rows (times ignored). 1 means every
+        observation sits at one place, from which no range can be estimated; Observations
+        accepts such data (one prediction or simulation point is fine), a fit should not."""
+        pts = self.coords[self.observed] + 0.0
+        return int(len(np.unique(pts, axis=0))) if len(pts) else 0
+
     def _check_duplicates(self, observed: np.ndarray) -> None:
         dup, inverse = self._duplicated(observed)
         if dup.any():
@@ -188,7 +345,8 @@ class Observations:
             raise ValueError(
                 f"duplicated locations: {len(rows)} observed rows share a {what} with another "
                 f"(ids: {shown}{' ...' if len(rows) > 2 * _SHOW else ''}); average the values "
-                "at each location, or pass duplicates='allow' with a model that has a nugget"
+                "at each location, or take them as repeated measurements with a model that has "
+                "a nugget"
             )
 
     # --- shapes and masks ------------------------------------------------------------------
@@ -318,36 +476,69 @@ class Observations:
         ``coords``: the d coordinate columns; ``value``: one column (values ``(n,)``), a list
         of columns (replicates ``(r, n)``) or None (prediction locations: all NaN, no value
         required). ``id``: the identifier column, else the DataFrame's index values.
+
+        Refused with a ``ValueError`` naming the column and its option (``--coords``,
+        ``--value``, ``--time``, ``--covariates``, ``--id``): a column named twice for one part
+        or for two parts (a coordinate that is also the value, the value as a covariate or
+        the time), an absent column, a column that the table holds twice, and a cell that is
+        not a number (quoted, with the first row ids). Text cells holding numbers are read
+        as numbers, empty ones as NaN; booleans as 0 / 1.
         """
         as_list = lambda c: [c] if isinstance(c, str) else list(c or [])  # noqa: E731
         coords, covariates, values = as_list(coords), as_list(covariates), as_list(value)
-        wanted = coords + values + covariates + as_list(time) + as_list(id)
-        absent = [c for c in wanted if c not in df.columns]
-        if absent:
-            raise ValueError(f"column(s) {absent} not found; available columns: "
-                             f"{[str(c) for c in df.columns]}")
+        times, id_cols = as_list(time), as_list(id)
+        roles = [("--coords", coords), ("--value", values), ("--time", times),
+                 ("--covariates", covariates), ("--id", id_cols)]
         if not coords:
-            raise ValueError("no coordinate columns given")
+            raise ValueError("no coordinate columns given (--coords)")
+        for option, cols in roles:
+            for c in dict.fromkeys(cols):
+                if cols.count(c) > 1:
+                    raise ValueError(f"column {c!r} is given {cols.count(c)} times in {option}")
+        clashes = [("--coords", coords, "--value", values), ("--coords", coords, "--time", times),
+                   ("--value", values, "--time", times),
+                   ("--value", values, "--covariates", covariates)]
+        for opt_a, cols_a, opt_b, cols_b in clashes:
+            both = [c for c in cols_a if c in cols_b]
+            if both:
+                raise ValueError(f"column {both[0]!r} is given both in {opt_a} and in {opt_b}; "
+                                 "a column can play one of these parts only")
+        absent = [(c, option) for option, cols in roles for c in cols if c not in df.columns]
+        if absent:
+            raise ValueError(f"column(s) {[c for c, _ in absent]} not found "
+                             f"({', '.join(dict.fromkeys(o for _, o in absent))}); available "
+                             f"columns: {[str(c) for c in df.columns]}")
+        for option, cols in roles:
+            for c in cols:
+                k = int(np.sum(df.columns == c))
+                if k > 1:
+                    raise ValueError(f"column {c!r} ({option}) appears {k} times in the table; "
+                                     "rename the copies")
+        ids = df[id].to_numpy() if id is not None else df.index.to_numpy()
+        if ids.ndim != 1:  # e.g. a MultiIndex flattened to tuples: report rows by position
+            ids = np.arange(len(df))
+        rows = ids
 
-        def num(cols: list[str]) -> np.ndarray:
-            try:
-                return df[cols].to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"columns {cols} must be numeric: {e}") from None
+        def num(cols: list[str], option: str) -> np.ndarray:
+            out = np.empty((len(df), len(cols)))
+            for j, c in enumerate(cols):
+                out[:, j] = _numeric_column(df[c], f"column {c!r} ({option})", rows)
+            return out
 
-        vals, value_name, rep_names = np.full(len(df), np.nan), "value", ()
+        vals, value_name, rep_names = np.full(len(df), np.nan), None, ()
         if value is None:
             require_values = False
         elif isinstance(value, str):
-            vals, value_name, rep_names = num(values)[:, 0], value, ()
+            vals, value_name = num(values, "--value")[:, 0], value
         else:
-            vals, value_name, rep_names = num(values).T, "value", tuple(values)
+            vals, rep_names = num(values, "--value").T, tuple(values)
         return cls(
-            coords=num(coords), values=vals,
-            times=None if time is None else _float_array(_to_days(df[time]), f"time {time!r}"),
-            covariates=num(covariates) if covariates else None,
-            covariate_names=tuple(covariates),
-            ids=df[id].to_numpy() if id is not None else df.index.to_numpy(),
+            coords=num(coords, "--coords"), values=vals,
+            times=None if time is None else _float_array(
+                _to_days(df[time], f"column {time!r} (--time)", rows),
+                f"column {time!r} (--time)"),
+            covariates=num(covariates, "--covariates") if covariates else None,
+            covariate_names=tuple(covariates), ids=ids,
             coord_names=tuple(coords), value_name=value_name, time_name=time,
             duplicates=duplicates, require_values=require_values, replicate_names=rep_names,
         )

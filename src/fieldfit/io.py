@@ -7,6 +7,7 @@ interrupted run leaves an existing output untouched.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -45,8 +46,8 @@ def table_format(path: str | os.PathLike) -> str:
         return "parquet"
     if suffix in (".csv", ".tsv"):
         return suffix[1:]
-    raise ValueError(f"{path}: unknown file type {Path(path).suffix!r}; use .parquet, .csv "
-                     "or .tsv")
+    raise ValueError(f"{path}: unknown file type {Path(path).suffix or '(no suffix)'!r}; "
+                     "supported: .parquet (or .pq), .csv, .tsv")
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -59,22 +60,64 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return write_atomic(path, df.to_csv(index=False, sep="\t" if fmt == "tsv" else ","))
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _csv_header(path: Path, sep: str) -> list[str] | None:
+    """The header cells of a CSV / TSV file as written (pandas renames repeated names to
+    ``x.1``); None when the first line cannot be read as text."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f, delimiter=sep), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def _refuse_repeated(path: Path, names: list[str]) -> None:
+    """ValueError for a column name (other than an empty one) that the header repeats."""
+    repeated = [c for c in dict.fromkeys(names) if c.strip() and names.count(c) > 1]
+    if repeated:
+        c = repeated[0]
+        where = [i + 1 for i, n in enumerate(names) if n == c]
+        raise ValueError(f"{path}: column name {c!r} appears {len(where)} times in the header "
+                         f"(columns {', '.join(map(str, where))}); rename the copies")
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A Parquet, CSV or TSV file as a DataFrame; a missing, empty or unreadable file, or an
-    unknown suffix, raises ``ValueError`` naming the path."""
+    """A Parquet, CSV or TSV file as a DataFrame.
+
+    ``ValueError`` naming the path, in one line, for: a missing file, a directory, an unknown
+    suffix, an empty file or one with a header but no data row, a file the parser cannot
+    read, and a header that repeats a column name. Types are inferred per column from the
+    whole file (``low_memory=False``), so a column's type does not depend on where it is cut.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a data file")
+    if not path.exists():
+        raise ValueError(f"{path}: file not found")
     fmt = table_format(path)
     if not path.is_file():
-        raise ValueError(f"{path}: file not found")
+        raise ValueError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file")
+    sep = "\t" if fmt == "tsv" else ","
     try:
         if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            names = [str(c) for c in pq.read_schema(path).names]
+            _refuse_repeated(path, names)
             df = pd.read_parquet(path)
         else:
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+            df = pd.read_csv(path, sep=sep, low_memory=False)
+            names = _csv_header(path, sep) or [str(c) for c in df.columns]
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty file (no header line)") from None
     except Exception as e:  # noqa: BLE001  (parser errors of any kind name the file)
-        raise ValueError(f"{path}: cannot read {fmt} file: {e}") from e
+        raise ValueError(f"{path}: cannot read {fmt} file: {_one_line(e)}") from None
+    _refuse_repeated(path, names)
     if len(df) == 0:
         raise ValueError(f"{path}: empty file (no data rows)")
     return df

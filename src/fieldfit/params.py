@@ -13,6 +13,7 @@ models read a ``dict[name -> tensor]`` of natural values, fixed ones included.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -157,7 +158,10 @@ class ParamSpace:
         try:
             return self._params[name]
         except KeyError:
-            raise KeyError(f"unknown parameter {name!r}; parameters are {self.names}") from None
+            close = difflib.get_close_matches(str(name), self.names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KeyError(f"unknown parameter {name!r}{hint}; parameters are "
+                           f"{self.names}") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._params
@@ -326,19 +330,35 @@ class ParamSpace:
                           for p in self)
 
 
-def parse_assignments(items: Iterable[str]) -> dict[str, float]:
+def parse_assignments(items: Iterable[str], option: str | None = None) -> dict[str, float]:
     """Parameter values from text: ``["a=1,b=2", "c=3"]`` -> ``{"a": 1.0, "b": 2.0, "c": 3.0}``
-    (the command line's ``--fix`` and ``--params``); ValueError naming a malformed item."""
-    out = {}
+    (the command line's ``--fix`` and ``--params``; ``option``, e.g. ``"--fix"``, starts every
+    message when given).
+
+    ``ValueError`` naming the item for: a part without ``=``, an empty name, a value that is
+    not a finite number (``nan``, ``inf``), and a name given twice (``a=1,a=2``), also across
+    items.
+    """
+    out: dict[str, float] = {}
+    at = f"{option}: " if option else ""
     for item in items or ():
         for part in (p.strip() for p in str(item).split(",")):
             if not part:
                 continue
             if "=" not in part:
-                raise ValueError(f"expected name=value, got {part!r}")
-            k, v = part.split("=", 1)
+                raise ValueError(f"{at}expected name=value, got {part!r}")
+            k, v = (t.strip() for t in part.split("=", 1))
+            if not k:
+                raise ValueError(f"{at}a parameter name is missing before '=' in {part!r}")
             try:
-                out[k.strip()] = float(v)
+                x = float(v)
             except ValueError:
-                raise ValueError(f"value of {k.strip()!r} is not a number: {v!r}") from None
+                raise ValueError(f"{at}the value of {k!r} is not a number: {v!r}") from None
+            if not math.isfinite(x):
+                raise ValueError(f"{at}the value of {k!r} must be a finite number, got "
+                                 f"{v!r}")
+            if k in out:
+                raise ValueError(f"{at}parameter {k!r} is given twice ({k}={out[k]:g} and "
+                                 f"{k}={x:g}); give each name once")
+            out[k] = x
     return out

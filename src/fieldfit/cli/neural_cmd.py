@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import os
+from importlib import resources
 from pathlib import Path
 
 import typer
 
-from ..io import read_table, write_table
+from ..io import read_table, table_format, write_table
 from .app import app
 from .common import _reported_errors
+
+
+def _shipped() -> list[str]:
+    """The shipped estimators' names, from the files in fieldfit/_estimators (read without
+    importing torch, for the help text)."""
+    d = Path(str(resources.files("fieldfit") / "_estimators"))
+    return sorted(p.stem for p in d.glob("*.pt")) if d.is_dir() else []
+
+
+def check_out_path(path: Path, option: str = "--out", suffixes: tuple[str, ...] = ()) -> None:
+    """Before any work: ``path`` is not a directory, its folder exists and is writable, and
+    its suffix is one of ``suffixes`` (or a table format when empty); ValueError naming
+    ``option`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a directory; give a file name")
+    if suffixes:
+        if path.suffix.lower() not in suffixes:
+            raise ValueError(f"{option} {path}: the file name must end in "
+                             f"{' or '.join(suffixes)}")
+    else:
+        try:
+            table_format(path)
+        except ValueError as err:
+            raise ValueError(f"{option} {err}") from None
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise ValueError(f"{option} {path}: the folder {str(parent)!r} {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: the folder {str(parent)!r} is not writable")
 
 
 @app.command("train-estimator")
@@ -36,7 +69,8 @@ def train_estimator_cmd(
                                "or grid locations in the unit square. Default: mixed."),
     n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50."),
     n_max: int = typer.Option(None, help="Most locations per simulated dataset. Default: 1000."),
-    grid: str = typer.Option(None, help="Grid NYxNX for --design grid. Default: 16x16."),
+    grid: str = typer.Option(None, help="Grid NXxNY (cells along x, then along y; as "
+                             "simulate --grid) for --design grid. Default: 16x16."),
     replicates: str = typer.Option(None, help="Replicates per dataset: R or LO:HI. Default: 1."),
     train: int = typer.Option(None, help="Number of training simulations. Default: 20000."),
     val: int = typer.Option(None, help="Number of validation simulations. Default: 1000."),
@@ -77,6 +111,11 @@ def train_estimator_cmd(
                                "Default: cpu."),
     seed: int = typer.Option(None, help="Seed of the simulations and of the training. Default: 0."),
     progress: bool = typer.Option(None, help="Show progress bars. Default: on."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run that was killed or "
+                                "interrupted from its checkpoint (OUT with suffix .ckpt, "
+                                "written after every epoch) to the answer of an uninterrupted "
+                                "run; give the same options (a checkpoint of other options is "
+                                "refused). CPU training only."),
 ):
     """Train an amortized estimator on simulations (Dask) and save it with its metadata.
     The defaults of every option are those of ``fieldfit.neural.recipes.TrainOptions``."""
@@ -91,8 +130,9 @@ def train_estimator_cmd(
              "batch_size": batch_size, "lr": lr, "max_minutes": max_minutes, "width": width,
              "neighbours": neighbours, "radius": radius, "variogram": variogram,
              "pilot": pilot, "psi": psi, "calibrate": calibrate, "device": device,
-             "seed": seed, "progress": progress}
+             "seed": seed, "progress": progress, "resume": resume}
     with _reported_errors():
+        check_out_path(out, "--out", (".pt",))
         options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
         est = recipes.train_from_options(out, options)
         spec = est.spec
@@ -109,22 +149,37 @@ def train_estimator_cmd(
 @app.command()
 def estimate(
     data: Path = typer.Argument(..., help="CSV or Parquet with columns x, y, z and optionally "
-                                "dataset (one estimate per dataset) and replicate."),
-    estimator: str = typer.Option(..., help="A saved estimator file or a shipped name "
-                                  "(matern-irregular, matern-irregular-smoothness)."),
-    out: Path = typer.Option(..., help="Where to write the estimates (.csv or .parquet)."),
+                                "dataset (one estimate per dataset) and replicate; a missing "
+                                "(NaN) z leaves its location out."),
+    estimator: str = typer.Option(..., help="A saved estimator file or a shipped name ("
+                                  + ", ".join(_shipped()) + ")."),
+    out: Path = typer.Option(..., help="Where to write the estimates (.csv, .tsv or "
+                             ".parquet)."),
+    force: bool = typer.Option(False, "--force", help="Estimate datasets with far fewer or "
+                               "more locations (or replicates) than the estimator was trained "
+                               "on (below half its fewest, above twice its most), which are "
+                               "otherwise refused."),
 ):
     """Estimate parameters with a trained neural estimator: one row per dataset with each
-    parameter and its 90% interval ({name}_lower, {name}_upper)."""
+    parameter and its 90% interval ({name}_lower, {name}_upper), the locations used (n), the
+    missing values left out (n_missing) and the standardisation of the values (value_shift,
+    value_factor: the network saw value_shift + value_factor * z; the estimates are mapped
+    back exactly)."""
     import time
+    import warnings
 
     from ..neural.bundle import load_estimator
 
     with _reported_errors():
-        df = read_table(data)
+        check_out_path(out, "--out")
         est = load_estimator(estimator)
+        df = read_table(data)
         t0 = time.perf_counter()
-        table = est.estimate(df)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = est.estimate(df, force=force)
+        for w in caught:
+            typer.secho(f"warning: {w.message}", fg="yellow", err=True)
         write_table(table, out)
-        typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s; "
-                   f"written to {out}")
+        typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s "
+                   f"({table.attrs.get('values', '')}); written to {out}")

@@ -71,6 +71,10 @@ class Gneiting(Covariance):
     """Gneiting's nonseparable space-time covariance (Gneiting 2002, JASA, eq. 14).
 
         C(h, u) = σ² ψ(u)^{−βd/2} exp(−(‖h‖/ℓ)^{2γ} ψ(u)^{−βγ}),  ψ(u) = 1 + (|u|/ℓ_T)^{2α}
+
+    d is the number of spatial columns the covariance sees: 3 for longitude/latitude data
+    (``crs="lonlat"``: 3-D Cartesian points, h the chordal distance), where the function is
+    positive definite on R³ and so on the sphere (:mod:`fieldfit.geo`).
     """
 
     time_dims = 1

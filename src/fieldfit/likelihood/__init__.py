@@ -29,7 +29,12 @@ def engine_family(name: str) -> str:
     try:
         return ENGINES[name].family
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; available: {sorted(ENGINES)}") from None
+        import difflib
+
+        match = difflib.get_close_matches(str(name), list(ENGINES), n=1)
+        hint = f" (did you mean {match[0]!r}?)" if match else ""
+        raise ValueError(f"unknown engine {name!r}{hint}; choose --engine "
+                         f"{' | '.join(sorted(ENGINES))}") from None
 
 
 def get_engine(engine: str | Engine = "exact", **options) -> Engine:
@@ -44,7 +49,8 @@ def get_engine(engine: str | Engine = "exact", **options) -> Engine:
         return engine
     if engine_family(engine) == "precision":
         raise ValueError(f"the {engine!r} engine is built by its model for each data set: use "
-                         f"fieldfit.models.build(name, engine={engine!r})")
+                         f"--model matern --engine {engine} (the Matérn SPDE field) or --model "
+                         "advection-diffusion")
     return ENGINES[engine](**options)
 
 

@@ -17,6 +17,7 @@ import torch
 
 from ..covariance import Covariance, Matern
 from ..data import Observations
+from ..geo import check_crs, chordal_diameter, lonlat_to_cartesian
 from ..likelihood import GaussianSpec, get_engine
 from ..params import DTYPE, Param, ParamSpace, positive, real
 from .mean import Mean
@@ -74,6 +75,26 @@ def spread_starts(base: Mapping[str, float], k: int) -> list[dict[str, float]]:
     return out
 
 
+def check_spherical_covariance(cov: Covariance) -> None:
+    """ValueError unless ``cov``'s spatial part is a function of the Euclidean distance (an
+    isotropic covariance, or a space-time one built on it), as ``crs="lonlat"`` needs: the
+    chordal distance on the sphere keeps exactly those positive definite (:mod:`fieldfit.geo`)."""
+    from ..covariance import Anisotropic, Gneiting, Isotropic, Separable
+
+    if isinstance(cov, Anisotropic):
+        raise ValueError("--anisotropic is not available with --crs lonlat: geometric "
+                         "anisotropy needs planar coordinates (project lon/lat to a local "
+                         "planar CRS in km, or drop --anisotropic)")
+    space = cov.space if isinstance(cov, Separable) else cov
+    if isinstance(space, Anisotropic):
+        return check_spherical_covariance(space)
+    if not (isinstance(cov, Gneiting) or (isinstance(space, Isotropic)
+                                          and getattr(space, "euclidean", False))):
+        raise ValueError(f"{cov!r} is not a function of the distance: --crs lonlat needs an "
+                         "isotropic covariance (matern, exponential, gaussian, separable, "
+                         "gneiting)")
+
+
 class GaussianField:
     """Gaussian field  y = Xβ + Z + ε,  Z ~ GP(0, C),  ε ~ N(0, τ²).
 
@@ -85,6 +106,12 @@ class GaussianField:
     nugget : True (estimated), a float (fixed τ²), or False (none)
     profile_mean : profile the mean coefficients out by GLS (default) instead of optimising them
     engine : likelihood engine name ("exact") or an engine instance
+    crs : "planar" (default: Euclidean distances in the coordinates' units) or "lonlat": the
+        two spatial coordinates are longitude, latitude in degrees, converted once to 3-D
+        Cartesian points on the Earth's sphere (km, :mod:`fieldfit.geo`), so every covariance
+        is a function of the chordal distance and ``range`` is in kilometres. Needs an
+        isotropic spatial covariance (anisotropy is refused); the mean stays a function of
+        the given (lon, lat), and prediction and simulation points are (lon, lat[, t]) too.
     """
 
     def __init__(
@@ -94,8 +121,12 @@ class GaussianField:
         nugget: bool | float = True,
         profile_mean: bool = True,
         engine="exact",
+        crs: str = "planar",
     ):
         self.covariance = covariance if covariance is not None else Matern()
+        self.crs = check_crs(crs)
+        if self.crs == "lonlat":
+            check_spherical_covariance(self.covariance)
         self.mean = mean if isinstance(mean, Mean) else Mean(mean)
         if nugget is not True and nugget is not False and not float(nugget) >= 0:
             raise ValueError(f"nugget must be True, False or a non-negative number, got {nugget}")
@@ -140,15 +171,26 @@ class GaussianField:
     def check_data(self, obs: Observations) -> None:
         """ValueError, before any work, for data this model cannot take: space-time data for
         a spatial covariance (and the reverse), or repeated measurements at one location
-        without a nugget (the covariance matrix would be singular)."""
-        self.points(obs)
+        without a nugget (the covariance matrix would be singular); with ``crs="lonlat"``
+        also coordinates that are not degrees, and rows that name one point of the sphere
+        differently (longitude −180 and 180, any longitude at a pole) without a nugget."""
+        pts = self.covariance_points(self.points(obs))
         if obs.times is not None and not self.covariance.time_dims:
             raise ValueError(f"{self.covariance!r} is a spatial covariance but the data have "
-                             "times: use a space-time covariance (Separable, Gneiting)")
+                             "times: use --model separable or gneiting (space-time)")
         if not self.nugget and obs.n_duplicated:
             raise ValueError(f"{obs.n_duplicated} observed rows repeat a location without a "
                              "nugget: the covariance matrix is singular; estimate a nugget "
                              "(repeated measurements) or average the values per location")
+        if not self.nugget and self.crs == "lonlat":
+            # the same point of the sphere to 1e-6 km, however its longitude is written
+            observed = np.round(pts[obs.observed], 6)
+            repeats = len(observed) - len(np.unique(observed, axis=0))
+            if repeats:
+                raise ValueError(f"{repeats} observed rows repeat a location on the sphere "
+                                 "(e.g. longitudes -180 and 180, or two longitudes at a pole) "
+                                 "without a nugget: the covariance matrix is singular; "
+                                 "estimate a nugget or average the values per location")
 
     # --- description ------------------------------------------------------------------------
     def to_spec(self) -> dict:
@@ -167,7 +209,8 @@ class GaussianField:
     def __repr__(self):
         return (
             f"GaussianField({self.covariance!r}, mean={self.mean.kind!r}, nugget={self.nugget!r},"
-            f" engine={self.engine.name!r})"
+            f" engine={self.engine.name!r}"
+            + (f", crs={self.crs!r})" if self.crs != "planar" else ")")
         )
 
     # --- parameters ---------------------------------------------------------------------
@@ -187,7 +230,7 @@ class GaussianField:
         y, X, _ = self._observed_arrays(obs)
         var = ols_residual_variance(y, X)
         span = float(np.ptp(obs.times)) if obs.times is not None else 1.0
-        out = self.covariance.initial_values(0.9 * var, obs.diameter(), span or 1.0)
+        out = self.covariance.initial_values(0.9 * var, self.diameter(obs), span or 1.0)
         if self.nugget is True:
             out["nugget"] = 0.1 * var
         if not self.profile_mean and X.shape[1]:
@@ -211,15 +254,39 @@ class GaussianField:
             )
         cov = obs.covariates[mask] if obs.covariates is not None else None
         X = self.mean.design(obs.coords[mask], cov)
-        return vals, X, self.points(obs)[mask]
+        return vals, X, self.covariance_points(self.points(obs)[mask])
 
     def points(self, obs: Observations) -> np.ndarray:
-        """The points the covariance sees: coordinates, with the time for space-time ones."""
+        """The model's points ``(n, D)``: coordinates, with the time for space-time ones (as
+        given: (lon, lat[, t]) with ``crs="lonlat"``; predictions and simulations take the same)."""
         if self.covariance.time_dims:
             if obs.times is None:
-                raise ValueError(f"{self.covariance!r} is a space-time covariance: give times")
+                raise ValueError(f"{self.covariance!r} is a space-time covariance: give the "
+                                 "observation times (--time)")
             return obs.points
         return obs.coords
+
+    def covariance_points(self, points: np.ndarray, what: str = "coordinates") -> np.ndarray:
+        """The points the covariance and the engine see for model points ``points (n, D)``
+        (:meth:`points`): the same with ``crs="planar"``; with ``"lonlat"`` the (lon, lat)
+        columns become 3-D Cartesian points in km (:func:`fieldfit.geo.lonlat_to_cartesian`),
+        ``(n, D + 1)``, the time (if any) kept last. ``what`` names the points in errors."""
+        if self.crs == "planar":
+            return points
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        k = self.covariance.time_dims
+        if points.shape[1] - k != 2:
+            raise ValueError(f"--crs lonlat needs two coordinate columns (longitude, latitude), "
+                             f"got {points.shape[1] - k}")
+        xyz = lonlat_to_cartesian(points[:, :2], what=what)
+        return np.column_stack([xyz, points[:, 2:]]) if k else xyz
+
+    def diameter(self, obs: Observations) -> float:
+        """The largest distance between two locations of ``obs``: in the coordinates' units,
+        or chordal km with ``crs="lonlat"`` (the scale of the starting range)."""
+        if self.crs == "planar":
+            return obs.diameter()
+        return chordal_diameter(self.covariance_points(self.points(obs))[:, :3])
 
     def _spec(self, params: Params, obs: Observations, profile: bool | None = None) -> GaussianSpec:
         cov = self.covariance
@@ -296,7 +363,7 @@ class GaussianField:
             raise ValueError("simulation points contain NaN or infinite coordinates")
         check_dense_size(len(points), "simulation by Cholesky")
         p = self._check_params(params)
-        pts = _t(points)
+        pts = _t(self.covariance_points(points, "simulation points"))
         d = points.shape[1] - self.covariance.time_dims
         X = self.mean.design(points[:, :d], covariates)
         q = 0 if covariates is None else covariates.shape[1]
@@ -364,8 +431,9 @@ class GaussianField:
         spec = self._spec(p, obs, profile=(kind != "simple"))
         with torch.no_grad():
             return self.engine.predict(
-                spec, _t(pts), _t(y), _t(X), _t(new_points), _t(X0), noise=noise,
-                full_cov=full_cov,
+                spec, _t(pts), _t(y), _t(X),
+                _t(self.covariance_points(new_points, "prediction points")), _t(X0),
+                noise=noise, full_cov=full_cov,
             )
 
     def conditional_simulation(
@@ -398,7 +466,8 @@ class GaussianField:
             with torch.no_grad():
                 draws = self.engine.conditional_simulation(
                     self._spec(p, obs, profile=(kind != "simple")), _t(pts), _t(y), _t(X),
-                    _t(new_points), _t(X0), n_samples, gen, noise=noise)
+                    _t(self.covariance_points(new_points, "prediction points")), _t(X0),
+                    n_samples, gen, noise=noise)
             return draws.numpy()
         check_dense_size(len(np.atleast_2d(new_points)), "conditional simulation")
         mean, cov = self.predictive_covariance(obs, new_points, params, kind, noise, new_covariates)

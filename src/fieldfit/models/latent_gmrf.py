@@ -44,8 +44,8 @@ class LatentGMRFModel:
     def __init__(self, mean: str | Mean = "constant", nugget: bool | float = True,
                  profile_mean: bool = True):
         if nugget is False or (nugget is not True and not float(nugget) > 0):
-            raise ValueError("the SPDE model needs a positive nugget (estimated, or a fixed "
-                             "value > 0): its likelihood goes through Q + AᵀA/τ²")
+            raise ValueError("the SPDE engine needs a nugget (estimated, or fixed at a value "
+                             "> 0; drop --no-nugget): its likelihood goes through Q + AᵀA/τ²")
         self.nugget = nugget
         self.mean = mean if isinstance(mean, Mean) else Mean(mean)
         self.profile_mean = profile_mean

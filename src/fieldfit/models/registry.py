@@ -19,6 +19,12 @@ Registered models (``available()``):
 ``advection-diffusion``  the advection–diffusion SPDE of Clarotto et al. (2024)
 =====================  ==============================================================
 
+Options are checked when the model is built, before any data are read, and errors name them
+as the CLI does (``--alpha``, ``--mesh-max-edge``, ``--neighbours``). Unknown model and engine
+names list every registered one and suggest the closest. ``crs`` ("planar" or "lonlat",
+:data:`fieldfit.geo.CRS_CHOICES`) is taken by every model. The covariance models use chordal
+distances in km on lon/lat; the SPDE models refuse lon/lat (their meshes are planar).
+
 A new model is one :func:`register` call: a builder taking keyword options, the option names
 it accepts with their defaults, and whether it is space-time. The contract test
 (tests/test_contract.py) then runs it through fit, prediction, simulation and its spec.
@@ -76,11 +82,23 @@ def available() -> list[str]:
     return sorted(MODELS)
 
 
+def closest(name: str, choices) -> str:
+    """" (did you mean 'x'?)" for the choice closest to ``name`` (difflib's ratio ≥ 0.6), or
+    ""."""
+    import difflib
+
+    match = difflib.get_close_matches(str(name).lower(), list(choices), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
 def entry(name: str) -> ModelEntry:
+    """The registered model ``name`` (case-insensitive); an unknown name is a ValueError that
+    lists every registered model and suggests the closest one."""
     try:
         return MODELS[str(name).lower()]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {available()}") from None
+        raise ValueError(f"unknown model {name!r}{closest(name, available())}; choose one of "
+                         f"{', '.join(available())}") from None
 
 
 def build(name: str, **options):
@@ -107,29 +125,106 @@ def is_space_time(name: str) -> bool:
     return entry(name).space_time
 
 
+# --- option checks ------------------------------------------------------------------
+def _flags(names) -> str:
+    """The command-line spelling of option names: ``--mesh-max-edge, --alpha``."""
+    return ", ".join("--" + {"dt": "time-step"}.get(k, k.replace("_", "-")) for k in names)
+
+
+def _verb(names) -> str:
+    return "applies" if len(names) == 1 else "apply"
+
+
+def _check_engine(engine) -> None:
+    """ValueError for an engine name that is not registered (all names listed, the closest
+    suggested); engine instances pass."""
+    if isinstance(engine, str):
+        from ..likelihood import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}{closest(engine, ENGINES)}; choose "
+                             f"--engine {' | '.join(sorted(ENGINES))}")
+
+
+def _check_crs(crs, planar_only: str | None = None) -> str:
+    """``crs`` checked (:data:`fieldfit.geo.CRS_CHOICES`); with ``planar_only`` (what needs
+    planar coordinates) "lonlat" is refused with what to do instead."""
+    from ..geo import check_crs
+
+    crs = check_crs(crs)
+    if crs == "lonlat" and planar_only:
+        raise ValueError(f"{planar_only} needs planar coordinates, not --crs lonlat: project "
+                         "lon/lat to a local planar CRS (e.g. UTM, in km) first"
+                         + (", or use --engine exact or vecchia" if "SPDE engine" in planar_only
+                            else ", or use --model separable or gneiting, which take --crs "
+                            "lonlat"))
+    return crs
+
+
+def _positive_number(value, flag: str, allow_zero: bool = False) -> float:
+    """``float(value)``, finite and > 0 (≥ 0 with ``allow_zero``), else a ValueError naming the
+    option ``flag``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (np.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+        need = "a non-negative number" if allow_zero else "a positive number"
+        raise ValueError(f"{flag} must be {need}, got {value!r}")
+    return v
+
+
+def _max_edge(value) -> float | tuple[float, float]:
+    """``--mesh-max-edge``: one positive number (both regions) or two, ``inner,outer`` (a
+    sequence, or text "0.1,0.5")."""
+    items = value.split(",") if isinstance(value, str) else np.atleast_1d(
+        np.asarray(value, dtype=object)).tolist()
+    if not 1 <= len(items) <= 2:
+        raise ValueError(f"--mesh-max-edge must be one or two positive numbers (inside,outside "
+                         f"the data's hull), got {value!r}")
+    try:
+        edges = [float(v) for v in items]
+    except (TypeError, ValueError):
+        edges = [float("nan")]
+    if not all(np.isfinite(e) and e > 0 for e in edges):
+        raise ValueError(f"--mesh-max-edge must be one or two positive numbers (inside,outside "
+                         f"the data's hull), got {value!r}")
+    return edges[0] if len(edges) == 1 else tuple(edges)
+
+
 # --- the Gaussian fields ------------------------------------------------------------
 def _vecchia(engine, **options) -> dict:
     """The Vecchia engine's options that were given (not None / False); ValueError when any
     is given for another engine."""
+    _check_engine(engine)
     given = {k: v for k, v in options.items() if v is not None and v is not False}
     if given and (not isinstance(engine, str) or engine != "vecchia"):
-        raise ValueError(f"{sorted(given)} apply to the vecchia engine only, not {engine!r}")
+        raise ValueError(f"{_flags(sorted(given))} {_verb(given)} to --engine vecchia only, not "
+                         f"{engine!r}")
     return given
 
 
-def _gaussian_field(cov, *, mean, nugget, anisotropic, engine, profile_mean, vecchia):
+def _gaussian_field(cov, *, mean, nugget, anisotropic, engine, profile_mean, vecchia,
+                    crs="planar"):
     """A GaussianField with ``cov`` (made anisotropic on request) on the engine ``engine``
-    with the Vecchia options ``vecchia`` (from :func:`_vecchia`)."""
+    with the Vecchia options ``vecchia`` (from :func:`_vecchia`), in the coordinates ``crs``."""
     from ..covariance import Anisotropic
     from .gaussian_field import GaussianField
 
+    crs = _check_crs(crs)
     if anisotropic:
+        if crs == "lonlat":
+            raise ValueError("--anisotropic is not available with --crs lonlat: geometric "
+                             "anisotropy needs planar coordinates (project lon/lat to a local "
+                             "planar CRS in km, or drop --anisotropic)")
         cov = Anisotropic(cov)
     return GaussianField(cov, mean=mean, nugget=nugget, profile_mean=profile_mean,
-                         engine=get_engine(engine, **vecchia))
+                         engine=get_engine(engine, **vecchia), crs=crs)
 
 
 def _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff) -> tuple:
+    """The mesh (a Mesh, or its ``{"nodes", "cells"}`` description) and the checked
+    ``Mesh.from_points`` options; a bad option is a ValueError naming it (``--mesh-…``)."""
     from ..spde import Mesh
 
     if mesh is not None and not isinstance(mesh, Mesh):
@@ -138,20 +233,37 @@ def _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff) -> tuple:
                                                                           dtype=np.int64))
     options = {}
     if mesh_max_edge is not None:
-        edges = np.atleast_1d(np.asarray(mesh_max_edge, dtype=np.float64)).tolist()
-        options["max_edge"] = edges[0] if len(edges) == 1 else tuple(edges)
+        options["max_edge"] = _max_edge(mesh_max_edge)
     if mesh_offset is not None:
-        options["offset"] = float(mesh_offset)
+        options["offset"] = _positive_number(mesh_offset, "--mesh-offset")
     if mesh_cutoff is not None:
-        options["cutoff"] = float(mesh_cutoff)
+        options["cutoff"] = _positive_number(mesh_cutoff, "--mesh-cutoff", allow_zero=True)
+    if "offset" in options and "cutoff" in options and options["cutoff"] >= options["offset"]:
+        raise ValueError(f"--mesh-cutoff ({options['cutoff']:g}) must be smaller than "
+                         f"--mesh-offset ({options['offset']:g})")
     return mesh, options
+
+
+def _integer(value, flag: str, allowed, note: str = "") -> int:
+    """``int(value)`` if it is an integer in ``allowed``, else a ValueError naming ``flag``
+    (and ``note``, why)."""
+    try:
+        ok = float(value) == int(float(value)) and int(float(value)) in allowed
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        words = [str(a) for a in allowed]
+        need = (", ".join(words[:-1]) + " or " + words[-1] if len(words) <= 3
+                else f"an integer ≥ {min(allowed)}")
+        raise ValueError(f"{flag} must be {need}{note}, got {value!r}")
+    return int(float(value))
 
 
 @register("matern", doc="Gaussian field with a Matérn covariance (any ν > 0)")
 def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
             engine="exact", profile_mean=True, neighbours=None, pred_neighbours=None,
             coarse_neighbours=None, grouped=False, ordering=None, seed=None, alpha=None,
-            mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None):
+            mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None, crs="planar"):
     from ..covariance import Matern
 
     vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
@@ -161,29 +273,34 @@ def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
         return _matern_spde(smoothness=smoothness, alpha=alpha, mean=mean, nugget=nugget,
                             anisotropic=anisotropic, profile_mean=profile_mean, mesh=mesh,
                             mesh_max_edge=mesh_max_edge, mesh_offset=mesh_offset,
-                            mesh_cutoff=mesh_cutoff)
+                            mesh_cutoff=mesh_cutoff, crs=crs)
     spde_only = {"alpha": alpha, "mesh": mesh, "mesh_max_edge": mesh_max_edge,
                  "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff}
     given = sorted(k for k, v in spde_only.items() if v is not None)
     if given:
-        raise ValueError(f"{given} apply to engine='spde' only, not {engine!r}")
+        raise ValueError(f"{_flags(given)} {_verb(given)} to --engine spde only, not "
+                         f"{engine!r}")
     return _gaussian_field(Matern(smoothness=smoothness), mean=mean, nugget=nugget,
                            anisotropic=anisotropic, engine=engine, profile_mean=profile_mean,
-                           vecchia=vecchia)
+                           vecchia=vecchia, crs=crs)
 
 
-def _simple_covariance(cls):
+def _simple_covariance(cls, name):
     def builder(*, mean="constant", nugget=True, anisotropic=False, engine="exact",
                 profile_mean=True, neighbours=None, pred_neighbours=None,
-                coarse_neighbours=None, grouped=False, ordering=None, seed=None):
+                coarse_neighbours=None, grouped=False, ordering=None, seed=None,
+                crs="planar"):
+        _check_engine(engine)
         if isinstance(engine, str) and engine_family(engine) == "precision":
-            raise ValueError(f"the {engine!r} engine fits the Matérn SPDE model: use "
-                             "model 'matern' (or 'matern-spde')")
+            raise ValueError(f"--engine {engine} fits the Matérn SPDE field only: use --model "
+                             f"matern (or matern-spde), or --engine exact or vecchia for "
+                             f"--model {name}")
         vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
                            coarse_neighbours=coarse_neighbours, grouped=grouped,
                            ordering=ordering, seed=seed)
         return _gaussian_field(cls(), mean=mean, nugget=nugget, anisotropic=anisotropic,
-                               engine=engine, profile_mean=profile_mean, vecchia=vecchia)
+                               engine=engine, profile_mean=profile_mean, vecchia=vecchia,
+                               crs=crs)
 
     return builder
 
@@ -192,9 +309,9 @@ def _register_simple():
     from ..covariance import Exponential, Gaussian
 
     register("exponential", doc="Gaussian field with an exponential covariance")(
-        _simple_covariance(Exponential))
+        _simple_covariance(Exponential, "exponential"))
     register("gaussian", doc="Gaussian field with a squared-exponential covariance")(
-        _simple_covariance(Gaussian))
+        _simple_covariance(Gaussian, "gaussian"))
 
 
 _register_simple()
@@ -203,15 +320,17 @@ _register_simple()
 def _space_time(make):
     def builder(*, mean="constant", nugget=True, engine="exact", profile_mean=True,
                 neighbours=None, pred_neighbours=None, coarse_neighbours=None, grouped=False,
-                ordering=None, seed=None):
+                ordering=None, seed=None, crs="planar"):
+        _check_engine(engine)
         if isinstance(engine, str) and engine_family(engine) == "precision":
-            raise ValueError(f"the {engine!r} engine is spatial (Matérn SPDE); space-time SPDE "
-                             "fields: model 'advection-diffusion'")
+            raise ValueError(f"--engine {engine} is spatial (the Matérn SPDE field); the "
+                             "space-time SPDE field is --model advection-diffusion")
         vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
                            coarse_neighbours=coarse_neighbours, grouped=grouped,
                            ordering=ordering, seed=seed)
         return _gaussian_field(make(), mean=mean, nugget=nugget, anisotropic=False,
-                               engine=engine, profile_mean=profile_mean, vecchia=vecchia)
+                               engine=engine, profile_mean=profile_mean, vecchia=vecchia,
+                               crs=crs)
 
     return builder
 
@@ -234,20 +353,25 @@ _register_space_time()
 @register("matern-spde", doc="Matérn SPDE field on a finite-element mesh (sparse precision)")
 def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
                  anisotropic=False, profile_mean=True, mesh=None, mesh_max_edge=None,
-                 mesh_offset=None, mesh_cutoff=None, engine="spde"):
+                 mesh_offset=None, mesh_cutoff=None, engine="spde", crs="planar"):
     from .spde_field import SPDEField, alpha_for_smoothness
 
     if engine != "spde":
-        raise ValueError(f"model 'matern-spde' runs on the spde engine, not {engine!r}")
+        raise ValueError(f"model 'matern-spde' runs on --engine spde, not {engine!r}")
+    _check_crs(crs, "the SPDE engine (a planar finite-element mesh)")
     mesh, mesh_options = _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff)
     d = mesh.dim if mesh is not None else 2
+    if alpha is not None:
+        # ν = α − d/2 > 0: α ≥ 2 in 2-D and 3-D, α ≥ 1 in 1-D
+        alpha = _integer(alpha, "--alpha", range(d // 2 + 1, 1000),
+                         f" (the smoothness ν = α − d/2 must be positive; here d = {d})")
     if smoothness is not None:
         a = alpha_for_smoothness(smoothness, d)
-        if alpha is not None and int(alpha) != a:
-            raise ValueError(f"smoothness {smoothness:g} needs alpha = {a} in {d}-D, got "
-                             f"alpha = {alpha}")
+        if alpha is not None and alpha != a:
+            raise ValueError(f"--fix smoothness={smoothness:g} needs --alpha {a} in {d}-D "
+                             f"(ν = α − d/2), got --alpha {alpha}")
         alpha = a
-    return SPDEField(mesh=mesh, alpha=2 if alpha is None else int(alpha), mean=mean,
+    return SPDEField(mesh=mesh, alpha=2 if alpha is None else alpha, mean=mean,
                      nugget=nugget, profile_mean=profile_mean, anisotropic=anisotropic,
                      mesh_options=mesh_options)
 
@@ -257,13 +381,19 @@ def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
 def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotropic=False,
                          stabilization=True, mean="constant", nugget=True, profile_mean=True,
                          mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None,
-                         engine="spde"):
+                         engine="spde", crs="planar"):
     from .advection_diffusion_field import AdvectionDiffusionField
 
     if engine not in ("spde", "exact"):  # "exact": the CLI's default engine name
-        raise ValueError(f"model 'advection-diffusion' runs on the spde engine, not {engine!r}")
+        _check_engine(engine)
+        raise ValueError(f"model 'advection-diffusion' runs on --engine spde, not {engine!r}")
+    _check_crs(crs, "the advection-diffusion model (a planar finite-element mesh)")
     mesh, mesh_options = _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff)
-    return AdvectionDiffusionField(mesh=mesh, dt=dt, alpha=1 if alpha is None else alpha,
+    alpha = 1 if alpha is None else _integer(alpha, "--alpha", (1, 2))
+    alpha_s = _integer(alpha_s, "--alpha-s", (0, 1, 2))
+    if dt is not None:
+        dt = _positive_number(dt, "--time-step")
+    return AdvectionDiffusionField(mesh=mesh, dt=dt, alpha=alpha,
                                    alpha_s=alpha_s, advection=advection,
                                    anisotropic=anisotropic, stabilization=stabilization,
                                    mean=mean, nugget=nugget, profile_mean=profile_mean,
@@ -311,6 +441,8 @@ def gaussian_field_spec(model) -> dict:
                 engine=name)
     if name == "vecchia":
         spec.update(eng)
+    if getattr(model, "crs", "planar") != "planar":  # planar specs stay as before
+        spec["crs"] = model.crs
     return spec
 
 

@@ -106,7 +106,9 @@ class SPDEField(LatentGMRFModel):
 
     def _check_obs(self, obs: Observations) -> None:
         if obs.dim != 2 and self.mesh is None:
-            raise ValueError("the automatic SPDE mesh is 2-D: give a Mesh for other dimensions")
+            raise ValueError(f"the SPDE engine builds its mesh in 2-D, the data have {obs.dim} "
+                             "coordinate columns: use --engine exact or vecchia (or the model's "
+                             f"mesh option with a {obs.dim}-D mesh)")
         if obs.times is not None:
             raise ValueError("the SPDE Matérn model is spatial: the data have times")
 

@@ -17,6 +17,7 @@
     frozen.train_frozen_graph          ψ and head on frozen graph convolutions (fast epochs)
     batched.train_batched              fresh simulations and graphs on an accelerator (GPU)
     bundle.NeuralEstimator             network + spec + metadata; save / load / estimate
+    standardise.ValueMap               values standardised (median, MAD), estimates mapped back
     bundle.load_estimator(name)        shipped estimators ("matern-irregular", …)
 """
 

@@ -24,6 +24,7 @@ import torch
 
 from .base import AmortizedEstimator, estimator_from_config
 from .simulation import SimulationSpec
+from .standardise import ValueMap, describe, slope_names
 from .training import save_state_atomic
 
 FORMAT = 1
@@ -60,17 +61,39 @@ def _check_columns(df: pd.DataFrame) -> None:
         raise ValueError("the data table is empty")
     for c in ("x", "y", "z"):
         col = pd.to_numeric(df[c], errors="coerce")
-        bad = ~np.isfinite(col.to_numpy(dtype=np.float64))
+        text = (col.isna() & df[c].notna()).to_numpy()
+        if text.any():
+            rows = np.flatnonzero(text)[:5].tolist()
+            raise ValueError(f"column {c!r} has non-numeric values (rows {rows})")
+        with np.errstate(invalid="ignore"):
+            v = col.to_numpy(dtype=np.float64)
+        bad = np.isinf(v) if c == "z" else ~np.isfinite(v)   # a NaN value z is missing
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
-            raise ValueError(f"column {c!r} has missing or non-numeric values (rows {rows})")
+            kind = "infinite" if c == "z" else "missing or infinite"
+            raise ValueError(f"column {c!r} has {kind} values (rows {rows})")
+
+
+def _drop_missing(name, coords: np.ndarray, values: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Leave out the locations with a missing (NaN) value in any replicate; infinite values
+    are an error. Returns coords, values and the number of NaN values."""
+    if np.isinf(values).any():
+        raise ValueError(f"dataset {name!r} has infinite values")
+    missing = np.isnan(values)
+    keep = ~missing.any(0)
+    return coords[keep], values[:, keep], int(missing.sum())
 
 
 def datasets_from_table(df: pd.DataFrame) -> tuple[list, list[tuple[np.ndarray, np.ndarray]]]:
     """Split a table with columns x, y, z [, dataset] [, replicate] into datasets
-    ``(coords (n, 2), values (r, n))``; replicates must share their locations."""
+    ``(coords (n, 2), values (r, n))``; replicates must share their locations. A missing
+    (NaN) value z is kept as NaN here (:meth:`NeuralEstimator.estimate` leaves its location
+    out); missing or infinite coordinates, and infinite or non-numeric values, are errors."""
     _check_columns(df)
     df = df.copy()
+    for c in ("x", "y", "z"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
     has_ds = "dataset" in df.columns
     if not has_ds:
         df["dataset"] = 0
@@ -90,12 +113,16 @@ def datasets_from_table(df: pd.DataFrame) -> tuple[list, list[tuple[np.ndarray, 
         else:
             coords = part[["x", "y"]].to_numpy(np.float64)
             values = part["z"].to_numpy(np.float64)[None]
-        if coords.shape[0] < 3:
-            raise ValueError(f"dataset {name!r} has {coords.shape[0]} locations; at least 3 "
-                             "are needed")
         names.append(name)
         out.append((coords, values))
     return names, out
+
+
+#: datasets with fewer than n_min / FAR or more than FAR · n_max locations (or replicates)
+#: are refused without ``force`` (--force); between those and the trained range, a warning
+FAR = 2.0
+#: the fewest locations a dataset needs at all
+MIN_LOCATIONS = 3
 
 
 class NeuralEstimator:
@@ -131,7 +158,9 @@ class NeuralEstimator:
 
     def _rescaled(self, items):
         """Coordinates outside the unit square (the designs' domain) are mapped into it by a
-        shift and one scale factor per dataset; length parameters are scaled back."""
+        shift and one scale factor per dataset; length parameters are scaled back. An
+        estimator with a linear mean in the coordinates (``beta_x``, ``beta_y``) is refused
+        such data: the intercept's interval would not map back exactly."""
         if self.spec.design.gridded:
             return items, np.ones(len(items))
         new, scales = [], []
@@ -146,40 +175,100 @@ class NeuralEstimator:
             new.append(((coords - lo) / span, values))
             scales.append(span)
         if any(s != 1.0 for s in scales):
+            slopes = slope_names(self.names)
+            if slopes:
+                raise ValueError(f"this estimator has a linear mean in the coordinates "
+                                 f"({slopes}): give coordinates inside the unit square "
+                                 "[0, 1]², where it was trained")
             warnings.warn("coordinates outside the unit square were rescaled into it (the "
                           "estimator was trained there); range estimates are scaled back",
                           stacklevel=3)
         return new, np.asarray(scales)
 
-    def _check_design(self, items) -> None:
-        """Warn when datasets lie outside what the estimator was trained on."""
+    def _check_design(self, names, items, force: bool = False) -> None:
+        """Refuse datasets far outside what the estimator was trained on (fewer than
+        n_min / :data:`FAR` or more than :data:`FAR` · n_max locations or replicates) unless
+        ``force``; warn for those outside the trained range but within that margin."""
+        for name, (coords, _) in zip(names, items, strict=True):
+            if len(coords) < MIN_LOCATIONS:
+                raise ValueError(f"dataset {name!r} has {len(coords)} location(s) with a "
+                                 f"value (column 'z'; NaN values are missing); at least "
+                                 f"{MIN_LOCATIONS} are needed")
         if self.spec.design.gridded:
             return
         # rows of values: replicates (× time steps for a space-time model)
         (n_min, n_max), (r_min, r_max) = self.spec.design.n_range, self.spec.rows_range
         ns, rs = [len(c) for c, _ in items], [len(v) for _, v in items]
-        if min(ns) < n_min or max(ns) > n_max:
-            warnings.warn(f"datasets with {min(ns)}..{max(ns)} locations; the estimator was "
-                          f"trained on {n_min}..{n_max} (its answers outside are extrapolations)",
-                          stacklevel=3)
-        if min(rs) < r_min or max(rs) > r_max:
-            warnings.warn(f"datasets with {min(rs)}..{max(rs)} replicates; the estimator was "
-                          f"trained on {r_min}..{r_max}", stacklevel=3)
+        for what, counts, lo, hi in (("locations", ns, n_min, n_max),
+                                     ("replicates", rs, r_min, r_max)):
+            far = [(name, k) for name, k in zip(names, counts, strict=True)
+                   if k < lo / FAR or k > FAR * hi]
+            if far and not force:
+                name, k = far[0]
+                raise ValueError(
+                    f"dataset {name!r} has {k} {what}, far outside the {lo}..{hi} the "
+                    f"estimator was trained on (it answers for {lo / FAR:g}..{FAR * hi:g}; "
+                    f"{len(far)} dataset(s) outside): its estimates would be extrapolations; "
+                    "use --force to estimate anyway")
+            if min(counts) < lo or max(counts) > hi:
+                warnings.warn(f"datasets with {min(counts)}..{max(counts)} {what}; the "
+                              f"estimator was trained on {lo}..{hi} (its answers outside are "
+                              "extrapolations)", stacklevel=3)
 
-    def estimate(self, data, level: float = 0.9, batch_size: int = 64) -> pd.DataFrame:
-        """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``.
+    @property
+    def value_map(self) -> ValueMap:
+        """How the values of a dataset are standardised (:mod:`fieldfit.neural.standardise`)."""
+        return ValueMap.for_prior(self.spec.prior, self.metadata.get("value_target"))
+
+    def estimate(self, data, level: float = 0.9, batch_size: int = 64,
+                 force: bool = False) -> pd.DataFrame:
+        """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``, then
+        ``n`` (locations used), ``n_missing`` (NaN values left out), ``value_shift`` and
+        ``value_factor`` (the network saw ``value_shift + value_factor · z``).
 
         ``data``: a table with columns x, y, z [, dataset] [, replicate], or a list of
         ``(coords (n, 2), values (r, n))``. Intervals are central at ``level`` (quantile
         and posterior estimators at their trained levels; ratio estimators by profiles).
+
+        Each dataset's values are standardised by their median and MAD and the estimates
+        mapped back exactly by the model's equivariance under z → α + βz (mean → α + β·mean,
+        variance and nugget → β²·…, range and smoothness unchanged;
+        :mod:`fieldfit.neural.standardise`), so they are not bounded by the prior box; nor
+        are ranges, scaled back from coordinates rescaled into the unit square. A missing (NaN)
+        value leaves its location out of its dataset (of every replicate) with a warning
+        giving the count. Datasets with far fewer or more locations than the estimator was
+        trained on are refused unless ``force`` (:meth:`_check_design`).
         """
         if isinstance(data, pd.DataFrame):
             names, items = datasets_from_table(data)
         else:
-            items = [(np.asarray(c, np.float64), np.atleast_2d(np.asarray(v, np.float64)))
-                     for c, v in data]
+            items = []
+            for j, (c, v) in enumerate(data):
+                c = np.asarray(c, np.float64)
+                v = np.atleast_2d(np.asarray(v, np.float64))
+                if c.ndim != 2 or c.shape[1] != 2 or v.shape[-1] != len(c):
+                    raise ValueError(f"dataset {j}: coordinates (n, 2) and values (r, n) "
+                                     f"needed, got {c.shape} and {v.shape}")
+                if not np.isfinite(c).all():
+                    raise ValueError(f"dataset {j}: coordinates with missing or infinite "
+                                     "values")
+                items.append((c, v))
             names = list(range(len(items)))
-        self._check_design(items)
+        cleaned = [_drop_missing(name, c, v) for name, (c, v) in zip(names, items, strict=True)]
+        items = [(c, v) for c, v, _ in cleaned]
+        n_missing = np.array([k for *_, k in cleaned])
+        if n_missing.any():
+            warnings.warn(f"{int(n_missing.sum())} missing (NaN) value(s) left out of "
+                          f"{int((n_missing > 0).sum())} dataset(s) (with replicates, their "
+                          "locations in every replicate)", stacklevel=2)
+        self._check_design(names, items, force)
+        vmap = self.value_map
+        if vmap.unknown:
+            warnings.warn(describe(vmap), stacklevel=2)
+        coef = np.array([vmap.coefficients(v, name)
+                         for name, (_, v) in zip(names, items, strict=True)]).reshape(-1, 2)
+        alpha, beta = coef[:, 0], coef[:, 1]
+        items = [(c, a + b * v) for (c, v), a, b in zip(items, alpha, beta, strict=True)]
         items, scales = self._rescaled(items)
         out = self.estimate_unit(items, batch_size)
         lo_key, hi_key = f"q{(1 - level) / 2:g}", f"q{(1 + level) / 2:g}"
@@ -188,9 +277,9 @@ class NeuralEstimator:
         if edge.any():
             which = sorted({self.names[j] for j in np.flatnonzero(edge.any(0))})
             warnings.warn(f"estimates of {which} at the edge of the prior box in "
-                          f"{int(edge.any(1).sum())} dataset(s): the data may lie outside what "
-                          f"the estimator was trained on ({prior.to_dict()['bounds']})",
-                          stacklevel=2)
+                          f"{int(edge.any(1).sum())} dataset(s) (after standardising the "
+                          f"values): the data may lie outside what the estimator was trained "
+                          f"on ({prior.to_dict()['bounds']})", stacklevel=2)
         table = {"dataset": names}
         have = lo_key in out and hi_key in out
         if not have:
@@ -201,10 +290,21 @@ class NeuralEstimator:
                    for key in ("estimate", lo_key, hi_key)}
         for j, n in enumerate(self.names):
             f = scales if n in LENGTH_PARAMS else 1.0
-            table[n] = natural["estimate"][:, j] * f
-            table[f"{n}_lower"] = natural[lo_key][:, j] * f if have else nan[:, j]
-            table[f"{n}_upper"] = natural[hi_key][:, j] * f if have else nan[:, j]
-        return pd.DataFrame(table)
+            for col, key in ((n, "estimate"), (f"{n}_lower", lo_key), (f"{n}_upper", hi_key)):
+                if col != n and not have:
+                    table[col] = nan[:, j]
+                    continue
+                table[col] = vmap.back(n, natural[key][:, j], alpha, beta) * f
+                if not np.isfinite(table[col]).all():
+                    k = int(np.flatnonzero(~np.isfinite(table[col]))[0])
+                    raise ValueError(f"dataset {names[k]!r}: the estimate {col} is not "
+                                     "finite; the values of column 'z' are out of range")
+        table["n"] = [len(c) for c, _ in items]
+        table["n_missing"] = n_missing
+        table["value_shift"], table["value_factor"] = alpha, beta
+        frame = pd.DataFrame(table)
+        frame.attrs["values"] = describe(vmap)
+        return frame
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -221,17 +321,26 @@ class NeuralEstimator:
     @classmethod
     def load(cls, path: str | Path) -> NeuralEstimator:
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{str(path)!r} is a directory, not an estimator file (.pt)")
         if not path.is_file():
             raise ValueError(f"no estimator file {str(path)!r}")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{str(path)!r} is not a fieldfit estimator file: {err}") from err
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
+        except Exception:  # noqa: BLE001  (torch's message advises unsafe loading: not shown)
+            raise ValueError(f"{str(path)!r} is not a fieldfit estimator file") from None
+        if not isinstance(state, dict) or state.get("format") != FORMAT or not all(
+                k in state for k in ("config", "spec", "weights")):
             raise ValueError(f"{str(path)!r} is not a fieldfit estimator file (format {FORMAT})")
-        net = estimator_from_config(state["config"])
-        net.load_state_dict(state["weights"])
-        return cls(net, SimulationSpec.from_dict(state["spec"]), state["metadata"])
+        try:
+            net = estimator_from_config(state["config"])
+            net.load_state_dict(state["weights"])
+            spec = SimulationSpec.from_dict(state["spec"])
+        except Exception as err:  # noqa: BLE001  (a damaged or foreign bundle)
+            raise ValueError(f"{str(path)!r} is not a usable fieldfit estimator file "
+                             f"({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+                             ) from None
+        return cls(net, spec, state.get("metadata", {}))
 
 
 def load_estimator(name_or_path: str | Path) -> NeuralEstimator:

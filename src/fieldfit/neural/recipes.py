@@ -23,8 +23,9 @@ from .bundle import NeuralEstimator
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
 from .prior import Bound, Prior
 from .simulation import ModelSpec, SimulationSpec, example_observations, validation_indices
+from .standardise import value_target
 from .summaries import CNNSummary, GNNSummary
-from .training import TrainingSettings, as_batch, train
+from .training import TrainingSettings, as_batch, check_fingerprint, read_checkpoint, train
 
 #: the prior of the shipped ``matern-irregular`` estimators
 DEFAULT_BOUNDS = {"range": Bound(0.02, 0.5, "loguniform"),
@@ -115,7 +116,10 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                       replicates: str = "1", time_steps: int | None = None,
                       model_options: Mapping | None = None) -> SimulationSpec:
     """:func:`build_spec` from the text options of ``fieldfit train-estimator`` (``--prior
-    name=lo:hi[:log]``, ``--fix name=value``, ``--grid NYxNX``, ``--replicates R|LO:HI``)."""
+    name=lo:hi[:log]``, ``--fix name=value``, ``--grid NXxNY``, ``--replicates R|LO:HI``).
+
+    ``--grid NXxNY`` is the convention of ``fieldfit simulate --grid``: columns × rows, "16x8"
+    is 16 cells along x and 8 along y (a :class:`GridDesign` of ``ny=8, nx=16``)."""
     bounds = {}
     for item in priors or ():
         for part in (p.strip() for p in item.split(",")):
@@ -124,10 +128,10 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                 bounds[name] = bound
     try:
         reps = tuple(int(v) for v in str(replicates).split(":"))
-        ny, nx = (int(v) for v in str(grid).lower().split("x"))
+        nx, ny = (int(v) for v in str(grid).lower().split("x"))
     except ValueError:
-        raise ValueError(f"--replicates is R or LO:HI and --grid NYxNX; got {replicates!r}, "
-                         f"{grid!r}") from None
+        raise ValueError(f"--replicates is R or LO:HI and --grid NXxNY (columns x rows); got "
+                         f"{replicates!r}, {grid!r}") from None
     if len(reps) not in (1, 2):
         raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}")
     return build_spec(model, bounds, parse_assignments(fix), design, n_min, n_max, (ny, nx),
@@ -213,8 +217,17 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     on_the_fly: bool = False, settings: TrainingSettings | None = None,
                     network_options: Mapping | None = None, progress: bool = True,
                     checkpoint: Path | None = None, device: str = "cpu",
-                    n_calibrate: int = 0) -> NeuralEstimator:
+                    n_calibrate: int = 0, resume: bool = False) -> NeuralEstimator:
     """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`.
+
+    ``checkpoint`` (default: OUT with the suffix ``.ckpt``) holds the training's whole state
+    after every epoch (:mod:`fieldfit.neural.training`); ``resume=True`` continues a run
+    killed or interrupted from it, to the answer of a run never stopped, after checking (before
+    any simulation) that it belongs to this run: the same spec, network, estimator kind, seed,
+    numbers of simulations and training settings (:func:`run_fingerprint`). The simulations
+    themselves resume from ``store``. (Not the ``--resume`` of
+    ``scripts/train_shipped_estimators.py``, which trains a saved bundle further with a fresh
+    optimiser.)
 
     ``n_calibrate`` > 0 (quantile estimators): that many further simulations (seed + 2; in
     ``store``/calibration.zarr when a store is used) calibrate the intervals
@@ -232,7 +245,15 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
     out = Path(out)
-    checkpoint = checkpoint or out.with_suffix(".ckpt")
+    checkpoint = Path(checkpoint or out.with_suffix(".ckpt"))
+    fingerprint = run_fingerprint(spec, net, kind, n_train, n_val, seed, on_the_fly, settings,
+                                  device)
+    if resume:                           # refused now, before any simulation
+        if device != "cpu":
+            raise ValueError("--resume continues a training on the CPU; on an accelerator "
+                             "(--device) every epoch is simulated afresh and cannot be "
+                             "replayed: train afresh")
+        check_fingerprint(read_checkpoint(checkpoint), fingerprint, checkpoint)
     if device != "cpu":
         from .batched import train_batched
 
@@ -249,10 +270,12 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                                             progress, on_the_fly)
         sim_seconds = time.perf_counter() - t0
         hist = train(net, spec, train_set, val_set, settings, checkpoint=checkpoint,
-                     progress=progress)
+                     progress=progress, resume=resume, fingerprint=fingerprint)
         meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
                 "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
-                "training": hist.to_dict()}
+                "training": hist.to_dict(), **({"resumed": True} if resume else {})}
+    if val_set is not None:          # the target of the values' standardisation
+        meta["value_target"] = value_target([x.values for x in val_set])
     if kind == "ratio":
         meta["platt"] = net.calibrate(*as_batch(net, list(val_set), spec))
     if n_calibrate:
@@ -269,6 +292,20 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     est = NeuralEstimator(net, spec, meta)
     est.save(out)
     return est
+
+
+def run_fingerprint(spec: SimulationSpec, net, kind: str, n_train: int, n_val: int,
+                    seed: int, on_the_fly: bool, settings: TrainingSettings,
+                    device: str = "cpu") -> dict:
+    """What a training checkpoint must share with a run that resumes from it: everything
+    that changes the sequence of weights (not the progress bars, the Dask scheduler, the
+    store's folder or a time limit)."""
+    return {"spec": spec.to_dict(), "estimator": kind, "network": net.config(),
+            "n_train": int(n_train), "n_val": int(n_val), "seed": int(seed),
+            "on_the_fly": bool(on_the_fly), "device": device,
+            "settings": {k: getattr(settings, k) for k in ("epochs", "batch_size", "lr",
+                                                           "patience", "refresh", "seed",
+                                                           "schedule")}}
 
 
 @dataclass
@@ -310,6 +347,7 @@ class TrainOptions:
     device: str = "cpu"
     seed: int = 0
     progress: bool = True
+    resume: bool = False
 
     def __post_init__(self):
         for name in ("train", "val", "epochs", "batch_size", "width", "neighbours", "n_min",
@@ -347,7 +385,7 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
         store = out.parent / f"{out.stem}-simulations"
     return train_estimator(spec, out, o.estimator, o.train, o.val, o.seed, store, o.scheduler,
                            o.on_the_fly, settings, network, o.progress, device=o.device,
-                           n_calibrate=o.calibrate)
+                           n_calibrate=o.calibrate, resume=o.resume)
 
 
 def calibrate_quantiles(net, samples, spec: SimulationSpec, batch_size: int = 64,

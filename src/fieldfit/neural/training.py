@@ -5,9 +5,20 @@ as a fixed sequence (in memory or :class:`~fieldfit.neural.store.ZarrSamples`) o
 afresh every ``refresh`` epochs (``simulate_on_the_fly``: each epoch sees new data, the
 regime in which neural Bayes estimators do not overfit; Sainsbury-Dale et al. 2024 §2.3). The
 validation loss decides the learning-rate decay (halved after ``patience // 2`` epochs without
-improvement) and early stopping (after ``patience``); the best weights are kept, written to
-``checkpoint`` (atomically) at every improvement, and restored at the end, also when the run is
-interrupted with Ctrl-C.
+improvement) and early stopping (after ``patience``); the best weights are kept and restored at
+the end, also when the run is interrupted with Ctrl-C.
+
+**Checkpoints.** After every epoch the whole state of the run is written atomically to
+``checkpoint`` (a ``torch.save`` file of plain data, :data:`CHECKPOINT_FORMAT`): the current
+and the best weights, the optimiser's and the learning-rate scheduler's state, the epoch, the
+history, the early-stopping counters, the elapsed seconds, the random states (torch's and the
+shuffling generator's) and a *fingerprint* of the run's set-up; its ``state`` and ``epoch``
+are the best weights and their epoch, ``current`` and ``last_epoch`` those of the last epoch.
+``resume=True`` continues from it: a run killed at any point (SIGKILL included) and resumed
+ends with the same weights and history as one never stopped (on the CPU, one thread: the
+same floating-point operations in the same order). A checkpoint of a finished run resumes to
+its end at once; one whose fingerprint differs from the new run's is refused
+(:func:`check_fingerprint`).
 """
 
 from __future__ import annotations
@@ -80,6 +91,12 @@ def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
                                           batch_size))
 
 
+#: the ``format`` entry of a resumable training checkpoint
+CHECKPOINT_FORMAT = "fieldfit-training-checkpoint-2"
+#: the ways a run ends that a resume does not continue (an interrupted run is continued)
+FINISHED = ("early stopping", "epoch limit", "time limit")
+
+
 def save_state_atomic(state: dict, path: Path) -> None:
     """``torch.save`` to a temporary file and a rename (:func:`fieldfit.fit.write_atomic`)."""
     buf = io.BytesIO()
@@ -87,14 +104,59 @@ def save_state_atomic(state: dict, path: Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The resumable training checkpoint at ``path`` (:data:`CHECKPOINT_FORMAT`); a missing
+    file, another kind of file or one of an older fieldfit is a ValueError saying so."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--resume: no training checkpoint {str(path)!r} to resume from "
+                         "(it is written beside --out after each epoch)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001  (torch's message advises unsafe loading: not shown)
+        raise ValueError(f"{str(path)!r} is not a fieldfit training checkpoint") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{str(path)!r} is not a resumable fieldfit training checkpoint "
+                         "(written by an older fieldfit, or another file): train afresh "
+                         "without --resume")
+    return state
+
+
+def check_fingerprint(state: dict, fingerprint: dict | None, path: str | Path = "") -> None:
+    """Refuse to resume from a checkpoint of a different run: every entry of the new run's
+    ``fingerprint`` (model, prior, design, network, seed, settings, ...) must equal the
+    checkpoint's; the ValueError names the entries that differ."""
+    if fingerprint is None:
+        return
+    old = state.get("fingerprint") or {}
+    new = _plain(fingerprint)
+    differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if differ:
+        detail = "; ".join(f"{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now"
+                           for k in differ[:4])
+        raise ValueError(f"--resume: the checkpoint {str(path)!r} belongs to a run with other "
+                         f"options ({detail}); resume with the options it was started with, or "
+                         "train afresh without --resume")
+
+
+def _plain(x):
+    """JSON-like plain data (tuples as lists), as a checkpoint stores and compares it."""
+    import json
+
+    return json.loads(json.dumps(x, default=str))
+
+
 def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int,
           val_samples: Sequence[Sample] | int, settings: TrainingSettings | None = None,
-          checkpoint: str | Path | None = None, progress: bool = True) -> History:
+          checkpoint: str | Path | None = None, progress: bool = True,
+          resume: bool = False, fingerprint: dict | None = None,
+          callback=None) -> History:
     """Train ``estimator`` in place; returns the :class:`History`.
 
     ``train_samples`` / ``val_samples``: sequences of :class:`Sample`, or a number of samples
     to simulate in process (validation: the run's indices from 10⁹,
     :func:`~fieldfit.neural.simulation.validation_indices`, never reached in training).
+    ``checkpoint``, ``resume``, ``fingerprint``, ``callback``: see :func:`optimise`.
     """
     st = settings or TrainingSettings()
     if st.threads:
@@ -124,7 +186,9 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
     val = list(_batches(estimator, val_samples, spec, np.arange(len(val_samples)), 256))
     # a fixed training set: each dataset's pilot likelihoods (if the network uses them) once
     with pilot_cache() if refresh >= 10**9 or not on_the_fly else contextlib.nullcontext():
-        return optimise(estimator, epoch_batches, val, st, checkpoint, progress)
+        return optimise(estimator, epoch_batches, val, st, checkpoint, progress,
+                        resume=resume, fingerprint=fingerprint, numpy_rng=rng,
+                        callback=callback)
 
 
 def _loss_over(estimator, batches) -> float:
@@ -139,29 +203,70 @@ def _loss_over(estimator, batches) -> float:
 
 def optimise(estimator, epoch_batches, val_batches, settings: TrainingSettings,
              checkpoint: str | Path | None = None, progress: bool = True,
-             epoch_size: int | None = None) -> History:
+             epoch_size: int | None = None, resume: bool = False,
+             fingerprint: dict | None = None, numpy_rng: np.random.Generator | None = None,
+             callback=None) -> History:
     """The training loop shared by :func:`train` and
     :func:`fieldfit.neural.batched.train_batched`: ``epoch_batches(epoch)`` yields the
     ``(inputs, u)`` of one epoch, ``val_batches`` are fixed. Adam; ``settings.schedule``
     "plateau" (halve the rate after ``patience // 2`` epochs without improvement) or "cosine"
     (from ``lr`` to lr/50 over ``max_seconds``, or over ``epochs``); early stopping after
-    ``patience`` epochs without improvement; the best weights kept, checkpointed atomically,
-    restored at the end (Ctrl-C included)."""
+    ``patience`` epochs without improvement; the best weights kept and restored at the end
+    (Ctrl-C included).
+
+    ``checkpoint``: the file the run's whole state is written to (atomically) after every
+    epoch (module docstring); ``resume``: continue from it (:func:`read_checkpoint`,
+    :func:`check_fingerprint` against ``fingerprint``, plain data describing the run);
+    ``numpy_rng``: the generator ``epoch_batches`` shuffles with, whose state the checkpoint
+    holds; ``callback(epoch, history)``: called after each epoch's checkpoint (an exception it
+    raises ends the run there, as a kill would).
+    """
     st = settings
     if st.schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {st.schedule!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint file to resume from")
     opt = torch.optim.Adam(estimator.parameters(), lr=st.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5,
                                                        patience=max(1, st.patience // 2))
     hist, best, best_state = History(), math.inf, copy.deepcopy(estimator.state_dict())
-    start, bad = time.perf_counter(), 0
+    bad, first, elapsed = 0, 0, 0.0
+    if resume:
+        saved = read_checkpoint(checkpoint)
+        check_fingerprint(saved, fingerprint, checkpoint)
+        estimator.load_state_dict(saved["current"])
+        opt.load_state_dict(saved["optimiser"])
+        sched.load_state_dict(saved["scheduler"])
+        best_state = saved["state"]
+        hist = History(**saved["history"])
+        best, bad, elapsed = float(saved["best"]), int(saved["bad"]), float(saved["seconds"])
+        first = int(saved["last_epoch"]) + 1
+        torch.set_rng_state(saved["torch_rng"])
+        if numpy_rng is not None and saved.get("numpy_rng") is not None:
+            numpy_rng.bit_generator.state = saved["numpy_rng"]
+        if hist.stopped.startswith(FINISHED):        # a finished run: nothing left to do
+            first = st.epochs
+    start = time.perf_counter() - elapsed
 
     def cosine_lr(epoch_fraction):
         frac = ((time.perf_counter() - start) / st.max_seconds if st.max_seconds
                 else epoch_fraction / st.epochs)
         return st.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
-    bar = tqdm(range(st.epochs), desc=f"training {estimator.kind}", disable=not progress)
+    def save(epoch):
+        save_state_atomic({
+            "format": CHECKPOINT_FORMAT, "fingerprint": _plain(fingerprint or {}),
+            "state": {k: v.detach().cpu() for k, v in best_state.items()},
+            "current": {k: v.detach().cpu() for k, v in estimator.state_dict().items()},
+            "optimiser": opt.state_dict(), "scheduler": sched.state_dict(),
+            "epoch": hist.best_epoch, "last_epoch": epoch, "history": hist.to_dict(),
+            "best": best, "bad": bad,
+            "seconds": time.perf_counter() - start, "torch_rng": torch.get_rng_state(),
+            "numpy_rng": None if numpy_rng is None else numpy_rng.bit_generator.state},
+            Path(checkpoint))
+
+    bar = tqdm(range(first, st.epochs), desc=f"training {estimator.kind}",
+               disable=not progress, initial=first, total=st.epochs)
     try:
         for epoch in bar:
             estimator.train()
@@ -185,22 +290,24 @@ def optimise(estimator, epoch_batches, val_batches, settings: TrainingSettings,
             if hist.val[-1] < best:
                 best, bad, hist.best_epoch = hist.val[-1], 0, epoch
                 best_state = copy.deepcopy(estimator.state_dict())
-                if checkpoint is not None:
-                    save_state_atomic({"state": {k: v.cpu() for k, v in best_state.items()},
-                                       "epoch": epoch, "history": hist.to_dict()},
-                                      Path(checkpoint))
             else:
                 bad += 1
             bar.set_postfix(train=f"{hist.train[-1]:.4f}", val=f"{hist.val[-1]:.4f}",
                             best=f"{best:.4f}")
             if bad >= st.patience:
                 hist.stopped = f"early stopping after epoch {epoch}"
-                break
-            if st.max_seconds is not None and time.perf_counter() - start > st.max_seconds:
+            elif st.max_seconds is not None and time.perf_counter() - start > st.max_seconds:
                 hist.stopped = f"time limit after epoch {epoch}"
+            elif epoch == st.epochs - 1:
+                hist.stopped = "epoch limit"
+            if checkpoint is not None:
+                save(epoch)
+            if callback is not None:
+                callback(epoch, hist)
+            if hist.stopped:
                 break
         else:
-            hist.stopped = "epoch limit"
+            hist.stopped = hist.stopped or "epoch limit"
     except KeyboardInterrupt:
         hist.stopped = "interrupted"
     finally:
