@@ -319,7 +319,9 @@ def small_fits(draw):
             ["--model", "exponential", "--no-nugget", "--mean", "zero"],
             ["--model", "exponential", "--fix", "range=0.3", "--no-nugget"],
             ["--model", "exponential", "--no-nugget", "--mean", "covariates", "--covariates",
-             "w"]]
+             "w"],
+            ["--model", "exponential", "--no-nugget", "--fix", "variance=1,range=0.3"],
+            ["--model", "exponential", "--fix", "variance=1,range=0.3,nugget=0.1"]]
     bad = [["--model", "exponential", "--no-nugget", "--fix", "range=0.3,range=0.4"],
            ["--model", "exponential", "--no-nugget", "--fix", "range=nan"],
            ["--model", "exponential", "--no-nugget", "--fix", "rnage=0.3"],
@@ -377,11 +379,9 @@ def _table(n: int = 10) -> pd.DataFrame:
                          "w": rng.normal(size=n)})
 
 
-# Found by this suite in files it does not own; xfail(strict) until fixed there (then drop
-# the mark, and add the options to small_fits).
-@pytest.mark.xfail(strict=True, reason="fit/mle.py: with every covariance parameter fixed "
-                   "(nothing left to optimise, the mean profiled) the fit calls "
-                   "torch.autograd.grad on a tensor without grad: RuntimeError, exit 1")
+# Found by this suite: with every covariance parameter fixed (nothing left to optimise, the
+# mean profiled) the fit used to call torch.autograd.grad on a tensor without grad
+# (RuntimeError, exit 1). Kept as explicit examples.
 @pytest.mark.usefixtures("one_torch_thread")
 @settings(phases=[Phase.explicit])
 @example((_table(), "x,y", "z", ["--model", "exponential", "--no-nugget", "--fix",

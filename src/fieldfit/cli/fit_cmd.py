@@ -144,7 +144,7 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
         check_table_output(predictions, "--predictions")
     check_distinct(**{"--out": out, "--predictions": predictions, "DATA": data,
                       "--predict-at": predict_at})
-    fixed = parse_assignments(fix)
+    fixed = parse_assignments(fix, option="--fix")
     coord_cols, cov_cols = _split(coords), _split(covariates) or None
     if cov_cols and mean not in ("covariates", "linear+covariates"):
         raise ValueError(f"--covariates {covariates} is used by --mean covariates or "

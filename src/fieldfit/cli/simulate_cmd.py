@@ -40,7 +40,7 @@ def simulate(
         check_table_output(out, "--out")
         if replicates < 1:
             raise ValueError(f"--replicates must be 1 or more, got {replicates}")
-        p = parse_assignments(params)
+        p = parse_assignments(params, option="--params")
         cols = _split(coords)
         if grid is not None and points is not None:
             raise ValueError("give either a POINTS file or --grid, not both")

@@ -134,7 +134,11 @@ class _Objective:
             return INFEASIBLE, np.zeros_like(u_np)
         try:
             ll = self._loglik(theta)
-            (g,) = torch.autograd.grad(ll, u)
+            # with every parameter fixed (or profiled) ℓ does not depend on u: zero gradient
+            (g,) = (torch.autograd.grad(ll, u, allow_unused=True) if ll.requires_grad
+                    else (None,))
+            if g is None:
+                g = torch.zeros_like(u)
         except NUMERICAL_FAILURES:
             return INFEASIBLE, np.zeros_like(u_np)
         f = -float(ll.detach()) / self.n
@@ -186,6 +190,9 @@ class CoarseStart:
     note: str
     #: after Ctrl-C during the coarse stage: its (interrupted) result, which ends the fit
     interrupted: FitResult | None = None
+    #: the coarse stage's own result (the best point should Ctrl-C come before the fine
+    #: search has evaluated anything)
+    result: FitResult | None = None
 
 
 def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float],
@@ -238,7 +245,8 @@ def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start,
     note = (f"started from the optimum with {coarse.coarse_label} "
             f"({first.evaluations + h_evals} evaluations, {time.perf_counter() - t0:.1f} s"
             + (", BFGS preconditioned by its Hessian)" if h_inv0 is not None else ")"))
-    return CoarseStart({k: v for k, v in first.params.items() if k in space}, h_inv0, note)
+    return CoarseStart({k: v for k, v in first.params.items() if k in space}, h_inv0, note,
+                       result=first)
 
 
 # --- step 2: the optimisation over starts --------------------------------------------------------
@@ -531,10 +539,10 @@ def check_identifiable(model, obs, space: ParamSpace) -> None:
     if n and np.ptp(y) == 0:
         raise ValueError(f"the observed values are all equal ({y[0]:g}): a covariance "
                          "cannot be estimated from constant data")
-    xy = obs.coords[obs.observed]
-    if len(xy) > 1 and np.all(np.ptp(xy, axis=0) == 0):
-        raise ValueError(f"all {len(xy)} observations are at one location: the spatial "
-                         "range cannot be estimated (give observations at several locations)")
+    if obs.n_locations == 1 and n > 1 and any("range" in k for k in space.free_names):
+        raise ValueError(f"all {n} observations are at one location: the spatial range "
+                         "cannot be estimated (give observations at several locations, or "
+                         "fix the range with --fix)")
 
 
 def fit(
@@ -600,9 +608,13 @@ def fit(
                       priors={k: repr(v) for k, v in (priors or {}).items()})
         owner = Journal(checkpoint, key, resume=resume)
         journal = owner.stage("fine")
+    state = _Progress()
     try:
-        result = _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol,
-                      priors, journal, t_start)
+        try:
+            result = _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr,
+                          tol, priors, journal, t_start, state)
+        except KeyboardInterrupt:  # between the steps' own handlers: the best point so far
+            result = state.interrupted_result(obs, fix, t_start)
     except BaseException:
         if checkpoint is not None:
             owner.close()
@@ -618,8 +630,35 @@ def fit(
     return result
 
 
+class _Progress:
+    """Where a fit is, for Ctrl-C at any moment: the fine search's objective (its best point)
+    once it exists, and the coarse stage's result before."""
+
+    def __init__(self):
+        self.obj: _Objective | None = None
+        self.coarse: FitResult | None = None
+
+    def interrupted_result(self, obs, fix, t_start) -> FitResult:
+        """The best point so far as an interrupted result; KeyboardInterrupt again when
+        nothing was evaluated."""
+        obj = self.obj
+        if obj is not None and obj.best[1] is not None:
+            warnings.warn("fit interrupted: returning the best point so far", stacklevel=4)
+            f, u = obj.best
+            opt = Optimisation([Run(f, u)], interrupted=True)
+            return make_result(obj.model, obs, obj.space, obj, opt, u, {}, [], fix,
+                               [], t_start)
+        if self.coarse is not None:
+            out = self.coarse
+            out.interrupted, out.converged = True, False
+            out.message = "interrupted after the coarse stage: its optimum"
+            warnings.warn(f"fit {out.message}", stacklevel=4)
+            return out
+        raise KeyboardInterrupt
+
+
 def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol, priors,
-         journal, t_start) -> FitResult:
+         journal, t_start, state: _Progress) -> FitResult:
     notes: list[str] = []
     if obs.n_duplicated:
         notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
@@ -630,6 +669,7 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
         warnings.warn(f"fit {coarse.note}: returning its best point so far", stacklevel=3)
         return coarse.interrupted
     if coarse is not None:
+        state.coarse = coarse.result
         start, restarts = coarse.start, 0
         notes.append(coarse.note)
     starts = [{**model.initial_values(obs), **dict(start or {})}]
@@ -639,9 +679,18 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
     obj = _Objective(model, obs, space, bar, journal)
+    state.obj = obj
     try:
         opt = optimise(obj, space, starts, maxiter, _tolerances(stderr, tol, obj.n),
                        coarse.h_inv0 if coarse is not None else None)
+    except KeyboardInterrupt:
+        if coarse is None:   # nothing evaluated at all: nothing to return
+            raise
+        out = coarse.result  # Ctrl-C before the fine search's first evaluation
+        out.interrupted, out.converged = True, False
+        out.message = f"interrupted before the fine search: {coarse.note}"
+        warnings.warn(f"fit {out.message}; returning the coarse optimum", stacklevel=3)
+        return out
     finally:
         bar.close()
     best = opt.best

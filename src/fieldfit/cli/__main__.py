@@ -1,0 +1,5 @@
+"""``python -m fieldfit.cli``: the ``fieldfit`` command."""
+
+from . import main
+
+main()
