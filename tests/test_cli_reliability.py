@@ -146,3 +146,65 @@ def test_simulate_grid_is_nx_by_ny(tmp_path):
     df = pd.read_csv(out)
     assert len(df) == 8
     assert sorted(df["x"].unique()) == [0, 1, 2, 3] and sorted(df["y"].unique()) == [0, 1]
+
+
+# --- degenerate data -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rows, value, message", [
+    (1, None, "1 observed value(s) cannot carry"),
+    (2, None, "2 observed value(s) cannot carry 5 parameters"),
+    (40, 3.0, "the observed values are all equal (3)"),
+])
+def test_degenerate_data_is_refused(tmp_path, rows, value, message):
+    df = matern_frame().dropna().head(rows)
+    if value is not None:
+        df["z"] = value
+    data = tmp_path / "d.csv"
+    df.to_csv(data, index=False)
+    out = tmp_path / "r.json"
+    fails(invoke("fit", data, "--coords", "x,y", "--value", "z", "--out", out), message)
+    assert not out.exists()
+
+
+# --- longitude / latitude ----------------------------------------------------------------------
+
+def _lonlat_frame(shift: float) -> pd.DataFrame:
+    # 60 stations around the dateline (longitudes 170..190 written as given + shift)
+    import numpy as np
+
+    from fieldfit.models import build
+
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(170, 190, size=60)
+    lat = rng.uniform(-20, 0, size=60)
+    z = build("exponential", crs="lonlat").simulate(
+        np.column_stack([lon, lat]), {"variance": 1.0, "range": 800.0, "nugget": 0.1,
+                                      "mean": 0.0}, seed=6)[0]
+    wrapped = (lon + shift + 180) % 360 - 180 if shift == 0 else lon
+    return pd.DataFrame({"lon": wrapped, "lat": lat, "z": z})
+
+
+def test_lonlat_columns_are_detected_and_the_dateline_does_not_matter(tmp_path):
+    results = []
+    for i, shift in enumerate((0, 360)):
+        data, out = tmp_path / f"d{i}.csv", tmp_path / f"r{i}.json"
+        _lonlat_frame(shift).to_csv(data, index=False)
+        res = ok(invoke("fit", data, "--coords", "lon,lat", "--value", "z", "--model",
+                        "exponential", "--restarts", "0", "--out", out))
+        assert "look like longitude/latitude" in res.stderr
+        assert "km" in res.stdout
+        results.append(json.loads(out.read_text()))
+    a, b = results
+    assert a["units"] == {"range": "km"}
+    assert a["loglik"] == pytest.approx(b["loglik"], rel=1e-9)
+    assert a["params"]["range"] == pytest.approx(b["params"]["range"], rel=1e-6)
+    assert 100 < a["params"]["range"] < 5000          # kilometres, not degrees
+
+
+def test_planar_crs_overrides_the_detection(tmp_path):
+    data, out = tmp_path / "d.csv", tmp_path / "r.json"
+    _lonlat_frame(0).to_csv(data, index=False)
+    res = ok(invoke("fit", data, "--coords", "lon,lat", "--value", "z", "--model",
+                    "exponential", "--restarts", "0", "--crs", "planar", "--out", out))
+    assert "longitude/latitude" not in res.stderr
+    assert json.loads(out.read_text())["units"] == {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
+import warnings
 
 import typer
 
@@ -28,6 +29,18 @@ def _reported_errors():
         _fail(str(e.args[0]) if e.args else str(e))
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
+
+
+@contextlib.contextmanager
+def plain_warnings():
+    """Python warnings shown to CLI users as one line, ``warning: <message>``, without the
+    source file and line that Python adds."""
+    with warnings.catch_warnings():
+        def show(message, category, filename, lineno, file=None, line=None):
+            typer.secho(f"warning: {message}", fg="yellow", err=True)
+
+        warnings.showwarning = show
+        yield
 
 
 def _split(text: str | None) -> list[str]:

@@ -12,7 +12,14 @@ from ..fit import fit as fit_mle
 from ..models.mean import MEAN_KINDS
 from ..params import parse_assignments
 from .app import app
-from .common import _numbers, _reported_errors, _split, build_from_cli, check_param_names
+from .common import (
+    _numbers,
+    _reported_errors,
+    _split,
+    build_from_cli,
+    check_param_names,
+    plain_warnings,
+)
 from .outputs import (
     INTERRUPTED,
     check_distinct,
@@ -92,6 +99,19 @@ def fit(
     predictions are written together at the end (a failure leaves old outputs untouched).
     Ctrl-C stops the fit and writes its best point so far to OUT's name + '.interrupted.json'
     (exit status 130; OUT untouched); a second Ctrl-C exits at once."""
+    with plain_warnings():
+        _fit_command(data, coords, value, out, time, model, engine, neighbours,
+                     pred_neighbours, coarse_neighbours, grouped, alpha, alpha_s, time_step,
+                     advection, mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates,
+                     nugget, anisotropic, id, predict_at, predictions, kind, restarts, crs,
+                     resume, progress)
+
+
+def _fit_command(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
+                 coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
+                 mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
+                 anisotropic, id, predict_at, predictions, kind, restarts, crs, resume,
+                 progress):
     with _reported_errors():
         plan = _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
                      coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,

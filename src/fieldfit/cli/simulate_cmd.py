@@ -12,7 +12,14 @@ from ..data import Observations
 from ..io import write_table
 from ..params import parse_assignments
 from .app import app
-from .common import _numbers, _reported_errors, _split, build_from_cli, check_param_names
+from .common import (
+    _numbers,
+    _reported_errors,
+    _split,
+    build_from_cli,
+    check_param_names,
+    plain_warnings,
+)
 from .outputs import check_table_output
 
 
@@ -36,7 +43,7 @@ def simulate(
                             "km)."),
 ):
     """Simulate a model (values with the nugget as noise) at points or on a grid."""
-    with _reported_errors():
+    with _reported_errors(), plain_warnings():
         check_table_output(out, "--out")
         if replicates < 1:
             raise ValueError(f"--replicates must be 1 or more, got {replicates}")

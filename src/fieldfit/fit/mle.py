@@ -512,7 +512,15 @@ def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisatio
         on_edge=list(edge_names),
         interrupted=opt.interrupted,
         scales=scales,
+        units=_units(model, natural),
     )
+
+
+def _units(model, params) -> dict[str, str]:
+    """Kilometres for the ranges of a model on lon/lat coordinates (chordal distances)."""
+    if getattr(model, "crs", "planar") != "lonlat":
+        return {}
+    return {k: "km" for k in params if "range" in k}
 
 
 def _with_fixed_mean(model, obs, fix: Mapping[str, float]):

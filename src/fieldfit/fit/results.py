@@ -59,6 +59,8 @@ class FitResult:
     #: the scale of each estimated parameter's Wald interval: "log", ["logit", a, b] or
     #: "identity" (see :meth:`confidence_interval`)
     scales: dict[str, str | list] = field(default_factory=dict)
+    #: units of the parameters that have one: {"range": "km"} for lon/lat coordinates
+    units: dict[str, str] = field(default_factory=dict)
 
     @property
     def aic(self) -> float:
@@ -124,6 +126,7 @@ class FitResult:
             "intervals": self.intervals,
             "interval_method": INTERVAL_METHOD,
             "scales": dict(self.scales),
+            "units": dict(self.units),
             "aic": _clean(self.aic),
             "bic": _clean(self.bic),
         }
@@ -144,7 +147,7 @@ class FitResult:
         d = json.loads(text)
         keys = {"model", "engine", "params", "stderr", "loglik", "n", "seconds", "fixed",
                 "converged", "message", "iterations", "evaluations", "restarts", "on_edge",
-                "interrupted", "scales"}
+                "interrupted", "scales", "units"}
         out = {k: v for k, v in d.items() if k in keys}
         out["n_free"] = len([k for k in d["params"] if k not in d.get("fixed", [])])
         return cls(**out)
@@ -160,11 +163,20 @@ class FitResult:
             if k in self.on_edge:
                 rows.append(f"{k:<18}{v:>14.5g}{'edge':>12}   (on the edge of its search box)")
                 continue
+            unit = f" {self.units[k]}" if k in self.units else ""
+            if se is None:
+                rows.append(f"{k:<18}{v:>14.5g}{'n/a':>12}{unit}")
+                continue
             lo, hi = self.confidence_interval(k)
-            se_txt = f"{se:.4g}" if se is not None else "n/a"
-            rows.append(f"{k:<18}{v:>14.5g}{se_txt:>12}   [{lo:>11.4g}, {hi:>11.4g}]")
+            rows.append(f"{k:<18}{v:>14.5g}{se:>12.4g}   [{lo:>11.4g}, {hi:>11.4g}]{unit}")
         rows.append(f"log-likelihood {self.loglik:.4f}   n = {self.n}   {self.seconds:.2f} s"
                     f"   ({self.model}, {self.engine})")
+        if self.interrupted:
+            rows.append("interrupted: the best point so far, not an optimum (no standard "
+                        "errors)")
+        elif any(self.stderr.get(k) is not None for k in self.params):
+            rows.append("intervals: Wald on the log scale for positive parameters, logit for "
+                        "bounded ones")
         return "\n".join(rows)
 
     def __str__(self):
