@@ -171,7 +171,7 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
                          f"linear+covariates only, not --mean {mean}")
     if mean in ("covariates", "linear+covariates") and not cov_cols:
         raise ValueError(f"--mean {mean} needs --covariates")
-    crs = _crs(crs, coord_cols, model)
+    crs = _check_crs(crs)
     options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
                "neighbours": neighbours, "pred_neighbours": pred_neighbours,
                "coarse_neighbours": coarse_neighbours, "grouped": grouped, "alpha": alpha,
@@ -179,9 +179,12 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
                "mesh_max_edge": _numbers(mesh_max_edge, "--mesh-max-edge"),
                "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff, "engine": engine,
                "crs": crs}
-    m = build_from_cli(model, time is not None, options, fixed)
+    build_from_cli(model, time is not None, options, fixed)   # options checked before reading
     obs = Observations.from_file(data, coords=coord_cols, value=value, time=time,
                                  covariates=cov_cols, id=id, duplicates="allow")
+    if crs is None and _looks_lonlat(coord_cols, obs.coords):
+        options["crs"] = "lonlat"
+    m = build_from_cli(model, time is not None, options, fixed)
     train = obs.observed_part()
     check_param_names(m, train, fixed, "--fix")
     targets = None
@@ -197,22 +200,29 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
     return _Plan(m, train, targets, fixed, out, checkpoint, interrupted)
 
 
-def _crs(crs: str | None, coord_cols: list[str], model: str) -> str | None:
-    """--crs checked, or lon/lat recognised from the column names (with a warning)."""
-    from ..geo import CRS_CHOICES, detect_crs
+def _check_crs(crs: str | None) -> str | None:
+    """--crs as given (checked), or None (planar unless the columns look like lon/lat)."""
+    from ..geo import CRS_CHOICES
 
-    if crs is not None:
-        crs = crs.strip().lower()
-        if crs not in CRS_CHOICES:
-            raise ValueError(f"--crs {crs!r}: choose one of {', '.join(CRS_CHOICES)}")
-        return crs
-    if detect_crs(coord_cols) == "lonlat":
-        typer.secho(f"warning: --coords {','.join(coord_cols)} look like longitude/latitude: "
-                    "taken as lon/lat in degrees (distances on the sphere, ranges in km); "
-                    "pass --crs planar to treat them as flat coordinates", err=True,
-                    fg="yellow")
-        return "lonlat"
-    return None
+    if crs is None:
+        return None
+    crs = crs.strip().lower()
+    if crs not in CRS_CHOICES:
+        raise ValueError(f"--crs {crs!r}: choose one of {', '.join(CRS_CHOICES)}")
+    return crs
+
+
+def _looks_lonlat(coord_cols: list[str], coords) -> bool:
+    """The --coords are named lon/lat (or longitude/latitude) and hold valid degrees: then
+    they are taken as lon/lat, with a warning saying how to keep them flat."""
+    from ..geo import detect_crs
+
+    if detect_crs(coord_cols, coords) != "lonlat":
+        return False
+    typer.secho(f"warning: --coords {','.join(coord_cols)} look like longitude/latitude: "
+                "taken as lon/lat in degrees (distances on the sphere, ranges in km); pass "
+                "--crs planar to treat them as flat coordinates", err=True, fg="yellow")
+    return True
 
 
 def _report_interrupted(result, plan: _Plan) -> None:
