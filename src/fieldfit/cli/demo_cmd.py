@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import app
+from .app import HELP_SETTINGS, app
 from .common import _reported_errors
 
 
@@ -29,7 +29,8 @@ def demo(
         run_demo(out, dataset=dataset, folds=folds, quick=quick)
 
 
-bench_app = typer.Typer(add_completion=False, no_args_is_help=True,
+bench_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                        context_settings=HELP_SETTINGS,
                         help="Benchmarks: fieldfit beside published results.")
 app.add_typer(bench_app, name="bench")
 
