@@ -47,3 +47,28 @@ def test_prescott_fallback_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _blas.check_cholmod_openblas()
+
+
+def test_numba_kernels_keep_the_openmp_thread_count():
+    # numba's omp layer shares libgomp with torch: its parallel kernels (the Matérn table)
+    # used to raise torch's thread count from OMP_NUM_THREADS=1 to every core
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, torch\n"
+        "from fieldfit.models import build\n"
+        "from fieldfit.data import Observations\n"
+        "from fieldfit.fit import fit\n"
+        "x = np.random.default_rng(0).uniform(size=(200, 2))\n"
+        "m = build('matern')\n"
+        "y = m.simulate(x, {'variance': 1, 'range': 0.2, 'smoothness': 1.2, 'nugget': 0.1,"
+        " 'mean': 0}, seed=1)[0]\n"
+        "fit(m, Observations(coords=x, values=y), restarts=0, progress=False, stderr=False)\n"
+        "print(torch.get_num_threads())\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = "1"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    assert out.stdout.split()[-1] == "1"

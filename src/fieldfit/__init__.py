@@ -24,10 +24,12 @@ Map of the public API
     settings(...)                   numerical settings as a context manager
 """
 
-from ._blas import match_numpy_openblas
+from ._blas import match_numba_threads, match_numpy_openblas
 
-# first: scipy.optimize loads CHOLMOD, and with it the system OpenBLAS (see fieldfit._blas)
+# first: scipy.optimize loads CHOLMOD, and with it the system OpenBLAS (see fieldfit._blas);
+# numba reads its thread count when imported
 match_numpy_openblas()
+match_numba_threads()
 
 from . import contract, covariance, datasets, diagnostics, io, models, priors  # noqa: E402
 from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable  # noqa: E402

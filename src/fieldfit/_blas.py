@@ -68,3 +68,17 @@ def check_cholmod_openblas() -> None:
             f"on this CPU (numpy's OpenBLAS uses {arch}): sparse Cholesky factorisations "
             f"are 2-3x slower. Import fieldfit before scipy.optimize / scikit-learn, or set "
             f"OPENBLAS_CORETYPE={arch} in the environment.", RuntimeWarning, stacklevel=3)
+
+
+def match_numba_threads() -> None:
+    """Give numba's parallel kernels the thread count OpenMP was given.
+
+    numba's "omp" threading layer shares libgomp with torch, and each parallel kernel sets the
+    calling thread's OpenMP thread count to numba's own (default: every core). So with
+    ``OMP_NUM_THREADS=1`` the first Matérn table or Vecchia factorisation silently raised
+    ``torch.get_num_threads()`` from 1 to the number of cores, and later fits ran several
+    times slower on a loaded machine (and a resumed fit could compute with another thread
+    count than the run it resumes). ``NUMBA_NUM_THREADS`` is set to ``OMP_NUM_THREADS`` when
+    the user set the latter and not the former; numba must not be imported yet."""
+    if "OMP_NUM_THREADS" in os.environ and "NUMBA_NUM_THREADS" not in os.environ:
+        os.environ["NUMBA_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
