@@ -117,6 +117,9 @@ def _fit_command(data, coords, value, out, time, model, engine, neighbours, pred
                      coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
                      mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
                      anisotropic, id, predict_at, predictions, kind, restarts, crs)
+    if plan.checkpoint.exists() and not resume:
+        typer.secho(f"warning: {plan.checkpoint} (an earlier, unfinished run of this fit) is "
+                    "replaced: pass --resume to continue it instead", err=True, fg="yellow")
     with two_step_interrupt():
         try:
             with _reported_errors():
