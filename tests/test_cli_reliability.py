@@ -208,3 +208,29 @@ def test_planar_crs_overrides_the_detection(tmp_path):
                     "exponential", "--restarts", "0", "--crs", "planar", "--out", out))
     assert "longitude/latitude" not in res.stderr
     assert json.loads(out.read_text())["units"] == {}
+
+
+def test_ctrl_c_while_kriging_keeps_the_finished_fit_beside_the_outputs(data, old_outputs,
+                                                                       monkeypatch, tmp_path):
+    import fieldfit.predict
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fieldfit.predict, "krige", interrupted)
+    out, pred = old_outputs
+    res = invoke("fit", data, "--coords", "x,y", "--value", "z", "--model", "exponential",
+                 "--restarts", "0", "--out", out, "--predictions", pred)
+    assert res.exit_code == 130
+    _untouched(out, pred)
+    side = json.loads((tmp_path / "result.interrupted.json").read_text())
+    assert side["interrupted"] is True and side["converged"] is True
+    assert "while kriging" in side["message"]
+
+
+def test_estimate_out_in_a_folder_that_cannot_be_written_fails_before_work(tmp_path):
+    # os.access says yes to root: the check writes a probe file
+    data = tmp_path / "d.csv"
+    matern_frame(ids=False).dropna().to_csv(data, index=False)
+    fails(invoke("estimate", "--estimator", "matern-irregular-fast", data, "--out",
+                 "/proc/fieldfit-test/e.csv"), "--out", "cannot write in")

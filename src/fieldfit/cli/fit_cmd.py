@@ -245,8 +245,17 @@ def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
     if predictions is not None:
         from ..predict import krige
 
-        with _reported_errors():
-            table = krige(plan.model, plan.train, plan.targets, result, kind=kind)
+        try:
+            with _reported_errors():
+                table = krige(plan.model, plan.train, plan.targets, result, kind=kind)
+        except KeyboardInterrupt:  # the fit is finished: keep it beside the outputs
+            result.interrupted = True
+            result.message += ("; the command was interrupted while kriging, after the fit "
+                               "finished: the estimates are final, no predictions written")
+            write_outputs([(plan.interrupted, result.to_json() + "\n")])
+            typer.secho(f"interrupted while kriging: the finished fit is in {plan.interrupted} "
+                        f"({plan.out} and {predictions} untouched)", err=True, fg="yellow")
+            raise typer.Exit(code=INTERRUPTED) from None
         files.append((predictions, table_bytes(table, predictions)))
     write_outputs(files)
     plan.interrupted.unlink(missing_ok=True)  # superseded by the finished fit

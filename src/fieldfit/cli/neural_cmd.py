@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import typer
 from ..io import read_table, table_format, write_table
 from .app import app
 from .common import _reported_errors
+from .outputs import check_output
 
 
 def _shipped() -> list[str]:
@@ -40,8 +40,7 @@ def check_out_path(path: Path, option: str = "--out", suffixes: tuple[str, ...] 
     if not parent.is_dir():
         what = "is a file, not a folder" if parent.exists() else "does not exist"
         raise ValueError(f"{option} {path}: the folder {str(parent)!r} {what}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {path}: the folder {str(parent)!r} is not writable")
+    check_output(path, option)  # a real write probe (os.access says yes to root)
 
 
 @app.command("train-estimator")

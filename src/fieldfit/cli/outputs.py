@@ -126,4 +126,6 @@ def two_step_interrupt():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # after a first Ctrl-C the command is ending: a second one still exits at once
+        if signal.getsignal(signal.SIGINT) is first:
+            signal.signal(signal.SIGINT, previous)

@@ -173,7 +173,7 @@ class FitResult:
                     f"   ({self.model}, {self.engine})")
         if self.interrupted:
             rows.append("interrupted: the best point so far, not an optimum (no standard "
-                        "errors)")
+                        "errors for the covariance parameters)")
         elif any(self.stderr.get(k) is not None for k in self.params):
             rows.append("intervals: Wald on the log scale for positive parameters, logit for "
                         "bounded ones")

@@ -166,7 +166,8 @@ class GaussianField:
 
     @property
     def coarse_label(self) -> str:
-        return repr(self.engine)
+        m = getattr(self.engine, "neighbours", None)
+        return f"Vecchia with m = {m} neighbours" if m is not None else repr(self.engine)
 
     def check_data(self, obs: Observations) -> None:
         """ValueError, before any work, for data this model cannot take: space-time data for
