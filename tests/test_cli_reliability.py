@@ -233,4 +233,4 @@ def test_estimate_out_in_a_folder_that_cannot_be_written_fails_before_work(tmp_p
     data = tmp_path / "d.csv"
     matern_frame(ids=False).dropna().to_csv(data, index=False)
     fails(invoke("estimate", "--estimator", "matern-irregular-fast", data, "--out",
-                 "/proc/fieldfit-test/e.csv"), "--out", "cannot write in")
+                 "/proc/e.csv"), "--out", "cannot write in")

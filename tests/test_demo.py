@@ -13,11 +13,8 @@ from typer.testing import CliRunner
 import fieldfit.demo as demo
 from fieldfit.cli import app
 from fieldfit.demo import run_demo
-from fieldfit.demo_forecast import (
-    EARTH_RADIUS_KM,
-    azimuthal_equidistant,
-    inverse_azimuthal_equidistant,
-)
+from fieldfit.demo_forecast import KM_PER_DEGREE, _grid, load_wind
+from fieldfit.geo import chordal_distance
 
 FILES = {"result.json", "smoothness-profile.csv", "predictions.parquet", "map.png",
          "neural-vs-mle.csv", "forecast-result.json", "forecast.parquet",
@@ -119,6 +116,9 @@ def test_demo_forecast_is_held_out_and_scored_beside_persistence(quick_run):
     fit = json.loads((out / "forecast-result.json").read_text())
     assert fit["n"] == 14 * 12 and fit["model"].startswith("gneiting")
     assert fit["on_edge"] == [] and fit["fixed"] == ["time_smoothness"]
+    # fitted on longitude/latitude (chordal distances): the spatial range is in km
+    assert fc.model.crs == "lonlat" and fit["units"]["range"] == "km"
+    assert 50.0 < fit["params"]["range"] < 5000.0
     st = pd.read_csv(out / "forecast-stations.csv", parse_dates=["date"])
     assert len(st) == 3 * 12 and st["station"].nunique() == 12
     assert (st["date"] > pd.Timestamp(fc.fit_days[1])).all()
@@ -137,7 +137,7 @@ def test_demo_forecast_is_held_out_and_scored_beside_persistence(quick_run):
         assert all(math.isfinite(s[k]) for k in ("mae", "rmse", "crps", "interval_score"))
     assert "Gneiting kriging" in text and "persistence" in text
     grid = pd.read_parquet(out / "forecast.parquet")
-    assert list(grid.columns) == ["id", "x", "y", "lon", "lat", "date", "mean", "sd"]
+    assert list(grid.columns) == ["id", "lon", "lat", "date", "mean", "sd"]
     assert (grid["sd"] > 0).all() and np.isfinite(grid["mean"]).all()
     # the grid covers Ireland: lon −11..−5, lat 51..56
     assert grid["lon"].between(-11.5, -4.5).all() and grid["lat"].between(51.0, 56.0).all()
@@ -191,19 +191,29 @@ def test_demo_bad_out_paths_fail_before_work(tmp_path, monkeypatch):
     assert a_file.read_text() == "x"
 
 
-def test_azimuthal_equidistant_distances_from_centre_and_inverse():
-    rng = np.random.default_rng(0)
-    lon0, lat0 = -8.0, 53.4
-    lon, lat = rng.uniform(-11, -5, 50), rng.uniform(51, 56, 50)
-    x, y = azimuthal_equidistant(lon, lat, lon0, lat0)
-    # distances from the centre are great-circle distances (haversine)
-    p, p0 = np.radians(lat), np.radians(lat0)
-    dl = np.radians(lon - lon0)
-    hav = np.sin((p - p0) / 2) ** 2 + np.cos(p) * np.cos(p0) * np.sin(dl / 2) ** 2
-    assert np.allclose(np.hypot(x, y), 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(hav)),
-                       rtol=1e-10)
-    # east is +x, north is +y; the centre maps to the origin
-    assert np.all(np.sign(x) == np.sign(lon - lon0))
-    assert np.allclose(azimuthal_equidistant(lon0, lat0, lon0, lat0), 0.0)
-    back_lon, back_lat = inverse_azimuthal_equidistant(x, y, lon0, lat0)
-    assert np.allclose(back_lon, lon, atol=1e-9) and np.allclose(back_lat, lat, atol=1e-9)
+def test_forecast_grid_is_lonlat_over_the_stations_with_square_cells():
+    wind = load_wind()
+    stations = wind.drop_duplicates("station")
+    day = wind["date"].max()
+    grid = _grid(wind, day, cells=900, margin_km=40.0)
+    assert list(grid.columns) == ["lon", "lat", "date"] and (grid["date"] == day).all()
+    lons, lats = np.unique(grid["lon"]), np.unique(grid["lat"])
+    assert len(grid) == len(lons) * len(lats) and 700 < len(grid) < 1100
+    # the stations' box widened by 40 km on each side (to within one cell)
+    dlat = 40.0 / KM_PER_DEGREE
+    mid_lat = (stations["lat"].min() + stations["lat"].max()) / 2
+    mid = np.cos(np.radians(mid_lat))
+    assert np.isclose(lats[0], stations["lat"].min() - dlat)
+    assert np.isclose(lons[0], stations["lon"].min() - dlat / mid)
+    step_lat, step_lon = np.diff(lats), np.diff(lons)
+    assert lats[-1] >= stations["lat"].max() + dlat - step_lat[0] / 2
+    assert lons[-1] >= stations["lon"].max() + dlat / mid - step_lon[0] / 2
+    # regular, and square on the ground at the middle latitude: Δλ cos φ̄ = Δφ, so one cell
+    # east and one cell north are the same distance on the sphere
+    assert np.allclose(step_lat, step_lat[0]) and np.allclose(step_lon, step_lon[0])
+    assert np.isclose(step_lon[0] * mid, step_lat[0])
+    centre = [-8.0, mid_lat]
+    east = chordal_distance([centre], [[-8.0 + step_lon[0], mid_lat]])[0, 0]
+    north = chordal_distance([[-8.0, mid_lat - step_lat[0] / 2]],
+                             [[-8.0, mid_lat + step_lat[0] / 2]])[0, 0]
+    assert np.isclose(east, north, rtol=1e-3) and 10.0 < north < 30.0
