@@ -51,6 +51,7 @@ def _untouched(out, pred):
     (("--fix", "mean=1,nuget=0.1"), "unknown parameter 'nuget'"),
     (("--crs", "mercator"), "--crs 'mercator': choose one of planar, lonlat"),
     (("--restarts", "-1"), "--restarts must be 0 or more"),
+    (("--fix", "range=0.1,range=0.2"), "--fix: parameter 'range' is given twice"),
 ])
 def test_bad_options_fail_before_the_fit(data, old_outputs, tmp_path, extra, message):
     pd.DataFrame({"x": [0.5], "other": [0.5]}).to_csv(tmp_path / "targets.csv", index=False)
@@ -234,3 +235,13 @@ def test_estimate_out_in_a_folder_that_cannot_be_written_fails_before_work(tmp_p
     matern_frame(ids=False).dropna().to_csv(data, index=False)
     fails(invoke("estimate", "--estimator", "matern-irregular-fast", data, "--out",
                  "/proc/e.csv"), "--out", "cannot write in")
+
+
+def test_explicit_lonlat_crs_on_columns_with_other_names(tmp_path):
+    data, out = tmp_path / "d.csv", tmp_path / "r.json"
+    _lonlat_frame(360).rename(columns={"lon": "a", "lat": "b"}).to_csv(data, index=False)
+    res = ok(invoke("fit", data, "--coords", "a,b", "--value", "z", "--model", "exponential",
+                    "--restarts", "0", "--crs", "lonlat", "--out", out))
+    assert "longitude/latitude" not in res.stderr          # given, not detected
+    d = json.loads(out.read_text())
+    assert d["units"] == {"range": "km"} and 100 < d["params"]["range"] < 5000
