@@ -6,7 +6,7 @@ stay at their longitude/latitude (degrees): the model is built with ``crs="lonla
 (:mod:`fieldfit.geo`), which places them on a sphere of radius R = 6,371.0088 km and uses
 chordal distances h = 2R sin(d_gc / (2R)), d_gc the great-circle distance. The stations are at
 most 427 km apart, where h is 0.02 % shorter than d_gc, so the fitted range reads as
-kilometres (the result's ``units`` say ``{"range": "km"}``). On the sphere the Gneiting
+kilometres (the result's ``units`` give ``"range": "km"``). On the sphere the Gneiting
 covariance takes its spatial dimension as d = 3 (``ψ^{−βd/2}``: it is positive definite on
 R³), so the estimates differ slightly from those of a planar fit on projected coordinates.
 
@@ -29,12 +29,12 @@ cells square on the ground (Δλ = Δφ / cos φ̄, φ̄ the box's middle latitu
 
 Settings (:func:`run_forecast`'s defaults), chosen by their cost and by the fit on training
 windows only, never by the forecast days' scores: no restarts (``restarts=0``). On the demo's
-window and on five earlier 28-day windows of the record (from 1977-11-27 to 1978-10-30, all
-before the forecast days), one extra start ended far below the optimum (log-likelihood about
-−420 against −199 on the demo's window) and a second rejoined the data-driven start's optimum;
-neither ever improved it, and each costs about 0.5 s of a 1–1.5 s fit. The 28-day window and
-the grid of about 3,600 cells stay: the fit dominates the step (about 2 s in all; kriging the
-grid about 0.2 s), so a shorter window or a coarser grid would save little.
+window and on five earlier 28-day windows of the record (starting 1977-11-27 to 1978-10-30, all
+before the forecast days), one extra start ended 160–220 below the optimum in log-likelihood
+and a second rejoined the data-driven start's optimum: neither ever improved it, and each
+cost 0.3–0.7 s on top of a 0.9–2.5 s fit (one thread). The 28-day window and the grid of
+about 3,600 cells stay: the fit dominates the step (about 1.2 s in all, kriging the grid about
+0.1 s), so a shorter window or a coarser grid would save little.
 """
 
 from __future__ import annotations

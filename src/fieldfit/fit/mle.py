@@ -520,7 +520,7 @@ def _units(model, params) -> dict[str, str]:
     """Kilometres for the ranges of a model on lon/lat coordinates (chordal distances)."""
     if getattr(model, "crs", "planar") != "lonlat":
         return {}
-    return {k: "km" for k in params if "range" in k}
+    return {k: "km" for k in params if "range" in k and not k.startswith("time_")}
 
 
 def _with_fixed_mean(model, obs, fix: Mapping[str, float]):
