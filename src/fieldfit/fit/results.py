@@ -61,6 +61,10 @@ class FitResult:
     scales: dict[str, str | list] = field(default_factory=dict)
     #: units of the parameters that have one: {"range": "km"} for lon/lat coordinates
     units: dict[str, str] = field(default_factory=dict)
+    #: the discretisation's effect on the estimates, for models on a mesh and a time grid
+    #: (``model.discretisation_check``): the settings used, the refined ones and the relative
+    #: shift of each estimate; None when not checked
+    discretisation: dict | None = None
 
     @property
     def aic(self) -> float:
@@ -127,6 +131,7 @@ class FitResult:
             "interval_method": INTERVAL_METHOD,
             "scales": dict(self.scales),
             "units": dict(self.units),
+            "discretisation": self.discretisation,
             "aic": _clean(self.aic),
             "bic": _clean(self.bic),
         }
@@ -147,7 +152,7 @@ class FitResult:
         d = json.loads(text)
         keys = {"model", "engine", "params", "stderr", "loglik", "n", "seconds", "fixed",
                 "converged", "message", "iterations", "evaluations", "restarts", "on_edge",
-                "interrupted", "scales", "units"}
+                "interrupted", "scales", "units", "discretisation"}
         out = {k: v for k, v in d.items() if k in keys}
         out["n_free"] = len([k for k in d["params"] if k not in d.get("fixed", [])])
         return cls(**out)
