@@ -9,8 +9,10 @@ import typer
 
 from ..data import Observations
 from ..fit import fit as fit_mle
+from ..io import read_table
 from ..models.mean import MEAN_KINDS
 from ..params import parse_assignments
+from ..spde.field_spec import check_columns, field_columns
 from .app import app
 from .common import (
     _numbers,
@@ -71,6 +73,11 @@ def fit(
         None, help="SPDE: how far the mesh extends beyond the hull (default 0.2·diagonal)."),
     mesh_cutoff: float = typer.Option(
         None, help="SPDE: data points closer than this share a mesh node."),
+    field: list[str] = typer.Option(
+        [], help="advection-diffusion: a nonstationary parameter, NAME=KIND:ARGS, repeatable: "
+        "gamma=bspline:4x4 (γ per place; 4x4x3: and time), H=bspline:3x3, kappa=bspline:4x4, "
+        "kappa=covariates:elev (log κ linear in DATA columns); bspline:4x4:sd=0.5 sets the "
+        "roughness prior (default sd 1)."),
     fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
     mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
     covariates: str = typer.Option(None, help="Covariate columns for the mean."),
@@ -104,19 +111,19 @@ def fit(
                      pred_neighbours, coarse_neighbours, grouped, alpha, alpha_s, time_step,
                      advection, mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates,
                      nugget, anisotropic, id, predict_at, predictions, kind, restarts, crs,
-                     resume, progress)
+                     resume, progress, field)
 
 
 def _fit_command(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
                  coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
                  mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
                  anisotropic, id, predict_at, predictions, kind, restarts, crs, resume,
-                 progress):
+                 progress, field=()):
     with _reported_errors():
         plan = _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
                      coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
                      mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
-                     anisotropic, id, predict_at, predictions, kind, restarts, crs)
+                     anisotropic, id, predict_at, predictions, kind, restarts, crs, field)
     if plan.checkpoint.exists() and not resume:
         typer.secho(f"warning: {plan.checkpoint} (an earlier, unfinished run of this fit) is "
                     "replaced: pass --resume to continue it instead", err=True, fg="yellow")
@@ -155,7 +162,7 @@ def sibling(out: Path, what: str) -> Path:
 def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
           coarse_neighbours, grouped, alpha, alpha_s, time_step, advection, mesh_max_edge,
           mesh_offset, mesh_cutoff, fix, mean, covariates, nugget, anisotropic, id, predict_at,
-          predictions, kind, restarts, crs) -> _Plan:
+          predictions, kind, restarts, crs, field=()) -> _Plan:
     if kind not in KRIGING_KINDS:
         raise ValueError(f"--kind {kind!r}: choose one of {', '.join(KRIGING_KINDS)}")
     if restarts < 0:
@@ -181,10 +188,17 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
                "alpha_s": alpha_s, "dt": time_step, "advection": advection,
                "mesh_max_edge": _numbers(mesh_max_edge, "--mesh-max-edge"),
                "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff, "engine": engine,
-               "crs": crs}
-    build_from_cli(model, time is not None, options, fixed)   # options checked before reading
-    obs = Observations.from_file(data, coords=coord_cols, value=value, time=time,
-                                 covariates=cov_cols, id=id, duplicates="allow")
+               "crs": crs, "fields": _check_field_option(field, model)}
+    m0 = build_from_cli(model, time is not None, options, fixed)   # checked before reading
+    field_cols = _field_columns(m0, cov_cols, mean)
+    df = read_table(data)
+    check_columns(getattr(m0, "fields", None) or {}, df.columns)
+    try:
+        obs = Observations.from_dataframe(df, coords=coord_cols, value=value, time=time,
+                                          covariates=(cov_cols or []) + field_cols or None,
+                                          id=id, duplicates="allow")
+    except ValueError as e:
+        raise ValueError(f"{data}: {e}") from None
     if crs is None and _looks_lonlat(coord_cols, obs.coords):
         options["crs"] = "lonlat"
     m = build_from_cli(model, time is not None, options, fixed)
@@ -201,6 +215,32 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
         raise ValueError("--predictions given but there is nothing to predict: DATA has no "
                          "rows with a missing value and no --predict-at file was given")
     return _Plan(m, train, targets, fixed, out, checkpoint, interrupted)
+
+
+def _check_field_option(field, model: str) -> list[str] | None:
+    """``--field`` values, or None; a ValueError when ``--model`` takes no fields."""
+    from ..models.registry import MODELS, entry
+
+    if not field:
+        return None
+    if "fields" not in entry(model).options:
+        takers = sorted(n for n, e in MODELS.items() if "fields" in e.options)
+        raise ValueError(f"--field applies to --model {' or '.join(takers)} only, not "
+                         f"{entry(model).name!r}")
+    return list(field)
+
+
+def _field_columns(model, cov_cols, mean: str) -> list[str]:
+    """The DATA columns the covariate fields (``--field kappa=covariates:…``) read that
+    --covariates does not already load; they are loaded as covariates, so a covariates mean
+    would take them too: refused then, unless they are also in --covariates."""
+    specs = getattr(model, "fields", None) or {}
+    extra = [c for c in field_columns(specs) if c not in (cov_cols or [])]
+    if extra and mean in ("covariates", "linear+covariates"):
+        raise ValueError(f"--field reads {', '.join(extra)}, which --mean {mean} would then "
+                         f"use too: add {', '.join(extra)} to --covariates, or use another "
+                         "--mean")
+    return extra
 
 
 def _check_crs(crs: str | None) -> str | None:

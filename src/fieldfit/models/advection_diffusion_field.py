@@ -15,6 +15,13 @@ Parameter names: ``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1: see the
 identifiability note of the SPDE), ``H_ratio``, ``H_angle``, ``gamma_x``, ``gamma_y``,
 ``nugget``.
 
+Discretisation: the time grid is the observations' regular grid with each step cut into
+``substeps`` model steps (the states in between latent), the time scheme a θ-scheme
+(``theta``: ½ Crank–Nicolson by default, 1 implicit Euler), the automatic mesh's inner edge a
+quarter of a pilot estimate of the spatial range (:func:`pilot_range`) within a node budget;
+:meth:`AdvectionDiffusionField.discretisation_check` reports how much the estimates move when
+the step or the mesh is refined.
+
 Forecasting: prediction times after the last step extend the time grid (the Markov chain
 runs forward; the data's likelihood is unchanged by steps after them); times before the
 first step are refused.
@@ -22,6 +29,7 @@ first step are refused.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -33,10 +41,68 @@ from ..likelihood.gmrf import GMRFEngine
 from ..params import Param
 from ..spde import Mesh
 from ..spde.advection_diffusion import AdvectionDiffusionSPDE, advection_diffusion_param_specs
+from ..spde.field_spec import location_covariates, parse_field_specs
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
 from .mean import Mean
+
+#: default time scheme: θ = ½ (Crank–Nicolson; docs/benchmarks.md, "discretisation")
+THETA = 0.5
+#: the automatic mesh's inner edge is the pilot range divided by this
+EDGES_PER_RANGE = 4.0
+#: most nodes of the automatic mesh (its edges grow until it fits)
+NODE_BUDGET = 2000
+
+
+def pilot_range(obs: Observations, nu: float, n_bins: int = 15) -> dict[str, float]:
+    """A pilot estimate of the spatial Matérn range √(8ν)/κ of space-time data: the empirical
+    semivariogram of y − ȳ, pooled over the times (pairs of locations observed at the same
+    time), in ``n_bins`` distance bins up to half the diameter, fitted by weighted least
+    squares (weights the pair counts) with γ(h) = η + s(1 − ρ_ν(h√(8ν)/r)), η, s ≥ 0, over
+    a log grid of ranges r ∈ [D/100, 2D] (D the diameter; ρ_ν the Matérn correlation).
+    Returns ``{"range", "nugget", "sill"}``; ValueError if no two locations share a time."""
+    from scipy.special import gamma as gamma_fn
+    from scipy.special import kv
+
+    m = obs.observed
+    xy, t = obs.coords[m], obs.times[m]
+    y = obs.values_2d[:, m].mean(0)
+    r = y - y.mean()
+    diam = obs.diameter()
+    edges = np.linspace(0.0, 0.5 * diam, n_bins + 1)
+    sums, counts = np.zeros(n_bins), np.zeros(n_bins)
+    order = np.argsort(t, kind="stable")
+    _, starts = np.unique(t[order], return_index=True)
+    for idx in np.split(order, starts[1:]):
+        if len(idx) < 2:
+            continue
+        i, j = np.triu_indices(len(idx), 1)
+        d = np.linalg.norm(xy[idx[i]] - xy[idx[j]], axis=1)
+        b = np.searchsorted(edges, d, side="right") - 1
+        ok = (b >= 0) & (b < n_bins)
+        np.add.at(sums, b[ok], 0.5 * (r[idx[i]] - r[idx[j]])[ok] ** 2)
+        np.add.at(counts, b[ok], 1.0)
+    keep = counts > 0
+    if keep.sum() < 3:
+        raise ValueError("the pilot range needs pairs of locations observed at the same time "
+                         "in three distance bins or more: give the mesh (--mesh-max-edge)")
+    h = 0.5 * (edges[:-1] + edges[1:])[keep]
+    g, w = sums[keep] / counts[keep], counts[keep]
+    best = (np.inf, diam / 5.0, 0.0, float(g.mean()))
+    for rng_ in np.geomspace(diam / 100.0, 2.0 * diam, 60):
+        u = np.maximum(h * math.sqrt(8.0 * nu) / rng_, 1e-12)
+        rho = 2.0 ** (1.0 - nu) / gamma_fn(nu) * u**nu * kv(nu, u)
+        X = np.column_stack([np.ones_like(h), 1.0 - rho])
+        coef = np.linalg.lstsq(X * np.sqrt(w)[:, None], g * np.sqrt(w), rcond=None)[0]
+        if coef[0] < 0:  # no nugget
+            coef = np.array([0.0, (w * (1 - rho) * g).sum() / (w * (1 - rho) ** 2).sum()])
+        if coef[1] <= 0:
+            continue
+        sse = float((w * (X @ coef - g) ** 2).sum())
+        if sse < best[0]:
+            best = (sse, float(rng_), float(coef[0]), float(coef[1]))
+    return {"range": best[1], "nugget": best[2], "sill": best[3]}
 
 
 def regular_time_grid(times: np.ndarray, dt: float | None = None) -> tuple[float, float, int]:
@@ -68,12 +134,20 @@ class AdvectionDiffusionField(LatentGMRFModel):
     Parameters
     ----------
     mesh : spatial :class:`~fieldfit.spde.Mesh` (None: ``Mesh.from_points`` of the distinct
-        observed locations with ``mesh_options``)
-    dt : time step (None: the observations' smallest time gap)
+        observed locations with ``mesh_options``; without ``max_edge`` there, the inner edge
+        follows the data's pilot range: :meth:`auto_mesh_options`)
+    dt : observation time step (None: the observations' smallest time gap)
+    substeps : model steps per observation step (≥ 1; the states between are latent)
+    theta : the time scheme, θ ∈ [½, 1] (½ Crank–Nicolson, 1 implicit Euler)
+    node_budget : most nodes of the automatic mesh
     alpha, alpha_s, advection, anisotropic, stabilization, gamma_fields, H_field : as
         :class:`~fieldfit.spde.advection_diffusion.AdvectionDiffusionSPDE`
     mean, nugget, profile_mean : as :class:`~.spde_field.SPDEField` (the mean is a function
         of the spatial coordinates and covariates)
+    fields : nonstationary parameters as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
+        ``{"gamma": "bspline:4x4"}``, a list of ``"NAME=KIND:ARGS"`` or parsed
+        ``FieldSpec`` s), built per data set over the mesh's bounding box (and the time
+        grid's span); instead of ``gamma_fields`` / ``H_field``
     """
 
     name = "advection-diffusion"
@@ -83,12 +157,34 @@ class AdvectionDiffusionField(LatentGMRFModel):
                  alpha_s: int = 1, advection: bool = True, anisotropic: bool = False,
                  stabilization: bool = True, gamma_fields=None, H_field=None,
                  mean: str | Mean = "constant", nugget: bool | float = True,
-                 profile_mean: bool = True, mesh_options: Mapping | None = None):
+                 profile_mean: bool = True, mesh_options: Mapping | None = None,
+                 fields=None, substeps: int = 1, theta: float = THETA,
+                 node_budget: int = NODE_BUDGET):
         super().__init__(mean, nugget, profile_mean)
         self.mesh, self.dt = mesh, dt
+        try:
+            whole = float(substeps) == int(float(substeps)) and float(substeps) >= 1
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole:
+            raise ValueError(f"--substeps must be a positive integer, got {substeps!r}")
+        substeps = int(float(substeps))
+        if not 0.5 <= float(theta) <= 1.0:
+            raise ValueError(f"--theta must be in [0.5, 1] (0.5: Crank–Nicolson, 1: implicit "
+                             f"Euler), got {theta}")
+        if int(node_budget) != node_budget or node_budget < 50:
+            raise ValueError(f"the mesh's node budget must be an integer ≥ 50, got "
+                             f"{node_budget}")
+        self.substeps, self.node_budget = int(substeps), int(node_budget)
+        self.fields = parse_field_specs(fields)
+        if self.fields and (gamma_fields is not None or H_field is not None):
+            raise ValueError("give the nonstationary parameters either as fields (--field) or "
+                             "as gamma_fields / H_field, not both")
+        if "gamma" in self.fields and not advection:
+            raise ValueError("--field gamma needs the advection (drop --no-advection)")
         self.options = dict(alpha=alpha, alpha_s=alpha_s, advection=advection,
                             anisotropic=anisotropic, stabilization=stabilization,
-                            gamma_fields=gamma_fields, H_field=H_field)
+                            gamma_fields=gamma_fields, H_field=H_field, theta=float(theta))
         self.mesh_options = dict(mesh_options or {})
 
     def __repr__(self):
@@ -105,14 +201,91 @@ class AdvectionDiffusionField(LatentGMRFModel):
         if obs.dim != 2:
             raise ValueError(f"the advection–diffusion model is 2-D in space, the data have "
                              f"{obs.dim} coordinates")
+        for spec in self.fields.values():
+            for c in spec.columns:
+                if c not in (obs.covariate_names or ()):
+                    raise ValueError(f"--field {spec.text}: the data have no covariate "
+                                     f"column {c!r}")
+
+    def _field_options(self, mesh: Mesh | None = None, span=(0.0, 1.0),
+                       obs: Observations | None = None) -> dict:
+        """The SPDE's ``gamma_fields`` / ``H_field`` / ``kappa_field`` built from
+        ``self.fields`` over ``mesh``'s bounding box and the time ``span`` (no mesh: the unit
+        box, enough for the parameter names and priors, which do not depend on it); a
+        covariate field gets its columns from ``obs`` at the observed locations."""
+        if not self.fields:
+            return {}
+        box = (np.array([[0.0, 1.0], [0.0, 1.0]]) if mesh is None
+               else np.asarray(mesh.bbox).T)  # (2, 2): (lo, hi) per axis
+        out = {}
+        for name, spec in self.fields.items():
+            bounds = np.vstack([box, [span]]) if spec.space_time else box
+            if name == "gamma":
+                out["gamma_fields"] = tuple(spec.build(n, bounds, "identity", 0.0)
+                                            for n in ("gamma_x", "gamma_y"))
+            else:
+                f = spec.build({"H": "H_scale", "kappa": "kappa"}[name], bounds, "exp", 1.0)
+                if spec.kind == "covariates" and obs is not None:
+                    idx = [list(obs.covariate_names).index(c) for c in spec.columns]
+                    m = obs.observed
+                    f.attach(*location_covariates(obs.coords[m], obs.covariates[m][:, idx],
+                                                  spec.columns))
+                out[{"H": "H_field", "kappa": "kappa_field"}[name]] = f
+        return out
 
     def mesh_for(self, obs: Observations) -> Mesh:
+        """The given mesh, or one built from the distinct observed locations: with
+        ``mesh_options["max_edge"]`` as asked, else with the inner edge tied to the field's
+        range (:meth:`auto_mesh_options`)."""
         if self.mesh is not None:
             return self.mesh
-        return self._auto_mesh(np.unique(obs.coords[obs.observed], axis=0))
+        points = np.unique(obs.coords[obs.observed], axis=0)
+        if "max_edge" in self.mesh_options:
+            return self._auto_mesh(points)
+        opts = self.auto_mesh_options(obs)
+        key = ("pilot-mesh", _key(points), tuple(sorted(opts.items())), self.coarsening)
+        if key not in self._cache:
+            other = copy.copy(self)  # the shared coarsening rule, on the pilot's options
+            other.mesh_options, other._cache = opts, {}
+            self._cache[key] = LatentGMRFModel._auto_mesh(other, points)
+        return self._cache[key]
+
+    def auto_mesh_options(self, obs: Observations) -> dict:
+        """``Mesh.from_points`` options of the automatic mesh: inner edge e = r/4 (r the
+        :func:`pilot_range` of the data, for ν = α + α_s − 1), at most D/10 (D the
+        diameter); outer edge 3e, extension max(0.2 D, r/2) beyond the hull, locations
+        within e/4 sharing a node; e grown until the mesh has at most ``node_budget`` nodes.
+        Options given in ``mesh_options`` (offset, cutoff) are kept. Computed once per data
+        set; ``pilot`` in the result is the pilot estimate."""
+        points = np.unique(obs.coords[obs.observed], axis=0)
+        key = self._pilot_key(obs)
+        if key in self._cache:
+            return self._cache[key]
+        a, a_s = self.options["alpha"], self.options["alpha_s"]
+        pilot = pilot_range(obs, max(a + a_s - 1.0, 0.5))
+        diam = obs.diameter()
+        edge = min(pilot["range"] / EDGES_PER_RANGE, diam / 10.0)
+        given = {k: v for k, v in self.mesh_options.items() if k != "max_edge"}
+        for _ in range(40):
+            opts = {"max_edge": (edge, 3.0 * edge),
+                    "offset": float(given.get("offset") or max(0.2 * diam,
+                                                                0.5 * pilot["range"])),
+                    "cutoff": float(given.get("cutoff", edge / 4.0))}
+            opts["cutoff"] = min(opts["cutoff"], 0.5 * opts["offset"])
+            n = Mesh.from_points(points, **opts).n_nodes
+            if n <= self.node_budget:
+                break
+            edge *= max(1.1, 1.05 * math.sqrt(n / self.node_budget))
+        self._cache[key] = opts
+        self._cache[("pilot-info", key)] = dict(pilot, max_edge=edge, nodes=n)
+        return opts
 
     def time_grid(self, obs: Observations) -> tuple[float, float, int]:
-        return regular_time_grid(obs.times[obs.observed], self.dt)
+        """(t₀, Δt, n_t) of the model's time grid: the observations' regular grid with each
+        step cut into ``substeps`` (the states between observation steps are latent)."""
+        t0, dt, n = regular_time_grid(obs.times[obs.observed], self.dt)
+        s = self.substeps
+        return t0, dt / s, (n - 1) * s + 1
 
     def spde_for(self, obs: Observations, n_times: int | None = None) -> AdvectionDiffusionSPDE:
         mesh = self.mesh_for(obs)
@@ -120,7 +293,11 @@ class AdvectionDiffusionField(LatentGMRFModel):
         n = n if n_times is None else n_times
         key = ("spde", id(mesh), t0, dt, n)
         if key not in self._cache:
-            self._cache[key] = AdvectionDiffusionSPDE(mesh, n, dt=dt, t0=t0, **self.options)
+            t_grid = self.time_grid(obs)  # fields span the data's grid, also when extended
+            fields = self._field_options(mesh, (t_grid[0], t_grid[0] + t_grid[1] * (t_grid[2]
+                                                                                     - 1)), obs)
+            self._cache[key] = AdvectionDiffusionSPDE(mesh, n, dt=dt, t0=t0,
+                                                      **{**self.options, **fields})
         return self._cache[key]
 
     def engine_for(self, obs: Observations, n_times: int | None = None) -> GMRFEngine:
@@ -134,9 +311,12 @@ class AdvectionDiffusionField(LatentGMRFModel):
 
     # --- parameters ----------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
-        o = self.options
+        if ("fields", None) not in self._cache:  # the names and priors, once
+            self._cache[("fields", None)] = self._field_options()
+        o = {**self.options, **self._cache[("fields", None)]}
         return advection_diffusion_param_specs(o["advection"], o["anisotropic"],
-                                               o["gamma_fields"], o["H_field"])
+                                               o["gamma_fields"],
+                                               o["H_field"], kappa_field=o.get("kappa_field"))
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
         """Spatial range ≈ diameter/5, temporal decay over ≈ span/5, σ² ≈ 0.9 var(y − Xβ̂),
@@ -169,6 +349,134 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return (spde, self.engine_for(obs, n_need), spde.projector(new_points),
                 new_points[:, :2])
 
+    # --- discretisation ------------------------------------------------------------------------
+    def discretisation_check(self, obs: Observations, params: Mapping,
+                             fix: Mapping[str, float] | None = None, hessian=None,
+                             refine=("time", "mesh")) -> dict:
+        """The estimates' shift when the discretisation is refined, by one Newton step from
+        the estimate ``params`` (natural values, as ``FitResult.params``) on each refined
+        model:
+
+            u_r = û + I⁻¹ (∇ℓ_r(û) − ∇ℓ(û)),
+
+        u the free unconstrained parameters (``fix``: those held fixed in the fit), I =
+        −∇²ℓ(û) on the model as fitted (``hessian``, ``(k, k)`` in u, or computed here by
+        forward differences of k + 1 gradients), ℓ_r the log-likelihood refined in
+        ``"time"`` (twice the substeps) or ``"mesh"`` (the inner edge divided by √2, about
+        twice the nodes; automatic meshes only). The correction −∇ℓ(û) removes what is left
+        of the optimisation's own tolerance. With an error of order h² (P1 elements, θ = ½)
+        the remaining discretisation error is about the mesh shift (error(h) − error(h/√2)
+        = error(h)/2) plus a third of the time shift.
+
+        Returns ``{"mesh_nodes", "dt", "substeps", "theta", "pilot" (automatic mesh:
+        range, nugget, sill of the pilot estimate, inner edge), "refined": {kind: {settings,
+        "estimates", "shift", "shift_se"}}, "shift": {name: relative shift}, "shift_se":
+        {name: shift / standard error}}``: "shift" is (θ_r − θ̂)/|θ̂| for both refinements
+        together (their steps in u added), "shift_se" the same in standard errors.
+        """
+        import torch
+
+        refine = tuple(refine)
+        unknown = set(refine) - {"time", "mesh"}
+        if unknown:
+            raise ValueError(f"unknown refinement {sorted(unknown)}: choose 'time', 'mesh'")
+        space = self.param_space(obs).fix(**dict(fix or {}))
+        free = space.free_names
+        missing = [n for n in free if n not in params]
+        if missing:
+            raise ValueError(f"the discretisation check needs the estimates of {missing}")
+        u0 = space.pack({k: float(v) for k, v in params.items() if k in space and k in free})
+        mesh = self.mesh_for(obs)
+        t0, dt, n_t = self.time_grid(obs)
+
+        def grad(model, u):
+            u = u.detach().clone().requires_grad_(True)
+            ll = model.log_likelihood(obs, space.unpack(u))
+            return torch.autograd.grad(ll, u)[0].numpy()
+
+        g0 = grad(self, u0)
+        k = len(free)
+        if hessian is None:
+            step = 1e-4
+            info = np.zeros((k, k))
+            for j in range(k):
+                e = torch.zeros(k, dtype=u0.dtype)
+                e[j] = step
+                info[:, j] = -(grad(self, u0 + e) - g0) / step
+            info = 0.5 * (info + info.T)
+        else:
+            info = np.asarray(hessian, dtype=np.float64)
+            if info.shape != (k, k):
+                raise ValueError(f"the Hessian must be ({k}, {k}) over {free}, got "
+                                 f"{info.shape}")
+        cov = np.linalg.inv(info)
+        theta0 = {n: float(space.unpack(u0)[n]) for n in free}
+
+        def natural(u):
+            p = space.unpack(torch.as_tensor(u, dtype=u0.dtype))
+            return {n: float(p[n]) for n in free}
+
+        def se(name):  # delta method: dθ/du by a forward difference
+            j = free.index(name)
+            e = np.zeros(k)
+            e[j] = 1e-6
+            d = (natural(u0.numpy() + e)[name] - theta0[name]) / 1e-6
+            return abs(d) * math.sqrt(max(cov[j, j], 0.0))
+
+        def shifts(du):
+            est = natural(u0.numpy() + du)
+            rel = {n: (est[n] - theta0[n]) / abs(theta0[n]) if theta0[n] != 0 else math.inf
+                   for n in free}
+            in_se = {n: (est[n] - theta0[n]) / se(n) if se(n) > 0 else math.inf for n in free}
+            return est, rel, in_se
+
+        out = {"mesh_nodes": mesh.n_nodes, "n_times": n_t, "dt": dt,
+               "substeps": self.substeps, "theta": self.options["theta"], "refined": {}}
+        pilot = self._pilot_info(obs)
+        if pilot is not None:
+            out["pilot"] = pilot
+        total = np.zeros(k)
+        for kind in refine:
+            other = copy.copy(self)
+            other._cache = {}
+            if kind == "time":
+                other.mesh, other.substeps = mesh, 2 * self.substeps
+                settings = {"substeps": other.substeps, "dt": dt / 2}
+            else:
+                if self.mesh is not None or pilot is None and "max_edge" not in \
+                        self.mesh_options:
+                    continue  # a given mesh: nothing to refine it with
+                opts = (dict(self.mesh_options) if pilot is None
+                        else dict(self.auto_mesh_options(obs)))
+                me = np.atleast_1d(np.asarray(opts["max_edge"], dtype=np.float64))
+                me = np.repeat(me, 2) if me.size == 1 else me
+                opts["max_edge"] = tuple(float(e) for e in me / math.sqrt(2.0))
+                if "cutoff" in opts:
+                    opts["cutoff"] = float(opts["cutoff"]) / math.sqrt(2.0)
+                other.mesh_options = opts
+                settings = {"mesh_nodes": other.mesh_for(obs).n_nodes,
+                            "max_edge": float(opts["max_edge"][0])}
+            du = cov @ (grad(other, u0) - g0)
+            total += du
+            est, rel, in_se = shifts(du)
+            out["refined"][kind] = {**settings, "estimates": est, "shift": rel,
+                                    "shift_se": in_se}
+        _, out["shift"], out["shift_se"] = shifts(total)
+        return out
+
+    def _pilot_info(self, obs: Observations) -> dict | None:
+        """The pilot estimate behind the automatic mesh (None for a given mesh or edge)."""
+        if self.mesh is not None or "max_edge" in self.mesh_options:
+            return None
+        self.auto_mesh_options(obs)
+        return dict(self._cache[("pilot-info", self._pilot_key(obs))])
+
+    @staticmethod
+    def _pilot_key(obs: Observations) -> tuple:
+        m = obs.observed
+        return ("pilot", _key(np.unique(obs.coords[m], axis=0)), _key(obs.values_2d[:, m]),
+                _key(obs.times[m]))
+
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, dt: float | None = None,
                  coord_names=None, progress: bool = False) -> np.ndarray:
@@ -182,7 +490,11 @@ class AdvectionDiffusionField(LatentGMRFModel):
         mesh = mesh or self.mesh or Mesh.from_points(np.unique(points[:, :2], axis=0),
                                                      **self.mesh_options)
         t0, step, n = regular_time_grid(points[:, 2], dt if dt is not None else self.dt)
-        spde = AdvectionDiffusionSPDE(mesh, n, dt=step, t0=t0, **self.options)
+        if any(s.kind == "covariates" for s in self.fields.values()):
+            raise ValueError("simulating a covariate field needs the data's covariates: "
+                             "simulate with a B-spline --field, or without --field")
+        fields = self._field_options(mesh, (t0, t0 + step * (n - 1)))
+        spde = AdvectionDiffusionSPDE(mesh, n, dt=step, t0=t0, **{**self.options, **fields})
         p = self._check(params)
         x = spde.sample(p, n_replicates, seed=seed, progress=progress).reshape(n_replicates, -1)
         draws = np.asarray((spde.projector(points) @ x.T).T)

@@ -381,8 +381,14 @@ def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
 def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotropic=False,
                          stabilization=True, mean="constant", nugget=True, profile_mean=True,
                          mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None,
-                         engine="spde", crs="planar"):
+                         engine="spde", crs="planar", fields=None, substeps=None, theta=None):
+    """``fields``: nonstationary γ, H, κ as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
+    ``{"gamma": "bspline:4x4"}``, ``["gamma=bspline:4x4", "kappa=covariates:elev"]`` or parsed
+    ``FieldSpec`` s)."""
+    from ..spde.field_spec import parse_field_specs
     from .advection_diffusion_field import AdvectionDiffusionField
+
+    fields = parse_field_specs(fields) or None  # checked before anything else is built
 
     if engine not in ("spde", "exact"):  # "exact": the CLI's default engine name
         _check_engine(engine)
@@ -393,11 +399,15 @@ def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotr
     alpha_s = _integer(alpha_s, "--alpha-s", (0, 1, 2))
     if dt is not None:
         dt = _positive_number(dt, "--time-step")
-    return AdvectionDiffusionField(mesh=mesh, dt=dt, alpha=alpha,
+    # --substeps / --theta: model steps per observation step, time scheme (None: defaults)
+    extra = {} if substeps is None else {"substeps": substeps}
+    if theta is not None:
+        extra["theta"] = _positive_number(theta, "--theta")
+    return AdvectionDiffusionField(mesh=mesh, dt=dt, alpha=alpha, **extra,
                                    alpha_s=alpha_s, advection=advection,
                                    anisotropic=anisotropic, stabilization=stabilization,
                                    mean=mean, nugget=nugget, profile_mean=profile_mean,
-                                   mesh_options=mesh_options)
+                                   mesh_options=mesh_options, fields=fields)
 
 
 # --- descriptions of built models ------------------------------------------------------------
@@ -470,7 +480,10 @@ def latent_gmrf_spec(model) -> dict:
         if o.pop("gamma_fields") is not None or o.pop("H_field") is not None:
             raise ValueError("nonstationary advection–diffusion fields have no registered "
                              "description yet")
-        return {"model": "advection-diffusion", "dt": model.dt, **o, **common}
+        if model.fields:  # as text, rebuilt by parse_field_specs
+            o["fields"] = {k: s.value for k, s in model.fields.items()}
+        return {"model": "advection-diffusion", "dt": model.dt, "substeps": model.substeps,
+                **o, **common}
     raise ValueError(f"{model!r} has no registered description")
 
 

@@ -1,4 +1,5 @@
-"""The space-time advection–diffusion SPDE, discretised by P1 finite elements and implicit Euler.
+"""The space-time advection–diffusion SPDE, discretised by P1 finite elements and a θ-scheme in
+time (implicit Euler θ = 1, Crank–Nicolson θ = ½).
 
     [∂/∂t + (1/c)(κ² − ∇·H∇)^α + (1/c) γ·∇] X(s, t) = (τ/√c) Z(s, t),   Z = W_T ⊗ Z_S,
     (κ² − ∇·H∇)^{α_s/2} Z_S = W_S
@@ -18,13 +19,20 @@ smoothly (as h_T²|γ|²/(12 γ̂ᵀHγ̂)) where diffusion does, so it is alway
 cancels from Pe: diffusion and advection share the 1/c). For α = 2 the Péclet number uses the
 second-order H all the same.
 
-**Time.** Steps t_k = t₀ + kΔt, k = 0 … n_t − 1, implicit Euler:
+**Time.** Steps t_k = t₀ + kΔt, k = 0 … n_t − 1, the θ-scheme (A_k = K_α + B_k + S_k):
 
-    D_k x_k = C̃ x_{k−1} + τ √(Δt/c) ξ_k,   D_k = C̃ + (Δt/c)(K_α + B_k + S_k),
-    ξ_k ~ N(0, C̃ Q_{α_s}⁻¹ C̃),   Q₀ = C̃, Q₁ = K, Q₂ = K C̃⁻¹ K,
+    D_k x_k = M_k x_{k−1} + τ √(Δt/c) ξ_k,   D_k = C̃ + θ(Δt/c)A_k,
+    M_k = C̃ − (1 − θ)(Δt/c)A_k,   ξ_k ~ N(0, C̃ Q_{α_s}⁻¹ C̃),   Q₀ = C̃, Q₁ = K, Q₂ = K C̃⁻¹ K,
 
-so the innovations e_k = D_k x_k − C̃ x_{k−1} have precision Σ⁻¹ = σ C̃⁻¹Q_{α_s}C̃⁻¹,
-σ = c/(τ²Δt). The initial state has the stationary spatial marginal of the continuous model:
+so the innovations e_k = D_k x_k − M_k x_{k−1} have precision Σ⁻¹ = σ C̃⁻¹Q_{α_s}C̃⁻¹,
+σ = c/(τ²Δt). θ = 1 is implicit Euler (M = C̃; Clarotto et al.), first order: per Fourier
+mode of rate z it keeps 1/(1 + zΔt) where the continuum keeps e^{−zΔt}. θ = ½ is
+Crank–Nicolson, second order ((1 − zΔt/2)/(1 + zΔt/2), the (1, 1) Padé approximant), and
+without advection it leaves the semi-discrete stationary law N(0, Q_init⁻¹) invariant for
+any Δt (the midpoint rule's discrete Lyapunov equation is the continuous one), where implicit
+Euler's chain shrinks the fast modes' variance. Both are unconditionally stable (θ ≥ ½).
+
+The initial state has the stationary spatial marginal of the continuous model:
 integrating its spectral density τ²c λ^{−α_s} / ((2π)^{d+1}((ck + γ·ω)² + λ^{2α})),
 λ = κ² + ωᵀHω, over the temporal frequency k gives (τ²/2)(2π)^{−d} λ^{−(α+α_s)}, the Matérn
 SPDE (κ² − ∇·H∇)^{(α+α_s)/2} x₀ = (τ/√2) W, so Q_init = (2/τ²) K (C̃⁻¹K)^{α+α_s−1}
@@ -35,8 +43,12 @@ SPDE (κ² − ∇·H∇)^{(α+α_s)/2} x₀ = (τ/√2) W, so Q_init = (2/τ²)
 block lower bidiagonal (I, then D_k on the diagonal, −C̃ below) and W = blockdiag(Q_init,
 Σ⁻¹, …), Q = LᵀWL is block tridiagonal:
 
-    Q_kk = [k = 0] Q_init + [k ≥ 1] D_kᵀΣ⁻¹D_k + [k < n_t−1] σ Q_{α_s},
-    Q_{k,k−1} = −D_kᵀ Σ⁻¹ C̃,   Q_{k−1,k} = Q_{k,k−1}ᵀ,
+    Q_kk = [k = 0] Q_init + [k ≥ 1] D_kᵀΣ⁻¹D_k + [k < n_t−1] M_{k+1}ᵀΣ⁻¹M_{k+1},
+    Q_{k,k−1} = −D_kᵀ Σ⁻¹ M_k,   Q_{k−1,k} = Q_{k,k−1}ᵀ,
+
+(for θ = 1, MᵀΣ⁻¹M = σQ_{α_s} and DᵀΣ⁻¹M = σDᵀC̃⁻¹Q_{α_s} on smaller patterns; for θ < 1
+both are products on DᵀΣ⁻¹D's pattern: DᵀC̃⁻¹M, DᵀC̃⁻¹KC̃⁻¹M, EᵀC̃⁻¹F with E = KC̃⁻¹D,
+F = KC̃⁻¹M for α_s = 0, 1, 2)
 
 assembled on one fixed CSC pattern from spatial pattern products (no dense block) and
 differentiable in every parameter, and
@@ -45,7 +57,8 @@ differentiable in every parameter, and
     log|Σ| = N log(τ²Δt/c) + 2 Σ log C̃_ii − log|Q_{α_s}|,
 
 with log|det D_k| = ½ log|D_kᵀD_k| (D_k is not symmetric when γ ≠ 0) and log|K| by sparse
-Cholesky: log|Q| never factorises the space-time matrix.
+Cholesky: log|Q| never factorises the space-time matrix (L is block lower triangular with
+diagonal blocks D_k for every θ).
 
 **Identifiability.** Multiplying κ², H by s and c, γ by s^α (τ² by s^{α+α_s}) leaves the
 discrete (and the continuous) model unchanged: one of κ, c and the scale of H must be fixed.
@@ -54,7 +67,9 @@ discrete (and the continuous) model unchanged: one of κ, c and the scale of H m
 **Nonstationarity.** ``gamma_fields``: two :class:`~.fields.Field` s named ``gamma_x`` and
 ``gamma_y`` (identity link), evaluated at the cell centroids, in (x, y) or, for 3-D fields, in
 (x, y, t) at each step (then D_k varies with k); ``H_field``: a field named ``H_scale``
-multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``).
+multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``);
+``kappa_field``: a field named ``kappa`` (exp link) evaluated at the nodes, K = diag(κ²(sᵢ))C̃
++ G(H) (Q_init keeps its form, now the nonstationary SPDE's; log|Q| is unchanged).
 """
 
 from __future__ import annotations
@@ -105,12 +120,13 @@ def _xi_over_pe(pe2: torch.Tensor) -> torch.Tensor:
 
 def advection_diffusion_param_specs(advection: bool = True, anisotropic: bool = False,
                                     gamma_fields=None, H_field=None,
-                                    fix_H_scale: bool = True) -> list[Param]:
-    """``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1 by default), ``H_ratio``,
-    ``H_angle`` (anisotropic), ``gamma_x``, ``gamma_y`` (advection; or the γ fields'
-    weights), the H field's weights."""
-    out = [Param("kappa", positive, 1.0, doc="damping κ"),
-           Param("c", positive, 1.0, doc="time scale c"),
+                                    fix_H_scale: bool = True, kappa_field=None) -> list[Param]:
+    """``kappa`` (or the κ field's intercept and weights), ``c``, ``tau``, ``H_scale``
+    (fixed at 1 by default), ``H_ratio``, ``H_angle`` (anisotropic), ``gamma_x``,
+    ``gamma_y`` (advection; or the γ fields' weights), the H field's weights."""
+    out = (kappa_field.param_specs() if kappa_field is not None
+           else [Param("kappa", positive, 1.0, doc="damping κ")])
+    out += [Param("c", positive, 1.0, doc="time scale c"),
            Param("tau", positive, 1.0, doc="scale τ")]
     if H_field is not None:
         specs = H_field.param_specs()
@@ -134,12 +150,14 @@ def advection_diffusion_param_specs(advection: bool = True, anisotropic: bool = 
 
 
 class AdvectionDiffusionSPDE:
-    """Space-time precision of the implicit-Euler FEM discretisation (module docstring).
+    """Space-time precision of the θ-scheme FEM discretisation (module docstring).
 
     ``mesh_or_fem``: the spatial mesh (2-D); ``n_times`` ≥ 2 time steps of length ``dt``
     starting at ``t0``; ``alpha`` ∈ {1, 2}, ``alpha_s`` ∈ {0, 1, 2}; ``advection`` (γ
     estimated, default True); ``anisotropic`` (H_ratio, H_angle); ``stabilization``
-    (streamline diffusion, default True; it matters only where |γ| h_T ≳ 2 γ̂ᵀHγ̂).
+    (streamline diffusion, default True; it matters only where |γ| h_T ≳ 2 γ̂ᵀHγ̂);
+    ``theta`` ∈ [½, 1] the time scheme (1: implicit Euler, the default here; ½:
+    Crank–Nicolson).
     Parameters: ``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1), ``H_ratio``, ``H_angle``,
     ``gamma_x``, ``gamma_y``.
     """
@@ -148,7 +166,8 @@ class AdvectionDiffusionSPDE:
                  alpha: int = 1, alpha_s: int = 0, advection: bool = True,
                  anisotropic: bool = False, stabilization: bool = True,
                  gamma_fields: tuple[Field, Field] | None = None, H_field: Field | None = None,
-                 fix_H_scale: bool = True):
+                 fix_H_scale: bool = True, theta: float = 1.0,
+                 kappa_field: Field | None = None):
         self.fem = mesh_or_fem if isinstance(mesh_or_fem, FEM) else FEM(mesh_or_fem)
         mesh = self.fem.mesh
         if mesh.dim != 2:
@@ -162,6 +181,10 @@ class AdvectionDiffusionSPDE:
             raise ValueError(f"n_times must be an integer ≥ 2, got {n_times}")
         if not (dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be positive, got {dt}")
+        if not 0.5 <= float(theta) <= 1.0:
+            raise ValueError(f"the time scheme's theta must be in [0.5, 1] (0.5: Crank–Nicolson, "
+                             f"1: implicit Euler), got {theta}")
+        self.theta = float(theta)
         if gamma_fields is not None:
             names = tuple(f.name for f in gamma_fields)
             if names != ("gamma_x", "gamma_y"):
@@ -171,6 +194,10 @@ class AdvectionDiffusionSPDE:
             advection = True
         if H_field is not None and H_field.name != "H_scale":
             raise ValueError(f"the H field must be named 'H_scale', got {H_field.name!r}")
+        if kappa_field is not None and (kappa_field.name != "kappa"
+                                        or kappa_field.link != "exp"):
+            raise ValueError("the κ field must be named 'kappa' with the exp link")
+        self.kappa_field = kappa_field
         self.n_space, self.n_times = self.fem.n_nodes, int(n_times)
         self.dt, self.t0 = float(dt), float(t0)
         self.alpha, self.alpha_s = alpha, alpha_s
@@ -231,6 +258,8 @@ class AdvectionDiffusionSPDE:
         self._DtD = self._dd if alpha_s == 0 else PatternProduct(PD, PD)
         self._dtd_gmrf: GMRF | None = None
         self._k_gmrf: GMRF | None = None
+        if self.theta < 1.0:  # MᵀΣ⁻¹M and DᵀΣ⁻¹M (θ-scheme) share DᵀΣ⁻¹D's pattern
+            PQs, POff = PDD, PDD
         self._parts = (Pi, PQs, PDD, POff)  # the space-time pattern is built on first use
         self._st = None
         # cells: centroids, longest edges (streamline diffusion), per-cell fields
@@ -252,6 +281,8 @@ class AdvectionDiffusionSPDE:
             self._gpts = pts
             self._gdesign = tuple(f.design(pts) for f in gamma_fields)
         self._hdesign = H_field.design(self._centroids) if H_field is not None else None
+        # κ(s) at the nodes (the lumped κ²C̃ of K is per node)
+        self._kdesign = (kappa_field.design(mesh.nodes) if kappa_field is not None else None)
 
     # ------------------------------------------------------------------ structure
     def _space_time(self):
@@ -303,7 +334,8 @@ class AdvectionDiffusionSPDE:
     # ------------------------------------------------------------------ parameters
     def param_specs(self) -> list[Param]:
         return advection_diffusion_param_specs(self.advection, self.anisotropic,
-                                               self.gamma_fields, self.H_field, self.fix_H_scale)
+                                               self.gamma_fields, self.H_field, self.fix_H_scale,
+                                               self.kappa_field)
 
     def H(self, p) -> torch.Tensor:
         """H per cell ``(M, 2, 2)`` or constant ``(2, 2)``."""
@@ -331,7 +363,10 @@ class AdvectionDiffusionSPDE:
 
     # ------------------------------------------------------------------ matrices
     def _k_values(self, p, H) -> torch.Tensor:
-        kappa = torch.as_tensor(p["kappa"], dtype=DTYPE)
+        if self.kappa_field is not None:
+            kappa = self.kappa_field(self.fem.mesh.nodes, p, self._kdesign)  # (N,)
+        else:
+            kappa = torch.as_tensor(p["kappa"], dtype=DTYPE)
         return self.fem.stiffness_values(H).index_add(0, self._diag, kappa**2 * self._c)
 
     def _stabilization(self, gamma, H) -> torch.Tensor:
@@ -354,6 +389,20 @@ class AdvectionDiffusionSPDE:
     def step_values(self, p, K=None, H=None) -> torch.Tensor:
         """D_k's values on its pattern: ``(nnz_D,)``, or ``(n_t−1, nnz_D)`` when γ varies in
         time."""
+        return self._with_mass(self.theta * self._generator_values(p, K, H))
+
+    def previous_values(self, p, K=None, H=None) -> torch.Tensor:
+        """M_k = C̃ − (1 − θ)(Δt/c)(K_α + B_k + S_k), the previous-state operator, on D's
+        pattern (C̃ for implicit Euler)."""
+        return self._with_mass(-(1.0 - self.theta) * self._generator_values(p, K, H))
+
+    def _with_mass(self, op) -> torch.Tensor:
+        """C̃ + op for values ``(..., nnz_D)``."""
+        return op.index_add(-1, self._diagD, self._c.expand(op.shape[:-1] + (-1,))
+                            if op.ndim > 1 else self._c)
+
+    def _generator_values(self, p, K=None, H=None) -> torch.Tensor:
+        """(Δt/c)(K_α + B_k + S_k) on D's pattern: ``(nnz_D,)`` or ``(n_t−1, nnz_D)``."""
         H = self.H(p) if H is None else H
         K = self._k_values(p, H) if K is None else K
         Ka = self._kk(K, self._inv_c, K) if self.alpha == 2 else K
@@ -371,8 +420,7 @@ class AdvectionDiffusionSPDE:
                                     dtype=DTYPE).index_add(-1, self._emb1, extra)
         scale = self.dt / torch.as_tensor(p["c"], dtype=DTYPE)
         op = Ka if extra is None else Ka + extra
-        return (scale * op).index_add(-1, self._diagD, self._c.expand(op.shape[:-1] + (-1,))
-                                      if op.ndim > 1 else self._c)
+        return scale * op
 
     def _sigma(self, p) -> torch.Tensor:
         return torch.as_tensor(p["c"], dtype=DTYPE) / (
@@ -382,22 +430,42 @@ class AdvectionDiffusionSPDE:
         """Q's values ``(nnz,)`` on (``indptr``, ``indices``), differentiable."""
         H = self.H(p)
         K = self._k_values(p, H)
-        return self._values(p, K, self.step_values(p, K, H))
+        return self._values(p, K, *self._operators(p, K, H))
+
+    def _operators(self, p, K, H):
+        """(D_k, M_k) values (M None for implicit Euler, where M = C̃)."""
+        if self.theta == 1.0:
+            return self.step_values(p, K, H), None
+        G = self._generator_values(p, K, H)
+        return self._with_mass(self.theta * G), self._with_mass(-(1.0 - self.theta) * G)
 
     def precision_and_logdet(self, p) -> tuple[torch.Tensor, torch.Tensor]:
         """Q's values ``(nnz,)`` on (``indptr``, ``indices``) and log|Q|, both differentiable."""
         H = self.H(p)
         K = self._k_values(p, H)
-        D = self.step_values(p, K, H)
+        D, M = self._operators(p, K, H)
         tau2 = torch.as_tensor(p["tau"], dtype=DTYPE) ** 2
-        return self._values(p, K, D), self._logdet(p, K, D, tau2)
+        return self._values(p, K, D, M), self._logdet(p, K, D, tau2)
 
-    def _values(self, p, K, D) -> torch.Tensor:
+    def _values(self, p, K, D, M=None) -> torch.Tensor:
         sigma = self._sigma(p)
         tau2 = torch.as_tensor(p["tau"], dtype=DTYPE) ** 2
         Dt = D[..., self._tD]  # Dᵀ's values on the same pattern
         ic = self._inv_c
-        if self.alpha_s == 0:
+        if M is not None:  # θ-scheme: MᵀΣ⁻¹M and DᵀΣ⁻¹M on DᵀΣ⁻¹D's pattern
+            Mt = M[..., self._tD]
+            if self.alpha_s == 0:
+                dd, qs, off = self._dd(Dt, ic, Dt), self._dd(Mt, ic, Mt), -self._dd(Dt, ic, Mt)
+            else:
+                E, F = self._e(K, ic, Dt), self._e(K, ic, Mt)  # K C̃⁻¹ D, K C̃⁻¹ M
+                Et, Ft = E[..., self._tE], F[..., self._tE]
+                if self.alpha_s == 1:
+                    dd, qs, off = (self._dd(Dt, ic, Et), self._dd(Mt, ic, Ft),
+                                   -self._dd(Dt, ic, Ft))
+                else:
+                    dd, qs, off = (self._dd(Et, ic, Et), self._dd(Ft, ic, Ft),
+                                   -self._dd(Et, ic, Ft))
+        elif self.alpha_s == 0:
             dd = self._dd(Dt, ic, Dt)
             off = -Dt
             qs = torch.zeros_like(K).index_add(0, self._diag, self._c)
@@ -414,7 +482,8 @@ class AdvectionDiffusionSPDE:
         for prod in self._init_products:
             init = prod(init, ic, K)
         T = self.n_times
-        parts = [(2.0 / tau2) * init, (sigma * qs).expand(T - 1, -1),
+        parts = [(2.0 / tau2) * init,
+                 (sigma * qs).expand(T - 1, -1) if qs.ndim == 1 else sigma * qs,
                  (sigma * dd).expand(T - 1, -1) if dd.ndim == 1 else sigma * dd,
                  (sigma * off).expand(T - 1, -1) if off.ndim == 1 else sigma * off]
         parts.append(parts[-1])
@@ -467,10 +536,10 @@ class AdvectionDiffusionSPDE:
     # ------------------------------------------------------------------ simulation
     def sample(self, p, n_samples: int = 1, seed=None, progress: bool = False) -> np.ndarray:
         """Draws of x ``(n_samples, n_t, N)`` by time stepping: x₀ ~ N(0, Q_init⁻¹) (sparse
-        Cholesky), then D_k x_k = C̃ x_{k−1} + τ√(Δt/c) C̃ z_k with z_k ~ N(0, Q_{α_s}⁻¹)
-        (z_k = C̃^{−1/2}n for α_s = 0, else by the Cholesky factor of Q_{α_s}), one sparse LU
-        of D (SuperLU) reused for every step (one per step when γ varies in time).
-        ``progress``: a progress bar over the steps."""
+        Cholesky), then D_k x_k = M_k x_{k−1} + τ√(Δt/c) C̃ z_k (M_k = C̃ for θ = 1) with
+        z_k ~ N(0, Q_{α_s}⁻¹) (z_k = C̃^{−1/2}n for α_s = 0, else by the Cholesky factor of
+        Q_{α_s}), one sparse LU of D (SuperLU) reused for every step (one per step when γ
+        varies in time). ``progress``: a progress bar over the steps."""
         from scipy.sparse import csc_matrix
         from scipy.sparse.linalg import splu
         from tqdm.auto import tqdm
@@ -484,7 +553,8 @@ class AdvectionDiffusionSPDE:
         with torch.no_grad():
             H = self.H(p)
             K = self._k_values(p, H)
-            D = self.step_values(p, K, H).numpy()
+            D, M = self._operators(p, K, H)
+            D, M = D.numpy(), None if M is None else M.numpy()
             tau, c = float(p["tau"]), float(p["c"])
             ic = self._inv_c
             init = K
@@ -508,7 +578,12 @@ class AdvectionDiffusionSPDE:
             else:
                 z = np.asarray(fs.sample(n_samples, seed=int(rng.integers(2**63)))).reshape(
                     n_samples, N).T
-            rhs = ct[:, None] * (x[:, k - 1].T + scale * z)
+            if M is None:
+                rhs = ct[:, None] * (x[:, k - 1].T + scale * z)
+            else:
+                Mk = M if M.ndim == 1 else M[k - 1]
+                rhs = (csc_matrix((Mk, idx, ptr), shape=(N, N)) @ x[:, k - 1].T
+                       + ct[:, None] * (scale * z))
             step = lu if lu is not None else splu(csc_matrix((D[k - 1], idx, ptr), shape=(N, N)))
             x[:, k] = step.solve(rhs).T
         return x
@@ -521,7 +596,8 @@ class AdvectionDiffusionSPDE:
 
     def __repr__(self):
         return (f"AdvectionDiffusionSPDE(nodes={self.n_space}, n_times={self.n_times}, "
-                f"dt={self.dt:g}, alpha={self.alpha}, alpha_s={self.alpha_s}, "
+                f"dt={self.dt:g}, theta={self.theta:g}, alpha={self.alpha}, "
+                f"alpha_s={self.alpha_s}, "
                 f"advection={self.advection}, anisotropic={self.anisotropic})")
 
 

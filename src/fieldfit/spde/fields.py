@@ -26,6 +26,7 @@ import torch
 from scipy.interpolate import BSpline
 
 from ..params import DTYPE, Param, positive, real
+from ..priors import Normal
 
 LINKS = ("exp", "identity")
 
@@ -130,8 +131,9 @@ class RadialBasisField(Field):
 
 
 class BSplineField(Field):
-    """θ(x) = g(w₀ + Σ w_k B_k(x)), tensor products of cubic B-splines (scipy), one knot
-    vector per dimension over ``bounds``, minus one function (the intercept w₀ spans the
+    """θ(x) = g(w₀ + Σ w_k B_k(x)), tensor products of cubic B-splines (scipy; ``degree``
+    one number or one per dimension), one clamped knot vector with equally spaced inner
+    knots per dimension over ``bounds``, minus one function (the intercept w₀ spans the
     constant, which the B-splines sum to)."""
 
     def __init__(self, name: str, bounds, n_basis, value: float = 1.0, link: str = "exp",
@@ -139,28 +141,218 @@ class BSplineField(Field):
         super().__init__(name, value, link, fixed)
         self.bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
         n_basis = [int(n_basis)] * len(self.bounds) if np.isscalar(n_basis) else list(n_basis)
-        if any(k < degree + 1 for k in n_basis):
-            raise ValueError(f"each dimension needs at least degree + 1 = {degree + 1} basis "
-                             f"functions, got {n_basis}")
-        self.degree, self.n_basis = int(degree), n_basis
+        degrees = ([int(degree)] * len(self.bounds) if np.isscalar(degree)
+                   else [int(g) for g in degree])
+        if len(n_basis) != len(self.bounds) or len(degrees) != len(self.bounds):
+            raise ValueError(f"{len(self.bounds)}-D bounds need {len(self.bounds)} sizes and "
+                             f"degrees, got {n_basis} and {degrees}")
+        if any(k < g + 1 for k, g in zip(n_basis, degrees, strict=True)):
+            raise ValueError(f"each dimension needs at least degree + 1 = "
+                             f"{max(degrees) + 1} basis functions, got {n_basis}")
+        self.degrees, self.n_basis = degrees, n_basis
+        self.degree = degrees[0] if len(set(degrees)) == 1 else tuple(degrees)
         self.knots = []
-        for (lo, hi), k in zip(self.bounds, n_basis, strict=True):
-            inner = np.linspace(lo, hi, k - degree + 1)
-            self.knots.append(np.concatenate([[lo] * degree, inner, [hi] * degree]))
+        for (lo, hi), k, g in zip(self.bounds, n_basis, degrees, strict=True):
+            inner = np.linspace(lo, hi, k - g + 1)
+            self.knots.append(np.concatenate([[lo] * g, inner, [hi] * g]))
 
     def dim_hint(self):
         return len(self.bounds)
 
-    def basis(self, x):
+    def full_basis(self, x: np.ndarray) -> np.ndarray:
+        """All ``Π_a K_a`` tensor-product B-splines at ``x (n, d)``: ``(n, K)``, the first
+        axis varying slowest (index ``i₀ K₁ ⋯ + i₁ ⋯``); the rows sum to 1."""
         if x.shape[1] != len(self.bounds):
             raise ValueError(f"points are {x.shape[1]}-D, the spline {len(self.bounds)}-D")
         out = np.ones((len(x), 1))
         for a, t in enumerate(self.knots):
             lo, hi = self.bounds[a]
             xa = np.clip(x[:, a], lo, hi)  # constant extension beyond the bounds
-            Ba = BSpline.design_matrix(xa, t, self.degree).toarray()
+            Ba = BSpline.design_matrix(xa, t, self.degrees[a]).toarray()
             out = (out[:, :, None] * Ba[:, None, :]).reshape(len(x), -1)
-        return out[:, 1:]
+        return out
+
+    def basis(self, x):
+        return self.full_basis(x)[:, 1:]
+
+
+def second_difference_penalty(n_basis) -> np.ndarray:
+    """P = Σ_a I ⊗ … ⊗ D_aᵀD_a ⊗ … ⊗ I ``(K, K)``, D_a the second-difference matrix
+    ``(K_a − 2, K_a)`` of axis a, in :meth:`BSplineField.full_basis`'s order: aᵀPa is the sum
+    of the squared second differences of the coefficients along every axis (Eilers & Marx
+    1996; its null space, the multilinear coefficients, has dimension 2^d)."""
+    n_basis = [int(k) for k in n_basis]
+    total = np.zeros((int(np.prod(n_basis)),) * 2)
+    for a, k in enumerate(n_basis):
+        D = np.diff(np.eye(k), n=2, axis=0)
+        mats = [np.eye(m) for m in n_basis]
+        mats[a] = D.T @ D
+        term = np.ones((1, 1))
+        for m in mats:
+            term = np.kron(term, m)
+        total += term
+    return total
+
+
+class PSplineField(BSplineField):
+    """A tensor B-spline field (cubic; quadratic along a dimension with 3 functions) with a
+    second-difference roughness prior (a P-spline; Eilers & Marx 1996, Lang & Brezger 2004):
+
+        θ(x) = g(w₀ + Σ_k a_k B_k(x)),   p(a) ∝ exp(−aᵀPa / (2 sd²)),
+
+    P :func:`second_difference_penalty`: the second differences of the coefficients a along
+    each axis are N(0, sd²) a priori, so ``sd`` is the roughness allowed per knot interval on
+    the link scale (log θ for the exp link). P's null space, the multilinear coefficients
+    (x, y, xy, … in the coefficients' indices; the constant is the intercept's), gets the
+    same scale as a proper prior: a slope of s per knot interval (a twist of s per cell for
+    xy) has log density −s²/(2 sd²), as a second difference of s has. Without it the trend
+    runs away where the mesh's bounding box has no data (its corners).
+
+    The weights are the coefficients in that basis, a = U w with U = [N, E] orthonormal
+    ``(K, K − 1)``: N the normalised products of centred indices n_j / ‖n_j‖ (the null space
+    less the constant, which the intercept w₀ spans; the B-splines sum to 1), E the
+    eigenvectors of P with eigenvalues e_j > 0, so that
+
+        aᵀPa / (2 sd²) = Σ_{j ∈ E} e_j w_j² / (2 sd²),
+
+    and each weight gets its own independent prior, ``Normal(0, sd/√e_j)`` (E) or
+    ``Normal(0, sd ‖n_j‖)`` (N), as its :class:`~fieldfit.params.Param` ``prior``. The penalised
+    likelihood of a fit is then the existing ``priors`` mechanism (ℓ(θ) + Σ log p(θ_i),
+    :func:`fieldfit.fit`), with no new term in the optimiser; the basis of weight j is
+    Σ_k U_kj B_k(x). The decomposition depends only on the numbers of basis functions, not
+    on ``bounds``.
+    """
+
+    def __init__(self, name: str, bounds, n_basis, value: float = 1.0, link: str = "exp",
+                 sd: float = 1.0, fixed: bool = False):
+        n_basis = ([int(n_basis)] * np.asarray(bounds).reshape(-1, 2).shape[0]
+                   if np.isscalar(n_basis) else [int(k) for k in n_basis])
+        # cubic, quadratic along a dimension of 3 functions (the smallest with a curvature)
+        super().__init__(name, bounds, n_basis, value, link,
+                         degree=[min(3, k - 1) for k in n_basis], fixed=fixed)
+        if not (np.isfinite(sd) and sd > 0):
+            raise ValueError(f"the roughness sd must be positive, got {sd}")
+        self.sd = float(sd)
+        self.penalty_matrix = second_difference_penalty(self.n_basis)
+        K, d = self.penalty_matrix.shape[0], len(self.n_basis)
+        # null space: products of (1, centred index) per axis (mutually orthogonal), the
+        # constant first
+        cols = np.ones((1, 1))
+        for k in self.n_basis:
+            j = np.arange(k, dtype=np.float64)
+            cols = np.kron(cols, np.column_stack([np.ones(k), j - j.mean()]))
+        norms = np.linalg.norm(cols, axis=0)
+        null = cols / norms
+        evals, evecs = np.linalg.eigh(self.penalty_matrix)
+        keep = evals > 1e-9 * evals.max()
+        if keep.sum() != K - 2**d:
+            raise ValueError("the second-difference penalty has an unexpected null space")
+        E = evecs[:, keep]
+        E = E * np.sign(E[np.argmax(np.abs(E), axis=0), np.arange(E.shape[1])])
+        self.U = np.hstack([null[:, 1:], E])
+        self.eigenvalues = np.concatenate([np.zeros(null.shape[1] - 1), evals[keep]])
+        #: the prior sd of each weight: sd ‖n_j‖ (trend), sd / √e_j (roughness)
+        with np.errstate(divide="ignore"):
+            self.prior_sd = np.where(self.eigenvalues > 0, self.sd / np.sqrt(
+                np.where(self.eigenvalues > 0, self.eigenvalues, 1.0)),
+                self.sd * np.concatenate([norms[1:], np.ones(keep.sum())]))
+
+    @property
+    def n_weights(self) -> int:
+        return self.U.shape[1]
+
+    def basis(self, x):
+        return self.full_basis(x) @ self.U
+
+    def param_specs(self):
+        specs = super().param_specs()
+        out = [specs[0]]
+        for s, e, v in zip(specs[1:], self.eigenvalues, self.prior_sd, strict=True):
+            what = "roughness" if e > 0 else "trend"
+            out.append(Param(s.name, real, 0.0, prior=Normal(0.0, float(v)),
+                             doc=f"{s.doc} (P-spline {what} coefficient, prior sd "
+                             f"{self.sd:g} per knot interval)"))
+        return out
+
+    def coefficients(self, p: Mapping) -> np.ndarray:
+        """The B-spline coefficients a = U w ``(K,)`` (the intercept excluded)."""
+        w = np.array([float(p[n]) for n in self.weight_names()])
+        return self.U @ w
+
+    def penalty(self, a) -> float:
+        """The roughness penalty aᵀPa / (2 sd²) of B-spline coefficients ``a (K,)``: minus the
+        log prior density of their non-multilinear part, up to a constant."""
+        a = np.asarray(a, dtype=np.float64)
+        return float(a @ self.penalty_matrix @ a) / (2.0 * self.sd**2)
+
+
+class CovariateField(Field):
+    """θ(s) = g(w₀ + Σ_j w_j z̃_j(s)), z̃_j the covariate ``columns`` standardised over the
+    observed locations (mean 0, sd 1), so w₀ is θ at the covariates' mean and w_j the effect
+    of one sd of column j (on the log scale for the exp link).
+
+    The covariates are known at the observed locations ``locations (m, 2)`` (``values (m,
+    J)``); elsewhere (the mesh's nodes) they are the piecewise-linear interpolant on the
+    Delaunay triangulation of those locations inside their convex hull and the nearest
+    location's value outside it (:meth:`attach`). The weights have no prior.
+    """
+
+    def __init__(self, name: str, columns, value: float = 1.0, link: str = "exp",
+                 fixed: bool = False):
+        super().__init__(name, value, link, fixed)
+        self.columns = tuple(columns)
+        if not self.columns:
+            raise ValueError("a covariate field needs at least one column")
+        self.locations = self.values = None
+
+    def attach(self, locations, values) -> CovariateField:
+        """Set the covariates ``values (m, J)`` at ``locations (m, 2)`` (distinct); returns
+        self."""
+        from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+        locations = np.asarray(locations, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64).reshape(len(locations), -1)
+        if values.shape[1] != len(self.columns):
+            raise ValueError(f"{len(self.columns)} covariate columns, got {values.shape[1]}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"covariates {', '.join(self.columns)} of the field {self.name!r} "
+                             "contain NaN or infinite values at observed locations")
+        sd = values.std(axis=0)
+        if np.any(sd == 0):
+            bad = self.columns[int(np.flatnonzero(sd == 0)[0])]
+            raise ValueError(f"covariate {bad!r} of the field {self.name!r} is constant at the "
+                             "observed locations")
+        self.locations, self.values = locations, values
+        self._center, self._scale = values.mean(axis=0), sd
+        self._near = NearestNDInterpolator(locations, values)
+        try:
+            self._lin = LinearNDInterpolator(locations, values)
+        except Exception:  # fewer than 3 points, or all on a line: nearest only
+            self._lin = None
+        return self
+
+    @property
+    def n_weights(self) -> int:
+        return len(self.columns)
+
+    def interpolate(self, x: np.ndarray) -> np.ndarray:
+        """The covariates at ``x (n, 2)``: ``(n, J)`` (linear inside the hull, nearest out)."""
+        if self.values is None:
+            raise ValueError(f"the covariate field {self.name!r} has no data: attach the "
+                             f"columns {', '.join(self.columns)} first")
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        out = self._near(x).reshape(len(x), -1)
+        if self._lin is not None:
+            lin = np.asarray(self._lin(x)).reshape(len(x), -1)
+            inside = np.isfinite(lin).all(axis=1)
+            out[inside] = lin[inside]
+        return out
+
+    def basis(self, x):
+        return (self.interpolate(x) - self._center) / self._scale
+
+    def weight_names(self) -> list[str]:
+        return [f"{self.name}_{c}" for c in self.columns]
 
 
 class NeuralField(Field):
@@ -216,4 +408,5 @@ class NeuralField(Field):
         return torch.exp(eta) if self.link == "exp" else eta
 
 
-__all__ = ["BSplineField", "ConstantField", "Field", "NeuralField", "RadialBasisField"]
+__all__ = ["BSplineField", "ConstantField", "CovariateField", "Field", "NeuralField",
+           "PSplineField", "RadialBasisField", "second_difference_penalty"]
