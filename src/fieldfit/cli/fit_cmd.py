@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import typer
 
@@ -95,6 +96,16 @@ def fit(
         None, help="Coordinates: planar (x, y in any unit) or lonlat (degrees; chordal "
         "distances on the sphere, ranges in km). Default: planar, or lonlat with a warning "
         "when --coords are named lon/lat or longitude/latitude."),
+    substeps: int = typer.Option(
+        None, help="advection-diffusion: model time steps per observation step (the states "
+        "between are latent; default 1)."),
+    theta: float = typer.Option(
+        None, help="advection-diffusion: the time scheme, θ in [0.5, 1]: 0.5 Crank–Nicolson "
+        "(default), 1 implicit Euler."),
+    discretisation_check: bool = typer.Option(
+        True, help="Mesh and time-step models: after the fit, estimate the shift of the "
+        "estimates under a finer time step and mesh (one Newton step each), written to the "
+        "result as 'discretisation'."),
     resume: bool = typer.Option(
         False, help="Continue a fit that was killed or interrupted, from its checkpoint "
         "(OUT's name + '.checkpoint.jsonl' beside OUT), to the same answer."),
@@ -106,24 +117,16 @@ def fit(
     predictions are written together at the end (a failure leaves old outputs untouched).
     Ctrl-C stops the fit and writes its best point so far to OUT's name + '.interrupted.json'
     (exit status 130; OUT untouched); a second Ctrl-C exits at once."""
+    a = SimpleNamespace(**locals())
     with plain_warnings():
-        _fit_command(data, coords, value, out, time, model, engine, neighbours,
-                     pred_neighbours, coarse_neighbours, grouped, alpha, alpha_s, time_step,
-                     advection, mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates,
-                     nugget, anisotropic, id, predict_at, predictions, kind, restarts, crs,
-                     resume, progress, field)
+        _fit_command(a)
 
 
-def _fit_command(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
-                 coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
-                 mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
-                 anisotropic, id, predict_at, predictions, kind, restarts, crs, resume,
-                 progress, field=()):
+def _fit_command(a) -> None:
+    """``fieldfit fit`` with its options ``a`` (one attribute per option)."""
+    resume, restarts, progress = a.resume, a.restarts, a.progress
     with _reported_errors():
-        plan = _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
-                     coarse_neighbours, grouped, alpha, alpha_s, time_step, advection,
-                     mesh_max_edge, mesh_offset, mesh_cutoff, fix, mean, covariates, nugget,
-                     anisotropic, id, predict_at, predictions, kind, restarts, crs, field)
+        plan = _plan(a)
     if plan.checkpoint.exists() and not resume:
         typer.secho(f"warning: {plan.checkpoint} (an earlier, unfinished run of this fit) is "
                     "replaced: pass --resume to continue it instead", err=True, fg="yellow")
@@ -138,7 +141,24 @@ def _fit_command(data, coords, value, out, time, model, engine, neighbours, pred
             raise typer.Exit(code=INTERRUPTED) from None
         if result.interrupted:
             _report_interrupted(result, plan)
-        _finish(result, plan, predictions, kind)
+        if plan.check_discretisation:
+            result.discretisation = _discretisation(result, plan)
+        _finish(result, plan, a.predictions, a.kind)
+
+
+def _discretisation(result, plan: _Plan) -> dict | None:
+    """The model's discretisation check at the estimate (its Hessian reused): the shift of
+    the estimates under a finer time step and mesh. A numerical failure of the refined
+    models is recorded, not fatal (the fit itself is finished)."""
+    from ..errors import NumericalFailure
+
+    typer.secho("checking the discretisation (a finer time step and mesh) ...", err=True)
+    try:
+        with _reported_errors():
+            return plan.model.discretisation_check(plan.train, result.params, fix=plan.fixed,
+                                                   hessian=result.hessian)
+    except NumericalFailure as e:
+        return {"error": str(e)}
 
 
 @dataclass
@@ -152,6 +172,8 @@ class _Plan:
     out: Path
     checkpoint: Path
     interrupted: Path
+    #: run the model's discretisation check after the fit (mesh and time-step models)
+    check_discretisation: bool = False
 
 
 def sibling(out: Path, what: str) -> Path:
@@ -159,14 +181,15 @@ def sibling(out: Path, what: str) -> Path:
     return out.with_name(f"{out.stem if out.suffix else out.name}.{what}")
 
 
-def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighbours,
-          coarse_neighbours, grouped, alpha, alpha_s, time_step, advection, mesh_max_edge,
-          mesh_offset, mesh_cutoff, fix, mean, covariates, nugget, anisotropic, id, predict_at,
-          predictions, kind, restarts, crs, field=()) -> _Plan:
+def _plan(a) -> _Plan:
+    """Every option checked, the model built and the data read: what the fit will do."""
+    data, coords, value, out, time, model = a.data, a.coords, a.value, a.out, a.time, a.model
+    fix, mean, covariates, id, kind = a.fix, a.mean, a.covariates, a.id, a.kind
+    predict_at, predictions, crs = a.predict_at, a.predictions, a.crs
     if kind not in KRIGING_KINDS:
         raise ValueError(f"--kind {kind!r}: choose one of {', '.join(KRIGING_KINDS)}")
-    if restarts < 0:
-        raise ValueError(f"--restarts must be 0 or more, got {restarts}")
+    if a.restarts < 0:
+        raise ValueError(f"--restarts must be 0 or more, got {a.restarts}")
     check_output(out, "--out")
     interrupted = sibling(out, "interrupted.json")
     checkpoint = sibling(out, "checkpoint.jsonl")
@@ -182,13 +205,15 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
     if mean in ("covariates", "linear+covariates") and not cov_cols:
         raise ValueError(f"--mean {mean} needs --covariates")
     crs = _check_crs(crs)
-    options = {"mean": mean, "nugget": nugget, "anisotropic": anisotropic,
-               "neighbours": neighbours, "pred_neighbours": pred_neighbours,
-               "coarse_neighbours": coarse_neighbours, "grouped": grouped, "alpha": alpha,
-               "alpha_s": alpha_s, "dt": time_step, "advection": advection,
-               "mesh_max_edge": _numbers(mesh_max_edge, "--mesh-max-edge"),
-               "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff, "engine": engine,
-               "crs": crs, "fields": _check_field_option(field, model)}
+    options = {"mean": mean, "nugget": a.nugget, "anisotropic": a.anisotropic,
+               "neighbours": a.neighbours, "pred_neighbours": a.pred_neighbours,
+               "coarse_neighbours": a.coarse_neighbours, "grouped": a.grouped,
+               "alpha": a.alpha, "alpha_s": a.alpha_s, "dt": a.time_step,
+               "advection": a.advection,
+               "mesh_max_edge": _numbers(a.mesh_max_edge, "--mesh-max-edge"),
+               "mesh_offset": a.mesh_offset, "mesh_cutoff": a.mesh_cutoff,
+               "engine": a.engine, "crs": crs, "substeps": a.substeps, "theta": a.theta,
+               "fields": _check_field_option(a.field, model)}
     m0 = build_from_cli(model, time is not None, options, fixed)   # checked before reading
     field_cols = _field_columns(m0, cov_cols, mean)
     df = read_table(data)
@@ -214,7 +239,8 @@ def _plan(data, coords, value, out, time, model, engine, neighbours, pred_neighb
     if predictions is not None and targets is None:
         raise ValueError("--predictions given but there is nothing to predict: DATA has no "
                          "rows with a missing value and no --predict-at file was given")
-    return _Plan(m, train, targets, fixed, out, checkpoint, interrupted)
+    return _Plan(m, train, targets, fixed, out, checkpoint, interrupted,
+                 a.discretisation_check and hasattr(m, "discretisation_check"))
 
 
 def _check_field_option(field, model: str) -> list[str] | None:

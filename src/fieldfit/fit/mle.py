@@ -453,11 +453,12 @@ def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
 
 def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, stderr: bool):
     """Newton polish over the parameters inside their box and their standard errors (with
-    ``stderr``); returns u and ``{name: se}``."""
+    ``stderr``); returns u, ``{name: se}`` and the Hessian of −ℓ in u ``(k, k)`` (None
+    without ``stderr``)."""
     if not (len(u) and stderr):
-        return u, {}
+        return u, {}, None
     u, H = _newton_polish(obj, u, ~edge)
-    return u, standard_errors(space, u, H, ~edge)
+    return u, standard_errors(space, u, H, ~edge), H
 
 
 # --- step 4: the result --------------------------------------------------------------------------
@@ -715,13 +716,15 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
             + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
             "no standard error for it", stacklevel=3)
     # after Ctrl-C the user wants the point now: no Newton polish, no Hessian
-    u, se = best.u, {}
+    u, se, H = best.u, {}, None
     if not opt.interrupted:
         try:
-            u, se = polish(obj, space, best.u, edge, stderr)
+            u, se, H = polish(obj, space, best.u, edge, stderr)
         except KeyboardInterrupt:
             warnings.warn("fit interrupted during the Newton polish: returning the optimum "
                           "without standard errors", stacklevel=3)
             opt.interrupted, u, se = True, obj.best[1], {}
             opt.runs.append(Run(obj.best[0], obj.best[1]))
-    return make_result(model, obs, space, obj, opt, u, se, edge_names, fix, notes, t_start)
+    result = make_result(model, obs, space, obj, opt, u, se, edge_names, fix, notes, t_start)
+    result.hessian = H
+    return result

@@ -65,6 +65,9 @@ class FitResult:
     #: (``model.discretisation_check``): the settings used, the refined ones and the relative
     #: shift of each estimate; None when not checked
     discretisation: dict | None = None
+    #: −∇²ℓ in the free unconstrained parameters at the estimate ``(k, k)``, as the fit
+    #: computed it for the standard errors (not written to JSON; None without them)
+    hessian: object = field(default=None, repr=False, compare=False)
 
     @property
     def aic(self) -> float:
