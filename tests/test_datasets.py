@@ -12,6 +12,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data not available")
 
 NAMES = [
+    "germany-solar",
+    "germany-solar-cells",
     "heaton-modis",
     "heaton-modis-simulated",
     "heaton-modis-small",
@@ -20,8 +22,16 @@ NAMES = [
     "meuse",
     "meuse-grid",
     "sic97",
+    "south-tyrol-solar",
+    "south-tyrol-solar-longterm",
+    "south-tyrol-solar-stations",
 ]
 ROWS = {
+    "germany-solar": 3136 * 420,
+    "germany-solar-cells": 3136,
+    "south-tyrol-solar": 15 * 1095,
+    "south-tyrol-solar-longterm": 35_430,
+    "south-tyrol-solar-stations": 15,
     "heaton-modis": 150_000,
     "heaton-modis-simulated": 150_000,
     "heaton-modis-small": 10_000,

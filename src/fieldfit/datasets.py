@@ -2,8 +2,9 @@
 
     >>> from fieldfit import datasets
     >>> datasets.list_datasets()  # doctest: +NORMALIZE_WHITESPACE
-    ['heaton-modis', 'heaton-modis-simulated', 'heaton-modis-small', 'irish-wind',
-     'irish-wind-stations', 'meuse', 'meuse-grid', 'sic97']
+    ['germany-solar', 'germany-solar-cells', 'heaton-modis', 'heaton-modis-simulated',
+     'heaton-modis-small', 'irish-wind', 'irish-wind-stations', 'meuse', 'meuse-grid', 'sic97',
+     'south-tyrol-solar', 'south-tyrol-solar-longterm', 'south-tyrol-solar-stations']
     >>> df = datasets.load("meuse")
     >>> df.attrs["coords"], df.attrs["value"]
     (['x', 'y'], 'zinc')
@@ -51,6 +52,22 @@ irish-wind
     Haslett & Raftery (1989); long format: station, name, date, lon, lat, wind (78,888 rows).
 irish-wind-stations (table "stations")
     The 12 stations: station, name, lon, lat, mean_wind (m/s), lat_dms, lon_dms.
+germany-solar
+    Monthly mean global horizontal irradiance (W/m², EUMETSAT CM SAF via DWD) on the 0.2° grid
+    over Germany and its neighbours (56 x 56 = 3,136 cells, 5-16 °E, 45-56 °N), 420 months
+    1991-2025, complete: cell, date (first of the month), year, month, lon, lat, x_km, y_km
+    (equirectangular about 10.5 °E, 50.5 °N), ghi (1,317,120 rows).
+germany-solar-cells (table "cells")
+    The 3,136 cells: cell, lon, lat, x_km, y_km.
+south-tyrol-solar
+    Daily insolation (kWh/m²) and mean temperature (°C) at 15 South Tyrol (IT) stations,
+    2017-2019 (1,095 days): station, date, lon, lat, x_km, y_km (equirectangular about
+    11.37 °E, 46.71 °N), elev, insolation, tmean (16,425 rows; 7 days NaN).
+south-tyrol-solar-stations (table "stations")
+    The 15 stations: station, elev, slope, aspect, x_utm32, y_utm32, lon, lat, x_km, y_km.
+south-tyrol-solar-longterm (table "longterm")
+    Daily insolation and mean temperature of 7 of the stations, 1986-2017 (35,430 rows):
+    station, date, insolation, tmean (no coordinates: join the stations table).
 """
 
 from __future__ import annotations
@@ -117,6 +134,27 @@ _WIND_SOURCE = (
     "R package gstat, data sets wind and wind.loc; Haslett & Raftery (1989), Space-time "
     "modelling with long-memory dependence: assessing Ireland's wind power resource, Applied "
     "Statistics 38, 1-50"
+)
+_CMSAF_SOURCE = (
+    "EUMETSAT CM SAF surface solar radiation (SARAH), monthly means on a 0.2 degree grid, as "
+    "distributed by the Deutscher Wetterdienst; converted from GitHub IWUGERMANY/clidamonger "
+    "data.sol.rda (shared/data/germany_solar/cmsaf_ghi_monthly_long.parquet)"
+)
+_CMSAF_CRS = (
+    "lon/lat degrees (WGS84), cell centres of the 0.2 degree grid; x_km, y_km: "
+    "equirectangular projection about 10.5 E, 50.5 N on the sphere R = 6371.0088 km, "
+    "x = R cos(50.5 deg)(lon - 10.5) pi/180, y = R (lat - 50.5) pi/180 (planar km for the "
+    "SPDE engine; east-west scale off by up to 11 % at the grid's north/south edges)"
+)
+_STS_SOURCE = (
+    "GitHub sitscholl/topoclim (South Tyrol station data of the Hydrographic Office of the "
+    "Autonomous Province of Bolzano); shared/data/south_tyrol_solar"
+)
+_STS_CRS = (
+    "lon/lat degrees (WGS84); x_km, y_km: equirectangular projection about 11.37 E, 46.71 N "
+    "on the sphere R = 6371.0088 km (planar km for the SPDE engine; east-west scale error "
+    "< 0.7 % over the stations); the stations table also has UTM 32N metres (x_utm32, "
+    "y_utm32)"
 )
 _WIND_CRS = "geographic lon/lat, decimal degrees (WGS84 assumed; from degree-minute positions)"
 
@@ -324,6 +362,103 @@ _TABLES: tuple[_Table, ...] = (
         rows=12,
         columns=("station", "name", "lon", "lat", "mean_wind", "lat_dms", "lon_dms"),
     ),
+    _Table(
+        dataset="germany-solar",
+        table=_DEFAULT_TABLE,
+        file="germany-solar/ghi.parquet",
+        coords=("lon", "lat"),
+        value="ghi",
+        time="date",
+        crs=_CMSAF_CRS,
+        units={"lon": "degree", "lat": "degree", "x_km": "km", "y_km": "km", "ghi": "W/m2"},
+        description=(
+            "Monthly mean global horizontal irradiance (surface incoming shortwave) on the "
+            "0.2 degree CM SAF grid over Germany and its neighbours: 56 x 56 = 3,136 cells "
+            "(5-16 E, 45-56 N) x 420 months (Jan 1991 - Dec 2025), complete, integer W/m2 "
+            "as distributed; date is the first day of the month."
+        ),
+        source=_CMSAF_SOURCE,
+        licence="CC BY 4.0 (the clidamonger repository; CM SAF data: EUMETSAT, DWD)",
+        rows=1317120,
+        columns=("cell", "date", "year", "month", "lon", "lat", "x_km", "y_km", "ghi"),
+    ),
+    _Table(
+        dataset="germany-solar",
+        table="cells",
+        file="germany-solar/cells.parquet",
+        coords=("lon", "lat"),
+        value=None,
+        time=None,
+        crs=_CMSAF_CRS,
+        units={"lon": "degree", "lat": "degree", "x_km": "km", "y_km": "km"},
+        description="The 3,136 grid cells of germany-solar: cell, lon, lat, x_km, y_km.",
+        source=_CMSAF_SOURCE,
+        licence="CC BY 4.0 (the clidamonger repository; CM SAF data: EUMETSAT, DWD)",
+        rows=3136,
+        columns=("cell", "lon", "lat", "x_km", "y_km"),
+    ),
+    _Table(
+        dataset="south-tyrol-solar",
+        table=_DEFAULT_TABLE,
+        file="south-tyrol-solar/daily.parquet",
+        coords=("lon", "lat"),
+        value="insolation",
+        time="date",
+        crs=_STS_CRS,
+        units={"lon": "degree", "lat": "degree", "x_km": "km", "y_km": "km",
+               "elev": "m", "insolation": "kWh/m2 per day", "tmean": "degC"},
+        description=(
+            "Daily insolation and daily mean air temperature at 15 meteorological stations "
+            "of South Tyrol (Italy), 2017-2019 (1,095 days), one row per station and day; "
+            "insolation and tmean are NaN on 7 station-days (20500MS: 2017-07-25 and "
+            "2019-06-19..24)."
+        ),
+        source=_STS_SOURCE,
+        licence="MIT (the topoclim repository)",
+        rows=16425,
+        columns=("station", "date", "lon", "lat", "x_km", "y_km", "elev", "insolation",
+                 "tmean"),
+    ),
+    _Table(
+        dataset="south-tyrol-solar",
+        table="stations",
+        file="south-tyrol-solar/stations.parquet",
+        coords=("lon", "lat"),
+        value=None,
+        time=None,
+        crs=_STS_CRS,
+        units={"elev": "m", "slope": "degree", "aspect": "degree (from north, clockwise)",
+               "x_utm32": "m", "y_utm32": "m", "lon": "degree", "lat": "degree",
+               "x_km": "km", "y_km": "km"},
+        description=(
+            "The 15 stations of south-tyrol-solar: id, elevation, terrain slope and aspect, "
+            "UTM 32N and lon/lat positions, and the projected x_km, y_km."
+        ),
+        source=_STS_SOURCE,
+        licence="MIT (the topoclim repository)",
+        rows=15,
+        columns=("station", "elev", "slope", "aspect", "x_utm32", "y_utm32", "lon", "lat",
+                 "x_km", "y_km"),
+    ),
+    _Table(
+        dataset="south-tyrol-solar",
+        table="longterm",
+        file="south-tyrol-solar/longterm.parquet",
+        coords=(),
+        value="insolation",
+        time="date",
+        crs=_STS_CRS,
+        units={"insolation": "kWh/m2 per day", "tmean": "degC"},
+        description=(
+            "Long daily series (1986-2017, lengths 2,192-11,688 days) of 7 of the 15 "
+            "stations: station, date, insolation (50 NaN), tmean (1,665 NaN); join "
+            "south-tyrol-solar-stations for positions."
+        ),
+        source=_STS_SOURCE,
+        licence="MIT (the topoclim repository)",
+        rows=35430,
+        columns=("station", "date", "insolation", "tmean"),
+    ),
 )
 
 _BY_KEY: dict[tuple[str, str], _Table] = {(t.dataset, t.table): t for t in _TABLES}
@@ -409,6 +544,40 @@ def _irish_wind_long() -> pd.DataFrame:
     return long[["station", "name", "date", "lon", "lat", "wind"]]
 
 
+def _germany_solar_long() -> pd.DataFrame:
+    ghi = _read("germany-solar/ghi.parquet")
+    cells = _read("germany-solar/cells.parquet")
+    out = ghi.merge(cells, on="cell", how="left", validate="many_to_one")
+    out["date"] = pd.to_datetime(pd.DataFrame({"year": out["year"], "month": out["month"],
+                                               "day": 1}))
+    for col in ("cell", "year", "month", "ghi"):
+        out[col] = out[col].astype("int64")
+    return out
+
+
+def _south_tyrol_daily() -> pd.DataFrame:
+    daily = _read("south-tyrol-solar/daily.parquet")
+    st = _read("south-tyrol-solar/stations.parquet")[["station", "lon", "lat", "x_km", "y_km",
+                                                      "elev"]]
+    out = daily.merge(st, on="station", how="left", validate="many_to_one")
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+def _south_tyrol_longterm() -> pd.DataFrame:
+    out = _read("south-tyrol-solar/longterm.parquet")
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+_LOADERS = {
+    ("irish-wind", _DEFAULT_TABLE): _irish_wind_long,
+    ("germany-solar", _DEFAULT_TABLE): _germany_solar_long,
+    ("south-tyrol-solar", _DEFAULT_TABLE): _south_tyrol_daily,
+    ("south-tyrol-solar", "longterm"): _south_tyrol_longterm,
+}
+
+
 def load(name: str, table: str | None = None) -> pd.DataFrame:
     """Load a bundled dataset table as a DataFrame with its metadata in ``df.attrs``.
 
@@ -417,10 +586,8 @@ def load(name: str, table: str | None = None) -> pd.DataFrame:
     unknown name or table.
     """
     t = _resolve(name, table)
-    if (t.dataset, t.table) == ("irish-wind", _DEFAULT_TABLE):
-        df = _irish_wind_long()
-    else:
-        df = _read(t.file)
+    loader = _LOADERS.get((t.dataset, t.table))
+    df = loader() if loader is not None else _read(t.file)
     missing = [c for c in t.columns if c not in df.columns]
     if missing or len(df) != t.rows:
         raise ValueError(
