@@ -42,7 +42,7 @@ def truth(i: int) -> dict:
             "nugget": nugget}
 
 
-def one(i: int, stations: int, times: int, dt: float, seed: int) -> dict:
+def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from fieldfit.data import Observations
     from fieldfit.fit import fit
@@ -59,7 +59,7 @@ def one(i: int, stations: int, times: int, dt: float, seed: int) -> dict:
     obs = Observations(coords=np.tile(pts, (times, 1)), times=np.repeat(t, stations),
                        values=z.ravel())
     t0 = time.perf_counter()
-    res = fit(build("advection-diffusion"), obs, restarts=2, progress=False)
+    res = fit(build("advection-diffusion", **options), obs, restarts=2, progress=False)
     out = {"set": i, "truth": th, "params": res.params, "stderr": res.stderr,
            "seconds": time.perf_counter() - t0, "converged": res.converged,
            "on_edge": res.on_edge,
@@ -104,6 +104,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("ad-study.json"))
+    ap.add_argument("--options", default="{}", help="model options as JSON, e.g. "
+                    "'{\"substeps\": 2}' (default: the CLI's defaults)")
     a = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -112,7 +114,9 @@ def main(argv=None):
             if done_path.exists() else [])
     todo = [i for i in range(a.sets) if i not in {r["set"] for r in rows}]
     with ProcessPoolExecutor(a.workers) as pool, open(done_path, "a") as log:
-        futures = [pool.submit(one, i, a.stations, a.times, a.dt, a.seed) for i in todo]
+        options = json.loads(a.options)
+        futures = [pool.submit(one, i, a.stations, a.times, a.dt, a.seed, options)
+                   for i in todo]
         for f in tqdm(as_completed(futures), total=len(futures), desc="data sets"):
             r = f.result()
             rows.append(r)
