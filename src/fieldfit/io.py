@@ -21,22 +21,33 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
 
 def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(text, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    write_set([(path, text)])
+    return Path(path)
+
+
+def write_set(files) -> None:
+    """Write ``[(path, text or bytes), ...]`` as one set: every content to a temporary file
+    beside its target first (text as UTF-8), then the renames, each atomic. A failure while
+    writing leaves every target as it was."""
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, mode) as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        for path, content in files:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         raise
-    return path
 
 
 def table_format(path: str | os.PathLike) -> str:
@@ -50,14 +61,19 @@ def table_format(path: str | os.PathLike) -> str:
                      "supported: .parquet (or .pq), .csv, .tsv")
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``)."""
+def table_bytes(df: pd.DataFrame, path: str | os.PathLike) -> bytes:
+    """``df`` serialised as the table format of ``path``'s suffix (Parquet, CSV or TSV)."""
     fmt = table_format(path)
     if fmt == "parquet":
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
-        return write_atomic(path, buf.getvalue())
-    return write_atomic(path, df.to_csv(index=False, sep="\t" if fmt == "tsv" else ","))
+        return buf.getvalue()
+    return df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",").encode()
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``)."""
+    return write_atomic(path, table_bytes(df, path))
 
 
 def _one_line(e: BaseException) -> str:

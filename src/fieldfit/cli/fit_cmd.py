@@ -10,7 +10,7 @@ import typer
 
 from ..data import Observations
 from ..fit import fit as fit_mle
-from ..io import read_table
+from ..io import read_table, table_bytes, write_set
 from ..models.mean import MEAN_KINDS
 from ..params import parse_assignments
 from ..spde.field_spec import check_columns, field_columns
@@ -28,9 +28,7 @@ from .outputs import (
     check_distinct,
     check_output,
     check_table_output,
-    table_bytes,
     two_step_interrupt,
-    write_outputs,
 )
 
 #: the kinds of kriging (fieldfit.predict.krige)
@@ -296,7 +294,7 @@ def _looks_lonlat(coord_cols: list[str], coords) -> bool:
 
 def _report_interrupted(result, plan: _Plan) -> None:
     """Ctrl-C: the best point so far beside the outputs (never over them), exit 130."""
-    write_outputs([(plan.interrupted, result.to_json() + "\n")])
+    write_set([(plan.interrupted, result.to_json() + "\n")])
     typer.echo(result.summary())
     typer.secho(f"fit interrupted: its best point so far written to {plan.interrupted} "
                 f"(not converged, no standard errors; {plan.out} untouched); rerun with "
@@ -318,12 +316,12 @@ def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
             result.interrupted = True
             result.message += ("; the command was interrupted while kriging, after the fit "
                                "finished: the estimates are final, no predictions written")
-            write_outputs([(plan.interrupted, result.to_json() + "\n")])
+            write_set([(plan.interrupted, result.to_json() + "\n")])
             typer.secho(f"interrupted while kriging: the finished fit is in {plan.interrupted} "
                         f"({plan.out} and {predictions} untouched)", err=True, fg="yellow")
             raise typer.Exit(code=INTERRUPTED) from None
         files.append((predictions, table_bytes(table, predictions)))
-    write_outputs(files)
+    write_set(files)
     plan.interrupted.unlink(missing_ok=True)  # superseded by the finished fit
     typer.echo(result.summary())
     if plan.train.n_duplicated:

@@ -3,21 +3,18 @@ at the end, and Ctrl-C handled in two steps.
 
 A command that fails or is interrupted leaves every existing output untouched: each file is
 first written to a temporary file beside it, and only once all of them are written are they
-renamed over their targets (:func:`write_outputs`).
+renamed over their targets (:func:`fieldfit.io.write_set`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from ..io import TABLE_SUFFIXES, table_format
+from ..io import TABLE_SUFFIXES
 
 #: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)
 INTERRUPTED = 130
@@ -67,42 +64,6 @@ def check_distinct(**paths: Path | None) -> None:
         if key in seen:
             raise ValueError(f"{seen[key]} and {option} name the same file {p}")
         seen[key] = option
-
-
-def table_bytes(df: pd.DataFrame, path: Path | str) -> bytes:
-    """``df`` serialised as the table format of ``path``'s suffix."""
-    fmt = table_format(path)
-    if fmt == "parquet":
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        return buf.getvalue()
-    return df.to_csv(index=False, sep="\t" if fmt == "tsv" else ",").encode()
-
-
-def write_outputs(files: list[tuple[Path, bytes | str]]) -> None:
-    """Write ``[(path, content), ...]`` as one set: every content to a temporary file beside
-    its target first, then the renames (each atomic). A failure while writing leaves every
-    target as it was."""
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, content in files:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            staged.append((tmp, path))
-            data = content.encode() if isinstance(content, str) else content
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
