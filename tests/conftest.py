@@ -26,3 +26,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def field_obs():
+    """80 random points of the unit square with a draw of an exponential field (variance 1,
+    range 0.2, nugget 0.1, constant mean 0.5): the fit-path and fit-reliability tests' data."""
+    import numpy as np
+
+    from fieldfit import GaussianField, Observations
+    from fieldfit.covariance import Exponential
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(80, 2))
+    y = GaussianField(Exponential(), mean="constant").simulate(
+        x, {"variance": 1.0, "range": 0.2, "nugget": 0.1, "mean": 0.5}, seed=4)[0]
+    return Observations(coords=x, values=y)

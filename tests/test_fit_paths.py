@@ -158,15 +158,6 @@ class Interrupted(GaussianField):
         return ll
 
 
-@pytest.fixture(scope="module")
-def field_obs():
-    rng = np.random.default_rng(3)
-    x = rng.uniform(size=(80, 2))
-    y = GaussianField(Exponential(), mean="constant").simulate(
-        x, {"variance": 1.0, "range": 0.2, "nugget": 0.1, "mean": 0.5}, seed=4)[0]
-    return Observations(coords=x, values=y)
-
-
 def test_ctrl_c_returns_the_best_point_so_far(field_obs):
     # the path of an uninterrupted fit; Ctrl-C just after a rejected trial point (worse than
     # an earlier one), so that the best point so far is not the last one evaluated

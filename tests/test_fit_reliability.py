@@ -72,15 +72,6 @@ def test_refinement_stage_never_leaves_the_search_box(smooth_obs):
     assert res.on_edge == ["smoothness"]
 
 
-@pytest.fixture(scope="module")
-def field_obs():
-    rng = np.random.default_rng(3)
-    x = rng.uniform(size=(80, 2))
-    y = GaussianField(Exponential(), mean="constant").simulate(
-        x, {"variance": 1.0, "range": 0.2, "nugget": 0.1, "mean": 0.5}, seed=4)[0]
-    return Observations(coords=x, values=y)
-
-
 def test_constant_values_are_refused(field_obs):
     obs = Observations(coords=field_obs.coords, values=np.full(field_obs.n, 2.5))
     with pytest.raises(ValueError, match="all equal .*constant data"):
