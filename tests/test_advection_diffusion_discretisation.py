@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
+from ad_helpers import params_at, small_mesh
 from fieldfit import Observations
 from fieldfit.models.advection_diffusion_field import AdvectionDiffusionField
 from fieldfit.params import ParamSpace
@@ -20,19 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 T = torch.float64
 
 
-def _mesh(k=6):
-    x = np.linspace(0.0, 1.0, k)
-    return Mesh.grid(x, np.linspace(0.0, 0.8, k - 1))
-
-
-def _params(model, **over):
-    space = ParamSpace(model.param_specs())
-    p = {k: torch.tensor(float(v), dtype=T) for k, v in space.natural().items()}
-    p.update(kappa=torch.tensor(3.0, dtype=T), c=torch.tensor(0.7, dtype=T),
-             tau=torch.tensor(1.3, dtype=T))
-    for k, v in over.items():
-        p[k] = torch.tensor(float(v), dtype=T)
-    return p
 
 
 def _dense_theta(model, p):
@@ -69,14 +57,14 @@ def _dense_theta(model, p):
 @pytest.mark.parametrize("alpha,alpha_s,theta", [(1, 0, 0.5), (1, 1, 0.5), (1, 2, 0.5),
                                                  (2, 1, 0.5), (1, 1, 0.75)])
 def test_theta_scheme_precision_and_logdet_equal_the_dense_scheme(alpha, alpha_s, theta):
-    model = AdvectionDiffusionSPDE(_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
+    model = AdvectionDiffusionSPDE(small_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
                                    anisotropic=True, theta=theta)
-    p = _params(model, gamma_x=0.8, gamma_y=-0.5, H_ratio=1.7, H_angle=0.4)
+    p = params_at(model, gamma_x=0.8, gamma_y=-0.5, H_ratio=1.7, H_angle=0.4)
     Q_ref = _dense_theta(model, p)
     Q = model.precision(p).toarray()
     np.testing.assert_allclose(Q, Q_ref, rtol=1e-10, atol=1e-10 * np.abs(Q_ref).max())
     # the previous-state block is not C̃ any more: Q_{k,k−1} differs from implicit Euler's
-    euler = AdvectionDiffusionSPDE(_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
+    euler = AdvectionDiffusionSPDE(small_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
                                    anisotropic=True).precision(p).toarray()
     N = model.n_space
     assert not np.allclose(Q[N:2 * N, :N], euler[N:2 * N, :N])
@@ -91,7 +79,7 @@ def test_theta_scheme_gradients_against_finite_differences():
                                link="identity")
     gf = RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
                                link="identity")
-    model = AdvectionDiffusionSPDE(_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
+    model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
                                    anisotropic=True, gamma_fields=(kf, gf), theta=0.5)
     space = ParamSpace(model.param_specs())
     rng = np.random.default_rng(0)
@@ -115,9 +103,9 @@ def test_crank_nicolson_keeps_the_stationary_marginal_exactly():
     modes more than the continuum does)."""
     N = None
     for theta, exact in ((0.5, True), (1.0, False)):
-        model = AdvectionDiffusionSPDE(_mesh(), n_times=5, dt=0.8, alpha=1, alpha_s=1,
+        model = AdvectionDiffusionSPDE(small_mesh(), n_times=5, dt=0.8, alpha=1, alpha_s=1,
                                        advection=False, theta=theta)
-        p = _params(model)
+        p = params_at(model)
         N = model.n_space
         cov = np.linalg.inv(model.precision(p).toarray())
         last = cov[-N:, -N:]
@@ -126,9 +114,9 @@ def test_crank_nicolson_keeps_the_stationary_marginal_exactly():
 
 
 def test_theta_scheme_samples_have_covariance_q_inverse():
-    model = AdvectionDiffusionSPDE(_mesh(4), n_times=3, dt=0.5, alpha=1, alpha_s=1,
+    model = AdvectionDiffusionSPDE(small_mesh(4), n_times=3, dt=0.5, alpha=1, alpha_s=1,
                                    theta=0.5)
-    p = _params(model, gamma_x=1.5, gamma_y=-0.7)
+    p = params_at(model, gamma_x=1.5, gamma_y=-0.7)
     x = model.sample(p, 20000, seed=1).reshape(20000, -1)
     cov = np.linalg.inv(model.precision(p).toarray())
     emp = np.cov(x.T)
@@ -138,7 +126,7 @@ def test_theta_scheme_samples_have_covariance_q_inverse():
 
 def test_bad_theta_is_refused():
     with pytest.raises(ValueError, match="theta must be in"):
-        AdvectionDiffusionSPDE(_mesh(), n_times=3, theta=0.3)
+        AdvectionDiffusionSPDE(small_mesh(), n_times=3, theta=0.3)
 
 
 # --- sub-stepping ---------------------------------------------------------------------------

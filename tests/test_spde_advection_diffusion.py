@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from ad_helpers import params_at, small_mesh
 from fieldfit.params import ParamSpace
 from fieldfit.spde import Mesh
 from fieldfit.spde.advection_diffusion import AdvectionDiffusionSPDE
@@ -18,19 +19,6 @@ from fieldfit.spde.fields import RadialBasisField
 T = torch.float64
 
 
-def _mesh(k=6):
-    x = np.linspace(0.0, 1.0, k)
-    return Mesh.grid(x, np.linspace(0.0, 0.8, k - 1))
-
-
-def _params(model, **over):
-    space = ParamSpace(model.param_specs())
-    p = {k: torch.tensor(float(v), dtype=T) for k, v in space.natural().items()}
-    p.update(kappa=torch.tensor(3.0, dtype=T), c=torch.tensor(0.7, dtype=T),
-             tau=torch.tensor(1.3, dtype=T))
-    for k, v in over.items():
-        p[k] = torch.tensor(float(v), dtype=T)
-    return p
 
 
 def _dense_reference(model, p):
@@ -71,9 +59,9 @@ def _dense_reference(model, p):
 
 @pytest.mark.parametrize("alpha,alpha_s", [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)])
 def test_precision_and_logdet_equal_the_dense_scheme(alpha, alpha_s):
-    model = AdvectionDiffusionSPDE(_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
+    model = AdvectionDiffusionSPDE(small_mesh(), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
                                    anisotropic=True)
-    p = _params(model, gamma_x=0.8, gamma_y=-0.5, H_ratio=1.7, H_angle=0.4)
+    p = params_at(model, gamma_x=0.8, gamma_y=-0.5, H_ratio=1.7, H_angle=0.4)
     Q_ref, D = _dense_reference(model, p)
     Q = model.precision(p).toarray()
     np.testing.assert_allclose(Q, Q_ref, rtol=1e-10, atol=1e-10 * np.abs(Q_ref).max())
@@ -86,9 +74,9 @@ def test_precision_and_logdet_equal_the_dense_scheme(alpha, alpha_s):
 
 
 def test_no_advection_and_no_stabilization_paths():
-    model = AdvectionDiffusionSPDE(_mesh(), n_times=3, advection=False)
+    model = AdvectionDiffusionSPDE(small_mesh(), n_times=3, advection=False)
     assert {"gamma_x", "gamma_y"}.isdisjoint(n for n in (s.name for s in model.param_specs()))
-    p = _params(model)
+    p = params_at(model)
     Q_ref, D = _dense_reference(model, p)
     np.testing.assert_allclose(model.precision(p).toarray(), Q_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(D, D.T, atol=1e-14)
@@ -97,7 +85,7 @@ def test_no_advection_and_no_stabilization_paths():
 def test_stabilization_weight_limits():
     """δ_T γγᵀ: → h²γγᵀ/(12 γ̂ᵀHγ̂) as Pe → 0; h|γ|(1 − 1/Pe)γ̂γ̂ᵀ/2 for large Pe (coth → 1),
     with γ̂ᵀHγ̂ = 1, Pe = |γ|h/2."""
-    model = AdvectionDiffusionSPDE(_mesh(), n_times=2)
+    model = AdvectionDiffusionSPDE(small_mesh(), n_times=2)
     H = torch.eye(2, dtype=T)
     h = model._h
     for speed, ref in ((1e-6, h**2 / 12 * 1e-12), (1e6, h * 1e6 / 2 * (1 - 2 / (1e6 * h)))):
@@ -115,7 +103,7 @@ def test_gradients_against_finite_differences():
     gf = RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
                                link="identity")
     hf = RadialBasisField.grid("H_scale", (0, 1, 0, 0.8), (2, 2), value=1.0)
-    model = AdvectionDiffusionSPDE(_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
+    model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
                                    anisotropic=True, gamma_fields=(kf, gf), H_field=hf)
     assert model._time_varying
     space = ParamSpace(model.param_specs())
@@ -140,11 +128,11 @@ def test_gradients_against_finite_differences():
 def test_identifiability_scaling_leaves_the_model_unchanged():
     """(κ², H, c, γ, τ²) → (sκ², sH, s^α c, s^α γ, s^{α+α_s} τ²) gives the same Q."""
     for alpha, alpha_s in ((1, 0), (2, 1)):
-        model = AdvectionDiffusionSPDE(_mesh(), n_times=3, alpha=alpha, alpha_s=alpha_s,
+        model = AdvectionDiffusionSPDE(small_mesh(), n_times=3, alpha=alpha, alpha_s=alpha_s,
                                        fix_H_scale=False)
-        p = _params(model, gamma_x=0.4, gamma_y=0.3)
+        p = params_at(model, gamma_x=0.4, gamma_y=0.3)
         s = 2.5
-        q = _params(model, kappa=3.0 * math.sqrt(s), c=0.7 * s**alpha, H_scale=s,
+        q = params_at(model, kappa=3.0 * math.sqrt(s), c=0.7 * s**alpha, H_scale=s,
                     gamma_x=0.4 * s**alpha, gamma_y=0.3 * s**alpha,
                     tau=1.3 * s ** ((alpha + alpha_s) / 2))
         model.stabilization = False  # its weight depends on h/|γ|, not only on the ratios
@@ -153,7 +141,7 @@ def test_identifiability_scaling_leaves_the_model_unchanged():
 
 
 def test_bad_arguments_are_refused():
-    mesh = _mesh()
+    mesh = small_mesh()
     with pytest.raises(ValueError, match="alpha must be 1 or 2"):
         AdvectionDiffusionSPDE(mesh, 3, alpha=3)
     with pytest.raises(ValueError, match="alpha_s"):
@@ -169,7 +157,7 @@ def test_bad_arguments_are_refused():
             RadialBasisField("u", [[0, 0]], 1.0, 0.0, "identity"),
             RadialBasisField("gamma_y", [[0, 0]], 1.0, 0.0, "identity")))
     assert sp.issparse(AdvectionDiffusionSPDE(mesh, 2).precision(
-        _params(AdvectionDiffusionSPDE(mesh, 2))))
+        params_at(AdvectionDiffusionSPDE(mesh, 2))))
 
 
 def _stationary_column(model, p, c, steps):
@@ -229,7 +217,7 @@ def test_stationary_marginal_is_the_matern_of_the_theory(alpha, alpha_s):
                                    advection=False)
     kappa, tau = 1.0 / ell, 2.0
     c = 0.02 * kappa ** (2 * alpha) / 0.02  # Δt κ^{2α}/c = 0.02
-    p = _params(model, kappa=kappa, c=c, tau=tau)
+    p = params_at(model, kappa=kappa, c=c, tau=tau)
     nu = alpha + alpha_s - 1.0
     var = tau**2 / 2 * math.gamma(nu) / (math.gamma(alpha + alpha_s) * 4 * math.pi
                                          * kappa ** (2 * nu))
@@ -281,7 +269,7 @@ def test_advection_moves_the_cross_covariance_along_gamma_over_c():
     kappa = 1.0 / ell
     c = kappa**2  # decay rate κ²/c = 1 per unit time
     gamma = np.array([0.6, -0.4]) * c  # velocity γ/c = (0.6, −0.4)
-    p = _params(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
+    p = params_at(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
     centre = int(np.argmin(((mesh.nodes - 0.4) ** 2).sum(1)))
     col, lu, ct = _stationary_column(model, p, centre, steps=1500)
     m = 50  # lag 0.5 time units: expected shift (0.3, −0.2)
@@ -306,11 +294,11 @@ def test_time_stepping_samples_have_covariance_q_inverse(alpha, alpha_s, fields)
                                     link="identity"),
               RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
                                     link="identity"))
-    model = AdvectionDiffusionSPDE(_mesh(5), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
+    model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
                                    gamma_fields=gf)
     space = ParamSpace(model.param_specs())
     p = space.natural()
-    p.update(_params(model, gamma_x=0.8, gamma_y=-0.5))
+    p.update(params_at(model, gamma_x=0.8, gamma_y=-0.5))
     if fields:
         rng = np.random.default_rng(2)
         for k in space.free_names:
@@ -367,7 +355,7 @@ def test_simulated_space_time_covariance_matches_the_spectral_density():
     # streamline diffusion (a consistency error the spectral theory does not have) stays out
     model = AdvectionDiffusionSPDE(mesh, n_times=n_t, dt=dt, alpha=alpha, alpha_s=alpha_s,
                                    stabilization=False)
-    p = _params(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
+    p = params_at(model, kappa=kappa, c=c, tau=1.0, gamma_x=gamma[0], gamma_y=gamma[1])
     chains = 4
     xs = model.sample(p, chains, seed=8)[:, burn:]  # (chains, T, N)
     # nodes back to grid indices (i, j) by their coordinates
