@@ -133,21 +133,21 @@ def load_solar(dataset: str, cell_step: int = 5) -> SolarData:
         ilon = np.rint((df["lon"] - 5.0) / 0.2).astype(int)
         ilat = np.rint((df["lat"] - 45.0) / 0.2).astype(int)
         df = df[(ilon % cell_step == 0) & (ilat % cell_step == 0)]
-        wide = df.pivot(index="date", columns="cell", values="ghi").sort_index()
-        sites = (df.drop_duplicates("cell").set_index("cell")
-                 .loc[wide.columns, ["x_km", "y_km", "lon", "lat"]].reset_index()
-                 .rename(columns={"cell": "site"}))
-        dates = pd.DatetimeIndex(wide.index)
-        return SolarData(dataset, wide.to_numpy(np.float64), dates, dates.month.to_numpy(),
-                         sites, True, "W/m2")
-    df = datasets.load("south-tyrol-solar")
-    wide = df.pivot(index="date", columns="station", values="insolation").sort_index()
-    sites = (df.drop_duplicates("station").set_index("station")
+        wide, sites, dates = _wide(df, "cell", "ghi")
+        return SolarData(dataset, wide, dates, dates.month.to_numpy(), sites, True, "W/m2")
+    wide, sites, dates = _wide(datasets.load("south-tyrol-solar"), "station", "insolation")
+    return SolarData(dataset, wide, dates, dates.day_of_year.to_numpy(), sites, False,
+                     "kWh/m2")
+
+
+def _wide(df: pd.DataFrame, site: str, value: str):
+    """The long table as values ``(n_times, n_sites)`` (dates × ``site``), the sites' table
+    (site, x_km, y_km, lon, lat, in the values' column order) and the dates."""
+    wide = df.pivot(index="date", columns=site, values=value).sort_index()
+    sites = (df.drop_duplicates(site).set_index(site)
              .loc[wide.columns, ["x_km", "y_km", "lon", "lat"]].reset_index()
-             .rename(columns={"station": "site"}))
-    dates = pd.DatetimeIndex(wide.index)
-    return SolarData(dataset, wide.to_numpy(np.float64), dates, dates.day_of_year.to_numpy(),
-                     sites, False, "kWh/m2")
+             .rename(columns={site: "site"}))
+    return wide.to_numpy(np.float64), sites, pd.DatetimeIndex(wide.index)
 
 
 @dataclass
