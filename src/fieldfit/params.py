@@ -362,3 +362,17 @@ def parse_assignments(items: Iterable[str], option: str | None = None) -> dict[s
                                  f"{k}={x:g}); give each name once")
             out[k] = x
     return out
+
+
+def parse_grid(text: str, option: str) -> tuple[int, int]:
+    """``NXxNY`` (columns × rows: "16x8" is 16 points along x, 8 along y), each at least 1,
+    with at least 2 points in all."""
+    try:
+        nx, ny = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{option} is NXxNY (points along x × along y), e.g. 50x40; got "
+                         f"{text!r}") from None
+    if nx < 1 or ny < 1 or nx * ny < 2:
+        raise ValueError(f"{option} {text}: need at least 1 point along each axis and 2 in "
+                         "all")
+    return nx, ny

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..params import parse_assignments
+from ..params import parse_assignments, parse_grid
 from .base import build_estimator, estimator_kinds, estimator_options
 from .bundle import NeuralEstimator
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
@@ -126,12 +126,11 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
             if part:
                 name, bound = parse_bound(part)
                 bounds[name] = bound
+    nx, ny = parse_grid(str(grid), "--grid")
     try:
         reps = tuple(int(v) for v in str(replicates).split(":"))
-        nx, ny = (int(v) for v in str(grid).lower().split("x"))
     except ValueError:
-        raise ValueError(f"--replicates is R or LO:HI and --grid NXxNY (columns x rows); got "
-                         f"{replicates!r}, {grid!r}") from None
+        raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}") from None
     if len(reps) not in (1, 2):
         raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}")
     return build_spec(model, bounds, parse_assignments(fix), design, n_min, n_max, (ny, nx),
