@@ -16,6 +16,8 @@ Map of the public API
     contract.Model, Simulator       what estimators use of a model (the contract as code)
     ExactEngine, VecchiaEngine      likelihood engines: GaussianField(..., engine=VecchiaEngine(30))
     fit(model, obs, fix=...)        maximum likelihood -> FitResult (params, stderr, to_json)
+    sample(model, obs, priors=...)  NUTS posterior draws -> PosteriorSample (ArviZ, summary)
+    prior_spec.parse_prior          the prior grammar: "range=pc:0.1:0.5"
     io                              tables and results, read and written atomically
     krige, conditional_simulation, cross_validate
     diagnostics                     MAE, RMSE, CRPS, interval score, coverage
@@ -34,7 +36,7 @@ match_numba_threads()
 from . import contract, covariance, datasets, diagnostics, io, models, priors  # noqa: E402
 from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable  # noqa: E402
 from .data import Observations  # noqa: E402
-from .fit import FitResult, fit  # noqa: E402
+from .fit import FitResult, PosteriorSample, fit, sample  # noqa: E402
 from .likelihood import ExactEngine, VecchiaEngine  # noqa: E402
 from .models import GaussianField, Mean  # noqa: E402
 from .params import Param, ParamSpace  # noqa: E402
@@ -56,6 +58,7 @@ __all__ = [
     "Observations",
     "Param",
     "ParamSpace",
+    "PosteriorSample",
     "Separable",
     "VecchiaEngine",
     "conditional_simulation",
@@ -69,5 +72,6 @@ __all__ = [
     "krige",
     "models",
     "priors",
+    "sample",
     "settings",
 ]

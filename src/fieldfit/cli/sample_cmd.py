@@ -1,0 +1,192 @@
+"""``fieldfit sample``: posterior draws by NUTS, their summary, plots and predictive kriging."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import typer
+
+from ..fit.mcmc import prior_dict
+from ..io import table_bytes, write_set
+from ..models.mean import MEAN_KINDS
+from ..prior_spec import GRAMMAR, parse_priors
+from .app import app
+from .common import _reported_errors, plain_warnings
+from .outputs import INTERRUPTED, check_distinct, check_output, two_step_interrupt
+
+#: kinds of the posterior predictive (fieldfit.fit.mcmc.PosteriorSample.predict)
+PREDICT_KINDS = ("simple", "universal")
+
+
+@app.command()
+def sample(
+    data: Path = typer.Argument(..., help="Parquet or CSV file with coordinates and values."),
+    coords: str = typer.Option(..., help="Coordinate columns, comma separated, e.g. x,y."),
+    value: str = typer.Option(..., help="Value column (NaN rows are prediction targets)."),
+    out: Path = typer.Option(..., help="Where to write the draws (ArviZ NetCDF, .nc)."),
+    time: str = typer.Option(None, help="Time column (space-time models)."),
+    model: str = typer.Option("matern", help="Any model of fieldfit.models.available()."),
+    engine: str = typer.Option(None, help="Likelihood engine: exact, vecchia or spde."),
+    neighbours: int = typer.Option(None, help="Vecchia: conditioning-set size m."),
+    alpha: int = typer.Option(None, help="SPDE: the order α."),
+    mesh_max_edge: str = typer.Option(None, help="SPDE: the mesh's largest edge inside,outside."),
+    prior: list[str] = typer.Option(
+        [], help="A prior, repeatable: " + GRAMMAR + ". Default: PC priors for ranges and "
+        "variances scaled to the data, wide ones elsewhere (fieldfit.fit.mcmc.default_priors)."),
+    fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
+    mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
+    covariates: str = typer.Option(None, help="Covariate columns for the mean."),
+    nugget: bool = typer.Option(True, help="Estimate a nugget (noise variance)."),
+    id: str = typer.Option(None, "--id", help="Identifier column (default: row number)."),
+    crs: str = typer.Option(None, help="planar or lonlat (as for fieldfit fit)."),
+    chains: int = typer.Option(4, help="Chains (run one after another)."),
+    draws: int = typer.Option(1000, help="Draws kept per chain."),
+    warmup: int = typer.Option(1000, help="Warm-up (adaptation) steps per chain."),
+    seed: int = typer.Option(0, help="Seed: the same seed gives the same draws."),
+    summary: Path = typer.Option(None, help="Where to write the summary JSON."),
+    plots: Path = typer.Option(None, help="Folder for trace.png and pair.png."),
+    predict_at: Path = typer.Option(None, help="File of locations to predict at."),
+    predictions: Path = typer.Option(None, help="Where to write predictions (.parquet/.csv)."),
+    kind: str = typer.Option("simple", help="Predictive: simple (each draw's mean "
+                             "coefficients: the posterior predictive) or universal."),
+    predict_draws: int = typer.Option(200, help="Draws the predictive mixes over."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+):
+    """Sample the posterior of a model's parameters by NUTS; write the draws (NetCDF), a
+    summary (JSON), trace and pair plots (PNG) and posterior predictive kriging.
+
+    Every option, prior and output path is checked before sampling starts; the outputs are
+    written together at the end. Ctrl-C keeps the draws so far: they go to OUT's name +
+    '.interrupted.nc' (exit status 130; the outputs untouched)."""
+    a = SimpleNamespace(**locals())
+    with plain_warnings():
+        _sample_command(a)
+
+
+def _plan(a):
+    """Options, priors and outputs checked, data read and model built (``fit``'s plan)."""
+    from .fit_cmd import _plan as fit_plan
+    from .fit_cmd import sibling
+
+    if a.kind not in PREDICT_KINDS:
+        raise ValueError(f"--kind {a.kind!r}: choose one of {', '.join(PREDICT_KINDS)}")
+    for name in ("chains", "draws", "predict_draws"):
+        if getattr(a, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be 1 or more, got "
+                             f"{getattr(a, name)}")
+    if a.warmup < 0:
+        raise ValueError(f"--warmup must be 0 or more, got {a.warmup}")
+    check_output(a.out, "--out", (".nc",))
+    if a.summary is not None:
+        check_output(a.summary, "--summary", (".json",))
+    if a.plots is not None and a.plots.exists() and not a.plots.is_dir():
+        raise ValueError(f"--plots {a.plots} is a file: give a folder")
+    check_distinct(**{"--out": a.out, "--summary": a.summary, "--predictions": a.predictions,
+                      "DATA": a.data, "--predict-at": a.predict_at})
+    fit_options = dict(restarts=2, anisotropic=False, pred_neighbours=None,
+                       coarse_neighbours=None, grouped=False, alpha_s=1, time_step=None,
+                       advection=True, mesh_offset=None, mesh_cutoff=None, substeps=None,
+                       theta=None, field=[], discretisation_check=False, kind="universal")
+    plan = fit_plan(SimpleNamespace(**{**vars(a), **fit_options}))
+    names = list(plan.model.param_space(plan.train).names)
+    names += [n for n in plan.model.mean_names(plan.train) if n not in names]
+    priors = parse_priors(a.prior, names, plan.train.dim)
+    both = sorted(set(priors) & set(plan.fixed))
+    if both:
+        raise ValueError(f"--prior and --fix both name {both[0]!r}: a fixed parameter takes "
+                         "no prior")
+    return plan, priors, sibling(a.out, "interrupted.nc")
+
+
+def _sample_command(a) -> None:
+    with _reported_errors():
+        plan, priors, interrupted = _plan(a)
+    with two_step_interrupt():
+        _run(a, plan, priors, interrupted)
+
+
+def _run(a, plan, priors, interrupted) -> None:
+    """Sample, then write every output as one set (Ctrl-C: the draws so far beside OUT)."""
+    from ..fit.mcmc import sample as run_sample
+
+    with _reported_errors():
+        try:
+            post = run_sample(plan.model, plan.train, priors=priors, fix=plan.fixed,
+                              chains=a.chains, draws=a.draws, warmup=a.warmup, seed=a.seed,
+                              progress=a.progress)
+        except KeyboardInterrupt:
+            typer.secho("interrupted before any draw was kept: nothing written", err=True)
+            raise typer.Exit(code=INTERRUPTED) from None
+    if post.interrupted:
+        write_set([(interrupted, post.to_netcdf_bytes())])
+        typer.echo(post.summary_table())
+        typer.secho(f"sampling interrupted: the draws so far written to {interrupted} "
+                    f"({a.out} untouched)", err=True, fg="yellow")
+        raise typer.Exit(code=INTERRUPTED)
+    files = [(a.out, post.to_netcdf_bytes())]
+    table = None
+    if a.summary is not None:
+        files.append((a.summary, json.dumps(summary_json(post), indent=2) + "\n"))
+    if a.plots is not None:
+        files += plot_files(post, a.plots)
+    if a.predictions is not None:
+        try:
+            with _reported_errors():
+                table = _predict(post, plan, a)
+        except KeyboardInterrupt:   # the draws are complete: keep them beside the outputs
+            write_set([(interrupted, post.to_netcdf_bytes())])
+            typer.secho(f"interrupted while predicting: the finished draws are in "
+                        f"{interrupted} (the outputs untouched)", err=True, fg="yellow")
+            raise typer.Exit(code=INTERRUPTED) from None
+        files.append((a.predictions, table_bytes(table, a.predictions)))
+    write_set(files)
+    interrupted.unlink(missing_ok=True)   # superseded by the finished draws
+    typer.echo(post.summary_table())
+    typer.echo(f"draws written to {a.out}")
+    if table is not None:
+        typer.echo(f"{len(table)} predictions written to {a.predictions}")
+
+
+def summary_json(post) -> dict:
+    """``{"params": {name: {mean, sd, q2.5, q50, q97.5, rhat, ess_bulk, ess_tail}}, "n",
+    "seconds", "divergences", ...}``."""
+    c, d = post.shape
+    return {"params": post.summary(), "n": post.n, "seconds": post.seconds,
+            "divergences": post.divergences, "model": post.model.name,
+            "engine": post.model.engine_name, "chains": c, "draws": d, "warmup": post.warmup,
+            "seed": post.seed, "fixed": post.fixed,
+            "priors": {k: prior_dict(v) for k, v in post.priors.items()}}
+
+
+def plot_files(post, folder: Path) -> list[tuple[Path, bytes]]:
+    """``trace.png`` and ``pair.png`` (ArviZ, matplotlib's Agg backend) as file contents."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    idata = post.to_inference_data()
+    out = []
+    for name, draw in (("trace", lambda: az.plot_trace(idata)),
+                       ("pair", lambda: az.plot_pair(idata, divergences=True))):
+        axes = draw()
+        fig = (axes.ravel()[0] if hasattr(axes, "ravel") else axes).get_figure()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+        out.append((Path(folder) / f"{name}.png", buf.getvalue()))
+    return out
+
+
+def _predict(post, plan, a):
+    import pandas as pd
+
+    targets = plan.targets
+    pts = post.model.points(targets)
+    mean, sd = post.predict(pts, n_draws=a.predict_draws, kind=a.kind,
+                            new_covariates=targets.covariates)
+    return pd.DataFrame({"id": targets.ids, "mean": mean, "sd": sd})

@@ -1,0 +1,550 @@
+"""Bayesian inference: NUTS (Pyro) on the unconstrained parameters of any model.
+
+The potential energy on the unconstrained vector u of the free parameters
+(θ_i = g_i(u_i), :class:`fieldfit.params.ParamSpace`) is
+
+    U(u) = −[ ℓ(g(u)) + Σ_i log p_i(g_i(u_i)) + Σ_i log |g_i'(u_i)| ]
+
+with ℓ the model's log-likelihood (any engine: exact, Vecchia, SPDE/GMRF, advection–diffusion),
+p_i the priors on the natural scale and the last sum the transforms' log-Jacobians. Its value
+and gradient (autograd) come from one evaluation; as in :mod:`fieldfit.fit.mle`, only a
+numerical failure (a failed factorisation, a non-finite value, a value outside a domain) makes
+a point infeasible: U = +∞ there, which Pyro's NUTS (Hoffman & Gelman 2014) treats as a
+divergent, rejected proposal. Every other exception propagates. A parameter with a search box
+(``Param.search``: Matérn ν in (0.05, 30)) is sampled inside it, as ``fit`` optimises inside it
+(U = +∞ outside: its prior truncated to the box), so that a wild warm-up step never evaluates
+the likelihood where it is meaningless or very slow.
+
+Mean coefficients are sampled, not profiled: a model with ``profile_mean=True`` is copied with
+``profile_mean=False`` (the likelihood then takes β from the parameters, as ``fit`` does for a
+fixed coefficient), so the draws are of the joint posterior p(θ, β | y). Predictions at a
+draw use simple kriging with that draw's β, which makes :meth:`PosteriorSample.predict` the
+posterior predictive. See :func:`default_priors` for the priors used when none is given.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..contract import check_model
+from ..params import DTYPE, Interval, ParamSpace, Positive, Transform
+from ..prior_spec import is_range, is_variance
+from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
+from .mle import NUMERICAL_FAILURES, check_identifiable
+
+#: PC priors' tail probabilities: P(range < ρ₀) = P(σ > σ₀) = 0.05
+PC_ALPHA = 0.05
+#: ρ₀ = diameter / RANGE_FRACTION (time ranges: the time span / RANGE_FRACTION)
+RANGE_FRACTION = 20.0
+#: σ₀ = SD_MULTIPLE × the standard deviation of the observed values
+SD_MULTIPLE = 3.0
+#: the mean coefficients' normal priors have sd = MEAN_SD_MULTIPLE × their GLS standard error
+MEAN_SD_MULTIPLE = 100.0
+#: the sd of log θ of the log-normal fallback prior on positive parameters
+LOG_SD = 2.0
+#: chains start at û + JITTER × se_u × z, z ~ N(0, I) (se_u: the MLE's standard errors in u,
+#: at most MAX_JITTER_SD: a flat direction's standard error can be huge)
+JITTER = 0.5
+MAX_JITTER_SD = 1.0
+
+
+# --- priors ------------------------------------------------------------------------------------
+def _data_sd(obs) -> float:
+    y = obs.values_2d[:, obs.observed]
+    sd = float(np.nanstd(y))
+    return sd if sd > 0 else 1.0
+
+
+def default_priors(model, obs, space: ParamSpace | None = None) -> dict[str, Distribution]:
+    """Proper, weakly informative priors for every free parameter of ``space`` (default: the
+    sampled space of ``model``, mean coefficients included), scaled to the data ``obs``:
+
+    - a range (a name with "range"): PC prior with P(range < ρ₀) = 0.05, ρ₀ = the data's
+      diameter / 20 (time ranges: the time span / 20, d = 1), in the dimension of the data;
+    - a variance (``variance``, ``nugget``, ``*variance``): PC prior on σ = √variance with
+      P(σ > σ₀) = 0.05, σ₀ = 3 × the sd of the observed values;
+    - a mean coefficient (``model.mean_names``): N(β̂, (100 se)²) with β̂ and se the GLS
+      coefficient and standard error at the data-driven start (``model.initial_values``);
+    - any other positive parameter: log-normal with log θ ~ N(log θ₀, 2²) around the
+      data-driven start θ₀, or, when it has a search box (lo, hi) (Matérn ν: (0.05, 30)),
+      log θ ~ N(log √(lo·hi), (log(hi/lo)/4)²) (the box is the central 95 %), truncated to
+      the box (the sampler stays inside it, module docstring);
+    - a parameter on an interval (a, b): uniform on (a, b);
+    - any other real parameter: N(θ₀, (10 max(|θ₀|, 1))²).
+    """
+    if space is None:
+        space = _sampled(model).param_space(obs)
+    start = {p.name: p.value for p in space}
+    start.update(model.initial_values(obs))
+    means = set(model.mean_names(obs))
+    beta, beta_se = {}, {}
+    if means & set(space.free_names):
+        covariance = {k: v for k, v in start.items() if k in space and k not in means}
+        profiled = copy.copy(model)
+        profiled.profile_mean = True
+        beta, beta_se = profiled.estimate_mean(obs, covariance)
+    sd, dim = _data_sd(obs), obs.dim
+    diameter = float(model.diameter(obs)) if hasattr(model, "diameter") else obs.diameter()
+    span = float(np.ptp(obs.times)) if obs.times is not None else 0.0
+    out: dict[str, Distribution] = {}
+    for p in space:
+        if p.fixed:
+            continue
+        name, t, v = p.name, p.transform, start.get(p.name)
+        if isinstance(t, Positive) and is_range(name):
+            timely = name.startswith("time_")
+            scale = (span or 1.0) if timely else (diameter or 1.0)
+            out[name] = PCRange(scale / RANGE_FRACTION, PC_ALPHA, 1 if timely else dim)
+        elif isinstance(t, Positive) and is_variance(name):
+            out[name] = PCVariance(SD_MULTIPLE * sd, PC_ALPHA)
+        elif name in means:
+            b, s = beta.get(name, v or 0.0), beta_se.get(name, float("nan"))
+            ok = s is not None and math.isfinite(s) and s > 0
+            out[name] = Normal(b, MEAN_SD_MULTIPLE * s if ok else 10 * max(abs(b), sd))
+        elif isinstance(t, Positive):
+            if p.search is not None:
+                lo, hi = p.search
+                out[name] = LogNormal(0.5 * math.log(lo * hi), math.log(hi / lo) / 4)
+            else:
+                out[name] = LogNormal(math.log(v if v else 1.0), LOG_SD)
+        elif isinstance(t, Interval):
+            out[name] = Bound(t.lower, t.upper, "uniform")
+        else:
+            v = float(v or 0.0)
+            out[name] = Normal(v, 10 * max(abs(v), 1.0))
+    return out
+
+
+def _as_prior(name: str, prior) -> Distribution:
+    if isinstance(prior, Distribution):
+        return prior
+    if isinstance(prior, torch.distributions.Distribution):
+        return TorchPrior(prior)
+    raise TypeError(f"the prior of {name!r} must be a fieldfit.priors Distribution or a "
+                    f"torch.distributions object, got {type(prior).__name__}")
+
+
+def _sampled(model):
+    """``model``, or a copy whose likelihood takes the mean coefficients as parameters."""
+    if not model.profile_mean:
+        return model
+    model = copy.copy(model)
+    model.profile_mean = False
+    return model
+
+
+# --- the potential -----------------------------------------------------------------------------
+class _Potential:
+    """U(u) and ∇U(u) (module docstring) in one evaluation; +∞ and a zero gradient where
+    infeasible. The log-likelihood and log-prior of the points evaluated since the last
+    :meth:`take` are kept (a draw is one of them)."""
+
+    def __init__(self, model, obs, space: ParamSpace):
+        self.model, self.obs, self.space = model, obs, space
+        self.seen: dict[bytes, tuple[float, float]] = {}
+        self.evaluations = 0
+        bounds = space.search_bounds()
+        self.lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+        self.hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+
+    def evaluate(self, u_np: np.ndarray) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
+        u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
+        bad = (math.inf, np.zeros_like(u_np))
+        if np.any(u_np < self.lo) or np.any(u_np > self.hi):  # outside a search box
+            return bad
+        theta = self.space.unpack(u)
+        try:
+            self.space.validate({k: float(v.detach()) for k, v in theta.items()})
+        except ValueError:
+            return bad
+        try:
+            ll = self.model.log_likelihood(self.obs, theta)
+            lp = self.space.log_prior(theta)
+            target = ll + lp + log_jacobian(self.space, u)
+            (g,) = torch.autograd.grad(target, u, allow_unused=True) if target.requires_grad \
+                else (None,)
+        except NUMERICAL_FAILURES:
+            return bad
+        g = torch.zeros_like(u) if g is None else g
+        f = -float(target.detach())
+        if not (math.isfinite(f) and torch.isfinite(g).all()):
+            return bad
+        self.seen[u_np.tobytes()] = (float(ll.detach()), float(lp.detach()))
+        return f, -g.detach().numpy()
+
+    def take(self, u_np: np.ndarray) -> tuple[float, float]:
+        """(ℓ, log prior) at a draw ``u_np``; forgets the other points."""
+        key = np.asarray(u_np, dtype=np.float64).tobytes()
+        hit = self.seen.get(key)
+        if hit is None:
+            self.evaluate(np.asarray(u_np, dtype=np.float64))
+            hit = self.seen.get(key, (math.nan, math.nan))
+        self.seen = {}
+        return hit
+
+    def __call__(self, z: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return _Energy.apply(z["u"], self)
+
+
+class _Energy(torch.autograd.Function):
+    """U(u) as a torch function whose backward pass returns the gradient computed forward."""
+
+    @staticmethod
+    def forward(ctx, u, potential):
+        with torch.enable_grad():
+            f, g = potential.evaluate(u.detach().to(DTYPE).numpy().copy())
+        ctx.save_for_backward(torch.as_tensor(g, dtype=u.dtype))
+        return torch.as_tensor(f, dtype=u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (g,) = ctx.saved_tensors
+        return grad_output * g, None
+
+
+# --- the result ----------------------------------------------------------------------------------
+#: the quantiles of :meth:`PosteriorSample.summary`
+QUANTILES = {"q2.5": 0.025, "q50": 0.5, "q97.5": 0.975}
+
+
+@dataclass
+class PosteriorSample:
+    """Posterior draws of a model's free parameters, mean coefficients included.
+
+    ``draws``: ``{name: (chains, draws)}`` natural values; ``stats``: ``diverging``, ``lp``
+    (log posterior density of u, up to a constant), ``loglik`` (ℓ) and ``step_size``, each
+    ``(chains, draws)``; ``fixed``: the fixed parameters' values.
+    """
+
+    model: object
+    obs: object
+    draws: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    fixed: dict[str, float]
+    priors: dict[str, Distribution]
+    seconds: float
+    interrupted: bool = False
+    warmup: int = 0
+    seed: int = 0
+    mle: object = field(default=None, repr=False)
+    message: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.draws)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(chains, draws per chain)."""
+        return next(iter(self.stats.values())).shape
+
+    @property
+    def divergences(self) -> int:
+        return int(self.stats["diverging"].sum())
+
+    @property
+    def n(self) -> int:
+        return int(self.obs.observed.sum()) * self.obs.n_replicates
+
+    def to_inference_data(self):
+        """An ArviZ ``InferenceData``: ``posterior`` (the draws) and ``sample_stats``
+        (diverging, lp, loglik, step_size), with the model, engine, priors and fixed values
+        as attributes."""
+        import json
+
+        import arviz as az
+
+        attrs = {"model": self.model.name, "engine": self.model.engine_name, "n": self.n,
+                 "seconds": self.seconds, "interrupted": int(self.interrupted),
+                 "warmup": self.warmup, "seed": self.seed, "fixed": json.dumps(self.fixed),
+                 "priors": json.dumps({k: prior_dict(v) for k, v in self.priors.items()}),
+                 "inference_library": "pyro (NUTS) via fieldfit.sample"}
+        return az.from_dict(posterior=self.draws, sample_stats=self.stats, attrs=attrs)
+
+    def to_netcdf_bytes(self) -> bytes:
+        """The InferenceData as NetCDF (HDF5) bytes, for :func:`fieldfit.io.write_set`."""
+        import os
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(suffix=".nc")
+        os.close(fd)
+        try:
+            self.to_inference_data().to_netcdf(tmp)
+            with open(tmp, "rb") as f:
+                return f.read()
+        finally:
+            os.unlink(tmp)
+
+    def to_netcdf(self, path) -> None:
+        """Write the InferenceData to ``path`` (NetCDF) atomically."""
+        from ..io import write_set
+
+        write_set([(path, self.to_netcdf_bytes())])
+
+    def to_dataframe(self):
+        """One row per draw: ``chain``, ``draw``, every parameter, ``diverging``, ``lp``,
+        ``loglik`` (a table for Parquet)."""
+        import pandas as pd
+
+        c, d = self.shape
+        cols = {"chain": np.repeat(np.arange(c), d), "draw": np.tile(np.arange(d), c)}
+        cols.update({k: v.reshape(-1) for k, v in self.draws.items()})
+        cols.update({k: self.stats[k].reshape(-1) for k in ("diverging", "lp", "loglik")})
+        return pd.DataFrame(cols)
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        """``{name: {mean, sd, q2.5, q50, q97.5, rhat, ess_bulk, ess_tail}}`` from
+        ``arviz.summary`` (rank-normalised split R-hat and ESS, Vehtari et al. 2021); None
+        where ArviZ gives NaN (R-hat of one chain)."""
+        import arviz as az
+
+        funcs = {k: (lambda x, q=q: np.quantile(x, q)) for k, q in QUANTILES.items()}
+        table = az.summary(self.to_inference_data(), kind="all", stat_funcs=funcs,
+                           extend=True, round_to="none")
+        out = {}
+        for name in self.names:
+            row = table.loc[name]
+            vals = {"mean": row["mean"], "sd": row["sd"], **{k: row[k] for k in QUANTILES},
+                    "rhat": row["r_hat"], "ess_bulk": row["ess_bulk"],
+                    "ess_tail": row["ess_tail"]}
+            out[name] = {k: (float(v) if np.isfinite(v) else None) for k, v in vals.items()}
+        return out
+
+    def summary_table(self) -> str:
+        """The summary as aligned text, one row per parameter."""
+        s = self.summary()
+        cols = ["mean", "sd", "q2.5", "q50", "q97.5", "rhat", "ess_bulk", "ess_tail"]
+        width = max([9, *map(len, s)])
+        head = f"{'':<{width}}" + "".join(f"{c:>11}" for c in cols)
+        rows = [f"{k:<{width}}" + "".join(
+            f"{'—' if v[c] is None else format(v[c], '.4g'):>11}" for c in cols)
+            for k, v in s.items()]
+        c, d = self.shape
+        tail = (f"{c} chain(s) × {d} draws, {self.divergences} divergent, "
+                f"{self.seconds:.1f} s" + (" (interrupted)" if self.interrupted else ""))
+        return "\n".join([head, *rows, tail])
+
+    def predict(self, new_points, n_draws: int = 200, kind: str = "simple",
+                noise: bool = True, new_covariates=None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior predictive mean and sd at ``new_points (m, D)``, arrays ``(m,)``: the
+        mixture over ``n_draws`` draws (evenly spaced over all chains) of the kriging
+        predictive N(μ_s, σ_s²) of each draw s,
+
+            mean = (1/S) Σ μ_s,   var = (1/S) Σ σ_s² + (1/S) Σ (μ_s − mean)²
+
+        (the law of total variance). ``kind="simple"`` (default) predicts with each draw's
+        own mean coefficients: the posterior predictive; "universal" re-estimates them by
+        GLS at each draw's covariance parameters."""
+        c, d = self.shape
+        total = c * d
+        if int(n_draws) != n_draws or n_draws < 1:
+            raise ValueError(f"n_draws must be a positive integer, got {n_draws}")
+        idx = np.unique(np.linspace(0, total - 1, min(int(n_draws), total)).round().astype(int))
+        flat = {k: v.reshape(-1) for k, v in self.draws.items()}
+        means, variances = [], []
+        for i in idx:
+            params = {**self.fixed, **{k: float(v[i]) for k, v in flat.items()}}
+            mu, sd = self.model.predict(self.obs, new_points, params, kind=kind, noise=noise,
+                                        new_covariates=new_covariates)
+            means.append(np.asarray(mu))
+            variances.append(np.asarray(sd) ** 2)
+        mu, var = np.stack(means), np.stack(variances)
+        mean = mu.mean(0)
+        return mean, np.sqrt(var.mean(0) + mu.var(0))
+
+
+def prior_dict(p: Distribution) -> dict | str:
+    """``p.to_dict()``, or its repr for a prior that is not plain data (TorchPrior)."""
+    try:
+        return p.to_dict()
+    except TypeError:
+        return repr(p)
+
+
+# --- the sampler ---------------------------------------------------------------------------------
+def _check_counts(chains, draws, warmup) -> None:
+    for name, v, least in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0)):
+        if isinstance(v, bool) or int(v) != v or v < least:
+            raise ValueError(f"{name} must be an integer ≥ {least}, got {v!r}")
+
+
+def _space(model, obs, fix, priors) -> tuple[ParamSpace, dict[str, Distribution]]:
+    """The sampled parameter space with every free parameter's prior (given, else default);
+    ValueError for a prior on an unknown or fixed parameter."""
+    space = model.param_space(obs).fix(**fix)
+    given = {}
+    for name, prior in (priors or {}).items():
+        if name not in space:
+            space[name]  # KeyError naming the closest parameter and all of them
+        if space[name].fixed:
+            raise ValueError(f"parameter {name!r} is fixed (at {space[name].value:g}): it "
+                             "takes no prior")
+        given[name] = _as_prior(name, prior)
+    chosen = {**default_priors(model, obs, space), **given}
+    return space.with_priors(**chosen), chosen
+
+
+def _start(model, sampled, obs, space, fix, init, progress):
+    """û and the scale of the jitter in u ``(k,)``, and the MLE (None with ``init``): the
+    maximum likelihood estimates (``fieldfit.fit``, the mean coefficients by GLS) and their
+    standard errors mapped to u."""
+    from .mle import fit
+
+    if init is not None:
+        for k in init:
+            space[k]   # KeyError naming the closest parameter
+        values = {p.name: p.value for p in space}
+        values.update(sampled.initial_values(obs))
+        values.update({k: float(v) for k, v in init.items()})
+        u = space.pack(values).numpy()
+        return u, np.full(len(u), 0.1), None
+    # the MLE, not the posterior mode: a prior density may be unbounded on the natural scale
+    # (the PC variance prior at 0), where the penalised likelihood has no maximum
+    res = fit(model, obs, fix=fix, progress=progress)
+    u = space.pack({k: v for k, v in res.params.items() if k in space}).numpy()
+    jac = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()
+    se = np.array([res.stderr.get(n) or math.nan for n in space.free_names]) / np.abs(jac)
+    se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, MAX_JITTER_SD), 0.1)
+    return u, se, res
+
+
+def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = None,
+           chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
+           init: Mapping | None = None, progress: bool = True,
+           target_accept: float = 0.8, max_tree_depth: int = 10,
+           full_mass: bool = False) -> PosteriorSample:
+    """Posterior draws of ``model``'s parameters on ``obs`` by NUTS (Pyro) on U(u) (module
+    docstring).
+
+    Parameters
+    ----------
+    priors : ``{name: prior}``, a :class:`fieldfit.priors.Distribution` or any
+        ``torch.distributions`` object on the natural scale; parameters without one get
+        :func:`default_priors` (proper, weakly informative, scaled to the data)
+    fix : natural values of parameters held fixed (a mean coefficient too)
+    chains, draws, warmup : chains are run one after another, each with ``warmup`` steps of
+        step-size and (diagonal, or dense with ``full_mass``) mass-matrix adaptation (Pyro's
+        windowed schedule), then ``draws`` kept draws
+    seed : chain c runs on the torch seed derived from (seed, c): the same seed gives the
+        same draws; the global random state is left as it was
+    init : natural starting values (the others: the data-driven start); without it the chains
+        start at the maximum likelihood estimates of ``fieldfit.fit`` (the mean coefficients
+        by GLS), each jittered in u by 0.5 × their standard errors in u (at most 1; 0.1 in u
+        with ``init``)
+    progress : Pyro's progress bar per chain
+
+    Ctrl-C keeps the draws made so far: the chains finished, and the running one when no
+    chain has finished (``interrupted`` True); a KeyboardInterrupt before any draw propagates.
+    """
+    from pyro.infer.mcmc import MCMC, NUTS
+
+    t0 = time.perf_counter()
+    _check_counts(chains, draws, warmup)
+    check_model(model)
+    model.check_data(obs)
+    fix = {k: float(v) for k, v in (fix or {}).items()}
+    sampled = _sampled(model)
+    space, chosen = _space(sampled, obs, fix, priors)
+    check_identifiable(sampled, obs, space)
+    if not space.free_names:
+        raise ValueError("every parameter is fixed: there is nothing to sample")
+    u_hat, se_u, mle = _start(model, sampled, obs, space, fix, init, progress)
+    potential = _Potential(sampled, obs, space)
+    if not math.isfinite(potential.evaluate(u_hat)[0]):
+        raise ValueError("the posterior density cannot be evaluated at the starting point "
+                         "(a failed factorisation or a non-finite value): give init")
+    keep_u, interrupted = [], False
+    for c in range(int(chains)):
+        rng = np.random.default_rng([int(seed), c])
+        u0 = _jittered(potential, u_hat, se_u, rng)
+        rows: list[tuple] = []
+
+        def hook(kernel, params, stage, i, rows=rows):
+            if not stage.startswith("Sample"):
+                potential.seen.clear()
+                return
+            u = params["u"].detach().numpy().copy()
+            divs = kernel.diagnostics()["divergences"]
+            ll, lp = potential.take(u)
+            rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size)))
+
+        kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept,
+                      max_tree_depth=max_tree_depth, full_mass=full_mass)
+        mcmc = MCMC(kernel, num_samples=int(draws), warmup_steps=int(warmup),
+                    initial_params={"u": torch.tensor(u0, dtype=DTYPE)}, hook_fn=hook,
+                    disable_progbar=not progress, num_chains=1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**62)))
+            try:
+                mcmc.run()
+            except KeyboardInterrupt:
+                interrupted = True
+        if not interrupted or not keep_u:
+            if rows:
+                keep_u.append(rows)
+        if interrupted:
+            break
+    if not keep_u:
+        raise KeyboardInterrupt
+    length = min(len(r) for r in keep_u)
+    rows = [r[:length] for r in keep_u]
+    u = np.array([[r[0] for r in ch] for ch in rows])          # (chains, draws, k)
+    natural = {}
+    for j, name in enumerate(space.free_names):
+        natural[name] = space[name].transform.forward(torch.from_numpy(u[..., j])).numpy()
+    lp_u = np.array([[r[2] + r[3] for r in ch] for ch in rows])
+    stats = {"diverging": np.array([[r[1] for r in ch] for ch in rows]),
+             "lp": lp_u + log_jacobian(space, torch.from_numpy(u)).numpy(),
+             "loglik": np.array([[r[2] for r in ch] for ch in rows]),
+             "step_size": np.array([[r[4] for r in ch] for ch in rows])}
+    if interrupted:
+        warnings.warn(f"sampling interrupted: keeping {len(rows)} chain(s) × {length} draws",
+                      stacklevel=2)
+    return PosteriorSample(model=sampled, obs=obs, draws=natural, stats=stats,
+                           fixed={**space.fixed_values}, priors=chosen,
+                           seconds=time.perf_counter() - t0, interrupted=interrupted,
+                           warmup=int(warmup), seed=int(seed), mle=mle,
+                           message=f"{potential.evaluations} evaluations")
+
+
+def log_jacobian(space: ParamSpace, u: torch.Tensor) -> torch.Tensor:
+    """Σ_i log|g_i'(u_i)| over the free parameters at ``u (..., k)`` → ``(...)``,
+    differentiable: u_i for θ = exp(u), log(b − a) + log σ(u) + log σ(−u) on (a, b), 0 on
+    the real line; by autograd for any other transform."""
+    terms = []
+    for j, name in enumerate(space.free_names):
+        t, uj = space[name].transform, u[..., j]
+        if isinstance(t, Positive):
+            terms.append(uj)
+        elif isinstance(t, Interval):
+            F = torch.nn.functional
+            terms.append(math.log(t.upper - t.lower) + F.logsigmoid(uj) + F.logsigmoid(-uj))
+        elif type(t) is not Transform:
+            x = uj.detach().clone().requires_grad_(True) if not uj.requires_grad else uj
+            (g,) = torch.autograd.grad(t.forward(x).sum(), x, create_graph=True)
+            terms.append(torch.log(g.abs()))
+    return sum(terms) if terms else torch.zeros(u.shape[:-1], dtype=DTYPE)
+
+
+def _jittered(potential: _Potential, u_hat, se_u, rng) -> np.ndarray:
+    """û + JITTER se_u z, the jitter halved (up to 8 times) until the point is feasible."""
+    z = rng.standard_normal(len(u_hat))
+    scale = JITTER
+    for _ in range(8):
+        u0 = u_hat + scale * se_u * z
+        if math.isfinite(potential.evaluate(u0)[0]):
+            return u0
+        scale /= 2
+    return u_hat.copy()
+
+
+__all__ = ["PosteriorSample", "default_priors", "sample"]

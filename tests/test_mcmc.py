@@ -1,0 +1,338 @@
+"""fieldfit.sample: NUTS against closed-form posteriors, ArviZ's diagnostics, every engine,
+posterior predictive kriging, infeasible points, Ctrl-C, seeds, and SBC of the sampler."""
+
+import math
+
+import arviz as az
+import numpy as np
+import pytest
+import scipy.stats as st
+import torch
+
+import fieldfit
+from fieldfit import Observations, models, priors
+from fieldfit.errors import NumericalFailure
+from fieldfit.fit.mcmc import default_priors, log_jacobian
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+MEAN_FIX = {"variance": 1.0, "range": 0.2, "nugget": 0.1}
+MEAN_PRIOR = priors.Normal(0.2, 0.3)
+IG = priors.InverseGamma(3.0, 2.0)
+
+
+def _points(n, seed):
+    return np.random.default_rng(seed).uniform(size=(n, 2))
+
+
+@pytest.fixture(scope="module")
+def mean_case():
+    """Covariance fixed, a normal prior on the constant mean: a Gaussian posterior."""
+    x = _points(30, 0)
+    m = models.build("exponential")
+    y = m.simulate(x, {**MEAN_FIX, "mean": 0.5}, seed=1)[0]
+    obs = Observations(coords=x, values=y)
+    post = fieldfit.sample(m, obs, fix=MEAN_FIX, priors={"mean": MEAN_PRIOR}, chains=2,
+                           draws=250, warmup=50, seed=3, progress=False)
+    return m, obs, post
+
+
+@pytest.fixture(scope="module")
+def variance_case():
+    """Zero mean, no nugget, range fixed, an inverse-gamma prior on the variance."""
+    x = _points(25, 2)
+    m = models.build("exponential", mean="zero", nugget=False)
+    y = m.simulate(x, {"variance": 1.5, "range": 0.3}, seed=5)[0]
+    obs = Observations(coords=x, values=y)
+    post = fieldfit.sample(m, obs, fix={"range": 0.3}, priors={"variance": IG}, chains=2,
+                           draws=250, warmup=50, seed=1, progress=False)
+    return m, obs, post
+
+
+def _gaussian_posterior(m, obs):
+    """β | y ~ N(mean, var) from the GLS estimate (flat-prior posterior) and the prior."""
+    beta, se = m.estimate_mean(obs, MEAN_FIX)
+    prec = 1 / se["mean"] ** 2 + 1 / MEAN_PRIOR.scale ** 2
+    mean = (beta["mean"] / se["mean"] ** 2 + MEAN_PRIOR.loc / MEAN_PRIOR.scale ** 2) / prec
+    return mean, 1 / prec
+
+
+def test_mean_posterior_matches_the_closed_form(mean_case):
+    m, obs, post = mean_case
+    mu, var = _gaussian_posterior(m, obs)
+    draws = post.draws["mean"]
+    ess = float(az.ess(post.to_inference_data(), method="mean")["mean"])
+    assert ess > 100
+    sd = math.sqrt(var)
+    assert abs(draws.mean() - mu) < 4 * sd / math.sqrt(ess)
+    # the sd's Monte-Carlo error is ≈ sd / √(2 ESS)
+    assert abs(draws.std() - sd) < 4 * sd / math.sqrt(2 * ess)
+    assert post.divergences == 0 and not post.interrupted
+    assert set(post.draws) == {"mean"} and post.fixed == MEAN_FIX
+
+
+def test_variance_posterior_matches_the_inverse_gamma(variance_case):
+    m, obs, post = variance_case
+    x = torch.tensor(obs.coords, dtype=torch.float64)
+    R = m.covariance(x, x, {"variance": torch.tensor(1.0, dtype=torch.float64),
+                            "range": torch.tensor(0.3, dtype=torch.float64)}).numpy()
+    y = obs.values
+    q = float(y @ np.linalg.solve(R, y))
+    exact = st.invgamma(IG.concentration + len(y) / 2, scale=IG.scale + q / 2)
+    draws = post.draws["variance"].ravel()
+    ess = float(az.ess(post.to_inference_data(), method="bulk")["variance"])
+    assert ess > 100
+    # the posterior CDF at the draws' quantiles: the Jacobian of θ = exp(u) is in the density
+    probs = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    tol = 4 * np.sqrt(probs * (1 - probs) / ess)
+    assert np.all(np.abs(exact.cdf(np.quantile(draws, probs)) - probs) < tol)
+
+
+def test_summary_is_arviz(variance_case, mean_case):
+    for _, _, post in (variance_case, mean_case):
+        idata = post.to_inference_data()
+        s = post.summary()
+        for name, row in s.items():
+            assert row["rhat"] == pytest.approx(float(az.rhat(idata)[name]), rel=1e-12)
+            assert row["ess_bulk"] == pytest.approx(float(az.ess(idata, method="bulk")[name]))
+            assert row["ess_tail"] == pytest.approx(float(az.ess(idata, method="tail")[name]))
+            pooled = post.draws[name].ravel()
+            assert row["q2.5"] == pytest.approx(np.quantile(pooled, 0.025))
+            assert row["q97.5"] == pytest.approx(np.quantile(pooled, 0.975))
+            assert row["mean"] == pytest.approx(pooled.mean())
+            assert row["rhat"] < 1.05
+
+
+def test_inference_data_netcdf_and_table(variance_case, tmp_path):
+    _, obs, post = variance_case
+    path = tmp_path / "post.nc"
+    post.to_netcdf(path)
+    back = az.from_netcdf(path)
+    np.testing.assert_array_equal(back.posterior["variance"].values, post.draws["variance"])
+    assert back.sample_stats["diverging"].shape == (2, 250)
+    assert back.attrs["model"] == "exponential" and "InverseGamma" not in back.attrs["priors"]
+    assert '"kind": "invgamma"' in back.attrs["priors"]
+    df = post.to_dataframe()
+    assert len(df) == 500 and {"chain", "draw", "variance", "lp", "loglik"} <= set(df)
+
+
+def test_predictive_is_the_mixture_over_the_mean_posterior(mean_case):
+    """Covariance fixed, β | y ~ N(m, V): the predictive mean is the simple-kriging mean at m,
+    its variance the simple-kriging variance + a² V, a = ∂μ/∂β."""
+    m, obs, post = mean_case
+    mu, var = _gaussian_posterior(m, obs)
+    new = np.array([[0.5, 0.5], [0.05, 0.9], [2.0, 2.0]])
+    mean, sd = post.predict(new, n_draws=500)
+    at_m = m.predict(obs, new, {**MEAN_FIX, "mean": mu}, kind="simple")
+    at_m1 = m.predict(obs, new, {**MEAN_FIX, "mean": mu + 1.0}, kind="simple")
+    a = at_m1[0] - at_m[0]
+    exact_sd = np.sqrt(at_m[1] ** 2 + a ** 2 * var)
+    ess = float(az.ess(post.to_inference_data(), method="mean")["mean"])
+    np.testing.assert_allclose(mean, at_m[0], atol=4 * math.sqrt(var) / math.sqrt(ess))
+    np.testing.assert_allclose(sd, exact_sd, rtol=0.02)
+    # far from the data the β uncertainty adds to the sd
+    assert sd[2] > at_m[1][2] * 1.01
+
+
+def test_seed_reproducible():
+    x = _points(15, 4)
+    m = models.build("exponential")
+    obs = Observations(coords=x, values=m.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=2)[0])
+    kw = dict(fix=MEAN_FIX, chains=2, draws=15, warmup=15, progress=False)
+    a = fieldfit.sample(m, obs, seed=7, **kw)
+    torch.manual_seed(123)   # another global state: the same draws
+    b = fieldfit.sample(m, obs, seed=7, **kw)
+    c = fieldfit.sample(m, obs, seed=8, **kw)
+    np.testing.assert_array_equal(a.draws["mean"], b.draws["mean"])
+    assert not np.array_equal(a.draws["mean"], c.draws["mean"])
+    assert not np.array_equal(a.draws["mean"][0], a.draws["mean"][1])  # chains differ
+    torch.manual_seed(5)   # and the global state is left as it was
+    state = torch.get_rng_state()
+    fieldfit.sample(m, obs, seed=7, **kw)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+ENGINES = [("matern", {"smoothness": 1.0}),
+           ("matern", {"smoothness": 1.0, "engine": "vecchia", "neighbours": 5}),
+           ("matern-spde", {"mesh_max_edge": (0.3, 0.6)})]
+
+
+@pytest.mark.parametrize("name, options", ENGINES, ids=["exact", "vecchia", "spde"])
+def test_every_engine(name, options):
+    x = _points(30, 0)
+    truth = {"variance": 1.0, "range": 0.3, "nugget": 0.1, "mean": 0.5, "smoothness": 1.0}
+    y = models.build("matern", smoothness=1.0).simulate(x, truth, seed=1)[0]
+    obs = Observations(coords=x, values=y)
+    m = models.build(name, **options)
+    post = fieldfit.sample(m, obs, chains=2, draws=15, warmup=30, seed=0, max_tree_depth=6,
+                           progress=False)
+    assert set(post.draws) == {"variance", "range", "nugget", "mean"}
+    assert post.shape == (2, 15)
+    for v in post.draws.values():
+        assert np.all(np.isfinite(v)) and np.unique(v).size > 5   # the chains move
+    # the stored lp is the log posterior density of u at the draw: ℓ + log priors + log|J|
+    space = post.model.param_space(obs).fix(**post.fixed).with_priors(**post.priors)
+    c, d = 1, 7
+    theta = {k: torch.tensor(v[c, d], dtype=torch.float64) for k, v in post.draws.items()}
+    u = space.pack({k: float(v) for k, v in theta.items()})
+    full = {**theta, **{k: torch.tensor(v, dtype=torch.float64) for k, v in post.fixed.items()}}
+    ll = float(post.model.log_likelihood(obs, full))
+    assert post.stats["loglik"][c, d] == pytest.approx(ll, rel=1e-9)
+    expected = ll + float(space.log_prior(full)) + float(log_jacobian(space, u))
+    assert post.stats["lp"][c, d] == pytest.approx(expected, rel=1e-9)
+    mean, sd = post.predict(np.array([[0.5, 0.5], [0.2, 0.8]]), n_draws=10)
+    assert mean.shape == sd.shape == (2,) and np.all(sd > 0)
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_every_registered_model(name):
+    """A few draws of every model (test_contract's small problems): finite draws of every free
+    parameter and mean coefficient, inside their domains, and a predictive sd."""
+    from fieldfit.models.registry import is_space_time
+    from test_contract import SMALL, _design, _obs, _truth
+
+    st_ = is_space_time(name)
+    model = models.build(name, **SMALL.get(name, {}))
+    pts = _design(st_)
+    obs = _obs(pts, model.simulate(pts, _truth(model, pts, st_), seed=3)[0], st_)
+    post = fieldfit.sample(model, obs, chains=1, draws=4, warmup=4, max_tree_depth=3,
+                           progress=False)
+    space = post.model.param_space(obs)
+    assert set(post.draws) == set(space.free_names) == set(post.priors)
+    for k, v in post.draws.items():
+        assert v.shape == (1, 4) and np.all(np.isfinite(v))
+        for x in v.ravel():
+            space.validate({k: float(x)})
+    mean, sd = post.predict(pts[:3], n_draws=2)
+    assert np.all(np.isfinite(mean)) and np.all(sd > 0)
+
+
+def test_default_priors_are_proper_and_scaled_to_the_data():
+    x = 10 * _points(40, 8)        # a 10 × 10 domain, values with sd ≈ 3
+    m = models.build("matern")
+    y = m.simulate(x, {"variance": 9.0, "range": 2.0, "nugget": 0.5, "mean": 1.0,
+                       "smoothness": 1.0}, seed=2)[0]
+    obs = Observations(coords=x, values=y)
+    p = default_priors(m, obs)
+    assert set(p) == {"variance", "range", "smoothness", "nugget", "mean"}
+    assert isinstance(p["range"], priors.PCRange) and p["range"].dim == 2
+    assert p["range"].rho0 == pytest.approx(obs.diameter() / 20)
+    assert isinstance(p["variance"], priors.PCVariance)
+    assert p["variance"].sigma0 == pytest.approx(3 * np.std(y))
+    assert isinstance(p["smoothness"], priors.LogNormal)
+    assert isinstance(p["mean"], priors.Normal) and p["mean"].scale > 10 * np.std(y) / 40
+    for name in ("advection-diffusion", "gneiting", "separable"):
+        mm = models.build(name)
+        t = np.repeat(np.arange(4.0), 10)
+        o = Observations(coords=x, times=t, values=y)
+        dp = default_priors(mm, o)
+        free = mm.param_space(o).free_names + mm.mean_names(o)
+        assert set(dp) == set(free)
+        for prior in dp.values():   # proper: a finite density at draws from it
+            assert np.all(np.isfinite(prior.log_prob(torch.tensor(prior.sample(5, 0))).numpy()))
+
+
+class _Failing:
+    """A model whose likelihood fails (NumericalFailure) for range > 0.4."""
+
+    def __init__(self, model):
+        self._m = model
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "_m":
+            raise AttributeError(name)
+        return getattr(self._m, name)
+
+    def log_likelihood(self, obs, params):
+        if float(params["range"].detach()) > 0.4:
+            raise NumericalFailure("range too large")
+        return self._m.log_likelihood(obs, params)
+
+
+def test_infeasible_points_are_rejected_not_fatal():
+    x = _points(20, 9)
+    base = models.build("exponential", mean="zero", nugget=False)
+    obs = Observations(coords=x, values=base.simulate(x, {"variance": 1.0, "range": 0.35},
+                                                      seed=3)[0])
+    m = _Failing(base)
+    post = fieldfit.sample(m, obs, fix={"variance": 1.0}, chains=1, draws=60, warmup=40,
+                           init={"range": 0.2}, priors={"range": priors.LogNormal(0.0, 1.0)},
+                           progress=False)
+    r = post.draws["range"]
+    assert r.max() < 0.4 and r.min() < 0.35
+    assert post.mle is None  # init given: no MLE
+
+
+class _Interrupting:
+    """A model raising KeyboardInterrupt at the ``after``-th likelihood evaluation."""
+
+    def __init__(self, model, after):
+        self._m, self.after, self.calls = model, after, 0
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "_m":
+            raise AttributeError(name)
+        return getattr(self._m, name)
+
+    def log_likelihood(self, obs, params):
+        self.calls += 1
+        if self.calls == self.after:
+            raise KeyboardInterrupt
+        return self._m.log_likelihood(obs, params)
+
+
+def test_ctrl_c_keeps_the_finished_chains():
+    x = _points(15, 10)
+    base = models.build("exponential", profile_mean=False)
+    obs = Observations(coords=x, values=base.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=4)[0])
+    probe = _Interrupting(base, 10**9)
+    kw = dict(fix=MEAN_FIX, chains=3, draws=20, warmup=10, init={"mean": 0.0}, progress=False)
+    fieldfit.sample(probe, obs, **kw)
+    per_chain = probe.calls // 3
+    m = _Interrupting(base, int(per_chain * 1.5))   # in the second chain
+    with pytest.warns(UserWarning, match="interrupted"):
+        post = fieldfit.sample(m, obs, **kw)
+    assert post.interrupted and post.shape == (1, 20)
+    with pytest.raises(KeyboardInterrupt):      # before any draw: nothing to keep
+        fieldfit.sample(_Interrupting(base, 3), obs, **kw)
+
+
+def test_bad_input_is_refused_before_sampling():
+    x = _points(15, 11)
+    m = models.build("exponential")
+    obs = Observations(coords=x, values=np.random.default_rng(0).normal(size=15))
+    with pytest.raises(KeyError, match="did you mean 'range'"):
+        fieldfit.sample(m, obs, priors={"rnage": priors.HalfNormal(1.0)})
+    with pytest.raises(ValueError, match="is fixed"):
+        fieldfit.sample(m, obs, fix={"range": 0.2}, priors={"range": priors.HalfNormal(1.0)})
+    with pytest.raises(ValueError, match="chains must be an integer"):
+        fieldfit.sample(m, obs, chains=0)
+    with pytest.raises(TypeError, match="torch.distributions"):
+        fieldfit.sample(m, obs, priors={"range": "pc:0.1:0.5"})
+
+
+@pytest.mark.slow
+def test_sbc_of_the_sampler_gives_uniform_ranks():
+    """Simulation-based calibration (Talts et al. 2018): θ ~ prior, y ~ p(y | θ), L thinned
+    posterior draws; the rank of θ among them is uniform on {0, …, L} when the sampler is
+    right."""
+    x = _points(8, 12)
+    m = models.build("exponential", mean="constant", nugget=False)
+    prior = {"variance": IG, "mean": priors.Normal(0.0, 1.0)}
+    rng = np.random.default_rng(0)
+    ranks = {k: [] for k in prior}
+    reps, L = 60, 19
+    for i in range(reps):
+        truth = {k: float(p.sample(1, rng)[0]) for k, p in prior.items()}
+        y = m.simulate(x, {**truth, "range": 0.3}, seed=i)[0]
+        obs = Observations(coords=x, values=y)
+        post = fieldfit.sample(m, obs, fix={"range": 0.3}, priors=prior, chains=1,
+                               draws=5 * L, warmup=100, seed=i, progress=False)
+        for k in prior:
+            d = post.draws[k].ravel()[::5][:L]
+            ranks[k].append(int((d < truth[k]).sum()))
+    for k, r in ranks.items():
+        counts = np.bincount(np.asarray(r) // 5, minlength=4)   # 4 bins of 5 ranks
+        assert st.chisquare(counts).pvalue > 0.001, (k, counts)
+        assert st.kstest((np.asarray(r) + rng.uniform(size=reps)) / (L + 1),
+                         "uniform").pvalue > 0.001
