@@ -49,9 +49,10 @@ def test_train_estimator_then_estimate(tmp_path):
         "--train", "300", "--val", "60", "--epochs", "20", "--lr", "3e-3", "--patience", "50",
         "--width", "8", "--variogram", "--pilot",
         "--psi", "12,10", "--calibrate", "40", "--store", str(tmp_path / "sims"),
-        "--scheduler", "synchronous", "--no-progress"])
+        "--scheduler", "synchronous", "--no-progress", "--diagnostics", "100"])
     assert res.exit_code == 0, res.output
     assert "quantile estimator of ['range', 'mean'] saved" in res.output
+    assert "diagnostics: quantile estimator, 100 simulations" in res.output
     assert (tmp_path / "sims" / "train.zarr").is_dir()
     est = load_estimator(out)
     assert est.metadata["n_train"] == 300 and est.spec.prior.fixed == {"variance": 1.0}

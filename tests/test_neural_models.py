@@ -86,12 +86,14 @@ def test_train_estimator_on_an_spde_model(tmp_path, model, extra):
     res = CliRunner().invoke(app, [
         "train-estimator", "--out", str(out), "--model", model, *extra,
         "--design", "uniform", "--n-min", "12", "--n-max", "16", "--train", "24",
-        "--val", "8", "--epochs", "2", "--width", "4", "--on-the-fly", "--no-progress"])
+        "--val", "8", "--epochs", "2", "--width", "4", "--on-the-fly", "--no-progress",
+        "--diagnostics", "20"])
     assert res.exit_code == 0, res.output
     est = load_estimator(out)
     assert est.spec.model.name == model
     assert est.spec.model_.to_spec()["model"] == model
     assert est.metadata["n_train"] == 24 and len(est.metadata["training"]["val"]) == 2
+    assert (tmp_path / "est.diagnostics.json").is_file()   # --diagnostics 20, beside OUT
     a, b = est.spec.simulate([5, 6], seed=9)
     table = est.estimate([(a.coords, a.values), (b.coords, b.values)])
     assert len(table) == 2

@@ -13,6 +13,11 @@ The ``fieldfit`` command.
                  [--design mixed|uniform|clustered|grid] [--n-min 50 --n-max 1000]
                  [--train 20000] [--store DIR] [--scheduler ADDRESS] [--on-the-fly]
     fieldfit estimate --estimator FILE_OR_NAME DATA --out OUT.csv
+    fieldfit diagnose --estimator FILE_OR_NAME [--simulations 500] [--seed 0] --out DIR
+    fieldfit sample DATA --coords x,y --value z --model matern [--engine vecchia]
+                 [--prior range=pc:0.1:0.5 --prior nugget=halfnormal:1] [--fix smoothness=1]
+                 [--chains 4 --draws 1000 --warmup 1000 --seed 0] --out post.nc
+                 [--summary post.json] [--plots DIR] [--predict-at F --predictions p.parquet]
     fieldfit demo [--dataset meuse] [--out DIR]
     fieldfit bench heaton [--out DIR] [--neighbours 30] [--dataset simulated|satellite|both]
 
@@ -20,15 +25,17 @@ Results follow DESIGN.md: the fit as JSON, predictions as a table (Parquet or CS
 with the input rows' ``id`` and the columns ``mean`` and ``sd``.
 
 One module per group of commands: :mod:`.fit_cmd` (fit), :mod:`.simulate_cmd` (simulate),
-:mod:`.neural_cmd` (train-estimator, estimate), :mod:`.demo_cmd` (demo, bench); the shared
-option parsing and error reporting in :mod:`.common`.
+:mod:`.neural_cmd` (train-estimator, estimate), :mod:`.diagnose_cmd` (diagnose),
+:mod:`.sample_cmd` (sample), :mod:`.demo_cmd` (demo, bench); the shared option parsing and
+error reporting in :mod:`.common`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import demo_cmd, fit_cmd, neural_cmd, simulate_cmd  # noqa: F401  (register commands)
+# importing the command modules registers their commands
+from . import demo_cmd, diagnose_cmd, fit_cmd, neural_cmd, sample_cmd, simulate_cmd  # noqa: F401
 from .app import app
 from .common import build_from_cli
 

@@ -43,6 +43,19 @@ def check_out_path(path: Path, option: str = "--out", suffixes: tuple[str, ...] 
     check_output(path, option)  # a real write probe (os.access says yes to root)
 
 
+#: the default of ``train-estimator --diagnostics``: fresh simulations for the calibration
+#: diagnostics after training (2.5 % of the default 20,000 training simulations)
+DIAGNOSTICS = 500
+
+
+def diagnostics_paths(out: Path) -> tuple[Path, Path]:
+    """Where ``train-estimator --out OUT`` writes its diagnostics: ``OUT-stem.diagnostics.json``
+    and the folder ``OUT-stem-diagnostics`` (the PNGs), beside OUT."""
+    out = Path(out)
+    return (out.parent / f"{out.stem}.diagnostics.json",
+            out.parent / f"{out.stem}-diagnostics")
+
+
 @app.command("train-estimator")
 def train_estimator_cmd(
     out: Path = typer.Option(..., help="Where to save the trained estimator (.pt)."),
@@ -109,6 +122,10 @@ def train_estimator_cmd(
                                "(Gaussian fields; Matérn smoothness fixed at 0.5, 1, 1.5, 2.5). "
                                "Default: cpu."),
     seed: int = typer.Option(None, help="Seed of the simulations and of the training. Default: 0."),
+    diagnostics: int = typer.Option(DIAGNOSTICS, help="Calibration diagnostics on this many "
+                                    "fresh simulations after training (as fieldfit diagnose),"
+                                    " written to OUT's name + '.diagnostics.json' and PNGs in "
+                                    "OUT's name + '-diagnostics'; 0: none."),
     progress: bool = typer.Option(None, help="Show progress bars. Default: on."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run that was killed or "
                                 "interrupted from its checkpoint (OUT with suffix .ckpt, "
@@ -132,6 +149,14 @@ def train_estimator_cmd(
              "seed": seed, "progress": progress, "resume": resume}
     with _reported_errors():
         check_out_path(out, "--out", (".pt",))
+        report, plots = diagnostics_paths(out)
+        if diagnostics != 0:
+            from ..diagnostics.calibration import check_simulations
+            from .diagnose_cmd import check_diagnostics_folder
+
+            check_simulations(diagnostics, "--diagnostics (0: none)")
+            check_output(report, "--diagnostics")
+            check_diagnostics_folder(plots, "--diagnostics")
         options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
         est = recipes.train_from_options(out, options)
         spec = est.spec
@@ -143,6 +168,12 @@ def train_estimator_cmd(
             c = est.metadata["calibration"]
             raw = ", ".join(f"{k} {v:.1%}" for k, v in c["raw_coverage"].items())
             typer.echo(f"90% intervals calibrated on {c['n']} simulations (raw coverage: {raw})")
+        if diagnostics:
+            from .diagnose_cmd import run_diagnostics
+
+            line = run_diagnostics(est, diagnostics, options.seed, report, plots,
+                                   options.progress)
+            typer.echo(f"diagnostics: {line}; written to {report} and {plots}")
 
 
 @app.command()
