@@ -169,3 +169,16 @@ def test_unknown_and_repeated_parameter_names():
         parse_priors(["range=pc:0.1:0.5", "range=lognormal:0:1"], names)
     out = parse_priors(["range=pc:0.1:0.5"], names, dim=3)
     assert out == {"range": priors.PCRange(0.1, 0.5, 3)}
+
+
+def test_train_estimator_priors_use_the_same_grammar_restricted_to_boxes():
+    from fieldfit.neural.recipes import parse_bound
+    from fieldfit.priors import Bound
+
+    assert parse_bound("range=0.02:0.5:log") == ("range", Bound(0.02, 0.5, "loguniform"))
+    assert parse_bound("range=loguniform:0.02:0.5") == parse_bound("range=0.02:0.5:log")
+    assert parse_bound("nugget=uniform:0:1") == ("nugget", Bound(0.0, 1.0, "uniform"))
+    with pytest.raises(ValueError, match="bounded prior.*PCRange"):
+        parse_bound("range=pc:0.1:0.5")
+    with pytest.raises(ValueError, match="unknown prior family 'lognorml'"):
+        parse_bound("range=lognorml:0:1")

@@ -120,7 +120,8 @@ class Param:
     def __post_init__(self):
         if self.prior is not None and not isinstance(self.prior, Distribution):
             raise TypeError(f"the prior of {self.name!r} must be a fieldfit.priors "
-                            f"Distribution (Bound, Normal, LogNormal, Gamma, Exponential), got "
+                            f"Distribution (e.g. Bound, Normal, LogNormal, Gamma, PCRange; "
+                            f"fieldfit.priors.TorchPrior wraps a torch distribution), got "
                             f"{type(self.prior).__name__}")
         if self.value is not None:
             self.transform.check(float(self.value), self.name)

@@ -65,8 +65,9 @@ def train_estimator_cmd(
     model: str = typer.Option(None, help="Any registered model that simulates: matern, "
                               "exponential, gaussian, matern-spde; separable, gneiting, "
                               "advection-diffusion (space-time: --time-steps). Default: matern."),
-    prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log]; default range="
-                                    "0.02:0.5:log, variance=0.1:5:log, nugget=0:1, mean=-5:5; "
+    prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log] (or name=uniform:lo:hi"
+                                    ", name=loguniform:lo:hi); default range=0.02:0.5:log, "
+                                    "variance=0.1:5:log, nugget=0:1, mean=-5:5; "
                                     "other parameters need one (or --fix)."),
     time_steps: int = typer.Option(None, help="Space-time models: regular times per location "
                                    "(default 10)."),

@@ -35,18 +35,17 @@ DESIGNS = ("mixed", "uniform", "clustered", "grid")
 
 
 def parse_bound(text: str) -> tuple[str, Bound]:
-    """``name=lo:hi`` (uniform) or ``name=lo:hi:log`` (log-uniform)."""
-    if "=" not in text:
-        raise ValueError(f"a prior is name=lo:hi[:log], got {text!r}")
-    name, rng = (s.strip() for s in text.split("=", 1))
-    parts = rng.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("log", "uniform")):
-        raise ValueError(f"a prior is name=lo:hi[:log], got {text!r}")
-    try:
-        lo, hi = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ValueError(f"prior bounds of {name!r} are not numbers: {rng!r}") from None
-    return name, Bound(lo, hi, "loguniform" if parts[-1] == "log" else "uniform")
+    """``name=lo:hi`` (uniform), ``name=lo:hi:log`` (log-uniform), or ``name=uniform:lo:hi`` /
+    ``name=loguniform:lo:hi``: the prior grammar of :mod:`fieldfit.prior_spec`, restricted
+    to the bounded priors the neural estimators are trained on (a box, the unit scale)."""
+    from ..prior_spec import parse_prior
+
+    name, prior = parse_prior(text)
+    if not isinstance(prior, Bound):
+        raise ValueError(f"--prior {text}: an amortized estimator is trained on a bounded "
+                         "prior: give name=lo:hi[:log] (or uniform:lo:hi, loguniform:lo:hi), "
+                         f"not a {type(prior).__name__} prior")
+    return name, prior
 
 
 def _design(design: str, n_min: int, n_max: int, grid: tuple[int, int]):
