@@ -336,3 +336,27 @@ def test_sbc_of_the_sampler_gives_uniform_ranks():
         assert st.chisquare(counts).pvalue > 0.001, (k, counts)
         assert st.kstest((np.asarray(r) + rng.uniform(size=reps)) / (L + 1),
                          "uniform").pvalue > 0.001
+
+
+def test_the_potential_uses_the_matern_table_at_any_size_and_keeps_the_likelihood(monkeypatch):
+    from fieldfit.covariance import matern
+    from fieldfit.fit import mcmc
+
+    x = _points(40, 3)  # 1,600 distances: the direct Bessel path by default
+    model = models.build("matern", engine="exact", profile_mean=False)
+    theta = {"variance": 1.0, "range": 0.2, "smoothness": 1.3, "nugget": 0.1, "mean": 0.0}
+    y = model.simulate(x, theta, seed=4)[0]
+    obs = Observations(coords=x, values=y)
+    space = model.param_space(obs)
+    u = space.pack(theta).detach().numpy()
+    calls = []
+    table = matern._matern_table
+    monkeypatch.setattr(matern, "_matern_table",
+                        lambda *a, **k: calls.append(a[2]) or table(*a, **k))
+    f_tab, g_tab = mcmc._Potential(model, obs, space).evaluate(u)
+    assert calls and calls[0] == mcmc.TABLE_STEP
+    calls.clear()
+    f_ref, g_ref = mcmc._Potential(model, obs, space, table_step=None).evaluate(u)
+    assert not calls  # the settings in force: the Bessel function itself
+    assert f_tab == pytest.approx(f_ref, rel=1e-8, abs=1e-8)
+    np.testing.assert_allclose(g_tab, g_ref, rtol=1e-5, atol=1e-6)
