@@ -8,13 +8,11 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from ad_helpers import params_at, small_mesh
+from ad_helpers import check_precision_gradients, params_at, small_mesh, space_time_gamma_fields
 from fieldfit import Observations
 from fieldfit.models.advection_diffusion_field import AdvectionDiffusionField
-from fieldfit.params import ParamSpace
 from fieldfit.spde import Mesh
 from fieldfit.spde.advection_diffusion import AdvectionDiffusionSPDE
-from fieldfit.spde.fields import RadialBasisField
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -75,25 +73,10 @@ def test_theta_scheme_precision_and_logdet_equal_the_dense_scheme(alpha, alpha_s
 
 
 def test_theta_scheme_gradients_against_finite_differences():
-    kf = RadialBasisField.grid("gamma_x", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=0.5,
-                               link="identity")
-    gf = RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
-                               link="identity")
     model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
-                                   anisotropic=True, gamma_fields=(kf, gf), theta=0.5)
-    space = ParamSpace(model.param_specs())
-    rng = np.random.default_rng(0)
-    u0 = space.pack() + torch.from_numpy(0.3 * rng.standard_normal(len(space.pack())))
-    w = torch.from_numpy(rng.standard_normal(model.nnz))
-
-    def f(u):
-        q, ld = model.precision_and_logdet(space.unpack(u))
-        return (q * w).sum() * 1e-3 + ld
-
-    assert torch.autograd.gradcheck(f, (u0.clone().requires_grad_(),))
-    p = space.unpack(u0)
-    np.testing.assert_allclose(float(model.precision_and_logdet(p)[1]),
-                               np.linalg.slogdet(model.precision(p).toarray())[1], rtol=1e-10)
+                                   anisotropic=True, gamma_fields=space_time_gamma_fields(),
+                                   theta=0.5)
+    check_precision_gradients(model)
 
 
 def test_crank_nicolson_keeps_the_stationary_marginal_exactly():

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from ad_helpers import params_at, small_mesh
+from ad_helpers import check_precision_gradients, params_at, small_mesh, space_time_gamma_fields
 from fieldfit.params import ParamSpace
 from fieldfit.spde import Mesh
 from fieldfit.spde.advection_diffusion import AdvectionDiffusionSPDE
@@ -98,31 +98,14 @@ def test_stabilization_weight_limits():
 
 
 def test_gradients_against_finite_differences():
-    kf = RadialBasisField.grid("gamma_x", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=0.5,
-                               link="identity")
-    gf = RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
-                               link="identity")
     hf = RadialBasisField.grid("H_scale", (0, 1, 0, 0.8), (2, 2), value=1.0)
     model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=1, alpha_s=1,
-                                   anisotropic=True, gamma_fields=(kf, gf), H_field=hf)
+                                   anisotropic=True, gamma_fields=space_time_gamma_fields(),
+                                   H_field=hf)
     assert model._time_varying
-    space = ParamSpace(model.param_specs())
-    assert "H_scale" not in space.free_names
-    rng = np.random.default_rng(0)
-    u0 = space.pack()
-    u0 = u0 + torch.from_numpy(0.3 * rng.standard_normal(len(u0)))
-    w = torch.from_numpy(rng.standard_normal(model.nnz))
-
-    def f(u):
-        q, ld = model.precision_and_logdet(space.unpack(u))
-        return (q * w).sum() * 1e-3 + ld
-
-    assert torch.autograd.gradcheck(f, (u0.clone().requires_grad_(),))
-    # the time-varying log-determinant against dense slogdet
-    p = space.unpack(u0)
-    _, ld = model.precision_and_logdet(p)
-    np.testing.assert_allclose(float(ld), np.linalg.slogdet(model.precision(p).toarray())[1],
-                               rtol=1e-10)
+    assert "H_scale" not in ParamSpace(model.param_specs()).free_names
+    # gradients, and the time-varying log-determinant against dense slogdet
+    check_precision_gradients(model)
 
 
 def test_identifiability_scaling_leaves_the_model_unchanged():
@@ -290,10 +273,7 @@ def test_time_stepping_samples_have_covariance_q_inverse(alpha, alpha_s, fields)
     time) against the dense Q⁻¹ of the same scheme."""
     gf = None
     if fields:
-        gf = (RadialBasisField.grid("gamma_x", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=0.5,
-                                    link="identity"),
-              RadialBasisField.grid("gamma_y", (0, 1, 0, 0.8, 0, 1.5), (2, 2, 2), value=-0.2,
-                                    link="identity"))
+        gf = space_time_gamma_fields()
     model = AdvectionDiffusionSPDE(small_mesh(5), n_times=4, dt=0.5, alpha=alpha, alpha_s=alpha_s,
                                    gamma_fields=gf)
     space = ParamSpace(model.param_specs())
