@@ -13,7 +13,6 @@ models read a ``dict[name -> tensor]`` of natural values, fixed ones included.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from .errors import did_you_mean
 from .priors import Distribution
 
 DTYPE = torch.float64
@@ -159,9 +159,8 @@ class ParamSpace:
         try:
             return self._params[name]
         except KeyError:
-            close = difflib.get_close_matches(str(name), self.names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise KeyError(f"unknown parameter {name!r}{hint}; parameters are "
+            raise KeyError(f"unknown parameter {name!r}{did_you_mean(name, self.names)}; "
+                           f"parameters are "
                            f"{self.names}") from None
 
     def __contains__(self, name: str) -> bool:

@@ -29,10 +29,10 @@ naming the item, raised before any work starts.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 
+from .errors import did_you_mean
 from .priors import (
     Bound,
     Distribution,
@@ -101,10 +101,8 @@ def parse_prior(text: str, dim: int = 2) -> tuple[str, Distribution]:
             try:
                 float(family)
             except ValueError:
-                close = difflib.get_close_matches(family, list(FAMILIES), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(f"unknown prior family {family!r}{hint}; expected "
-                                 f"{GRAMMAR}") from None
+                raise ValueError(f"unknown prior family {family!r}"
+                                 f"{did_you_mean(family, FAMILIES)}; expected {GRAMMAR}") from None
             return name, _bound(spec, item)
         want, build = FAMILIES[family]
         if len(args) != len(want):
@@ -143,10 +141,9 @@ def parse_priors(items: Iterable[str] | None, names: Iterable[str] | None = None
     for text in items or ():
         name = str(text).split("=", 1)[0].strip() if "=" in str(text) else None
         if names is not None and name and name not in names:  # the name first
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"--prior {text}: unknown parameter {name!r}{hint}; the "
-                             f"parameters are {', '.join(names)}")
+            raise ValueError(f"--prior {text}: unknown parameter {name!r}"
+                             f"{did_you_mean(name, names)}; the parameters are "
+                             f"{', '.join(names)}")
         name, prior = parse_prior(text, dim)
         if name in out:
             raise ValueError(f"--prior: parameter {name!r} is given two priors; give one")

@@ -4,12 +4,12 @@ that the options name."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import warnings
 
 import typer
 
+from ..errors import did_you_mean
 from ..models import available, build
 from ..models.registry import is_space_time
 
@@ -109,7 +109,6 @@ def check_param_names(model, obs, given: dict, option: str) -> None:
     names += [n for n in model.mean_names(obs) if n not in names]
     unknown = [k for k in given if k not in names]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"{option}: unknown parameter {unknown[0]!r} of model "
-                         f"{model.name!r}{hint}; its parameters are {', '.join(names)}")
+                         f"{model.name!r}{did_you_mean(unknown[0], names)}; its parameters "
+                         f"are {', '.join(names)}")

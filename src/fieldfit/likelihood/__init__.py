@@ -15,6 +15,7 @@ it (``fieldfit.models.build`` picks the model from it: ``build("matern", engine=
 Matérn SPDE field).
 """
 
+from ..errors import did_you_mean
 from .base import CovarianceEngine, Engine, GaussianSpec, PrecisionEngine, Prediction
 from .exact import ExactEngine, cholesky
 from .gmrf import GMRFEngine
@@ -29,11 +30,7 @@ def engine_family(name: str) -> str:
     try:
         return ENGINES[name].family
     except KeyError:
-        import difflib
-
-        match = difflib.get_close_matches(str(name), list(ENGINES), n=1)
-        hint = f" (did you mean {match[0]!r}?)" if match else ""
-        raise ValueError(f"unknown engine {name!r}{hint}; choose --engine "
+        raise ValueError(f"unknown engine {name!r}{did_you_mean(name, ENGINES)}; choose --engine "
                          f"{' | '.join(sorted(ENGINES))}") from None
 
 

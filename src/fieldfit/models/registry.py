@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import did_you_mean
 from ..likelihood import engine_family, engine_spec, get_engine
 
 #: options of the Vecchia engine that ``build`` accepts alongside the model's
@@ -83,12 +84,8 @@ def available() -> list[str]:
 
 
 def closest(name: str, choices) -> str:
-    """" (did you mean 'x'?)" for the choice closest to ``name`` (difflib's ratio ≥ 0.6), or
-    ""."""
-    import difflib
-
-    match = difflib.get_close_matches(str(name).lower(), list(choices), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    """:func:`fieldfit.errors.did_you_mean` for a name of the lower-case registries."""
+    return did_you_mean(str(name).lower(), choices)
 
 
 def entry(name: str) -> ModelEntry:
