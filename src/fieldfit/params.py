@@ -27,7 +27,9 @@ DTYPE = torch.float64
 
 
 class Transform:
-    """Bijection from the real line ``u`` to a parameter's natural domain ``θ``."""
+    """Bijection from the real line ``u`` to a parameter's natural domain ``θ`` (here the
+    identity): ``forward``, ``inverse`` and ``log_abs_det_jacobian`` (log|dθ/du|, what MCMC
+    adds to the log density on the u scale)."""
 
     name = "real"
 
@@ -36,6 +38,11 @@ class Transform:
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def log_abs_det_jacobian(self, u: torch.Tensor) -> torch.Tensor:
+        """log|dθ/du| elementwise at ``u`` (any shape), differentiable in u: 0 for the
+        identity; a subclass overrides it with :meth:`forward` and :meth:`inverse`."""
+        return torch.zeros_like(u)
 
     def check(self, x: float, pname: str) -> None:
         if not math.isfinite(x):
@@ -55,6 +62,9 @@ class Positive(Transform):
 
     def inverse(self, x):
         return torch.log(x)
+
+    def log_abs_det_jacobian(self, u):
+        return u  # dθ/du = e^u
 
     def check(self, x, pname):
         super().check(x, pname)
@@ -77,6 +87,10 @@ class Interval(Transform):
     def inverse(self, x):
         p = (x - self.lower) / (self.upper - self.lower)
         return torch.log(p) - torch.log1p(-p)
+
+    def log_abs_det_jacobian(self, u):
+        F = torch.nn.functional  # dθ/du = (b − a) σ(u) σ(−u)
+        return math.log(self.upper - self.lower) + F.logsigmoid(u) + F.logsigmoid(-u)
 
     def check(self, x, pname):
         super().check(x, pname)
