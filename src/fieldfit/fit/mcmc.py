@@ -39,7 +39,7 @@ from ..params import DTYPE, Interval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
 from ..settings import settings
-from .mle import NUMERICAL_FAILURES, check_identifiable
+from .mle import NUMERICAL_FAILURES, check_identifiable, feasible, search_box
 
 #: PC priors' tail probabilities: P(range < ρ₀) = P(σ > σ₀) = 0.05
 PC_ALPHA = 0.05
@@ -160,9 +160,7 @@ class _Potential:
                       {"matern_table_min": 0, "matern_table_step": float(table_step)})
         self.seen: dict[bytes, tuple[float, float]] = {}
         self.evaluations = 0
-        bounds = space.search_bounds()
-        self.lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
-        self.hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+        self.lo, self.hi = search_box(space)
 
     def evaluate(self, u_np: np.ndarray) -> tuple[float, np.ndarray]:
         self.evaluations += 1
@@ -171,9 +169,7 @@ class _Potential:
         if np.any(u_np < self.lo) or np.any(u_np > self.hi):  # outside a search box
             return bad
         theta = self.space.unpack(u)
-        try:
-            self.space.validate({k: float(v.detach()) for k, v in theta.items()})
-        except ValueError:
+        if not feasible(self.space, theta):
             return bad
         try:
             with settings(**self.table):

@@ -102,13 +102,7 @@ class _Objective:
         return f, g.copy()
 
     def feasible(self, theta) -> bool:
-        """The natural values ``theta`` are finite and inside their domains (exp(u)
-        overflows, sigmoid(u) rounds to an interval's end far out in u)."""
-        try:
-            self.space.validate({k: float(v.detach()) for k, v in theta.items()})
-        except ValueError:
-            return False
-        return True
+        return feasible(self.space, theta)
 
     def _evaluate(self, u_np: np.ndarray):
         self.evaluations += 1
@@ -316,7 +310,19 @@ class Optimisation:
         return min(self.runs, key=lambda r: r.f)
 
 
-def _box(space: ParamSpace) -> tuple[np.ndarray, np.ndarray]:
+def feasible(space: ParamSpace, theta) -> bool:
+    """The natural values ``theta`` (tensors) are finite and inside their domains (exp(u)
+    overflows, sigmoid(u) rounds to an interval's end far out in u)."""
+    try:
+        space.validate({k: float(v.detach()) for k, v in theta.items()})
+    except ValueError:
+        return False
+    return True
+
+
+def search_box(space: ParamSpace) -> tuple[np.ndarray, np.ndarray]:
+    """The search boxes of the free parameters in u: lower and upper ends ``(k,)`` (±∞
+    where a parameter has none)."""
     bounds = space.search_bounds()
     lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
     hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
@@ -338,7 +344,7 @@ def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: in
              tolerances: dict, h_inv0: np.ndarray | None = None) -> Optimisation:
     """L-BFGS-B from each start in the search box (the first by BFGS preconditioned with
     ``h_inv0`` when given); Ctrl-C keeps the best point evaluated so far (with a warning)."""
-    lo, hi = _box(space)
+    lo, hi = search_box(space)
     box = list(zip(lo, hi, strict=True))
     out = Optimisation()
     try:
@@ -374,7 +380,7 @@ def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: in
 
 def on_edge(space: ParamSpace, u: np.ndarray) -> np.ndarray:
     """Which free parameters at u lie on the edge of their search box ``(k,)`` bool."""
-    lo, hi = _box(space)
+    lo, hi = search_box(space)
     edge = np.abs(u - lo) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(lo))
     edge |= np.abs(u - hi) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(hi))
     return edge
