@@ -79,6 +79,9 @@ def test_bad_options(data, tmp_path):
     fails(invoke(*_args(data, tmp_path / "p.nc", "--fix", "range=0.2", "--prior",
                         "range=pc:0.1:0.5")), "--prior and --fix both name 'range'")
     fails(invoke(*_args(data, tmp_path / "p.nc", "--kind", "ordinary")), "--kind")
+    a_file = tmp_path / "plots.txt"
+    a_file.write_text("not a folder")
+    fails(invoke(*_args(data, tmp_path / "p.nc", "--plots", a_file)), "--plots", "is a file")
     assert not (tmp_path / "p.nc").exists()
 
 

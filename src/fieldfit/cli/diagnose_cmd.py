@@ -9,19 +9,10 @@ import typer
 
 from .app import app
 from .common import _reported_errors, plain_warnings
-from .outputs import check_output
+from .outputs import check_output_folder
 
 #: the file the report's numbers go to, inside --out
 REPORT = "diagnostics.json"
-
-
-def check_diagnostics_folder(folder: Path, option: str = "--out") -> None:
-    """Before any work: ``folder`` is (or can be made) a folder that accepts the report's
-    files; ValueError naming ``option`` otherwise."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{option} {folder}: is a file; give a folder for the diagnostics")
-    check_output(folder / REPORT, option)
 
 
 def run_diagnostics(estimator, simulations: int, seed: int, json_path: Path,
@@ -57,7 +48,7 @@ def diagnose(
 
     with _reported_errors(), plain_warnings():
         check_simulations(simulations, "--simulations")
-        check_diagnostics_folder(out)
+        check_output_folder(out, "--out", REPORT)
         est = load_estimator(estimator)
         line = run_diagnostics(est, simulations, seed, out / REPORT, out, progress)
         typer.echo(f"{line}; written to {out}")

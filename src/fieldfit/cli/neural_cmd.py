@@ -10,7 +10,7 @@ import typer
 from ..io import read_table, table_format, write_table
 from .app import app
 from .common import _reported_errors
-from .outputs import check_output
+from .outputs import check_output, check_output_folder
 
 
 def _shipped() -> list[str]:
@@ -152,12 +152,11 @@ def train_estimator_cmd(
         check_out_path(out, "--out", (".pt",))
         report, plots = diagnostics_paths(out)
         if diagnostics != 0:
-            from ..diagnostics.calibration import check_simulations
-            from .diagnose_cmd import check_diagnostics_folder
+            from ..diagnostics.calibration import PLOTS, check_simulations
 
             check_simulations(diagnostics, "--diagnostics (0: none)")
             check_output(report, "--diagnostics")
-            check_diagnostics_folder(plots, "--diagnostics")
+            check_output_folder(plots, "--diagnostics", PLOTS[0])
         options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
         est = recipes.train_from_options(out, options)
         spec = est.spec

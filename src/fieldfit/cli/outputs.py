@@ -49,6 +49,16 @@ def check_output(path: Path | str, option: str, suffixes: tuple[str, ...] | None
     return path
 
 
+def check_output_folder(folder: Path | str, option: str, file: str) -> Path:
+    """``folder`` is, or can be made, a folder that accepts ``file`` (one of the files to be
+    written there; :func:`check_output` of it): ValueError naming the option otherwise."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option} {folder}: is a file; give a folder")
+    check_output(folder / file, option)
+    return folder
+
+
 def check_table_output(path: Path | str, option: str) -> Path:
     """:func:`check_output` for a table (.parquet, .pq, .csv, .tsv)."""
     return check_output(path, option, TABLE_SUFFIXES)

@@ -15,7 +15,13 @@ from ..models.mean import MEAN_KINDS
 from ..prior_spec import GRAMMAR, parse_priors
 from .app import app
 from .common import _reported_errors, plain_warnings
-from .outputs import INTERRUPTED, check_distinct, check_output, two_step_interrupt
+from .outputs import (
+    INTERRUPTED,
+    check_distinct,
+    check_output,
+    check_output_folder,
+    two_step_interrupt,
+)
 
 #: kinds of the posterior predictive (fieldfit.fit.mcmc.PosteriorSample.predict)
 PREDICT_KINDS = ("simple", "universal")
@@ -82,8 +88,8 @@ def _plan(a):
     check_output(a.out, "--out", (".nc",))
     if a.summary is not None:
         check_output(a.summary, "--summary", (".json",))
-    if a.plots is not None and a.plots.exists() and not a.plots.is_dir():
-        raise ValueError(f"--plots {a.plots} is a file: give a folder")
+    if a.plots is not None:
+        check_output_folder(a.plots, "--plots", "trace.png")
     check_distinct(**{"--out": a.out, "--summary": a.summary, "--predictions": a.predictions,
                       "DATA": a.data, "--predict-at": a.predict_at})
     fit_options = dict(restarts=2, anisotropic=False, pred_neighbours=None,
