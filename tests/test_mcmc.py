@@ -88,6 +88,34 @@ def test_variance_posterior_matches_the_inverse_gamma(variance_case):
     assert np.all(np.abs(exact.cdf(np.quantile(draws, probs)) - probs) < tol)
 
 
+def test_a_bounded_prior_is_sampled_inside_its_box_and_matches_quadrature():
+    """A log-uniform prior on the range whose upper end cuts the likelihood (truth 0.3, box
+    (0.05, 0.25)): the chains run on the logit of the unit scale and never leave the box;
+    the posterior CDF by quadrature on a fine grid of log range at the draws' quantiles."""
+    x = _points(25, 4)
+    m = models.build("exponential", mean="zero", nugget=False)
+    y = m.simulate(x, {"variance": 1.0, "range": 0.3}, seed=6)[0]
+    obs = Observations(coords=x, values=y)
+    prior = priors.Bound(0.05, 0.25, "loguniform")
+    post = fieldfit.sample(m, obs, fix={"variance": 1.0}, priors={"range": prior}, chains=2,
+                           draws=1000, warmup=150, seed=2, progress=False)
+    draws = post.draws["range"].ravel()
+    assert draws.min() > 0.05 and draws.max() < 0.25 and post.divergences == 0
+    grid = np.exp(np.linspace(math.log(0.05), math.log(0.25), 801))
+    ll = np.array([float(m.log_likelihood(obs, {"variance": torch.tensor(1.0, dtype=torch.float64),
+                                                "range": torch.tensor(r, dtype=torch.float64)}))
+                   for r in grid])
+    w = np.exp(ll - ll.max())                   # density in log range: the prior is flat there
+    cdf = np.concatenate([[0], np.cumsum(0.5 * (w[1:] + w[:-1]))])
+    cdf /= cdf[-1]
+    assert cdf[400] < 0.5                       # the likelihood is cut: mass near the top end
+    ess = float(az.ess(post.to_inference_data(), method="bulk")["range"])
+    assert ess > 500
+    probs = np.array([0.1, 0.25, 0.5, 0.75, 0.9])
+    at = np.interp(np.log(np.quantile(draws, probs)), np.log(grid), cdf)
+    assert np.all(np.abs(at - probs) < 4 * np.sqrt(probs * (1 - probs) / ess))
+
+
 def test_summary_is_arviz(variance_case, mean_case):
     for _, _, post in (variance_case, mean_case):
         idata = post.to_inference_data()

@@ -12,7 +12,7 @@ import torch
 
 from fieldfit import Param, ParamSpace, priors
 from fieldfit.fit.mcmc import log_jacobian
-from fieldfit.params import interval, positive, real
+from fieldfit.params import LogInterval, interval, positive, real
 from fieldfit.prior_spec import parse_prior, parse_priors
 
 X = np.array([0.03, 0.2, 0.7, 1.5, 4.0])
@@ -113,14 +113,24 @@ def test_bad_prior_arguments(bad, match):
 # --- the transforms' Jacobians against scipy ---------------------------------------------------
 def test_log_jacobian_matches_scipy():
     space = ParamSpace([Param("a", positive, 1.0), Param("b", interval(-1.0, 3.0), 0.0),
-                        Param("c", real, 0.0)])
-    u = torch.tensor([[0.3, -1.2, 5.0], [-2.0, 4.0, 0.0]], dtype=torch.float64)
+                        Param("c", real, 0.0), Param("d", LogInterval(0.02, 0.5), 0.1)])
+    u = torch.tensor([[0.3, -1.2, 5.0, -3.0], [-2.0, 4.0, 0.0, 1.5]], dtype=torch.float64)
     e = scipy.special.expit(u[:, 1].numpy())
-    expected = u[:, 0].numpy() + np.log(4.0 * e * (1 - e))      # d exp(u)/du, (b−a) σ'(u)
+    e3 = scipy.special.expit(u[:, 3].numpy())
+    w = math.log(0.5 / 0.02)                                     # d = 0.02 · 25^σ(u)
+    d = 0.02 * np.exp(w * e3)
+    expected = (u[:, 0].numpy() + np.log(4.0 * e * (1 - e))    # d exp(u)/du, (b−a) σ'(u)
+                + np.log(d * w * e3 * (1 - e3)))
     np.testing.assert_allclose(log_jacobian(space, u).numpy(), expected, rtol=1e-12)
     # and the autograd Jacobian of the space agrees
-    np.testing.assert_allclose(np.log(space.jacobian_diag(u[0]).numpy()[:2]).sum(),
+    np.testing.assert_allclose(np.log(space.jacobian_diag(u[0]).numpy()[[0, 1, 3]]).sum(),
                                expected[0], rtol=1e-12)
+    # the log-interval's log-uniform prior is uniform in σ(u): θ's quantiles from σ(u)'s
+    t = space["d"].transform
+    np.testing.assert_allclose(t.forward(t.inverse(torch.tensor([0.03, 0.4], dtype=torch.float64))
+                                         ).numpy(), [0.03, 0.4], rtol=1e-13)
+    with pytest.raises(ValueError, match="0 < lower < upper"):
+        LogInterval(0.0, 1.0)
 
 
 # --- the grammar ---------------------------------------------------------------------------------

@@ -100,6 +100,37 @@ class Interval(Transform):
             )
 
 
+class LogInterval(Transform):
+    """θ = a (b / a)^sigmoid(u) on (a, b), 0 < a: log θ uniform in u's sigmoid (the natural
+    transform of a log-uniform prior)."""
+
+    def __init__(self, lower: float, upper: float):
+        if not 0 < lower < upper:
+            raise ValueError(f"log-interval needs 0 < lower < upper, got ({lower}, {upper})")
+        self.lower, self.upper = float(lower), float(upper)
+        self._log_lo, self._width = math.log(self.lower), math.log(self.upper / self.lower)
+        self.name = f"log-interval({self.lower:g}, {self.upper:g})"
+
+    def forward(self, u):
+        return torch.exp(self._log_lo + self._width * torch.sigmoid(u))
+
+    def inverse(self, x):
+        p = (torch.log(x) - self._log_lo) / self._width
+        return torch.log(p) - torch.log1p(-p)
+
+    def log_abs_det_jacobian(self, u):
+        F = torch.nn.functional  # dθ/du = θ w σ(u) σ(−u), w = log(b / a)
+        return (self._log_lo + self._width * torch.sigmoid(u) + math.log(self._width)
+                + F.logsigmoid(u) + F.logsigmoid(-u))
+
+    def check(self, x, pname):
+        super().check(x, pname)
+        if not self.lower < x < self.upper:
+            raise ValueError(
+                f"parameter {pname!r} must lie in ({self.lower:g}, {self.upper:g}), got {x}"
+            )
+
+
 positive = Positive()
 real = Transform()
 

@@ -13,7 +13,10 @@ a point infeasible: U = +∞ there, which Pyro's NUTS (Hoffman & Gelman 2014) tr
 divergent, rejected proposal. Every other exception propagates. A parameter with a search box
 (``Param.search``: Matérn ν in (0.05, 30)) is sampled inside it, as ``fit`` optimises inside it
 (U = +∞ outside: its prior truncated to the box), so that a wild warm-up step never evaluates
-the likelihood where it is meaningless or very slow.
+the likelihood where it is meaningless or very slow. A parameter with a bounded prior
+(:class:`fieldfit.priors.Bound`, uniform or log-uniform on (a, b): the neural estimators'
+priors) is sampled on the logit of its unit scale instead (θ = a + (b − a) σ(u), or
+a (b / a)^σ(u)), so no proposal leaves the prior's support.
 
 Mean coefficients are sampled, not profiled: a model with ``profile_mean=True`` is copied with
 ``profile_mean=False`` (the likelihood then takes β from the parameters, as ``fit`` does for a
@@ -29,13 +32,13 @@ import math
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from ..contract import check_model
-from ..params import DTYPE, Interval, ParamSpace, Positive
+from ..params import DTYPE, Interval, LogInterval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
 from ..settings import settings
@@ -396,7 +399,50 @@ def _space(model, obs, fix, priors) -> tuple[ParamSpace, dict[str, Distribution]
                              "takes no prior")
         given[name] = _as_prior(name, prior)
     chosen = {**default_priors(model, obs, space), **given}
-    return space.with_priors(**chosen), chosen
+    return _on_prior_boxes(space.with_priors(**chosen)), chosen
+
+
+def _on_prior_boxes(space: ParamSpace) -> ParamSpace:
+    """``space`` with each parameter of a bounded prior (:class:`Bound`) sampled on the logit
+    of its unit scale: θ = a + (b − a) σ(u) (uniform) or a (b / a)^σ(u) (log-uniform), so the
+    chains never step outside the prior's support. Inside a search box (Matérn ν) the
+    transform spans the intersection (the prior truncated to the box, as elsewhere)."""
+    out = []
+    for p in space:
+        b = p.prior
+        if p.fixed or not isinstance(b, Bound):
+            out.append(p)
+            continue
+        lo, hi = b.lower, b.upper
+        if p.search is not None:
+            lo, hi = max(lo, p.search[0]), min(hi, p.search[1])
+            if not lo < hi:
+                raise ValueError(f"the prior of {p.name!r} on ({b.lower:g}, {b.upper:g}) lies "
+                                 f"outside its search box {p.search}")
+        if isinstance(p.transform, Positive) and lo < 0:
+            raise ValueError(f"parameter {p.name!r} is positive: its prior's box "
+                             f"({b.lower:g}, {b.upper:g}) must not reach below 0")
+        t = LogInterval(lo, hi) if b.kind == "loguniform" else Interval(lo, hi)
+        value = p.value if p.value is not None and lo < p.value < hi else 0.5 * (lo + hi)
+        out.append(replace(p, transform=t, value=value, search=None))
+    return ParamSpace(out)
+
+
+def _inside(space: ParamSpace, values: Mapping[str, float]) -> dict[str, float]:
+    """``values`` with each parameter of a bounded transform moved inside its box by at least
+    10⁻³ of its width (on the log scale for a log-interval): an MLE may lie on or beyond a
+    prior's edge (a nugget at 0)."""
+    out = dict(values)
+    for p in space:
+        t, v = p.transform, out.get(p.name)
+        if v is None or not isinstance(t, Interval | LogInterval):
+            continue
+        log = isinstance(t, LogInterval)
+        lo, hi = (math.log(t.lower), math.log(t.upper)) if log else (t.lower, t.upper)
+        x = (math.log(v) if v > 0 else lo) if log else v
+        x = min(max(x, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo))
+        out[p.name] = math.exp(x) if log else x
+    return out
 
 
 def _start(model, sampled, obs, space, fix, init, progress):
@@ -416,7 +462,7 @@ def _start(model, sampled, obs, space, fix, init, progress):
     # the MLE, not the posterior mode: a prior density may be unbounded on the natural scale
     # (the PC variance prior at 0), where the penalised likelihood has no maximum
     res = fit(model, obs, fix=fix, progress=progress)
-    u = space.pack({k: v for k, v in res.params.items() if k in space}).numpy()
+    u = space.pack(_inside(space, {k: v for k, v in res.params.items() if k in space})).numpy()
     jac = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()
     se = np.array([res.stderr.get(n) or math.nan for n in space.free_names]) / np.abs(jac)
     se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, MAX_JITTER_SD), 0.1)
