@@ -10,6 +10,9 @@ with the default pilot likelihoods (relative, 3 × 3 grid) and a wider ψ
         --train /tmp/fieldfit-sims/matern-irregular-large2-train.zarr \
         --val /tmp/fieldfit-sims/matern-irregular-val.zarr --epochs 150
 
+With ``--kind posterior`` the head is a neural posterior (zuko spline flow) on the same frozen
+φ: the shipped ``matern-irregular-posterior`` (src/fieldfit/_estimators/README.md).
+
 Each store's φ features and summaries are computed once and cached beside it
 (``<store>.frozen-<key>.pt``, keyed by φ's weights and the pilot settings), so a second run
 trains at once. Stores: those of ``scripts/train_shipped_estimators.py`` (same prior).
@@ -60,8 +63,9 @@ def main(a):
     spec = start.spec
     cfg = {k: v for k, v in start.network.summary.config().items() if k != "kind"}
     torch.manual_seed(a.seed)                   # the new ψ and head's initial weights
-    net = build_network(start.network.kind, spec, width=cfg["width"], layers=cfg["layers"],
-                        out=cfg["out"], k=cfg["k"], radius=cfg["radius"], pilot=True,
+    net = build_network(a.kind or start.network.kind, spec, width=cfg["width"],
+                        layers=cfg["layers"], out=cfg["out"], k=cfg["k"],
+                        radius=cfg["radius"], pilot=True,
                         psi=[int(v) for v in a.psi.split(",")])
     state, own = net.state_dict(), start.network.state_dict()
     for k in state:
@@ -99,6 +103,9 @@ if __name__ == "__main__":
     ap.add_argument("--name", default="matern-irregular")
     ap.add_argument("--train", action="append", required=True, help="Zarr store; repeatable")
     ap.add_argument("--val", required=True, help="Zarr store")
+    ap.add_argument("--kind", default=None,
+                    help="the new head's estimator kind (default: the start's), e.g. "
+                         "posterior: a neural posterior (spline flow) on the frozen φ")
     ap.add_argument("--psi", default="128,128", help="ψ's hidden layer sizes")
     ap.add_argument("--epochs", type=int, default=150,
                     help="epochs (the learning rate decays by cosine over them)")

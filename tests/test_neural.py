@@ -297,6 +297,26 @@ def test_posterior_estimator_beats_the_prior_density(tiny_data, tiny_test):
     cover = ((out["q0.05"] <= u) & (u <= out["q0.95"])).mean(0)
     assert (width < 0.75 * 0.9).all(), width
     assert ((cover > 0.8) & (cover < 0.96)).all(), cover
+    # posterior draws on the natural scale: unstandardised, the same draws as estimate_unit's
+    # (the same batch, seed 0); standardised, equivariant under z -> a + z (the variance is
+    # fixed here: no scaling)
+    est = NeuralEstimator(net, spec)
+    items = _items_of(tiny_test[:20])
+    raw = est.posterior_draws(items, n_draws=400, seed=0, standardise=False)
+    assert list(raw.columns) == ["dataset", "draw", *spec.prior.names] and len(raw) == 8000
+    u_raw = spec.prior.to_unit(raw[spec.prior.names].to_numpy()).reshape(20, 400, 2)
+    np.testing.assert_allclose(np.median(u_raw, 1), est.estimate_unit(items)["estimate"],
+                               atol=1e-6)
+    a = 3.0
+    moved = [(c, a + v) for c, v in items]
+    d0 = est.posterior_draws(items, n_draws=50, seed=1)
+    d1 = est.posterior_draws(moved, n_draws=50, seed=1)
+    np.testing.assert_allclose(d1["range"], d0["range"], rtol=1e-5)
+    np.testing.assert_allclose(d1["mean"], a + d0["mean"], rtol=1e-5, atol=1e-5)
+    quantile = NeuralEstimator(QuantileEstimator(GNNSummary(width=8, layers=2, out=8, k=5), 2),
+                               spec)
+    with pytest.raises(ValueError, match="no posterior draws"):
+        quantile.posterior_draws(items)
 
 
 def test_ratio_estimator_beats_chance_and_calibrates(tiny_data, tiny_test):

@@ -182,7 +182,7 @@ class NeuralEstimator:
                                  "[0, 1]², where it was trained")
             warnings.warn("coordinates outside the unit square were rescaled into it (the "
                           "estimator was trained there); range estimates are scaled back",
-                          stacklevel=3)
+                          stacklevel=4)
         return new, np.asarray(scales)
 
     def _check_design(self, names, items, force: bool = False) -> None:
@@ -213,32 +213,18 @@ class NeuralEstimator:
             if min(counts) < lo or max(counts) > hi:
                 warnings.warn(f"datasets with {min(counts)}..{max(counts)} {what}; the "
                               f"estimator was trained on {lo}..{hi} (its answers outside are "
-                              "extrapolations)", stacklevel=3)
+                              "extrapolations)", stacklevel=4)
 
     @property
     def value_map(self) -> ValueMap:
         """How the values of a dataset are standardised (:mod:`fieldfit.neural.standardise`)."""
         return ValueMap.for_prior(self.spec.prior, self.metadata.get("value_target"))
 
-    def estimate(self, data, level: float = 0.9, batch_size: int = 64,
-                 force: bool = False) -> pd.DataFrame:
-        """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``, then
-        ``n`` (locations used), ``n_missing`` (NaN values left out), ``value_shift`` and
-        ``value_factor`` (the network saw ``value_shift + value_factor · z``).
-
-        ``data``: a table with columns x, y, z [, dataset] [, replicate], or a list of
-        ``(coords (n, 2), values (r, n))``. Intervals are central at ``level`` (quantile
-        and posterior estimators at their trained levels; ratio estimators by profiles).
-
-        Each dataset's values are standardised by their median and MAD and the estimates
-        mapped back exactly by the model's equivariance under z → α + βz (mean → α + β·mean,
-        variance and nugget → β²·…, range and smoothness unchanged;
-        :mod:`fieldfit.neural.standardise`), so they are not bounded by the prior box; nor
-        are ranges, scaled back from coordinates rescaled into the unit square. A missing (NaN)
-        value leaves its location out of its dataset (of every replicate) with a warning
-        giving the count. Datasets with far fewer or more locations than the estimator was
-        trained on are refused unless ``force`` (:meth:`_check_design`).
-        """
+    def _prepared(self, data, force: bool, standardise: bool = True):
+        """The datasets of ``data`` as the network sees them: names, items ``(coords,
+        values)``, the missing counts ``(B,)``, the value maps' α and β ``(B,)`` (0 and 1
+        without ``standardise``) and the coordinates' scale factors ``(B,)`` (see
+        :meth:`estimate`). Warnings name the caller's line (``stacklevel`` 3)."""
         if isinstance(data, pd.DataFrame):
             names, items = datasets_from_table(data)
         else:
@@ -260,16 +246,41 @@ class NeuralEstimator:
         if n_missing.any():
             warnings.warn(f"{int(n_missing.sum())} missing (NaN) value(s) left out of "
                           f"{int((n_missing > 0).sum())} dataset(s) (with replicates, their "
-                          "locations in every replicate)", stacklevel=2)
+                          "locations in every replicate)", stacklevel=3)
         self._check_design(names, items, force)
-        vmap = self.value_map
-        if vmap.unknown:
-            warnings.warn(describe(vmap), stacklevel=2)
-        coef = np.array([vmap.coefficients(v, name)
-                         for name, (_, v) in zip(names, items, strict=True)]).reshape(-1, 2)
-        alpha, beta = coef[:, 0], coef[:, 1]
-        items = [(c, a + b * v) for (c, v), a, b in zip(items, alpha, beta, strict=True)]
+        alpha, beta = np.zeros(len(items)), np.ones(len(items))
+        if standardise:
+            vmap = self.value_map
+            if vmap.unknown:
+                warnings.warn(describe(vmap), stacklevel=3)
+            coef = np.array([vmap.coefficients(v, name)
+                             for name, (_, v) in zip(names, items, strict=True)]).reshape(-1, 2)
+            alpha, beta = coef[:, 0], coef[:, 1]
+            items = [(c, a + b * v) for (c, v), a, b in zip(items, alpha, beta, strict=True)]
         items, scales = self._rescaled(items)
+        return names, items, n_missing, alpha, beta, scales
+
+    def estimate(self, data, level: float = 0.9, batch_size: int = 64,
+                 force: bool = False) -> pd.DataFrame:
+        """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``, then
+        ``n`` (locations used), ``n_missing`` (NaN values left out), ``value_shift`` and
+        ``value_factor`` (the network saw ``value_shift + value_factor · z``).
+
+        ``data``: a table with columns x, y, z [, dataset] [, replicate], or a list of
+        ``(coords (n, 2), values (r, n))``. Intervals are central at ``level`` (quantile
+        and posterior estimators at their trained levels; ratio estimators by profiles).
+
+        Each dataset's values are standardised by their median and MAD and the estimates
+        mapped back exactly by the model's equivariance under z → α + βz (mean → α + β·mean,
+        variance and nugget → β²·…, range and smoothness unchanged;
+        :mod:`fieldfit.neural.standardise`), so they are not bounded by the prior box; nor
+        are ranges, scaled back from coordinates rescaled into the unit square. A missing (NaN)
+        value leaves its location out of its dataset (of every replicate) with a warning
+        giving the count. Datasets with far fewer or more locations than the estimator was
+        trained on are refused unless ``force`` (:meth:`_check_design`).
+        """
+        names, items, n_missing, alpha, beta, scales = self._prepared(data, force)
+        vmap = self.value_map
         out = self.estimate_unit(items, batch_size)
         lo_key, hi_key = f"q{(1 - level) / 2:g}", f"q{(1 + level) / 2:g}"
         prior = self.spec.prior
@@ -305,6 +316,43 @@ class NeuralEstimator:
         frame = pd.DataFrame(table)
         frame.attrs["values"] = describe(vmap)
         return frame
+
+    def posterior_draws(self, data, n_draws: int = 1000, seed: int | None = 0,
+                        standardise: bool = True, batch_size: int = 64,
+                        force: bool = False) -> pd.DataFrame:
+        """Draws from the amortized posterior of each dataset of ``data`` (a neural
+        posterior: ``kind == "posterior"``): one row per draw, columns ``dataset``, ``draw``
+        and each parameter on its natural scale.
+
+        With ``standardise`` (as :meth:`estimate`) the network sees ``α + βz`` and each draw
+        is mapped back by the model's equivariance; the draws then follow the posterior under
+        the prior box placed on the standardised values. ``standardise=False`` gives the
+        network the values as they are: the amortized posterior under the estimator's own
+        prior, the one to compare with an exact posterior under that prior (data inside the
+        training distribution). ``seed`` fixes the draws (None: torch's global state).
+        """
+        if not hasattr(self.network, "sample_unit"):
+            raise ValueError(f"a {self.network.kind} estimator gives no posterior draws (its "
+                             "outputs are point estimates or marginal quantiles); use a "
+                             "posterior estimator (kind 'posterior')")
+        if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
+            raise ValueError(f"n_draws must be an integer ≥ 1, got {n_draws!r}")
+        names, items, _, alpha, beta, scales = self._prepared(data, force, standardise)
+        vmap, prior = self.value_map, self.spec.prior
+        parts = []
+        for s in range(0, len(items), batch_size):
+            inputs = self.network.collate(items[s:s + batch_size])
+            parts.append(self.network.sample_unit(inputs, int(n_draws),
+                                                  None if seed is None else seed + s))
+        unit = np.concatenate(parts)                                  # (B, n_draws, p)
+        natural = prior.from_unit(unit.reshape(-1, unit.shape[-1])).reshape(unit.shape)
+        table = {"dataset": np.repeat(np.asarray(names, dtype=object), n_draws),
+                 "draw": np.tile(np.arange(int(n_draws)), len(names))}
+        for j, n in enumerate(self.names):
+            f = scales[:, None] if n in LENGTH_PARAMS else 1.0
+            table[n] = (vmap.back(n, natural[:, :, j], alpha[:, None], beta[:, None])
+                        * f).ravel()
+        return pd.DataFrame(table)
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
