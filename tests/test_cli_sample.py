@@ -85,6 +85,26 @@ def test_bad_options(data, tmp_path):
     assert not (tmp_path / "p.nc").exists()
 
 
+def test_the_model_options_are_fits(data, tmp_path):
+    """sample declares fit's model options from fit's own declarations (same names, help
+    and defaults): --anisotropic samples the angle and ratio too; fit's checks apply."""
+    from fieldfit.cli.fit_cmd import MODEL_OPTIONS, fit_defaults
+
+    res = invoke("sample", "--help")
+    ok(res)
+    for name in MODEL_OPTIONS:
+        assert "--" + name.replace("_", "-") in res.stdout, name
+    assert fit_defaults()["alpha_s"] == 1 and fit_defaults()["field"] == []
+    out, summ = tmp_path / "a.nc", tmp_path / "a.json"
+    ok(invoke(*_args(data, out, "--anisotropic", "--summary", summ, "--chains", "1",
+                     "--draws", "5", "--warmup", "5")))
+    assert {"angle", "ratio"} <= set(json.loads(summ.read_text())["params"])
+    fails(invoke(*_args(data, tmp_path / "b.nc", "--field", "gamma=bspline:3x3")),
+          "--field applies to --model")
+    fails(invoke(*_args(data, tmp_path / "b.nc", "--substeps", "2")), "substeps")
+    assert not (tmp_path / "b.nc").exists()
+
+
 def test_ctrl_c_writes_the_draws_so_far_beside_out(data, tmp_path, monkeypatch):
     import importlib
 

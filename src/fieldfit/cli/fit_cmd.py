@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import typer
+from typer.models import OptionInfo
 
 from ..data import Observations
 from ..fit import fit as fit_mle
@@ -181,20 +183,41 @@ def sibling(out: Path, what: str) -> Path:
 
 def _plan(a) -> _Plan:
     """Every option checked, the model built and the data read: what the fit will do."""
-    data, coords, value, out, time, model = a.data, a.coords, a.value, a.out, a.time, a.model
-    fix, mean, covariates, id, kind = a.fix, a.mean, a.covariates, a.id, a.kind
-    predict_at, predictions, crs = a.predict_at, a.predictions, a.crs
-    if kind not in KRIGING_KINDS:
-        raise ValueError(f"--kind {kind!r}: choose one of {', '.join(KRIGING_KINDS)}")
+    if a.kind not in KRIGING_KINDS:
+        raise ValueError(f"--kind {a.kind!r}: choose one of {', '.join(KRIGING_KINDS)}")
     if a.restarts < 0:
         raise ValueError(f"--restarts must be 0 or more, got {a.restarts}")
-    check_output(out, "--out")
-    interrupted = sibling(out, "interrupted.json")
-    checkpoint = sibling(out, "checkpoint.jsonl")
-    if predictions is not None:
-        check_table_output(predictions, "--predictions")
-    check_distinct(**{"--out": out, "--predictions": predictions, "DATA": data,
-                      "--predict-at": predict_at})
+    check_output(a.out, "--out")
+    if a.predictions is not None:
+        check_table_output(a.predictions, "--predictions")
+    check_distinct(**{"--out": a.out, "--predictions": a.predictions, "DATA": a.data,
+                      "--predict-at": a.predict_at})
+    model = model_plan(a)
+    return _Plan(model.model, model.train, model.targets, model.fixed, a.out,
+                 sibling(a.out, "checkpoint.jsonl"), sibling(a.out, "interrupted.json"),
+                 a.discretisation_check and hasattr(model.model, "discretisation_check"))
+
+
+@dataclass
+class ModelPlan:
+    """The model built from the options, the observed data and the prediction targets."""
+
+    model: object
+    train: Observations
+    targets: Observations | None
+    fixed: dict
+
+
+def model_plan(a) -> ModelPlan:
+    """The model options of ``a`` checked, the model built (before the data are read, so a
+    bad option fails first), the data read and split into observed rows and targets:
+    shared by ``fit`` and ``sample`` (which declares the same options: :func:`model_options`).
+    ``a`` also needs ``data``, ``predict_at`` and ``predictions``; options a command does
+    not declare take ``fit``'s defaults."""
+    a = SimpleNamespace(**{**fit_defaults(), **vars(a)})
+    data, coords, value, time, model = a.data, a.coords, a.value, a.time, a.model
+    fix, mean, covariates, id = a.fix, a.mean, a.covariates, a.id
+    predict_at, predictions, crs = a.predict_at, a.predictions, a.crs
     fixed = parse_assignments(fix, option="--fix")
     coord_cols, cov_cols = _split(coords), _split(covariates) or None
     if cov_cols and mean not in ("covariates", "linear+covariates"):
@@ -237,8 +260,38 @@ def _plan(a) -> _Plan:
     if predictions is not None and targets is None:
         raise ValueError("--predictions given but there is nothing to predict: DATA has no "
                          "rows with a missing value and no --predict-at file was given")
-    return _Plan(m, train, targets, fixed, out, checkpoint, interrupted,
-                 a.discretisation_check and hasattr(m, "discretisation_check"))
+    return ModelPlan(m, train, targets, fixed)
+
+
+#: the options of ``fit`` that say which model to build (``model_plan``), beyond the data
+#: columns: ``sample`` declares them by :func:`model_options`, from ``fit``'s own declarations
+MODEL_OPTIONS = ("time", "model", "engine", "neighbours", "alpha", "alpha_s", "time_step",
+                 "advection", "mesh_max_edge", "mesh_offset", "mesh_cutoff", "field", "fix",
+                 "mean", "covariates", "nugget", "anisotropic", "id", "crs", "substeps",
+                 "theta")
+
+
+def fit_defaults() -> dict:
+    """The default of every option of ``fit``, read from its declarations."""
+    out = {}
+    for name, p in inspect.signature(fit).parameters.items():
+        if isinstance(p.default, OptionInfo):
+            out[name] = p.default.default
+    return out
+
+
+def model_options(command):
+    """Decorator: ``command`` (which takes ``**options``) gets ``fit``'s model options
+    (:data:`MODEL_OPTIONS`: their names, help and defaults as ``fit`` declares them) appended
+    to its signature, which is what typer reads."""
+    sig = inspect.signature(command)
+    own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    taken = {p.name for p in own}
+    source = inspect.signature(fit, eval_str=True).parameters
+    extra = [source[n].replace(kind=inspect.Parameter.KEYWORD_ONLY) for n in MODEL_OPTIONS
+             if n not in taken]
+    command.__signature__ = sig.replace(parameters=own + extra)
+    return command
 
 
 def _check_field_option(field, model: str) -> list[str] | None:

@@ -11,15 +11,16 @@ import typer
 
 from ..fit.mcmc import prior_dict
 from ..io import table_bytes, write_set
-from ..models.mean import MEAN_KINDS
 from ..prior_spec import GRAMMAR, parse_priors
 from .app import app
 from .common import _reported_errors, plain_warnings
+from .fit_cmd import model_options, model_plan, sibling
 from .outputs import (
     INTERRUPTED,
     check_distinct,
     check_output,
     check_output_folder,
+    check_table_output,
     two_step_interrupt,
 )
 
@@ -28,26 +29,15 @@ PREDICT_KINDS = ("simple", "universal")
 
 
 @app.command()
+@model_options
 def sample(
     data: Path = typer.Argument(..., help="Parquet or CSV file with coordinates and values."),
     coords: str = typer.Option(..., help="Coordinate columns, comma separated, e.g. x,y."),
     value: str = typer.Option(..., help="Value column (NaN rows are prediction targets)."),
     out: Path = typer.Option(..., help="Where to write the draws (ArviZ NetCDF, .nc)."),
-    time: str = typer.Option(None, help="Time column (space-time models)."),
-    model: str = typer.Option("matern", help="Any model of fieldfit.models.available()."),
-    engine: str = typer.Option(None, help="Likelihood engine: exact, vecchia or spde."),
-    neighbours: int = typer.Option(None, help="Vecchia: conditioning-set size m."),
-    alpha: int = typer.Option(None, help="SPDE: the order α."),
-    mesh_max_edge: str = typer.Option(None, help="SPDE: the mesh's largest edge inside,outside."),
     prior: list[str] = typer.Option(
         [], help="A prior, repeatable: " + GRAMMAR + ". Default: PC priors for ranges and "
         "variances scaled to the data, wide ones elsewhere (fieldfit.fit.mcmc.default_priors)."),
-    fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
-    mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
-    covariates: str = typer.Option(None, help="Covariate columns for the mean."),
-    nugget: bool = typer.Option(True, help="Estimate a nugget (noise variance)."),
-    id: str = typer.Option(None, "--id", help="Identifier column (default: row number)."),
-    crs: str = typer.Option(None, help="planar or lonlat (as for fieldfit fit)."),
     chains: int = typer.Option(4, help="Chains (run one after another)."),
     draws: int = typer.Option(1000, help="Draws kept per chain."),
     warmup: int = typer.Option(1000, help="Warm-up (adaptation) steps per chain."),
@@ -60,22 +50,23 @@ def sample(
                              "coefficients: the posterior predictive) or universal."),
     predict_draws: int = typer.Option(200, help="Draws the predictive mixes over."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    **options,
 ):
     """Sample the posterior of a model's parameters by NUTS; write the draws (NetCDF), a
     summary (JSON), trace and pair plots (PNG) and posterior predictive kriging.
 
     Every option, prior and output path is checked before sampling starts; the outputs are
     written together at the end. Ctrl-C keeps the draws so far: they go to OUT's name +
-    '.interrupted.nc' (exit status 130; the outputs untouched)."""
-    a = SimpleNamespace(**locals())
+    '.interrupted.nc' (exit status 130; the outputs untouched). The model options are
+    those of 'fieldfit fit'."""
+    a = SimpleNamespace(**{k: v for k, v in locals().items() if k != "options"}, **options)
     with plain_warnings():
         _sample_command(a)
 
 
 def _plan(a):
-    """Options, priors and outputs checked, data read and model built (``fit``'s plan)."""
-    from .fit_cmd import _plan as fit_plan
-    from .fit_cmd import sibling
+    """Options, priors and outputs checked, data read and model built (``fit``'s
+    :func:`~fieldfit.cli.fit_cmd.model_plan`)."""
 
     if a.kind not in PREDICT_KINDS:
         raise ValueError(f"--kind {a.kind!r}: choose one of {', '.join(PREDICT_KINDS)}")
@@ -92,11 +83,9 @@ def _plan(a):
         check_output_folder(a.plots, "--plots", "trace.png")
     check_distinct(**{"--out": a.out, "--summary": a.summary, "--predictions": a.predictions,
                       "DATA": a.data, "--predict-at": a.predict_at})
-    fit_options = dict(restarts=2, anisotropic=False, pred_neighbours=None,
-                       coarse_neighbours=None, grouped=False, alpha_s=1, time_step=None,
-                       advection=True, mesh_offset=None, mesh_cutoff=None, substeps=None,
-                       theta=None, field=[], discretisation_check=False, kind="universal")
-    plan = fit_plan(SimpleNamespace(**{**vars(a), **fit_options}))
+    if a.predictions is not None:
+        check_table_output(a.predictions, "--predictions")
+    plan = model_plan(a)
     names = list(plan.model.param_space(plan.train).names)
     names += [n for n in plan.model.mean_names(plan.train) if n not in names]
     priors = parse_priors(a.prior, names, plan.train.dim)
