@@ -61,6 +61,27 @@ def test_matern_half_is_exponential_and_closed_forms():
         np.testing.assert_allclose(closed, scipy_matern(H, nu), rtol=1e-12)
 
 
+def test_matern_table_values_do_not_depend_on_the_other_distances():
+    """The table evaluates only the grid nodes that bracket the distances given: a
+    distance's value and gradient are the same alone as among distances 10⁻⁵ to 10³ (the
+    whole grid), to rounding, and still match scipy."""
+    from scipy.special import gamma, kv
+
+    nu = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
+    few = torch.tensor([0.05, 0.2, 0.9], dtype=torch.float64)
+    wide = torch.cat([few, torch.logspace(-5, 3, 40, dtype=torch.float64)])
+    with settings(matern_table_min=0):
+        a = matern_correlation(few, nu)
+        b = matern_correlation(wide, nu)[:3]
+        (ga,) = torch.autograd.grad(a.sum(), nu)
+        (gb,) = torch.autograd.grad(b.sum(), nu)
+    torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
+    torch.testing.assert_close(ga, gb, rtol=1e-12, atol=0)
+    x = few.numpy()
+    exact = 2 ** (1 - 1.3) / gamma(1.3) * x ** 1.3 * kv(1.3, x)
+    np.testing.assert_allclose(a.detach().numpy(), exact, rtol=1e-10)
+
+
 def test_matern_large_nu_stable_and_near_gaussian():
     # nu = 60 overflows a plain K_nu(x) at small x; log-space evaluation must stay finite,
     # and with range l/sqrt(2 nu) the Matérn approaches exp(-h²/(2 l²)).
