@@ -134,7 +134,7 @@ def test_estimate_reports_bad_input(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["matern-irregular", "matern-irregular-fast",
-                                  "matern-irregular-smoothness"])
+                                  "matern-irregular-smoothness", "matern-irregular-posterior"])
 def test_shipped_estimator_estimates_and_covers(tmp_path, name):
     """The shipped estimators on 60 fresh datasets from their own prior and designs (a seed
     never used in training): 90 % intervals cover 75–99 % of the true values of each parameter
