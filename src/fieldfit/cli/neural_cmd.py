@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from ..io import read_table, table_format, write_table
+from ..io import read_table, write_table
 from .app import app
 from .common import _reported_errors
-from .outputs import check_output, check_output_folder
+from .outputs import check_output, check_output_folder, check_table_output
 
 
 def _shipped() -> list[str]:
@@ -18,29 +18,6 @@ def _shipped() -> list[str]:
     importing torch, for the help text)."""
     d = Path(str(resources.files("fieldfit") / "_estimators"))
     return sorted(p.stem for p in d.glob("*.pt")) if d.is_dir() else []
-
-
-def check_out_path(path: Path, option: str = "--out", suffixes: tuple[str, ...] = ()) -> None:
-    """Before any work: ``path`` is not a directory, its folder exists and is writable, and
-    its suffix is one of ``suffixes`` (or a table format when empty); ValueError naming
-    ``option`` otherwise."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{option} {path}: is a directory; give a file name")
-    if suffixes:
-        if path.suffix.lower() not in suffixes:
-            raise ValueError(f"{option} {path}: the file name must end in "
-                             f"{' or '.join(suffixes)}")
-    else:
-        try:
-            table_format(path)
-        except ValueError as err:
-            raise ValueError(f"{option} {err}") from None
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        what = "is a file, not a folder" if parent.exists() else "does not exist"
-        raise ValueError(f"{option} {path}: the folder {str(parent)!r} {what}")
-    check_output(path, option)  # a real write probe (os.access says yes to root)
 
 
 #: the default of ``train-estimator --diagnostics``: fresh simulations for the calibration
@@ -149,7 +126,7 @@ def train_estimator_cmd(
              "pilot": pilot, "psi": psi, "calibrate": calibrate, "device": device,
              "seed": seed, "progress": progress, "resume": resume}
     with _reported_errors():
-        check_out_path(out, "--out", (".pt",))
+        check_output(out, "--out", (".pt",))
         report, plots = diagnostics_paths(out)
         if diagnostics != 0:
             from ..diagnostics.calibration import PLOTS, check_simulations
@@ -201,7 +178,7 @@ def estimate(
     from ..neural.bundle import load_estimator
 
     with _reported_errors():
-        check_out_path(out, "--out")
+        check_table_output(out, "--out")
         est = load_estimator(estimator)
         df = read_table(data)
         t0 = time.perf_counter()
