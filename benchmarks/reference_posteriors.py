@@ -15,8 +15,10 @@ Stages (each resumable: finished datasets are skipped; files are written atomica
    ``dataset, n, design, x, y, z``) and ``OUT/truth.parquet`` (``dataset, n``, the
    parameters).
 2. **reference**: per dataset ``OUT/draws/<dataset>.parquet`` (``chain, draw``, the
-   parameters) and ``OUT/draws/<dataset>.json`` (R-hat, bulk ESS, divergences, seconds);
-   finally ``OUT/reference_draws.parquet`` with every dataset's draws (``dataset`` first).
+   parameters) and ``OUT/draws/<dataset>.json`` (R-hat, bulk ESS, divergences, seconds) as
+   each finishes (several processes may share ``OUT``: ``--part``, ``--reference-sizes``),
+   then all finished ones consolidated into ``OUT/reference_draws.parquet`` (``dataset``
+   first) and ``OUT/reference_info.json``, from which a later run also resumes.
 3. **compare**: each estimator of ``--estimators`` on the same datasets, given the values as
    they are (``standardise=False``: the amortized posterior under the prior it was trained
    on; ``fieldfit estimate`` standardises the values first). Per estimator and size:
@@ -114,20 +116,58 @@ def items_of(data: pd.DataFrame, names) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 # --- 2. reference posteriors -------------------------------------------------------------------
+def consolidate(out: Path, order) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every finished reference, from the combined files and the per-dataset ones, written
+    back as ``OUT/reference_draws.parquet`` (``dataset, chain, draw``, the parameters) and
+    ``OUT/reference_info.json`` (per dataset: seconds, divergences, R-hat, bulk ESS), in the
+    order of ``order``. The combined files alone let a later run resume (the ``draws/``
+    folder is the working store of running processes)."""
+    draws_path, info_path = out / "reference_draws.parquet", out / "reference_info.json"
+    draws = {}
+    info = {}
+    if draws_path.exists():
+        for k, g in pd.read_parquet(draws_path).groupby("dataset", sort=False):
+            draws[k] = g.drop(columns="dataset")
+        info = {d["dataset"]: d for d in json.loads(info_path.read_text())}
+    folder = out / "draws"
+    for f in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
+        k = f.stem
+        j = folder / f"{k}.json"
+        if k not in draws and j.exists():
+            draws[k] = pd.read_parquet(f)
+            info[k] = json.loads(j.read_text())
+    names = [k for k in order if k in draws]
+    if names:
+        allr = pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
+        write_atomic(allr[["dataset", *[c for c in allr.columns if c != "dataset"]]],
+                     draws_path)
+        tmp = info_path.with_name(info_path.name + ".tmp")
+        tmp.write_text(json.dumps([info[k] for k in names], indent=1))
+        tmp.replace(info_path)
+    frame = (pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
+             if names else pd.DataFrame())
+    return frame, pd.DataFrame([info[k] for k in names])
+
+
 def reference(spec, data, truth, chains, draws, warmup, out: Path, only=None, part=(1, 1)):
     """NUTS per dataset not yet done (``only``: those sizes; ``part`` (k, m): every m-th
-    of them from the k-th, for m processes), then the combined file once every dataset has
-    its draws."""
+    of them from the k-th, for m processes), each written to ``OUT/draws/`` as it finishes,
+    then everything finished consolidated (:func:`consolidate`)."""
     from fieldfit import Observations
 
     folder = out / "draws"
     folder.mkdir(exist_ok=True)
     model, prior = spec.model_, spec.prior
+    order = list(truth["dataset"])
+    finished = set(consolidate(out, order)[1].get("dataset", []))
     todo = [k for k, n in zip(truth["dataset"], truth["n"], strict=True)
-            if not (folder / f"{k}.parquet").exists() and (only is None or n in only)
+            if k not in finished and not (folder / f"{k}.parquet").exists()
+            and (only is None or n in only)
             and int(k.split("-")[1]) % part[1] == part[0] - 1]
     groups = dict(tuple(data.groupby("dataset", sort=False)))
     for k in tqdm(todo, desc="reference posteriors"):
+        if (folder / f"{k}.parquet").exists():        # done meanwhile by another process
+            continue
         g = groups[k]
         obs = Observations(coords=g[["x", "y"]].to_numpy(), values=g["z"].to_numpy())
         t0 = time.perf_counter()
@@ -146,17 +186,7 @@ def reference(spec, data, truth, chains, draws, warmup, out: Path, only=None, pa
                 "ess_bulk": {p: summary[p]["ess_bulk"] for p in prior.names}}
         (folder / f"{k}.json").write_text(json.dumps(info, indent=1))
         write_atomic(frame, folder / f"{k}.parquet")
-    done = [k for k in truth["dataset"] if (folder / f"{k}.parquet").exists()]
-    if len(done) == len(truth):
-        allr = pd.concat([pd.read_parquet(folder / f"{k}.parquet").assign(dataset=k)
-                          for k in done], ignore_index=True)
-        write_atomic(allr[["dataset", *[c for c in allr.columns if c != "dataset"]]],
-                     out / "reference_draws.parquet")
-    return done
-
-
-def reference_info(out: Path, names) -> pd.DataFrame:
-    return pd.DataFrame([json.loads((out / "draws" / f"{k}.json").read_text()) for k in names])
+    return list(consolidate(out, order)[1].get("dataset", []))
 
 
 # --- 3. comparison -----------------------------------------------------------------------------
@@ -187,8 +217,9 @@ def _quartiles(acc) -> dict:
 def compare(spec, data, truth, names, estimators, n_draws, out: Path) -> dict:
     prior = spec.prior
     pnames = prior.names
-    frames = {k: pd.read_parquet(out / "draws" / f"{k}.parquet") for k in names}
-    ref = {k: f[pnames].to_numpy() for k, f in frames.items()}
+    allr, _ = consolidate(out, names)
+    frames = {k: g.drop(columns="dataset") for k, g in allr.groupby("dataset", sort=False)}
+    ref = {k: frames[k][pnames].to_numpy() for k in names}
     tr = truth.set_index("dataset").loc[names]
     sizes = tr["n"].to_numpy()
     items = items_of(data, names)
@@ -327,12 +358,12 @@ def main(argv=None):
         print(f"{len(done)} of {len(names)} reference posteriors done", flush=True)
         if a.stage == "reference":
             return
-    names = [k for k in names if (a.out / "draws" / f"{k}.parquet").exists()]
-    if not names:
+    _, info = consolidate(a.out, names)
+    if info.empty:
         sys.exit("no reference posterior yet: run the reference stage first")
+    names = list(info["dataset"])
     result = compare(spec, data, truth, names, [e for e in a.estimators.split(",") if e],
                      a.amortized_draws, a.out)
-    info = reference_info(a.out, names)
     (a.out / "comparison.json").write_text(json.dumps(
         {"datasets": names, "results": {k: {str(n): r for n, r in v.items()}
                                         for k, v in result.items()}}, indent=1))
