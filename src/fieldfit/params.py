@@ -72,7 +72,21 @@ class Positive(Transform):
             raise ValueError(f"parameter {pname!r} must be positive, got {x}")
 
 
-class Interval(Transform):
+class _Box(Transform):
+    """A transform onto the open box (lower, upper): the shared domain check."""
+
+    lower: float
+    upper: float
+
+    def check(self, x, pname):
+        super().check(x, pname)
+        if not self.lower < x < self.upper:
+            raise ValueError(
+                f"parameter {pname!r} must lie in ({self.lower:g}, {self.upper:g}), got {x}"
+            )
+
+
+class Interval(_Box):
     """θ = a + (b − a) sigmoid(u) on (a, b)."""
 
     def __init__(self, lower: float, upper: float):
@@ -92,15 +106,8 @@ class Interval(Transform):
         F = torch.nn.functional  # dθ/du = (b − a) σ(u) σ(−u)
         return math.log(self.upper - self.lower) + F.logsigmoid(u) + F.logsigmoid(-u)
 
-    def check(self, x, pname):
-        super().check(x, pname)
-        if not self.lower < x < self.upper:
-            raise ValueError(
-                f"parameter {pname!r} must lie in ({self.lower:g}, {self.upper:g}), got {x}"
-            )
 
-
-class LogInterval(Transform):
+class LogInterval(_Box):
     """θ = a (b / a)^sigmoid(u) on (a, b), 0 < a: log θ uniform in u's sigmoid (the natural
     transform of a log-uniform prior)."""
 
@@ -122,13 +129,6 @@ class LogInterval(Transform):
         F = torch.nn.functional  # dθ/du = θ w σ(u) σ(−u), w = log(b / a)
         return (self._log_lo + self._width * torch.sigmoid(u) + math.log(self._width)
                 + F.logsigmoid(u) + F.logsigmoid(-u))
-
-    def check(self, x, pname):
-        super().check(x, pname)
-        if not self.lower < x < self.upper:
-            raise ValueError(
-                f"parameter {pname!r} must lie in ({self.lower:g}, {self.upper:g}), got {x}"
-            )
 
 
 positive = Positive()
