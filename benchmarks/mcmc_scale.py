@@ -6,7 +6,8 @@ cost of one gradient, which bounds the sampler), then runs ``--chains`` chains o
 + ``--draws`` NUTS steps with the default priors, from the MLE neighbourhood, and reports:
 
 - wall time of the whole run (the MLE start included) and of the chains alone;
-- gradient evaluations per draw (``_Potential.evaluations``) and seconds per evaluation;
+- gradient evaluations per draw (``PosteriorSample.evaluations``) and seconds per
+  evaluation;
 - min bulk and tail ESS over the parameters (ArviZ), ESS per second of the chains, R-hat;
 - the wall time of 1,000 warm-up + 1,000 draws per chain at the measured seconds per NUTS
   step, when the run was shorter (labelled as extrapolated).
@@ -107,25 +108,13 @@ def run(label, model, obs, fix, args, extra=""):
     import arviz as az
 
     import fieldfit
-    from fieldfit.fit import mcmc
 
     grad_s = time_gradient(model, obs, fix)
     print(f"{label}: ℓ + ∇ℓ {grad_s:.3f} s", flush=True)
-    counts = {}
-    original = mcmc._Potential.evaluate
-
-    def counted(self, u):
-        counts["n"] = counts.get("n", 0) + 1
-        return original(self, u)
-
-    mcmc._Potential.evaluate = counted
-    try:
-        t0 = time.perf_counter()
-        post = fieldfit.sample(model, obs, fix=fix, chains=args.chains, draws=args.draws,
-                               warmup=args.warmup, seed=args.seed, progress=True)
-        wall = time.perf_counter() - t0
-    finally:
-        mcmc._Potential.evaluate = original
+    t0 = time.perf_counter()
+    post = fieldfit.sample(model, obs, fix=fix, chains=args.chains, draws=args.draws,
+                           warmup=args.warmup, seed=args.seed, progress=True)
+    wall = time.perf_counter() - t0
     summary = post.summary()
     idata = post.to_inference_data()
     ess_bulk = min(v["ess_bulk"] for v in summary.values())
@@ -135,7 +124,7 @@ def run(label, model, obs, fix, args, extra=""):
     chains_s = wall - (post.mle.seconds if post.mle is not None else 0.0)   # the MLE start out
     steps = args.chains * (args.warmup + args.draws)
     per_step = chains_s / steps
-    evals = counts.get("n", 0)
+    evals = post.evaluations
     extrapolated = per_step * 2000 if (args.warmup, args.draws) != (1000, 1000) else None
     row = [label, extra, f"{grad_s:.3f}", f"{wall:.0f}", f"{chains_s:.0f}",
            f"{evals / steps:.1f}", f"{ess_bulk:.0f}", f"{ess_tail:.0f}",

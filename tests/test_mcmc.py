@@ -69,6 +69,7 @@ def test_mean_posterior_matches_the_closed_form(mean_case):
     assert abs(draws.std() - sd) < 4 * sd / math.sqrt(2 * ess)
     assert post.divergences == 0 and not post.interrupted
     assert set(post.draws) == {"mean"} and post.fixed == MEAN_FIX
+    assert post.evaluations >= 2 * (250 + 50)    # at least one gradient per NUTS step
 
 
 def test_variance_posterior_matches_the_inverse_gamma(variance_case):

@@ -61,7 +61,8 @@ def _matern_table(r: torch.Tensor, nu: torch.Tensor, step: float) -> torch.Tenso
     # only the grid's nodes that bracket the distances given: the same interpolant on every
     # interval used, at a fraction of the Bessel evaluations (scaled distances rarely span
     # more than 4 of the grid's 20 e-folds)
-    inside = r.detach()[(r.detach() >= _TABLE_XMIN) & (r.detach() < xmax)]
+    rd = r.detach()
+    inside = rd[(rd >= _TABLE_XMIN) & (rd < xmax)]
     first, last = 0, nodes - 1
     if inside.numel():
         first = max(0, int(math.floor((math.log(float(inside.min())) - t0) / step)))

@@ -246,6 +246,8 @@ class PosteriorSample:
     seed: int = 0
     mle: object = field(default=None, repr=False)
     message: str = ""
+    #: evaluations of U and ∇U in all (the start's check and jitter included)
+    evaluations: int = 0
 
     @property
     def names(self) -> list[str]:
@@ -567,7 +569,8 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
                            fixed={**space.fixed_values}, priors=chosen,
                            seconds=time.perf_counter() - t0, interrupted=interrupted,
                            warmup=int(warmup), seed=int(seed), mle=mle,
-                           message=f"{potential.evaluations} evaluations")
+                           message=f"{potential.evaluations} evaluations",
+                           evaluations=potential.evaluations)
 
 
 def log_jacobian(space: ParamSpace, u: torch.Tensor) -> torch.Tensor:
