@@ -137,16 +137,15 @@ def consolidate(out: Path, order) -> tuple[pd.DataFrame, pd.DataFrame]:
             draws[k] = pd.read_parquet(f)
             info[k] = json.loads(j.read_text())
     names = [k for k in order if k in draws]
-    if names:
-        allr = pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
-        write_atomic(allr[["dataset", *[c for c in allr.columns if c != "dataset"]]],
-                     draws_path)
-        tmp = info_path.with_name(info_path.name + ".tmp")
-        tmp.write_text(json.dumps([info[k] for k in names], indent=1))
-        tmp.replace(info_path)
-    frame = (pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
-             if names else pd.DataFrame())
-    return frame, pd.DataFrame([info[k] for k in names])
+    if not names:
+        return pd.DataFrame(), pd.DataFrame()
+    allr = pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
+    allr = allr[["dataset", *[c for c in allr.columns if c != "dataset"]]]
+    write_atomic(allr, draws_path)
+    tmp = info_path.with_name(info_path.name + ".tmp")
+    tmp.write_text(json.dumps([info[k] for k in names], indent=1))
+    tmp.replace(info_path)
+    return allr, pd.DataFrame([info[k] for k in names])
 
 
 def reference(spec, data, truth, chains, draws, warmup, out: Path, only=None, part=(1, 1)):
@@ -214,11 +213,13 @@ def _quartiles(acc) -> dict:
             "q75": float(np.quantile(acc, 0.75)), "per_dataset": [float(v) for v in acc]}
 
 
-def compare(spec, data, truth, names, estimators, n_draws, out: Path) -> dict:
+def compare(spec, data, truth, allr: pd.DataFrame, estimators, n_draws) -> dict:
+    """The comparison of each estimator with the reference draws ``allr`` (``dataset,
+    chain, draw``, the parameters: :func:`consolidate`) on their datasets."""
     prior = spec.prior
     pnames = prior.names
-    allr, _ = consolidate(out, names)
     frames = {k: g.drop(columns="dataset") for k, g in allr.groupby("dataset", sort=False)}
+    names = list(frames)
     ref = {k: frames[k][pnames].to_numpy() for k in names}
     tr = truth.set_index("dataset").loc[names]
     sizes = tr["n"].to_numpy()
@@ -358,12 +359,12 @@ def main(argv=None):
         print(f"{len(done)} of {len(names)} reference posteriors done", flush=True)
         if a.stage == "reference":
             return
-    _, info = consolidate(a.out, names)
+    allr, info = consolidate(a.out, names)
     if info.empty:
         sys.exit("no reference posterior yet: run the reference stage first")
     names = list(info["dataset"])
-    result = compare(spec, data, truth, names, [e for e in a.estimators.split(",") if e],
-                     a.amortized_draws, a.out)
+    result = compare(spec, data, truth, allr, [e for e in a.estimators.split(",") if e],
+                     a.amortized_draws)
     (a.out / "comparison.json").write_text(json.dumps(
         {"datasets": names, "results": {k: {str(n): r for n, r in v.items()}
                                         for k, v in result.items()}}, indent=1))
