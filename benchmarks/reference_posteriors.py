@@ -74,7 +74,8 @@ def fixed_n_spec(spec: SimulationSpec, n: int) -> SimulationSpec:
 
 
 def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # a temporary name of this process's own: several processes may consolidate at once
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
 
@@ -142,7 +143,7 @@ def consolidate(out: Path, order) -> tuple[pd.DataFrame, pd.DataFrame]:
     allr = pd.concat([draws[k].assign(dataset=k) for k in names], ignore_index=True)
     allr = allr[["dataset", *[c for c in allr.columns if c != "dataset"]]]
     write_atomic(allr, draws_path)
-    tmp = info_path.with_name(info_path.name + ".tmp")
+    tmp = info_path.with_name(f"{info_path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps([info[k] for k in names], indent=1))
     tmp.replace(info_path)
     return allr, pd.DataFrame([info[k] for k in names])

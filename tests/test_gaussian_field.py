@@ -246,3 +246,31 @@ def test_fit_reports_a_problem_too_large_instead_of_a_failed_evaluation():
     obs = Observations(coords=rng.uniform(size=(300, 2)), values=rng.normal(size=300))
     with settings(max_dense_memory=1e6), pytest.raises(ValueError, match="GiB"):
         fit(GaussianField(Matern(smoothness=1.5)), obs, progress=False)
+
+
+@pytest.mark.parametrize("table_min", [0, 10**9])
+def test_gram_on_distinct_pairs_equals_the_full_matrix_and_its_gradient(data, table_min):
+    # the exact engine evaluates an isotropic covariance on the n(n − 1)/2 distinct pairs
+    # and mirrors them: the same matrix and the same parameter gradient as k(x, x), through
+    # the Matérn table (table_min = 0) and through the Bessel function directly
+    from fieldfit.likelihood.base import GaussianSpec
+    from fieldfit.likelihood.exact import gram
+
+    x = torch.as_tensor(np.vstack([data[0], data[0][:3]]))  # with coincident points
+    cov = Matern()
+    w = torch.randn(len(x), len(x), generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)
+    out = []
+    for mirrored in (True, False):
+        p = {k: torch.tensor(P[k], dtype=torch.float64, requires_grad=True)
+             for k in ("variance", "range", "smoothness")}
+        spec = GaussianSpec(kernel=lambda a, b, p=p: cov(a, b, p),
+                            diag=lambda a, p=p: cov.diag(a, p), nugget=torch.zeros(()),
+                            of_distance=((lambda h, p=p: cov.covariance_of_distance(h, p))
+                                         if mirrored else None))
+        with settings(matern_table_min=table_min):
+            K = gram(spec, x)
+            g = torch.autograd.grad((K * w).sum(), list(p.values()))
+        out.append((K.detach(), torch.stack(g)))
+    torch.testing.assert_close(out[0][0], out[1][0], rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(out[0][1], out[1][1], rtol=1e-11, atol=1e-12)

@@ -47,6 +47,19 @@ def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
     )
 
 
+def gram(spec: GaussianSpec, points: torch.Tensor) -> torch.Tensor:
+    """K(points, points) ``(n, n)``. An isotropic covariance (``spec.of_distance``) is
+    evaluated on the n(n − 1)/2 distinct pairs only (``torch.pdist``) and mirrored, half the
+    covariance evaluations and half their backward pass; any other through ``spec.kernel``."""
+    n = points.shape[0]
+    if spec.of_distance is None or n < 2 or points.requires_grad:
+        return spec.kernel(points, points)
+    c = spec.of_distance(torch.pdist(points))
+    i, j = torch.triu_indices(n, n, offset=1)
+    upper = points.new_zeros(n, n).index_put((i, j), c)
+    return upper + upper.T + torch.diag(spec.diag(points))
+
+
 #: dense n × n float64 matrices alive at once in a likelihood-and-gradient evaluation
 _DENSE_COPIES = 6
 
@@ -190,7 +203,7 @@ class _Factor:
 
     def __init__(self, spec: GaussianSpec, points, y, X):
         check_dense_size(points.shape[0])
-        self.L = cholesky(add_diagonal(spec.kernel(points, points), spec.nugget))
+        self.L = cholesky(add_diagonal(gram(spec, points), spec.nugget))
         self.Ly = _tri(self.L, y.T)  # (n, r)
         self.r = y.shape[0]
         self.Lx = _tri(self.L, X) if X is not None and X.shape[1] > 0 else None
@@ -218,7 +231,7 @@ class ExactEngine(CovarianceEngine):
     def log_likelihood(self, spec, points, y, X):
         n = points.shape[0]
         check_dense_size(n)
-        S = add_diagonal(spec.kernel(points, points), spec.nugget)
+        S = add_diagonal(gram(spec, points), spec.nugget)
         L, jitter = cholesky_jitter(S.detach())
         S.diagonal().add_(jitter)  # the jitter the factor carries
         if spec.beta is not None:  # a given mean: the residual carries β's gradient
