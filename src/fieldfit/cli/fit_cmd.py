@@ -96,9 +96,11 @@ def fit(
         None, help="Coordinates: planar (x, y in any unit) or lonlat (degrees; chordal "
         "distances on the sphere, ranges in km). Default: planar, or lonlat with a warning "
         "when --coords are named lon/lat or longitude/latitude."),
-    substeps: int = typer.Option(
+    substeps: str = typer.Option(
         None, help="advection-diffusion: model time steps per observation step (the states "
-        "between are latent; default 1)."),
+        "between are latent; default 1), or 'auto': doubled from 1 until one more doubling "
+        "moves no estimate by more than half a standard error (at most 8; the search is "
+        "written to the result's 'discretisation')."),
     theta: float = typer.Option(
         None, help="advection-diffusion: the time scheme, θ in [0.5, 1]: 0.5 Crank–Nicolson "
         "(default), 1 implicit Euler."),
@@ -133,8 +135,13 @@ def _fit_command(a) -> None:
     with two_step_interrupt():
         try:
             with _reported_errors():
-                result = fit_mle(plan.model, plan.train, fix=plan.fixed, restarts=restarts,
-                                 progress=progress, checkpoint=plan.checkpoint, resume=resume)
+                if plan.auto_substeps:
+                    result, search = _fit_auto_substeps(plan, restarts, progress, resume)
+                else:
+                    search = None
+                    result = fit_mle(plan.model, plan.train, fix=plan.fixed,
+                                     restarts=restarts, progress=progress,
+                                     checkpoint=plan.checkpoint, resume=resume)
         except KeyboardInterrupt:
             typer.secho("interrupted before any likelihood was evaluated: nothing written",
                         err=True)
@@ -143,7 +150,25 @@ def _fit_command(a) -> None:
             _report_interrupted(result, plan)
         if plan.check_discretisation:
             result.discretisation = _discretisation(result, plan)
+        if search is not None:
+            result.discretisation = {**(result.discretisation or {}), "substeps_search": search}
         _finish(result, plan, a.predictions, a.kind)
+
+
+def _fit_auto_substeps(plan: _Plan, restarts: int, progress, resume: bool):
+    """``--substeps auto``: the fits at 1, 2, 4, … substeps (plan.model becomes the one
+    chosen); the search as the result's ``discretisation["substeps_search"]``."""
+    from ..fit.substeps import fit_auto_substeps
+
+    def report(step):
+        typer.secho(f"substeps {step['substeps']}: one more doubling moves "
+                    f"{step['worst']} by {step['max_shift_se']:.2f} standard errors", err=True)
+
+    plan.model, result, search = fit_auto_substeps(plan.model, plan.train, fix=plan.fixed,
+                                                   restarts=restarts, progress=progress,
+                                                   checkpoint=plan.checkpoint, resume=resume,
+                                                   on_step=report)
+    return result, search
 
 
 def _discretisation(result, plan: _Plan) -> dict | None:
@@ -174,6 +199,8 @@ class _Plan:
     interrupted: Path
     #: run the model's discretisation check after the fit (mesh and time-step models)
     check_discretisation: bool = False
+    #: choose the substeps by the time shift (``--substeps auto``)
+    auto_substeps: bool = False
 
 
 def sibling(out: Path, what: str) -> Path:
@@ -195,7 +222,8 @@ def _plan(a) -> _Plan:
     model = model_plan(a)
     return _Plan(model.model, model.train, model.targets, model.fixed, a.out,
                  sibling(a.out, "checkpoint.jsonl"), sibling(a.out, "interrupted.json"),
-                 a.discretisation_check and hasattr(model.model, "discretisation_check"))
+                 a.discretisation_check and hasattr(model.model, "discretisation_check"),
+                 model.auto_substeps)
 
 
 @dataclass
@@ -206,6 +234,9 @@ class ModelPlan:
     train: Observations
     targets: Observations | None
     fixed: dict
+    #: ``--substeps auto``: the model is built with one substep, the fit doubles them
+    #: (:func:`fieldfit.fit.substeps.fit_auto_substeps`)
+    auto_substeps: bool = False
 
 
 def model_plan(a) -> ModelPlan:
@@ -226,6 +257,7 @@ def model_plan(a) -> ModelPlan:
     if mean in ("covariates", "linear+covariates") and not cov_cols:
         raise ValueError(f"--mean {mean} needs --covariates")
     crs = _check_crs(crs)
+    auto_substeps = isinstance(a.substeps, str) and a.substeps.strip().lower() == "auto"
     options = {"mean": mean, "nugget": a.nugget, "anisotropic": a.anisotropic,
                "neighbours": a.neighbours, "pred_neighbours": a.pred_neighbours,
                "coarse_neighbours": a.coarse_neighbours, "grouped": a.grouped,
@@ -233,7 +265,8 @@ def model_plan(a) -> ModelPlan:
                "advection": a.advection,
                "mesh_max_edge": _numbers(a.mesh_max_edge, "--mesh-max-edge"),
                "mesh_offset": a.mesh_offset, "mesh_cutoff": a.mesh_cutoff,
-               "engine": a.engine, "crs": crs, "substeps": a.substeps, "theta": a.theta,
+               "engine": a.engine, "crs": crs,
+               "substeps": 1 if auto_substeps else a.substeps, "theta": a.theta,
                "fields": _check_field_option(a.field, model)}
     m0 = build_from_cli(model, time is not None, options, fixed)   # checked before reading
     field_cols = _field_columns(m0, cov_cols, mean)
@@ -260,7 +293,7 @@ def model_plan(a) -> ModelPlan:
     if predictions is not None and targets is None:
         raise ValueError("--predictions given but there is nothing to predict: DATA has no "
                          "rows with a missing value and no --predict-at file was given")
-    return ModelPlan(m, train, targets, fixed)
+    return ModelPlan(m, train, targets, fixed, auto_substeps)
 
 
 #: the options of ``fit`` that say which model to build (``model_plan``), beyond the data

@@ -85,6 +85,10 @@ def _plan(a):
                       "DATA": a.data, "--predict-at": a.predict_at})
     if a.predictions is not None:
         check_table_output(a.predictions, "--predictions")
+    if str(a.substeps).strip().lower() == "auto":
+        raise ValueError("--substeps auto chooses the time step by refitting, which `fieldfit "
+                         "fit --substeps auto` does: give sample the substeps it chose (its "
+                         "result's discretisation.substeps_search.chosen)")
     plan = model_plan(a)
     names = list(plan.model.param_space(plan.train).names)
     names += [n for n in plan.model.mean_names(plan.train) if n not in names]

@@ -573,6 +573,7 @@ def fit(
     priors: Mapping | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
+    coarse: bool = True,
     _journal=None,
 ) -> FitResult:
     """Maximum likelihood estimates of ``model``'s parameters on ``obs`` (penalised by
@@ -620,14 +621,15 @@ def fit(
     if checkpoint is not None:
         key = fit_key(model, obs, fix=fix, start=dict(start or {}), restarts=restarts,
                       maxiter=maxiter, stderr=stderr, tol=tol,
-                      priors={k: repr(v) for k, v in (priors or {}).items()})
+                      priors={k: repr(v) for k, v in (priors or {}).items()},
+                      **({} if coarse else {"coarse": False}))
         owner = Journal(checkpoint, key, resume=resume)
         journal = owner.stage("fine")
     state = _Progress()
     try:
         try:
             result = _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr,
-                          tol, priors, journal, t_start, state)
+                          tol, priors, journal, t_start, state, coarse)
         except KeyboardInterrupt:  # between the steps' own handlers: the best point so far
             result = state.interrupted_result(obs, fix, t_start)
     except BaseException:
@@ -673,13 +675,13 @@ class _Progress:
 
 
 def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol, priors,
-         journal, t_start, state: _Progress) -> FitResult:
+         journal, t_start, state: _Progress, use_coarse: bool = True) -> FitResult:
     notes: list[str] = []
     if obs.n_duplicated:
         notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
                      "repeated measurements")
-    coarse = coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors,
-                          journal)
+    coarse = (coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors,
+                           journal) if use_coarse else None)
     if coarse is not None and coarse.interrupted is not None:
         warnings.warn(f"fit {coarse.note}: returning its best point so far", stacklevel=3)
         return coarse.interrupted
