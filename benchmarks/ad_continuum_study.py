@@ -13,6 +13,9 @@ direction error where the speed exceeds one range over the series, and the cover
     .venv/bin/python benchmarks/ad_continuum_study.py --sets 30 --stations 100 --times 40 \\
         --workers 2 --out ad-study.json
 
+``--options '{"substeps": "auto"}'`` fits each set as ``fieldfit fit --substeps auto`` does
+(:func:`fieldfit.fit.substeps.fit_auto_substeps`) and records the substeps chosen.
+
 Progress is shown per data set; finished sets are kept in ``--out`` (JSON lines beside it), so
 an interrupted study resumes where it stopped.
 """
@@ -59,11 +62,24 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict) 
     obs = Observations(coords=np.tile(pts, (times, 1)), times=np.repeat(t, stations),
                        values=z.ravel())
     t0 = time.perf_counter()
-    res = fit(build("advection-diffusion", **options), obs, restarts=2, progress=False)
+    options = dict(options)
+    auto = options.get("substeps") == "auto"    # fit --substeps auto
+    if auto:
+        from fieldfit.fit.substeps import fit_auto_substeps
+
+        options["substeps"] = 1
+        _, res, search = fit_auto_substeps(build("advection-diffusion", **options), obs,
+                                           restarts=2, progress=False)
+    else:
+        res = fit(build("advection-diffusion", **options), obs, restarts=2, progress=False)
     out = {"set": i, "truth": th, "params": res.params, "stderr": res.stderr,
            "seconds": time.perf_counter() - t0, "converged": res.converged,
            "on_edge": res.on_edge,
            "intervals": {k: list(res.confidence_interval(k)) for k in th}}
+    if auto:
+        out["substeps"] = search["chosen"]
+        out["substeps_steps"] = [{k: s[k] for k in ("substeps", "max_shift_se", "worst")}
+                                 for s in search["steps"]]
     return out
 
 
@@ -92,6 +108,9 @@ def summarise(rows: list[dict], dt: float, times: int) -> dict:
             out["direction_error_deg"].append(abs((a + 180) % 360 - 180))
     d = out["direction_error_deg"]
     out["direction_within_10deg"] = float(np.mean([e <= 10 for e in d])) if d else None
+    chosen = [r["substeps"] for r in rows if "substeps" in r]
+    if chosen:
+        out["substeps_chosen"] = {str(s): chosen.count(s) for s in sorted(set(chosen))}
     return out
 
 

@@ -2,8 +2,9 @@
 """Profile and discretisation check of the advection–diffusion fit on exact continuum data.
 
 Data: the SPDE [∂t + (1/c)(κ² − Δ) + (1/c)γ·∇] X = (τ/√c) Z, α = α_s = 1, simulated exactly on
-a periodic square [0, L]² (each Fourier mode an exact complex Ornstein–Uhlenbeck process,
-modes |m|, |n| ≤ M), observed with noise at stations inside the central 60 % of the square.
+a periodic square [0, L)² by :class:`fieldfit.spde.spectral.SpectralAdvectionDiffusion` (each
+Fourier mode an exact Ornstein–Uhlenbeck process, 80 × 80 grid: modes |m|, |n| ≤ 40),
+observed with noise at stations inside the central 60 % of the square.
 
     .venv/bin/python benchmarks/ad_discretisation.py profile --stations 100 --times 40
     .venv/bin/python benchmarks/ad_discretisation.py fit --stations 146 --times 60
@@ -19,33 +20,6 @@ import time
 
 import numpy as np
 
-
-def exact_ou_field(stations, n_t, dt, kappa, c, tau, gamma, L=10.0, M=40, seed=0):
-    """Exact draws ``(n_t, n_st)`` of the α = α_s = 1 field at ``stations (n_st, 2)``, times
-    k·dt: X = √2 Re Σ_ω b_ω(t) e^{iω·s}, b_ω a complex OU process with rate (λ + iγ·ω)/c,
-    λ = κ² + |ω|², stationary E|b_ω|² = τ²λ^{−2}/(2 L²)."""
-    rng = np.random.default_rng(seed)
-    m = np.arange(-M, M + 1)
-    wx, wy = np.meshgrid(2 * np.pi * m / L, 2 * np.pi * m / L, indexing="ij")
-    wx, wy = wx.ravel(), wy.ravel()
-    lam = kappa**2 + wx**2 + wy**2
-    v = tau**2 / lam**2 / (2 * L**2)
-    a = np.exp(-(lam + 1j * (gamma[0] * wx + gamma[1] * wy)) * dt / c)
-    innov = np.sqrt(v * (1 - np.abs(a) ** 2))
-
-    def cn(size):
-        return (rng.standard_normal(size) + 1j * rng.standard_normal(size)) / np.sqrt(2)
-
-    b = np.sqrt(v) * cn(len(v))
-    E = np.exp(1j * (np.outer(stations[:, 0], wx) + np.outer(stations[:, 1], wy)))
-    out = np.empty((n_t, len(stations)))
-    for k in range(n_t):
-        if k:
-            b = a * b + innov * cn(len(v))
-        out[k] = np.sqrt(2) * (E @ b).real
-    return out
-
-
 TRUTH = dict(kappa=1.0, c=1.0, tau=None, gamma_x=1.5, gamma_y=0.5, nugget=0.05)
 
 
@@ -57,9 +31,11 @@ def dataset(n_st, n_t, dt=0.1, seed=0, L=10.0, truth=None):
         t["tau"] = float(np.sqrt(8 * np.pi * t["kappa"] ** 2))
     rng = np.random.default_rng(seed)
     st = L * (0.2 + 0.6 * rng.random((n_st, 2)))
-    x = exact_ou_field(st, n_t, dt, t["kappa"], t["c"], t["tau"], (t["gamma_x"], t["gamma_y"]),
-                       L=L, seed=seed + 1)
-    y = x.ravel() + np.sqrt(t["nugget"]) * rng.standard_normal(x.size)
+    from fieldfit.spde.spectral import SpectralAdvectionDiffusion
+
+    sim = SpectralAdvectionDiffusion(L, L, 80, 80, kappa=t["kappa"], c=t["c"], tau=t["tau"],
+                                     gamma=(t["gamma_x"], t["gamma_y"]))
+    y = sim.sample_at(st, np.arange(n_t) * dt, seed=seed + 1, nugget=t["nugget"]).ravel()
     pts = np.column_stack([np.tile(st, (n_t, 1)), np.repeat(np.arange(n_t) * dt, n_st)])
     return Observations(coords=pts[:, :2], times=pts[:, 2], values=y), t
 
