@@ -389,3 +389,27 @@ def test_the_potential_uses_the_matern_table_at_any_size_and_keeps_the_likelihoo
     assert not calls  # the settings in force: the Bessel function itself
     assert f_tab == pytest.approx(f_ref, rel=1e-8, abs=1e-8)
     np.testing.assert_allclose(g_tab, g_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_warmup_starts_from_the_mle_variances_with_a_step_size_found_for_them():
+    # U(u) = ½ Σ (u_i / s_i)²: with the inverse mass matrix s² the scaled target is a standard
+    # normal, so the step size found for it is of order 1, where the identity metric needs
+    # one of order min s = 10⁻²
+    from fieldfit.fit.mcmc import _nuts
+
+    s = torch.tensor([1e-2, 3.0], dtype=torch.float64)
+
+    def potential(z):
+        return 0.5 * ((z["u"] / s) ** 2).sum()
+
+    steps = {}
+    for label, mass in (("laplace", (s ** 2).numpy()), ("identity", None)):
+        torch.manual_seed(0)
+        kernel = _nuts(potential, mass)
+        kernel.initial_params = {"u": torch.tensor([0.003, -1.0], dtype=torch.float64)}
+        kernel.setup(warmup_steps=50)
+        m = kernel._adapter.mass_matrix_adapter.inverse_mass_matrix[("u",)]
+        expected = s ** 2 if mass is not None else torch.ones(2, dtype=torch.float64)
+        torch.testing.assert_close(m, expected)
+        steps[label] = kernel.step_size
+    assert steps["laplace"] > 0.3 and steps["identity"] < 0.05

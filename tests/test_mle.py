@@ -24,7 +24,7 @@ from fieldfit import FitResult, GaussianField, Matern, Observations
 from fieldfit.covariance import Exponential, Gaussian
 from fieldfit.fit import fit
 from fieldfit.fit.mle import _Objective
-from fieldfit.settings import current
+from fieldfit.settings import current, settings
 
 DESIGN_KEYS = {"model", "engine", "params", "stderr", "loglik", "n", "seconds"}
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
@@ -255,10 +255,12 @@ def test_loglik_is_the_maximum_n300():
 
 
 def test_loglik_is_the_maximum_smoothness_free_n150():
-    # n² = 22500 ≥ matern_table_min: fieldfit evaluates the Matérn through its table
-    assert 150 * 150 >= current().matern_table_min
+    # 150 · 149 / 2 = 11,175 distinct distances ≥ matern_table_min: fieldfit evaluates the
+    # Matérn through its table
     obs = _simulate(150, 3, TRUTH_FREE)
-    _check_against_independent(obs, nu=None, restarts=0)
+    with settings(matern_table_min=10_000):
+        assert 150 * 149 // 2 >= current().matern_table_min
+        _check_against_independent(obs, nu=None, restarts=0)
 
 
 def test_loglik_is_the_maximum_n1000():
@@ -293,9 +295,9 @@ HESS_POINT = {"variance": 0.8, "range": 0.12, "smoothness": 1.3, "nugget": 0.15}
 @pytest.mark.parametrize(
     "n, mean, profile",
     [
-        (200, "constant", True),
-        (200, "constant", False),
-        (200, "linear", True),
+        (201, "constant", True),
+        (201, "constant", False),
+        (201, "linear", True),
         (100, "zero", True),
         (100, "constant", True),
         (100, "linear", False),
@@ -318,7 +320,8 @@ def test_hessian_against_finite_differences(n, mean, profile, monkeypatch):
     u = space.pack(point).numpy()
     obj = _Objective(model, obs, space, None)
 
-    # which Matérn path is used: the table for n² >= matern_table_min, else Bessel directly
+    # which Matérn path is used: the table for n(n − 1)/2 distinct distances (the exact
+    # engine's) >= matern_table_min, else Bessel directly
     calls = []
     table = matern_module._matern_table
 
@@ -328,7 +331,7 @@ def test_hessian_against_finite_differences(n, mean, profile, monkeypatch):
 
     monkeypatch.setattr(matern_module, "_matern_table", spy)
     H = obj.hessian(u)
-    assert bool(calls) == (n * n >= current().matern_table_min)
+    assert bool(calls) == (n * (n - 1) // 2 >= current().matern_table_min)
 
     k = len(u)
     assert H.shape == (k, k)

@@ -448,9 +448,10 @@ def _inside(space: ParamSpace, values: Mapping[str, float]) -> dict[str, float]:
 
 
 def _start(model, sampled, obs, space, fix, init, progress):
-    """û and the scale of the jitter in u ``(k,)``, and the MLE (None with ``init``): the
-    maximum likelihood estimates (``fieldfit.fit``, the mean coefficients by GLS) and their
-    standard errors mapped to u."""
+    """û, the standard errors in u ``(k,)`` (at most :data:`MAX_JITTER_SD`; NaN where
+    unknown, and everywhere with ``init``), and the MLE (None with ``init``): the maximum
+    likelihood estimates (``fieldfit.fit``, the mean coefficients by GLS) and their standard
+    errors mapped to u."""
     from .mle import fit
 
     if init is not None:
@@ -460,14 +461,14 @@ def _start(model, sampled, obs, space, fix, init, progress):
         values.update(sampled.initial_values(obs))
         values.update({k: float(v) for k, v in init.items()})
         u = space.pack(values).numpy()
-        return u, np.full(len(u), 0.1), None
+        return u, np.full(len(u), np.nan), None
     # the MLE, not the posterior mode: a prior density may be unbounded on the natural scale
     # (the PC variance prior at 0), where the penalised likelihood has no maximum
     res = fit(model, obs, fix=fix, progress=progress)
     u = space.pack(_inside(space, {k: v for k, v in res.params.items() if k in space})).numpy()
     jac = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()
     se = np.array([res.stderr.get(n) or math.nan for n in space.free_names]) / np.abs(jac)
-    se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, MAX_JITTER_SD), 0.1)
+    se = np.where(np.isfinite(se) & (se > 0), np.minimum(se, MAX_JITTER_SD), np.nan)
     return u, se, res
 
 
@@ -487,7 +488,9 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     fix : natural values of parameters held fixed (a mean coefficient too)
     chains, draws, warmup : chains are run one after another, each with ``warmup`` steps of
         step-size and (diagonal, or dense with ``full_mass``) mass-matrix adaptation (Pyro's
-        windowed schedule), then ``draws`` kept draws
+        windowed schedule, started from the Laplace approximation's variances in u at the
+        MLE: :func:`_laplace_variances`), then
+        ``draws`` kept draws
     seed : chain c runs on the torch seed derived from (seed, c): the same seed gives the
         same draws; the global random state is left as it was
     init : natural starting values (the others: the data-driven start); without it the chains
@@ -501,7 +504,7 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     Ctrl-C keeps the draws made so far: the chains finished, and the running one when no
     chain has finished (``interrupted`` True); a KeyboardInterrupt before any draw propagates.
     """
-    from pyro.infer.mcmc import MCMC, NUTS
+    from pyro.infer.mcmc import MCMC
 
     t0 = time.perf_counter()
     _check_counts(chains, draws, warmup)
@@ -518,6 +521,8 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     if not math.isfinite(potential.evaluate(u_hat)[0]):
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
+    if mle is not None:
+        inverse_mass = _laplace_variances(space, u_hat, se_u)
     keep_u, interrupted = [], False
     for c in range(int(chains)):
         rng = np.random.default_rng([int(seed), c])
@@ -533,8 +538,9 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
             ll, lp = potential.take(u)
             rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size)))
 
-        kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept,
-                      max_tree_depth=max_tree_depth, full_mass=full_mass)
+        kernel = _nuts(potential, None if mle is None else inverse_mass,
+                       target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                       full_mass=full_mass)
         mcmc = MCMC(kernel, num_samples=int(draws), warmup_steps=int(warmup),
                     initial_params={"u": torch.tensor(u0, dtype=DTYPE)}, hook_fn=hook,
                     disable_progbar=not progress, num_chains=1)
@@ -573,6 +579,52 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
                            evaluations=potential.evaluations)
 
 
+def _laplace_variances(space: ParamSpace, u_hat: np.ndarray, se_u: np.ndarray) -> np.ndarray:
+    """The posterior variances in u of the diagonal Laplace approximation at the MLE û,
+    ``(k,)``: 1 / (1/se_i² + h_i), h_i = −∂²/∂u_i² [log p(θ(u)) + log|J(u)|] at û (the
+    prior's and the transform's curvature, at least 0), with 1/se² taken as 1 where the
+    standard error is unknown. Where the prior is informative the MLE's variance alone is too
+    wide (a normal prior of sd 0.3 on a mean with se 0.38: posterior sd 0.24)."""
+    def log_prior(v):
+        return space.log_prior(space.unpack(v)) + log_jacobian(space, v)
+
+    try:
+        H = torch.autograd.functional.hessian(log_prior, torch.tensor(u_hat, dtype=DTYPE))
+        h = np.clip(-np.diag(H.numpy()), 0.0, None)
+    except (RuntimeError, ValueError):
+        h = np.zeros(len(u_hat))
+    h = np.where(np.isfinite(h), h, 0.0)
+    info = np.where(np.isfinite(se_u), 1.0 / np.where(np.isfinite(se_u), se_u, 1.0) ** 2, 1.0)
+    return 1.0 / (info + h)
+
+
+def _nuts(potential, inverse_mass: np.ndarray | None, **options):
+    """Pyro's NUTS on ``potential``, its initial inverse mass matrix the diagonal
+    ``inverse_mass (k,)`` (:func:`_laplace_variances`) instead of Pyro's identity, and its
+    step size found again for it; None keeps the identity.
+
+    Pyro takes no initial mass matrix (NumPyro's NUTS does: ``inverse_mass_matrix``), so the
+    adapter's set-up is extended here. Started on the identity, the first warm-up window of
+    a posterior with sds of 10⁻² in u (large data) integrates with step sizes of that order
+    and trees of hundreds of leapfrog steps until the first mass-matrix window ends; the
+    windowed adaptation still refines the metric from the draws."""
+    from pyro.infer.mcmc import NUTS
+
+    class LaplaceNUTS(NUTS):
+        def _initialize_adapter(self):
+            super()._initialize_adapter()
+            if inverse_mass is None:
+                return
+            adapter = self._adapter.mass_matrix_adapter
+            ((sites, current),) = adapter.inverse_mass_matrix.items()
+            m = torch.as_tensor(inverse_mass, dtype=current.dtype)
+            adapter.inverse_mass_matrix = {sites: m if current.dim() == 1 else torch.diag(m)}
+            if self._adapter.adapt_step_size:
+                self._adapter.reset_step_size_adaptation(self._initial_params)
+
+    return LaplaceNUTS(potential_fn=potential, **options)
+
+
 def log_jacobian(space: ParamSpace, u: torch.Tensor) -> torch.Tensor:
     """Σ_i log|g_i'(u_i)| over the free parameters at ``u (..., k)`` → ``(...)``,
     differentiable (each transform's ``log_abs_det_jacobian``: u_i for θ = exp(u),
@@ -583,7 +635,9 @@ def log_jacobian(space: ParamSpace, u: torch.Tensor) -> torch.Tensor:
 
 
 def _jittered(potential: _Potential, u_hat, se_u, rng) -> np.ndarray:
-    """û + JITTER se_u z, the jitter halved (up to 8 times) until the point is feasible."""
+    """û + JITTER se_u z (0.1 in place of an unknown se), the jitter halved (up to 8 times)
+    until the point is feasible."""
+    se_u = np.where(np.isfinite(se_u), se_u, 0.1)
     z = rng.standard_normal(len(u_hat))
     scale = JITTER
     for _ in range(8):
