@@ -413,3 +413,24 @@ def test_warmup_starts_from_the_mle_variances_with_a_step_size_found_for_them():
         torch.testing.assert_close(m, expected)
         steps[label] = kernel.step_size
     assert steps["laplace"] > 0.3 and steps["identity"] < 0.05
+
+
+def test_an_mle_start_on_the_search_box_edge_warns_only_without_a_prior_box():
+    # a Gaussian-covariance field: the Matérn MLE runs to ν = 30, the search box's edge
+    import warnings
+
+    x = _points(40, 0)
+    y = models.build("gaussian").simulate(
+        x, {"variance": 1.0, "range": 0.3, "nugget": 1e-3, "mean": 0.0}, seed=1)[0]
+    obs = Observations(coords=x, values=y)
+    m = models.build("matern")
+    for prior, warned in ((priors.Bound(0.5, 2.5), False), (None, True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            post = fieldfit.sample(m, obs, priors={"smoothness": prior} if prior else None,
+                                   chains=1, draws=5, warmup=5, progress=False, seed=0)
+        assert post.mle.on_edge == ["smoothness"]
+        edge = [w for w in caught if "edge of its search box" in str(w.message)]
+        assert bool(edge) == warned
+        if prior is not None:
+            assert 0.5 < post.draws["smoothness"].min() <= post.draws["smoothness"].max() < 2.5

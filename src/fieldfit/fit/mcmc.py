@@ -464,7 +464,17 @@ def _start(model, sampled, obs, space, fix, init, progress):
         return u, np.full(len(u), np.nan), None
     # the MLE, not the posterior mode: a prior density may be unbounded on the natural scale
     # (the PC variance prior at 0), where the penalised likelihood has no maximum
-    res = fit(model, obs, fix=fix, progress=progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit(model, obs, fix=fix, progress=progress)
+    boxed = {p.name for p in space if isinstance(p.transform, Interval | LogInterval)}
+    for w in caught:
+        # an MLE on the edge of the model's search box is no concern for a parameter sampled
+        # inside its prior's box (Matérn ν under U(0.5, 2.5) with the likelihood rising to
+        # ν = 30): the start is moved inside that box instead
+        if not (str(w.message).startswith("estimate on the edge of its search box")
+                and res.on_edge and set(res.on_edge) <= boxed):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     u = space.pack(_inside(space, {k: v for k, v in res.params.items() if k in space})).numpy()
     jac = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()
     se = np.array([res.stderr.get(n) or math.nan for n in space.free_names]) / np.abs(jac)
