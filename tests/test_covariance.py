@@ -98,6 +98,34 @@ def test_matern_large_nu_stable_and_near_gaussian():
     np.testing.assert_allclose(got[1:], ref, rtol=1e-9)
 
 
+def test_the_three_point_nu_stencil_halves_the_bessel_calls_and_is_checked():
+    import fieldfit.covariance.bessel as bessel
+
+    x = torch.tensor([0.1, 1.0, 7.0], dtype=D)
+    calls = {}
+    real = bessel.log_kv_numpy
+    for stencil in (5, 3):
+        n = [0]
+
+        def counted(*a, n=n):
+            n[0] += 1
+            return real(*a)
+
+        bessel.log_kv_numpy = counted
+        try:
+            nu = torch.tensor(1.7, dtype=D, requires_grad=True)
+            with settings(bessel_nu_stencil=stencil):
+                out = log_bessel_k(nu, x).sum()
+            torch.autograd.grad(out, nu)   # after the block: the forward pass decides
+        finally:
+            bessel.log_kv_numpy = real
+        calls[stencil] = n[0]
+    assert calls == {5: 5, 3: 3}
+    with pytest.raises(ValueError, match="bessel_nu_stencil must be 3 or 5"):
+        with settings(bessel_nu_stencil=4):
+            pass
+
+
 def test_log_bessel_k_overflow_branch_against_mpmath():
     nu = torch.tensor([180.0, 250.5], dtype=D)
     x = torch.tensor([0.5, 3.0], dtype=D)
@@ -111,13 +139,15 @@ def _mp_matern(h, nu):
     return 2 ** (1 - nu) / mpmath.gamma(nu) * mpmath.mpf(h) ** nu * mpmath.besselk(nu, h)
 
 
+@pytest.mark.parametrize("stencil", [5, 3])
 @pytest.mark.parametrize("table", [False, True])
 @pytest.mark.parametrize("nu", [0.35, 1.3, 3.7])
-def test_matern_gradients_against_mpmath(nu, table):
+def test_matern_gradients_against_mpmath(nu, table, stencil):
+    # stencil: the points of the central difference in ν of log K_ν (3: the sampler's)
     hs = [0.003, 0.2, 1.1, 4.0]
     nu_t = torch.tensor(nu, dtype=D, requires_grad=True)
     r = torch.tensor(hs, dtype=D, requires_grad=True)
-    with settings(matern_table_min=0 if table else 10**12):
+    with settings(matern_table_min=0 if table else 10**12, bessel_nu_stencil=stencil):
         rho = matern_correlation(r, nu_t)
         g_nu, g_r = torch.autograd.grad(rho.sum(), (nu_t, r))
     mpmath.mp.dps = 30

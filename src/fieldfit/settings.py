@@ -14,6 +14,10 @@
 ``progress``          None: progress bars on a terminal only; True/False: always / never
 ``max_dense_memory``  the exact engine refuses problems whose dense n × n matrices would need
                       more than this many bytes (None: half the machine's physical memory)
+``bessel_nu_stencil`` points of the central difference for ∂/∂ν log K_ν
+                      (:mod:`fieldfit.covariance.bessel`): 5 (the default: O(δ⁴), accurate
+                      to second order, for Hessians) or 3 (half the Bessel calls, ~1e-9
+                      relative: first derivatives only; the sampler uses it)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Settings:
     matern_table_step: float = 2.5e-3
     progress: bool | None = None
     max_dense_memory: float | None = None
+    bessel_nu_stencil: int = 5
 
 
 _local = threading.local()
@@ -50,6 +55,8 @@ def settings(**changes):
     unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
+    if changes.get("bessel_nu_stencil", 5) not in (3, 5):
+        raise ValueError(f"bessel_nu_stencil must be 3 or 5, got {changes['bessel_nu_stencil']!r}")
     _local.stack.append(dataclasses.replace(base, **changes))
     try:
         yield _local.stack[-1]

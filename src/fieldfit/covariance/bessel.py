@@ -7,7 +7,10 @@ This module supplies both, to every order (so that autograd Hessians work):
 
     ∂/∂x log K_ν(x) = −K_{ν−1}(x)/K_ν(x) − ν/x                     (DLMF 10.29.2)
     ∂/∂ν log K_ν(x) : five-point central difference in ν, step δ = 1e-3·max(1, ν)
-                      (truncation O(δ⁴) ≈ 1e-12, rounding ≈ 1e-13 relative)
+                      (truncation O(δ⁴) ≈ 1e-12, rounding ≈ 1e-13 relative); with
+                      ``settings(bessel_nu_stencil=3)`` at the forward pass, a three-point
+                      one, δ = 1e-5·max(1, ν) (truncation ≈ 1e-11, rounding ≈ 1e-9: first
+                      derivatives only, half the calls)
 
 Each derivative is written with the function itself, so derivatives of derivatives come out of
 autograd. Values come from ``scipy.special.kve`` (exponentially scaled, so large x never
@@ -22,6 +25,8 @@ import math
 import numpy as np
 import scipy.special as sp
 import torch
+
+from ..settings import current
 
 LOG2 = math.log(2.0)
 
@@ -75,6 +80,7 @@ class _LogBesselK(torch.autograd.Function):
             np.ascontiguousarray(log_kv_numpy(nu.detach().cpu().numpy(), x.detach().cpu().numpy()))
         ).to(dtype=x.dtype, device=x.device)
         ctx.save_for_backward(nu, x, out)
+        ctx.stencil = current().bessel_nu_stencil
         return out
 
     @staticmethod
@@ -85,13 +91,17 @@ class _LogBesselK(torch.autograd.Function):
             d_x = -torch.exp(log_bessel_k(nu - 1.0, x) - out) - nu / x
             g_x = _sum_to(grad * d_x, x)
         if ctx.needs_input_grad[0]:
-            d = _nu_step(nu)
-            d_nu = (
-                -log_bessel_k(nu + 2 * d, x)
-                + 8 * log_bessel_k(nu + d, x)
-                - 8 * log_bessel_k(nu - d, x)
-                + log_bessel_k(nu - 2 * d, x)
-            ) / (12 * d)
+            if ctx.stencil == 3:
+                d = 1e-2 * _nu_step(nu)
+                d_nu = (log_bessel_k(nu + d, x) - log_bessel_k(nu - d, x)) / (2 * d)
+            else:
+                d = _nu_step(nu)
+                d_nu = (
+                    -log_bessel_k(nu + 2 * d, x)
+                    + 8 * log_bessel_k(nu + d, x)
+                    - 8 * log_bessel_k(nu - d, x)
+                    + log_bessel_k(nu - 2 * d, x)
+                ) / (12 * d)
             g_nu = _sum_to(grad * d_nu, nu)
         return g_nu, g_x
 

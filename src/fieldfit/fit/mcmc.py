@@ -159,8 +159,10 @@ class _Potential:
 
     def __init__(self, model, obs, space: ParamSpace, table_step: float | None = TABLE_STEP):
         self.model, self.obs, self.space = model, obs, space
-        self.table = ({} if table_step is None else
-                      {"matern_table_min": 0, "matern_table_step": float(table_step)})
+        # first derivatives only: the three-point ν-stencil of K_ν (half its Bessel calls)
+        self.numerics = ({"bessel_nu_stencil": 3} if table_step is None else
+                      {"matern_table_min": 0, "matern_table_step": float(table_step),
+                       "bessel_nu_stencil": 3})
         self.seen: dict[bytes, tuple[float, float]] = {}
         self.evaluations = 0
         self.lo, self.hi = search_box(space)
@@ -175,7 +177,7 @@ class _Potential:
         if not feasible(self.space, theta):
             return bad
         try:
-            with settings(**self.table):
+            with settings(**self.numerics):
                 ll = self.model.log_likelihood(self.obs, theta)
             lp = self.space.log_prior(theta)
             target = ll + lp + log_jacobian(self.space, u)
