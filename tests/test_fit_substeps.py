@@ -150,3 +150,14 @@ def test_cli_substeps_auto_writes_the_search_and_refuses_where_it_does_not_apply
                  str(tmp_path / "b.nc")), "--substeps auto")
     fails(invoke(*base, "--substeps", "two", "--out", str(tmp_path / "c.json")), "--substeps")
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
+
+
+def test_without_a_finite_shift_the_search_stops_at_once(data):
+    model = AdvectionDiffusionField(mesh=MESH, theta=1.0)
+    model.discretisation_check = lambda *a, **k: {
+        "refined": {"time": {"shift_se": {"kappa": math.inf, "c": math.nan}}}}
+    chosen, _, search = fit_auto_substeps(model, data, tolerance_se=1e-9, max_substeps=8,
+                                          restarts=0)
+    assert chosen.substeps == 1 and len(search["steps"]) == 1
+    assert search["steps"][0]["worst"] is None
+    assert search["steps"][0]["max_shift_se"] == math.inf

@@ -161,8 +161,13 @@ def _fit_auto_substeps(plan: _Plan, restarts: int, progress, resume: bool):
     from ..fit.substeps import fit_auto_substeps
 
     def report(step):
-        typer.secho(f"substeps {step['substeps']}: one more doubling moves "
-                    f"{step['worst']} by {step['max_shift_se']:.2f} standard errors", err=True)
+        if step["worst"] is None:
+            typer.secho(f"substeps {step['substeps']}: the time shift has no standard error "
+                        "to be measured in: kept", err=True, fg="yellow")
+        else:
+            typer.secho(f"substeps {step['substeps']}: one more doubling moves "
+                        f"{step['worst']} by {step['max_shift_se']:.2f} standard errors",
+                        err=True)
 
     plan.model, result, search = fit_auto_substeps(plan.model, plan.train, fix=plan.fixed,
                                                    restarts=restarts, progress=progress,

@@ -70,10 +70,10 @@ def fit_auto_substeps(model, obs, *, fix: Mapping[str, float] | None = None,
     Returns ``(model, result, search)``: the model at the substeps chosen, its fit, and
     ``{"tolerance_se", "max_substeps", "chosen", "steps": [{"substeps", "max_shift_se",
     "worst", "loglik", "seconds", "estimates"}, …]}``, one step per fit (the last step's
-    shift is that of the model chosen; ``inf`` where it could not be computed, e.g. without
-    standard errors). ``fit_kwargs`` go to every :func:`~fieldfit.fit` (the first one also
-    gets ``restarts``); an interrupted fit ends the search with its result. ``on_step`` is
-    called with each step as it is made (progress).
+    shift is that of the model chosen; ``inf``, with ``worst`` None, where no estimate has a
+    finite standard error: the search then stops there). ``fit_kwargs`` go to every
+    :func:`~fieldfit.fit` (the first one also gets ``restarts``); an interrupted fit ends the
+    search with its result. ``on_step`` is called with each step as it is made (progress).
 
     ``checkpoint``: one journal of every fit's evaluations (:mod:`fieldfit.fit.checkpoint`,
     a stage per substeps), removed when the search finishes; with ``resume`` a search
@@ -136,7 +136,8 @@ def _search(model, obs, fix, start, restarts, progress, tolerance_se, max_subste
         steps.append(_step(model, res, worst, shift))
         if on_step is not None:
             on_step(steps[-1])
-        if shift <= tolerance_se or 2 * model.substeps > max_substeps:
+        # no finite shift (no standard error anywhere): nothing to judge a doubling by
+        if worst is None or shift <= tolerance_se or 2 * model.substeps > max_substeps:
             break
         model = with_substeps(model, 2 * model.substeps)
         free = model.param_space(obs).fix(**fix).free_names
