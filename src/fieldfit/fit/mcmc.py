@@ -160,9 +160,9 @@ class _Potential:
     def __init__(self, model, obs, space: ParamSpace, table_step: float | None = TABLE_STEP):
         self.model, self.obs, self.space = model, obs, space
         # first derivatives only: the three-point ν-stencil of K_ν (half its Bessel calls)
-        self.numerics = ({"bessel_nu_stencil": 3} if table_step is None else
-                      {"matern_table_min": 0, "matern_table_step": float(table_step),
-                       "bessel_nu_stencil": 3})
+        self.numerics = {"bessel_nu_stencil": 3}
+        if table_step is not None:
+            self.numerics.update(matern_table_min=0, matern_table_step=float(table_step))
         self.seen: dict[bytes, tuple[float, float]] = {}
         self.evaluations = 0
         self.lo, self.hi = search_box(space)
@@ -533,8 +533,7 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     if not math.isfinite(potential.evaluate(u_hat)[0]):
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
-    if mle is not None:
-        inverse_mass = _laplace_variances(space, u_hat, se_u)
+    inverse_mass = None if mle is None else _laplace_variances(space, u_hat, se_u)
     keep_u, interrupted = [], False
     for c in range(int(chains)):
         rng = np.random.default_rng([int(seed), c])
@@ -550,7 +549,7 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
             ll, lp = potential.take(u)
             rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size)))
 
-        kernel = _nuts(potential, None if mle is None else inverse_mass,
+        kernel = _nuts(potential, inverse_mass,
                        target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                        full_mass=full_mass)
         mcmc = MCMC(kernel, num_samples=int(draws), warmup_steps=int(warmup),
