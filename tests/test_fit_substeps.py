@@ -105,6 +105,18 @@ def test_a_killed_search_resumes_from_its_checkpoint_to_the_same_answer(data, tm
         fit_auto_substeps(model, data, resume=True)
 
 
+def test_a_substepped_copy_shares_no_cache_and_leaves_the_model_as_it_was(data):
+    model = AdvectionDiffusionField(mesh=MESH)
+    model.mesh_for(data)
+    model._cache["marker"] = 1
+    other = with_substeps(model, 4)
+    assert (model.substeps, other.substeps) == (1, 4)
+    assert other._cache == {} and model._cache["marker"] == 1
+    assert other.mesh is model.mesh and other.to_spec()["substeps"] == 4
+    with pytest.raises(AttributeError, match="no discretisation attribute"):
+        model.with_discretisation(substep=2)
+
+
 def test_bad_settings_are_refused_before_any_fit(data):
     from fieldfit import GaussianField, Matern
 

@@ -434,3 +434,10 @@ def test_an_mle_start_on_the_search_box_edge_warns_only_without_a_prior_box():
         assert bool(edge) == warned
         if prior is not None:
             assert 0.5 < post.draws["smoothness"].min() <= post.draws["smoothness"].max() < 2.5
+            # the start: the MLE searched inside the prior's box, the others at their optimum
+            # given ν = 2.5 (not the ν = 30 optimum's range moved in with ν)
+            assert post.mle.params["smoothness"] == pytest.approx(2.5, rel=1e-3)
+            given = fieldfit.fit(m, obs, fix={"smoothness": post.mle.params["smoothness"]},
+                                 progress=False, stderr=False)
+            assert post.mle.params["range"] == pytest.approx(given.params["range"], rel=2e-3)
+            assert post.mle.loglik == pytest.approx(given.loglik, abs=1e-4)

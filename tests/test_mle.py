@@ -490,6 +490,35 @@ def test_smoothness_on_the_search_box_edge(cov, params, seed, box, edge):
         np.testing.assert_allclose(res.stderr[k], fixed.stderr[k], rtol=1e-4, err_msg=k)
 
 
+def test_a_search_box_given_to_fit_replaces_the_models():
+    # Gaussian-covariance data: ν̂ runs to the default box's 30; fit(search=) holds it in (0.2, 3)
+    # exactly as a model built with that box does, and the warning names the parameter
+    from fieldfit.fit.mle import SearchEdgeWarning
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(size=(150, 2))
+    y = GaussianField(Gaussian(), mean="constant").simulate(
+        x, {"variance": 1.0, "mean": 0.0, "range": 0.15, "nugget": 0.01}, seed=8)[0]
+    obs = Observations(coords=x, values=y)
+    with pytest.warns(SearchEdgeWarning) as caught:
+        res = fit(GaussianField(Matern(), mean="constant"), obs, restarts=0, progress=False,
+                  search={"smoothness": (0.2, 3.0)})
+    assert [w.message.names for w in caught] == [("smoothness",)]
+    with pytest.warns(SearchEdgeWarning):
+        built = fit(GaussianField(Matern(smoothness_search=(0.2, 3.0)), mean="constant"), obs,
+                    restarts=0, progress=False)
+    assert res.on_edge == built.on_edge == ["smoothness"]
+    np.testing.assert_allclose(res.params["smoothness"], 3.0, rtol=1e-6)
+    for k in ("variance", "range", "nugget", "mean"):
+        np.testing.assert_allclose(res.params[k], built.params[k], rtol=1e-6, err_msg=k)
+    with pytest.raises(KeyError, match="smothness"):
+        fit(GaussianField(Matern()), obs, progress=False, search={"smothness": (0.2, 3.0)})
+    with pytest.raises(ValueError, match="'range' must be positive"):
+        fit(GaussianField(Matern()), obs, progress=False, search={"range": (-1.0, 3.0)})
+    with pytest.raises(ValueError, match="needs lo < hi"):
+        fit(GaussianField(Matern()), obs, progress=False, search={"range": (3.0, 1.0)})
+
+
 def test_fit_result_json_round_trip(small_obs, tmp_path):
     model = GaussianField(Matern(), mean="constant")
     res = fit(model, small_obs, fix={"smoothness": 1.5}, restarts=1, progress=False)

@@ -261,6 +261,15 @@ class ParamSpace:
             replace(p, value=float(values[p.name])) if p.name in values else p for p in self
         )
 
+    def with_search(self, **boxes: tuple[float, float]) -> ParamSpace:
+        """A copy with new natural-scale search boxes ``(lo, hi)``, replacing the model's; each
+        must lie in its parameter's domain (``Param`` checks it)."""
+        for name in boxes:
+            self[name]
+        return ParamSpace(
+            replace(p, search=tuple(float(v) for v in boxes[p.name])) if p.name in boxes
+            else p for p in self)
+
     def validate(self, values: Mapping[str, float]) -> None:
         """Raise KeyError for unknown names, ValueError for values outside a domain."""
         for name, v in values.items():

@@ -42,7 +42,7 @@ from ..params import DTYPE, Interval, LogInterval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
 from ..settings import settings
-from .mle import NUMERICAL_FAILURES, check_identifiable, feasible, search_box
+from .mle import NUMERICAL_FAILURES, SearchEdgeWarning, check_identifiable, feasible, search_box
 
 #: PC priors' tail probabilities: P(range < ρ₀) = P(σ > σ₀) = 0.05
 PC_ALPHA = 0.05
@@ -449,6 +449,24 @@ def _inside(space: ParamSpace, values: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+def _prior_search_boxes(model_space: ParamSpace, space: ParamSpace) -> dict:
+    """``{name: (lo, hi)}``: the boxes of the parameters that ``space`` samples on a bounded
+    transform, where both ends lie in the model's domain (a nugget's box from 0 is left to the
+    model's search)."""
+    out = {}
+    for p in space:
+        t = p.transform
+        if p.fixed or not isinstance(t, Interval | LogInterval):
+            continue
+        try:
+            model_space[p.name].transform.check(t.lower, p.name)
+            model_space[p.name].transform.check(t.upper, p.name)
+        except ValueError:
+            continue
+        out[p.name] = (t.lower, t.upper)
+    return out
+
+
 def _start(model, sampled, obs, space, fix, init, progress):
     """û, the standard errors in u ``(k,)`` (at most :data:`MAX_JITTER_SD`; NaN where
     unknown, and everywhere with ``init``), and the MLE (None with ``init``): the maximum
@@ -465,17 +483,16 @@ def _start(model, sampled, obs, space, fix, init, progress):
         u = space.pack(values).numpy()
         return u, np.full(len(u), np.nan), None
     # the MLE, not the posterior mode: a prior density may be unbounded on the natural scale
-    # (the PC variance prior at 0), where the penalised likelihood has no maximum
+    # (the PC variance prior at 0), where the penalised likelihood has no maximum. A parameter
+    # sampled on its prior's box is searched inside that box (Matérn ν under U(0.5, 2.5), with
+    # the likelihood rising to ν = 30: the others then sit at their optimum given the box's ν),
+    # and its estimate on the box's edge is no concern
+    boxes = _prior_search_boxes(model.param_space(obs), space)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = fit(model, obs, fix=fix, progress=progress)
-    boxed = {p.name for p in space if isinstance(p.transform, Interval | LogInterval)}
+        res = fit(model, obs, fix=fix, progress=progress, search=boxes)
     for w in caught:
-        # an MLE on the edge of the model's search box is no concern for a parameter sampled
-        # inside its prior's box (Matérn ν under U(0.5, 2.5) with the likelihood rising to
-        # ν = 30): the start is moved inside that box instead
-        if not (str(w.message).startswith("estimate on the edge of its search box")
-                and res.on_edge and set(res.on_edge) <= boxed):
+        if not (isinstance(w.message, SearchEdgeWarning) and set(w.message.names) <= set(boxes)):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     u = space.pack(_inside(space, {k: v for k, v in res.params.items() if k in space})).numpy()
     jac = space.jacobian_diag(torch.tensor(u, dtype=DTYPE)).numpy()
@@ -507,8 +524,8 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
         same draws; the global random state is left as it was
     init : natural starting values (the others: the data-driven start); without it the chains
         start at the maximum likelihood estimates of ``fieldfit.fit`` (the mean coefficients
-        by GLS), each jittered in u by 0.5 × their standard errors in u (at most 1; 0.1 in u
-        with ``init``)
+        by GLS; a parameter with a bounded prior searched inside its box), each jittered
+        in u by 0.5 × their standard errors in u (at most 1; 0.1 in u with ``init``)
     progress : Pyro's progress bar per chain
     table_step : the Matérn table's step while sampling (:data:`TABLE_STEP`); None: the
         numerical settings in force (``fieldfit.settings``)

@@ -64,6 +64,16 @@ COARSE_TOL = 1e-3
 NUMERICAL_FAILURES = (NumericalFailure, torch.linalg.LinAlgError)
 
 
+class SearchEdgeWarning(UserWarning):
+    """An estimate lies on the edge of its search box: the likelihood keeps rising beyond it.
+    ``names`` are the parameters on the edge (so a caller can tell which, without reading the
+    message)."""
+
+    def __init__(self, message: str, names=()):
+        super().__init__(message)
+        self.names = tuple(names)
+
+
 def edge_note(name: str) -> str:
     """How a parameter estimated on the edge of its box is described (warnings, summaries)."""
     return f"{name} on the edge of its search box"
@@ -210,7 +220,7 @@ def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float],
 
 def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start, restarts: int,
                  maxiter: int, progress, priors: Mapping | None = None,
-                 journal=None) -> CoarseStart | None:
+                 journal=None, search: Mapping | None = None) -> CoarseStart | None:
     """Fit ``model.coarse()`` (None: no coarse stage) from every start to :data:`COARSE_TOL`;
     its optimum starts the fine search.
 
@@ -222,7 +232,7 @@ def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start,
         return None
     t0 = time.perf_counter()
     first = fit(coarse, obs, fix=fix, start=start, restarts=restarts, maxiter=maxiter,
-                progress=progress, stderr=False, tol=COARSE_TOL, priors=priors,
+                progress=progress, stderr=False, tol=COARSE_TOL, priors=priors, search=search,
                 _journal=journal.stage("coarse") if journal is not None else None)
     if first.interrupted:
         first.message = f"interrupted during the coarse stage ({coarse.coarse_label})"
@@ -574,6 +584,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     coarse: bool = True,
+    search: Mapping[str, tuple[float, float]] | None = None,
     _journal=None,
 ) -> FitResult:
     """Maximum likelihood estimates of ``model``'s parameters on ``obs`` (penalised by
@@ -599,6 +610,11 @@ def fit(
     resume : with ``checkpoint``: replay the evaluations journaled there (a fit killed
         before) and go on from where it stopped, to the same estimates as an uninterrupted
         fit; a checkpoint of another fit (other data, model or options) is refused
+    coarse : run the model's coarse stage first (when it has one); False for a warm start
+        that a coarse optimum would move away from
+    search : natural-scale search boxes ``{name: (lo, hi)}`` replacing the model's (Matérn
+        ν's (0.05, 30), say): the optimisers stay inside, and an estimate on an edge is
+        reported as such, with no standard error (:class:`SearchEdgeWarning`)
 
     Ctrl-C stops the fit: the result is then the best point evaluated so far, with
     ``interrupted`` True, ``converged`` False and no standard errors; an interruption of the
@@ -614,6 +630,8 @@ def fit(
     model.check_data(obs)
     model = _with_fixed_mean(model, obs, fix)
     space = model.param_space(obs).fix(**fix)
+    if search:
+        space = space.with_search(**search)
     if priors:
         space = space.with_priors(**priors)
     check_identifiable(model, obs, space)
@@ -622,14 +640,15 @@ def fit(
         key = fit_key(model, obs, fix=fix, start=dict(start or {}), restarts=restarts,
                       maxiter=maxiter, stderr=stderr, tol=tol,
                       priors={k: repr(v) for k, v in (priors or {}).items()},
-                      **({} if coarse else {"coarse": False}))
+                      **({} if coarse else {"coarse": False}),
+                      **({"search": dict(search)} if search else {}))
         owner = Journal(checkpoint, key, resume=resume)
         journal = owner.stage("fine")
     state = _Progress()
     try:
         try:
             result = _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr,
-                          tol, priors, journal, t_start, state, coarse)
+                          tol, priors, journal, t_start, state, coarse, search)
         except KeyboardInterrupt:  # between the steps' own handlers: the best point so far
             result = state.interrupted_result(obs, fix, t_start)
     except BaseException:
@@ -675,13 +694,14 @@ class _Progress:
 
 
 def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol, priors,
-         journal, t_start, state: _Progress, use_coarse: bool = True) -> FitResult:
+         journal, t_start, state: _Progress, use_coarse: bool = True,
+         search: Mapping | None = None) -> FitResult:
     notes: list[str] = []
     if obs.n_duplicated:
         notes.append(f"{obs.n_duplicated} observed rows repeat a location (and time): taken as "
                      "repeated measurements")
     coarse = (coarse_start(model, obs, space, fix, start, restarts, maxiter, progress, priors,
-                           journal) if use_coarse else None)
+                           journal, search) if use_coarse else None)
     if coarse is not None and coarse.interrupted is not None:
         warnings.warn(f"fit {coarse.note}: returning its best point so far", stacklevel=3)
         return coarse.interrupted
@@ -718,11 +738,11 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
     edge_names = [n for n, e in zip(space.free_names, edge, strict=True) if e]
     if edge_names:
         values = space.unpack(torch.tensor(best.u, dtype=DTYPE))
-        warnings.warn(
+        warnings.warn(SearchEdgeWarning(
             "estimate on the edge of its search box: "
             + ", ".join(f"{n}={float(values[n]):.4g}" for n in edge_names)
             + " (the likelihood keeps rising beyond it; fix the parameter or widen the box); "
-            "no standard error for it", stacklevel=3)
+            "no standard error for it", edge_names), stacklevel=3)
     # after Ctrl-C the user wants the point now: no Newton polish, no Hessian
     u, se, H = best.u, {}, None
     if not opt.interrupted:

@@ -22,7 +22,6 @@ gstlearn take the step as given), hence this module.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -41,10 +40,7 @@ AUTO_MAX_SUBSTEPS = 8
 def with_substeps(model, substeps: int):
     """A copy of ``model`` with ``substeps`` model steps per observation step (the same
     mesh, the caches emptied)."""
-    other = copy.copy(model)
-    other._cache = {}
-    other.substeps = int(substeps)
-    return other
+    return model.with_discretisation(substeps=int(substeps))
 
 
 def _worst(check: dict) -> tuple[str | None, float]:

@@ -29,7 +29,6 @@ first step are refused.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 
@@ -245,8 +244,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
         opts = self.auto_mesh_options(obs)
         key = ("pilot-mesh", _key(points), tuple(sorted(opts.items())), self.coarsening)
         if key not in self._cache:
-            other = copy.copy(self)  # the shared coarsening rule, on the pilot's options
-            other.mesh_options, other._cache = opts, {}
+            # the shared coarsening rule, on the pilot's options
+            other = self.with_discretisation(mesh_options=opts)
             self._cache[key] = LatentGMRFModel._auto_mesh(other, points)
         return self._cache[key]
 
@@ -437,10 +436,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
             out["pilot"] = pilot
         total = np.zeros(k)
         for kind in refine:
-            other = copy.copy(self)
-            other._cache = {}
             if kind == "time":
-                other.mesh, other.substeps = mesh, 2 * self.substeps
+                other = self.with_discretisation(mesh=mesh, substeps=2 * self.substeps)
                 settings = {"substeps": other.substeps, "dt": dt / 2}
             else:
                 if self.mesh is not None or pilot is None and "max_edge" not in \
@@ -453,7 +450,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
                 opts["max_edge"] = tuple(float(e) for e in me / math.sqrt(2.0))
                 if "cutoff" in opts:
                     opts["cutoff"] = float(opts["cutoff"]) / math.sqrt(2.0)
-                other.mesh_options = opts
+                other = self.with_discretisation(mesh_options=opts)
                 settings = {"mesh_nodes": other.mesh_for(obs).n_nodes,
                             "max_edge": float(opts["max_edge"][0])}
             du = cov @ (grad(other, u0) - g0)

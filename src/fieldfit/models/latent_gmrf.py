@@ -111,6 +111,21 @@ class LatentGMRFModel:
             self._cache[key] = Mesh.from_points(points, **opts)
         return self._cache[key]
 
+    def with_discretisation(self, **attributes):
+        """A copy with discretisation attributes replaced (``mesh``, ``mesh_options``,
+        ``coarsening``, and the model's own, such as ``substeps``) and its caches (meshes,
+        patterns) emptied: the one way refinements, coarse copies and sub-stepping are made.
+        The parameters, fields and options are shared with ``self``."""
+        unknown = [k for k in attributes if not hasattr(self, k) or k.startswith("_")]
+        if unknown:
+            raise AttributeError(f"{type(self).__name__} has no discretisation attribute "
+                                 f"{unknown}")
+        other = copy.copy(self)
+        other._cache = {}
+        for k, v in attributes.items():
+            setattr(other, k, v)
+        return other
+
     def coarse(self):
         """A copy on a mesh with twice longer edges (and data points merged within half an
         edge), for ``fit`` to search on before the asked mesh: about 4× fewer nodes in 2-D, so
@@ -119,12 +134,8 @@ class LatentGMRFModel:
         :meth:`Mesh.coarsened`; None for a given 1-D mesh (and on the coarse copy itself)."""
         if self.coarsening != 1.0 or (self.mesh is not None and self.mesh.dim != 2):
             return None
-        other = copy.copy(self)
-        other.coarsening = 2.0
-        other._cache = {}
-        if self.mesh is not None:
-            other.mesh = self.mesh.coarsened(2.0)
-        return other
+        return self.with_discretisation(
+            coarsening=2.0, mesh=None if self.mesh is None else self.mesh.coarsened(2.0))
 
     # --- hooks ---------------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
