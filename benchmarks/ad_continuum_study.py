@@ -16,6 +16,14 @@ direction error where the speed exceeds one range over the series, and the cover
 ``--options '{"substeps": "auto"}'`` fits each set as ``fieldfit fit --substeps auto`` does
 (:func:`fieldfit.fit.substeps.fit_auto_substeps`) and records the substeps chosen.
 
+``--check`` runs the discretisation check after each fit, as ``fieldfit fit`` does by default
+(``AdvectionDiffusionField.discretisation_check``: one Newton step on twice the substeps and on
+a mesh with √2 shorter edges), and records each refinement's shift. The summary then also
+gives, per parameter, the median signed shift and the median log error of the Richardson
+estimate θ̂ + 2 Δ_mesh + (4/3) Δ_time (second-order errors in h and Δt: refining h by √2
+halves the mesh error, halving Δt quarters the time error), the estimate the discretisation
+would give in the limit if both errors were in their asymptotic regime.
+
 Progress is shown per data set; finished sets are kept in ``--out`` (JSON lines beside it), so
 an interrupted study resumes where it stopped.
 """
@@ -45,7 +53,8 @@ def truth(i: int) -> dict:
             "nugget": nugget}
 
 
-def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict) -> dict:
+def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
+        check: bool = False) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from fieldfit.data import Observations
     from fieldfit.fit import fit
@@ -68,18 +77,52 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict) 
         from fieldfit.fit.substeps import fit_auto_substeps
 
         options["substeps"] = 1
-        _, res, search = fit_auto_substeps(build("advection-diffusion", **options), obs,
-                                           restarts=2, progress=False)
+        model, res, search = fit_auto_substeps(build("advection-diffusion", **options), obs,
+                                               restarts=2, progress=False)
     else:
-        res = fit(build("advection-diffusion", **options), obs, restarts=2, progress=False)
+        model = build("advection-diffusion", **options)
+        res = fit(model, obs, restarts=2, progress=False)
     out = {"set": i, "truth": th, "params": res.params, "stderr": res.stderr,
            "seconds": time.perf_counter() - t0, "converged": res.converged,
            "on_edge": res.on_edge,
            "intervals": {k: list(res.confidence_interval(k)) for k in th}}
+    if check:
+        t1 = time.perf_counter()
+        ch = model.discretisation_check(obs, res.params, hessian=res.hessian)
+        out["check"] = {kind: {k: r[k] for k in ("estimates", "shift", "shift_se")}
+                        for kind, r in ch["refined"].items()}
+        out["check_seconds"] = time.perf_counter() - t1
     if auto:
         out["substeps"] = search["chosen"]
         out["substeps_steps"] = [{k: s[k] for k in ("substeps", "max_shift_se", "worst")}
                                  for s in search["steps"]]
+    return out
+
+
+def _check_summary(rows: list[dict], speed) -> dict:
+    """Median signed relative shifts per refinement, and the median (signed and absolute) log
+    error of the fitted and the Richardson-extrapolated estimates (module docstring)."""
+    def ext(r):
+        p = dict(r["params"])
+        for kind, w in (("mesh", 2.0), ("time", 4.0 / 3.0)):
+            if kind in r["check"]:
+                for k, v in r["check"][kind]["estimates"].items():
+                    p[k] = p[k] + w * (v - r["params"][k])
+        return p
+
+    names = {"kappa": lambda p: p["kappa"], "c": lambda p: p["c"], "speed": speed}
+    out = {"n": len(rows), "median_shift": {}, "median_log_error": {}}
+    for kind in ("time", "mesh"):
+        have = [r for r in rows if kind in r["check"]]
+        out["median_shift"][kind] = {
+            k: float(np.median([f(r["check"][kind]["estimates"]) / f(r["params"]) - 1
+                                for r in have])) for k, f in names.items()} if have else None
+    for label, get in (("fitted", lambda r: r["params"]), ("extrapolated", ext)):
+        logs = {k: [math.log(f(get(r)) / f(r["truth"])) for r in rows
+                    if f(get(r)) > 0] for k, f in names.items()}
+        out["median_log_error"][label] = {
+            k: {"signed": float(np.median(v)), "abs": float(np.median(np.abs(v)))}
+            for k, v in logs.items()}
     return out
 
 
@@ -108,6 +151,9 @@ def summarise(rows: list[dict], dt: float, times: int) -> dict:
             out["direction_error_deg"].append(abs((a + 180) % 360 - 180))
     d = out["direction_error_deg"]
     out["direction_within_10deg"] = float(np.mean([e <= 10 for e in d])) if d else None
+    checked = [r for r in rows if "check" in r]
+    if checked:
+        out["check"] = _check_summary(checked, speed)
     chosen = [r["substeps"] for r in rows if "substeps" in r]
     if chosen:
         out["substeps_chosen"] = {str(s): chosen.count(s) for s in sorted(set(chosen))}
@@ -125,6 +171,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("ad-study.json"))
     ap.add_argument("--options", default="{}", help="model options as JSON, e.g. "
                     "'{\"substeps\": 2}' (default: the CLI's defaults)")
+    ap.add_argument("--check", action="store_true", help="run the discretisation check "
+                    "after each fit and record its shifts")
     a = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -134,7 +182,7 @@ def main(argv=None):
     todo = [i for i in range(a.sets) if i not in {r["set"] for r in rows}]
     with ProcessPoolExecutor(a.workers) as pool, open(done_path, "a") as log:
         options = json.loads(a.options)
-        futures = [pool.submit(one, i, a.stations, a.times, a.dt, a.seed, options)
+        futures = [pool.submit(one, i, a.stations, a.times, a.dt, a.seed, options, a.check)
                    for i in todo]
         for f in tqdm(as_completed(futures), total=len(futures), desc="data sets"):
             r = f.result()
