@@ -427,7 +427,10 @@ def test_an_mle_start_on_the_search_box_edge_warns_only_without_a_prior_box():
     for prior, warned in ((priors.Bound(0.5, 2.5), False), (None, True)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            post = fieldfit.sample(m, obs, priors={"smoothness": prior} if prior else None,
+            # a boxed mean coefficient too (as the neural estimators' priors have): it is
+            # estimated by GLS, with no box to search
+            boxed = {"smoothness": prior, "mean": priors.Bound(-5.0, 5.0)}
+            post = fieldfit.sample(m, obs, priors=boxed if prior else None,
                                    chains=1, draws=5, warmup=5, progress=False, seed=0)
         assert post.mle.on_edge == ["smoothness"]
         edge = [w for w in caught if "edge of its search box" in str(w.message)]

@@ -452,11 +452,11 @@ def _inside(space: ParamSpace, values: Mapping[str, float]) -> dict[str, float]:
 def _prior_search_boxes(model_space: ParamSpace, space: ParamSpace) -> dict:
     """``{name: (lo, hi)}``: the boxes of the parameters that ``space`` samples on a bounded
     transform, where both ends lie in the model's domain (a nugget's box from 0 is left to the
-    model's search)."""
+    model's search; a mean coefficient, estimated by GLS, has no box to search)."""
     out = {}
     for p in space:
         t = p.transform
-        if p.fixed or not isinstance(t, Interval | LogInterval):
+        if p.fixed or not isinstance(t, Interval | LogInterval) or p.name not in model_space:
             continue
         try:
             model_space[p.name].transform.check(t.lower, p.name)
