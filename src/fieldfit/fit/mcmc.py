@@ -64,9 +64,6 @@ JITTER = 0.5
 #: entry (ℓ + ∇ℓ at n = 100 with ν free: 6.8 ms against 22 ms; docs/benchmarks.md)
 TABLE_STEP = 1e-2
 MAX_JITTER_SD = 1.0
-#: the initial metric's Hessian: central differences of ∇U at the MLE with steps of this
-#: fraction of the diagonal approximation's posterior sd in u
-HESSIAN_STEP = 1e-2
 
 
 # --- priors ------------------------------------------------------------------------------------
@@ -520,8 +517,8 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     fix : natural values of parameters held fixed (a mean coefficient too)
     chains, draws, warmup : chains are run one after another, each with ``warmup`` steps of
         step-size and (diagonal, or dense with ``full_mass``) mass-matrix adaptation (Pyro's
-        windowed schedule, started from the Laplace approximation's covariance in u at the
-        MLE, or its diagonal: :func:`_laplace_metric`), then
+        windowed schedule, started from the Laplace approximation's variances in u at the
+        MLE: :func:`_laplace_variances`), then
         ``draws`` kept draws
     seed : chain c runs on the torch seed derived from (seed, c): the same seed gives the
         same draws; the global random state is left as it was
@@ -553,8 +550,7 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     if not math.isfinite(potential.evaluate(u_hat)[0]):
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
-    inverse_mass = None if mle is None else _laplace_metric(
-        potential, space, u_hat, se_u, dense=full_mass)
+    inverse_mass = None if mle is None else _laplace_variances(space, u_hat, se_u)
     keep_u, interrupted = [], False
     for c in range(int(chains)):
         rng = np.random.default_rng([int(seed), c])
@@ -630,47 +626,10 @@ def _laplace_variances(space: ParamSpace, u_hat: np.ndarray, se_u: np.ndarray) -
     return 1.0 / (info + h)
 
 
-def _laplace_metric(potential: _Potential, space: ParamSpace, u_hat: np.ndarray,
-                    se_u: np.ndarray, dense: bool = False) -> np.ndarray:
-    """The initial inverse mass matrix: the covariance of the Laplace approximation to the
-    posterior in u at the MLE û, Σ = H⁻¹ with H = ∇²U(û) ``(k, k)``, or its diagonal (the
-    marginal variances) ``(k,)`` unless ``dense``.
-
-    H is made of central differences of the gradient, column j at û ± h_j e_j with
-    h_j = :data:`HESSIAN_STEP` × the diagonal approximation's sd (2k evaluations of ∇U, the
-    prior's and the transforms' curvature included), then symmetrised. Where it is not
-    positive definite (a point infeasible, an MLE on a search box's edge) the diagonal
-    approximation :func:`_laplace_variances` is used. With many data the posterior of the
-    Matérn (variance, range) lies along the ridge σ²/ℓ^{2ν} (Zhang 2004): a metric from the
-    diagonal alone leaves NUTS 18–30 gradients per draw there (docs/benchmarks.md)."""
-    diag = _laplace_variances(space, u_hat, se_u)
-    h = HESSIAN_STEP * np.sqrt(diag)
-    k = len(u_hat)
-    H = np.empty((k, k))
-    for j in range(k):
-        e = np.zeros(k)
-        e[j] = h[j]
-        (fp, gp), (fm, gm) = potential.evaluate(u_hat + e), potential.evaluate(u_hat - e)
-        if not (math.isfinite(fp) and math.isfinite(fm)):
-            return np.diag(diag) if dense else diag
-        H[:, j] = (gp - gm) / (2.0 * h[j])
-    potential.seen.clear()
-    H = 0.5 * (H + H.T)
-    try:
-        np.linalg.cholesky(H)
-        cov = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        return np.diag(diag) if dense else diag
-    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
-        return np.diag(diag) if dense else diag
-    return 0.5 * (cov + cov.T) if dense else np.diag(cov).copy()
-
-
 def _nuts(potential, inverse_mass: np.ndarray | None, **options):
-    """Pyro's NUTS on ``potential``, its initial inverse mass matrix ``inverse_mass``,
-    ``(k,)`` or ``(k, k)`` (:func:`_laplace_metric`; its diagonal for a diagonal metric, as a
-    matrix for ``full_mass``) instead of Pyro's identity, and its step size found again for
-    it; None keeps the identity.
+    """Pyro's NUTS on ``potential``, its initial inverse mass matrix the diagonal
+    ``inverse_mass (k,)`` (:func:`_laplace_variances`) instead of Pyro's identity, and its
+    step size found again for it; None keeps the identity.
 
     Pyro takes no initial mass matrix (NumPyro's NUTS does: ``inverse_mass_matrix``), so the
     adapter's set-up is extended here. Started on the identity, the first warm-up window of
@@ -687,11 +646,7 @@ def _nuts(potential, inverse_mass: np.ndarray | None, **options):
             adapter = self._adapter.mass_matrix_adapter
             ((sites, current),) = adapter.inverse_mass_matrix.items()
             m = torch.as_tensor(inverse_mass, dtype=current.dtype)
-            if current.dim() == 1 and m.dim() == 2:
-                m = torch.diagonal(m).clone()
-            elif current.dim() == 2 and m.dim() == 1:
-                m = torch.diag(m)
-            adapter.inverse_mass_matrix = {sites: m}
+            adapter.inverse_mass_matrix = {sites: m if current.dim() == 1 else torch.diag(m)}
             if self._adapter.adapt_step_size:
                 self._adapter.reset_step_size_adaptation(self._initial_params)
 
