@@ -113,7 +113,8 @@ def run(label, model, obs, fix, args, extra=""):
     print(f"{label}: ℓ + ∇ℓ {grad_s:.3f} s", flush=True)
     t0 = time.perf_counter()
     post = fieldfit.sample(model, obs, fix=fix, chains=args.chains, draws=args.draws,
-                           warmup=args.warmup, seed=args.seed, progress=True)
+                           warmup=args.warmup, seed=args.seed, progress=True,
+                           full_mass=args.full_mass)
     wall = time.perf_counter() - t0
     summary = post.summary()
     idata = post.to_inference_data()
@@ -147,6 +148,7 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--full-mass", action="store_true", help="a dense mass matrix")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     import torch
@@ -173,7 +175,8 @@ def main(argv=None):
         "# NUTS on large data: the Vecchia and SPDE engines",
         md_table(["", ""], info + [["load average at the end", load_average()]]),
         f"{args.chains} chain(s) × ({args.warmup} warm-up + {args.draws} draws), default "
-        "priors (fieldfit.fit.mcmc.default_priors), started from the MLE neighbourhood.",
+        "priors (fieldfit.fit.mcmc.default_priors), started from the MLE neighbourhood, "
+        + ("a dense" if args.full_mass else "a diagonal") + " mass matrix.",
         md_table(["engine", "set-up", "ℓ + ∇ℓ (s)", "wall (s)", "chains (s)",
                   "gradients / step", "min bulk ESS", "min tail ESS", "bulk ESS / s",
                   "max R-hat", "divergences", "1,000 + 1,000 per chain"], rows),
