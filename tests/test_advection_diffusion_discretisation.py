@@ -264,6 +264,24 @@ def test_discretisation_check_equals_a_newton_step_on_the_refined_model():
         for name, v in out["refined"]["time"]["estimates"].items():
             np.testing.assert_allclose(v, float(ref[name]), rtol=2e-3, atol=1e-6)
         assert out["shift"] == pytest.approx(out["refined"]["time"]["shift"])
+        # Richardson in u: û + w Δu, w = 1/(1 − 2^−p), p = 2 for Crank–Nicolson, 1 for Euler
+        w = 4.0 / 3.0 if theta == 0.5 else 2.0
+        ext = out["extrapolated"]
+        assert ext["weights"] == {"time": pytest.approx(w)}
+        limit = space.unpack(u0 + w * torch.from_numpy(du))
+        var_u = np.diag(np.linalg.inv(0.5 * (Hm + Hm.T)))
+        # (p is no maximum: where I⁻¹'s diagonal is not positive there is no interval)
+        se_u = np.sqrt(np.where(var_u > 0, var_u, np.nan))
+        assert np.isfinite(se_u).sum() >= 3
+        for j, name in enumerate(space.free_names):
+            np.testing.assert_allclose(ext["estimates"][name], float(limit[name]),
+                                       rtol=2e-3, atol=1e-6)
+            lo, hi = ext["interval95"][name]
+            v = space[name].transform.inverse(torch.tensor([lo, hi], dtype=T)).numpy()
+            if np.isfinite(se_u[j]):
+                np.testing.assert_allclose(np.diff(v)[0], 2 * 1.959964 * se_u[j], rtol=2e-3)
+            else:
+                assert np.isnan([lo, hi]).all()
         shifts[theta] = max(abs(out["shift"][n]) for n in ("kappa", "c"))
     assert shifts[0.5] < shifts[1.0]
 

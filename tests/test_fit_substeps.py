@@ -144,7 +144,12 @@ def test_cli_substeps_auto_writes_the_search_and_refuses_where_it_does_not_apply
             "--mesh-max-edge", "0.2")
     res = invoke(*base, "--substeps", "auto", "--out", str(out))
     ok(res)
-    d = json.loads(out.read_text())["discretisation"]
+    # strict JSON (no NaN or Infinity), with the Richardson limit of the check's two shifts
+    d = json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    d = d["discretisation"]
+    assert d["extrapolated"]["weights"] == {"time": 2.0, "mesh": 2.0}    # θ = 1: first order
+    assert set(d["extrapolated"]["interval95"]) == set(d["extrapolated"]["estimates"]) \
+        == set(d["shift"])
     search = d["substeps_search"]
     assert search["chosen"] == search["steps"][-1]["substeps"] == d["substeps"]
     assert search["tolerance_se"] == 0.5 and search["max_substeps"] == 8

@@ -34,6 +34,18 @@ def _clean(v):
     return v if math.isfinite(v) else None
 
 
+def _clean_tree(v):
+    """A nested dict/list with every non-finite float as None (strict JSON: no NaN,
+    Infinity)."""
+    if isinstance(v, dict):
+        return {k: _clean_tree(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean_tree(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
 @dataclass
 class FitResult:
     """Estimates with standard errors, the maximised log-likelihood and how it was reached."""
@@ -134,7 +146,7 @@ class FitResult:
             "interval_method": INTERVAL_METHOD,
             "scales": dict(self.scales),
             "units": dict(self.units),
-            "discretisation": self.discretisation,
+            "discretisation": _clean_tree(self.discretisation),
             "aic": _clean(self.aic),
             "bic": _clean(self.bic),
         }

@@ -370,8 +370,22 @@ class AdvectionDiffusionField(LatentGMRFModel):
         Returns ``{"mesh_nodes", "dt", "substeps", "theta", "pilot" (automatic mesh:
         range, nugget, sill of the pilot estimate, inner edge), "refined": {kind: {settings,
         "estimates", "shift", "shift_se"}}, "shift": {name: relative shift}, "shift_se":
-        {name: shift / standard error}}``: "shift" is (θ_r − θ̂)/|θ̂| for both refinements
-        together (their steps in u added), "shift_se" the same in standard errors.
+        {name: shift / standard error}, "extrapolated"}``: "shift" is (θ_r − θ̂)/|θ̂| for
+        both refinements together (their steps in u added), "shift_se" the same in standard
+        errors.
+
+        "extrapolated" is the Richardson estimate of the continuum limit, in u,
+
+            u_∞ = û + w_mesh Δu_mesh + w_time Δu_time,   w = 1 / (1 − r^p)
+
+        for an error of order p under a refinement by the factor r: the mesh (P1, p = 2,
+        r = 1/√2) w_mesh = 2; the time step (r = ½) w_time = 4/3 for Crank–Nicolson (θ = ½,
+        p = 2), 2 for any θ > ½ (p = 1). It holds once both errors are in their asymptotic
+        regime, which one refinement cannot show. With it ``{"estimates", "interval95":
+        {name: [lo, hi]} (g(u_∞ ± 1.96 se_u), the fit's Wald interval moved to u_∞),
+        "weights"}``. On 16 exact continuum data sets of 100 stations × 240 steps it took the
+        median log error of c from −8.4 % to −4.7 %, and its interval covered the truth in 14
+        where the fit's covered 8 (docs/benchmarks.md).
         """
         import torch
 
@@ -434,7 +448,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
         pilot = self._pilot_info(obs)
         if pilot is not None:
             out["pilot"] = pilot
-        total = np.zeros(k)
+        total, steps = np.zeros(k), {}
         for kind in refine:
             if kind == "time":
                 other = self.with_discretisation(mesh=mesh, substeps=2 * self.substeps)
@@ -455,10 +469,21 @@ class AdvectionDiffusionField(LatentGMRFModel):
                             "max_edge": float(opts["max_edge"][0])}
             du = cov @ (grad(other, u0) - g0)
             total += du
+            steps[kind] = du
             est, rel, in_se = shifts(du)
             out["refined"][kind] = {**settings, "estimates": est, "shift": rel,
                                     "shift_se": in_se}
         _, out["shift"], out["shift_se"] = shifts(total)
+        if steps:
+            weights = {"mesh": 2.0, "time": 4.0 / 3.0 if self.options["theta"] == 0.5 else 2.0}
+            weights = {kind: weights[kind] for kind in steps}
+            u_inf = u0.numpy() + sum(weights[kind] * du for kind, du in steps.items())
+            var = np.diag(cov)   # not positive away from a maximum: no interval (NaN)
+            half = 1.959963984540054 * np.sqrt(np.where(var > 0, var, np.nan))
+            lo, hi = natural(u_inf - half), natural(u_inf + half)
+            out["extrapolated"] = {
+                "estimates": natural(u_inf), "weights": weights,
+                "interval95": {n: sorted([lo[n], hi[n]]) for n in free}}
         return out
 
     def _pilot_info(self, obs: Observations) -> dict | None:
