@@ -157,7 +157,7 @@ def test_cli_substeps_auto_writes_the_search_and_refuses_where_it_does_not_apply
     assert last["max_shift_se"] <= 0.5 or last["substeps"] == 8
     assert all(s["max_shift_se"] > 0.5 for s in search["steps"][:-1])
     assert math.isfinite(last["max_shift_se"])
-    assert "substeps 1: one more doubling moves" in res.stderr
+    assert "substeps 1, " in res.stderr and "one more doubling moves" in res.stderr
     assert not (tmp_path / "fit.checkpoint.jsonl").exists()
     # a spatial model takes no substeps; sample refuses auto
     fails(invoke("fit", str(path), "--coords", "x,y", "--value", "z", "--substeps", "auto",
@@ -166,7 +166,17 @@ def test_cli_substeps_auto_writes_the_search_and_refuses_where_it_does_not_apply
                  "--model", "advection-diffusion", "--substeps", "auto", "--out",
                  str(tmp_path / "b.nc")), "--substeps auto")
     fails(invoke(*base, "--substeps", "two", "--out", str(tmp_path / "c.json")), "--substeps")
+    fails(invoke("fit", str(path), "--coords", "x,y", "--value", "z", "--refine-mesh",
+                 "--out", str(tmp_path / "b.json")), "--refine-mesh")
     assert not (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()
+    # --refine-mesh alone: a mesh search, the substeps left at 1
+    res = invoke(*base, "--refine-mesh", "--out", str(out))
+    ok(res)
+    search = json.loads(out.read_text())["discretisation"]["substeps_search"]
+    assert search["kinds"] == ["mesh"] and search["chosen"] == 1
+    assert all(set(s["shifts_se"]) == {"mesh"} for s in search["steps"])
+    assert search["mesh_nodes"] == search["steps"][-1]["mesh_nodes"] <= search["max_mesh_nodes"]
+    assert "a √2 finer mesh moves the estimates by up to" in res.stderr
 
 
 def test_without_a_finite_shift_the_search_stops_at_once(data):
@@ -178,3 +188,37 @@ def test_without_a_finite_shift_the_search_stops_at_once(data):
     assert chosen.substeps == 1 and len(search["steps"]) == 1
     assert search["steps"][0]["worst"] is None
     assert search["steps"][0]["max_shift_se"] == math.inf
+
+
+def test_the_joint_search_refines_the_kind_that_moves_the_estimates_most(data):
+    # a coarse --mesh-max-edge mesh and Crank–Nicolson: both refinements move the estimates;
+    # every step refines the kind with the larger shift, the nodes stay within the cap, and
+    # the fit at the end equals a direct fit of the model chosen
+    model = AdvectionDiffusionField(mesh_options={"max_edge": (0.15, 0.45), "offset": 0.3})
+    n0 = model.mesh_for(data).n_nodes
+    chosen, res, search = fit_auto_substeps(model, data, tolerance_se=1e-9, max_substeps=2,
+                                            restarts=0, kinds=("time", "mesh"),
+                                            max_mesh_nodes=int(4.5 * n0))
+    steps = search["steps"]
+    assert search["kinds"] == ["time", "mesh"] and steps[0]["mesh_nodes"] == n0
+    assert "mesh" in [s["next"] for s in steps]             # the mesh was refined
+    for prev, nxt in zip(steps, steps[1:], strict=False):
+        assert set(prev["shifts_se"]) == {"time", "mesh"}
+        if prev["next"] == "mesh":
+            # (25 stations are nodes of every mesh: fewer than twice the nodes)
+            assert 1.4 * prev["mesh_nodes"] < nxt["mesh_nodes"] < 3 * prev["mesh_nodes"]
+            assert nxt["substeps"] == prev["substeps"]
+        else:
+            assert prev["next"] == "time" and nxt["substeps"] == 2 * prev["substeps"]
+            assert nxt["mesh_nodes"] == prev["mesh_nodes"]
+    # at the first step both can be refined: the one with the larger shift is
+    assert steps[0]["next"] == max(steps[0]["shifts_se"], key=steps[0]["shifts_se"].get)
+    assert steps[-1]["next"] is None and search["mesh_nodes"] == steps[-1]["mesh_nodes"]
+    assert search["mesh_nodes"] <= 4.5 * n0 and chosen.substeps == search["chosen"] <= 2
+    assert chosen.mesh_for(data).n_nodes == search["mesh_nodes"]
+    direct = fit(chosen.with_discretisation(), data, restarts=0)
+    assert res.loglik == pytest.approx(direct.loglik, abs=1e-3)
+    with pytest.raises(ValueError, match="kinds"):
+        fit_auto_substeps(model, data, kinds=("space",))
+    with pytest.raises(ValueError, match="given one"):
+        fit_auto_substeps(AdvectionDiffusionField(mesh=MESH), data, kinds=("mesh",))

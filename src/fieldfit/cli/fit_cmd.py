@@ -101,6 +101,12 @@ def fit(
         "between are latent; default 1), or 'auto': doubled from 1 until one more doubling "
         "moves no estimate by more than half a standard error (at most 8; the search is "
         "written to the result's 'discretisation')."),
+    refine_mesh: bool = typer.Option(
+        False, "--refine-mesh", help="advection-diffusion: refine the mesh (edges / √2, "
+        "about twice the nodes, at most 4.5× the first mesh's) until one more refinement "
+        "moves no estimate by more than half a standard error; with --substeps auto each "
+        "step refines the mesh or the time step, whichever moves the estimates more (the "
+        "search is written to the result's 'discretisation')."),
     theta: float = typer.Option(
         None, help="advection-diffusion: the time scheme, θ in [0.5, 1]: 0.5 Crank–Nicolson "
         "(default), 1 implicit Euler."),
@@ -135,7 +141,7 @@ def _fit_command(a) -> None:
     with two_step_interrupt():
         try:
             with _reported_errors():
-                if plan.auto_substeps:
+                if plan.auto_substeps or plan.refine_mesh:
                     result, search = _fit_auto_substeps(plan, restarts, progress, resume)
                 else:
                     search = None
@@ -156,23 +162,29 @@ def _fit_command(a) -> None:
 
 
 def _fit_auto_substeps(plan: _Plan, restarts: int, progress, resume: bool):
-    """``--substeps auto``: the fits at 1, 2, 4, … substeps (plan.model becomes the one
-    chosen); the search as the result's ``discretisation["substeps_search"]``."""
+    """``--substeps auto`` and/or ``--refine-mesh``: the fits at 1, 2, 4, … substeps and/or
+    finer meshes (plan.model becomes the one chosen); the search as the result's
+    ``discretisation["substeps_search"]``."""
     from ..fit.substeps import fit_auto_substeps
 
+    kinds = (("time",) if plan.auto_substeps else ()) + (("mesh",) if plan.refine_mesh
+                                                         else ())
+    what = {"time": "one more doubling", "mesh": "a √2 finer mesh"}
+
     def report(step):
+        where = f"substeps {step['substeps']}, {step['mesh_nodes']} nodes"
         if step["worst"] is None:
-            typer.secho(f"substeps {step['substeps']}: the time shift has no standard error "
-                        "to be measured in: kept", err=True, fg="yellow")
+            typer.secho(f"{where}: the shift has no standard error to be measured in: kept",
+                        err=True, fg="yellow")
         else:
-            typer.secho(f"substeps {step['substeps']}: one more doubling moves "
-                        f"{step['worst']} by {step['max_shift_se']:.2f} standard errors",
-                        err=True)
+            moves = "; ".join(f"{what[k]} moves the estimates by up to {v:.2f} se"
+                              for k, v in step["shifts_se"].items())
+            typer.secho(f"{where}: {moves} (worst: {step['worst']})", err=True)
 
     plan.model, result, search = fit_auto_substeps(plan.model, plan.train, fix=plan.fixed,
                                                    restarts=restarts, progress=progress,
                                                    checkpoint=plan.checkpoint, resume=resume,
-                                                   on_step=report)
+                                                   on_step=report, kinds=kinds)
     return result, search
 
 
@@ -206,6 +218,8 @@ class _Plan:
     check_discretisation: bool = False
     #: choose the substeps by the time shift (``--substeps auto``)
     auto_substeps: bool = False
+    #: refine the mesh by the mesh shift (``--refine-mesh``)
+    refine_mesh: bool = False
 
 
 def sibling(out: Path, what: str) -> Path:
@@ -225,10 +239,13 @@ def _plan(a) -> _Plan:
     check_distinct(**{"--out": a.out, "--predictions": a.predictions, "DATA": a.data,
                       "--predict-at": a.predict_at})
     model = model_plan(a)
+    if a.refine_mesh and not hasattr(model.model, "refined"):
+        raise ValueError(f"--refine-mesh refines a time-stepped model's mesh "
+                         f"(advection-diffusion), not --model {a.model}")
     return _Plan(model.model, model.train, model.targets, model.fixed, a.out,
                  sibling(a.out, "checkpoint.jsonl"), sibling(a.out, "interrupted.json"),
                  a.discretisation_check and hasattr(model.model, "discretisation_check"),
-                 model.auto_substeps)
+                 model.auto_substeps, bool(a.refine_mesh))
 
 
 @dataclass

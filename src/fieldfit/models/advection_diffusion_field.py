@@ -450,23 +450,10 @@ class AdvectionDiffusionField(LatentGMRFModel):
             out["pilot"] = pilot
         total, steps = np.zeros(k), {}
         for kind in refine:
-            if kind == "time":
-                other = self.with_discretisation(mesh=mesh, substeps=2 * self.substeps)
-                settings = {"substeps": other.substeps, "dt": dt / 2}
-            else:
-                if self.mesh is not None or pilot is None and "max_edge" not in \
-                        self.mesh_options:
-                    continue  # a given mesh: nothing to refine it with
-                opts = (dict(self.mesh_options) if pilot is None
-                        else dict(self.auto_mesh_options(obs)))
-                me = np.atleast_1d(np.asarray(opts["max_edge"], dtype=np.float64))
-                me = np.repeat(me, 2) if me.size == 1 else me
-                opts["max_edge"] = tuple(float(e) for e in me / math.sqrt(2.0))
-                if "cutoff" in opts:
-                    opts["cutoff"] = float(opts["cutoff"]) / math.sqrt(2.0)
-                other = self.with_discretisation(mesh_options=opts)
-                settings = {"mesh_nodes": other.mesh_for(obs).n_nodes,
-                            "max_edge": float(opts["max_edge"][0])}
+            made = self.refined(obs, kind)
+            if made is None:
+                continue  # a given mesh: nothing to refine it with
+            other, settings = made
             du = cov @ (grad(other, u0) - g0)
             total += du
             steps[kind] = du
@@ -485,6 +472,31 @@ class AdvectionDiffusionField(LatentGMRFModel):
                 "estimates": natural(u_inf), "weights": weights,
                 "interval95": {n: sorted([lo[n], hi[n]]) for n in free}}
         return out
+
+    def refined(self, obs: Observations, kind: str):
+        """``(model, settings)``: a copy refined in ``kind``, "time" (twice the substeps, the
+        same mesh) or "mesh" (every edge and the cutoff divided by √2, about twice the nodes;
+        settings ``mesh_nodes``, ``max_edge``), or None for "mesh" on a given mesh (nothing
+        to refine it with). The refined mesh's options are explicit, so refining again
+        divides them again."""
+        if kind == "time":
+            dt = self.time_grid(obs)[1]
+            other = self.with_discretisation(mesh=self.mesh_for(obs), substeps=2 * self.substeps)
+            return other, {"substeps": other.substeps, "dt": dt / other.substeps}
+        if kind != "mesh":
+            raise ValueError(f"unknown refinement {kind!r}: choose 'time', 'mesh'")
+        if self.mesh is not None:
+            return None
+        opts = (dict(self.mesh_options) if "max_edge" in self.mesh_options
+                else dict(self.auto_mesh_options(obs)))
+        me = np.atleast_1d(np.asarray(opts["max_edge"], dtype=np.float64))
+        me = np.repeat(me, 2) if me.size == 1 else me
+        opts["max_edge"] = tuple(float(e) for e in me / math.sqrt(2.0))
+        if "cutoff" in opts:
+            opts["cutoff"] = float(opts["cutoff"]) / math.sqrt(2.0)
+        other = self.with_discretisation(mesh_options=opts)
+        return other, {"mesh_nodes": other.mesh_for(obs).n_nodes,
+                       "max_edge": float(opts["max_edge"][0])}
 
     def _pilot_info(self, obs: Observations) -> dict | None:
         """The pilot estimate behind the automatic mesh (None for a given mesh or edge)."""
