@@ -14,7 +14,9 @@ direction error where the speed exceeds one range over the series, and the cover
         --workers 2 --out ad-study.json
 
 ``--options '{"substeps": "auto"}'`` fits each set as ``fieldfit fit --substeps auto`` does
-(:func:`fieldfit.fit.substeps.fit_auto_substeps`) and records the substeps chosen.
+(:func:`fieldfit.fit.substeps.fit_auto_substeps`) and records the substeps chosen;
+``"refine_mesh": true`` adds ``--refine-mesh`` (the search over both kinds, or the mesh alone
+without ``"substeps": "auto"``) and records the mesh nodes chosen.
 
 ``--check`` runs the discretisation check after each fit, as ``fieldfit fit`` does by default
 (``AdvectionDiffusionField.discretisation_check``: one Newton step on twice the substeps and on
@@ -72,13 +74,16 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
                        values=z.ravel())
     t0 = time.perf_counter()
     options = dict(options)
-    auto = options.get("substeps") == "auto"    # fit --substeps auto
+    refine_mesh = bool(options.pop("refine_mesh", False))     # fit --refine-mesh
+    auto_time = options.get("substeps") == "auto"             # fit --substeps auto
+    auto = auto_time or refine_mesh
     if auto:
         from fieldfit.fit.substeps import fit_auto_substeps
 
         options["substeps"] = 1
+        kinds = (("time",) if auto_time else ()) + (("mesh",) if refine_mesh else ())
         model, res, search = fit_auto_substeps(build("advection-diffusion", **options), obs,
-                                               restarts=2, progress=False)
+                                               restarts=2, progress=False, kinds=kinds)
     else:
         model = build("advection-diffusion", **options)
         res = fit(model, obs, restarts=2, progress=False)
@@ -93,8 +98,10 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
                         for kind, r in ch["refined"].items()}
         out["check_seconds"] = time.perf_counter() - t1
     if auto:
+        out["mesh_nodes"] = search["mesh_nodes"]
         out["substeps"] = search["chosen"]
-        out["substeps_steps"] = [{k: s[k] for k in ("substeps", "max_shift_se", "worst")}
+        out["substeps_steps"] = [{k: s[k] for k in ("substeps", "mesh_nodes", "max_shift_se",
+                                                    "worst", "shifts_se", "next")}
                                  for s in search["steps"]]
     return out
 
@@ -157,6 +164,9 @@ def summarise(rows: list[dict], dt: float, times: int) -> dict:
     chosen = [r["substeps"] for r in rows if "substeps" in r]
     if chosen:
         out["substeps_chosen"] = {str(s): chosen.count(s) for s in sorted(set(chosen))}
+    nodes = [r["mesh_nodes"] for r in rows if r.get("mesh_nodes") is not None]
+    if nodes:
+        out["mesh_nodes_chosen"] = {"median": float(np.median(nodes)), "max": int(max(nodes))}
     return out
 
 
