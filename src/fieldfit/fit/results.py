@@ -41,9 +41,7 @@ def _clean_tree(v):
         return {k: _clean_tree(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_clean_tree(x) for x in v]
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
+    return _clean(v) if isinstance(v, float) else v
 
 
 @dataclass

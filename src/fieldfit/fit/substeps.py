@@ -175,19 +175,14 @@ def _search(model, obs, fix, start, restarts, progress, tolerance_se, max_subste
         worst = {kind: _worst(check, kind) for kind in kinds}
         shifts = {kind: w[1] for kind, w in worst.items()}
         top = max(kinds, key=lambda kind: (worst[kind][0] is not None, shifts[kind]))
-        # what can still be refined, with the refined model (the mesh's is built to count
-        # its nodes, so it is kept)
-        options = {}
-        for kind in kinds:
-            if worst[kind][0] is None or shifts[kind] <= tolerance_se:
-                continue
-            if kind == "time" and 2 * model.substeps > max_substeps:
-                continue
-            made = model.refined(obs, kind) if kind == "mesh" else None
-            if kind == "mesh" and (made is None or made[1]["mesh_nodes"] > max_mesh_nodes):
-                continue
-            options[kind] = made
-        nxt = max(options, key=shifts.get) if options else None
+        # what moves an estimate beyond the tolerance and can still be refined (a given
+        # mesh has no mesh refinement in the check, so no finite mesh shift)
+        refinable = [kind for kind in kinds
+                     if worst[kind][0] is not None and shifts[kind] > tolerance_se
+                     and (kind != "time" or 2 * model.substeps <= max_substeps)
+                     and (kind != "mesh"
+                          or check["refined"]["mesh"]["mesh_nodes"] <= max_mesh_nodes)]
+        nxt = max(refinable, key=shifts.get) if refinable else None
         steps.append(_step(model, obs, res, worst[top][0], shifts[top], shifts, nxt))
         if on_step is not None:
             on_step(steps[-1])
@@ -195,7 +190,7 @@ def _search(model, obs, fix, start, restarts, progress, tolerance_se, max_subste
         if nxt is None:
             break
         model = (with_substeps(model, 2 * model.substeps) if nxt == "time"
-                 else options[nxt][0])
+                 else model.refined(obs, "mesh")[0])
         free = model.param_space(obs).fix(**fix).free_names
         warm = {k: res.params[k] for k in free if k in res.params}
         res = fit(model, obs, fix=fix, start=warm, restarts=0, progress=progress,
