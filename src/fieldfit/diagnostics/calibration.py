@@ -15,7 +15,7 @@ unit scale (ranks and coverage are invariant to that monotone map):
   read at held-out observations x_o (sbi's ``LC2ST``), with x = T(Z) the estimator's summary
   network output (q depends on Z through T only, so the null is q(θ | T) = p(θ | T)).
 
-What each estimator kind offers, and so what is run (:class:`NeuralSubject`):
+What each estimator kind offers, and so what is run (:class:`NeuralSubject`)::
 
     posterior   draws from the flow                     SBC, coverage, TARP, L-C2ST
     ratio       draws on its candidate grid, ∝ r(θ, Z)   SBC, coverage, TARP, L-C2ST
@@ -24,6 +24,17 @@ What each estimator kind offers, and so what is run (:class:`NeuralSubject`):
 
 Anything offering the :class:`CalibrationSubject` interface can be judged the same way (the
 tests use a conjugate Gaussian problem whose exact posterior is known).
+
+References
+----------
+S. Talts, M. Betancourt, D. Simpson, A. Vehtari and A. Gelman (2018), "Validating Bayesian
+inference algorithms with simulation-based calibration", arXiv:1804.06788.
+
+P. Lemos, A. Coogan, Y. Hezaveh and L. Perreault-Levasseur (2023), "Sampling-based accuracy
+testing of posterior estimators for general inference", ICML 2023.
+
+J. Linhart, A. Gramfort and P. L. C. Rodrigues (2023), "L-C2ST: Local diagnostics for
+posterior approximations in simulation-based inference", NeurIPS 2023.
 """
 
 from __future__ import annotations
@@ -52,7 +63,8 @@ PLOTS = ("sbc_ranks.png", "coverage.png", "tarp.png")
 class CalibrationSubject:
     """What the diagnostics need of an estimator, on one parameter scale.
 
-    ``kind`` (a name for the report), ``names`` (the parameters) and:
+    Subclass it and override the methods; :func:`calibrate` calls them on ``N`` fresh datasets
+    (``B`` datasets per call, ``p`` parameters):
 
     * ``simulate(count, seed, progress)`` → truths ``(count, p)`` and ``count`` datasets;
     * ``estimate(datasets)`` → point estimates ``(B, p)``;
@@ -60,39 +72,138 @@ class CalibrationSubject:
     * ``draws(datasets, n, seed)`` → posterior draws ``(n, B, p)``, or None without a
       sampler;
     * ``features(datasets)`` → fixed-length data features ``(B, S)`` for L-C2ST.
+
+    Attributes
+    ----------
+    kind : str
+        A name for the report (``"posterior"``, ``"ratio"``, ``"quantile"``, ``"point"``, …).
+    names : list of str
+        The parameters, in column order.
     """
 
     kind = "abstract"
     names: list[str] = []
 
     def simulate(self, count: int, seed: int, progress: bool = False):
+        """Simulate fresh pairs of parameters and data.
+
+        Parameters
+        ----------
+        count : int
+            Number of datasets.
+        seed : int
+            Seed of the simulations.
+        progress : bool, default False
+            Show a progress bar.
+
+        Returns
+        -------
+        truth : numpy.ndarray, shape (count, p)
+            The parameters each dataset was simulated with.
+        datasets : list
+            ``count`` datasets, in whatever form the other methods take.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+        """
         raise NotImplementedError
 
     def estimate(self, datasets) -> np.ndarray:
+        """Point estimates of the parameters of each dataset.
+
+        Parameters
+        ----------
+        datasets : list
+            ``B`` datasets from :meth:`simulate`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, p)
+            One estimate per dataset.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+        """
         raise NotImplementedError
 
     def quantiles(self, datasets) -> dict[float, np.ndarray]:
+        """Marginal posterior quantiles of each dataset's parameters.
+
+        Parameters
+        ----------
+        datasets : list
+            ``B`` datasets from :meth:`simulate`.
+
+        Returns
+        -------
+        dict of float to numpy.ndarray
+            ``{level: (B, p)}``; empty (the base class) when the estimator gives none.
+        """
         return {}
 
     def draws(self, datasets, n: int, seed: int) -> np.ndarray | None:
+        """Posterior draws for each dataset.
+
+        Parameters
+        ----------
+        datasets : list
+            ``B`` datasets from :meth:`simulate`.
+        n : int
+            Draws per dataset.
+        seed : int
+            Seed of the draws.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, B, p), or None
+            The draws; ``None`` (the base class) without a sampler.
+        """
         return None
 
     def features(self, datasets) -> np.ndarray:
+        """Fixed-length features of each dataset, for L-C2ST.
+
+        Parameters
+        ----------
+        datasets : list
+            ``B`` datasets from :meth:`simulate`.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, S)
+            One feature vector per dataset.
+
+        Raises
+        ------
+        NotImplementedError
+            Always, in the base class.
+        """
         raise NotImplementedError
 
 
 class NeuralSubject(CalibrationSubject):
-    """A :class:`~fieldfit.neural.bundle.NeuralEstimator` on the prior's unit scale.
+    r"""A :class:`~fieldfit.neural.bundle.NeuralEstimator` on the prior's unit scale.
 
     Datasets are simulated from the bundle's ``spec`` exactly as its training data were
     (the network sees them unstandardised, as in training). Draws:
 
     * posterior: ``sample_unit`` of the flow;
-    * ratio: the fixed candidate set u_m of the prior box (``candidates()``, scrambled Sobol)
-      resampled with weights w_m ∝ r(u_m, Z) (the prior is uniform on the unit scale, so
-      these are draws from the grid approximation of the posterior p(u | Z) ∝ r(u, Z) π(u));
-      their resolution is the grid's;
-    * quantile and point estimators define no joint law: None.
+    * ratio: the fixed candidate set :math:`u_m` of the prior box (``candidates()``, scrambled
+      Sobol) resampled with weights :math:`w_m \propto r(u_m, Z)` (the prior is uniform on the
+      unit scale, so these are draws from the grid approximation of the posterior
+      :math:`p(u \mid Z) \propto r(u, Z) \pi(u)`); their resolution is the grid's;
+    * quantile and point estimators define no joint law: ``None``.
+
+    Parameters
+    ----------
+    estimator : fieldfit.neural.bundle.NeuralEstimator
+        The estimator judged.
+    batch_size : int, default 64
+        Datasets per network call.
     """
 
     def __init__(self, estimator, batch_size: int = 64):
@@ -103,6 +214,27 @@ class NeuralSubject(CalibrationSubject):
         self.batch_size = int(batch_size)
 
     def simulate(self, count, seed, progress=False):
+        """Simulate fresh datasets from the estimator's own specification.
+
+        Sample indices start at :data:`DIAGNOSTICS_START`, never reached by training, validation or
+        interval calibration; simulations run with one thread per numerical library.
+
+        Parameters
+        ----------
+        count : int
+            Number of datasets.
+        seed : int
+            Seed of the run (sample ``i`` depends on ``(seed, i)`` only).
+        progress : bool, default False
+            Show a progress bar.
+
+        Returns
+        -------
+        truth : numpy.ndarray, shape (count, p)
+            The parameters on the prior's unit scale.
+        datasets : list of (coords, values)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+        """
         from tqdm.auto import tqdm
 
         from ..settings import one_thread
@@ -129,14 +261,55 @@ class NeuralSubject(CalibrationSubject):
         return out
 
     def estimate(self, datasets):
+        """The estimator's point estimates, on the unit scale.
+
+        Parameters
+        ----------
+        datasets : list of (coords, values)
+            ``B`` datasets.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, p)
+            The estimates (the network's outputs are cached for the last ``datasets`` list).
+        """
         return self._outputs(datasets)["estimate"]
 
     def quantiles(self, datasets):
+        """The estimator's marginal quantiles, on the unit scale.
+
+        Parameters
+        ----------
+        datasets : list of (coords, values)
+            ``B`` datasets.
+
+        Returns
+        -------
+        dict of float to numpy.ndarray
+            ``{level: (B, p)}``; empty unless the estimator reports quantiles.
+        """
         return {float(k[1:]): v for k, v in self._outputs(datasets).items()
                 if k.startswith("q")}
 
     @torch.no_grad()
     def draws(self, datasets, n, seed):
+        """Posterior draws on the unit scale (see the class docstring for how).
+
+        Parameters
+        ----------
+        datasets : list of (coords, values)
+            ``B`` datasets.
+        n : int
+            Draws per dataset.
+        seed : int
+            Seed of the draws.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, B, p), or None
+            The draws of a posterior or ratio estimator; ``None`` for quantile and point
+            estimators.
+        """
         if self.kind == "posterior":
             parts = [self.network.sample_unit(inputs, n, seed=seed + s)
                      for s, inputs in self._chunks(datasets)]
@@ -155,6 +328,18 @@ class NeuralSubject(CalibrationSubject):
 
     @torch.no_grad()
     def features(self, datasets):
+        """The summary network's output for each dataset, the L-C2ST features.
+
+        Parameters
+        ----------
+        datasets : list of (coords, values)
+            ``B`` datasets.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, S)
+            The summaries :math:`T(Z)`, in float64.
+        """
         return np.concatenate([self.network.summary(inputs).double().numpy()
                                for _, inputs in self._chunks(datasets)])
 
@@ -183,7 +368,37 @@ class _PrecomputedPosterior:
 
 @dataclass
 class CalibrationReport:
-    """The diagnostics' numbers (:meth:`to_dict`, JSON-able) and what the plots need."""
+    """The diagnostics' numbers (:meth:`to_dict`, JSON-able) and what the plots need.
+
+    Built by :func:`calibrate`.
+
+    Parameters
+    ----------
+    kind : str
+        The estimator's kind.
+    names : list of str
+        The parameters.
+    simulations : int
+        Number of fresh datasets diagnosed.
+    seed : int
+        The run's seed.
+    draws : int or None
+        Posterior draws per dataset (``None`` without a sampler).
+    sbc : dict or None
+        Simulation-based calibration: p-values per parameter, rank histograms, verdict.
+    coverage : dict
+        Expected-coverage curve and table of central intervals, with binomial tests.
+    tarp : dict or None
+        TARP's expected coverage curve, ATC, p-values and verdict.
+    lc2st : dict or None
+        L-C2ST statistics and p-values at held-out observations.
+    accuracy : dict
+        RMSE and bias of the point estimates per parameter (unit scale).
+    not_applicable : dict, default {}
+        Diagnostic name to the reason it was not run.
+    warnings : list of str, default []
+        Distinct warnings raised during the run.
+    """
 
     kind: str
     names: list[str]
@@ -209,6 +424,14 @@ class CalibrationReport:
         return out
 
     def to_dict(self) -> dict:
+        """The report as JSON-able data.
+
+        Returns
+        -------
+        dict
+            ``kind``, ``params``, ``simulations``, ``seed``, ``posterior_draws``, ``alpha``,
+            ``verdicts`` and each diagnostic's numbers, with NumPy numbers turned into floats.
+        """
         return json.loads(json.dumps({
             "kind": self.kind, "params": self.names, "simulations": self.simulations,
             "seed": self.seed, "posterior_draws": self.draws, "alpha": ALPHA,
@@ -218,14 +441,25 @@ class CalibrationReport:
             default=float))
 
     def summary(self) -> str:
-        """One line: each diagnostic's verdict."""
+        """One line: each diagnostic's verdict.
+
+        Returns
+        -------
+        str
+            E.g. ``"posterior estimator, 200 simulations: sbc ok, coverage ok, tarp ok, lc2st ok"``.
+        """
         parts = [f"{k} {'ok' if v else 'MISCALIBRATED'}" for k, v in self.verdicts.items()]
         return (f"{self.kind} estimator, {self.simulations} simulations: "
                 + (", ".join(parts) or "no calibration diagnostic applies"))
 
     def figures(self) -> dict[str, bytes]:
-        """The PNG plots (rank histograms, coverage curves, TARP) by file name: only those
-        whose diagnostic ran."""
+        """The PNG plots (rank histograms, coverage curves, TARP), only those whose diagnostic ran.
+
+        Returns
+        -------
+        dict of str to bytes
+            File name (from :data:`PLOTS`) to PNG contents.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -277,8 +511,20 @@ class CalibrationReport:
         return out
 
     def write(self, json_path: str | Path, plots_dir: str | Path | None = None) -> list[Path]:
-        """The JSON at ``json_path`` and the PNGs in ``plots_dir`` (default: the JSON's
-        folder), written as one set (:func:`fieldfit.io.write_set`); returns the paths."""
+        """Write the JSON report and its PNG plots as one set (:func:`fieldfit.io.write_set`).
+
+        Parameters
+        ----------
+        json_path : str or pathlib.Path
+            Where the JSON goes.
+        plots_dir : str or pathlib.Path or None, optional
+            Folder of the PNGs; default the JSON's folder.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The paths written, the JSON first.
+        """
         from ..io import write_set
 
         json_path = Path(json_path)
@@ -296,7 +542,25 @@ def _png(fig) -> bytes:
 
 
 def check_simulations(simulations, option: str = "simulations") -> int:
-    """``simulations`` is an integer ≥ 1; ValueError naming ``option`` otherwise."""
+    """Check a number of simulations.
+
+    Parameters
+    ----------
+    simulations : int
+        The value to check.
+    option : str, default "simulations"
+        The option's name, for the error message.
+
+    Returns
+    -------
+    int
+        ``simulations`` as a Python int.
+
+    Raises
+    ------
+    ValueError
+        If ``simulations`` is not an integer (booleans refused) or is below 1.
+    """
     if isinstance(simulations, bool) or not isinstance(simulations, (int, np.integer)) \
             or simulations < 1:
         raise ValueError(f"{option} must be an integer >= 1 (the number of fresh "
@@ -309,11 +573,38 @@ def calibrate(estimator, simulations: int = 200, seed: int = 0, draws: int = 100
               progress: bool = False) -> CalibrationReport:
     """Run every diagnostic that applies to ``estimator`` on ``simulations`` fresh datasets.
 
-    ``estimator``: a :class:`~fieldfit.neural.bundle.NeuralEstimator`, a file or shipped name
-    (:func:`~fieldfit.neural.bundle.load_estimator`), or a :class:`CalibrationSubject`.
-    ``draws``: posterior draws per dataset (L; ranks lie in {0, …, L}). L-C2ST is read at
-    ``lc2st_observations`` further datasets, its null distribution from ``lc2st_trials``
-    permutations (p-values in steps of 1/trials). All randomness follows ``seed``.
+    Simulation-based calibration (Talts et al. 2018), expected coverage of central intervals,
+    TARP (Lemos et al. 2023) and L-C2ST (Linhart et al. 2023), as the estimator's kind allows
+    (module docstring). All randomness follows ``seed``; the caller's torch generator is left as
+    it was.
+
+    Parameters
+    ----------
+    estimator : NeuralEstimator, str, pathlib.Path or CalibrationSubject
+        A :class:`~fieldfit.neural.bundle.NeuralEstimator`, a file or shipped name
+        (:func:`~fieldfit.neural.bundle.load_estimator`), or a :class:`CalibrationSubject`.
+    simulations : int, default 200
+        Number of fresh datasets (at least 1).
+    seed : int, default 0
+        Seed of the simulations, draws and classifiers.
+    draws : int, default 1000
+        Posterior draws per dataset, ``L >= 2`` (ranks lie in ``{0, …, L}``).
+    lc2st_observations : int, default 3
+        Further datasets at which L-C2ST is read (0: no L-C2ST).
+    lc2st_trials : int, default 50
+        Permutations of L-C2ST's null distribution (p-values in steps of ``1 / trials``).
+    progress : bool, default False
+        Show a progress bar while simulating.
+
+    Returns
+    -------
+    CalibrationReport
+        The numbers, verdicts, and warnings raised during the run.
+
+    Raises
+    ------
+    ValueError
+        If a count is not an integer in range, or ``estimator`` is none of the accepted kinds.
     """
     simulations = check_simulations(simulations)
     for name, v, lo in (("draws", draws, 2), ("lc2st_observations", lc2st_observations, 0),

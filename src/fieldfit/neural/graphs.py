@@ -42,8 +42,31 @@ def _standardise(values: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 def spatial_graph(coords: np.ndarray, k: int = 10, radius: float | None = None) -> np.ndarray:
-    """Edges ``(2, E)`` (source, target): each point receives edges from its ``k`` nearest
-    neighbours (within ``radius`` if given)."""
+    """Nearest-neighbour graph of a set of locations.
+
+    Each point receives edges from its ``k`` nearest neighbours (fewer if there are fewer than
+    ``k + 1`` points), keeping only those within ``radius`` if given; found with scipy's
+    ``cKDTree``.
+
+    Parameters
+    ----------
+    coords : array_like, shape (n, 2)
+        The locations.
+    k : int, default 10
+        Most incoming edges per point.
+    radius : float or None, default None
+        Largest distance of an edge; ``None``: no limit.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2, E)
+        Edges as ``(source, target)`` indices into ``coords``; no self-loops.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 2 locations.
+    """
     coords = np.asarray(coords, dtype=np.float64)
     n = len(coords)
     if n < 2:
@@ -85,15 +108,33 @@ def _binned_pairs(coords, z, edges, step, lut):  # pragma: no cover  (compiled)
 
 def variogram_summary(coords: np.ndarray, z: np.ndarray,
                       edges: Sequence[float] = VARIOGRAM_EDGES) -> np.ndarray:
-    """Empirical semivariances of standardised values and the share of pairs per lag bin,
-    ``(2 · n_bins,)``:
+    r"""Empirical semivariances of standardised values and the share of pairs per lag bin.
 
-        γ̂_b = (1 / 2|N_b|) Σ_{(i,j) ∈ N_b} mean_r (z̃_ri − z̃_rj)²,   f_b = |N_b| / (n(n−1)/2)
+    .. math::
 
-    over the pairs with distance in ``[edges[b], edges[b+1])`` (Matheron's estimator, averaged
-    over replicates); an empty bin gives γ̂_b = 1 (the standardised variance), f_b = 0.
-    ``coords (n, 2)``, ``z (r, n)``. All pairs, in one compiled pass that does not store them
-    (scipy's ``pdist`` would hold n²/2 distances and bin them in a second pass).
+        \hat\gamma_b = \frac{1}{2 |N_b|} \sum_{(i, j) \in N_b} \frac{1}{r} \sum_{k=1}^{r}
+        (\tilde z_{ki} - \tilde z_{kj})^2, \qquad f_b = \frac{|N_b|}{n (n - 1) / 2},
+
+    over the pairs :math:`N_b` with distance in ``[edges[b], edges[b+1])`` (Matheron's
+    estimator, averaged over replicates); an empty bin gives :math:`\hat\gamma_b = 1` (the
+    standardised variance) and :math:`f_b = 0`. All pairs are visited in one compiled pass that
+    does not store them (scipy's ``pdist`` would hold :math:`n^2/2` distances and bin them in a
+    second pass).
+
+    Parameters
+    ----------
+    coords : array_like, shape (n, 2)
+        The locations.
+    z : array_like, shape (r, n) or (n,)
+        Standardised values, one row per replicate.
+    edges : sequence of float, default VARIOGRAM_EDGES
+        Increasing lag-bin edges, ``n_bins + 1`` of them; pairs at distance ``>= edges[-1]``
+        are ignored.
+
+    Returns
+    -------
+    numpy.ndarray, shape (2 * n_bins,)
+        :math:`(\hat\gamma_1, \dots, \hat\gamma_{n_{bins}}, f_1, \dots, f_{n_{bins}})`.
     """
     coords = np.ascontiguousarray(coords, dtype=np.float64)
     z = np.ascontiguousarray(np.atleast_2d(z), dtype=np.float64)
@@ -110,9 +151,16 @@ def variogram_summary(coords: np.ndarray, z: np.ndarray,
 
 @dataclass(frozen=True)
 class ExpertLayout:
-    """The names of the expert summaries in the order of the columns of a batch's
-    ``expert (B, len(fields))``: networks are trained on that order, so it never changes for
-    a kind of batch; code reads and builds the columns by name."""
+    """The names of the expert summaries, in the column order of a batch's ``expert``.
+
+    A batch's ``expert`` has shape ``(B, len(fields))``: networks are trained on that order, so
+    it never changes for a kind of batch; code reads and builds the columns by name.
+
+    Parameters
+    ----------
+    fields : tuple of str
+        The names of the columns, in order.
+    """
 
     fields: tuple[str, ...]
 
@@ -120,6 +168,23 @@ class ExpertLayout:
         return len(self.fields)
 
     def index(self, name: str) -> int:
+        """The column of the expert summary ``name``.
+
+        Parameters
+        ----------
+        name : str
+            One of :attr:`fields`.
+
+        Returns
+        -------
+        int
+            Its position in :attr:`fields`.
+
+        Raises
+        ------
+        ValueError
+            If there is no summary of that name.
+        """
         try:
             return self.fields.index(name)
         except ValueError:
@@ -127,14 +192,46 @@ class ExpertLayout:
                              f"{list(self.fields)}") from None
 
     def row(self, **values) -> list:
-        """The values given by name, in the column order (every field exactly once)."""
+        """The values given by name, in the column order (every field exactly once).
+
+        Parameters
+        ----------
+        **values
+            One value per field, by name.
+
+        Returns
+        -------
+        list
+            The values in the order of :attr:`fields`.
+
+        Raises
+        ------
+        ValueError
+            If the names given are not exactly the fields.
+        """
         if set(values) != set(self.fields):
             raise ValueError(f"expert summaries are {list(self.fields)}; got "
                              f"{sorted(values)}")
         return [values[f] for f in self.fields]
 
     def stack(self, **columns: torch.Tensor) -> torch.Tensor:
-        """Columns ``(B,)`` given by name -> ``expert (B, len(fields))``."""
+        """Columns given by name, stacked into an ``expert`` matrix.
+
+        Parameters
+        ----------
+        **columns : torch.Tensor, shape (B,)
+            One column per field, by name.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, len(fields))
+            The columns in the order of :attr:`fields`.
+
+        Raises
+        ------
+        ValueError
+            If the names given are not exactly the fields.
+        """
         return torch.stack(self.row(**columns), 1)
 
 
@@ -156,7 +253,25 @@ class _Batch:
 
 
 def expert_field(batch: _Batch, name: str) -> torch.Tensor:
-    """The expert summary ``name`` of every dataset of ``batch``, ``(B,)`` (e.g. "log_n")."""
+    """The expert summary ``name`` of every dataset of ``batch`` (e.g. ``"log_n"``).
+
+    Parameters
+    ----------
+    batch : GraphBatch, PooledBatch or GridBatch
+        A batch with an ``expert`` matrix ``(B, len(layout))``.
+    name : str
+        A field of the batch's ``expert_layout``.
+
+    Returns
+    -------
+    torch.Tensor, shape (B,)
+        That column of ``batch.expert``.
+
+    Raises
+    ------
+    ValueError
+        If the batch has no expert summary of that name.
+    """
     return batch.expert[:, batch.expert_layout.index(name)]
 
 
@@ -164,9 +279,28 @@ def expert_field(batch: _Batch, name: str) -> torch.Tensor:
 class GraphBatch(_Batch):
     """Several datasets as one disconnected graph, one subgraph per replicate.
 
-    ``x (N, 1)`` standardised values, ``edge_index (2, E)``, ``edge_attr (E, 1)`` distances,
-    ``graph (N,)`` the replicate-graph of each node, ``dataset (G,)`` the dataset of each
-    replicate-graph, ``expert (B, 4)`` (:data:`GRAPH_EXPERT`).
+    A batch of ``B`` datasets with ``G`` replicates in all and ``N`` nodes (locations times
+    replicates) in all; built by :func:`collate_graphs`.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, 1)
+        Standardised values.
+    edge_index : torch.Tensor, shape (2, E)
+        Edges ``(source, target)`` into the nodes.
+    edge_attr : torch.Tensor, shape (E, 1)
+        Edge lengths (distances).
+    graph : torch.Tensor, shape (N,)
+        The replicate-graph of each node.
+    dataset : torch.Tensor, shape (G,)
+        The dataset of each replicate-graph.
+    expert : torch.Tensor, shape (B, 4)
+        Expert summaries, columns :data:`GRAPH_EXPERT`.
+    variogram : torch.Tensor or None, shape (B, 2 * n_bins)
+        Variogram summaries (:func:`variogram_summary`), if the network uses them.
+    pilot : torch.Tensor or None, shape (B, 3 * S)
+        Pilot likelihoods (:func:`fieldfit.neural.pilot.pilot_likelihoods`), if the network
+        uses them.
     """
 
     x: torch.Tensor
@@ -181,11 +315,21 @@ class GraphBatch(_Batch):
 
 @dataclass
 class PooledBatch(_Batch):
-    """Datasets whose graph-network features are already computed: ``phi (B, width)`` the
-    replicate means of :meth:`GNNSummary.per_replicate`, with the ``expert (B, 4)`` and, where
-    the network uses them, ``variogram`` and ``pilot`` summaries of
-    :func:`collate_graphs` (training ψ and the head on frozen graph convolutions,
-    :mod:`fieldfit.neural.frozen`)."""
+    """Datasets whose graph-network features are already computed.
+
+    Used to train ψ and the head on frozen graph convolutions (:mod:`fieldfit.neural.frozen`).
+
+    Parameters
+    ----------
+    phi : torch.Tensor, shape (B, width)
+        The replicate means of :meth:`GNNSummary.per_replicate`.
+    expert : torch.Tensor, shape (B, 4)
+        Expert summaries, columns :data:`GRAPH_EXPERT`.
+    variogram : torch.Tensor or None, shape (B, 2 * n_bins)
+        Variogram summaries of :func:`collate_graphs`, where the network uses them.
+    pilot : torch.Tensor or None, shape (B, 3 * S)
+        Pilot-likelihood summaries of :func:`collate_graphs`, where the network uses them.
+    """
 
     phi: torch.Tensor
     expert: torch.Tensor
@@ -194,15 +338,39 @@ class PooledBatch(_Batch):
 
     @property
     def dataset(self) -> torch.Tensor:
+        """The dataset of each row, ``arange(B)`` (one pooled row per dataset)."""
         return torch.arange(len(self.phi), device=self.phi.device)
 
     def select(self, idx) -> PooledBatch:
+        """The datasets ``idx`` of the batch, as a new batch.
+
+        Parameters
+        ----------
+        idx : int, slice, sequence of int or torch.Tensor
+            Which rows to keep (any index torch accepts on the first axis).
+
+        Returns
+        -------
+        PooledBatch
+            The selected rows of every tensor (``None`` summaries stay ``None``).
+        """
         return PooledBatch(*(None if t is None else t[idx]
                              for t in (self.phi, self.expert, self.variogram, self.pilot)))
 
     @staticmethod
     def concat(parts: Sequence[PooledBatch]) -> PooledBatch:
-        """The datasets of ``parts``, in order, as one batch."""
+        """The datasets of ``parts``, in order, as one batch.
+
+        Parameters
+        ----------
+        parts : sequence of PooledBatch
+            Non-empty; all with the same optional summaries as the first.
+
+        Returns
+        -------
+        PooledBatch
+            The tensors of the parts concatenated along the first axis.
+        """
         return PooledBatch(*(None if getattr(parts[0], k) is None else
                              torch.cat([getattr(p, k) for p in parts])
                              for k in ("phi", "expert", "variogram", "pilot")))
@@ -212,10 +380,37 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
                    radius: float | None = None,
                    variogram: Sequence[float] | None = None,
                    pilot: Mapping | None = None) -> GraphBatch:
-    """``items``: (coords (n, 2), values (r, n)) per dataset -> :class:`GraphBatch`;
-    ``variogram``: lag-bin edges of :func:`variogram_summary` ``(B, 2 · n_bins)`` (None: none);
-    ``pilot``: keyword arguments of :func:`fieldfit.neural.pilot.pilot_likelihoods` (ranges,
-    nuggets, m), giving ``pilot (B, 3 · settings)`` (None: none).
+    """Standardise datasets and join them into one :class:`GraphBatch`.
+
+    Each dataset is standardised over all its values (``(z - mean) / sd``), its locations joined
+    by :func:`spatial_graph`, and its graph repeated once per replicate.
+
+    Parameters
+    ----------
+    items : sequence of (coords, values)
+        Per dataset, ``coords`` of shape ``(n, 2)`` and ``values`` of shape ``(r, n)`` (or
+        ``(n,)`` for one replicate).
+    k : int, default 10
+        Neighbours per node (:func:`spatial_graph`).
+    radius : float or None, default None
+        Largest edge length (:func:`spatial_graph`).
+    variogram : sequence of float or None, default None
+        Lag-bin edges of :func:`variogram_summary`, giving ``variogram (B, 2 * n_bins)``;
+        ``None``: none.
+    pilot : mapping or None, default None
+        Keyword arguments of :func:`fieldfit.neural.pilot.pilot_likelihoods` (``ranges``,
+        ``nuggets``, ``m``), giving ``pilot (B, 3 * S)`` with ``S`` settings; ``None``: none.
+
+    Returns
+    -------
+    GraphBatch
+        The batch, in float32.
+
+    Raises
+    ------
+    ValueError
+        If a dataset's coordinates do not match its values, its values are not finite or all
+        equal, or it has fewer than 2 locations.
     """
     xs, edges, dists, graph, dataset, expert, vario, pil = [], [], [], [], [], [], [], []
     offset = g = 0
@@ -258,9 +453,27 @@ def collate_graphs(items: Sequence[tuple[np.ndarray, np.ndarray]], k: int = 10,
 
 
 def grid_shape(coords: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float]:
-    """Order of the points on a complete regular grid (row-major, y then x), its shape
-    ``(ny, nx)`` and spacing (geometric mean of the two axes'); ValueError if the locations
-    are not a complete regular grid."""
+    """Recognise a complete regular grid: the order of its points, its shape and spacing.
+
+    Parameters
+    ----------
+    coords : array_like, shape (n, 2)
+        The locations (coordinates are compared after rounding to 9 decimals).
+
+    Returns
+    -------
+    order : numpy.ndarray, shape (n,)
+        Indices putting the points in row-major order (y, then x).
+    shape : tuple of int
+        ``(ny, nx)``.
+    spacing : float
+        Geometric mean of the spacings along the two axes.
+
+    Raises
+    ------
+    ValueError
+        If the locations are not a complete regular grid of at least 2 x 2 points.
+    """
     coords = np.asarray(coords, dtype=np.float64)
     xs, ix = np.unique(np.round(coords[:, 0], 9), return_inverse=True)
     ys, iy = np.unique(np.round(coords[:, 1], 9), return_inverse=True)
@@ -278,8 +491,17 @@ def grid_shape(coords: np.ndarray) -> tuple[np.ndarray, tuple[int, int], float]:
 
 @dataclass
 class GridBatch(_Batch):
-    """``images (G, 1, ny, nx)`` standardised, ``dataset (G,)``, ``expert (B, 4)``
-    (:data:`GRID_EXPERT`)."""
+    """Gridded datasets as a stack of images, built by :func:`collate_grids`.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (G, 1, ny, nx)
+        Standardised values, one image per replicate.
+    dataset : torch.Tensor, shape (G,)
+        The dataset of each image.
+    expert : torch.Tensor, shape (B, 4)
+        Expert summaries, columns :data:`GRID_EXPERT`.
+    """
 
     images: torch.Tensor
     dataset: torch.Tensor
@@ -288,8 +510,25 @@ class GridBatch(_Batch):
 
 
 def collate_grids(items: Sequence[tuple[np.ndarray, np.ndarray]]) -> GridBatch:
-    """``items``: (coords (n, 2) on a regular grid, values (r, n)) -> :class:`GridBatch`
-    (all datasets of a batch on grids of one shape)."""
+    """Standardise gridded datasets and stack them into one :class:`GridBatch`.
+
+    Parameters
+    ----------
+    items : sequence of (coords, values)
+        Per dataset, ``coords`` of shape ``(n, 2)`` on a complete regular grid and ``values`` of
+        shape ``(r, n)`` (or ``(n,)``); all grids of one shape.
+
+    Returns
+    -------
+    GridBatch
+        The batch, in float32.
+
+    Raises
+    ------
+    ValueError
+        If a dataset is not on a complete regular grid, the grids differ in shape, or a
+        dataset's values are not finite or all equal.
+    """
     images, dataset, expert, shape = [], [], [], None
     for b, (coords, values) in enumerate(items):
         values = np.atleast_2d(values)

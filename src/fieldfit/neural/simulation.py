@@ -23,7 +23,19 @@ VALIDATION_START = 10**9
 
 
 def validation_indices(count: int) -> range:
-    """The sample indices of a run's ``count`` validation datasets."""
+    """The sample indices of a run's ``count`` validation datasets.
+
+    Parameters
+    ----------
+    count : int
+        Number of validation datasets.
+
+    Returns
+    -------
+    range
+        ``range(VALIDATION_START, VALIDATION_START + count)``: indices never reached by
+        training data.
+    """
     return range(VALIDATION_START, VALIDATION_START + int(count))
 
 
@@ -33,13 +45,26 @@ _LEGACY_KINDS = ("gaussian-field", "matern-spde")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model by description: a registered name and its options
-    (:func:`fieldfit.models.build`), rebuilt on every worker and from a saved estimator.
+    """A model by description: a registered name and its options.
 
-    ``ModelSpec("matern", {"nugget": False})``, ``ModelSpec("matern-spde", {"alpha": 2})``,
-    ``ModelSpec("advection-diffusion")``; ``ModelSpec.of(model)`` describes a built model.
-    A fixed ``smoothness`` of the prior is passed to the models that take it as an option
-    (the Matérn's closed forms; the SPDE's order α).
+    The model is built by :func:`fieldfit.models.build`, on every worker and from a saved
+    estimator: ``ModelSpec("matern", {"nugget": False})``,
+    ``ModelSpec("matern-spde", {"alpha": 2})``, ``ModelSpec("advection-diffusion")``;
+    ``ModelSpec.of(model)`` describes a built model. A fixed ``smoothness`` of the prior is
+    passed to the models that take it as an option (the Matérn's closed forms; the SPDE's
+    order α).
+
+    Parameters
+    ----------
+    name : str, default "matern"
+        A registered model name (stored under its canonical name).
+    options : mapping, default {}
+        Options of that model.
+
+    Raises
+    ------
+    ValueError
+        If the name is not registered or an option is not one the model takes.
     """
 
     name: str = "matern"
@@ -58,7 +83,18 @@ class ModelSpec:
 
     @classmethod
     def of(cls, model) -> ModelSpec:
-        """The spec of a built model (``model.to_spec()``)."""
+        """The spec of a built model (``model.to_spec()``).
+
+        Parameters
+        ----------
+        model : object
+            A model with a ``to_spec()`` method returning ``{"model": name, **options}``.
+
+        Returns
+        -------
+        ModelSpec
+            Its description.
+        """
         spec = dict(model.to_spec())
         return cls(spec.pop("model"), spec)
 
@@ -70,6 +106,19 @@ class ModelSpec:
         return is_space_time(self.name)
 
     def build(self, fixed: Mapping[str, float] | None = None):
+        """Build the model described.
+
+        Parameters
+        ----------
+        fixed : mapping of str to float or None, optional
+            Parameters the prior fixes; a fixed ``smoothness`` becomes the model option of that
+            name where the model takes one and the spec does not set it.
+
+        Returns
+        -------
+        object
+            The model, from :func:`fieldfit.models.build`.
+        """
         from ..models import build
         from ..models.registry import entry
 
@@ -80,12 +129,38 @@ class ModelSpec:
         return build(self.name, **options)
 
     def to_dict(self) -> dict:
+        """The spec as plain data.
+
+        Returns
+        -------
+        dict
+            ``{"name": ..., "options": {...}}``, read back by :meth:`from_dict`.
+        """
         return {"name": self.name, "options": dict(self.options)}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> ModelSpec:
-        """From :meth:`to_dict`, or from the description of bundles saved before the model
-        registry (``{"kind": "gaussian-field", "covariance": ..., "nugget": ...}``)."""
+        """Rebuild a spec from its plain-data description.
+
+        Reads the output of :meth:`to_dict`, or the description of bundles saved before the model
+        registry (``{"kind": "gaussian-field", "covariance": ..., "nugget": ...}`` or
+        ``{"kind": "matern-spde", "alpha": ..., "nugget": ...}``).
+
+        Parameters
+        ----------
+        d : mapping
+            The description.
+
+        Returns
+        -------
+        ModelSpec
+            The spec described.
+
+        Raises
+        ------
+        ValueError
+            If a legacy ``kind`` is unknown, or the name or options are invalid.
+        """
         d = dict(d)
         if "kind" in d:
             if d["kind"] not in _LEGACY_KINDS:
@@ -98,8 +173,21 @@ class ModelSpec:
 
 
 def example_observations(space_time: bool = False):
-    """Three locations (at two times for space-time models) in the unit square: a model's
-    parameter space with the mean coefficients a design's coordinates give (``x0``, ``x1``)."""
+    """Three locations in the unit square (at two times for space-time models).
+
+    Enough to ask a model for its parameter space, with the mean coefficients a design's
+    coordinates give (``x0``, ``x1``).
+
+    Parameters
+    ----------
+    space_time : bool, default False
+        Observe each location at times 0 and 1.
+
+    Returns
+    -------
+    fieldfit.Observations
+        3 (or 6) observations with zero values.
+    """
     from ..data import Observations
 
     coords = np.array([[0.1, 0.2], [0.5, 0.9], [0.8, 0.3]])
@@ -111,8 +199,18 @@ def example_observations(space_time: bool = False):
 
 @dataclass(frozen=True)
 class Sample:
-    """One simulated dataset: parameters ``theta (p,)``, ``coords (n, 2)``, ``values (r, n)``
-    (``(r·T, n)`` for a space-time model: see :class:`SimulationSpec`)."""
+    """One simulated dataset.
+
+    Parameters
+    ----------
+    theta : numpy.ndarray, shape (p,)
+        The parameters it was simulated with (prior order).
+    coords : numpy.ndarray, shape (n, 2)
+        The locations.
+    values : numpy.ndarray, shape (r, n)
+        One row per replicate (``(r * T, n)`` for a space-time model: see
+        :class:`SimulationSpec`).
+    """
 
     theta: np.ndarray
     coords: np.ndarray
@@ -123,18 +221,35 @@ class Sample:
 class SimulationSpec:
     """What to simulate: a model, a prior over its parameters, a design, the replicates.
 
-    ``model``: a :class:`ModelSpec` (a registered model by description), or any model object
-    of the contract (:class:`fieldfit.contract.Simulator`: ``simulate(points, params,
-    n_replicates, seed) -> (r, n)``, ``param_space()``, ``to_spec()``); a model object is
-    described by its ``to_spec()`` when the spec is saved or sent to Dask workers.
+    A space-time sample's values are ``(r * T, n)``: the ``T`` time slices of each replicate in
+    turn, which the networks read as replicates (DeepSets over them; the order in time is not
+    used by today's summary networks).
 
-    ``replicates``: an int, or ``(lo, hi)`` drawn uniformly per dataset.
+    Parameters
+    ----------
+    model : ModelSpec or object
+        A :class:`ModelSpec` (a registered model by description), or any model object of the
+        contract (:class:`fieldfit.contract.Simulator`: ``simulate(points, params,
+        n_replicates, seed) -> (r, n)``, ``param_space()``, ``to_spec()``); a model object is
+        described by its ``to_spec()`` when the spec is saved or sent to Dask workers.
+    prior : Prior
+        Prior over the model's parameters; with its fixed values it must name every free
+        parameter (and profiled mean coefficient) exactly once.
+    design : object
+        A design sampler (:mod:`fieldfit.neural.designs`).
+    replicates : int or tuple of int, default 1
+        Replicates per dataset, or ``(lo, hi)`` drawn uniformly per dataset.
+    time_steps : int or None, default None
+        For space-time models (``ModelSpec.space_time``), the number ``T >= 2`` of regular time
+        steps (t = 0, 1, …, T − 1) at which every location of the design is observed; ``None``
+        for spatial models.
 
-    ``time_steps``: for space-time models (``ModelSpec.space_time``), the number T of
-    regular time steps (t = 0, 1, …, T − 1) at which every location of the design is
-    observed. A space-time sample's values are ``(r·T, n)``: the T time slices of each
-    replicate in turn, which the networks read as replicates (DeepSets over them; the order
-    in time is not used by today's summary networks).
+    Raises
+    ------
+    ValueError
+        If the replicates are out of range, ``time_steps`` is missing or invalid for a
+        space-time model or given for a spatial one, or the prior does not give every parameter
+        of the model exactly once.
     """
 
     model: ModelSpec
@@ -171,12 +286,14 @@ class SimulationSpec:
 
     @property
     def space_time(self) -> bool:
+        """Whether the model's points are ``(x, y, t)``."""
         if isinstance(self.model, ModelSpec):
             return self.model.space_time
         return bool(self.model.space_time)
 
     @property
     def replicate_range(self) -> tuple[int, int]:
+        """The fewest and most replicates of a dataset, ``(lo, hi)``."""
         r = self.replicates
         return (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
 
@@ -189,14 +306,25 @@ class SimulationSpec:
 
     @property
     def model_(self):
+        """The model object (built from the :class:`ModelSpec` once, then cached)."""
         if self._model is None:
             self._model = (self.model.build(self.prior.fixed)
                            if isinstance(self.model, ModelSpec) else self.model)
         return self._model
 
     def points(self, coords: np.ndarray) -> np.ndarray:
-        """The simulator's points for a design's locations ``(n, 2)``: the locations, or
-        every location at each of the time steps ``(n·T, 3)`` (time-major)."""
+        """The simulator's points for a design's locations.
+
+        Parameters
+        ----------
+        coords : numpy.ndarray, shape (n, 2)
+            The design's locations.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, 2) or (n * T, 3)
+            The locations, or (space-time) every location at each of the time steps, time-major.
+        """
         if not self.space_time:
             return coords
         n, t = len(coords), self.time_steps
@@ -204,8 +332,29 @@ class SimulationSpec:
                                 np.repeat(np.arange(t, dtype=np.float64), n)])
 
     def draw_setting(self, seed: int, index: int):
-        """Parameters ``theta (p,)``, locations ``(n, 2)``, number of replicates of sample
-        ``index`` and the generator they were drawn from (it then seeds the field)."""
+        """Draw the setting of sample ``index``: parameters, locations, number of replicates.
+
+        Everything comes from ``numpy.random.default_rng([seed, index])``, so a sample depends on
+        ``(seed, index)`` only.
+
+        Parameters
+        ----------
+        seed : int
+            The run's seed.
+        index : int
+            The sample's index.
+
+        Returns
+        -------
+        theta : numpy.ndarray, shape (p,)
+            Parameters drawn from the prior.
+        coords : numpy.ndarray, shape (n, 2)
+            Locations drawn from the design.
+        r : int
+            Number of replicates.
+        rng : numpy.random.Generator
+            The generator they were drawn from (it then seeds the field).
+        """
         rng = np.random.default_rng([int(seed), int(index)])
         theta = self.prior.sample(1, rng)[0]
         coords = self.design.sample(rng)
@@ -214,6 +363,20 @@ class SimulationSpec:
         return theta, coords, r, rng
 
     def simulate_one(self, seed: int, index: int) -> Sample:
+        """Simulate sample ``index`` of the run with ``seed``.
+
+        Parameters
+        ----------
+        seed : int
+            The run's seed.
+        index : int
+            The sample's index.
+
+        Returns
+        -------
+        Sample
+            Its parameters, locations and values ``(r * T, n)`` (``T = 1`` for spatial models).
+        """
         theta, coords, r, rng = self.draw_setting(seed, index)
         values = self.model_.simulate(self.points(coords), self.prior.params(theta),
                                       n_replicates=r, seed=int(rng.integers(2**62)))
@@ -221,13 +384,36 @@ class SimulationSpec:
         return Sample(theta, coords, values)
 
     def simulate(self, indices: Sequence[int] | int, seed: int = 0) -> list[Sample]:
-        """Samples ``indices`` (or ``range(indices)``) of the run with ``seed``, in process."""
+        """Samples ``indices`` (or ``range(indices)``) of the run with ``seed``, in process.
+
+        Runs with one thread per numerical library (:func:`fieldfit.settings.one_thread`).
+
+        Parameters
+        ----------
+        indices : sequence of int or int
+            The sample indices, or their number (from 0).
+        seed : int, default 0
+            The run's seed.
+
+        Returns
+        -------
+        list of Sample
+            One per index, in order.
+        """
         if isinstance(indices, int):
             indices = range(indices)
         with one_thread():
             return [self.simulate_one(seed, i) for i in indices]
 
     def to_dict(self) -> dict:
+        """The spec as plain data (a model object described by its ``to_spec()``).
+
+        Returns
+        -------
+        dict
+            ``model``, ``prior``, ``design``, ``replicates`` and, for space-time models,
+            ``time_steps``; read back by :meth:`from_dict`.
+        """
         r = self.replicates
         model = self.model if isinstance(self.model, ModelSpec) else ModelSpec.of(self.model)
         out = {"model": model.to_dict(), "prior": self.prior.to_dict(),
@@ -239,6 +425,23 @@ class SimulationSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> SimulationSpec:
+        """Rebuild a spec from :meth:`to_dict`'s description.
+
+        Parameters
+        ----------
+        d : mapping
+            The description.
+
+        Returns
+        -------
+        SimulationSpec
+            The spec described.
+
+        Raises
+        ------
+        ValueError
+            If the description is invalid (see the class's checks).
+        """
         r = d["replicates"]
         return cls(ModelSpec.from_dict(d["model"]), Prior.from_dict(d["prior"]),
                    design_from_dict(d["design"]), r if isinstance(r, int) else tuple(r),
