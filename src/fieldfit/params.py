@@ -1,7 +1,7 @@
 """Named parameters, their transforms to an unconstrained vector, priors, packing.
 
 A model's parameters live in a :class:`ParamSpace`: an ordered set of :class:`Param`, each with
-a transform from the unconstrained real line to its natural domain,
+a transform from the unconstrained real line to its natural domain::
 
     positive:        θ = exp(u)
     interval(a, b):  θ = a + (b − a) · sigmoid(u)
@@ -27,24 +27,77 @@ DTYPE = torch.float64
 
 
 class Transform:
-    """Bijection from the real line ``u`` to a parameter's natural domain ``θ`` (here the
-    identity): ``forward``, ``inverse`` and ``log_abs_det_jacobian`` (log|dθ/du|, what MCMC
-    adds to the log density on the u scale)."""
+    r"""Bijection from the real line ``u`` to a parameter's natural domain ``θ`` (identity here).
+
+    It has :meth:`forward`, :meth:`inverse` and :meth:`log_abs_det_jacobian`
+    (:math:`\log|d\theta/du|`, what MCMC adds to the log density on the u scale); subclasses
+    change the domain. The base class takes no constructor arguments.
+    """
 
     name = "real"
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """Map unconstrained ``u`` to the natural value θ (identity here).
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Natural values θ, the shape of ``u``.
+        """
         return u
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a natural value θ to the unconstrained ``u`` (identity here).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Natural values inside the domain, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Unconstrained values u, the shape of ``x``.
+        """
         return x
 
     def log_abs_det_jacobian(self, u: torch.Tensor) -> torch.Tensor:
-        """log|dθ/du| elementwise at ``u`` (any shape), differentiable in u: 0 for the
-        identity; a subclass overrides it with :meth:`forward` and :meth:`inverse`."""
+        r"""Elementwise :math:`\log|d\theta/du|` at ``u``, differentiable in ``u``.
+
+        It is 0 for the identity; a subclass overrides it with :meth:`forward` and :meth:`inverse`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Log Jacobians, the shape of ``u``.
+        """
         return torch.zeros_like(u)
 
     def check(self, x: float, pname: str) -> None:
+        """Check that a natural value lies in the domain: finite.
+
+        Parameters
+        ----------
+        x : float
+            Natural value.
+        pname : str
+            Parameter name, used in the error message.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not finite.
+        """
         if not math.isfinite(x):
             raise ValueError(f"parameter {pname!r} must be finite, got {x}")
 
@@ -53,20 +106,70 @@ class Transform:
 
 
 class Positive(Transform):
-    """θ = exp(u) on (0, ∞)."""
+    r"""Transform :math:`\theta = \exp(u)` onto (0, ∞); takes no constructor arguments."""
 
     name = "positive"
 
     def forward(self, u):
+        r""":math:`\theta = e^u`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Natural values θ, the shape of ``u``.
+        """
         return torch.exp(u)
 
     def inverse(self, x):
+        r""":math:`u = \log\theta`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Natural values inside the domain, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Unconstrained values u, the shape of ``x``.
+        """
         return torch.log(x)
 
     def log_abs_det_jacobian(self, u):
+        r""":math:`\log|d\theta/du| = u`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Elementwise :math:`\log|d\theta/du|`, the shape of ``u``; differentiable in ``u``.
+        """
         return u  # dθ/du = e^u
 
     def check(self, x, pname):
+        """Check that a natural value lies in the domain: positive.
+
+        Parameters
+        ----------
+        x : float
+            Natural value.
+        pname : str
+            Parameter name, used in the error message.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not finite or not positive.
+        """
         super().check(x, pname)
         if x <= 0:
             raise ValueError(f"parameter {pname!r} must be positive, got {x}")
@@ -87,7 +190,18 @@ class _Box(Transform):
 
 
 class Interval(_Box):
-    """θ = a + (b − a) sigmoid(u) on (a, b)."""
+    r"""Transform :math:`\theta = a + (b - a)\,\mathrm{sigmoid}(u)` onto the open interval (a, b).
+
+    Parameters
+    ----------
+    lower, upper : float
+        Bounds a < b.
+
+    Raises
+    ------
+    ValueError
+        If ``lower >= upper``.
+    """
 
     def __init__(self, lower: float, upper: float):
         if not lower < upper:
@@ -96,20 +210,69 @@ class Interval(_Box):
         self.name = f"interval({self.lower:g}, {self.upper:g})"
 
     def forward(self, u):
+        r""":math:`\theta = a + (b - a)\,\sigma(u)`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Natural values θ, the shape of ``u``.
+        """
         return self.lower + (self.upper - self.lower) * torch.sigmoid(u)
 
     def inverse(self, x):
+        r""":math:`u = \mathrm{logit}((\theta - a)/(b - a))`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Natural values inside the domain, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Unconstrained values u, the shape of ``x``.
+        """
         p = (x - self.lower) / (self.upper - self.lower)
         return torch.log(p) - torch.log1p(-p)
 
     def log_abs_det_jacobian(self, u):
+        r""":math:`\log|d\theta/du| = \log(b - a) + \log\sigma(u) + \log\sigma(-u)`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Elementwise :math:`\log|d\theta/du|`, the shape of ``u``; differentiable in ``u``.
+        """
         F = torch.nn.functional  # dθ/du = (b − a) σ(u) σ(−u)
         return math.log(self.upper - self.lower) + F.logsigmoid(u) + F.logsigmoid(-u)
 
 
 class LogInterval(_Box):
-    """θ = a (b / a)^sigmoid(u) on (a, b), 0 < a: log θ uniform in u's sigmoid (the natural
-    transform of a log-uniform prior)."""
+    r"""Transform :math:`\theta = a\,(b/a)^{\mathrm{sigmoid}(u)}` onto (a, b), 0 < a.
+
+    :math:`\log\theta` is linear in :math:`\mathrm{sigmoid}(u)`: the natural transform of a
+    log-uniform prior.
+
+    Parameters
+    ----------
+    lower, upper : float
+        Bounds 0 < a < b.
+
+    Raises
+    ------
+    ValueError
+        Unless ``0 < lower < upper``.
+    """
 
     def __init__(self, lower: float, upper: float):
         if not 0 < lower < upper:
@@ -119,13 +282,49 @@ class LogInterval(_Box):
         self.name = f"log-interval({self.lower:g}, {self.upper:g})"
 
     def forward(self, u):
+        r""":math:`\theta = \exp(\log a + w\,\sigma(u))`, :math:`w = \log(b/a)`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Natural values θ, the shape of ``u``.
+        """
         return torch.exp(self._log_lo + self._width * torch.sigmoid(u))
 
     def inverse(self, x):
+        r""":math:`u = \mathrm{logit}((\log\theta - \log a)/w)`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Natural values inside the domain, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Unconstrained values u, the shape of ``x``.
+        """
         p = (torch.log(x) - self._log_lo) / self._width
         return torch.log(p) - torch.log1p(-p)
 
     def log_abs_det_jacobian(self, u):
+        r""":math:`\log|d\theta/du| = \log\theta + \log w + \log\sigma(u) + \log\sigma(-u)`.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            Unconstrained values, any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            Elementwise :math:`\log|d\theta/du|`, the shape of ``u``; differentiable in ``u``.
+        """
         F = torch.nn.functional  # dθ/du = θ w σ(u) σ(−u), w = log(b / a)
         return (self._log_lo + self._width * torch.sigmoid(u) + math.log(self._width)
                 + F.logsigmoid(u) + F.logsigmoid(-u))
@@ -136,6 +335,23 @@ real = Transform()
 
 
 def interval(lower: float, upper: float) -> Interval:
+    """Build an :class:`Interval` transform onto (lower, upper).
+
+    Parameters
+    ----------
+    lower, upper : float
+        Bounds, ``lower < upper``.
+
+    Returns
+    -------
+    Interval
+        The transform.
+
+    Raises
+    ------
+    ValueError
+        If ``lower >= upper``.
+    """
     return Interval(lower, upper)
 
 
@@ -143,12 +359,37 @@ def interval(lower: float, upper: float) -> Interval:
 class Param:
     """One named parameter: its transform, a default value, whether it is fixed, a prior.
 
-    ``prior`` is a :class:`fieldfit.priors.Distribution` on the natural scale (or None): the
-    one prior type of penalised likelihoods (``fit(..., priors=...)``), MCMC and the neural
-    priors (:class:`fieldfit.priors.Bound`).
-    ``search`` is an optional natural-scale box ``(lo, hi)`` inside the domain that optimisers
-    stay in, for directions where the likelihood flattens out (Matérn ν → ∞ tends to the
-    Gaussian covariance); an estimate on its edge is reported as such.
+    Parameters
+    ----------
+    name : str
+        Parameter name.
+    transform : Transform, default identity
+        Map from the unconstrained line to the natural domain (``positive``, ``interval(a, b)``,
+        ...).
+    value : float or None, optional
+        Default (starting) value on the natural scale.
+    fixed : bool, default False
+        Whether the parameter is held at ``value``.
+    prior : fieldfit.priors.Distribution or None, optional
+        Prior on the natural scale: the one prior type of penalised likelihoods
+        (``fit(..., priors=...)``), MCMC and the neural priors (:class:`fieldfit.priors.Bound`).
+    doc : str, optional
+        Description shown to users.
+    search : tuple of float or None, optional
+        Natural-scale box ``(lo, hi)`` inside the domain that optimisers stay in, for
+        directions where the likelihood flattens out (Matérn ν → ∞ tends to the Gaussian
+        covariance); an estimate on its edge is reported as such.
+    locked : bool, default False
+        Set by the model's structure (the SPDE's ν = α − d/2): ``fix`` may restate the value
+        but not change it; ``doc`` says which values the model can take.
+
+    Raises
+    ------
+    TypeError
+        If ``prior`` is not a :class:`fieldfit.priors.Distribution`.
+    ValueError
+        If ``value`` or the ``search`` bounds lie outside the domain, ``search`` has
+        ``lo >= hi``, or a fixed parameter has no value.
     """
 
     name: str
@@ -181,15 +422,40 @@ class Param:
 
 
 def as_tensor(x) -> torch.Tensor:
+    """Convert to a float64 tensor.
+
+    Parameters
+    ----------
+    x : float or array_like or torch.Tensor
+        Value(s).
+
+    Returns
+    -------
+    torch.Tensor
+        float64 tensor (shared storage where possible).
+    """
     return torch.as_tensor(x, dtype=DTYPE)
 
 
 class ParamSpace:
     """An ordered set of named parameters with packing to an unconstrained vector.
 
+    Parameters
+    ----------
+    params : iterable of Param
+        The parameters, in order; names must be unique.
+
+    Raises
+    ------
+    ValueError
+        If a name appears twice.
+
+    Examples
+    --------
     >>> space = ParamSpace([Param("variance", positive, 1.0), Param("range", positive, 0.2)])
     >>> u = space.pack({"variance": 2.0, "range": 0.5})       # (2,) unconstrained
     >>> space.unpack(u)["range"]                                # natural tensor
+    tensor(0.5000, dtype=torch.float64)
     """
 
     def __init__(self, params: Iterable[Param]):
@@ -226,19 +492,55 @@ class ParamSpace:
 
     @property
     def names(self) -> list[str]:
+        """Names of all parameters, in order.
+
+        Returns
+        -------
+        list of str
+        """
         return list(self._params)
 
     @property
     def free_names(self) -> list[str]:
+        """Names of the parameters that are not fixed, in order (the entries of ``u``).
+
+        Returns
+        -------
+        list of str
+        """
         return [p.name for p in self if not p.fixed]
 
     @property
     def fixed_values(self) -> dict[str, float]:
+        """Natural values of the fixed parameters.
+
+        Returns
+        -------
+        dict of str to float
+        """
         return {p.name: float(p.value) for p in self if p.fixed}
 
     # --- modification (returns new spaces) ------------------------------------------
     def fix(self, **values: float) -> ParamSpace:
-        """A copy with the named parameters fixed at the given natural values."""
+        """A copy with the named parameters fixed at the given natural values.
+
+        Parameters
+        ----------
+        **values : float
+            ``name=value`` for each parameter to fix.
+
+        Returns
+        -------
+        ParamSpace
+            The new space.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        ValueError
+            If a value is outside its domain, or a locked parameter would change value.
+        """
         out = []
         for name in values:
             self[name]  # raises a clear error for unknown names
@@ -254,7 +556,25 @@ class ParamSpace:
         return ParamSpace(out)
 
     def with_values(self, **values: float) -> ParamSpace:
-        """A copy with new default (starting) values."""
+        """A copy with new default (starting) values.
+
+        Parameters
+        ----------
+        **values : float
+            ``name=value`` natural values.
+
+        Returns
+        -------
+        ParamSpace
+            The new space.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        ValueError
+            If a value is outside its domain.
+        """
         for name in values:
             self[name]
         return ParamSpace(
@@ -262,8 +582,25 @@ class ParamSpace:
         )
 
     def with_search(self, **boxes: tuple[float, float]) -> ParamSpace:
-        """A copy with new natural-scale search boxes ``(lo, hi)``, replacing the model's; each
-        must lie in its parameter's domain (``Param`` checks it)."""
+        """A copy with new natural-scale search boxes ``(lo, hi)``, replacing the model's.
+
+        Parameters
+        ----------
+        **boxes : tuple of float
+            ``name=(lo, hi)``; each box must lie in its parameter's domain (``Param`` checks it).
+
+        Returns
+        -------
+        ParamSpace
+            The new space.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        ValueError
+            If a box has ``lo >= hi`` or leaves the domain.
+        """
         for name in boxes:
             self[name]
         return ParamSpace(
@@ -271,13 +608,42 @@ class ParamSpace:
             else p for p in self)
 
     def validate(self, values: Mapping[str, float]) -> None:
-        """Raise KeyError for unknown names, ValueError for values outside a domain."""
+        """Check natural values against the parameters' domains.
+
+        Parameters
+        ----------
+        values : Mapping of str to float
+            Natural values by name.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        ValueError
+            For a value outside its parameter's domain.
+        """
         for name, v in values.items():
             self[name].transform.check(float(v), name)
 
     # --- packing ----------------------------------------------------------------------
     def pack(self, values: Mapping[str, float] | None = None) -> torch.Tensor:
-        """Natural values of the free parameters -> unconstrained vector ``(k,)``."""
+        """Natural values of the free parameters to the unconstrained vector.
+
+        Parameters
+        ----------
+        values : Mapping of str to float, optional
+            Natural values by name; missing ones take the parameters' defaults.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(k,)`` unconstrained vector, k the number of free parameters.
+
+        Raises
+        ------
+        ValueError
+            If a free parameter has no value, or a value is outside its domain.
+        """
         values = dict(values or {})
         us = []
         for p in self:
@@ -291,7 +657,23 @@ class ParamSpace:
         return torch.stack(us) if us else torch.zeros(0, dtype=DTYPE)
 
     def unpack(self, u: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Unconstrained vector ``(k,)`` -> natural values of every parameter (fixed included)."""
+        """Unconstrained vector to the natural values of every parameter (fixed included).
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            ``(k,)`` unconstrained vector of the free parameters; gradients flow through.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Natural values (0-d tensors), in the space's order.
+
+        Raises
+        ------
+        ValueError
+            If ``u`` is not of shape ``(k,)``.
+        """
         free = self.free_names
         if u.shape != (len(free),):
             raise ValueError(f"expected an unconstrained vector of shape ({len(free)},), "
@@ -307,7 +689,25 @@ class ParamSpace:
         return out
 
     def natural(self, values: Mapping[str, float] | None = None) -> dict[str, torch.Tensor]:
-        """Natural values as tensors: given values over defaults, fixed ones forced."""
+        """Natural values as tensors: given values over defaults, fixed ones forced.
+
+        Parameters
+        ----------
+        values : Mapping of str to float, optional
+            Natural values by name.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            0-d float64 tensors for every parameter.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        ValueError
+            For a value outside its domain, or a parameter with no value.
+        """
         values = dict(values or {})
         self.validate(values)
         out = {}
@@ -319,9 +719,25 @@ class ParamSpace:
         return out
 
     def complete(self, params: Mapping) -> dict[str, torch.Tensor]:
-        """Given values as float64 tensors (gradients kept), fixed ones filled in; ValueError
-        for a missing parameter or a value outside its domain. Names outside the space (mean
-        coefficients, say) pass through unchecked."""
+        """Given values as float64 tensors (gradients kept), with fixed ones filled in.
+
+        Names outside the space (mean coefficients, say) pass through unchecked.
+
+        Parameters
+        ----------
+        params : Mapping
+            Values by name (floats or tensors).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            The given values plus the fixed parameters that were missing.
+
+        Raises
+        ------
+        ValueError
+            For a missing parameter or a value outside its domain.
+        """
         out = {k: torch.as_tensor(v, dtype=DTYPE) for k, v in params.items()}
         for p in self:
             if p.fixed and p.name not in out:
@@ -333,7 +749,14 @@ class ParamSpace:
         return out
 
     def search_bounds(self) -> list[tuple[float | None, float | None]]:
-        """Unconstrained ``(lo, hi)`` per free parameter (None where unbounded)."""
+        """Unconstrained search bounds of each free parameter.
+
+        Returns
+        -------
+        list of tuple
+            ``(lo, hi)`` per free parameter on the unconstrained scale; ``(None, None)`` where the
+            parameter has no search box.
+        """
         out = []
         for p in self:
             if p.fixed:
@@ -346,7 +769,20 @@ class ParamSpace:
         return out
 
     def jacobian_diag(self, u: torch.Tensor) -> torch.Tensor:
-        """dθ_i/du_i of the free parameters at ``u`` ``(k,)`` (the transforms are elementwise)."""
+        r"""Derivatives :math:`d\theta_i/du_i` of the free parameters at ``u``.
+
+        The transforms are elementwise, so this is the diagonal of the Jacobian.
+
+        Parameters
+        ----------
+        u : torch.Tensor
+            ``(k,)`` unconstrained vector.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(k,)`` derivatives (detached).
+        """
         u = u.detach().clone().requires_grad_(True)
         nat = self.unpack(u)
         theta = torch.stack([nat[n] for n in self.free_names]) if len(u) else u
@@ -355,7 +791,20 @@ class ParamSpace:
 
     # --- priors -------------------------------------------------------------------------
     def log_prior(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Sum of the free parameters' prior log densities on the natural scale."""
+        """Sum of the free parameters' prior log densities on the natural scale.
+
+        Parameters with no prior, and fixed ones, contribute nothing.
+
+        Parameters
+        ----------
+        values : Mapping of str to torch.Tensor
+            Natural values by name (differentiable).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d log prior density.
+        """
         lp = as_tensor(0.0)
         for p in self:
             if p.prior is not None and not p.fixed:
@@ -363,8 +812,27 @@ class ParamSpace:
         return lp
 
     def sample_prior(self, n: int, seed=None) -> dict[str, np.ndarray]:
-        """``n`` draws of every free parameter from its prior (one numpy Generator from
-        ``seed``, parameters in order); fixed ones repeated."""
+        """``n`` draws of every free parameter from its prior; fixed ones repeated.
+
+        One numpy Generator is made from ``seed`` and the parameters draw from it in order.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws.
+        seed : int or numpy.random.Generator or None, optional
+            Seed of the draws.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``(n,)`` natural values per parameter.
+
+        Raises
+        ------
+        ValueError
+            If a free parameter has no prior.
+        """
         rng = np.random.default_rng(seed)
         out = {}
         for p in self:
@@ -377,7 +845,25 @@ class ParamSpace:
         return out
 
     def with_priors(self, **priors: Distribution) -> ParamSpace:
-        """A copy with priors attached to the named parameters."""
+        """A copy with priors attached to the named parameters.
+
+        Parameters
+        ----------
+        **priors : fieldfit.priors.Distribution
+            ``name=prior`` on the natural scale.
+
+        Returns
+        -------
+        ParamSpace
+            The new space.
+
+        Raises
+        ------
+        KeyError
+            For an unknown name.
+        TypeError
+            If a prior is not a :class:`fieldfit.priors.Distribution`.
+        """
         for name in priors:
             self[name]
         return ParamSpace(replace(p, prior=priors[p.name]) if p.name in priors else p
@@ -385,13 +871,28 @@ class ParamSpace:
 
 
 def parse_assignments(items: Iterable[str], option: str | None = None) -> dict[str, float]:
-    """Parameter values from text: ``["a=1,b=2", "c=3"]`` -> ``{"a": 1.0, "b": 2.0, "c": 3.0}``
-    (the command line's ``--fix`` and ``--params``; ``option``, e.g. ``"--fix"``, starts every
-    message when given).
+    """Parameter values from text: ``["a=1,b=2", "c=3"]`` gives ``{"a": 1.0, "b": 2.0, "c": 3.0}``.
 
-    ``ValueError`` naming the item for: a part without ``=``, an empty name, a value that is
-    not a finite number (``nan``, ``inf``), and a name given twice (``a=1,a=2``), also across
-    items.
+    This parses the command line's ``--fix`` and ``--params``.
+
+    Parameters
+    ----------
+    items : iterable of str
+        Comma-separated ``name=value`` items; empty parts are skipped.
+    option : str or None, optional
+        Option name, e.g. ``"--fix"``, that starts every error message when given.
+
+    Returns
+    -------
+    dict of str to float
+        The values by name.
+
+    Raises
+    ------
+    ValueError
+        Naming the item, for: a part without ``=``, an empty name, a value that is not a
+        finite number (``nan``, ``inf``), and a name given twice (``a=1,a=2``), also across
+        items.
     """
     out: dict[str, float] = {}
     at = f"{option}: " if option else ""
@@ -419,8 +920,26 @@ def parse_assignments(items: Iterable[str], option: str | None = None) -> dict[s
 
 
 def parse_grid(text: str, option: str) -> tuple[int, int]:
-    """``NXxNY`` (columns × rows: "16x8" is 16 points along x, 8 along y), each at least 1,
-    with at least 2 points in all."""
+    """Parse a grid size ``NXxNY`` (columns × rows: ``"16x8"`` is 16 points along x, 8 along y).
+
+    Parameters
+    ----------
+    text : str
+        The text, e.g. ``"50x40"`` (case-insensitive ``x``).
+    option : str
+        Option name used in error messages.
+
+    Returns
+    -------
+    tuple of int
+        ``(nx, ny)``.
+
+    Raises
+    ------
+    ValueError
+        If the text is not two integers separated by ``x``, an axis has fewer than 1 point, or
+        there are fewer than 2 points in all.
+    """
     try:
         nx, ny = (int(v) for v in text.lower().split("x"))
     except ValueError:
