@@ -1,9 +1,13 @@
-"""Simulation and graph batches on an accelerator: training on fresh data at GPU speed.
+r"""Simulation and graph batches on an accelerator: training on fresh data at GPU speed.
 
 A batch of B datasets, dataset b with parameters θ_b and locations X_b ``(n_b, 2)``, is drawn at
 once (Gaussian field, stationary isotropic covariance, constant mean, nugget):
 
-    Z_b = μ_b 1 + L_b ε_b,   L_b L_bᵀ = σ_b² ρ(‖x_i − x_j‖ / ℓ_b) + τ_b² I,   ε_b ~ N(0, I)
+.. math::
+
+    Z_b = \mu_b 1 + L_b \varepsilon_b, \qquad
+    L_b L_b^\top = \sigma_b^2 \rho(\lVert x_i - x_j \rVert / \ell_b) + \tau_b^2 I, \qquad
+    \varepsilon_b \sim N(0, I)
 
 padded to the group's largest n (an identity block on the padding), with one batched float64
 Cholesky (``torch.linalg.cholesky``) on the device; datasets are grouped by n first, so that
@@ -46,16 +50,32 @@ def _matern_one(r: torch.Tensor) -> torch.Tensor:
 
 
 def covariance_function(spec: SimulationSpec):
-    """The covariance of ``spec``'s model for batches of datasets, as a function
-    ``(coords (B, n, D), params) -> (B, n, n)`` that runs on any device (the nugget not
-    included); ``params`` maps each covariance parameter to a tensor ``(B, 1, 1)`` (one value
-    per dataset) or ``()`` (shared). It is the model's own covariance,
-    ``spec.model_.covariance(coords, coords, params)``, for the covariances whose correlation
-    is a torch function: exponential, Gaussian, Matérn with the smoothness fixed at 1/2, 3/2 or
-    5/2 (closed forms). At smoothness 1 the model evaluates r K₁(r) on the host (scipy's
-    K_ν, or a compiled table of it for large matrices); here torch's K₁ gives the same
-    function on the device, with the model's scaled distances and variance (tested against
-    the model's). Anything else is a ValueError naming the limitation.
+    r"""The covariance of ``spec``'s model for batches of datasets, as a function on any device.
+
+    It is the model's own covariance, ``spec.model_.covariance(coords, coords, params)``, for the
+    covariances whose correlation is a torch function: exponential, Gaussian, Matérn with the
+    smoothness fixed at 1/2, 3/2 or 5/2 (closed forms). At smoothness 1 the model evaluates
+    :math:`r K_1(r)` on the host (scipy's :math:`K_\nu`, or a compiled table of it for large
+    matrices); here torch's :math:`K_1` gives the same function on the device, with the model's
+    scaled distances and variance (tested against the model's).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        Its model must be a :class:`~fieldfit.models.GaussianField` with a constant mean, given
+        by a :class:`~fieldfit.neural.simulation.ModelSpec`.
+
+    Returns
+    -------
+    callable
+        ``f(coords, params) -> (B, n, n)`` with ``coords (B, n, D)`` and ``params`` mapping each
+        covariance parameter to a tensor ``(B, 1, 1)`` (one value per dataset) or ``()``
+        (shared); the nugget is not included.
+
+    Raises
+    ------
+    ValueError
+        If the model or its covariance is not one of those covered (naming the limitation).
     """
     from ..covariance.matern import CLOSED_FORMS, Exponential, Gaussian, Matern
     from ..models import GaussianField
@@ -103,8 +123,21 @@ def _cholesky(c: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Padded:
-    """Datasets padded to a common size: ``coords (B, n_max, 2)``, ``values (B, r_max, n_max)``
-    (float64), ``n (B,)``, ``r (B,)`` (long), ``theta (B, p)`` natural values (float64)."""
+    """Datasets padded to a common size.
+
+    Parameters
+    ----------
+    coords : torch.Tensor, shape (B, n_max, 2)
+        Locations (float64), zeros on the padding.
+    values : torch.Tensor, shape (B, r_max, n_max)
+        Values (float64), zeros on the padding.
+    n : torch.Tensor, shape (B,)
+        Number of locations of each dataset (long).
+    r : torch.Tensor, shape (B,)
+        Number of replicates of each dataset (long).
+    theta : torch.Tensor, shape (B, p)
+        Parameters, natural values (float64).
+    """
 
     coords: torch.Tensor
     values: torch.Tensor
@@ -116,19 +149,50 @@ class Padded:
         return len(self.n)
 
     def node_mask(self) -> torch.Tensor:
+        """Which locations are real, not padding.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_max)
+            Boolean, ``True`` for the first ``n[b]`` locations of dataset ``b``.
+        """
         return torch.arange(self.coords.shape[1], device=self.n.device)[None] < self.n[:, None]
 
     def rep_mask(self) -> torch.Tensor:
+        """Which replicates are real, not padding.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, r_max)
+            Boolean, ``True`` for the first ``r[b]`` replicates of dataset ``b``.
+        """
         return torch.arange(self.values.shape[1], device=self.r.device)[None] < self.r[:, None]
 
     def select(self, idx: torch.Tensor) -> Padded:
-        """Datasets ``idx``, trimmed to their own largest n and r."""
+        """Datasets ``idx``, trimmed to their own largest n and r.
+
+        Parameters
+        ----------
+        idx : torch.Tensor, shape (B',)
+            Indices of the datasets kept (non-empty).
+
+        Returns
+        -------
+        Padded
+            The selected datasets (views of this batch's tensors where torch allows).
+        """
         n, r = self.n[idx], self.r[idx]
         nm, rm = int(n.max()), int(r.max())
         return Padded(self.coords[idx, :nm], self.values[idx, :rm, :nm], n, r, self.theta[idx])
 
     def items(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(coords (n, 2), values (r, n))`` per dataset, as numpy (for the CPU collate)."""
+        """The datasets as numpy arrays, for the CPU collate.
+
+        Returns
+        -------
+        list of (numpy.ndarray, numpy.ndarray)
+            ``(coords (n, 2), values (r, n))`` per dataset, padding removed.
+        """
         out = []
         for b in range(len(self)):
             n, r = int(self.n[b]), int(self.r[b])
@@ -138,7 +202,21 @@ class Padded:
 
 
 def pad(settings: Sequence[tuple[np.ndarray, np.ndarray, int]], device) -> Padded:
-    """``(theta (p,), coords (n, 2), r)`` per dataset -> :class:`Padded` with zero values."""
+    """Pad dataset settings to one :class:`Padded` batch with zero values.
+
+    Parameters
+    ----------
+    settings : sequence of (theta, coords, r)
+        Per dataset: parameters ``(p,)``, locations ``(n, 2)`` and number of replicates (as
+        from :meth:`SimulationSpec.draw_setting`).
+    device : str or torch.device
+        Where the tensors are put.
+
+    Returns
+    -------
+    Padded
+        Coordinates and parameters filled in, values zero (for :meth:`BatchedSimulator.simulate`).
+    """
     ns = [len(c) for _, c, _ in settings]
     rs = [int(r) for _, _, r in settings]
     coords = np.zeros((len(settings), max(ns), 2))
@@ -154,7 +232,22 @@ def pad(settings: Sequence[tuple[np.ndarray, np.ndarray, int]], device) -> Padde
 class BatchedSimulator:
     """Draws the fields of :class:`Padded` datasets on their device (see the module's formula).
 
-    ``group``: datasets per batched Cholesky (grouped by n; memory ``group · n_max²`` doubles).
+    Datasets are grouped by n; each group's covariance matrices are factorised with one batched
+    Cholesky (jitter raised tenfold for the matrices that fail, as
+    :func:`fieldfit.likelihood.exact.cholesky`).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to simulate (a model :func:`covariance_function` covers).
+    group : int, default 256
+        Datasets per batched Cholesky (memory ``group * n_max**2`` doubles).
+
+    Raises
+    ------
+    ValueError
+        If the model is not covered, or a covariance parameter or the mean is neither drawn by
+        the prior nor fixed.
     """
 
     def __init__(self, spec: SimulationSpec, group: int = 256):
@@ -190,8 +283,20 @@ class BatchedSimulator:
 
     @torch.no_grad()
     def covariance(self, batch: Padded) -> torch.Tensor:
-        """``(B, n_max, n_max)``: the covariance of each dataset's observations (the model's,
-        :func:`covariance_function`, and the nugget), the identity on its padding."""
+        """The covariance of each dataset's observations, the identity on its padding.
+
+        The model's covariance (:func:`covariance_function`) plus the nugget on the diagonal.
+
+        Parameters
+        ----------
+        batch : Padded
+            The datasets.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, n_max, n_max)
+            One covariance matrix per dataset.
+        """
         mask = batch.node_mask()
         both = mask[:, :, None] & mask[:, None, :]
         tau2 = self._param(batch.theta, "nugget")
@@ -201,7 +306,25 @@ class BatchedSimulator:
 
     @torch.no_grad()
     def simulate(self, batch: Padded, generator: torch.Generator | None = None) -> Padded:
-        """Fills ``batch.values`` (in place; returned)."""
+        """Fill ``batch.values`` with simulated fields (in place; returned).
+
+        Parameters
+        ----------
+        batch : Padded
+            The datasets (their parameters and locations).
+        generator : torch.Generator or None, optional
+            Source of the noise, on the batch's device; ``None``: torch's default generator.
+
+        Returns
+        -------
+        Padded
+            ``batch``, its values set (zero on the padding).
+
+        Raises
+        ------
+        ValueError
+            If a covariance matrix is not positive definite even with the largest jitter.
+        """
         order = torch.argsort(batch.n)
         for s in range(0, len(batch), self.group):
             idx = order[s:s + self.group]
@@ -245,8 +368,33 @@ def _variogram(d: torch.Tensor, z: torch.Tensor, mask: torch.Tensor, rmask: torc
 @torch.no_grad()
 def graph_batch(batch: Padded, k: int = 10, radius: float | None = None,
                 variogram: Sequence[float] | None = None) -> GraphBatch:
-    """:class:`GraphBatch` of ``batch`` built on its device: what
-    :func:`fieldfit.neural.graphs.collate_graphs` builds from the same data on CPU."""
+    """The :class:`~fieldfit.neural.graphs.GraphBatch` of ``batch``, built on its device.
+
+    It holds what :func:`fieldfit.neural.graphs.collate_graphs` builds from the same data on CPU
+    (standardised values, k-nearest-neighbour edges in the same order, ties aside, distances and
+    expert summaries).
+
+    Parameters
+    ----------
+    batch : Padded
+        The datasets, with values.
+    k : int, default 10
+        Neighbours per node.
+    radius : float or None, default None
+        Largest edge length; ``None``: no limit.
+    variogram : sequence of float or None, default None
+        Lag-bin edges of the variogram summaries (``None``: none).
+
+    Returns
+    -------
+    fieldfit.neural.graphs.GraphBatch
+        The batch, in float32 (no pilot summaries).
+
+    Raises
+    ------
+    ValueError
+        If a dataset has fewer than 2 locations or all its values are equal.
+    """
     dev = batch.coords.device
     n, r = batch.n, batch.r
     B, nm = batch.coords.shape[:2]
@@ -306,15 +454,41 @@ def _as_is(x):
 
 
 class SettingChunks(torch.utils.data.IterableDataset):
-    """Endless chunks of ``(theta, coords, r)``: chunk c holds samples ``c·size … (c+1)·size − 1``
-    of the run with ``seed`` (:meth:`SimulationSpec.draw_setting`), chunks dealt round-robin
-    to the DataLoader's workers."""
+    """Endless chunks of dataset settings ``(theta, coords, r)``, for a DataLoader.
+
+    Chunk ``c`` holds samples ``c * size … (c + 1) * size - 1`` of the run with ``seed``
+    (:meth:`SimulationSpec.draw_setting`); chunks ``first, first + 1, …`` are dealt round-robin
+    to the DataLoader's workers.
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to draw.
+    seed : int
+        The run's seed.
+    size : int
+        Samples per chunk.
+    first : int, default 0
+        The first chunk.
+    """
 
     def __init__(self, spec: SimulationSpec, seed: int, size: int, first: int = 0):
         super().__init__()
         self.spec, self.seed, self.size, self.first = spec, int(seed), int(size), int(first)
 
     def chunk(self, c: int) -> list:
+        """The settings of chunk ``c``.
+
+        Parameters
+        ----------
+        c : int
+            Chunk number.
+
+        Returns
+        -------
+        list of (theta, coords, r)
+            ``size`` settings, samples ``c * size`` onwards.
+        """
         lo = c * self.size
         return [self.spec.draw_setting(self.seed, i)[:3] for i in range(lo, lo + self.size)]
 
@@ -335,13 +509,50 @@ def _unit(spec: SimulationSpec, theta: torch.Tensor) -> torch.Tensor:
 def train_batched(estimator, spec: SimulationSpec, settings=None, device: str = "cuda",
                   epoch_size: int = 65536, n_val: int = 4096, chunk: int = 4096,
                   workers: int = 4, group: int = 256, checkpoint=None, progress: bool = True):
-    """Train a graph-network ``estimator`` on datasets simulated afresh on ``device``: no
-    dataset is seen twice. Locations and parameters are drawn by ``workers`` DataLoader
+    """Train a graph-network ``estimator`` on datasets simulated afresh on ``device``.
+
+    No dataset is seen twice. Locations and parameters are drawn by ``workers`` DataLoader
     processes (:class:`SettingChunks`), fields and graphs on the device; one epoch is
-    ``epoch_size`` datasets, the validation set ``n_val`` datasets at indices from 10⁹ (as
-    :func:`fieldfit.neural.recipes.simulated_sets`). The loop, schedule, early stopping and
-    checkpoints are :func:`fieldfit.neural.training.optimise`'s. Returns the History; the
-    estimator is left on the CPU.
+    ``epoch_size`` datasets, the validation set ``n_val`` datasets at indices from
+    :math:`10^9` (as :func:`fieldfit.neural.recipes.simulated_sets`). The loop, schedule, early
+    stopping and checkpoints are :func:`fieldfit.neural.training.optimise`'s.
+
+    Parameters
+    ----------
+    estimator : torch.nn.Module
+        A network with a :class:`~fieldfit.neural.summaries.GNNSummary` summary without pilot
+        likelihoods; trained in place.
+    spec : SimulationSpec
+        What to simulate (a model :func:`covariance_function` covers).
+    settings : fieldfit.neural.training.TrainingSettings or None, optional
+        Optimisation settings; default ``TrainingSettings()``.
+    device : str, default "cuda"
+        Where fields, graphs and the network live during training.
+    epoch_size : int, default 65536
+        Datasets per epoch.
+    n_val : int, default 4096
+        Validation datasets.
+    chunk : int, default 4096
+        Settings drawn per worker chunk.
+    workers : int, default 4
+        DataLoader worker processes (0: in process).
+    group : int, default 256
+        Datasets per batched Cholesky.
+    checkpoint : str, pathlib.Path or None, optional
+        File the run's state is written to after every epoch.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    fieldfit.neural.training.History
+        The training history; the estimator is left on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If the summary network is not a graph network, uses pilot likelihoods, the CUDA device
+        is missing, or the model is not covered.
     """
     from .training import TrainingSettings, optimise
 

@@ -1,8 +1,11 @@
-"""Summary networks: datasets of any size and number of replicates -> a vector ``(B, S)``.
+r"""Summary networks: datasets of any size and number of replicates -> a vector ``(B, S)``.
 
 Both networks are DeepSets over replicates (Zaheer et al. 2017; Sainsbury-Dale et al. 2024):
 
-    T(Z_1, …, Z_r) = ψ( [ (1/r) Σ_j φ(Z_j) , expert summaries ] )
+.. math::
+
+    T(Z_1, \dots, Z_r) = \psi\Big( \Big[ \frac{1}{r} \sum_{j=1}^{r} \phi(Z_j),
+    \text{expert summaries} \Big] \Big)
 
 with φ a spatial network applied to each replicate and the mean over replicates making T
 invariant to their order. φ is
@@ -16,6 +19,14 @@ invariant to their order. φ is
 
 Networks compute in float32 (training speed on CPUs); inputs are standardised
 (:mod:`fieldfit.neural.graphs`).
+
+References
+----------
+M. Zaheer, S. Kottur, S. Ravanbakhsh, B. Poczos, R. Salakhutdinov and A. Smola (2017),
+"Deep sets", NeurIPS 2017.
+
+M. Sainsbury-Dale, A. Zammit-Mangion and R. Huser (2024), "Likelihood-free parameter
+estimation with neural Bayes estimators", The American Statistician 78(1), 1–14.
 """
 
 from __future__ import annotations
@@ -41,6 +52,22 @@ from .pilot import n_pilot_features, pilot_settings, relative_likelihoods
 
 
 def mlp(sizes, act=nn.SiLU, last_act: bool = False) -> nn.Sequential:
+    """A multilayer perceptron: linear layers of the given sizes with activations between them.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Input size, hidden sizes, output size (at least two entries).
+    act : type, default torch.nn.SiLU
+        Activation module class, instantiated after every linear layer but the last.
+    last_act : bool, default False
+        Also apply the activation after the last linear layer.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(B, sizes[0])`` to ``(B, sizes[-1])``.
+    """
     layers = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -50,16 +77,37 @@ def mlp(sizes, act=nn.SiLU, last_act: bool = False) -> nn.Sequential:
 
 
 class SpatialGraphConv(MessagePassing):
-    """Graph convolution with messages weighted by a learned function of distance
-    (Danel et al. 2020; the spatial graph convolution of Sainsbury-Dale et al. 2025):
+    r"""Graph convolution with messages weighted by a learned function of distance.
 
-        h'_i = σ( W_1 h_i + mean_{j ∈ N(i)} w(d_ij) ⊙ W_2 m_ij + b ),
-        m_ij = [h_j, (h_j − h_i)²]  (``squared=True``, the first layer: variogram-like)
-        m_ij = h_j                  (otherwise; W_2 is then applied per node, not per edge)
+    After Danel et al. (2020) and the spatial graph convolution of Sainsbury-Dale et al. (2025):
 
-    The distance weights ``w (E, c_out)`` are given by the caller (:class:`GNNSummary` computes
-    those of all layers with one small network of ``(10 d, log d)``). Shapes:
-    ``h (N, c_in) -> (N, c_out)``.
+    .. math::
+
+        h'_i = \sigma\Big( W_1 h_i + \operatorname{mean}_{j \in N(i)} w(d_{ij}) \odot W_2 m_{ij}
+        + b \Big),
+
+    with :math:`m_{ij} = [h_j, (h_j - h_i)^2]` when ``squared=True`` (the first layer:
+    variogram-like) and :math:`m_{ij} = h_j` otherwise (:math:`W_2` is then applied per node, not
+    per edge); σ is the SiLU. The distance weights ``w (E, c_out)`` are given by the caller
+    (:class:`GNNSummary` computes those of all layers with one small network of
+    :math:`(10 d, \log d)`). Shapes: ``h (N, c_in) -> (N, c_out)``.
+
+    Parameters
+    ----------
+    c_in : int
+        Input channels.
+    c_out : int
+        Output channels.
+    squared : bool, default False
+        Use the squared differences :math:`(h_j - h_i)^2` in the messages.
+
+    References
+    ----------
+    T. Danel et al. (2020), "Spatial graph convolutional networks", ICONIP 2020.
+
+    M. Sainsbury-Dale, A. Zammit-Mangion, J. Richards and R. Huser (2025), "Neural Bayes
+    estimators for irregular spatial data using graph neural networks", Journal of
+    Computational and Graphical Statistics.
     """
 
     def __init__(self, c_in: int, c_out: int, squared: bool = False):
@@ -70,6 +118,22 @@ class SpatialGraphConv(MessagePassing):
         self.act = nn.SiLU()
 
     def forward(self, h, edge_index, w):
+        """Apply the convolution.
+
+        Parameters
+        ----------
+        h : torch.Tensor, shape (N, c_in)
+            Node features.
+        edge_index : torch.Tensor, shape (2, E)
+            Edges ``(source, target)``.
+        w : torch.Tensor, shape (E, c_out)
+            Distance weights of the edges.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, c_out)
+            The new node features.
+        """
         if self.squared:
             agg = self.propagate(edge_index, h=h, w=w)
         else:
@@ -77,6 +141,22 @@ class SpatialGraphConv(MessagePassing):
         return self.act(self.root(h) + agg)
 
     def message(self, h_i, h_j, w):
+        r"""The message of each edge, :math:`w(d_{ij}) \odot W_2 m_{ij}` (torch-geometric hook).
+
+        Parameters
+        ----------
+        h_i : torch.Tensor, shape (E, c)
+            Features of each edge's target.
+        h_j : torch.Tensor, shape (E, c)
+            Features of each edge's source (already multiplied by :math:`W_2` unless ``squared``).
+        w : torch.Tensor, shape (E, c_out)
+            Distance weights.
+
+        Returns
+        -------
+        torch.Tensor, shape (E, c_out)
+            The messages, averaged per target by the layer.
+        """
         if self.squared:
             return w * self.neighbour(torch.cat([h_j, (h_j - h_i) ** 2], 1))
         return w * h_j
@@ -104,16 +184,41 @@ class GNNSummary(nn.Module):
     """DeepSets of a graph network for irregular locations (any n, any r).
 
     ``k`` nearest neighbours (or those within ``radius``) define the graph; ``layers`` spatial
-    graph convolutions of ``width`` channels; output ``(B, out)``. ``variogram``: lag-bin edges;
-    the empirical semivariances of the standardised values over all pairs in those bins
-    (:func:`~fieldfit.neural.graphs.variogram_summary`) join the expert summaries, giving the
-    network the long-lag structure that k-nearest-neighbour messages do not reach.
-    ``pilot``: True (the default grid) or the keyword arguments of
-    :func:`~fieldfit.neural.pilot.pilot_likelihoods` (``ranges``, ``nuggets``, ``m``); a few
-    fixed Vecchia profile likelihoods, generalised-least-squares means and profiled variances
-    join the expert summaries (as likelihoods relative to the grid's best,
-    :func:`~fieldfit.neural.pilot.relative_likelihoods`, unless ``relative=False``).
-    ``psi``: the hidden layer sizes of the DeepSets head ψ (default one of ``2 · width``).
+    graph convolutions (:class:`SpatialGraphConv`) of ``width`` channels, averaged over each
+    replicate's nodes, give φ; ψ maps the replicate mean of φ and the expert summaries to the
+    output ``(B, out)`` (Sainsbury-Dale et al. 2024, 2025).
+
+    Parameters
+    ----------
+    width : int, default 32
+        Channels of the graph convolutions.
+    layers : int, default 3
+        Number of graph convolutions.
+    out : int, default 64
+        Size of the summary, ``S``.
+    k : int, default 10
+        Neighbours per node.
+    radius : float or None, default None
+        Largest edge length; ``None``: no limit.
+    variogram : sequence of float or None, default None
+        Lag-bin edges; the empirical semivariances of the standardised values over all pairs in
+        those bins (:func:`~fieldfit.neural.graphs.variogram_summary`) join the expert summaries,
+        giving the network the long-lag structure that k-nearest-neighbour messages do not
+        reach.
+    pilot : bool, mapping or None, default None
+        True (the default grid) or the keyword arguments of
+        :func:`~fieldfit.neural.pilot.pilot_likelihoods` (``ranges``, ``nuggets``, ``m``); a few
+        fixed Vecchia profile likelihoods, generalised-least-squares means and profiled variances
+        join the expert summaries (as likelihoods relative to the grid's best,
+        :func:`~fieldfit.neural.pilot.relative_likelihoods`, unless ``relative=False``).
+    psi : sequence of int or None, default None
+        The hidden layer sizes of the DeepSets head ψ (default one of ``2 * width``).
+
+    Raises
+    ------
+    ValueError
+        If ``psi`` has no or non-positive sizes, the variogram edges do not increase, or the
+        pilot settings are invalid.
     """
 
     gridded = False
@@ -149,14 +254,43 @@ class GNNSummary(nn.Module):
         self.out_features = out
 
     def config(self) -> dict:
+        """The constructor's arguments, to rebuild the network (:func:`summary_from_config`).
+
+        Returns
+        -------
+        dict
+            ``{"kind": "gnn", ...}``.
+        """
         return {"kind": "gnn", **self._config}
 
     def collate(self, items):
+        """Datasets as this network's input (:func:`~fieldfit.neural.graphs.collate_graphs`).
+
+        Parameters
+        ----------
+        items : sequence of (coords, values)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+
+        Returns
+        -------
+        fieldfit.neural.graphs.GraphBatch
+            With the variogram and pilot summaries this network uses.
+        """
         return collate_graphs(items, self.k, self.radius, self.variogram, self.pilot)
 
     def per_replicate(self, batch) -> torch.Tensor:
-        """φ: the graph convolutions averaged over each replicate's nodes, ``(R, width)``
-        for the batch's R replicates (all datasets)."""
+        """φ: the graph convolutions averaged over each replicate's nodes.
+
+        Parameters
+        ----------
+        batch : fieldfit.neural.graphs.GraphBatch
+            From :meth:`collate`.
+
+        Returns
+        -------
+        torch.Tensor, shape (R, width)
+            One row per replicate of the batch (all datasets).
+        """
         d = batch.edge_attr
         w = self.distance_weights(torch.cat([10.0 * d, torch.log(d.clamp_min(1e-6))], 1))
         h = batch.x
@@ -165,9 +299,28 @@ class GNNSummary(nn.Module):
         return global_mean_pool(h, batch.graph, size=len(batch.dataset))
 
     def combine(self, per_graph: torch.Tensor, batch) -> torch.Tensor:
-        """ψ of the replicate means of ``per_graph`` (:meth:`per_replicate`) with the batch's
-        expert summaries: ``(B, out)``. Only ``dataset``, ``n_datasets``, ``expert`` and
-        ``variogram`` / ``pilot`` of ``batch`` are read (training on frozen φ supplies those)."""
+        """ψ of the replicate means of ``per_graph`` with the batch's expert summaries.
+
+        Only ``dataset``, ``n_datasets``, ``expert`` and ``variogram`` / ``pilot`` of ``batch`` are
+        read (training on frozen φ supplies those).
+
+        Parameters
+        ----------
+        per_graph : torch.Tensor, shape (R, width)
+            φ per replicate (:meth:`per_replicate`), or per dataset for a pooled batch.
+        batch : GraphBatch or PooledBatch
+            The batch ``per_graph`` was computed from.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, out)
+            The summaries.
+
+        Raises
+        ------
+        ValueError
+            If the network uses variogram or pilot summaries and the batch lacks them.
+        """
         expert = batch.expert
         if self.variogram is not None:
             if batch.variogram is None:
@@ -185,6 +338,18 @@ class GNNSummary(nn.Module):
         return self.sets.pool(per_graph, batch.dataset, batch.n_datasets, expert)
 
     def forward(self, batch) -> torch.Tensor:
+        """The summaries of a batch.
+
+        Parameters
+        ----------
+        batch : GraphBatch or PooledBatch
+            Graphs (φ is computed) or precomputed φ (frozen convolutions).
+
+        Returns
+        -------
+        torch.Tensor, shape (B, out)
+            One summary per dataset.
+        """
         if isinstance(batch, PooledBatch):                  # φ given (frozen convolutions)
             return self.combine(batch.phi, batch)
         return self.combine(self.per_replicate(batch), batch)
@@ -193,8 +358,16 @@ class GNNSummary(nn.Module):
 class CNNSummary(nn.Module):
     """DeepSets of a convolutional network for gridded data (any grid size, any r).
 
-    ``channels`` per 3 × 3 convolution (stride 1, then 2, …), adaptive average pooling;
-    output ``(B, out)``.
+    φ is a stack of 3 × 3 convolutions (stride 1, then 2, …) with SiLU activations and adaptive
+    average pooling; ψ maps the replicate mean of φ and the expert summaries
+    (:data:`~fieldfit.neural.graphs.GRID_EXPERT`) to the output ``(B, out)``.
+
+    Parameters
+    ----------
+    channels : tuple of int, default (16, 32, 64)
+        Output channels of each convolution.
+    out : int, default 64
+        Size of the summary, ``S``.
     """
 
     gridded = True
@@ -211,17 +384,65 @@ class CNNSummary(nn.Module):
         self.out_features = out
 
     def config(self) -> dict:
+        """The constructor's arguments, to rebuild the network (:func:`summary_from_config`).
+
+        Returns
+        -------
+        dict
+            ``{"kind": "cnn", "channels": [...], "out": ...}``.
+        """
         return {"kind": "cnn", **self._config}
 
     def collate(self, items):
+        """Gridded datasets as this network's input (:func:`~fieldfit.neural.graphs.collate_grids`).
+
+        Parameters
+        ----------
+        items : sequence of (coords, values)
+            ``coords (n, 2)`` on a complete regular grid and ``values (r, n)`` per dataset.
+
+        Returns
+        -------
+        fieldfit.neural.graphs.GridBatch
+            The batch.
+        """
         return collate_grids(items)
 
     def forward(self, batch) -> torch.Tensor:
+        """The summaries of a batch.
+
+        Parameters
+        ----------
+        batch : fieldfit.neural.graphs.GridBatch
+            From :meth:`collate`.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, out)
+            One summary per dataset.
+        """
         return self.sets.pool(self.features(batch.images), batch.dataset, batch.n_datasets,
                               batch.expert)
 
 
 def summary_from_config(cfg: dict) -> nn.Module:
+    """Rebuild a summary network from its ``config()``.
+
+    Parameters
+    ----------
+    cfg : dict
+        ``{"kind": "gnn" or "cnn", **constructor arguments}``.
+
+    Returns
+    -------
+    GNNSummary or CNNSummary
+        A freshly initialised network of that configuration.
+
+    Raises
+    ------
+    ValueError
+        If the kind is unknown or the arguments invalid.
+    """
     cfg = dict(cfg)
     kind = cfg.pop("kind")
     if kind == "gnn":
