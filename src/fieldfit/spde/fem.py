@@ -1,17 +1,21 @@
-"""P1 finite-element matrices on a Mesh, assembled vectorised, with differentiable value maps.
+r"""P1 finite-element matrices on a Mesh, assembled vectorised, with differentiable value maps.
 
 For the hat functions φᵢ of a Mesh (Lindgren, Rue & Lindström 2011, JRSS-B 73, 423–498,
-section 2.3 and appendix A.2):
+section 2.3 and appendix A.2)::
 
     C_ij = ∫ φᵢ φⱼ                 consistent mass          (weighted: ∫ w φᵢ φⱼ)
     C̃_ii = Σⱼ C_ij = ∫ φᵢ          lumped mass (diagonal)    (weighted: Σⱼ C(w)_ij = ∫ w φᵢ)
     G_ij = ∫ ∇φᵢ · H ∇φⱼ           stiffness, H (d, d) SPD, constant or one per cell
     B_ij = ∫ φᵢ (v · ∇φⱼ)          advection, v (d,), constant or one per cell
 
-Per cell e (volume |T_e|, barycentric gradients g_a = ∇λ_a, ``Mesh.barycentric_gradients``):
-C_e[a,b] = |T_e| (1 + δ_ab) / ((d+1)(d+2)), G_e[a,b] = |T_e| g_aᵀ H_e g_b,
-B_e[a,b] = |T_e|/(d+1) · v_e·g_b, and for node weights w (interpolated linearly)
-∫_e w λ_a λ_b = |T_e| Σ_c w_c d! α! / (d+3)!, α the multiplicities of (a, b, c).
+Per cell e (volume :math:`|T_e|`, barycentric gradients :math:`g_a = \nabla\lambda_a`,
+``Mesh.barycentric_gradients``)::
+
+    C_e[a,b] = |T_e| (1 + δ_ab) / ((d+1)(d+2))
+    G_e[a,b] = |T_e| g_aᵀ H_e g_b
+    B_e[a,b] = |T_e|/(d+1) · v_e·g_b
+    ∫_e w λ_a λ_b = |T_e| Σ_c w_c d! α! / (d+3)!     (node weights w, interpolated linearly;
+                                                      α the multiplicities of (a, b, c))
 
 **The sparse convention** (shared with ``fieldfit.gmrf``): a sparse symmetric matrix is a fixed
 scipy CSC pattern — ``indptr (N+1,)``, ``indices (nnz,)`` int32, ``shape (N, N)``, full
@@ -104,7 +108,14 @@ def _triple_integrals(d: int) -> np.ndarray:
 
 
 class FEM:
-    """P1 finite elements on a ``Mesh``: C_ij = ∫φᵢφⱼ, G_ij = ∫∇φᵢ·H∇φⱼ, B_ij = ∫φᵢ v·∇φⱼ
+    r"""P1 finite elements on a ``Mesh``: mass, stiffness and advection matrices.
+
+    .. math::
+
+        C_{ij} = \int \varphi_i \varphi_j, \qquad
+        G_{ij} = \int \nabla\varphi_i \cdot H \nabla\varphi_j, \qquad
+        B_{ij} = \int \varphi_i\, v \cdot \nabla\varphi_j
+
     (Lindgren, Rue & Lindström 2011, JRSS-B, appendix A.2; formulas in the module docstring).
 
     Built once per mesh: the CSC pattern (``indptr``, ``indices``, ``shape``, ``nnz``,
@@ -112,15 +123,25 @@ class FEM:
     values of local entry (a, b) of cell e). Then:
 
     - scipy matrices (CSC, on the pattern): ``mass(weights, on)``, ``stiffness(H)``,
-      ``advection(v)``; ``lumped_mass(weights, on)`` → ``(N,)``.
+      ``advection(v)``; ``lumped_mass(weights, on)`` gives ``(N,)``.
     - torch values ``(nnz,)``, differentiable: ``mass_values``, ``stiffness_values``,
-      ``advection_values``; ``lumped_mass_values`` → ``(N,)``.
-    - linear maps (scipy CSR): ``mass_map(on)`` ``(nnz, N|M)``, ``stiffness_map``
+      ``advection_values``; ``lumped_mass_values`` gives ``(N,)``.
+    - linear maps (scipy CSR): ``mass_map(on)`` ``(nnz, N)`` or ``(nnz, M)``, ``stiffness_map``
       ``(nnz, M·d·d)``, ``advection_map`` ``(nnz, M·d)``, ``lumped_mass_map(on)``.
 
     Weights are per node (``on="nodes"``, ``(N,)``, interpolated linearly) or per cell
     (``on="cells"``, ``(M,)``); H is ``(d, d)`` or ``(M, d, d)`` (None: the identity); v is
-    ``(d,)`` or ``(M, d)``. Assembling 10⁶ nodes takes a few seconds (docs/architecture.md).
+    ``(d,)`` or ``(M, d)``.
+
+    Parameters
+    ----------
+    mesh : fieldfit.spde.mesh.Mesh
+        The simplicial mesh (N nodes, M cells, dimension d).
+
+    Raises
+    ------
+    TypeError
+        If ``mesh`` is not a ``Mesh``.
     """
 
     def __init__(self, mesh: Mesh):
@@ -145,17 +166,45 @@ class FEM:
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries of the pattern (both triangles, diagonal included).
+
+        Returns
+        -------
+        int
+        """
         return int(self.indices.size)
 
     @property
     def n_nodes(self) -> int:
+        """Number of mesh nodes N (the matrices are ``(N, N)``).
+
+        Returns
+        -------
+        int
+        """
         return self.shape[0]
 
     def __repr__(self) -> str:
         return f"FEM(n_nodes={self.n_nodes}, n_cells={self.mesh.n_cells}, nnz={self.nnz})"
 
     def to_csc(self, values) -> sp.csc_matrix:
-        """The scipy CSC matrix with this pattern and ``values (nnz,)`` (numpy or torch)."""
+        """The scipy CSC matrix with this pattern and the given values.
+
+        Parameters
+        ----------
+        values : array_like or torch.Tensor
+            ``(nnz,)`` values aligned with ``indices`` (a torch tensor is detached).
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N, N)`` matrix with sorted indices.
+
+        Raises
+        ------
+        ValueError
+            If ``values`` is not of shape ``(nnz,)``.
+        """
         if isinstance(values, torch.Tensor):
             values = values.detach().cpu().numpy()
         values = np.asarray(values, dtype=np.float64)
@@ -170,7 +219,26 @@ class FEM:
         return np.bincount(self.positions.ravel(), weights=local.ravel(), minlength=self.nnz)
 
     def mass_local(self, weights=None, on: str = "nodes") -> np.ndarray:
-        """``(M, d+1, d+1)`` local mass matrices ∫_e w λ_a λ_b (numpy)."""
+        r"""Local mass matrices :math:`\int_e w \lambda_a \lambda_b` of every cell (numpy).
+
+        Parameters
+        ----------
+        weights : float or array_like or torch.Tensor or None, optional
+            Weight w per node ``(N,)`` (interpolated linearly) or per cell ``(M,)``, or a scalar;
+            None for no weight (w = 1).
+        on : {"nodes", "cells"}, default "nodes"
+            Where ``weights`` live.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, d+1, d+1)`` local matrices.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells", or ``weights`` has the wrong shape.
+        """
         w = self._weights(weights, on, np)
         vol = self.volumes
         if w is None:
@@ -181,18 +249,75 @@ class FEM:
         return vol[:, None, None] * np.einsum("abc,ec->eab", T, w[self.mesh.cells])
 
     def mass(self, weights=None, on: str = "nodes") -> sp.csc_matrix:
-        """C (weights None) or C(w)_ij = ∫ w φᵢ φⱼ, as CSC on the pattern."""
+        r"""Mass C, or the weighted :math:`C(w)_{ij} = \int w \varphi_i \varphi_j`, as CSC.
+
+        Parameters
+        ----------
+        weights : float or array_like or torch.Tensor or None, optional
+            Weight w per node ``(N,)`` (interpolated linearly) or per cell ``(M,)``, or a scalar;
+            None for no weight (w = 1).
+        on : {"nodes", "cells"}, default "nodes"
+            Where ``weights`` live.
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N, N)`` on the pattern.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells", or ``weights`` has the wrong shape.
+        """
         return self.to_csc(self._scatter(self.mass_local(weights, on)))
 
     def lumped_mass(self, weights=None, on: str = "nodes") -> np.ndarray:
-        """``(N,)``: the row sums of ``mass(weights, on)``, C̃_ii = ∫ w φᵢ (= C w for node
-        weights; Σ_{e∋i} w_e |T_e|/(d+1) for cell weights; ∫ φᵢ without weights)."""
+        r"""Lumped mass :math:`\tilde C_{ii} = \int w \varphi_i`, the row sums of ``mass``.
+
+        This is :math:`C w` for node weights, :math:`\sum_{e \ni i} w_e |T_e|/(d+1)` for cell
+        weights and :math:`\int \varphi_i` without weights.
+
+        Parameters
+        ----------
+        weights : float or array_like or torch.Tensor or None, optional
+            Weight w per node ``(N,)`` (interpolated linearly) or per cell ``(M,)``, or a scalar;
+            None for no weight (w = 1).
+        on : {"nodes", "cells"}, default "nodes"
+            Where ``weights`` live.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N,)`` diagonal.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells", or ``weights`` has the wrong shape.
+        """
         local = self.mass_local(weights, on).sum(2)  # (M, d+1)
         return np.bincount(self.mesh.cells.ravel(), weights=local.ravel(),
                            minlength=self.n_nodes)
 
     def stiffness_local(self, H=None) -> np.ndarray:
-        """``(M, d+1, d+1)`` local stiffness matrices |T_e| g_aᵀ H_e g_b (numpy)."""
+        r"""Local stiffness matrices :math:`|T_e|\, g_a^\top H_e g_b` of every cell (numpy).
+
+        Parameters
+        ----------
+        H : array_like or torch.Tensor or None, optional
+            Diffusion tensor ``(d, d)`` (constant) or ``(M, d, d)`` (one per cell); None for the
+            identity.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, d+1, d+1)`` local matrices.
+
+        Raises
+        ------
+        ValueError
+            If ``H`` is not ``(d, d)`` or ``(M, d, d)``.
+        """
         g, vol = self.gradients, self.volumes
         H = self._tensor(H, np)
         if H is None:
@@ -205,11 +330,44 @@ class FEM:
         return vol[:, None, None] * loc
 
     def stiffness(self, H=None) -> sp.csc_matrix:
-        """G_ij = ∫ ∇φᵢ · H ∇φⱼ (H None: the identity, G = ∫∇φᵢ·∇φⱼ), as CSC."""
+        r"""Stiffness :math:`G_{ij} = \int \nabla\varphi_i \cdot H \nabla\varphi_j`, as CSC.
+
+        Parameters
+        ----------
+        H : array_like or torch.Tensor or None, optional
+            Diffusion tensor ``(d, d)`` (constant) or ``(M, d, d)`` (one per cell); None for the
+            identity.
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N, N)`` symmetric matrix on the pattern.
+
+        Raises
+        ------
+        ValueError
+            If ``H`` is not ``(d, d)`` or ``(M, d, d)``.
+        """
         return self.to_csc(self._scatter(self.stiffness_local(H)))
 
     def advection_local(self, v) -> np.ndarray:
-        """``(M, d+1, d+1)`` local advection matrices |T_e|/(d+1) v_e·g_b (numpy)."""
+        r"""Local advection matrices :math:`|T_e|/(d+1)\; v_e \cdot g_b` of every cell (numpy).
+
+        Parameters
+        ----------
+        v : array_like or torch.Tensor
+            Velocity ``(d,)`` (constant) or ``(M, d)`` (one per cell).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, d+1, d+1)`` local matrices (a read-only broadcast view; rows are equal).
+
+        Raises
+        ------
+        ValueError
+            If ``v`` is not ``(d,)`` or ``(M, d)``.
+        """
         v = self._velocity(v, np)
         vg = np.einsum("ebp,p->eb", self.gradients, v) if v.ndim == 1 else \
             np.einsum("ebp,ep->eb", self.gradients, v)
@@ -217,7 +375,23 @@ class FEM:
         return np.broadcast_to(loc[:, None, :], self.positions.shape)
 
     def advection(self, v) -> sp.csc_matrix:
-        """B_ij = ∫ φᵢ (v · ∇φⱼ) (not symmetric), as CSC on the pattern."""
+        r"""Advection :math:`B_{ij} = \int \varphi_i\, (v \cdot \nabla\varphi_j)`, as CSC.
+
+        Parameters
+        ----------
+        v : array_like or torch.Tensor
+            Velocity ``(d,)`` (constant) or ``(M, d)`` (one per cell).
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N, N)`` matrix on the pattern (not symmetric).
+
+        Raises
+        ------
+        ValueError
+            If ``v`` is not ``(d,)`` or ``(M, d)``.
+        """
         return self.to_csc(self._scatter(self.advection_local(v)))
 
     # ------------------------------------------------------------------ linear maps
@@ -231,7 +405,23 @@ class FEM:
         return S
 
     def mass_map(self, on: str = "nodes") -> sp.csr_matrix:
-        """S_C ``(nnz, N)`` (node weights) or ``(nnz, M)`` (cell weights): C(w) values = S_C w."""
+        """The linear map :math:`S_C` with ``C(w)`` values :math:`= S_C w`.
+
+        Parameters
+        ----------
+        on : {"nodes", "cells"}, default "nodes"
+            Whether w is per node or per cell.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(nnz, N)`` (node weights) or ``(nnz, M)`` (cell weights).
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells".
+        """
         self._check_on(on)
         m, vol = self.mesh.n_cells, self.volumes
         if on == "cells":
@@ -244,7 +434,23 @@ class FEM:
         return self._map(vals, cols, self.n_nodes)
 
     def lumped_mass_map(self, on: str = "nodes") -> sp.csr_matrix:
-        """``(N, N|M)``: lumped_mass(w) = map @ w."""
+        """The linear map L with ``lumped_mass(w, on) = L @ w``.
+
+        Parameters
+        ----------
+        on : {"nodes", "cells"}, default "nodes"
+            Whether w is per node or per cell.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(N, N)`` or ``(N, M)``.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells".
+        """
         self._check_on(on)
         S = self.mass_map(on)
         rows = self.indices[np.repeat(np.arange(self.nnz), np.diff(S.indptr))]
@@ -254,8 +460,16 @@ class FEM:
 
     @cached_property
     def stiffness_map(self) -> sp.csr_matrix:
-        """S_G ``(nnz, M·d·d)``: G(H) values = S_G @ H.reshape(-1) for H ``(M, d, d)``; entry
-        (pos(e,a,b), e·d² + p·d + q) = |T_e| g_a[p] g_b[q]. Memory: M (d+1)² d² entries."""
+        r"""The linear map :math:`S_G`: ``G(H)`` values ``= S_G @ H.reshape(-1)``, H ``(M, d, d)``.
+
+        Entry ``(pos(e, a, b), e·d² + p·d + q)`` is :math:`|T_e|\, g_a[p]\, g_b[q]`; it holds
+        :math:`M (d+1)^2 d^2` entries. Computed once and cached.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(nnz, M·d·d)``.
+        """
         g, vol = self.gradients, self.volumes
         m, d = self.mesh.n_cells, self.dim
         vals = vol[:, None, None, None, None] * g[:, :, None, :, None] * g[:, None, :, None, :]
@@ -265,8 +479,16 @@ class FEM:
 
     @cached_property
     def advection_map(self) -> sp.csr_matrix:
-        """S_B ``(nnz, M·d)``: B(v) values = S_B @ v.reshape(-1) for v ``(M, d)``; entry
-        (pos(e,a,b), e·d + p) = |T_e|/(d+1) g_b[p]."""
+        r"""The linear map :math:`S_B` with ``B(v)`` values ``= S_B @ v.reshape(-1)``, v ``(M, d)``.
+
+        Entry ``(pos(e, a, b), e·d + p)`` is :math:`|T_e|/(d+1)\, g_b[p]`. Computed once and
+        cached.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(nnz, M·d)``.
+        """
         g, vol = self.gradients, self.volumes
         m, d = self.mesh.n_cells, self.dim
         vals = (vol / (d + 1))[:, None, None, None] * np.broadcast_to(
@@ -309,7 +531,26 @@ class FEM:
         return out.index_add(0, self._torch["pos"].to(local.device), local.reshape(-1))
 
     def mass_values(self, weights=None, on: str = "nodes") -> torch.Tensor:
-        """``(nnz,)`` values of C(w) = S_C w, differentiable in ``weights`` (torch)."""
+        """Values of the (weighted) mass matrix ``C(w) = S_C w``, differentiable in ``weights``.
+
+        Parameters
+        ----------
+        weights : float or array_like or torch.Tensor or None, optional
+            Weight w per node ``(N,)`` (interpolated linearly) or per cell ``(M,)``, or a scalar;
+            None for no weight (w = 1).
+        on : {"nodes", "cells"}, default "nodes"
+            Where ``weights`` live.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values on the pattern.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells", or ``weights`` has the wrong shape.
+        """
         t = self._torch
         w = self._weights(weights, on, torch)
         if w is None:
@@ -320,8 +561,28 @@ class FEM:
         return self._scatter_t(local)
 
     def lumped_mass_values(self, weights=None, on: str = "nodes") -> torch.Tensor:
-        """``(N,)`` lumped (row-sum) mass ∫ w φᵢ, differentiable in ``weights``. To add it to
-        values on the pattern: ``values.index_add(0, diag_index, lumped)``."""
+        r"""Lumped (row-sum) mass :math:`\int w \varphi_i`, differentiable in ``weights``.
+
+        To add it to values on the pattern: ``values.index_add(0, diag_index, lumped)``.
+
+        Parameters
+        ----------
+        weights : float or array_like or torch.Tensor or None, optional
+            Weight w per node ``(N,)`` (interpolated linearly) or per cell ``(M,)``, or a scalar;
+            None for no weight (w = 1).
+        on : {"nodes", "cells"}, default "nodes"
+            Where ``weights`` live.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N,)`` float64 diagonal.
+
+        Raises
+        ------
+        ValueError
+            If ``on`` is not "nodes" or "cells", or ``weights`` has the wrong shape.
+        """
         t = self._torch
         w = self._weights(weights, on, torch)
         k = self.dim + 1
@@ -335,8 +596,24 @@ class FEM:
         return out.index_add(0, t["cells"].reshape(-1), local.reshape(-1))
 
     def stiffness_values(self, H=None) -> torch.Tensor:
-        """``(nnz,)`` values of G(H) = S_G H, differentiable in ``H`` ``(d, d)`` or
-        ``(M, d, d)`` (torch; None: the identity)."""
+        """Values of the stiffness matrix ``G(H) = S_G H``, differentiable in ``H``.
+
+        Parameters
+        ----------
+        H : array_like or torch.Tensor or None, optional
+            Diffusion tensor ``(d, d)`` (constant) or ``(M, d, d)`` (one per cell); None for the
+            identity.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values on the pattern.
+
+        Raises
+        ------
+        ValueError
+            If ``H`` is not ``(d, d)`` or ``(M, d, d)``.
+        """
         t = self._torch
         H = self._tensor(H, torch)
         if H is None:
@@ -347,7 +624,23 @@ class FEM:
         return self._scatter_t(local)
 
     def advection_values(self, v) -> torch.Tensor:
-        """``(nnz,)`` values of B(v) = S_B v, differentiable in ``v`` ``(d,)`` or ``(M, d)``."""
+        """Values of the advection matrix ``B(v) = S_B v``, differentiable in ``v``.
+
+        Parameters
+        ----------
+        v : array_like or torch.Tensor
+            Velocity ``(d,)`` (constant) or ``(M, d)`` (one per cell).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values on the pattern.
+
+        Raises
+        ------
+        ValueError
+            If ``v`` is not ``(d,)`` or ``(M, d)``.
+        """
         t = self._torch
         v = self._velocity(v, torch)
         if v.ndim == 1:

@@ -1,6 +1,6 @@
 """Spatially varying parameters of nonstationary SPDEs (κ(x), τ(x), H(x), …).
 
-A parameter field is a function of the coordinates with named scalar weights,
+A parameter field is a function of the coordinates with named scalar weights::
 
     θ(x) = g( w₀ + Σ_{k=1}^{K} w_k b_k(x) )        (basis expansion)
     θ(x) = g( w₀ + NN_w(x) )                        (a small neural network)
@@ -32,7 +32,28 @@ LINKS = ("exp", "identity")
 
 
 class Field:
-    """θ(x) = g(w₀ + Σ_k w_k b_k(x)) with ``basis(x) -> (n, K)`` (the extension point)."""
+    r"""A spatially varying parameter :math:`\theta(x) = g(w_0 + \sum_k w_k b_k(x))`.
+
+    The base class is the constant field (K = 0); subclasses supply ``basis(x) -> (n, K)``, the
+    extension point. Calling the field, ``field(x, p)``, evaluates θ at ``x`` from the
+    parameter values ``p``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the field's parameter (the intercept w₀); weights are ``{name}_w{k}``.
+    value : float, default 1.0
+        Starting value of the intercept on the natural scale (positive for the exp link).
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If ``link`` is unknown or the exp link gets a non-positive ``value``.
+    """
 
     def __init__(self, name: str, value: float = 1.0, link: str = "exp", fixed: bool = False):
         if link not in LINKS:
@@ -44,22 +65,60 @@ class Field:
 
     # --- extension point ----------------------------------------------------------------
     def basis(self, x: np.ndarray) -> np.ndarray:
-        """The basis functions at ``x (n, d)``: ``(n, K)`` (K = 0 for a constant field)."""
+        """The basis functions (K = 0 for a constant field) at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` basis values, K = :attr:`n_weights`.
+        """
         return np.zeros((len(x), 0))
 
     # --- derived ------------------------------------------------------------------------
     @property
     def n_weights(self) -> int:
+        """Number K of basis weights (the intercept excluded).
+
+        Returns
+        -------
+        int
+        """
         return self.basis(np.zeros((1, self.dim_hint()))).shape[1]
 
     def dim_hint(self) -> int:
+        """Number of coordinates d the field expects (2 unless a subclass knows better).
+
+        Returns
+        -------
+        int
+        """
         return 2
 
     def weight_names(self) -> list[str]:
+        """Names of the basis weights, ``{name}_w0``, ``{name}_w1``, ….
+
+        Returns
+        -------
+        list of str
+            K names.
+        """
         return [f"{self.name}_w{k}" for k in range(self.n_weights)]
 
     def param_specs(self) -> list[Param]:
-        """The intercept (natural scale) and the weights, all at the stationary model."""
+        """The field's parameters: the intercept (natural scale) and the weights.
+
+        All at the stationary model (weights 0).
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+            ``{name}`` then the weights, in :meth:`weight_names` order.
+        """
         out = [Param(self.name, positive if self.link == "exp" else real, self.value,
                      fixed=self.fixed, doc=f"{self.name} where the other weights are 0")]
         out += [Param(n, real, 0.0, doc=f"weight of basis function {k} of {self.name}")
@@ -67,7 +126,18 @@ class Field:
         return out
 
     def design(self, x) -> torch.Tensor:
-        """The basis at ``x`` as a float64 tensor ``(n, K)`` (evaluate once, reuse)."""
+        """The basis at ``x`` as a float64 tensor (evaluate once, reuse as ``design=``).
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n, d)`` coordinates (a single point may be given as ``(d,)``).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, K)`` float64 basis values.
+        """
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         return torch.from_numpy(np.ascontiguousarray(self.basis(x), dtype=np.float64))
 
@@ -89,12 +159,50 @@ class Field:
 
 
 class ConstantField(Field):
-    """θ(x) = w₀: a stationary parameter written as a field."""
+    r"""A stationary parameter written as a field, :math:`\theta(x) = w_0`.
+
+    Parameters
+    ----------
+    name : str
+        Name of the field's parameter (the intercept w₀); weights are ``{name}_w{k}``.
+    value : float, default 1.0
+        Starting value of the intercept on the natural scale (positive for the exp link).
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+    """
 
 
 class RadialBasisField(Field):
-    """θ(x) = g(w₀ + Σ_k w_k φ(‖x − c_k‖ / s)), φ(r) = exp(−r²/2) ("gaussian") or the
-    Wendland function (1 − r)₊⁴ (4r + 1) ("wendland", compact support); centres ``(K, d)``."""
+    r"""A field on radial basis functions, :math:`g(w_0 + \sum_k w_k \phi(\|x - c_k\|/s))`.
+
+    The radial function is :math:`\phi(r) = \exp(-r^2/2)` (``"gaussian"``) or the Wendland
+    function :math:`(1 - r)_+^4 (4r + 1)` (``"wendland"``, compact support).
+
+    Parameters
+    ----------
+    name : str
+        Name of the intercept parameter; weights are ``{name}_w{k}``.
+    centers : array_like
+        ``(K, d)`` centres :math:`c_k`.
+    scale : float
+        Scale s > 0 of the radial function.
+    value : float, default 1.0
+        Starting value of the intercept on the natural scale.
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    kind : {"gaussian", "wendland"}, default "gaussian"
+        Radial function.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If ``link`` or ``kind`` is unknown, ``scale`` is not positive, or the exp link gets a
+        non-positive ``value``.
+    """
 
     def __init__(self, name: str, centers, scale: float, value: float = 1.0, link: str = "exp",
                  kind: str = "gaussian", fixed: bool = False):
@@ -107,9 +215,32 @@ class RadialBasisField(Field):
         self.scale, self.kind = float(scale), kind
 
     def dim_hint(self):
+        """Number of coordinates d the field expects (the centres' dimension).
+
+        Returns
+        -------
+        int
+        """
         return self.centers.shape[1]
 
     def basis(self, x):
+        """The radial functions of the distances to the centres at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` basis values, K = :attr:`n_weights`.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` and the centres differ in dimension.
+        """
         if x.shape[1] != self.centers.shape[1]:
             raise ValueError(f"points are {x.shape[1]}-D, the centres {self.centers.shape[1]}-D")
         r = np.sqrt(((x[:, None, :] - self.centers[None]) ** 2).sum(-1)) / self.scale
@@ -120,8 +251,30 @@ class RadialBasisField(Field):
     @classmethod
     def grid(cls, name: str, bounds, shape, value: float = 1.0, link: str = "exp",
              kind: str = "gaussian", overlap: float = 1.0) -> RadialBasisField:
-        """Centres on a regular grid of ``shape`` over ``bounds`` (xmin, xmax, ymin, ymax, …);
-        scale = ``overlap`` × the grid spacing."""
+        """A radial basis field with centres on a regular grid over ``bounds``.
+
+        Parameters
+        ----------
+        name : str
+            Name of the intercept parameter.
+        bounds : array_like
+            ``(xmin, xmax, ymin, ymax, …)``, reshaped to ``(d, 2)``.
+        shape : sequence of int
+            Number of centres along each axis, length d.
+        value : float, default 1.0
+            Starting value of the intercept.
+        link : {"exp", "identity"}, default "exp"
+            Link g.
+        kind : {"gaussian", "wendland"}, default "gaussian"
+            Radial function.
+        overlap : float, default 1.0
+            Scale as a multiple of the smallest grid spacing.
+
+        Returns
+        -------
+        RadialBasisField
+            ``Π shape`` centres, scale ``overlap`` × spacing.
+        """
         bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
         axes = [np.linspace(lo, hi, k) for (lo, hi), k in zip(bounds, shape, strict=True)]
         centers = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
@@ -131,10 +284,35 @@ class RadialBasisField(Field):
 
 
 class BSplineField(Field):
-    """θ(x) = g(w₀ + Σ w_k B_k(x)), tensor products of cubic B-splines (scipy; ``degree``
-    one number or one per dimension), one clamped knot vector with equally spaced inner
-    knots per dimension over ``bounds``, minus one function (the intercept w₀ spans the
-    constant, which the B-splines sum to)."""
+    r"""A tensor-product B-spline field, :math:`\theta(x) = g(w_0 + \sum_k w_k B_k(x))`.
+
+    The B-splines (scipy) have one clamped knot vector with equally spaced inner knots per
+    dimension over ``bounds``; the first tensor-product function is dropped, because the
+    intercept :math:`w_0` spans the constant, which the B-splines sum to.
+
+    Parameters
+    ----------
+    name : str
+        Name of the intercept parameter; weights are ``{name}_w{k}``.
+    bounds : array_like
+        ``(xmin, xmax, ymin, ymax, …)``, reshaped to ``(d, 2)``.
+    n_basis : int or sequence of int
+        Number of B-splines per dimension (one number for all, or d numbers).
+    value : float, default 1.0
+        Starting value of the intercept.
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    degree : int or sequence of int, default 3
+        Spline degree, one number or one per dimension.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If the numbers of sizes or degrees do not match the dimension, a dimension has fewer
+        than ``degree + 1`` functions, or the link/value is invalid.
+    """
 
     def __init__(self, name: str, bounds, n_basis, value: float = 1.0, link: str = "exp",
                  degree: int = 3, fixed: bool = False):
@@ -157,11 +335,35 @@ class BSplineField(Field):
             self.knots.append(np.concatenate([[lo] * g, inner, [hi] * g]))
 
     def dim_hint(self):
+        """Number of coordinates d the field expects (the number of bounds).
+
+        Returns
+        -------
+        int
+        """
         return len(self.bounds)
 
     def full_basis(self, x: np.ndarray) -> np.ndarray:
-        """All ``Π_a K_a`` tensor-product B-splines at ``x (n, d)``: ``(n, K)``, the first
-        axis varying slowest (index ``i₀ K₁ ⋯ + i₁ ⋯``); the rows sum to 1."""
+        r"""All :math:`\prod_a K_a` tensor-product B-splines at ``x``; the rows sum to 1.
+
+        The first axis varies slowest (index :math:`i_0 K_1 \cdots + i_1 \cdots`); points beyond
+        the bounds take the value at the bound (constant extension).
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` dense basis values.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have d columns.
+        """
         if x.shape[1] != len(self.bounds):
             raise ValueError(f"points are {x.shape[1]}-D, the spline {len(self.bounds)}-D")
         out = np.ones((len(x), 1))
@@ -173,14 +375,43 @@ class BSplineField(Field):
         return out
 
     def basis(self, x):
+        """The tensor-product B-splines less the first at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` basis values, K = :attr:`n_weights`.
+        """
         return self.full_basis(x)[:, 1:]
 
 
 def second_difference_penalty(n_basis) -> np.ndarray:
-    """P = Σ_a I ⊗ … ⊗ D_aᵀD_a ⊗ … ⊗ I ``(K, K)``, D_a the second-difference matrix
-    ``(K_a − 2, K_a)`` of axis a, in :meth:`BSplineField.full_basis`'s order: aᵀPa is the sum
-    of the squared second differences of the coefficients along every axis (Eilers & Marx
-    1996; its null space, the multilinear coefficients, has dimension 2^d)."""
+    r"""Second-difference penalty matrix of a tensor-product B-spline (Eilers & Marx 1996).
+
+    .. math::
+
+        P = \sum_a I \otimes \cdots \otimes D_a^\top D_a \otimes \cdots \otimes I,
+
+    with :math:`D_a` the ``(K_a - 2, K_a)`` second-difference matrix of axis a, in
+    :meth:`BSplineField.full_basis`'s order: :math:`a^\top P a` is the sum of the squared second
+    differences of the coefficients along every axis. Its null space, the multilinear
+    coefficients, has dimension :math:`2^d`.
+
+    Parameters
+    ----------
+    n_basis : sequence of int
+        Number of B-splines :math:`K_a` per axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, K)`` dense penalty, :math:`K = \prod_a K_a`.
+    """
     n_basis = [int(k) for k in n_basis]
     total = np.zeros((int(np.prod(n_basis)),) * 2)
     for a, k in enumerate(n_basis):
@@ -195,32 +426,69 @@ def second_difference_penalty(n_basis) -> np.ndarray:
 
 
 class PSplineField(BSplineField):
-    """A tensor B-spline field (cubic; quadratic along a dimension with 3 functions) with a
-    second-difference roughness prior (a P-spline; Eilers & Marx 1996, Lang & Brezger 2004):
+    r"""A tensor B-spline field with a second-difference roughness prior (a P-spline).
 
-        θ(x) = g(w₀ + Σ_k a_k B_k(x)),   p(a) ∝ exp(−aᵀPa / (2 sd²)),
+    The splines are cubic (quadratic along a dimension with 3 functions); the prior is that of
+    Eilers & Marx (1996) and Lang & Brezger (2004):
 
-    P :func:`second_difference_penalty`: the second differences of the coefficients a along
-    each axis are N(0, sd²) a priori, so ``sd`` is the roughness allowed per knot interval on
-    the link scale (log θ for the exp link). P's null space, the multilinear coefficients
-    (x, y, xy, … in the coefficients' indices; the constant is the intercept's), gets the
-    same scale as a proper prior: a slope of s per knot interval (a twist of s per cell for
-    xy) has log density −s²/(2 sd²), as a second difference of s has. Without it the trend
-    runs away where the mesh's bounding box has no data (its corners).
+    .. math::
 
-    The weights are the coefficients in that basis, a = U w with U = [N, E] orthonormal
-    ``(K, K − 1)``: N the normalised products of centred indices n_j / ‖n_j‖ (the null space
-    less the constant, which the intercept w₀ spans; the B-splines sum to 1), E the
-    eigenvectors of P with eigenvalues e_j > 0, so that
+        \theta(x) = g\Big(w_0 + \sum_k a_k B_k(x)\Big), \qquad
+        p(a) \propto \exp\big(-a^\top P a / (2\,\mathrm{sd}^2)\big),
 
-        aᵀPa / (2 sd²) = Σ_{j ∈ E} e_j w_j² / (2 sd²),
+    with P the :func:`second_difference_penalty`: the second differences of the coefficients a
+    along each axis are :math:`N(0, \mathrm{sd}^2)` a priori, so ``sd`` is the roughness allowed
+    per knot interval on the link scale (log θ for the exp link). P's null space, the
+    multilinear coefficients (x, y, xy, … in the coefficients' indices; the constant is the
+    intercept's), gets the same scale as a proper prior: a slope of s per knot interval (a twist
+    of s per cell for xy) has log density :math:`-s^2/(2\,\mathrm{sd}^2)`, as a second
+    difference of s has. Without it the trend runs away where the mesh's bounding box has no
+    data (its corners).
+
+    The weights are the coefficients in that basis, :math:`a = U w` with :math:`U = [N, E]`
+    orthonormal ``(K, K - 1)``: N the normalised products of centred indices
+    :math:`n_j / \|n_j\|` (the null space less the constant, which the intercept spans; the
+    B-splines sum to 1), E the eigenvectors of P with eigenvalues :math:`e_j > 0`, so that
+
+    .. math::
+
+        a^\top P a / (2\,\mathrm{sd}^2) = \sum_{j \in E} e_j w_j^2 / (2\,\mathrm{sd}^2),
 
     and each weight gets its own independent prior, ``Normal(0, sd/√e_j)`` (E) or
     ``Normal(0, sd ‖n_j‖)`` (N), as its :class:`~fieldfit.params.Param` ``prior``. The penalised
-    likelihood of a fit is then the existing ``priors`` mechanism (ℓ(θ) + Σ log p(θ_i),
-    :func:`fieldfit.fit`), with no new term in the optimiser; the basis of weight j is
-    Σ_k U_kj B_k(x). The decomposition depends only on the numbers of basis functions, not
-    on ``bounds``.
+    likelihood of a fit is then the existing ``priors`` mechanism
+    (:math:`\ell(\theta) + \sum_i \log p(\theta_i)`, :func:`fieldfit.fit`), with no new term in
+    the optimiser; the basis of weight j is :math:`\sum_k U_{kj} B_k(x)`. The decomposition
+    depends only on the numbers of basis functions, not on ``bounds``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the intercept parameter; weights are ``{name}_w{k}``.
+    bounds : array_like
+        ``(xmin, xmax, ymin, ymax, …)``, reshaped to ``(d, 2)``.
+    n_basis : int or sequence of int
+        Number of B-splines per dimension (at least 3).
+    value : float, default 1.0
+        Starting value of the intercept.
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    sd : float, default 1.0
+        Prior roughness per knot interval on the link scale.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If ``sd`` is not positive and finite, or the B-spline arguments are invalid.
+
+    References
+    ----------
+    Eilers, P. H. C. & Marx, B. D. (1996). Flexible smoothing with B-splines and penalties.
+    Statistical Science 11, 89–121.
+
+    Lang, S. & Brezger, A. (2004). Bayesian P-splines. J. Comput. Graph. Stat. 13, 183–212.
     """
 
     def __init__(self, name: str, bounds, n_basis, value: float = 1.0, link: str = "exp",
@@ -259,12 +527,39 @@ class PSplineField(BSplineField):
 
     @property
     def n_weights(self) -> int:
+        """Number K of basis weights :math:`K - 1`, the columns of U.
+
+        Returns
+        -------
+        int
+        """
         return self.U.shape[1]
 
     def basis(self, x):
+        """The B-splines in the weights' basis, ``full_basis(x) @ U`` at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` basis values, K = :attr:`n_weights`.
+        """
         return self.full_basis(x) @ self.U
 
     def param_specs(self):
+        """The field's parameters: the intercept (natural scale) and the weights.
+
+        Each weight with its ``Normal`` prior.
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+            ``{name}`` then the weights, in :meth:`weight_names` order.
+        """
         specs = super().param_specs()
         out = [specs[0]]
         for s, e, v in zip(specs[1:], self.eigenvalues, self.prior_sd, strict=True):
@@ -275,26 +570,66 @@ class PSplineField(BSplineField):
         return out
 
     def coefficients(self, p: Mapping) -> np.ndarray:
-        """The B-spline coefficients a = U w ``(K,)`` (the intercept excluded)."""
+        """The B-spline coefficients :math:`a = U w` (the intercept excluded).
+
+        Parameters
+        ----------
+        p : Mapping
+            Parameter values by name, including every weight.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(K,)`` coefficients in :meth:`full_basis` order.
+        """
         w = np.array([float(p[n]) for n in self.weight_names()])
         return self.U @ w
 
     def penalty(self, a) -> float:
-        """The roughness penalty aᵀPa / (2 sd²) of B-spline coefficients ``a (K,)``: minus the
-        log prior density of their non-multilinear part, up to a constant."""
+        r"""The roughness penalty :math:`a^\top P a / (2\,\mathrm{sd}^2)` of B-spline coefficients.
+
+        It is minus the log prior density of their non-multilinear part, up to a constant.
+
+        Parameters
+        ----------
+        a : array_like
+            ``(K,)`` coefficients.
+
+        Returns
+        -------
+        float
+        """
         a = np.asarray(a, dtype=np.float64)
         return float(a @ self.penalty_matrix @ a) / (2.0 * self.sd**2)
 
 
 class CovariateField(Field):
-    """θ(s) = g(w₀ + Σ_j w_j z̃_j(s)), z̃_j the covariate ``columns`` standardised over the
-    observed locations (mean 0, sd 1), so w₀ is θ at the covariates' mean and w_j the effect
-    of one sd of column j (on the log scale for the exp link).
+    r"""A field driven by covariates, :math:`\theta(s) = g(w_0 + \sum_j w_j \tilde z_j(s))`.
 
-    The covariates are known at the observed locations ``locations (m, 2)`` (``values (m,
-    J)``); elsewhere (the mesh's nodes) they are the piecewise-linear interpolant on the
-    Delaunay triangulation of those locations inside their convex hull and the nearest
-    location's value outside it (:meth:`attach`). The weights have no prior.
+    :math:`\tilde z_j` is the covariate column j standardised over the observed locations
+    (mean 0, sd 1), so :math:`w_0` is θ at the covariates' mean and :math:`w_j` the effect of one
+    sd of column j (on the log scale for the exp link). The covariates are known at the observed
+    locations (:meth:`attach`); elsewhere (the mesh's nodes) they are the piecewise-linear
+    interpolant on the Delaunay triangulation of those locations inside their convex hull and
+    the nearest location's value outside it. The weights have no prior.
+
+    Parameters
+    ----------
+    name : str
+        Name of the intercept parameter; weights are ``{name}_{column}``.
+    columns : sequence of str
+        Covariate column names, J ≥ 1.
+    value : float, default 1.0
+        Starting value of the intercept.
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If ``columns`` is empty or the link/value is invalid.
     """
 
     def __init__(self, name: str, columns, value: float = 1.0, link: str = "exp",
@@ -306,8 +641,26 @@ class CovariateField(Field):
         self.locations = self.values = None
 
     def attach(self, locations, values) -> CovariateField:
-        """Set the covariates ``values (m, J)`` at ``locations (m, 2)`` (distinct); returns
-        self."""
+        """Set the covariate values at the observed locations.
+
+        Parameters
+        ----------
+        locations : array_like
+            ``(m, 2)`` distinct locations.
+        values : array_like
+            ``(m, J)`` covariate values.
+
+        Returns
+        -------
+        CovariateField
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the number of columns differs from J, a value is NaN or infinite, or a column is
+            constant.
+        """
         from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
         locations = np.asarray(locations, dtype=np.float64)
@@ -333,10 +686,32 @@ class CovariateField(Field):
 
     @property
     def n_weights(self) -> int:
+        """Number K of basis weights (one per covariate column).
+
+        Returns
+        -------
+        int
+        """
         return len(self.columns)
 
     def interpolate(self, x: np.ndarray) -> np.ndarray:
-        """The covariates at ``x (n, 2)``: ``(n, J)`` (linear inside the hull, nearest out)."""
+        """The covariates at ``x``: linear inside the locations' convex hull, nearest outside.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, 2)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, J)`` covariate values (not standardised).
+
+        Raises
+        ------
+        ValueError
+            If :meth:`attach` has not been called.
+        """
         if self.values is None:
             raise ValueError(f"the covariate field {self.name!r} has no data: attach the "
                              f"columns {', '.join(self.columns)} first")
@@ -349,18 +724,65 @@ class CovariateField(Field):
         return out
 
     def basis(self, x):
+        """The standardised covariates at ``x``.
+
+        Parameters
+        ----------
+        x : numpy.ndarray
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, K)`` basis values, K = :attr:`n_weights`.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`attach` has not been called.
+        """
         return (self.interpolate(x) - self._center) / self._scale
 
     def weight_names(self) -> list[str]:
+        """Names of the weights, ``{name}_{column}``.
+
+        Returns
+        -------
+        list of str
+        """
         return [f"{self.name}_{c}" for c in self.columns]
 
 
 class NeuralField(Field):
-    """θ(x) = g(w₀ + NN(x)), NN a multilayer perceptron with ``hidden`` tanh layers and a
-    linear output, its weights named ``{name}_w{k}`` (row-major, layer by layer). The output
-    layer starts at 0 (the stationary model); the hidden layers at seeded Glorot-uniform
-    values, stored as the parameters' defaults. Coordinates are scaled to [−1, 1] over
-    ``bounds``."""
+    r"""A field given by a small neural network, :math:`\theta(x) = g(w_0 + \mathrm{NN}(x))`.
+
+    NN is a multilayer perceptron with ``hidden`` tanh layers and a linear output, its weights
+    named ``{name}_w{k}`` (row-major, layer by layer). The output layer starts at 0 (the
+    stationary model); the hidden layers at seeded Glorot-uniform values, stored as the
+    parameters' defaults. Coordinates are scaled to [−1, 1] over ``bounds``.
+
+    Parameters
+    ----------
+    name : str
+        Name of the intercept parameter.
+    bounds : array_like
+        ``(xmin, xmax, ymin, ymax, …)``, reshaped to ``(d, 2)``.
+    hidden : sequence of int, default (16,)
+        Widths of the hidden layers.
+    value : float, default 1.0
+        Starting value of the intercept.
+    link : {"exp", "identity"}, default "exp"
+        Link g.
+    seed : int, default 0
+        Seed of the initial hidden-layer weights.
+    fixed : bool, default False
+        Whether the intercept is fixed at ``value``.
+
+    Raises
+    ------
+    ValueError
+        If the link/value is invalid.
+    """
 
     def __init__(self, name: str, bounds, hidden=(16,), value: float = 1.0, link: str = "exp",
                  seed: int = 0, fixed: bool = False):
@@ -379,14 +801,41 @@ class NeuralField(Field):
 
     @property
     def n_weights(self):
+        """Number K of network weights and biases (the intercept excluded).
+
+        Returns
+        -------
+        int
+        """
         return len(self.init)
 
     def param_specs(self):
+        """The field's parameters: the intercept (natural scale) and the weights.
+
+        The weights at their initial values.
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+            ``{name}`` then the weights, in :meth:`weight_names` order.
+        """
         specs = super().param_specs()
         return [specs[0]] + [Param(s.name, real, float(v), doc=s.doc)
                              for s, v in zip(specs[1:], self.init, strict=True)]
 
     def design(self, x):
+        """The network's input: ``x`` scaled to [−1, 1] over ``bounds``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n, d)`` coordinates.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, d)`` float64 scaled coordinates.
+        """
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         lo, hi = self.bounds[:, 0], self.bounds[:, 1]
         return torch.from_numpy(2.0 * (x - lo) / np.where(hi > lo, hi - lo, 1.0) - 1.0)
