@@ -1,5 +1,7 @@
 """Amortized neural inference: learn the map from data to parameters once, on simulations.
 
+Its modules and their main names::
+
     prior.Prior, Bound                 independent (log-)uniform priors; the unit scale
     designs.*Design                    samplers of locations: uniform, clustered, grid, mixed
     simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``

@@ -32,6 +32,13 @@ LENGTH_PARAMS = ("range",)
 
 
 def versions() -> dict:
+    """The versions of fieldfit and of the libraries a saved estimator depends on.
+
+    Returns
+    -------
+    dict of str to str
+        Versions of ``fieldfit``, ``torch``, ``torch_geometric``, ``zuko`` and ``numpy``.
+    """
     import torch_geometric
     import zuko
 
@@ -43,11 +50,24 @@ def versions() -> dict:
 
 
 def shipped_dir() -> Path:
+    """The folder of the estimators shipped with fieldfit, ``fieldfit/_estimators``.
+
+    Returns
+    -------
+    pathlib.Path
+        Its path (it may not exist in a source tree without shipped estimators).
+    """
     return Path(str(resources.files("fieldfit") / "_estimators"))
 
 
 def available() -> list[str]:
-    """Names of the estimators shipped with fieldfit."""
+    """Names of the estimators shipped with fieldfit.
+
+    Returns
+    -------
+    list of str
+        Sorted names, loadable with :func:`load_estimator` (empty if none are shipped).
+    """
     d = shipped_dir()
     return sorted(p.stem for p in d.glob("*.pt")) if d.is_dir() else []
 
@@ -86,10 +106,33 @@ def _drop_missing(name, coords: np.ndarray, values: np.ndarray
 
 
 def datasets_from_table(df: pd.DataFrame) -> tuple[list, list[tuple[np.ndarray, np.ndarray]]]:
-    """Split a table with columns x, y, z [, dataset] [, replicate] into datasets
-    ``(coords (n, 2), values (r, n))``; replicates must share their locations. A missing
-    (NaN) value z is kept as NaN here (:meth:`NeuralEstimator.estimate` leaves its location
-    out); missing or infinite coordinates, and infinite or non-numeric values, are errors."""
+    """Split a table into datasets ``(coords (n, 2), values (r, n))``.
+
+    The table has columns ``x``, ``y``, ``z`` and optionally ``dataset`` and ``replicate``;
+    replicates must share their locations (each replicate's rows are sorted by ``(x, y)``). A
+    missing (NaN) value ``z`` is kept as NaN here (:meth:`NeuralEstimator.estimate` leaves its
+    location out).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    names : list
+        The dataset labels, in order of first appearance (``[0]`` without a ``dataset``
+        column).
+    datasets : list of (numpy.ndarray, numpy.ndarray)
+        ``(coords (n, 2), values (r, n))`` per dataset, float64.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, the table is empty, a coordinate is missing or infinite, a value
+        is infinite or non-numeric, a ``dataset`` label is missing, or the replicates of a
+        dataset are not observed at the same locations.
+    """
     _check_columns(df)
     df = df.copy()
     for c in ("x", "y", "z"):
@@ -128,8 +171,29 @@ MIN_LOCATIONS = 3
 class NeuralEstimator:
     """A trained amortized estimator and the simulation set-up it was trained for.
 
+    Parameters
+    ----------
+    network : AmortizedEstimator
+        The trained network (put in evaluation mode).
+    spec : SimulationSpec
+        The model, prior, design and replicates it was trained on.
+    metadata : mapping or None, optional
+        JSON-able information: training history, date, versions, value standardisation, ….
+
+    See Also
+    --------
+    load_estimator : Load a shipped or saved estimator.
+
+    Examples
+    --------
+    >>> import pandas as pd
     >>> est = load_estimator("matern-irregular")
-    >>> table = est.estimate(df)            # df: columns x, y, z [, dataset]
+    >>> sample = est.spec.simulate(1, seed=1)[0]      # one dataset from the estimator's prior
+    >>> df = pd.DataFrame({"x": sample.coords[:, 0], "y": sample.coords[:, 1],
+    ...                    "z": sample.values[0]})
+    >>> table = est.estimate(df)            # df: columns x, y, z [, dataset] [, replicate]
+    >>> list(table.columns[:4])
+    ['dataset', 'range', 'range_lower', 'range_upper']
     """
 
     def __init__(self, network: AmortizedEstimator, spec: SimulationSpec,
@@ -140,6 +204,7 @@ class NeuralEstimator:
 
     @property
     def names(self) -> list[str]:
+        """The parameters estimated, in the prior's order."""
         return self.spec.prior.names
 
     def __repr__(self):
@@ -149,6 +214,24 @@ class NeuralEstimator:
     # --- estimation ---------------------------------------------------------------------
     def estimate_unit(self, items: Sequence[tuple[np.ndarray, np.ndarray]],
                       batch_size: int = 64) -> dict[str, np.ndarray]:
+        """The network's outputs for datasets as they are, on the prior's unit scale.
+
+        No standardisation, rescaling or checks: the datasets go to the network unchanged, in
+        batches.
+
+        Parameters
+        ----------
+        items : sequence of (coords, values)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+        batch_size : int, default 64
+            Datasets per network call.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Each output of the network's ``estimate_unit`` (``"estimate"`` and, for quantile and
+            posterior estimators, ``"q<level>"``), each ``(B, p)``.
+        """
         parts: dict[str, list] = {}
         for s in range(0, len(items), batch_size):
             out = self.network.estimate_unit(self.network.collate(items[s:s + batch_size]))
@@ -262,22 +345,52 @@ class NeuralEstimator:
 
     def estimate(self, data, level: float = 0.9, batch_size: int = 64,
                  force: bool = False) -> pd.DataFrame:
-        """One row per dataset: ``dataset``, each parameter, ``{name}_lower``/``_upper``, then
-        ``n`` (locations used), ``n_missing`` (NaN values left out), ``value_shift`` and
-        ``value_factor`` (the network saw ``value_shift + value_factor · z``).
+        r"""Estimates and central intervals of the parameters of each dataset.
 
-        ``data``: a table with columns x, y, z [, dataset] [, replicate], or a list of
-        ``(coords (n, 2), values (r, n))``. Intervals are central at ``level`` (quantile
-        and posterior estimators at their trained levels; ratio estimators by profiles).
-
-        Each dataset's values are standardised by their median and MAD and the estimates
-        mapped back exactly by the model's equivariance under z → α + βz (mean → α + β·mean,
-        variance and nugget → β²·…, range and smoothness unchanged;
-        :mod:`fieldfit.neural.standardise`), so they are not bounded by the prior box; nor
-        are ranges, scaled back from coordinates rescaled into the unit square. A missing (NaN)
-        value leaves its location out of its dataset (of every replicate) with a warning
-        giving the count. Datasets with far fewer or more locations than the estimator was
+        Each dataset's values are standardised by their median and MAD and the estimates mapped back
+        exactly by the model's equivariance under :math:`z \to \alpha + \beta z` (mean :math:`\to
+        \alpha + \beta \cdot` mean, variance and nugget :math:`\to \beta^2 \cdot`, range and
+        smoothness unchanged; :mod:`fieldfit.neural.standardise`), so they are not bounded by the
+        prior box; nor are ranges, scaled back from coordinates rescaled into the unit square. A
+        missing (NaN) value leaves its location out of its dataset (of every replicate) with a
+        warning giving the count. Datasets with far fewer or more locations than the estimator was
         trained on are refused unless ``force`` (:meth:`_check_design`).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or sequence of (coords, values)
+            A table with columns ``x``, ``y``, ``z`` [, ``dataset``] [, ``replicate``], or a list
+            of ``(coords (n, 2), values (r, n))``.
+        level : float, default 0.9
+            Level of the central intervals (quantile and posterior estimators at their trained
+            levels; ratio estimators by profiles).
+        batch_size : int, default 64
+            Datasets per network call.
+        force : bool, default False
+            Estimate datasets far outside the trained numbers of locations or replicates too.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per dataset: ``dataset``, each parameter, ``{name}_lower`` / ``{name}_upper``
+            (NaN when the estimator gives no intervals at ``level``), then ``n`` (locations used),
+            ``n_missing`` (NaN values left out), ``value_shift`` and ``value_factor`` (the network
+            saw ``value_shift + value_factor * z``); ``attrs["values"]`` describes the
+            standardisation.
+
+        Raises
+        ------
+        ValueError
+            If the data are malformed (see :func:`datasets_from_table`), a dataset has fewer than
+            3 locations or is far outside the trained design without ``force``, coordinates outside
+            the unit square are given to an estimator with a linear mean in them, or an estimate is
+            not finite.
+
+        Warns
+        -----
+        UserWarning
+            For missing values left out, datasets outside the trained range, rescaled coordinates,
+            estimates at the edge of the prior box, or no intervals at ``level``.
         """
         names, items, n_missing, alpha, beta, scales = self._prepared(data, force)
         vmap = self.value_map
@@ -320,16 +433,40 @@ class NeuralEstimator:
     def posterior_draws(self, data, n_draws: int = 1000, seed: int | None = 0,
                         standardise: bool = True, batch_size: int = 64,
                         force: bool = False) -> pd.DataFrame:
-        """Draws from the amortized posterior of each dataset of ``data`` (a neural
-        posterior: ``kind == "posterior"``): one row per draw, columns ``dataset``, ``draw``
-        and each parameter on its natural scale.
+        r"""Draws from the amortized posterior of each dataset (a neural posterior estimator).
 
-        With ``standardise`` (as :meth:`estimate`) the network sees ``α + βz`` and each draw
-        is mapped back by the model's equivariance; the draws then follow the posterior under
-        the prior box placed on the standardised values. ``standardise=False`` gives the
-        network the values as they are: the amortized posterior under the estimator's own
-        prior, the one to compare with an exact posterior under that prior (data inside the
-        training distribution). ``seed`` fixes the draws (None: torch's global state).
+        With ``standardise`` (as :meth:`estimate`) the network sees :math:`\alpha + \beta z` and
+        each draw is mapped back by the model's equivariance; the draws then follow the posterior
+        under the prior box placed on the standardised values. ``standardise=False`` gives the
+        network the values as they are: the amortized posterior under the estimator's own prior, the
+        one to compare with an exact posterior under that prior (data inside the training
+        distribution).
+
+        Parameters
+        ----------
+        data : pandas.DataFrame or sequence of (coords, values)
+            As for :meth:`estimate`.
+        n_draws : int, default 1000
+            Draws per dataset (at least 1).
+        seed : int or None, default 0
+            Fixes the draws (``None``: torch's global state).
+        standardise : bool, default True
+            Standardise the values (see above).
+        batch_size : int, default 64
+            Datasets per network call.
+        force : bool, default False
+            As for :meth:`estimate`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per draw: ``dataset``, ``draw`` and each parameter on its natural scale.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not a posterior estimator (``kind == "posterior"``), ``n_draws`` is
+            not an integer >= 1, or the data are refused as by :meth:`estimate`.
         """
         if not hasattr(self.network, "sample_unit"):
             raise ValueError(f"a {self.network.kind} estimator gives no posterior draws (its "
@@ -356,6 +493,22 @@ class NeuralEstimator:
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
+        """Save the estimator as one ``torch.save`` file of plain data (written atomically).
+
+        The file holds the network's config and weights, the simulation spec and the metadata (with
+        the creation date if not set and the current :func:`versions`); it loads with
+        ``weights_only=True``.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file to write (conventionally ``.pt``).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         meta = dict(self.metadata)
         meta.setdefault("created", _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
         meta["versions"] = versions()
@@ -368,6 +521,24 @@ class NeuralEstimator:
 
     @classmethod
     def load(cls, path: str | Path) -> NeuralEstimator:
+        """Load an estimator saved by :meth:`save` (no pickled code runs: ``weights_only=True``).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The estimator file.
+
+        Returns
+        -------
+        NeuralEstimator
+            The estimator, on the CPU.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is a directory or missing, not a fieldfit estimator file of this format, or
+            its network or spec cannot be rebuilt.
+        """
         path = Path(path)
         if path.is_dir():
             raise ValueError(f"{str(path)!r} is a directory, not an estimator file (.pt)")
@@ -392,7 +563,46 @@ class NeuralEstimator:
 
 
 def load_estimator(name_or_path: str | Path) -> NeuralEstimator:
-    """A shipped estimator by name (see :func:`available`) or a saved file by path."""
+    """A shipped estimator by name (see :func:`available`) or a saved file by path.
+
+    A name ending in ``.pt``, or a path that exists, is loaded as a file; otherwise the name is
+    looked up among the shipped estimators.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A shipped estimator's name (e.g. ``"matern-irregular"``) or an estimator file.
+
+    Returns
+    -------
+    NeuralEstimator
+        The estimator.
+
+    Raises
+    ------
+    ValueError
+        If there is no such file or shipped estimator, or the file is not a usable estimator.
+
+    Examples
+    --------
+    Load the shipped Matérn estimator for irregular locations and apply it to one dataset
+    simulated (with a fixed seed) from its own prior and design:
+
+    >>> from fieldfit.neural import load_estimator
+    >>> est = load_estimator("matern-irregular")
+    >>> est.names
+    ['range', 'variance', 'nugget', 'mean']
+    >>> sample = est.spec.simulate(1, seed=1)[0]
+    >>> sample.coords.shape, sample.values.shape
+    ((177, 2), (1, 177))
+    >>> table = est.estimate([(sample.coords, sample.values)])
+    >>> int(table.loc[0, "n"])
+    177
+    >>> bool(table.loc[0, "range_lower"] <= table.loc[0, "range"] <= table.loc[0, "range_upper"])
+    True
+    >>> round(float(sample.theta[0]), 1), round(float(table.loc[0, "range"]), 1)
+    (0.1, 0.1)
+    """
     p = Path(name_or_path)
     if p.suffix == ".pt" or p.exists():
         return NeuralEstimator.load(p)
