@@ -1,5 +1,6 @@
-"""The space-time advection–diffusion SPDE, discretised by P1 finite elements and a θ-scheme in
-time (implicit Euler θ = 1, Crank–Nicolson θ = ½).
+"""The space-time advection–diffusion SPDE, discretised by P1 finite elements and a θ-scheme.
+
+The θ-scheme in time is implicit Euler (θ = 1) or Crank–Nicolson (θ = ½). The model is::
 
     [∂/∂t + (1/c)(κ² − ∇·H∇)^α + (1/c) γ·∇] X(s, t) = (τ/√c) Z(s, t),   Z = W_T ⊗ Z_S,
     (κ² − ∇·H∇)^{α_s/2} Z_S = W_S
@@ -10,7 +11,7 @@ time, Z_S a spatially coloured (α_s > 0) or white (α_s = 0) noise.
 
 **Space.** With the lumped mass C̃, K = κ²C̃ + G(H), K₁ = K, K₂ = K C̃⁻¹ K; the advection
 B_ij = ∫ φᵢ γ·∇φⱼ (Galerkin, transport along +γ/c); streamline diffusion S = G(δ γγᵀ) per cell
-T with the classical weight (Brooks & Hughes 1982)
+T with the classical weight (Brooks & Hughes 1982)::
 
     δ_T = h_T / (2|γ|) · (coth Pe_T − 1/Pe_T),   Pe_T = |γ| h_T / (2 γ̂ᵀHγ̂),
 
@@ -19,7 +20,7 @@ smoothly (as h_T²|γ|²/(12 γ̂ᵀHγ̂)) where diffusion does, so it is alway
 cancels from Pe: diffusion and advection share the 1/c). For α = 2 the Péclet number uses the
 second-order H all the same.
 
-**Time.** Steps t_k = t₀ + kΔt, k = 0 … n_t − 1, the θ-scheme (A_k = K_α + B_k + S_k):
+**Time.** Steps t_k = t₀ + kΔt, k = 0 … n_t − 1, the θ-scheme (A_k = K_α + B_k + S_k)::
 
     D_k x_k = M_k x_{k−1} + τ √(Δt/c) ξ_k,   D_k = C̃ + θ(Δt/c)A_k,
     M_k = C̃ − (1 − θ)(Δt/c)A_k,   ξ_k ~ N(0, C̃ Q_{α_s}⁻¹ C̃),   Q₀ = C̃, Q₁ = K, Q₂ = K C̃⁻¹ K,
@@ -41,17 +42,16 @@ SPDE (κ² − ∇·H∇)^{(α+α_s)/2} x₀ = (τ/√2) W, so Q_init = (2/τ²)
 
 **Space-time precision.** x = (x₀, …, x_{n_t−1}) stacked time-major (index k·N + i). With L
 block lower bidiagonal (I, then D_k on the diagonal, −C̃ below) and W = blockdiag(Q_init,
-Σ⁻¹, …), Q = LᵀWL is block tridiagonal:
+Σ⁻¹, …), Q = LᵀWL is block tridiagonal::
 
     Q_kk = [k = 0] Q_init + [k ≥ 1] D_kᵀΣ⁻¹D_k + [k < n_t−1] M_{k+1}ᵀΣ⁻¹M_{k+1},
     Q_{k,k−1} = −D_kᵀ Σ⁻¹ M_k,   Q_{k−1,k} = Q_{k,k−1}ᵀ,
 
 (for θ = 1, MᵀΣ⁻¹M = σQ_{α_s} and DᵀΣ⁻¹M = σDᵀC̃⁻¹Q_{α_s} on smaller patterns; for θ < 1
 both are products on DᵀΣ⁻¹D's pattern: DᵀC̃⁻¹M, DᵀC̃⁻¹KC̃⁻¹M, EᵀC̃⁻¹F with E = KC̃⁻¹D,
-F = KC̃⁻¹M for α_s = 0, 1, 2)
-
+F = KC̃⁻¹M for α_s = 0, 1, 2),
 assembled on one fixed CSC pattern from spatial pattern products (no dense block) and
-differentiable in every parameter, and
+differentiable in every parameter, and::
 
     log|Q| = log|Q_init| + Σ_{k≥1} (2 log|det D_k| − log|Σ|),
     log|Σ| = N log(τ²Δt/c) + 2 Σ log C̃_ii − log|Q_{α_s}|,
@@ -64,10 +64,10 @@ diagonal blocks D_k for every θ).
 discrete (and the continuous) model unchanged: one of κ, c and the scale of H must be fixed.
 ``H_scale`` (H = H_scale · R(θ) diag(1, λ²) R(θ)ᵀ) is fixed at 1 by default.
 
-**Nonstationarity.** ``gamma_fields``: two :class:`~.fields.Field` s named ``gamma_x`` and
-``gamma_y`` (identity link), evaluated at the cell centroids, in (x, y) or, for 3-D fields, in
-(x, y, t) at each step (then D_k varies with k); ``H_field``: a field named ``H_scale``
-multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``);
+**Nonstationarity.** ``gamma_fields``: two :class:`~fieldfit.spde.fields.Field` objects
+named ``gamma_x`` and ``gamma_y`` (identity link), evaluated at the cell centroids, in (x, y)
+or, for 3-D fields, in (x, y, t) at each step (then D_k varies with k); ``H_field``: a field
+named ``H_scale`` multiplying H per cell (its intercept fixed at 1 unless ``fix_H_scale=False``);
 ``kappa_field``: a field named ``kappa`` (exp link) evaluated at the nodes, K = diag(κ²(sᵢ))C̃
 + G(H) (Q_init keeps its form, now the nonstationary SPDE's; log|Q| is unchanged).
 """
@@ -121,9 +121,31 @@ def _xi_over_pe(pe2: torch.Tensor) -> torch.Tensor:
 def advection_diffusion_param_specs(advection: bool = True, anisotropic: bool = False,
                                     gamma_fields=None, H_field=None,
                                     fix_H_scale: bool = True, kappa_field=None) -> list[Param]:
-    """``kappa`` (or the κ field's intercept and weights), ``c``, ``tau``, ``H_scale``
-    (fixed at 1 by default), ``H_ratio``, ``H_angle`` (anisotropic), ``gamma_x``,
-    ``gamma_y`` (advection; or the γ fields' weights), the H field's weights."""
+    """The parameters of :class:`AdvectionDiffusionSPDE`.
+
+    They are ``kappa`` (or the κ field's intercept and weights), ``c``, ``tau``, ``H_scale``
+    (fixed at 1 by default), ``H_ratio``, ``H_angle`` (anisotropic), ``gamma_x``, ``gamma_y``
+    (advection; or the γ fields' weights) and the H field's weights.
+
+    Parameters
+    ----------
+    advection : bool, default True
+        Include the advection velocity ``gamma_x``, ``gamma_y``.
+    anisotropic : bool, default False
+        Include ``H_ratio`` and ``H_angle``.
+    gamma_fields : tuple of Field or None, optional
+        Fields ``gamma_x``, ``gamma_y`` replacing the constant velocity.
+    H_field : Field or None, optional
+        Field ``H_scale`` scaling H per cell.
+    fix_H_scale : bool, default True
+        Whether ``H_scale`` (or the H field's intercept) is fixed at 1 (identifiability).
+    kappa_field : Field or None, optional
+        Field ``kappa`` replacing the constant damping.
+
+    Returns
+    -------
+    list of fieldfit.params.Param
+    """
     out = (kappa_field.param_specs() if kappa_field is not None
            else [Param("kappa", positive, 1.0, doc="damping κ")])
     out += [Param("c", positive, 1.0, doc="time scale c"),
@@ -150,16 +172,66 @@ def advection_diffusion_param_specs(advection: bool = True, anisotropic: bool = 
 
 
 class AdvectionDiffusionSPDE:
-    """Space-time precision of the θ-scheme FEM discretisation (module docstring).
+    r"""Space-time precision of the θ-scheme FEM discretisation of the advection–diffusion SPDE.
 
-    ``mesh_or_fem``: the spatial mesh (2-D); ``n_times`` ≥ 2 time steps of length ``dt``
-    starting at ``t0``; ``alpha`` ∈ {1, 2}, ``alpha_s`` ∈ {0, 1, 2}; ``advection`` (γ
-    estimated, default True); ``anisotropic`` (H_ratio, H_angle); ``stabilization``
-    (streamline diffusion, default True; it matters only where |γ| h_T ≳ 2 γ̂ᵀHγ̂);
-    ``theta`` ∈ [½, 1] the time scheme (1: implicit Euler, the default here; ½:
-    Crank–Nicolson).
-    Parameters: ``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1), ``H_ratio``, ``H_angle``,
-    ``gamma_x``, ``gamma_y``.
+    The SPDE of Clarotto, Allard, Romary & Desassis (2024),
+
+    .. math::
+
+        \Big[\frac{\partial}{\partial t} + \frac{1}{c}(\kappa^2 - \nabla\cdot H\nabla)^{\alpha}
+        + \frac{1}{c}\gamma\cdot\nabla\Big] X(s, t) = \frac{\tau}{\sqrt{c}} Z(s, t),
+
+    with Z white in time and :math:`(\kappa^2 - \nabla\cdot H\nabla)^{\alpha_s/2} Z_S = W_S` in
+    space; the discretisation and the precision Q of the stacked states
+    ``(x_0, …, x_{n_t−1})`` (time-major) are in the module docstring. Its parameters are
+    ``kappa``, ``c``, ``tau``, ``H_scale`` (fixed at 1), ``H_ratio``, ``H_angle``, ``gamma_x``,
+    ``gamma_y``.
+
+    Parameters
+    ----------
+    mesh_or_fem : Mesh or FEM
+        The spatial mesh (2-D), or its finite elements.
+    n_times : int
+        Number of time steps n_t ≥ 2.
+    dt : float, default 1.0
+        Step length Δt > 0.
+    t0 : float, default 0.0
+        Time of the first step.
+    alpha : {1, 2}, default 1
+        Order of the spatial operator in time.
+    alpha_s : {0, 1, 2}, default 0
+        Spatial colour of the noise (0: white).
+    advection : bool, default True
+        Estimate the velocity γ.
+    anisotropic : bool, default False
+        Estimate ``H_ratio`` and ``H_angle``.
+    stabilization : bool, default True
+        Streamline diffusion (Brooks & Hughes 1982); it matters only where
+        :math:`|\gamma|\, h_T \gtrsim 2 \hat\gamma^\top H \hat\gamma`.
+    gamma_fields : tuple of Field or None, optional
+        Fields named ``gamma_x``, ``gamma_y`` (identity link) of (x, y) or (x, y, t).
+    H_field : Field or None, optional
+        Field named ``H_scale`` scaling H per cell.
+    fix_H_scale : bool, default True
+        Whether ``H_scale`` is fixed at 1.
+    theta : float, default 1.0
+        Time scheme θ ∈ [½, 1] (1: implicit Euler; ½: Crank–Nicolson).
+    kappa_field : Field or None, optional
+        Field named ``kappa`` with the exp link, evaluated at the nodes.
+
+    Raises
+    ------
+    ValueError
+        If the mesh is not 2-D, ``alpha``, ``alpha_s``, ``n_times``, ``dt`` or ``theta`` is out
+        of range, or a field is misnamed or has the wrong link or dimension.
+
+    References
+    ----------
+    Clarotto, L., Allard, D., Romary, T. & Desassis, N. (2024). The SPDE approach for
+    spatio-temporal datasets with advection and diffusion. Spatial Statistics 62, 100847.
+
+    Brooks, A. N. & Hughes, T. J. R. (1982). Streamline upwind/Petrov–Galerkin formulations for
+    convection dominated flows. Comput. Methods Appl. Mech. Eng. 32, 199–259.
     """
 
     def __init__(self, mesh_or_fem, n_times: int, dt: float = 1.0, t0: float = 0.0,
@@ -317,28 +389,74 @@ class AdvectionDiffusionSPDE:
 
     @property
     def indptr(self) -> np.ndarray:
+        """Column pointers of Q's space-time CSC pattern (built on first use).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N n_t + 1,)`` int64.
+        """
         return self._space_time()[0]
 
     @property
     def indices(self) -> np.ndarray:
+        """Row indices of Q's space-time CSC pattern (built on first use).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(nnz,)`` int64, sorted within each column.
+        """
         return self._space_time()[1]
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries of Q.
+
+        Returns
+        -------
+        int
+        """
         return len(self.indices)
 
     @property
     def pattern(self) -> Pattern:
+        """Q's space-time pattern as a :class:`fieldfit.gmrf.Pattern`.
+
+        Returns
+        -------
+        fieldfit.gmrf.Pattern
+        """
         return Pattern(self.indptr, self.indices, self.n)
 
     # ------------------------------------------------------------------ parameters
     def param_specs(self) -> list[Param]:
+        """The model's parameters (see :func:`advection_diffusion_param_specs`).
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+        """
         return advection_diffusion_param_specs(self.advection, self.anisotropic,
                                                self.gamma_fields, self.H_field, self.fix_H_scale,
                                                self.kappa_field)
 
     def H(self, p) -> torch.Tensor:
-        """H per cell ``(M, 2, 2)`` or constant ``(2, 2)``."""
+        r"""The diffusion tensor H, per cell or constant.
+
+        :math:`H = H_\mathrm{scale}\, R(\theta)\, \mathrm{diag}(1, \lambda^2)\, R(\theta)^\top`
+        (:math:`\lambda = 1`, :math:`\theta = 0` when isotropic).
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(2, 2)`` constant, or ``(M, 2, 2)`` per cell with an H field.
+        """
         if self.anisotropic:
             H = rotated_diffusion(p["H_angle"], p["H_ratio"])
         else:
@@ -348,8 +466,19 @@ class AdvectionDiffusionSPDE:
         return torch.as_tensor(p["H_scale"], dtype=DTYPE) * H
 
     def gamma(self, p) -> torch.Tensor | None:
-        """γ: ``(2,)`` constant, ``(M, 2)`` per cell or ``(n_t−1, M, 2)`` per step and cell;
-        None without advection."""
+        """The advection velocity γ.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``(2,)`` constant, ``(M, 2)`` per cell or ``(n_t − 1, M, 2)`` per step and cell; None
+            without advection.
+        """
         if not self.advection:
             return None
         if self.gamma_fields is None:
@@ -387,13 +516,44 @@ class AdvectionDiffusionSPDE:
         return torch.stack([self.fem.stiffness_values(t) for t in tensor])
 
     def step_values(self, p, K=None, H=None) -> torch.Tensor:
-        """D_k's values on its pattern: ``(nnz_D,)``, or ``(n_t−1, nnz_D)`` when γ varies in
-        time."""
+        r"""Values of the step operator :math:`D_k = \tilde C + \theta(\Delta t/c)A_k`.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+        K : torch.Tensor or None, optional
+            Precomputed ``(nnz₁,)`` values of K on the spatial pattern (from ``p`` when None).
+        H : torch.Tensor or None, optional
+            Precomputed diffusion tensor (from ``p`` when None).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz_D,)``, or ``(n_t − 1, nnz_D)`` when γ varies in time.
+        """
         return self._with_mass(self.theta * self._generator_values(p, K, H))
 
     def previous_values(self, p, K=None, H=None) -> torch.Tensor:
-        """M_k = C̃ − (1 − θ)(Δt/c)(K_α + B_k + S_k), the previous-state operator, on D's
-        pattern (C̃ for implicit Euler)."""
+        r"""The previous-state operator :math:`M_k = \tilde C - (1 - \theta)(\Delta t/c)A_k`.
+
+        :math:`A_k = K_\alpha + B_k + S_k`; :math:`M_k = \tilde C` for implicit Euler. The values
+        are on D's pattern.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+        K : torch.Tensor or None, optional
+            Precomputed ``(nnz₁,)`` values of K on the spatial pattern (from ``p`` when None).
+        H : torch.Tensor or None, optional
+            Precomputed diffusion tensor (from ``p`` when None).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz_D,)``, or ``(n_t − 1, nnz_D)`` when γ varies in time.
+        """
         return self._with_mass(-(1.0 - self.theta) * self._generator_values(p, K, H))
 
     def _with_mass(self, op) -> torch.Tensor:
@@ -427,7 +587,18 @@ class AdvectionDiffusionSPDE:
             torch.as_tensor(p["tau"], dtype=DTYPE) ** 2 * self.dt)
 
     def precision_values(self, p) -> torch.Tensor:
-        """Q's values ``(nnz,)`` on (``indptr``, ``indices``), differentiable."""
+        """Q's values on (``indptr``, ``indices``), differentiable.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values.
+        """
         H = self.H(p)
         K = self._k_values(p, H)
         return self._values(p, K, *self._operators(p, K, H))
@@ -440,7 +611,28 @@ class AdvectionDiffusionSPDE:
         return self._with_mass(self.theta * G), self._with_mass(-(1.0 - self.theta) * G)
 
     def precision_and_logdet(self, p) -> tuple[torch.Tensor, torch.Tensor]:
-        """Q's values ``(nnz,)`` on (``indptr``, ``indices``) and log|Q|, both differentiable."""
+        r"""Q's values and :math:`\log|Q|`, both differentiable.
+
+        :math:`\log|Q|` is assembled from sparse Cholesky factorisations of K and
+        :math:`D_k^\top D_k` (module docstring); the space-time matrix is never factorised.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+
+        Returns
+        -------
+        values : torch.Tensor
+            ``(nnz,)`` Q values.
+        logdet : torch.Tensor
+            0-d :math:`\log|Q|`.
+
+        Raises
+        ------
+        ValueError
+            If K or :math:`D_k^	op D_k` is not positive definite.
+        """
         H = self.H(p)
         K = self._k_values(p, H)
         D, M = self._operators(p, K, H)
@@ -514,8 +706,26 @@ class AdvectionDiffusionSPDE:
         return log_init + total
 
     def projector(self, points) -> sp.csr_matrix:
-        """A ``(m, N n_t)`` for points ``(m, 3)`` = (x, y, t): barycentric in space × linear
-        in time between the two steps around t (that step alone when t is on the grid)."""
+        """Observation matrix A mapping the space-time weights to points (x, y, t).
+
+        Barycentric in space × linear in time between the two steps around t (that step alone when
+        t is on the grid).
+
+        Parameters
+        ----------
+        points : array_like
+            ``(m, 3)`` points (x, y, t).
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(m, N n_t)``.
+
+        Raises
+        ------
+        ValueError
+            If a time lies outside the model's time grid, or a point outside the mesh.
+        """
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         As = self.fem.mesh.projector(points[:, :2]).tocoo()
         u = (points[:, 2] - self.t0) / self.dt
@@ -535,11 +745,36 @@ class AdvectionDiffusionSPDE:
 
     # ------------------------------------------------------------------ simulation
     def sample(self, p, n_samples: int = 1, seed=None, progress: bool = False) -> np.ndarray:
-        """Draws of x ``(n_samples, n_t, N)`` by time stepping: x₀ ~ N(0, Q_init⁻¹) (sparse
-        Cholesky), then D_k x_k = M_k x_{k−1} + τ√(Δt/c) C̃ z_k (M_k = C̃ for θ = 1) with
-        z_k ~ N(0, Q_{α_s}⁻¹) (z_k = C̃^{−1/2}n for α_s = 0, else by the Cholesky factor of
-        Q_{α_s}), one sparse LU of D (SuperLU) reused for every step (one per step when γ
-        varies in time). ``progress``: a progress bar over the steps."""
+        r"""Draw space-time fields by time stepping.
+
+        :math:`x_0 \sim N(0, Q_\mathrm{init}^{-1})` (sparse Cholesky), then
+        :math:`D_k x_k = M_k x_{k-1} + \tau\sqrt{\Delta t/c}\, \tilde C z_k`
+        (:math:`M_k = \tilde C` for θ = 1) with :math:`z_k \sim N(0, Q_{\alpha_s}^{-1})`
+        (:math:`z_k = \tilde C^{-1/2} n` for :math:`\alpha_s = 0`, else by the Cholesky factor of
+        :math:`Q_{\alpha_s}`), one sparse LU of D (SuperLU) reused for every step (one per step when
+        γ varies in time).
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+        n_samples : int, default 1
+            Number of draws.
+        seed : int or numpy.random.Generator or None, optional
+            Seed of the draws.
+        progress : bool, default False
+            Show a progress bar over the steps.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, n_t, N)`` draws.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples < 1``, or a factorised matrix is not positive definite.
+        """
         from scipy.sparse import csc_matrix
         from scipy.sparse.linalg import splu
         from tqdm.auto import tqdm
@@ -589,7 +824,18 @@ class AdvectionDiffusionSPDE:
         return x
 
     def precision(self, p):
-        """Q as a scipy CSC matrix ``(N n_t, N n_t)``."""
+        """Q as a scipy sparse matrix.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (natural scale; see :meth:`param_specs`).
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N n_t, N n_t)`` precision.
+        """
         with torch.no_grad():
             v = self.precision_values(p).numpy()
         return sp.csc_matrix((v, self.indices, self.indptr), shape=(self.n, self.n))

@@ -1,30 +1,39 @@
-"""The Matérn field as the solution of an SPDE, discretised by finite elements.
+r"""The Matérn field as the solution of an SPDE, discretised by finite elements.
 
-    τ (κ² − ∇·H∇)^{α/2} x = W   in ℝ^d     (Lindgren, Rue & Lindström 2011, JRSS-B, §2.3)
+.. math::
 
-has, for H = I, the Matérn covariance with ν = α − d/2, κ = 1/ℓ (DESIGN.md's range ℓ) and the
-marginal variance
+    \tau (\kappa^2 - \nabla\cdot H\nabla)^{\alpha/2} x = \mathcal{W} \quad \text{in } \mathbb{R}^d
 
-    σ² = Γ(ν) / (Γ(α) (4π)^{d/2} κ^{2ν} τ² √det H).
+(Lindgren, Rue & Lindström 2011, JRSS-B, §2.3) has, for H = I, the Matérn covariance with
+ν = α − d/2, κ = 1/ℓ (DESIGN.md's range ℓ) and the marginal variance
 
-With P1 elements, K = diag(κ²) C̃ + G (C̃ the lumped mass, G the stiffness with H), the
-precision of the weights is
+.. math::
 
-    Q₁ = T K T,   Q₂ = T K C̃⁻¹ K T,   Q_α = T K (C̃⁻¹ K)^{α−1} T,     T = diag(τ),
+    \sigma^2 = \frac{\Gamma(\nu)}{\Gamma(\alpha) (4\pi)^{d/2} \kappa^{2\nu} \tau^2 \sqrt{\det H}}.
+
+With P1 elements, :math:`K = \mathrm{diag}(\kappa^2) \tilde C + G` (:math:`\tilde C` the
+lumped mass, G the stiffness with H), the precision of the weights is
+
+.. math::
+
+    Q_1 = T K T, \quad Q_2 = T K \tilde C^{-1} K T, \quad
+    Q_\alpha = T K (\tilde C^{-1} K)^{\alpha-1} T, \quad T = \mathrm{diag}(\tau),
 
 for integer α (their eq. 10 and the recursion of §2.3; κ, τ per node give the nonstationary
 model of §3.2, H per cell the anisotropic one of Fuglstad et al. 2015). The products of sparse
 matrices are formed on fixed patterns by :class:`PatternProduct`, so Q's values are a
 differentiable function of σ², ℓ, the anisotropy and the weights of parameter fields.
 
-Since C̃ and T are diagonal and K is symmetric positive definite,
+Since :math:`\tilde C` and T are diagonal and K is symmetric positive definite,
 
-    log|Q_α| = 2 Σ_i log τ_i + α log|K| − (α − 1) Σ_i log C̃_ii,
+.. math::
 
-so log|Q| and its gradient (selected inverse of K) come from a factorisation of K, whose
-pattern is that of the mesh, rather than of Q, whose pattern is that of the (α−1)-th power of
-the mesh graph: at 2.5·10⁵ nodes, α = 2, K factors in 0.5 s and Q in 1.3 s; their selected
-inverses take 1.1 s and 4.2 s (:meth:`MaternSPDE.precision_and_logdet`).
+    \log|Q_\alpha| = 2 \sum_i \log\tau_i + \alpha \log|K| - (\alpha - 1) \sum_i \log \tilde C_{ii},
+
+so :math:`\log|Q|` and its gradient (selected inverse of K) come from a factorisation of K,
+whose pattern is that of the mesh, rather than of Q, whose pattern is that of the (α−1)-th
+power of the mesh graph, which is denser and slower to factorise
+(:meth:`MaternSPDE.precision_and_logdet`).
 """
 
 from __future__ import annotations
@@ -42,14 +51,30 @@ from .fields import Field
 
 
 class PatternProduct:
-    """C = A · diag(w) · B for symmetric sparse patterns of A and B (CSC, both triangles),
-    on the pattern of the product, differentiable in the values of A, w and B:
+    r"""Sparse product :math:`C = A\, \mathrm{diag}(w)\, B` on fixed patterns, differentiable.
 
-        C_ij = Σ_k A_ik w_k B_jk,
+    A and B have symmetric sparse patterns (CSC, both triangles); C is computed on the pattern
+    of the product,
 
-    as one gather–multiply–scatter over the precomputed triples (i, k, j): Σ_k deg_A(k)·deg_B(k)
-    of them. (No library multiplies sparse matrices with autograd on fixed patterns; torch's
-    sparse products do not keep patterns.)
+    .. math::
+
+        C_{ij} = \sum_k A_{ik} w_k B_{jk},
+
+    as one gather–multiply–scatter over the precomputed triples (i, k, j):
+    :math:`\sum_k \deg_A(k) \deg_B(k)` of them. (No library multiplies sparse matrices with
+    autograd on fixed patterns; torch's sparse products do not keep patterns.) Calling the
+    object, ``prod(a_values, w, b_values)``, gives C's values ``(..., nnz)`` for values
+    ``(..., nnz_A)``, ``(..., nnz_B)`` and w ``(..., n)`` (leading dimensions broadcast).
+
+    Parameters
+    ----------
+    a_pattern, b_pattern : tuple
+        ``(indptr (n+1,), indices (nnz,), n)`` CSC patterns of A and B.
+
+    Raises
+    ------
+    ValueError
+        If the two patterns have different sizes n.
     """
 
     def __init__(self, a_pattern, b_pattern):
@@ -77,10 +102,23 @@ class PatternProduct:
 
     @property
     def pattern(self):
+        """C's CSC pattern.
+
+        Returns
+        -------
+        tuple
+            ``(indptr (n+1,), indices (nnz,), n)``, int64 arrays with sorted rows per column.
+        """
         return self.indptr, self.indices, self.n
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries of C.
+
+        Returns
+        -------
+        int
+        """
         return len(self.indices)
 
     def __call__(self, a_values, w, b_values) -> torch.Tensor:
@@ -100,14 +138,44 @@ def _diag_positions(indptr, indices, n) -> np.ndarray:
 
 
 def marginal_variance_factor(alpha: int, d: int) -> float:
-    """Γ(ν) / (Γ(α) (4π)^{d/2}), ν = α − d/2: σ² = factor / (κ^{2ν} τ² √det H)."""
+    r"""The marginal-variance factor :math:`\Gamma(\nu) / (\Gamma(\alpha) (4\pi)^{d/2})`.
+
+    With it, :math:`\sigma^2 = \mathrm{factor} / (\kappa^{2\nu} \tau^2 \sqrt{\det H})`,
+    ν = α − d/2.
+
+    Parameters
+    ----------
+    alpha : int
+        SPDE order α.
+    d : int
+        Spatial dimension.
+
+    Returns
+    -------
+    float
+    """
     nu = alpha - d / 2.0
     return math.gamma(nu) / (math.gamma(alpha) * (4.0 * math.pi) ** (d / 2.0))
 
 
 def rotated_diffusion(theta, ratio) -> torch.Tensor:
-    """H = R(θ) diag(1, λ²) R(θ)ᵀ ``(..., 2, 2)`` for angles θ and ratios λ ``(...)``:
-    diffusion 1 along θ, λ² across (``[[c² + λ²s², (1 − λ²)cs], [(1 − λ²)cs, s² + λ²c²]]``)."""
+    r"""Anisotropic diffusion :math:`H = R(\theta)\, \mathrm{diag}(1, \lambda^2)\, R(\theta)^\top`.
+
+    Diffusion 1 along θ and λ² across:
+    ``[[c² + λ²s², (1 − λ²)cs], [(1 − λ²)cs, s² + λ²c²]]`` with c = cos θ, s = sin θ.
+
+    Parameters
+    ----------
+    theta : float or torch.Tensor
+        Angles θ, shape ``(...)``.
+    ratio : float or torch.Tensor
+        Ratios λ, shape ``(...)`` (broadcast with ``theta``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., 2, 2)`` float64 tensors, differentiable in both arguments.
+    """
     theta = torch.as_tensor(theta, dtype=DTYPE)
     l2 = torch.as_tensor(ratio, dtype=DTYPE) ** 2
     c, s = torch.cos(theta), torch.sin(theta)
@@ -119,8 +187,22 @@ def rotated_diffusion(theta, ratio) -> torch.Tensor:
 def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None,
                      tau_field: Field | None = None, angle_field: Field | None = None,
                      ratio_field: Field | None = None) -> list[Param]:
-    """The parameters of :class:`MaternSPDE`: ``variance`` (or τ's field), ``range`` (or κ's
-    field), and ``angle``, ``ratio`` (or their fields) when anisotropic."""
+    """The parameters of :class:`MaternSPDE`.
+
+    They are ``variance`` (or τ's field), ``range`` (or κ's field), and ``angle``, ``ratio``
+    (or their fields) when anisotropic.
+
+    Parameters
+    ----------
+    anisotropic : bool, default False
+        Whether to include ``angle`` and ``ratio`` (implied by an angle or ratio field).
+    kappa_field, tau_field, angle_field, ratio_field : Field or None, optional
+        Parameter fields replacing ``range``, ``variance``, ``angle`` and ``ratio``.
+
+    Returns
+    -------
+    list of fieldfit.params.Param
+    """
     out = []
     if tau_field is None:
         out.append(Param("variance", positive, 1.0, doc="marginal variance σ²"))
@@ -139,19 +221,54 @@ def spde_param_specs(anisotropic: bool = False, kappa_field: Field | None = None
 
 
 class MaternSPDE:
-    """Precision of the FEM weights of τ(κ² − ∇·H∇)^{α/2} x = W (module docstring formulas).
+    r"""Precision of the FEM weights of the Matérn SPDE (Lindgren, Rue & Lindström 2011).
 
-    Parameters (DESIGN.md names): ``variance`` σ², ``range`` ℓ = 1/κ, and with
-    ``anisotropic=True`` (2-D) ``angle`` θ and ``ratio`` λ: H = R(θ) diag(1, λ²) R(θ)ᵀ, i.e.
-    range ℓ along θ and λℓ across, as :class:`~fieldfit.covariance.Anisotropic`. The smoothness
-    ν = α − d/2 is fixed by the integer ``alpha`` (default 2: ν = 1 in 2-D, 3/2 in 1-D).
+    .. math::
 
-    Nonstationarity: ``kappa_field`` / ``tau_field`` are :class:`~.fields.Field` s named
-    ``kappa`` / ``tau``, evaluated at the nodes; they then replace ``range`` / ``variance``
-    (the fields' intercepts are κ and τ themselves). ``angle_field`` (identity link) /
-    ``ratio_field`` (exp link), named ``angle`` / ``ratio``, give H(x) = R(θ(x)) diag(1,
-    λ(x)²) R(θ(x))ᵀ per cell, evaluated at the cell centroids (Fuglstad et al. 2015); the
-    marginal-variance formula then uses λ at the nodes.
+        \tau(\kappa^2 - \nabla\cdot H\nabla)^{\alpha/2} x = \mathcal{W}
+
+    The formulas of the discretisation are in the module docstring. Its parameters (DESIGN.md
+    names) are ``variance`` σ², ``range`` ℓ = 1/κ, and with ``anisotropic=True`` (2-D)
+    ``angle`` θ and ``ratio`` λ:
+    :math:`H = R(\theta)\, \mathrm{diag}(1, \lambda^2)\, R(\theta)^\top`, i.e. range ℓ along θ
+    and λℓ across, as :class:`~fieldfit.covariance.Anisotropic`. The smoothness ν = α − d/2 is
+    fixed by the integer ``alpha`` (default 2: ν = 1 in 2-D, 3/2 in 1-D).
+
+    Nonstationarity: ``kappa_field`` / ``tau_field`` are :class:`~fieldfit.spde.fields.Field`
+    objects named ``kappa`` / ``tau``, evaluated at the nodes; they then replace ``range`` /
+    ``variance`` (the fields' intercepts are κ and τ themselves). ``angle_field`` (identity
+    link) / ``ratio_field`` (exp link), named ``angle`` / ``ratio``, give
+    :math:`H(x) = R(\theta(x))\, \mathrm{diag}(1, \lambda(x)^2)\, R(\theta(x))^\top` per cell,
+    evaluated at the cell centroids (Fuglstad et al. 2015); the marginal-variance formula then
+    uses λ at the nodes.
+
+    Parameters
+    ----------
+    mesh_or_fem : Mesh or FEM
+        The mesh, or its finite elements.
+    alpha : int, default 2
+        SPDE order α; ν = α − d/2 must be positive.
+    anisotropic : bool, default False
+        Add ``angle`` and ``ratio`` (2-D only).
+    kappa_field, tau_field, angle_field, ratio_field : Field or None, optional
+        Parameter fields, named ``kappa``, ``tau``, ``angle`` (identity link) and ``ratio``
+        (exp link).
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not a positive integer or gives ν ≤ 0, anisotropy is asked for outside
+        2-D, a field is misnamed, or the angle/ratio field has the wrong link.
+
+    References
+    ----------
+    Lindgren, F., Rue, H. & Lindström, J. (2011). An explicit link between Gaussian fields and
+    Gaussian Markov random fields: the stochastic partial differential equation approach.
+    JRSS-B 73, 423–498.
+
+    Fuglstad, G.-A., Lindgren, F., Simpson, D. & Rue, H. (2015). Exploring a new class of
+    non-stationary spatial Gaussian random fields with varying local anisotropy.
+    Statistica Sinica 25, 115–133.
     """
 
     def __init__(self, mesh_or_fem, alpha: int = 2, anisotropic: bool = False,
@@ -204,19 +321,49 @@ class MaternSPDE:
 
     @property
     def smoothness(self) -> float:
+        """Matérn smoothness ν = α − d/2.
+
+        Returns
+        -------
+        float
+        """
         return self.alpha - self.d / 2.0
 
     @property
     def nnz(self) -> int:
+        """Number of stored entries of Q's pattern.
+
+        Returns
+        -------
+        int
+        """
         return len(self.indices)
 
     def param_specs(self) -> list[Param]:
+        """The model's parameters (see :func:`spde_param_specs`).
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+        """
         return spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
                                 self.angle_field, self.ratio_field)
 
     def H(self, p) -> torch.Tensor | None:
-        """The diffusion tensor ``(2, 2)``, or ``(M, 2, 2)`` per cell with angle / ratio
-        fields (None: the identity)."""
+        """The diffusion tensor at the given parameters.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``(2, 2)``, or ``(M, 2, 2)`` per cell with angle / ratio fields; None for the
+            identity (isotropic model).
+        """
         if not self.anisotropic:
             return None
         if self.angle_field is None and self.ratio_field is None:
@@ -229,13 +376,39 @@ class MaternSPDE:
         return rotated_diffusion(theta, lam)
 
     def kappa(self, p) -> torch.Tensor:
-        """κ at the nodes ``(N,)``."""
+        """κ at the nodes: the κ field, or 1/``range``.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N,)`` float64, differentiable.
+        """
         if self.kappa_field is not None:
             return self.kappa_field(self.fem.mesh.nodes, p, self._kdesign)
         return torch.ones(self.n, dtype=DTYPE) / p["range"]
 
     def tau(self, p, kappa: torch.Tensor) -> torch.Tensor:
-        """τ at the nodes ``(N,)``; from σ² by the marginal-variance formula when stationary."""
+        """τ at the nodes; from σ² by the marginal-variance formula when there is no τ field.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+        kappa : torch.Tensor
+            ``(N,)`` κ at the nodes (from :meth:`kappa`).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N,)`` float64, differentiable.
+        """
         if self.tau_field is not None:
             return self.tau_field(self.fem.mesh.nodes, p, self._tdesign)
         if self.ratio_field is not None:
@@ -260,13 +433,45 @@ class MaternSPDE:
         return tau[self._rows] * M * tau[self._cols]
 
     def precision_values(self, p) -> torch.Tensor:
-        """Q's values ``(nnz,)`` on the pattern (``indptr``, ``indices``), differentiable."""
+        """Q's values on the pattern (``indptr``, ``indices``), differentiable.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values.
+        """
         return self._q_values(*self._k_tau(p))
 
     def precision_and_logdet(self, p) -> tuple[torch.Tensor, torch.Tensor]:
-        """Q's values ``(nnz,)`` and log|Q| (0-d), both differentiable; log|Q| through a
-        sparse Cholesky factorisation of K (module docstring), its gradient through K's
-        selected inverse. ValueError if K is not positive definite."""
+        r"""Q's values and :math:`\log|Q|`, both differentiable.
+
+        :math:`\log|Q|` comes from a sparse Cholesky factorisation of K (module docstring), its
+        gradient from K's selected inverse; K's symbolic analysis is made on the first call.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+
+        Returns
+        -------
+        values : torch.Tensor
+            ``(nnz,)`` Q values.
+        logdet : torch.Tensor
+            0-d :math:`\log|Q|`.
+
+        Raises
+        ------
+        ValueError
+            If K is not positive definite.
+        """
         K, tau = self._k_tau(p)
         if self._k_gmrf is None:
             self._k_gmrf = GMRF(Pattern(self.fem.indptr.astype(np.int64),
@@ -276,7 +481,19 @@ class MaternSPDE:
         return self._q_values(K, tau), logdet
 
     def precision(self, p) -> sp.csc_matrix:
-        """Q as a scipy CSC matrix."""
+        """Q as a scipy sparse matrix.
+
+        Parameters
+        ----------
+        p : Mapping of str to torch.Tensor
+            Parameter values by name (``variance``, ``range``, ``angle``, ``ratio`` or the fields'
+            weights), natural scale.
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(N, N)`` precision.
+        """
         v = self.precision_values(p).detach().numpy()
         return sp.csc_matrix((v, self.indices, self.indptr), shape=self.shape)
 
