@@ -1,4 +1,4 @@
-"""Solar-radiation forecasts: the advection–diffusion SPDE beside simpler forecasts (issue 18).
+"""Solar-radiation forecasts: the advection–diffusion SPDE beside simpler forecasts.
 
 Two bundled datasets (:mod:`fieldfit.datasets`):
 
@@ -55,10 +55,8 @@ times; ``test``: the held-out stations).
 **Settings are not tuned on the held-out steps.** ``validation=True`` drops the last
 ``n_test`` steps from the data before anything else, so the same harness scores the models on
 the last ``n_test`` steps of the training period instead: settings are to be compared there.
-The defaults (:data:`DEFAULTS`) were first set by cost (each fit well under 2–3 minutes on
-2 cores), then compared there with half the fitting window (and, for germany-solar, double)
-and a mesh of half the edge length: none improved the advection–diffusion model's validation
-CRPS by 1 % or more (docs/benchmarks.md, "Solar radiation forecasts (issue 18)").
+The defaults (:data:`DEFAULTS`) keep every fit cheap; how they were chosen on the
+validation period is recorded in docs/benchmarks.md ("Solar radiation forecasts").
 """
 
 from __future__ import annotations
@@ -101,9 +99,23 @@ _EXACT_MAX = 1500
 class SolarData:
     """A dataset as a (time × site) table.
 
-    values : (T, S) original units, NaN = missing; dates : (T,); season : (T,) calendar month
-    (monthly) or day of year (daily); sites : S rows with ``site``, ``x_km``, ``y_km``,
-    ``lon``, ``lat``; monthly : the time step is a month (else a day); unit : of the values.
+    Parameters
+    ----------
+    name : str
+        The dataset's name.
+    values : numpy.ndarray, shape (T, S)
+        Values in original units, NaN where missing.
+    dates : pandas.DatetimeIndex, shape (T,)
+        The time steps.
+    season : numpy.ndarray, shape (T,)
+        Calendar month (monthly data) or day of year (daily data).
+    sites : pandas.DataFrame
+        ``S`` rows with ``site``, ``x_km``, ``y_km``, ``lon``, ``lat``, in the columns' order of
+        ``values``.
+    monthly : bool
+        The time step is a month (else a day).
+    unit : str
+        The unit of the values.
     """
 
     name: str
@@ -116,13 +128,31 @@ class SolarData:
 
     @property
     def xy(self) -> np.ndarray:
-        """(S, 2) planar km."""
+        """The sites' planar coordinates ``(S, 2)``, in km."""
         return self.sites[["x_km", "y_km"]].to_numpy(np.float64)
 
 
 def load_solar(dataset: str, cell_step: int = 5) -> SolarData:
-    """The bundled ``dataset`` (one of :data:`DATASETS`) as :class:`SolarData`; for the grid,
-    every ``cell_step``-th cell in longitude and latitude."""
+    """A bundled solar dataset as :class:`SolarData`.
+
+    Parameters
+    ----------
+    dataset : str
+        One of :data:`DATASETS`.
+    cell_step : int, default 5
+        For the ``germany-solar`` grid, keep every ``cell_step``-th cell in longitude and
+        latitude (ignored for the station data).
+
+    Returns
+    -------
+    SolarData
+        The (time × site) table.
+
+    Raises
+    ------
+    ValueError
+        If the dataset is unknown or ``cell_step`` is not a positive integer.
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown solar dataset {dataset!r}; choose one of "
                          + ", ".join(DATASETS))
@@ -152,7 +182,19 @@ def _wide(df: pd.DataFrame, site: str, value: str):
 
 @dataclass
 class Split:
-    """Indices of the training / held-out time steps and sites (disjoint: :meth:`check`)."""
+    """Indices of the training / held-out time steps and sites (disjoint: :meth:`check`).
+
+    Parameters
+    ----------
+    train_times : numpy.ndarray
+        Training time steps.
+    test_times : numpy.ndarray
+        Held-out time steps, all after the training ones.
+    train_sites : numpy.ndarray
+        Training sites.
+    test_sites : numpy.ndarray
+        Held-out sites (maybe none).
+    """
 
     train_times: np.ndarray
     test_times: np.ndarray
@@ -160,9 +202,15 @@ class Split:
     test_sites: np.ndarray
 
     def check(self) -> None:
-        """AssertionError unless the held-out times and sites are disjoint from the
-        training ones, the held-out times all come after the training times, and every index
-        is used once."""
+        """Check that the split is sound.
+
+        Raises
+        ------
+        AssertionError
+            Unless the held-out times and sites are disjoint from the training ones, there are
+            training times, held-out times and training sites, and the held-out times all come
+            after the training times.
+        """
         assert not set(self.train_times) & set(self.test_times)
         assert not set(self.train_sites) & set(self.test_sites)
         assert len(self.train_times) and len(self.test_times) and len(self.train_sites)
@@ -170,7 +218,29 @@ class Split:
 
 
 def split_data(data: SolarData, n_test: int, n_test_sites: int = 0, seed: int = 0) -> Split:
-    """The last ``n_test`` steps held out, and ``n_test_sites`` sites drawn with ``seed``."""
+    """Hold out the last ``n_test`` steps, and ``n_test_sites`` sites drawn with ``seed``.
+
+    Parameters
+    ----------
+    data : SolarData
+        The dataset, ``T`` steps and ``S`` sites.
+    n_test : int
+        Held-out time steps, ``1 <= n_test <= T - 3``.
+    n_test_sites : int, default 0
+        Held-out sites, ``0 <= n_test_sites <= S - 3``.
+    seed : int, default 0
+        Seed of the draw of held-out sites.
+
+    Returns
+    -------
+    Split
+        The checked split.
+
+    Raises
+    ------
+    ValueError
+        If ``n_test`` or ``n_test_sites`` is not an integer in range.
+    """
     T, S = data.values.shape
     if not (isinstance(n_test, int) and 1 <= n_test < T - 2):
         raise ValueError(f"the number of held-out steps must be an integer in 1..{T - 3}, "
@@ -195,8 +265,33 @@ def _harmonics(doy: np.ndarray, k: int = 2) -> np.ndarray:
 
 
 def standardise(data: SolarData, split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """Seasonal mean m and sd s, both (T, S), from training times at training sites only
-    (module docstring); held-out sites (monthly data) take the nearest training site's."""
+    r"""Seasonal mean ``m`` and sd ``s`` of every value, from training times at training sites only.
+
+    Monthly data: the per-cell mean and sd of each calendar month over the training years
+    (held-out sites take the nearest training site's). Daily data: two-harmonic regressions in
+    the day of year, pooled over the training stations (``s`` from a regression of
+    :math:`|y - m|`, times :math:`\sqrt{\pi/2}`, floored at 5 % of the values' sd); see the
+    module docstring.
+
+    Parameters
+    ----------
+    data : SolarData
+        The dataset.
+    split : Split
+        Which times and sites are training ones.
+
+    Returns
+    -------
+    m : numpy.ndarray, shape (T, S)
+        Seasonal means.
+    s : numpy.ndarray, shape (T, S)
+        Seasonal standard deviations (positive).
+
+    Raises
+    ------
+    ValueError
+        If monthly training data do not cover every calendar month.
+    """
     T, S = data.values.shape
     tr_t, tr_s = split.train_times, split.train_sites
     train = data.values[np.ix_(tr_t, tr_s)]
@@ -246,9 +341,32 @@ def _ffill(z: np.ndarray) -> np.ndarray:
 
 def persistence_forecast(z: np.ndarray, split: Split, xy: np.ndarray, origin: int,
                          h: int) -> tuple[np.ndarray, np.ndarray]:
-    """z(origin) forecast for step origin + h at every site (held-out sites: the nearest
-    training site's), with sd the root mean square h-step change over the training period at
-    the training sites; shapes (S,). ``z`` (T, S) standardised anomalies."""
+    """The persistence forecast :math:`z(o + h) = z(o)` at every site.
+
+    Missing values are forward-filled in time; held-out sites take the nearest training site's
+    value. The predictive sd is the root mean square ``h``-step change of ``z`` over the training
+    period at the training sites.
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape (T, S)
+        Standardised anomalies.
+    split : Split
+        Training and held-out times and sites.
+    xy : numpy.ndarray, shape (S, 2)
+        Site coordinates.
+    origin : int
+        The forecast origin ``o`` (a time index).
+    h : int
+        The horizon, in steps.
+
+    Returns
+    -------
+    mean : numpy.ndarray, shape (S,)
+        Forecast means.
+    sd : numpy.ndarray, shape (S,)
+        Forecast standard deviations (one value repeated).
+    """
     tr = z[np.ix_(split.train_times, split.train_sites)]
     change = tr[h:] - tr[:-h]
     sd = float(np.sqrt(np.nanmean(change ** 2)))
@@ -259,8 +377,25 @@ def persistence_forecast(z: np.ndarray, split: Split, xy: np.ndarray, origin: in
 
 def climatology_forecast(z: np.ndarray, split: Split,
                          xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each site's training-period mean and sd of z (held-out sites: the nearest training
-    site's); shapes (S,)."""
+    """Each site's training-period mean and sd of ``z`` (held-out sites: the nearest training
+    site's).
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape (T, S)
+        Standardised anomalies.
+    split : Split
+        Training and held-out times and sites.
+    xy : numpy.ndarray, shape (S, 2)
+        Site coordinates.
+
+    Returns
+    -------
+    mean : numpy.ndarray, shape (S,)
+        Forecast means.
+    sd : numpy.ndarray, shape (S,)
+        Forecast standard deviations (at least 1e-9).
+    """
     tr = z[np.ix_(split.train_times, split.train_sites)]
     mu = np.full(z.shape[1], np.nan)
     sd = np.full(z.shape[1], np.nan)
@@ -301,7 +436,26 @@ def _observations(z, data, split, times) -> Observations:
 
 @dataclass
 class SolarRun:
-    """What :func:`run_solar` returns."""
+    """What :func:`run_solar` returns.
+
+    Parameters
+    ----------
+    dataset : str
+        The dataset's name.
+    scores : pandas.DataFrame
+        :func:`score_table` of the forecasts (dataset, model, horizon, sites, scores, …).
+    forecasts : pandas.DataFrame
+        One row per model, origin, horizon and site: ``date``, ``group``, ``observed``,
+        ``mean``, ``sd`` in original units.
+    fits : dict
+        Model name to its :class:`~fieldfit.FitResult`.
+    settings : dict
+        The run's settings and what they gave (periods, sites, fitting points, starts).
+    seconds : dict, default {}
+        Wall-clock seconds of each fit and forecast, and the total.
+    split : Split or None, default None
+        The split used.
+    """
 
     dataset: str
     scores: pd.DataFrame            # dataset, model, horizon, sites, n, crps, rmse, ...
@@ -317,13 +471,51 @@ def run_solar(dataset: str | SolarData, out: str | Path | None = None, horizons=
               window: int | None = None, cell_step: int = 5, mesh_max_edge=None,
               models=MODELS, restarts: int = 0, validation: bool = False, seed: int = 0,
               max_origins: int | None = None, progress: bool | None = False) -> SolarRun:
-    """Fit, forecast and score the models on ``dataset`` (a name of :data:`DATASETS`, or a
-    :class:`SolarData`; module docstring); with ``out``,
-    write ``scores.csv``, ``scores.json`` (scores, fits, timings, settings),
-    ``forecasts.parquet`` and ``velocity.png`` there.
+    """Fit, forecast and score the models on a solar dataset (module docstring).
 
-    ``max_origins`` keeps only the first origins (tests); ``validation`` scores on the last
-    ``n_test`` training steps instead of the held-out ones.
+    Parameters
+    ----------
+    dataset : str or SolarData
+        A name of :data:`DATASETS`, or a :class:`SolarData` (defaults of the dataset of its
+        name, else of the monthly or daily dataset).
+    out : str, pathlib.Path or None, optional
+        Folder to write ``scores.csv``, ``scores.json`` (scores, fits, timings, settings),
+        ``forecasts.parquet`` and ``velocity.png`` to; ``None``: write nothing.
+    horizons : sequence of int, default (1, 2, 3)
+        Forecast horizons in steps, positive and at most ``n_test``.
+    n_test : int or None, optional
+        Held-out steps (default per dataset, :data:`DEFAULTS`).
+    n_test_sites : int or None, optional
+        Held-out sites (default per dataset).
+    window : int or None, optional
+        Fitting and conditioning window in steps (default per dataset).
+    cell_step : int, default 5
+        Grid thinning of ``germany-solar`` (:func:`load_solar`).
+    mesh_max_edge : tuple of float or None, optional
+        Inner and outer mesh edge lengths (km) of the SPDE models (default per dataset).
+    models : sequence of str, default MODELS
+        Which of :data:`MODELS` to run.
+    restarts : int, default 0
+        Extra optimiser restarts of each fit.
+    validation : bool, default False
+        Drop the last ``n_test`` steps first, so the scores are on the last ``n_test`` training
+        steps instead of the held-out ones.
+    seed : int, default 0
+        Seed of the held-out sites.
+    max_origins : int or None, optional
+        Keep only the first forecast origins (tests).
+    progress : bool or None, default False
+        Passed to :func:`fieldfit.fit`.
+
+    Returns
+    -------
+    SolarRun
+        Scores, forecasts, fits, settings and timings.
+
+    Raises
+    ------
+    ValueError
+        If the dataset, a model, a horizon, the window or the split sizes are invalid.
     """
     if isinstance(dataset, SolarData):
         data, name = dataset, dataset.name
@@ -449,8 +641,22 @@ def run_solar(dataset: str | SolarData, out: str | Path | None = None, horizons=
 
 
 def score_table(forecasts: pd.DataFrame, dataset: str = "") -> pd.DataFrame:
-    """score_all per model, horizon and site group (``train``, ``test``) on the finite
-    observations, with ``mean_sd`` the mean predictive sd (rows: model × horizon × group)."""
+    """Scores per model, horizon and site group, on the finite observations.
+
+    Parameters
+    ----------
+    forecasts : pandas.DataFrame
+        Columns ``model``, ``horizon``, ``group``, ``observed``, ``mean``, ``sd``.
+    dataset : str, default ""
+        Written in the ``dataset`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model × horizon × group (``sites``): :func:`fieldfit.diagnostics.score_all`
+        of the Gaussian forecasts and ``mean_sd`` the mean predictive sd; held-out (``test``)
+        rows after ``train`` rows, then by horizon and the order of :data:`MODELS`.
+    """
     out = []
     ok = forecasts[np.isfinite(forecasts["observed"])]
     for (name, h, g), part in ok.groupby(["model", "horizon", "group"], sort=False):
@@ -480,9 +686,23 @@ def _write(run: SolarRun, out: Path, data: SolarData, split: Split) -> None:
 
 
 def velocity_map(path: Path, params: dict, data: SolarData, split: Split) -> None:
-    """PNG: the fitted advection velocity γ/c (km per time step) as arrows on a grid over
-    the sites (constant: the model's velocity is one vector; arrows 0.08 × the sites' extent
-    long, the key giving the speed), with the training and held-out sites."""
+    r"""Write a PNG of the fitted advection velocity :math:`\gamma / c` over the sites.
+
+    The velocity (km per time step) is drawn as arrows on a grid over the sites (constant: the
+    model's velocity is one vector; arrows 0.08 × the sites' extent long, the key giving the
+    speed), with the training and held-out sites.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The PNG file (written atomically).
+    params : dict
+        Fitted parameters with ``gamma_x``, ``gamma_y`` and ``c``.
+    data : SolarData
+        The dataset (site coordinates, time step).
+    split : Split
+        Training and held-out sites.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -526,12 +746,24 @@ def velocity_map(path: Path, params: dict, data: SolarData, split: Split) -> Non
 
 
 def main(argv=None) -> int:
-    """``python -m fieldfit.bench.solar DATASET OUT [--validation] [--window W]``: run
-    :func:`run_solar` with the defaults and print the score table."""
+    """Command line: ``python -m fieldfit.bench.solar DATASET OUT [--validation] [--window W]``.
+
+    Runs :func:`run_solar` with the defaults and prints the score table and timings.
+
+    Parameters
+    ----------
+    argv : list of str or None, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status 0.
+    """
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m fieldfit.bench.solar",
-                                 description="solar-radiation forecast benchmark (issue 18)")
+                                 description="solar-radiation forecast benchmark")
     ap.add_argument("dataset", choices=DATASETS)
     ap.add_argument("out")
     ap.add_argument("--validation", action="store_true",
