@@ -535,7 +535,7 @@ def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisatio
 
 def _units(model, params) -> dict[str, str]:
     """Kilometres for the ranges of a model on lon/lat coordinates (chordal distances)."""
-    if getattr(model, "crs", "planar") != "lonlat":
+    if model.crs != "lonlat":
         return {}
     return {k: "km" for k in params if "range" in k and not k.startswith("time_")}
 
