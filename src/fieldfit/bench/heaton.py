@@ -9,10 +9,11 @@ heatoncomparison).
 
 Two datasets on one 500 x 300 grid (150,000 cells, 105,569 observed, 44,431 to predict):
 
-simulated   ``heaton-modis-simulated``: MaskTemp (training), TrueTemp (truth everywhere).
-satellite   ``heaton-modis``: MODIS land-surface temperature, Temp (training). The truth at
-            the test cells is not bundled, so the satellite predictions are written but not
-            scored.
+``simulated``
+    ``heaton-modis-simulated``: MaskTemp (training), TrueTemp (truth everywhere).
+``satellite``
+    ``heaton-modis``: MODIS land-surface temperature, Temp (training). The truth at the test
+    cells is not bundled, so the satellite predictions are written but not scored.
 
 Protocol, for each dataset:
 
@@ -129,7 +130,31 @@ SOURCES = {
 
 @dataclass(frozen=True)
 class PublishedResult:
-    """One method's published scores on one dataset; None where no source gave the number."""
+    """One method's published scores on one dataset; ``None`` where no source gave the number.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"simulated"`` or ``"satellite"``.
+    method : str
+        The competition entry (e.g. ``"SPDE"``).
+    mae : float or None, optional
+        Mean absolute error.
+    rmse : float or None, optional
+        Root mean square error.
+    crps : float or None, optional
+        Mean continuous ranked probability score.
+    interval_score : float or None, optional
+        Mean interval score of the central 95 % interval.
+    coverage : float or None, optional
+        Coverage of the central 95 % interval.
+    minutes : float or None, optional
+        Run time in minutes.
+    cores : int or None, optional
+        Cores used.
+    sources : dict of str to str, default {}
+        Column name to the key in ``SOURCES`` of the number's source.
+    """
 
     dataset: str
     method: str
@@ -197,8 +222,24 @@ _METRICS = ("mae", "rmse", "crps", "interval_score", "coverage")
 
 
 def published_table(dataset: str | None = None) -> pd.DataFrame:
-    """The published results as a table (one row per dataset and method; NaN where unknown),
-    with a ``source`` column naming each number's source (see ``SOURCES``)."""
+    """The published results as a table, with the source of each number.
+
+    Parameters
+    ----------
+    dataset : str or None, optional
+        ``"simulated"`` or ``"satellite"``; ``None``: both.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dataset and method, the columns of :class:`PublishedResult` (NaN where
+        unknown) and a ``source`` column naming each number's source (see ``SOURCES``).
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is not one of :data:`DATASETS`.
+    """
     if dataset is not None and dataset not in DATASETS:
         raise ValueError(f"unknown Heaton dataset {dataset!r}; choose one of {list(DATASETS)}")
     rows = []
@@ -370,20 +411,48 @@ def run_heaton(
 
     Parameters
     ----------
-    out_dir : folder for ``summary.json``, ``fit-<dataset>.json``, ``predictions-<dataset>.parquet``
-    engine : likelihood engine name (:func:`fieldfit.likelihood.get_engine`)
-    neighbours : conditioning-set size m of the ``"vecchia"`` engine (ignored by the others)
-    datasets : any of ``"simulated"``, ``"satellite"``
-    data_dir : read ``satellite.parquet`` / ``simulated_full.parquet`` from this folder instead
-        of the bundled copies
-    subsample : quick run: fit on a random ``subsample`` observed cells and predict a random
-        ``subsample`` of the cells to predict (not comparable with the published results)
-    smoothness : fix the Matérn ν (None: estimate it)
-    restarts : optimiser restarts besides the data-driven start (see :func:`fieldfit.fit.fit`)
-    stderr : compute standard errors (autograd Hessian; expensive at 10^5 points)
-    seed : seed of the subsample
-    chunk : prediction locations per kriging call (the progress bar advances per chunk)
-    progress : progress bars (None: on a terminal only, or as ``settings(progress=...)``)
+    out_dir : str or pathlib.Path, default "heaton-output"
+        Folder for ``summary.json``, ``fit-<dataset>.json`` and
+        ``predictions-<dataset>.parquet``.
+    engine : str, default "vecchia"
+        Likelihood engine name (:func:`fieldfit.likelihood.get_engine`).
+    neighbours : int or None, default 30
+        Conditioning-set size m of the ``"vecchia"`` engine (ignored by the others).
+    datasets : sequence of str, default DATASETS
+        Any of ``"simulated"``, ``"satellite"``.
+    data_dir : str, pathlib.Path or None, optional
+        Read ``satellite.parquet`` / ``simulated_full.parquet`` from this folder instead of the
+        bundled copies.
+    subsample : int or None, optional
+        Quick run: fit on a random ``subsample`` observed cells and predict a random
+        ``subsample`` of the cells to predict (not comparable with the published results); at
+        least 10.
+    smoothness : float or None, optional
+        Fix the Matérn ν (``None``: estimate it).
+    restarts : int, default 0
+        Optimiser restarts besides the data-driven start (see :func:`fieldfit.fit.fit`).
+    stderr : bool, default False
+        Compute standard errors (autograd Hessian; expensive at :math:`10^5` points).
+    seed : int, default 0
+        Seed of the subsample.
+    chunk : int, default 10000
+        Prediction locations per kriging call (the progress bar advances per chunk).
+    progress : bool or None, optional
+        Progress bars (``None``: on a terminal only, or as ``settings(progress=...)``).
+    console : rich.console.Console or None, optional
+        Where the comparison tables are printed (default a new console).
+
+    Returns
+    -------
+    dict
+        The summary: settings, fitted parameters, metrics and timings per dataset, and the
+        published table with its sources.
+
+    Raises
+    ------
+    ValueError
+        If a dataset name is unknown, ``subsample`` is below 10, ``chunk`` or ``neighbours`` is
+        not positive, or the engine or its options are invalid (checked before any data is read).
     """
     console = console or Console()
     names = list(dict.fromkeys(datasets))
