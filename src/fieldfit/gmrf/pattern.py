@@ -7,7 +7,7 @@ values, never the pattern, so everything symbolic (orderings, the analysis of th
 factor, the maps between patterns) is computed once per pattern.
 
 Sums of matrices with different patterns, e.g. Q + AᵀA/τ², go through :func:`union`: the union
-pattern and, for each term, the positions of its entries in the union, so that
+pattern and, for each term, the positions of its entries in the union, so that::
 
     values = scatter(values_Q, map_Q) + scatter(values_AtA, map_AtA) / τ²
 
@@ -26,7 +26,24 @@ class Pattern:
 
     Entry k (0 ≤ k < nnz) sits at row ``rows[k]`` and column ``cols[k]``; ``transpose[k]`` is
     the position of the mirrored entry (cols[k], rows[k]); ``diagonal`` the positions of the
-    diagonal entries ``(n,)`` (−1 where absent). Build it with :meth:`from_matrix`.
+    diagonal entries ``(n,)`` (−1 where absent); ``lower`` the positions of the lower triangle.
+    Build it from a scipy matrix with :meth:`from_matrix` or :meth:`split`.
+
+    Parameters
+    ----------
+    indptr : array_like
+        ``(n+1,)`` CSC column pointers.
+    indices : array_like
+        ``(nnz,)`` row indices, sorted and unique within each column.
+    n : int
+        Matrix size.
+
+    Raises
+    ------
+    ValueError
+        If the arrays have the wrong shape, ``indptr`` is not a valid pointer array, a row index
+        is out of range, rows are unsorted or repeated within a column, or the pattern is not
+        structurally symmetric.
     """
 
     def __init__(self, indptr, indices, n: int):
@@ -64,10 +81,22 @@ class Pattern:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """The matrix shape ``(n, n)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (self.n, self.n)
 
     @property
     def has_diagonal(self) -> bool:
+        """Whether every diagonal entry is stored.
+
+        Returns
+        -------
+        bool
+        """
         return bool(np.all(self.diagonal >= 0))
 
     def __repr__(self) -> str:
@@ -82,8 +111,26 @@ class Pattern:
 
     @classmethod
     def from_matrix(cls, matrix, diagonal: bool = False) -> Pattern:
-        """The pattern of a scipy sparse matrix (stored entries, zeros included), with all
-        diagonal entries added if ``diagonal``. Use :meth:`split` to get the values too."""
+        """The pattern of a scipy sparse matrix (stored entries, explicit zeros included).
+
+        Use :meth:`split` to get the values too.
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix
+            Square, structurally symmetric ``(n, n)`` matrix (duplicates are summed).
+        diagonal : bool, default False
+            Add every diagonal entry to the pattern.
+
+        Returns
+        -------
+        Pattern
+
+        Raises
+        ------
+        ValueError
+            If ``matrix`` is not a square scipy sparse matrix or not structurally symmetric.
+        """
         m = _canonical_csc(matrix)
         out = cls(m.indptr, m.indices, m.shape[0])
         if diagonal and not out.has_diagonal:
@@ -92,25 +139,89 @@ class Pattern:
 
     @classmethod
     def split(cls, matrix) -> tuple[Pattern, torch.Tensor]:
-        """``(pattern, values (nnz,))`` of a scipy sparse matrix, explicit zeros kept."""
+        """Pattern and values of a scipy sparse matrix, explicit zeros kept.
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix
+            Square, structurally symmetric ``(n, n)`` matrix.
+
+        Returns
+        -------
+        pattern : Pattern
+        values : torch.Tensor
+            ``(nnz,)`` float64 values.
+
+        Raises
+        ------
+        ValueError
+            If ``matrix`` is not a square scipy sparse matrix or not structurally symmetric.
+        """
         m = _canonical_csc(matrix)
         return cls(m.indptr, m.indices, m.shape[0]), torch.as_tensor(m.data, dtype=torch.float64)
 
     def to_scipy(self, values) -> sp.csc_matrix:
-        """The scipy CSC matrix with these ``values (nnz,)`` (copied, detached)."""
+        """The scipy CSC matrix with these values (copied, detached).
+
+        Parameters
+        ----------
+        values : torch.Tensor or array_like
+            ``(nnz,)`` values aligned with the pattern.
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(n, n)`` matrix.
+
+        Raises
+        ------
+        ValueError
+            If ``values`` is not of shape ``(nnz,)``.
+        """
         data = _as_numpy(values, self.nnz)
         return sp.csc_matrix((data.copy(), self.indices.copy(), self.indptr.copy()),
                              shape=self.shape)
 
     def to_dense(self, values) -> np.ndarray:
-        """The dense ``(n, n)`` array (for tests and small problems)."""
+        """The dense matrix with these values (for tests and small problems).
+
+        Parameters
+        ----------
+        values : torch.Tensor or array_like
+            ``(nnz,)`` values aligned with the pattern.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, n)`` array.
+
+        Raises
+        ------
+        ValueError
+            If ``values`` is not of shape ``(nnz,)``.
+        """
         out = np.zeros(self.shape)
         out[self.rows, self.cols] = _as_numpy(values, self.nnz)
         return out
 
     def positions(self, rows, cols) -> np.ndarray:
-        """Positions ``(m,)`` of the entries (rows[i], cols[i]) in the values vector;
-        ValueError if one is not in the pattern."""
+        """Positions of the entries ``(rows[i], cols[i])`` in the values vector.
+
+        Parameters
+        ----------
+        rows, cols : array_like
+            ``(m,)`` row and column indices.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m,)`` int64 positions.
+
+        Raises
+        ------
+        ValueError
+            If the lengths differ, an index is out of range, or an entry is not in the pattern.
+        """
         rows = np.asarray(rows, dtype=np.int64).ravel()
         cols = np.asarray(cols, dtype=np.int64).ravel()
         if rows.shape != cols.shape:
@@ -129,8 +240,23 @@ class Pattern:
         return pos
 
     def values_of(self, matrix) -> torch.Tensor:
-        """The values ``(nnz,)`` of a scipy matrix whose stored entries lie in this pattern
-        (zeros elsewhere); ValueError if one does not."""
+        """The values of a scipy matrix whose stored entries lie in this pattern (zeros elsewhere).
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix
+            ``(n, n)`` matrix; duplicate entries are summed.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` float64 values.
+
+        Raises
+        ------
+        ValueError
+            If the shape differs or a stored entry is outside the pattern.
+        """
         m = sp.coo_matrix(matrix)
         if m.shape != self.shape:
             raise ValueError(f"matrix of shape {m.shape} for a pattern of shape {self.shape}")
@@ -139,11 +265,40 @@ class Pattern:
         return torch.from_numpy(out)
 
     def symmetrize(self, values: torch.Tensor) -> torch.Tensor:
-        """(V + Vᵀ)/2 on the pattern, differentiable."""
+        r"""The values of :math:`(V + V^\top)/2` on the pattern, differentiable.
+
+        Parameters
+        ----------
+        values : torch.Tensor
+            ``(nnz,)`` values of V.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` symmetric values.
+        """
         return 0.5 * (values + values[torch.from_numpy(self.transpose)])
 
     def add_diagonal(self, values: torch.Tensor, d) -> torch.Tensor:
-        """Values of Q + diag(d), ``d`` a scalar or ``(n,)``, differentiable in both."""
+        """Values of Q + diag(d), differentiable in both.
+
+        Parameters
+        ----------
+        values : torch.Tensor
+            ``(nnz,)`` values of Q.
+        d : float or torch.Tensor
+            Scalar or ``(n,)`` diagonal to add.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` values.
+
+        Raises
+        ------
+        ValueError
+            If the pattern lacks diagonal entries or ``d`` has the wrong shape.
+        """
         if not self.has_diagonal:
             raise ValueError("the pattern lacks diagonal entries; build it with "
                              "Pattern.from_matrix(m, diagonal=True) or union(...)")
@@ -157,9 +312,25 @@ class Pattern:
 def union(*terms, diagonal: bool = True) -> tuple[Pattern, list[torch.Tensor]]:
     """The union of several patterns (or scipy matrices) and where each term's entries go.
 
-    Returns ``(pattern, maps)`` with ``maps[t] (nnz_t,)`` the positions in the union of term
-    t's entries, so that ``scatter([v_1, ...], maps, pattern)`` gives the values of the sum.
-    With ``diagonal`` (default) the union also holds every diagonal entry.
+    Parameters
+    ----------
+    *terms : Pattern or scipy.sparse matrix
+        The terms, all ``(n, n)``.
+    diagonal : bool, default True
+        Also hold every diagonal entry.
+
+    Returns
+    -------
+    pattern : Pattern
+        The union pattern.
+    maps : list of torch.Tensor
+        ``maps[t]`` ``(nnz_t,)``: the positions in the union of term t's entries, so that
+        ``scatter([v_1, ...], maps, pattern)`` gives the values of the sum.
+
+    Raises
+    ------
+    ValueError
+        If no term is given or the sizes differ.
     """
     if not terms:
         raise ValueError("union() needs at least one pattern")
@@ -170,7 +341,7 @@ def union(*terms, diagonal: bool = True) -> tuple[Pattern, list[torch.Tensor]]:
     keys = [p.cols * n + p.rows for p in pats]
     if diagonal:
         keys.append(np.arange(n, dtype=np.int64) * (n + 1))
-    allkeys = np.sort(np.concatenate(keys))  # np.unique hashes first: several times slower
+    allkeys = np.sort(np.concatenate(keys))  # sort, then drop repeats (no hashing pass)
     allkeys = allkeys[np.r_[True, allkeys[1:] != allkeys[:-1]]]
     cols, rows = np.divmod(allkeys, n)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -181,8 +352,27 @@ def union(*terms, diagonal: bool = True) -> tuple[Pattern, list[torch.Tensor]]:
 
 
 def scatter(values: list[torch.Tensor], maps: list[torch.Tensor], pattern: Pattern) -> torch.Tensor:
-    """Values ``(nnz,)`` on ``pattern`` of the sum of terms given on their own patterns
-    (``maps`` from :func:`union`), differentiable in each term."""
+    """Values on ``pattern`` of the sum of terms given on their own patterns, differentiable.
+
+    Parameters
+    ----------
+    values : list of torch.Tensor
+        Each term's ``(nnz_t,)`` values.
+    maps : list of torch.Tensor
+        Each term's positions in ``pattern`` (from :func:`union`).
+    pattern : Pattern
+        The union pattern.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(nnz,)`` float64 values of the sum.
+
+    Raises
+    ------
+    ValueError
+        If the numbers of values and maps differ, or a term's shape differs from its map's.
+    """
     if len(values) != len(maps):
         raise ValueError(f"{len(values)} value vectors for {len(maps)} maps")
     out = torch.zeros(pattern.nnz, dtype=torch.float64)

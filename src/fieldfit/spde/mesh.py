@@ -61,12 +61,14 @@ def _increasing(x, name: str) -> np.ndarray:
 
 
 class Mesh:
-    """A simplicial mesh: ``nodes (N, d)`` float64 and ``cells (M, d+1)`` int64, d ∈ {1, 2, 3}.
+    r"""A simplicial mesh: ``nodes (N, d)`` float64 and ``cells (M, d+1)`` int64, d ∈ {1, 2, 3}.
 
-    Cell e with vertices p₀…p_d has the Jacobian J_e = [p₁−p₀, …, p_d−p₀] ``(d, d)`` and
-    volume |T_e| = det(J_e)/d! > 0 (positive orientation: counter-clockwise triangles,
-    segments from left to right); barycentric coordinates λ₁…λ_d = J_e⁻¹(s − p₀),
-    λ₀ = 1 − Σλ_k (Lindgren, Rue & Lindström 2011, appendix A).
+    Cell e with vertices :math:`p_0, \dots, p_d` has the Jacobian
+    :math:`J_e = [p_1 - p_0, \dots, p_d - p_0]` ``(d, d)`` and volume
+    :math:`|T_e| = \det(J_e)/d! > 0` (positive orientation: counter-clockwise triangles,
+    segments from left to right); barycentric coordinates
+    :math:`(\lambda_1, \dots, \lambda_d) = J_e^{-1}(s - p_0)`,
+    :math:`\lambda_0 = 1 - \sum_k \lambda_k` (Lindgren, Rue & Lindström 2011, appendix A).
 
     Validated on construction: finite nodes, indices in range, every node used by some cell, no
     degenerate cell (volume ≤ 1e-10·(longest edge)^d), positive orientation (``reorient=True``
@@ -76,6 +78,22 @@ class Mesh:
 
     Constructors: ``Mesh.grid(x, y)``, ``Mesh.interval(a, b, n)``, ``Mesh.line(x)``,
     ``Mesh.from_points(points, ...)``.
+
+    Parameters
+    ----------
+    nodes : array_like
+        ``(N, d)`` coordinates (``(N,)`` is read as 1-D).
+    cells : array_like
+        ``(M, d+1)`` integer node indices.
+    reorient : bool, default False
+        Flip negatively oriented cells instead of raising.
+
+    Raises
+    ------
+    ValueError
+        If the shapes are wrong, a coordinate is not finite, an index is out of range or not an
+        integer, a node belongs to no cell, a cell is degenerate, or (without ``reorient``) a
+        cell is negatively oriented.
     """
 
     def __init__(self, nodes, cells, *, reorient: bool = False):
@@ -130,10 +148,27 @@ class Mesh:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def grid(cls, x, y) -> Mesh:
-        """Triangulation of the rectilinear grid x ⊗ y (strictly increasing, ≥ 2 values each):
-        ``len(x)·len(y)`` nodes, node ``j·len(x) + i`` at ``(x[i], y[j])`` (x fastest, as
-        ``np.meshgrid(x, y)`` raveled), 2 triangles per grid cell split along the diagonal
-        from ``(x[i], y[j])`` to ``(x[i+1], y[j+1])``."""
+        """Triangulation of the rectilinear grid x ⊗ y.
+
+        The mesh has ``len(x)·len(y)`` nodes, node ``j·len(x) + i`` at ``(x[i], y[j])`` (x
+        fastest, as ``np.meshgrid(x, y)`` raveled), and 2 triangles per grid cell split along the
+        diagonal from ``(x[i], y[j])`` to ``(x[i+1], y[j+1])``.
+
+        Parameters
+        ----------
+        x, y : array_like
+            Strictly increasing coordinates, at least 2 values each.
+
+        Returns
+        -------
+        Mesh
+            A 2-D mesh.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``y`` is not finite, has fewer than 2 values or is not strictly increasing.
+        """
         x = _increasing(x, "x")
         y = _increasing(y, "y")
         nx, ny = x.size, y.size
@@ -149,14 +184,48 @@ class Mesh:
 
     @classmethod
     def line(cls, x) -> Mesh:
-        """1-D mesh with nodes at ``x (N,)`` (strictly increasing) and segments (k, k+1)."""
+        """1-D mesh with nodes at ``x`` and segments (k, k+1).
+
+        Parameters
+        ----------
+        x : array_like
+            ``(N,)`` strictly increasing coordinates, N ≥ 2.
+
+        Returns
+        -------
+        Mesh
+            A 1-D mesh.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not finite, has fewer than 2 values or is not strictly increasing.
+        """
         x = _increasing(x, "x")
         k = np.arange(x.size - 1)
         return cls(x[:, None], np.column_stack([k, k + 1]))
 
     @classmethod
     def interval(cls, a: float, b: float, n: int) -> Mesh:
-        """1-D mesh of [a, b] with ``n`` equally spaced nodes (n − 1 segments of (b−a)/(n−1))."""
+        """1-D mesh of [a, b] with ``n`` equally spaced nodes (n − 1 segments of (b−a)/(n−1)).
+
+        Parameters
+        ----------
+        a, b : float
+            Finite ends, a < b.
+        n : int
+            Number of nodes, at least 2.
+
+        Returns
+        -------
+        Mesh
+            A 1-D mesh.
+
+        Raises
+        ------
+        ValueError
+            If the ends are not finite with a < b, or ``n`` is not an integer ≥ 2.
+        """
         if not (np.isfinite(a) and np.isfinite(b) and a < b):
             raise ValueError(f"interval needs finite a < b, got a={a}, b={b}")
         if int(n) != n or n < 2:
@@ -166,7 +235,7 @@ class Mesh:
     @classmethod
     def from_points(cls, points, max_edge=None, offset=None, min_angle: float = 25.0,
                     cutoff=None) -> Mesh:
-        """Quality Delaunay mesh of scattered 2-D ``points (n, 2)``, as R-INLA's inla.mesh.2d.
+        """Quality Delaunay mesh of scattered 2-D points, as R-INLA's ``inla.mesh.2d``.
 
         - nodes: the points, de-duplicated greedily in input order (a point within ``cutoff``
           of a point already kept is dropped), come first, in that order; Triangle adds the
@@ -178,10 +247,33 @@ class Mesh:
           maximum area √3/4·max_edge² per region (an equilateral triangle of side max_edge;
           edges can be somewhat longer).
 
-        Defaults, from D = the diagonal of the points' bounding box: ``max_edge = (D/30,
-        D/10)`` (a scalar applies to both regions), ``offset = 0.2·D``, ``cutoff =
-        max_edge[0]/1000`` (only near-duplicates merge; for dense data a cutoff near
-        max_edge[0]/5, as R-INLA's users do, keeps the mesh small).
+        Parameters
+        ----------
+        points : array_like
+            ``(n, 2)`` data locations, n ≥ 3, not all collinear.
+        max_edge : float or tuple of float, optional
+            Target edge length of the inner domain and of the extension (a scalar applies to
+            both); default ``(D/30, D/10)`` with D the diagonal of the points' bounding box.
+        offset : float, optional
+            Width of the extension; default ``0.2·D``.
+        min_angle : float, default 25.0
+            Minimum angle in degrees, in (0, 33].
+        cutoff : float, optional
+            Distance within which points merge; default ``max_edge[0]/1000`` (only
+            near-duplicates merge; for dense data a cutoff near ``max_edge[0]/5``, as R-INLA's
+            users do, keeps the mesh small).
+
+        Returns
+        -------
+        Mesh
+            A 2-D mesh whose first nodes are the kept points.
+
+        Raises
+        ------
+        ValueError
+            If the points are not ``(n, 2)``, fewer than 3, coincide or are collinear, or
+            ``max_edge``, ``offset``, ``cutoff`` or ``min_angle`` is out of range
+            (``cutoff`` must be below ``offset``).
         """
         pts = _as_float_array(points, "points", 2)
         if pts.shape[1] != 2:
@@ -214,12 +306,28 @@ class Mesh:
         return cls(*_triangulate(kept, me, offset, float(min_angle)))
 
     def coarsened(self, factor: float = 2.0) -> Mesh:
-        """A 2-D mesh over (about) the same domain with a median edge about ``factor`` times
-        this one's: :meth:`from_points` of these nodes merged within 0.75 of the new edge E,
-        ``max_edge`` 1.2 E (Triangle's area bound √3/4·max_edge² must admit the right
-        triangles of a coarsened grid, E²/2), the hull extended by E; about factor² fewer
-        nodes. For a cheap first search of a fit; the domain is the convex hull, so a
-        non-convex mesh's holes and bays are filled."""
+        """A 2-D mesh over (about) the same domain with edges about ``factor`` times longer.
+
+        It is :meth:`from_points` of these nodes merged within 0.75 of the new median edge E,
+        ``max_edge`` 1.2 E (Triangle's area bound √3/4·max_edge² must admit the right triangles of a
+        coarsened grid, E²/2), the hull extended by E; it has about factor² fewer nodes. Meant for a
+        cheap first search of a fit; the domain is the convex hull, so a non-convex mesh's holes and
+        bays are filled.
+
+        Parameters
+        ----------
+        factor : float, default 2.0
+            Ratio of the new median edge length to this mesh's, > 1.
+
+        Returns
+        -------
+        Mesh
+
+        Raises
+        ------
+        ValueError
+            If the mesh is not 2-D or ``factor <= 1``.
+        """
         if self.dim != 2:
             raise ValueError(f"coarsened builds 2-D meshes, this one is {self.dim}-D")
         if not factor > 1:
@@ -231,38 +339,82 @@ class Mesh:
     # ------------------------------------------------------------------ properties
     @property
     def n_nodes(self) -> int:
+        """Number of nodes N.
+
+        Returns
+        -------
+        int
+        """
         return self.nodes.shape[0]
 
     @property
     def n_cells(self) -> int:
+        """Number of cells M.
+
+        Returns
+        -------
+        int
+        """
         return self.cells.shape[0]
 
     @property
     def dim(self) -> int:
+        """Spatial dimension d.
+
+        Returns
+        -------
+        int
+        """
         return self.nodes.shape[1]
 
     @cached_property
     def cell_volumes(self) -> np.ndarray:
-        """``(M,)`` lengths (1-D), areas (2-D) or volumes (3-D) of the cells, det(J_e)/d!."""
+        r"""Lengths (1-D), areas (2-D) or volumes (3-D) of the cells, :math:`\det(J_e)/d!`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M,)`` read-only.
+        """
         v = self._det / math.factorial(self.dim)
         v.setflags(write=False)
         return v
 
     @property
     def longest_edges(self) -> np.ndarray:
-        """``(M,)`` the length of each cell's longest edge (its diameter h_T)."""
+        """The length of each cell's longest edge (its diameter h_T).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M,)`` read-only.
+        """
         return self._longest
 
     @cached_property
     def centroids(self) -> np.ndarray:
-        """``(M, d)`` the cells' centroids."""
+        """The cells' centroids.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, d)`` read-only.
+        """
         c = self.nodes[self.cells].mean(axis=1)
         c.setflags(write=False)
         return c
 
     @cached_property
     def barycentric_gradients(self) -> np.ndarray:
-        """``(M, d+1, d)``: ∇λ_a on each cell (constant), rows k ≥ 1 of J_e⁻¹, ∇λ₀ = −Σ∇λ_k."""
+        r"""Gradients :math:`\nabla\lambda_a` of the barycentric coordinates (constant per cell).
+
+        Rows k ≥ 1 are those of :math:`J_e^{-1}`; :math:`\nabla\lambda_0 = -\sum_k \nabla\lambda_k`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(M, d+1, d)`` read-only.
+        """
         x = self.nodes[self.cells]  # (M, d+1, d)
         J = np.swapaxes(x[:, 1:] - x[:, :1], 1, 2)  # (M, d, d), columns p_k − p₀
         d = self.dim
@@ -284,7 +436,13 @@ class Mesh:
 
     @cached_property
     def edges(self) -> np.ndarray:
-        """``(E, 2)`` int64: the unique edges (i < j), sorted."""
+        """The unique edges (i < j), sorted.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(E, 2)`` int64, read-only.
+        """
         k = self.dim + 1
         a, b = np.triu_indices(k, 1)
         e = np.sort(np.stack([self.cells[:, a], self.cells[:, b]], -1).reshape(-1, 2), axis=1)
@@ -295,7 +453,13 @@ class Mesh:
 
     @cached_property
     def edge_lengths(self) -> np.ndarray:
-        """``(E,)`` the lengths of :attr:`edges`."""
+        """The lengths of :attr:`edges`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(E,)`` read-only.
+        """
         e = self.edges
         out = np.linalg.norm(self.nodes[e[:, 0]] - self.nodes[e[:, 1]], axis=1)
         out.setflags(write=False)
@@ -303,7 +467,18 @@ class Mesh:
 
     @cached_property
     def boundary_nodes(self) -> np.ndarray:
-        """``(B,)`` sorted int64: the nodes on facets that belong to one cell only."""
+        """The nodes on facets that belong to one cell only.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(B,)`` sorted int64, read-only.
+
+        Raises
+        ------
+        ValueError
+            If a facet is shared by more than two cells (not a conforming mesh).
+        """
         facets, counts = self._facets()
         if (counts > 2).any():
             raise ValueError(f"not a conforming mesh: {int((counts > 2).sum())} facets are "
@@ -327,7 +502,13 @@ class Mesh:
 
     @property
     def bbox(self) -> np.ndarray:
-        """``(2, d)``: the minimum and the maximum of the node coordinates."""
+        """The minimum and the maximum of the node coordinates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(2, d)``: row 0 the minima, row 1 the maxima.
+        """
         return np.stack([self.nodes.min(0), self.nodes.max(0)])
 
     def __repr__(self) -> str:
@@ -339,14 +520,29 @@ class Mesh:
 
     # ------------------------------------------------------------------ projector
     def locate(self, points) -> tuple[np.ndarray, np.ndarray]:
-        """The cell containing each of ``points (n, d)`` and its barycentric coordinates.
+        """The cell containing each point and the point's barycentric coordinates.
 
-        Returns ``cell (n,)`` int64, −1 for a point outside the mesh, and ``lam (n, d+1)``
-        (clipped to ≥ 0 and renormalised; NaN outside). A point within a relative 1e-10 of a
-        cell (in barycentric terms) counts as inside. Vectorised: the cell with the nearest
-        centroid (cKDTree) is tested first, then the 8, 64, 512 nearest; points not found
-        there are tested against every cell whose centroid lies within the largest
-        centroid-to-vertex distance, which is exact for any mesh, graded or not.
+        A point within a relative 1e-10 of a cell (in barycentric terms) counts as inside.
+        Vectorised: the cell with the nearest centroid (cKDTree) is tested first, then the 8, 64,
+        512 nearest; points not found there are tested against every cell whose centroid lies
+        within the largest centroid-to-vertex distance, which is exact for any mesh, graded or not.
+
+        Parameters
+        ----------
+        points : array_like
+            ``(n, d)`` points (``(n,)`` in 1-D, ``(d,)`` for one point).
+
+        Returns
+        -------
+        cell : numpy.ndarray
+            ``(n,)`` int64 cell index, −1 for a point outside the mesh.
+        lam : numpy.ndarray
+            ``(n, d+1)`` barycentric coordinates, clipped to ≥ 0 and renormalised; NaN outside.
+
+        Raises
+        ------
+        ValueError
+            If ``points`` has the wrong shape or non-finite coordinates.
         """
         pts = self._points(points)
         n, k = pts.shape[0], self.dim + 1
@@ -401,10 +597,27 @@ class Mesh:
         return cell, lam
 
     def projector(self, points) -> sp.csr_matrix:
-        """A ``(n, N)`` CSR: row i holds the barycentric (P1) weights of ``points[i]`` on the
-        vertices of its cell, so (A x)_i = x(sᵢ) for the piecewise-linear field x. Rows sum
-        to 1 and reproduce linear functions exactly; explicit zeros are dropped (a point on a
-        node has the single weight 1). Raises ValueError naming the points outside the mesh."""
+        """The P1 observation matrix A: :math:`(A x)_i = x(s_i)` for a piecewise-linear field x.
+
+        Row i holds the barycentric weights of ``points[i]`` on the vertices of its cell. Rows sum
+        to 1 and reproduce linear functions exactly; explicit zeros are dropped (a point on a node
+        has the single weight 1).
+
+        Parameters
+        ----------
+        points : array_like
+            ``(n, d)`` points.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            ``(n, N)`` with sorted indices.
+
+        Raises
+        ------
+        ValueError
+            If ``points`` is malformed, or naming the points that lie outside the mesh.
+        """
         pts = self._points(points)
         cell, lam = self.locate(pts)
         out = np.nonzero(cell < 0)[0]
