@@ -3,7 +3,7 @@
 An estimator is a summary network T (:mod:`fieldfit.neural.summaries`) and a head; it offers
 ``loss(inputs, u)`` for training, ``estimate_unit(inputs)`` for use and ``config()`` for
 saving (:class:`AmortizedEstimator`). Each concrete class registers its *kind*, the name
-stored in a saved estimator's configuration, with :func:`register_estimator`:
+stored in a saved estimator's configuration, with :func:`register_estimator`::
 
     "point"      estimators.PointEstimator
     "quantile"   estimators.QuantileEstimator
@@ -29,7 +29,16 @@ from .summaries import summary_from_config
 
 
 class AmortizedEstimator(nn.Module):
-    """A summary network and a head; subclasses give ``loss`` and ``estimate_unit``."""
+    """A summary network and a head; subclasses give ``loss`` and ``estimate_unit``.
+
+    Parameters
+    ----------
+    summary : torch.nn.Module
+        The summary network T (:mod:`fieldfit.neural.summaries`), with ``collate``,
+        ``config()`` and ``out_features``.
+    n_params : int
+        Number of parameters ``p`` estimated.
+    """
 
     kind = "abstract"
 
@@ -38,6 +47,13 @@ class AmortizedEstimator(nn.Module):
         self.summary, self.n_params = summary, int(n_params)
 
     def config(self) -> dict:
+        """The network's configuration, to rebuild it (:func:`estimator_from_config`).
+
+        Returns
+        -------
+        dict
+            ``kind``, the summary network's ``config()``, ``n_params`` and the kind's own options.
+        """
         return {"kind": self.kind, "summary": self.summary.config(), "n_params": self.n_params,
                 **self._extra_config()}
 
@@ -45,10 +61,39 @@ class AmortizedEstimator(nn.Module):
         return {}
 
     def collate(self, items):
+        """Datasets as the summary network's input batch.
+
+        Parameters
+        ----------
+        items : sequence of (coords, values)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+
+        Returns
+        -------
+        GraphBatch or GridBatch
+            The batch (:mod:`fieldfit.neural.graphs`).
+        """
         return self.summary.collate(items)
 
     @torch.no_grad()
     def estimate_unit(self, inputs) -> dict[str, np.ndarray]:
+        """The estimator's outputs for a batch, on the prior's unit scale.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A batch from :meth:`collate`.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            At least ``"estimate"`` ``(B, p)``; subclasses add e.g. quantiles ``"q0.05"``.
+
+        Raises
+        ------
+        NotImplementedError
+            In the base class.
+        """
         raise NotImplementedError
 
 
@@ -57,8 +102,29 @@ ESTIMATOR_KINDS: dict[str, type[AmortizedEstimator]] = {}
 
 
 def register_estimator(kind: str):
-    """Class decorator: registers an :class:`AmortizedEstimator` subclass under ``kind`` (and
-    sets its ``kind`` attribute, which :meth:`AmortizedEstimator.config` stores)."""
+    """Class decorator: register an :class:`AmortizedEstimator` subclass under ``kind``.
+
+    It also sets the class's ``kind`` attribute, which :meth:`AmortizedEstimator.config` stores.
+    Registering the same class again (e.g. on reloading its module) is allowed.
+
+    Parameters
+    ----------
+    kind : str
+        The name stored in saved configurations.
+
+    Returns
+    -------
+    callable
+        The decorator, returning the class unchanged but for ``kind``.
+
+    Raises
+    ------
+    TypeError
+        (from the decorator) If the decorated object is not an :class:`AmortizedEstimator`
+        subclass.
+    ValueError
+        (from the decorator) If ``kind`` is already registered for another class.
+    """
 
     def register(cls: type[AmortizedEstimator]) -> type[AmortizedEstimator]:
         if not (isinstance(cls, type) and issubclass(cls, AmortizedEstimator)):
@@ -74,12 +140,34 @@ def register_estimator(kind: str):
 
 
 def estimator_kinds() -> tuple[str, ...]:
-    """The names of the registered estimator kinds."""
+    """The names of the registered estimator kinds.
+
+    Returns
+    -------
+    tuple of str
+        In registration order.
+    """
     return tuple(ESTIMATOR_KINDS)
 
 
 def estimator_class(kind: str) -> type[AmortizedEstimator]:
-    """The class registered under ``kind``; ValueError naming the known kinds otherwise."""
+    """The class registered under ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        An estimator kind.
+
+    Returns
+    -------
+    type
+        The :class:`AmortizedEstimator` subclass.
+
+    Raises
+    ------
+    ValueError
+        If the kind is unknown (naming the known kinds).
+    """
     try:
         return ESTIMATOR_KINDS[kind]
     except KeyError:
@@ -88,16 +176,56 @@ def estimator_class(kind: str) -> type[AmortizedEstimator]:
 
 
 def estimator_options(kind: str) -> tuple[str, ...]:
-    """The keyword options of ``kind`` beyond the summary network and the number of
-    parameters (e.g. ``loss`` of "point", ``probs`` of "quantile")."""
+    """The keyword options of ``kind`` beyond the summary network and the number of parameters.
+
+    E.g. ``loss`` of ``"point"``, ``probs`` of ``"quantile"``: the class's constructor arguments
+    after ``summary`` and ``n_params``.
+
+    Parameters
+    ----------
+    kind : str
+        An estimator kind.
+
+    Returns
+    -------
+    tuple of str
+        The option names.
+
+    Raises
+    ------
+    ValueError
+        If the kind is unknown.
+    """
     params = list(inspect.signature(estimator_class(kind).__init__).parameters)
     return tuple(params[3:])                     # self, summary, n_params
 
 
 def build_estimator(kind: str, summary: nn.Module, n_params: int,
                     **options) -> AmortizedEstimator:
-    """A new estimator of ``kind`` on ``summary`` for ``n_params`` parameters; ``options``
-    are the kind's own (:func:`estimator_options`), an unknown one is a ValueError."""
+    """A new estimator of ``kind`` on ``summary`` for ``n_params`` parameters.
+
+    Parameters
+    ----------
+    kind : str
+        A registered kind (:func:`estimator_kinds`).
+    summary : torch.nn.Module
+        The summary network.
+    n_params : int
+        Number of parameters.
+    **options
+        The kind's own options (:func:`estimator_options`).
+
+    Returns
+    -------
+    AmortizedEstimator
+        A freshly initialised network.
+
+    Raises
+    ------
+    ValueError
+        If the kind is unknown, an option is not one of the kind's, or an option's value is
+        invalid.
+    """
     cls = estimator_class(kind)
     unknown = sorted(set(options) - set(estimator_options(kind)))
     if unknown:
@@ -107,8 +235,26 @@ def build_estimator(kind: str, summary: nn.Module, n_params: int,
 
 
 def estimator_from_config(cfg: dict) -> AmortizedEstimator:
-    """The network of a saved configuration (:meth:`AmortizedEstimator.config`): its kind's
-    class on the summary network of ``cfg["summary"]`` (weights not included)."""
+    """The network of a saved configuration (:meth:`AmortizedEstimator.config`).
+
+    Its kind's class on the summary network of ``cfg["summary"]``; the weights are not included
+    (load them with ``load_state_dict``).
+
+    Parameters
+    ----------
+    cfg : dict
+        The configuration.
+
+    Returns
+    -------
+    AmortizedEstimator
+        A freshly initialised network of that configuration.
+
+    Raises
+    ------
+    ValueError
+        If the kind or the summary network's kind is unknown, or an option is invalid.
+    """
     cfg = dict(cfg)
     cls = estimator_class(cfg.pop("kind"))
     return cls(summary_from_config(cfg.pop("summary")), **cfg)
