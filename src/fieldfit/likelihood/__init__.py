@@ -2,13 +2,16 @@
 
 Covariance engines (:class:`CovarianceEngine`: a covariance function and the points):
 
-``exact``    dense Cholesky, O(n³) — the reference every approximate engine is tested against.
-``vecchia``  Vecchia's approximation with m nearest earlier neighbours, O(n m³); exact at m = n − 1.
+``exact``
+    dense Cholesky, O(n³) — the reference every approximate engine is tested against.
+``vecchia``
+    Vecchia's approximation with m nearest earlier neighbours, O(n m³); exact at m = n − 1.
 
 Precision engines (:class:`PrecisionEngine`: a sparse precision on a mesh, observed through a
 projector; built by the model for each data set):
 
-``spde``     :class:`GMRFEngine`: sparse Cholesky (CHOLMOD) of Q and Q + AᵀA/τ².
+``spde``
+    :class:`GMRFEngine`: sparse Cholesky (CHOLMOD) of Q and Q + AᵀA/τ².
 
 ``ENGINES`` maps each name to its class; :func:`engine_family` says which kind of model uses
 it (``fieldfit.models.build`` picks the model from it: ``build("matern", engine="spde")`` is the
@@ -26,7 +29,22 @@ ENGINES: dict[str, type[Engine]] = {"exact": ExactEngine, "vecchia": VecchiaEngi
 
 
 def engine_family(name: str) -> str:
-    """"covariance" or "precision" for a registered engine name (ValueError otherwise)."""
+    """The family, "covariance" or "precision", of a registered engine name.
+
+    Parameters
+    ----------
+    name : str
+        Engine name, a key of ``ENGINES``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (with a suggestion).
+    """
     try:
         return ENGINES[name].family
     except KeyError:
@@ -39,6 +57,22 @@ def get_engine(engine: str | Engine = "exact", **options) -> Engine:
 
     Precision engines (``spde``) are built by their model for each data set (the mesh's
     pattern and the projector): ``fieldfit.models.build(name, engine="spde")`` gives that model.
+
+    Parameters
+    ----------
+    engine : str or Engine, default "exact"
+        Registered name, or an engine instance (returned as is).
+    **options
+        Constructor options of the named engine.
+
+    Returns
+    -------
+    Engine
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a precision engine's name, or options given with an instance.
     """
     if isinstance(engine, Engine):
         if options:
@@ -52,7 +86,19 @@ def get_engine(engine: str | Engine = "exact", **options) -> Engine:
 
 
 def engine_spec(engine: Engine) -> dict:
-    """The registry name and options that rebuild ``engine`` (:func:`get_engine`)."""
+    """The registry name and options that rebuild ``engine`` with :func:`get_engine`.
+
+    Parameters
+    ----------
+    engine : Engine
+        An engine instance.
+
+    Returns
+    -------
+    dict
+        ``{"engine": name, <option>: <value>, ...}`` (the engine's ``to_spec()`` where it has
+        one).
+    """
     spec = getattr(engine, "to_spec", None)
     if callable(spec):
         return spec()

@@ -1,9 +1,11 @@
 """The exact Gaussian likelihood by dense Cholesky factorisation, O(n³).
 
+The log-likelihood is::
+
     log p(y) = −½ (y − Xβ)ᵀ Σ⁻¹ (y − Xβ) − ½ log|Σ| − (n/2) log 2π,    Σ = K + τ² I
 
 With ``beta=None`` the coefficients are profiled out by generalised least squares,
-β̂ = (Xᵀ Σ⁻¹ X)⁻¹ Xᵀ Σ⁻¹ y, shared by all replicates. Kriging (Cressie 1993, §3.4):
+β̂ = (Xᵀ Σ⁻¹ X)⁻¹ Xᵀ Σ⁻¹ y, shared by all replicates. Kriging (Cressie 1993, §3.4)::
 
     mean  x₀ᵀβ + k₀ᵀ Σ⁻¹ (y − Xβ)
     var   k(x₀, x₀) − k₀ᵀ Σ⁻¹ k₀ [+ r₀ᵀ (Xᵀ Σ⁻¹ X)⁻¹ r₀ for universal kriging] [+ τ²],
@@ -22,16 +24,49 @@ from .base import CovarianceEngine, GaussianSpec, Prediction, physical_memory
 
 
 def cholesky(K: torch.Tensor) -> torch.Tensor:
-    """Lower Cholesky factor of a covariance matrix, with relative jitter (see ``settings``).
+    r"""Lower Cholesky factor of a covariance matrix, with relative jitter (see ``settings``).
 
     The jitter ``settings.jitter · mean(diag K)`` is added to the diagonal; on failure it is
-    raised tenfold up to ``settings.max_jitter_tries`` times, then a ValueError says why.
+    raised tenfold up to ``settings.max_jitter_tries`` times.
+
+    Parameters
+    ----------
+    K : torch.Tensor
+        ``(n, n)`` symmetric covariance.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, n)`` lower-triangular L with :math:`L L^\top = K + \text{jitter}\, I`.
+
+    Raises
+    ------
+    fieldfit.errors.NotPositiveDefinite
+        If K is not positive definite even with the largest jitter.
     """
     return cholesky_jitter(K)[0]
 
 
 def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """:func:`cholesky`, also returning the jitter added to the diagonal."""
+    """:func:`cholesky`, also returning the jitter added to the diagonal.
+
+    Parameters
+    ----------
+    K : torch.Tensor
+        ``(n, n)`` symmetric covariance.
+
+    Returns
+    -------
+    L : torch.Tensor
+        ``(n, n)`` lower Cholesky factor.
+    jitter : float
+        The absolute amount added to the diagonal.
+
+    Raises
+    ------
+    fieldfit.errors.NotPositiveDefinite
+        If K is not positive definite even with the largest jitter.
+    """
     cfg = current()
     scale = float(K.diagonal().mean().detach())
     jitter = cfg.jitter
@@ -48,9 +83,24 @@ def cholesky_jitter(K: torch.Tensor) -> tuple[torch.Tensor, float]:
 
 
 def gram(spec: GaussianSpec, points: torch.Tensor) -> torch.Tensor:
-    """K(points, points) ``(n, n)``. An isotropic covariance (``spec.of_distance``) is
-    evaluated on the n(n − 1)/2 distinct pairs only (``torch.pdist``) and mirrored, half the
-    covariance evaluations and half their backward pass; any other through ``spec.kernel``."""
+    """The covariance matrix K(points, points).
+
+    An isotropic covariance (``spec.of_distance``) is evaluated on the n(n − 1)/2 distinct pairs
+    only (``torch.pdist``) and mirrored, half the covariance evaluations and half their
+    backward pass; any other (or points that need a gradient) through ``spec.kernel``.
+
+    Parameters
+    ----------
+    spec : GaussianSpec
+        The covariance.
+    points : torch.Tensor
+        ``(n, D)`` locations.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, n)`` covariance matrix.
+    """
     n = points.shape[0]
     if spec.of_distance is None or n < 2 or points.requires_grad:
         return spec.kernel(points, points)
@@ -65,12 +115,30 @@ _DENSE_COPIES = 6
 
 
 class ProblemTooLarge(ValueError):
-    """The problem does not fit in memory for this engine (not a bad parameter value)."""
+    """The problem does not fit in memory for this engine (not a bad parameter value).
+
+    A subclass of ``ValueError``, raised by :func:`check_dense_size`.
+    """
 
 
 def check_dense_size(n: int, what: str = "the exact engine") -> None:
-    """ProblemTooLarge (a ValueError) when ``n`` points need more memory than
-    ``settings.max_dense_memory``."""
+    """Check that an engine's dense n × n matrices fit in the memory budget.
+
+    The budget is ``settings.max_dense_memory``, or half the physical memory when unset (no
+    check when the OS does not say).
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    what : str, default "the exact engine"
+        What stores the matrices, for the message.
+
+    Raises
+    ------
+    ProblemTooLarge
+        When ``n`` points need more memory than allowed.
+    """
     limit = current().max_dense_memory
     if limit is None:
         memory = physical_memory()
@@ -88,7 +156,20 @@ def check_dense_size(n: int, what: str = "the exact engine") -> None:
 
 
 def add_diagonal(K: torch.Tensor, d) -> torch.Tensor:
-    """K + d·I without forming I (differentiable in K and d)."""
+    """K + d·I without forming I (differentiable in K and d).
+
+    Parameters
+    ----------
+    K : torch.Tensor
+        ``(n, n)`` matrix (not modified).
+    d : float or torch.Tensor
+        Scalar or ``(n,)`` diagonal.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, n)`` copy with d added to the diagonal.
+    """
     out = K.clone()
     out.diagonal().add_(d)
     return out
@@ -218,7 +299,13 @@ class _Factor:
 
 
 class ExactEngine(CovarianceEngine):
-    """Dense Cholesky likelihood and kriging: exact, O(n³) time and O(n²) memory."""
+    """Dense Cholesky likelihood and kriging: exact, O(n³) time and O(n²) memory.
+
+    Parameters
+    ----------
+    chunk : int, default 4096
+        Number of prediction points handled at once in :meth:`predict`.
+    """
 
     name = "exact"
 
@@ -226,9 +313,44 @@ class ExactEngine(CovarianceEngine):
         self.chunk = chunk
 
     def to_spec(self) -> dict:
+        """The registry name and options that rebuild this engine.
+
+        Returns
+        -------
+        dict
+            ``{"engine": "exact", "chunk": chunk}``.
+        """
         return {"engine": self.name, "chunk": self.chunk}
 
     def log_likelihood(self, spec, points, y, X):
+        """The exact (profile) Gaussian log-likelihood, summed over replicates.
+
+        The gradient with respect to Σ is closed-form (no autograd through the factorisation);
+        Hessians are available by autograd.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d log-likelihood.
+
+        Raises
+        ------
+        ProblemTooLarge
+            If the dense matrices do not fit in memory.
+        fieldfit.errors.NotPositiveDefinite
+            If the covariance is not positive definite even with jitter.
+        """
         n = points.shape[0]
         check_dense_size(n)
         S = add_diagonal(gram(spec, points), spec.nugget)
@@ -242,14 +364,70 @@ class ExactEngine(CovarianceEngine):
         return _GaussianLogLik.apply(S, y, Xa, L.detach())
 
     def gls(self, spec, points, y, X):
+        r"""GLS coefficients and their covariance (or the given ``spec.beta`` and None).
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+
+        Returns
+        -------
+        beta : torch.Tensor or None
+            ``(p,)`` coefficients (None without a design).
+        cov : torch.Tensor or None
+            ``(p, p)`` covariance :math:`(X^\top \Sigma^{-1} X)^{-1} / r` when profiled, else None.
+
+        Raises
+        ------
+        ProblemTooLarge
+            If the dense matrices do not fit in memory.
+        fieldfit.errors.NotPositiveDefinite
+            If the covariance is not positive definite even with jitter.
+        """
         f = _Factor(spec, points, y, X)
         return f.beta, f.beta_cov
 
     def predict(self, spec, points, y, X, new_points, new_X, noise=True, full_cov=False):
-        """Kriging at ``new_points (m, D)``; ``new_X (m, p)``. Universal when ``spec.beta`` is None.
+        """Kriging at new points; universal kriging when ``spec.beta`` is None.
 
-        Returns a :class:`Prediction` with means ``(r, m)`` and variances ``(r, m)``; with
-        ``full_cov`` the variance is the ``(m, m)`` predictive covariance (shared by replicates).
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+        new_points : torch.Tensor
+            ``(m, D)`` prediction locations.
+        new_X : torch.Tensor
+            ``(m, p)`` design at the prediction locations.
+        noise : bool, default True
+            Add the nugget τ² to the variances.
+        full_cov : bool, default False
+            Return the ``(m, m)`` predictive covariance (shared by replicates).
+
+        Returns
+        -------
+        Prediction
+            Means ``(r, m)`` and variances ``(r, m)``, or the ``(m, m)`` covariance with
+            ``full_cov``.
+
+        Raises
+        ------
+        ProblemTooLarge
+            If the dense matrices do not fit in memory.
+        fieldfit.errors.NotPositiveDefinite
+            If the covariance is not positive definite even with jitter.
         """
         f = _Factor(spec, points, y, X)
         profiled = spec.beta is None and f.Lx is not None
