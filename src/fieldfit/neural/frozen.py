@@ -36,8 +36,35 @@ def _check(estimator) -> None:
 @torch.no_grad()
 def pooled_inputs(estimator, samples: Sequence[Sample], spec: SimulationSpec,
                   batch_size: int = 64, progress: bool = True) -> tuple[PooledBatch, torch.Tensor]:
-    """φ's replicate means and the expert summaries of every sample, as one
-    :class:`PooledBatch` ``(B, ·)``, and the parameters on the prior's unit scale ``(B, p)``."""
+    """φ's replicate means and the expert summaries of every sample, with their parameters.
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        An estimator whose summary is a :class:`~fieldfit.neural.summaries.GNNSummary` (put in
+        evaluation mode).
+    samples : sequence of Sample
+        The simulated datasets.
+    spec : SimulationSpec
+        Their specification (its prior maps the parameters to the unit scale).
+    batch_size : int, default 64
+        Datasets per pass of the graph network.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    pooled : PooledBatch
+        ``phi (B, width)``, ``expert (B, 4)`` and the variogram and pilot summaries the network
+        uses.
+    u : torch.Tensor, shape (B, p)
+        The parameters on the prior's unit scale (float32).
+
+    Raises
+    ------
+    ValueError
+        If the summary network is not a graph network.
+    """
     _check(estimator)
     summary = estimator.summary
     summary.eval()
@@ -62,9 +89,38 @@ def train_frozen_graph(estimator, spec: SimulationSpec, train_set, val_set,
                        progress: bool = True) -> History:
     """Train everything of ``estimator`` but its graph convolutions (:data:`FROZEN`), in place.
 
-    ``train_set`` / ``val_set``: sequences of :class:`Sample`, or their
-    :func:`pooled_inputs` (computed once, e.g. cached on disk by a long run). φ's parameters
-    are exactly as before afterwards.
+    φ's features are computed once per dataset (:func:`pooled_inputs`); ψ and the head are then
+    trained on them with :func:`fieldfit.neural.training.optimise`. φ's parameters are exactly as
+    before afterwards (their ``requires_grad`` flags are restored too).
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        An estimator with a :class:`~fieldfit.neural.summaries.GNNSummary`.
+    spec : SimulationSpec
+        The specification of the samples.
+    train_set : sequence of Sample or tuple
+        Training samples, or their :func:`pooled_inputs` (computed once, e.g. cached on disk by a
+        long run).
+    val_set : sequence of Sample or tuple
+        Validation samples, or their :func:`pooled_inputs`.
+    settings : TrainingSettings or None, optional
+        Optimisation settings (default ``TrainingSettings()``); ``threads`` and ``seed`` are
+        applied.
+    checkpoint : str, pathlib.Path or None, optional
+        File the run's state is written to after every epoch.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    History
+        The training history.
+
+    Raises
+    ------
+    ValueError
+        If the summary network is not a graph network, or a set is empty.
     """
     _check(estimator)
     st = settings or TrainingSettings()

@@ -1,20 +1,33 @@
-"""Neural likelihood surfaces: a classifier of dependent vs shuffled (θ, data) pairs.
+r"""Neural likelihood surfaces: a classifier of dependent vs shuffled (θ, data) pairs.
 
 A classifier d(θ, Z) trained with the binary cross-entropy to tell pairs (θ_k, Z_k) drawn
 jointly (label 1) from pairs (θ_π(k), Z_k) with θ shuffled across the batch (label 0) has the
 optimum d = p(Z, θ)/(p(Z, θ) + p(Z)π(θ)), so its logit is the likelihood ratio
 
-    log r(θ, Z) = log p(Z | θ) − log p(Z)
+.. math::
+
+    \log r(\theta, Z) = \log p(Z \mid \theta) - \log p(Z)
 
 (Hermans et al. 2020; Walchessen, Lenzi & Kuusela 2024): for fixed data, a neural likelihood
 surface in θ up to a constant. The logit is calibrated by Platt scaling, a·logit + b, fitted by
 logistic regression on held-out pairs (:meth:`RatioEstimator.calibrate`), as in Walchessen et al.
 Approximate confidence regions follow from Wilks' theorem:
 
-    {θ : 2 (max log r − log r(θ)) ≤ χ²_{p, level}},
+.. math::
+
+    \{\theta : 2 (\max \log r - \log r(\theta)) \le \chi^2_{p, \mathrm{level}}\},
 
 and per-parameter intervals from the profile of the surface (χ²_1), evaluated on a fixed
 scrambled Sobol set of ``n_candidates`` points of the prior box.
+
+References
+----------
+J. Hermans, V. Begy and G. Louppe (2020), "Likelihood-free MCMC with amortized approximate
+ratio estimators", ICML 2020.
+
+J. Walchessen, A. Lenzi and M. Kuusela (2024), "Neural likelihood surfaces for spatial
+processes with computationally intensive or intractable likelihoods", Spatial Statistics 62,
+100848.
 """
 
 from __future__ import annotations
@@ -31,7 +44,30 @@ from .summaries import mlp
 
 @register_estimator("ratio")
 class RatioEstimator(AmortizedEstimator):
-    """Neural likelihood ratio log r(θ, Z) with Platt calibration and Wilks regions."""
+    r"""Neural likelihood ratio :math:`\log r(\theta, Z)` with Platt calibration and Wilks regions.
+
+    A classifier :math:`d(\theta, Z) = \operatorname{sigmoid}(h([T(Z), \operatorname{logit} u]))`
+    of jointly drawn against shuffled pairs (module docstring); the calibrated logit
+    :math:`a \cdot \operatorname{logit} d + b` estimates :math:`\log r`. Point estimates and
+    intervals are read on a fixed scrambled Sobol set of candidates of the prior box.
+
+    Parameters
+    ----------
+    summary : torch.nn.Module
+        The summary network.
+    n_params : int
+        Number of parameters ``p``.
+    hidden : int, default 128
+        Width of the classifier's two hidden layers.
+    level : float, default 0.9
+        Level of the profile intervals of :meth:`estimate_unit` (and default of
+        :meth:`confidence_region`).
+    n_candidates : int, default 8192
+        Size ``M`` of the candidate set.
+    n_bins : int, default 40
+        Bins per parameter of the profiles (the intervals' resolution is ``1 / n_bins`` on the
+        unit scale).
+    """
 
     def __init__(self, summary, n_params: int, hidden: int = 128, level: float = 0.9,
                  n_candidates: int = 8192, n_bins: int = 40):
@@ -46,10 +82,39 @@ class RatioEstimator(AmortizedEstimator):
         return dict(self._ratio_config)
 
     def logit_pair(self, t: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Uncalibrated classifier logit for summaries ``t (B, S)`` and ``u (B, p)``."""
+        """Uncalibrated classifier logit of (summary, parameter) pairs.
+
+        Parameters
+        ----------
+        t : torch.Tensor, shape (B, S)
+            Summaries :math:`T(Z)`.
+        u : torch.Tensor, shape (B, p)
+            Parameters on the unit scale.
+
+        Returns
+        -------
+        torch.Tensor, shape (B,)
+            The logits.
+        """
         return self.head(torch.cat([t, logit(u)], 1))[:, 0]
 
     def loss(self, inputs, u: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of joint pairs (label 1) against pairs with θ shuffled (label 0).
+
+        The shuffle is a cyclic shift of the batch by one.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A batch.
+        u : torch.Tensor, shape (B, p)
+            True parameters on the unit scale.
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss (sum of the two classes' mean cross-entropies).
+        """
         t = self.summary(inputs)
         shuffled = u[torch.roll(torch.arange(len(u)), 1)]
         pos, neg = self.logit_pair(t, u), self.logit_pair(t, shuffled)
@@ -58,8 +123,26 @@ class RatioEstimator(AmortizedEstimator):
 
     @torch.no_grad()
     def calibrate(self, inputs, u: torch.Tensor, iterations: int = 200) -> tuple[float, float]:
-        """Platt scaling on held-out pairs: (a, b) maximising the Bernoulli likelihood of the
-        labels given a·logit + b (L-BFGS); stored in the estimator."""
+        r"""Platt scaling on held-out pairs; the coefficients are stored in the estimator.
+
+        Fits :math:`(a, b)` maximising the Bernoulli likelihood of the labels given
+        :math:`a \cdot \operatorname{logit} + b` (L-BFGS), on joint and shifted pairs as in
+        :meth:`loss`.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A held-out batch.
+        u : torch.Tensor, shape (B, p)
+            Its true parameters on the unit scale.
+        iterations : int, default 200
+            Most L-BFGS iterations.
+
+        Returns
+        -------
+        tuple of float
+            ``(a, b)``.
+        """
         t = self.summary(inputs)
         shuffled = u[torch.roll(torch.arange(len(u)), 1)]
         z = torch.cat([self.logit_pair(t, u), self.logit_pair(t, shuffled)]).double()
@@ -79,13 +162,32 @@ class RatioEstimator(AmortizedEstimator):
         return float(ab[0]), float(ab[1])
 
     def candidates(self) -> np.ndarray:
-        """The fixed candidate set ``(M, p)`` of the prior box (scrambled Sobol, seed 0)."""
+        """The fixed candidate set of the prior box (scrambled Sobol, seed 0).
+
+        Returns
+        -------
+        numpy.ndarray, shape (M, p)
+            Points on the unit scale, clipped to ``[1e-4, 1 - 1e-4]``.
+        """
         pts = qmc.Sobol(self.n_params, scramble=True, seed=0).random(self.n_candidates)
         return np.clip(pts, 1e-4, 1 - 1e-4)
 
     @torch.no_grad()
     def log_ratio(self, inputs, u: np.ndarray) -> np.ndarray:
-        """Calibrated log r at ``u (M, p)`` for every dataset: ``(B, M)``."""
+        r"""Calibrated :math:`\log r` at given parameters for every dataset.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A batch.
+        u : numpy.ndarray, shape (M, p)
+            Parameters on the unit scale.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, M)
+            :math:`\log r(u_m, Z_b)`, float64.
+        """
         t = self.summary(inputs)
         uu = torch.as_tensor(u, dtype=t.dtype)
         out = []
@@ -96,7 +198,23 @@ class RatioEstimator(AmortizedEstimator):
 
     @torch.no_grad()
     def estimate_unit(self, inputs):
-        """Maximiser of the surface over the candidates and profile intervals (χ²_1)."""
+        r"""Maximiser of the surface over the candidates and profile intervals (:math:`\chi^2_1`).
+
+        The profile of parameter ``j`` is the largest :math:`\log r` over the candidates in each of
+        ``n_bins`` bins of its unit range; the interval spans the bins whose profile is within
+        :math:`\chi^2_{1, \mathrm{level}} / 2` of the maximum.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A batch.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``"estimate"`` and the interval ends ``"q<(1 - level)/2>"``, ``"q<(1 + level)/2>"``,
+            each ``(B, p)`` on the unit scale.
+        """
         u = self.candidates()
         lr = self.log_ratio(inputs, u)
         cut = 0.5 * chi2.ppf(self.level, 1)
@@ -120,8 +238,24 @@ class RatioEstimator(AmortizedEstimator):
     @torch.no_grad()
     def confidence_region(self, inputs, level: float | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
-        """Candidates ``(M, p)`` and a mask ``(B, M)`` of those inside the approximate joint
-        region 2(max log r − log r) ≤ χ²_{p, level}."""
+        r"""The candidates inside the approximate joint Wilks region of each dataset.
+
+        The region is :math:`2(\max \log r - \log r) \le \chi^2_{p, \mathrm{level}}`.
+
+        Parameters
+        ----------
+        inputs : GraphBatch, GridBatch or PooledBatch
+            A batch.
+        level : float or None, optional
+            The region's level (default the estimator's ``level``).
+
+        Returns
+        -------
+        candidates : numpy.ndarray, shape (M, p)
+            The candidate set (:meth:`candidates`).
+        inside : numpy.ndarray, shape (B, M)
+            Boolean mask of the candidates inside each dataset's region.
+        """
         u = self.candidates()
         lr = self.log_ratio(inputs, u)
         cut = 0.5 * chi2.ppf(self.level if level is None else level, self.n_params)
