@@ -35,9 +35,29 @@ DESIGNS = ("mixed", "uniform", "clustered", "grid")
 
 
 def parse_bound(text: str) -> tuple[str, Bound]:
-    """``name=lo:hi`` (uniform), ``name=lo:hi:log`` (log-uniform), or ``name=uniform:lo:hi`` /
-    ``name=loguniform:lo:hi``: the prior grammar of :mod:`fieldfit.prior_spec`, restricted
-    to the bounded priors the neural estimators are trained on (a box, the unit scale)."""
+    """Parse one bounded prior of the ``--prior`` option.
+
+    ``name=lo:hi`` (uniform), ``name=lo:hi:log`` (log-uniform), or ``name=uniform:lo:hi`` /
+    ``name=loguniform:lo:hi``: the prior grammar of :mod:`fieldfit.prior_spec`, restricted to the
+    bounded priors the neural estimators are trained on (a box, the unit scale).
+
+    Parameters
+    ----------
+    text : str
+        The assignment.
+
+    Returns
+    -------
+    name : str
+        The parameter's name.
+    bound : fieldfit.priors.Bound
+        Its prior.
+
+    Raises
+    ------
+    ValueError
+        If the text does not parse, or gives an unbounded prior.
+    """
     from ..prior_spec import parse_prior
 
     name, prior = parse_prior(text)
@@ -66,14 +86,48 @@ def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
                replicates: int | tuple[int, int] = 1, nugget: bool = True,
                time_steps: int | None = None,
                model_options: Mapping | None = None) -> SimulationSpec:
-    """A simulation set-up for any registered model (:func:`fieldfit.models.available`); by
-    default that of ``matern-irregular`` (smoothness fixed at 1).
+    """A simulation set-up for any registered model (:func:`fieldfit.models.available`).
 
-    The prior: ``bounds`` over :data:`DEFAULT_BOUNDS` for the model's free parameters that
-    have a default (range, variance, nugget, mean); every other free parameter needs a bound
-    in ``bounds`` or a value in ``fixed`` (a ValueError lists those missing). A Matérn
-    smoothness with neither is fixed at 1. ``time_steps``: the regular times of a space-time
-    model (default 10).
+    By default that of ``matern-irregular`` (smoothness fixed at 1). The prior: ``bounds`` over
+    :data:`DEFAULT_BOUNDS` for the model's free parameters that have a default (range, variance,
+    nugget, mean); every other free parameter needs a bound in ``bounds`` or a value in
+    ``fixed``. A Matérn smoothness with neither is fixed at 1.
+
+    Parameters
+    ----------
+    model : str, default "matern"
+        A registered model name.
+    bounds : mapping of str to Bound or None, optional
+        Priors of estimated parameters, over the defaults.
+    fixed : mapping of str to float or None, optional
+        Fixed parameter values (removed from the estimated ones).
+    design : {"mixed", "uniform", "clustered", "grid"}, default "mixed"
+        The design sampler (``"mixed"``: uniform and clustered with equal weights).
+    n_min : int, default 50
+        Fewest locations of an irregular design.
+    n_max : int, default 1000
+        Most locations of an irregular design.
+    grid : tuple of int, default (16, 16)
+        ``(ny, nx)`` of a grid design.
+    replicates : int or tuple of int, default 1
+        Replicates per dataset, or ``(lo, hi)``.
+    nugget : bool, default True
+        The model's ``nugget`` option, where it has one (unless ``model_options`` sets it).
+    time_steps : int or None, optional
+        The regular times of a space-time model (default 10).
+    model_options : mapping or None, optional
+        Further options of the model.
+
+    Returns
+    -------
+    SimulationSpec
+        The set-up.
+
+    Raises
+    ------
+    ValueError
+        If the model or design is unknown, or a free parameter has neither a prior nor a fixed
+        value (they are listed).
     """
     from ..models.registry import entry
 
@@ -114,11 +168,46 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                       n_min: int = 50, n_max: int = 1000, grid: str = "16x16",
                       replicates: str = "1", time_steps: int | None = None,
                       model_options: Mapping | None = None) -> SimulationSpec:
-    """:func:`build_spec` from the text options of ``fieldfit train-estimator`` (``--prior
-    name=lo:hi[:log]``, ``--fix name=value``, ``--grid NXxNY``, ``--replicates R|LO:HI``).
+    """:func:`build_spec` from the text options of ``fieldfit train-estimator``.
 
-    ``--grid NXxNY`` is the convention of ``fieldfit simulate --grid``: columns × rows, "16x8"
-    is 16 cells along x and 8 along y (a :class:`GridDesign` of ``ny=8, nx=16``)."""
+    ``--grid NXxNY`` is the convention of ``fieldfit simulate --grid``: columns × rows, ``"16x8"``
+    is 16 cells along x and 8 along y (a :class:`GridDesign` of ``ny=8, nx=16``).
+
+    Parameters
+    ----------
+    model : str, default "matern"
+        A registered model name.
+    priors : sequence of str, default ()
+        ``--prior`` values, ``name=lo:hi[:log]`` (each may hold several, comma-separated).
+    fix : sequence of str, default ()
+        ``--fix`` values, ``name=value``.
+    nugget : bool, default True
+        The model's ``nugget`` option.
+    design : str, default "mixed"
+        The design sampler.
+    n_min : int, default 50
+        Fewest locations.
+    n_max : int, default 1000
+        Most locations.
+    grid : str, default "16x16"
+        ``NXxNY``.
+    replicates : str, default "1"
+        ``R`` or ``LO:HI``.
+    time_steps : int or None, optional
+        Times of a space-time model.
+    model_options : mapping or None, optional
+        Further options of the model.
+
+    Returns
+    -------
+    SimulationSpec
+        The set-up.
+
+    Raises
+    ------
+    ValueError
+        If an option does not parse or :func:`build_spec` refuses the set-up.
+    """
     bounds = {}
     for item in priors or ():
         for part in (p.strip() for p in item.split(",")):
@@ -139,9 +228,35 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
 def training_settings(epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
                       patience: int = 6, refresh: int | None = None, seed: int = 0,
                       max_minutes: float | None = None, device: str = "cpu"):
-    """The :class:`TrainingSettings` of ``train-estimator``'s options: on an accelerator with
-    a time budget the learning rate follows a cosine schedule (every batch is new data, so the
-    plateau rule has no fixed validation set to watch for long)."""
+    """The :class:`TrainingSettings` of ``train-estimator``'s options.
+
+    On an accelerator with a time budget the learning rate follows a cosine schedule (every batch
+    is new data, so the plateau rule has no fixed validation set to watch for long).
+
+    Parameters
+    ----------
+    epochs : int, default 100
+        Most epochs.
+    batch_size : int, default 64
+        Datasets per batch.
+    lr : float, default 1e-3
+        Initial learning rate.
+    patience : int, default 6
+        Epochs without improvement before early stopping.
+    refresh : int or None, optional
+        Epochs between fresh training sets when simulating on the fly.
+    seed : int, default 0
+        Seed of the run.
+    max_minutes : float or None, optional
+        Time budget.
+    device : str, default "cpu"
+        Where training runs.
+
+    Returns
+    -------
+    TrainingSettings
+        The settings.
+    """
     st = TrainingSettings(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                           refresh=refresh, seed=seed,
                           max_seconds=None if max_minutes is None else 60 * max_minutes)
@@ -153,7 +268,33 @@ def training_settings(epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
 def network_options(width: int = 32, neighbours: int = 10, radius: float | None = None,
                     variogram: bool = False, pilot: bool = False,
                     psi: str | Sequence[int] | None = None) -> dict:
-    """The graph network's options from ``train-estimator``'s (``psi``: "128,128")."""
+    """The graph network's options from ``train-estimator``'s.
+
+    Parameters
+    ----------
+    width : int, default 32
+        Channels of the graph convolutions.
+    neighbours : int, default 10
+        Neighbours per node (``k``).
+    radius : float or None, optional
+        Largest edge length.
+    variogram : bool, default False
+        Add the variogram summaries (:data:`~fieldfit.neural.graphs.VARIOGRAM_EDGES`).
+    pilot : bool, default False
+        Add the pilot likelihoods (default grid).
+    psi : str, sequence of int or None, optional
+        Hidden sizes of ψ, e.g. ``"128,128"``.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`build_network`.
+
+    Raises
+    ------
+    ValueError
+        If ``psi`` is not comma-separated integers.
+    """
     options = {"width": width, "k": neighbours, "radius": radius}
     if variogram:
         from .graphs import VARIOGRAM_EDGES
@@ -174,6 +315,46 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                   k: int = 10, out: int = 64, loss: str = "absolute",
                   radius: float | None = None, variogram: Sequence[float] | None = None,
                   pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
+    """A new estimator network of ``kind`` for ``spec``.
+
+    The summary network is a :class:`~fieldfit.neural.summaries.CNNSummary` for gridded designs
+    and a :class:`~fieldfit.neural.summaries.GNNSummary` otherwise.
+
+    Parameters
+    ----------
+    kind : str
+        A registered estimator kind.
+    spec : SimulationSpec
+        The set-up (its design and number of parameters).
+    width : int, default 32
+        Channels of the graph convolutions.
+    layers : int, default 3
+        Graph convolutions.
+    k : int, default 10
+        Neighbours per node.
+    out : int, default 64
+        Size of the summary.
+    loss : str, default "absolute"
+        Loss of a point estimator (ignored by kinds without a ``loss`` option).
+    radius : float or None, optional
+        Largest edge length.
+    variogram : sequence of float or None, optional
+        Lag-bin edges of the variogram summaries.
+    pilot : bool, mapping or None, optional
+        Pilot-likelihood settings.
+    psi : sequence of int or None, optional
+        Hidden sizes of ψ.
+
+    Returns
+    -------
+    AmortizedEstimator
+        A freshly initialised network (weights from torch's current generator).
+
+    Raises
+    ------
+    ValueError
+        If the kind is unknown, or variogram or pilot summaries are asked for a gridded design.
+    """
     if kind not in estimator_kinds():
         raise ValueError(f"estimator must be one of {estimator_kinds()}, got {kind!r}")
     if (variogram is not None or pilot) and spec.design.gridded:
@@ -190,10 +371,39 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
 def simulated_sets(spec: SimulationSpec, n_train: int, n_val: int, seed: int,
                    store: Path | None, scheduler: str | None, progress: bool,
                    on_the_fly: bool = False) -> tuple[Sequence | int, Sequence]:
-    """Training samples ``0..n_train-1`` (``on_the_fly``: just their number, for ``train`` to
-    simulate) and validation samples of the run with ``seed`` (validation indices from 10⁹ on:
-    never among the training ones); with ``store`` both are written by Dask into
-    ``store/train.zarr`` and ``store/val.zarr`` (resumable)."""
+    """The training and validation samples of the run with ``seed``.
+
+    Training samples are ``0 .. n_train - 1``; validation indices start at :math:`10^9`, never
+    among the training ones. With ``store`` both are written by Dask into
+    ``store/train.zarr`` and ``store/val.zarr`` (resumable; the validation set with seed + 1).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to simulate.
+    n_train : int
+        Training samples.
+    n_val : int
+        Validation samples.
+    seed : int
+        The run's seed.
+    store : pathlib.Path or None
+        Folder of the Zarr stores; ``None``: simulate in process.
+    scheduler : str or None
+        Dask scheduler (:func:`fieldfit.neural.store.simulate_to_zarr`).
+    progress : bool
+        Show progress bars.
+    on_the_fly : bool, default False
+        Return just the number of training samples, for ``train`` to simulate.
+
+    Returns
+    -------
+    train : sequence of Sample or int
+        The training samples (a list, or a :class:`~fieldfit.neural.store.ZarrSamples`), or
+        their number.
+    val : sequence of Sample
+        The validation samples.
+    """
     val_idx = validation_indices(n_val)
     if on_the_fly:
         return n_train, spec.simulate(val_idx, seed=seed)
@@ -218,22 +428,64 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     n_calibrate: int = 0, resume: bool = False) -> NeuralEstimator:
     """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`.
 
-    ``checkpoint`` (default: OUT with the suffix ``.ckpt``) holds the training's whole state
-    after every epoch (:mod:`fieldfit.neural.training`); ``resume=True`` continues a run
-    killed or interrupted from it, to the answer of a run never stopped, after checking (before
-    any simulation) that it belongs to this run: the same spec, network, estimator kind, seed,
-    numbers of simulations and training settings (:func:`run_fingerprint`). The simulations
-    themselves resume from ``store``. (Not the ``--resume`` of
-    ``scripts/train_shipped_estimators.py``, which trains a saved bundle further with a fresh
-    optimiser.)
+    ``checkpoint`` holds the training's whole state after every epoch
+    (:mod:`fieldfit.neural.training`); ``resume=True`` continues a run killed or interrupted from
+    it, to the answer of a run never stopped, after checking (before any simulation) that it
+    belongs to this run: the same spec, network, estimator kind, seed, numbers of simulations and
+    training settings (:func:`run_fingerprint`). The simulations themselves resume from
+    ``store``. (Not the ``--resume`` of ``scripts/train_shipped_estimators.py``, which trains a
+    saved bundle further with a fresh optimiser.)
 
-    ``n_calibrate`` > 0 (quantile estimators): that many further simulations (seed + 2; in
-    ``store``/calibration.zarr when a store is used) calibrate the intervals
-    (:func:`calibrate_quantiles`).
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to simulate.
+    out : pathlib.Path
+        The estimator file to write.
+    kind : str, default "quantile"
+        Estimator kind.
+    n_train : int, default 20000
+        Training samples (on an accelerator: datasets per epoch).
+    n_val : int, default 1000
+        Validation samples.
+    seed : int, default 0
+        Seed of the simulations and initial weights.
+    store : pathlib.Path or None, optional
+        Folder of resumable Zarr stores of the simulations; ``None``: in process.
+    scheduler : str or None, optional
+        Dask scheduler.
+    on_the_fly : bool, default False
+        Simulate training data during training.
+    settings : TrainingSettings or None, optional
+        Optimisation settings (default ``TrainingSettings(seed=seed)``).
+    network_options : mapping or None, optional
+        Keyword arguments of :func:`build_network`.
+    progress : bool, default True
+        Show progress bars.
+    checkpoint : pathlib.Path or None, optional
+        Checkpoint file (default: ``out`` with the suffix ``.ckpt``).
+    device : str, default "cpu"
+        Other than ``"cpu"`` (e.g. ``"cuda"``): every training dataset is simulated afresh on
+        that device (:func:`fieldfit.neural.batched.train_batched`), ``n_train`` datasets per
+        epoch; ``store``, ``scheduler`` and ``on_the_fly`` do not apply.
+    n_calibrate : int, default 0
+        Quantile estimators: that many further simulations (seed + 2; in
+        ``store/calibration.zarr`` when a store is used) calibrate the intervals
+        (:func:`calibrate_quantiles`).
+    resume : bool, default False
+        Continue from ``checkpoint`` (CPU only).
 
-    ``device`` other than "cpu" (e.g. "cuda"): every training dataset is simulated afresh on
-    that device (:func:`fieldfit.neural.batched.train_batched`), ``n_train`` datasets per
-    epoch; ``store``, ``scheduler`` and ``on_the_fly`` do not apply.
+    Returns
+    -------
+    NeuralEstimator
+        The trained estimator, as saved at ``out``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_calibrate`` is negative or given for a non-quantile kind, the network options are
+        invalid, or ``resume`` is asked on an accelerator or the checkpoint belongs to another
+        run.
     """
     if n_calibrate < 0 or (n_calibrate and kind != "quantile"):     # before any training
         raise ValueError(f"interval calibration (--calibrate, n_calibrate) takes a number of "
@@ -295,9 +547,38 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
 def run_fingerprint(spec: SimulationSpec, net, kind: str, n_train: int, n_val: int,
                     seed: int, on_the_fly: bool, settings: TrainingSettings,
                     device: str = "cpu") -> dict:
-    """What a training checkpoint must share with a run that resumes from it: everything
-    that changes the sequence of weights (not the progress bars, the Dask scheduler, the
-    store's folder or a time limit)."""
+    """What a training checkpoint must share with a run that resumes from it.
+
+    Everything that changes the sequence of weights (not the progress bars, the Dask scheduler,
+    the store's folder or a time limit).
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What is simulated.
+    net : AmortizedEstimator
+        The network (its configuration).
+    kind : str
+        Estimator kind.
+    n_train : int
+        Training samples.
+    n_val : int
+        Validation samples.
+    seed : int
+        The run's seed.
+    on_the_fly : bool
+        Whether training data are simulated during training.
+    settings : TrainingSettings
+        Optimisation settings (epochs, batch size, learning rate, patience, refresh, seed,
+        schedule).
+    device : str, default "cpu"
+        Where training runs.
+
+    Returns
+    -------
+    dict
+        JSON-able fingerprint.
+    """
     return {"spec": spec.to_dict(), "estimator": kind, "network": net.config(),
             "n_train": int(n_train), "n_val": int(n_val), "seed": int(seed),
             "on_the_fly": bool(on_the_fly), "device": device,
@@ -308,8 +589,89 @@ def run_fingerprint(spec: SimulationSpec, net, kind: str, n_train: int, n_val: i
 
 @dataclass
 class TrainOptions:
-    """Every option of ``fieldfit train-estimator``, with its default: the one place they live
-    (the command line passes only what it was given). See :func:`train_from_options`."""
+    """Every option of ``fieldfit train-estimator``, with its default.
+
+    The one place they live (the command line passes only what it was given). See
+    :func:`train_from_options`.
+
+    Parameters
+    ----------
+    estimator : str, default "quantile"
+        Estimator kind.
+    model : str, default "matern"
+        Registered model name.
+    priors : sequence of str, default ()
+        ``--prior`` assignments.
+    fix : sequence of str, default ()
+        ``--fix`` assignments.
+    nugget : bool, default True
+        The model's nugget option.
+    mean : str or None, optional
+        The model's ``mean`` option.
+    anisotropic : bool, default False
+        The model's ``anisotropic`` option.
+    design : str, default "mixed"
+        Design sampler.
+    n_min : int, default 50
+        Fewest locations.
+    n_max : int, default 1000
+        Most locations.
+    grid : str, default "16x16"
+        ``NXxNY`` of a grid design.
+    replicates : str, default "1"
+        ``R`` or ``LO:HI``.
+    time_steps : int or None, optional
+        Times of a space-time model.
+    train : int, default 20000
+        Training samples.
+    val : int, default 1000
+        Validation samples.
+    on_the_fly : bool, default False
+        Simulate training data during training.
+    refresh : int, default 1
+        Epochs between fresh training sets on the fly.
+    store : pathlib.Path or None, optional
+        Folder of the simulations (default beside the output).
+    scheduler : str or None, optional
+        Dask scheduler.
+    epochs : int
+        Most epochs (default ``TrainingSettings.epochs``).
+    patience : int
+        Early-stopping patience (default ``TrainingSettings.patience``).
+    batch_size : int
+        Datasets per batch (default ``TrainingSettings.batch_size``).
+    lr : float
+        Learning rate (default ``TrainingSettings.lr``).
+    max_minutes : float or None, optional
+        Time budget.
+    width : int, default 32
+        Channels of the graph convolutions.
+    neighbours : int, default 10
+        Neighbours per node.
+    radius : float or None, optional
+        Largest edge length.
+    variogram : bool, default False
+        Variogram summaries.
+    pilot : bool, default False
+        Pilot-likelihood summaries.
+    psi : str or None, optional
+        Hidden sizes of ψ, ``"128,128"``.
+    calibrate : int, default 0
+        Calibration simulations of a quantile estimator.
+    device : str, default "cpu"
+        Where training runs.
+    seed : int, default 0
+        Seed of the run.
+    progress : bool, default True
+        Show progress bars.
+    resume : bool, default False
+        Continue from the checkpoint.
+
+    Raises
+    ------
+    ValueError
+        If a count is not a positive integer, or ``lr`` or ``max_minutes`` is not positive.
+    """
 
     estimator: str = "quantile"
     model: str = "matern"
@@ -362,10 +724,31 @@ class TrainOptions:
 
 def train_from_options(out: Path, options: TrainOptions | None = None,
                        **changes) -> NeuralEstimator:
-    """What ``fieldfit train-estimator`` runs: the spec, the training settings and the
-    network from ``options`` (checked before any simulation), then :func:`train_estimator`.
-    The simulations go to ``store`` (default: OUT's name + "-simulations" beside OUT) unless
-    they are made on the fly or on an accelerator."""
+    """What ``fieldfit train-estimator`` runs.
+
+    The spec, the training settings and the network from ``options`` (checked before any
+    simulation), then :func:`train_estimator`. The simulations go to ``store`` (default: OUT's
+    name + ``"-simulations"`` beside OUT) unless they are made on the fly or on an accelerator.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The estimator file to write.
+    options : TrainOptions or None, optional
+        The options (default ``TrainOptions()``).
+    **changes
+        Options overriding those of ``options``.
+
+    Returns
+    -------
+    NeuralEstimator
+        The trained, saved estimator.
+
+    Raises
+    ------
+    ValueError
+        If an option is invalid.
+    """
     o = options or TrainOptions()
     if changes:
         o = TrainOptions(**{**o.__dict__, **changes})
@@ -388,9 +771,35 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
 
 def calibrate_quantiles(net, samples, spec: SimulationSpec, batch_size: int = 64,
                         progress: bool = True) -> dict:
-    """Calibrate the intervals of a quantile estimator ``net`` on held-out ``samples`` of
-    ``spec`` (:meth:`QuantileEstimator.calibrate`, in place); returns what to record: the
-    number of samples, the widening and the raw coverage per parameter."""
+    """Calibrate the intervals of a quantile estimator on held-out samples, in place.
+
+    Uses :meth:`QuantileEstimator.calibrate` (normalised conformalized quantile regression on the
+    logit scale).
+
+    Parameters
+    ----------
+    net : QuantileEstimator
+        The estimator (its ``widening`` is set).
+    samples : sequence of Sample
+        Held-out samples of ``spec``.
+    spec : SimulationSpec
+        Their specification (its prior maps the parameters to the unit scale).
+    batch_size : int, default 64
+        Datasets per network call.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        What to record: ``method``, the number of samples ``n``, the ``widening`` and the
+        ``raw_coverage`` of the outer interval per parameter.
+
+    Raises
+    ------
+    ValueError
+        If there are too few samples for the interval's level.
+    """
     from tqdm.auto import tqdm
 
     qs, us = [], []
