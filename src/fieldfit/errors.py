@@ -12,17 +12,37 @@ from __future__ import annotations
 
 
 class NumericalFailure(ValueError):
-    """A computation failed at these parameter values (a failed factorisation, a non-finite
-    value): the point is infeasible, the input is not at fault."""
+    """A computation failed at these parameter values: the point is infeasible, not the input.
+
+    Raised for a failed factorisation or a non-finite value; a ``ValueError`` subclass, which
+    :func:`fieldfit.fit` treats as an infeasible point.
+    """
 
 
 class NotPositiveDefinite(NumericalFailure):
-    """A covariance or precision matrix is not positive definite at these parameter values."""
+    """A covariance or precision matrix is not positive definite at these parameter values.
+
+    A :class:`NumericalFailure`.
+    """
 
 
 def did_you_mean(name: str, choices) -> str:
-    """" (did you mean 'x'?)" for the choice closest to ``name`` (difflib's ratio ≥ 0.6), or
-    "": the hint of every "unknown name" error."""
+    """The hint of every "unknown name" error: ``" (did you mean 'x'?)"`` or ``""``.
+
+    The choice closest to ``name`` by difflib's ratio (at least 0.6) is suggested.
+
+    Parameters
+    ----------
+    name : str
+        The unknown name.
+    choices : iterable of str
+        The valid names.
+
+    Returns
+    -------
+    str
+        The hint, with a leading space, or the empty string when nothing is close.
+    """
     import difflib
 
     match = difflib.get_close_matches(str(name), list(choices), n=1)

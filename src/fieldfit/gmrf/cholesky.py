@@ -31,12 +31,31 @@ from .selinv import SelectedInverse, locate
 
 
 class SparseCholesky:
-    """PQPᵀ = LLᵀ (CHOLMOD; Chen, Davis, Hager & Rajamanickam 2008), analysed once per pattern.
+    r"""Sparse Cholesky :math:`P Q P^\top = L L^\top` (CHOLMOD), analysed once per pattern.
 
-    ``pattern`` a :class:`Pattern` (or a scipy matrix, whose pattern is taken) with its
-    diagonal; ``ordering`` one of CHOLMOD's "default", "amd", "metis", "nesdis", "colamd",
-    "best", "natural"; ``mode`` "supernodal" (BLAS-3, fastest for 2-D/3-D meshes) or
-    "simplicial". ``perm (n,)``: row k of L is row perm[k] of Q.
+    CHOLMOD (Chen, Davis, Hager & Rajamanickam 2008) runs its symbolic analysis (fill-reducing
+    ordering, supernodal structure) here; :meth:`factorize` then does only the numeric
+    factorisation for each values vector. ``perm (n,)``: row k of L is row ``perm[k]`` of Q.
+
+    Parameters
+    ----------
+    pattern : Pattern or scipy.sparse matrix
+        Q's pattern (or a matrix whose pattern is taken), with its whole diagonal.
+    ordering : str, default "default"
+        One of CHOLMOD's "default", "amd", "metis", "nesdis", "colamd", "best", "natural".
+    mode : {"supernodal", "simplicial"}, default "supernodal"
+        Supernodal (BLAS-3, the better choice for 2-D/3-D meshes) or simplicial.
+
+    Raises
+    ------
+    ValueError
+        If the pattern lacks a diagonal entry, ``mode`` is unknown, or CHOLMOD's analysis fails
+        (e.g. an unknown ordering).
+
+    References
+    ----------
+    Chen, Y., Davis, T. A., Hager, W. W. & Rajamanickam, S. (2008). Algorithm 887: CHOLMOD,
+    supernodal sparse Cholesky factorization and update/downdate. ACM TOMS 35(3), 22.
     """
 
     def __init__(self, pattern, ordering: str = "default", mode: str = "supernodal"):
@@ -66,8 +85,26 @@ class SparseCholesky:
         return f"SparseCholesky(n={self.n}, nnz={self.pattern.nnz}, mode={self.mode!r})"
 
     def factorize(self, values) -> CholeskyFactor:
-        """The numeric factorisation of Q = (V + Vᵀ)/2 for values ``(nnz,)`` (numpy or torch);
-        ValueError if they are not finite or Q is not positive definite."""
+        r"""The numeric factorisation of :math:`Q = (V + V^\top)/2`.
+
+        Parameters
+        ----------
+        values : array_like or torch.Tensor
+            ``(nnz,)`` values V on the pattern (a tensor is detached).
+
+        Returns
+        -------
+        CholeskyFactor
+
+        Raises
+        ------
+        ValueError
+            If ``values`` has the wrong shape.
+        fieldfit.errors.NumericalFailure
+            If a value is not finite.
+        fieldfit.errors.NotPositiveDefinite
+            If Q is not positive definite.
+        """
         v = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
         v = np.asarray(v, dtype=np.float64)
         if v.shape != (self.pattern.nnz,):
@@ -110,10 +147,20 @@ class SparseCholesky:
 
 
 class CholeskyFactor:
-    """One numeric factorisation PQPᵀ = LLᵀ, with its selected inverse computed on demand.
+    r"""One numeric factorisation :math:`P Q P^\top = L L^\top`, selected inverse on demand.
 
-    log|Q| = 2 Σ_i log L_ii. Vectors are ``(n,)`` or ``(n, k)`` (k right-hand sides), numpy,
-    in the original ordering unless the method says "permuted".
+    :math:`\log|Q| = 2 \sum_i \log L_{ii}`. Vectors are ``(n,)`` or ``(n, k)`` (k right-hand
+    sides), numpy, in the original ordering unless the method says "permuted". Made by
+    :meth:`SparseCholesky.factorize`.
+
+    Parameters
+    ----------
+    owner : SparseCholesky
+        The analysis this factor belongs to.
+    factor : sksparse.cholmod.Factor
+        CHOLMOD's numeric factor.
+    values : numpy.ndarray
+        ``(nnz,)`` symmetric values that were factorised.
     """
 
     def __init__(self, owner: SparseCholesky, factor, values: np.ndarray):
@@ -127,21 +174,64 @@ class CholeskyFactor:
         self._selinv: SelectedInverse | None = None
 
     def logdet(self) -> float:
-        """log|Q| (no jitter: Q exactly as given)."""
+        r""":math:`\log|Q|` (no jitter: Q exactly as given).
+
+        Returns
+        -------
+        float
+        """
         return float(self._factor.logdet())
 
     def solve(self, b) -> np.ndarray:
-        """Q⁻¹b for b ``(n,)`` or ``(n, k)``."""
+        """:math:`Q^{-1} b`.
+
+        Parameters
+        ----------
+        b : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+        Returns
+        -------
+        numpy.ndarray
+            The shape of ``b``.
+
+        Raises
+        ------
+        ValueError
+            If ``b`` does not have n rows.
+        """
         b = self._rhs(b)
         return np.asarray(self._factor.solve_A(b)).reshape(b.shape)
 
     def matvec(self, x) -> np.ndarray:
-        """Qx for x ``(n,)`` or ``(n, k)``."""
+        """Qx.
+
+        Parameters
+        ----------
+        x : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            The shape of ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have n rows.
+        """
         return self.pattern.to_scipy(self.values) @ self._rhs(x)
 
     @property
     def L(self) -> sp.csc_matrix:
-        """The lower-triangular factor ``(n, n)`` (CSC, sorted; permuted ordering)."""
+        """The lower-triangular factor (permuted ordering).
+
+        Returns
+        -------
+        scipy.sparse.csc_matrix
+            ``(n, n)`` with sorted indices; extracted once and cached.
+        """
         if self._L is None:
             L = self._factor.L()
             L = L if L.format == "csc" else L.tocsc()
@@ -151,42 +241,119 @@ class CholeskyFactor:
         return self._L
 
     def solve_L(self, b) -> np.ndarray:
-        """L⁻¹b (permuted ordering), b ``(n,)`` or ``(n, k)``."""
+        """:math:`L^{-1} b` (permuted ordering).
+
+        Parameters
+        ----------
+        b : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+        Returns
+        -------
+        numpy.ndarray
+            The shape of ``b``.
+
+        Raises
+        ------
+        ValueError
+            If ``b`` does not have n rows.
+        """
         b = self._rhs(b)
         return np.asarray(self._factor.solve_L(b, use_LDLt_decomposition=False)).reshape(b.shape)
 
     def solve_Lt(self, b) -> np.ndarray:
-        """L⁻ᵀb (permuted ordering), b ``(n,)`` or ``(n, k)``."""
+        r""":math:`L^{-\top} b` (permuted ordering).
+
+        Parameters
+        ----------
+        b : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+        Returns
+        -------
+        numpy.ndarray
+            The shape of ``b``.
+
+        Raises
+        ------
+        ValueError
+            If ``b`` does not have n rows.
+        """
         b = self._rhs(b)
         return np.asarray(self._factor.solve_Lt(b, use_LDLt_decomposition=False)).reshape(b.shape)
 
     def permute(self, x) -> np.ndarray:
-        """Original → permuted ordering: x[perm] (rows)."""
+        """Original to permuted ordering: ``x[perm]`` (rows).
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n,)`` or ``(n, k)``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         return np.asarray(x)[self.perm]
 
     def unpermute(self, y) -> np.ndarray:
-        """Permuted → original ordering: x with x[perm] = y (rows)."""
+        """Permuted to original ordering: x with ``x[perm] = y`` (rows).
+
+        Parameters
+        ----------
+        y : array_like
+            ``(n,)`` or ``(n, k)``.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         y = np.asarray(y)
         x = np.empty_like(y)
         x[self.perm] = y
         return x
 
     def selinv(self) -> SelectedInverse:
-        """The selected inverse Σ = Q⁻¹ on the pattern of L + Lᵀ (computed once, cached)."""
+        r"""The selected inverse :math:`\Sigma = Q^{-1}` on the pattern of :math:`L + L^\top`.
+
+        Computed once (Takahashi recursions, :class:`~fieldfit.gmrf.selinv.SelectedInverse`) over
+        L's values, which it overwrites; :attr:`L` is extracted again if asked for afterwards.
+
+        Returns
+        -------
+        SelectedInverse
+        """
         if self._selinv is None:
             L = self.L
-            # computed over L's values (a third less peak memory); `L` is re-extracted if asked
+            # computed over L's values (no second copy of them); `L` is re-extracted if asked
             self._selinv = SelectedInverse(L, self.perm, locator=self.owner._locator(L),
                                            overwrite=True)
             self._L = None
         return self._selinv
 
     def inverse_on(self, pattern: Pattern | None = None) -> np.ndarray:
-        """Q⁻¹ on ``pattern`` (default: Q's own) as values ``(nnz,)``."""
+        r""":math:`Q^{-1}` on a pattern, as values.
+
+        Parameters
+        ----------
+        pattern : Pattern or None, optional
+            Target pattern (default: Q's own); it must lie in the pattern of :math:`L + L^\top`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(nnz,)`` values of :math:`Q^{-1}` on ``pattern``.
+        """
         return self.selinv().on(self.pattern if pattern is None else pattern)
 
     def variances(self) -> np.ndarray:
-        """diag Q⁻¹ ``(n,)``: the marginal variances."""
+        r"""The marginal variances, :math:`\mathrm{diag}\, Q^{-1}`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)``.
+        """
         return self.selinv().diagonal()
 
     def _rhs(self, b) -> np.ndarray:

@@ -18,7 +18,27 @@ from .pattern import Pattern
 
 
 def standard_normals(n: int, n_samples: int | None, seed=None) -> np.ndarray:
-    """z ``(n,)`` or ``(n, n_samples)`` of independent N(0, 1) (columns are draws)."""
+    """Independent N(0, 1) draws, columns being draws.
+
+    Parameters
+    ----------
+    n : int
+        Length of each draw.
+    n_samples : int or None
+        Number of draws; None for a single ``(n,)`` vector.
+    seed : None, int, numpy.random.Generator or torch.Generator, optional
+        Source of the standard normals (numpy normals, or torch normals for a torch generator).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` or ``(n, n_samples)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples < 1``.
+    """
     k = 1 if n_samples is None else int(n_samples)
     if k < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples}")
@@ -37,10 +57,32 @@ def _draws(x: np.ndarray, n_samples: int | None) -> torch.Tensor:
 
 def sample_cholesky(factor: CholeskyFactor, n_samples: int | None = None, seed=None,
                     z=None) -> torch.Tensor:
-    """x = Pᵀ L⁻ᵀ z with PQPᵀ = LLᵀ, so Cov x = Pᵀ(LLᵀ)⁻¹P = Q⁻¹ (Rue & Held 2005, alg. 2.4).
+    r"""Draws of :math:`x \sim N(0, Q^{-1})` from a sparse Cholesky factor.
 
-    ``z`` (optional) ``(n,)`` or ``(n, k)`` standard normals to use instead of drawing them;
-    returns ``(n,)`` or ``(n_samples, n)``.
+    :math:`x = P^\top L^{-\top} z` with :math:`P Q P^\top = L L^\top`, so
+    :math:`\mathrm{Cov}\, x = P^\top (L L^\top)^{-1} P = Q^{-1}` (Rue & Held 2005, alg. 2.4).
+
+    Parameters
+    ----------
+    factor : CholeskyFactor
+        Factor of Q.
+    n_samples : int or None, optional
+        Number of draws; None for one ``(n,)`` draw.
+    seed : None, int, numpy.random.Generator or torch.Generator, optional
+        Source of the standard normals (numpy normals, or torch normals for a torch generator).
+    z : array_like or None, optional
+        ``(n,)`` or ``(n, k)`` standard normals to use instead of drawing them (then
+        ``n_samples`` and ``seed`` are ignored).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n,)`` or ``(n_samples, n)`` float64 draws.
+
+    Raises
+    ------
+    ValueError
+        If ``n_samples < 1``.
     """
     if z is None:
         z = standard_normals(factor.n, n_samples, seed)
@@ -51,24 +93,56 @@ def sample_cholesky(factor: CholeskyFactor, n_samples: int | None = None, seed=N
 
 
 class ChebyshevOperator:
-    """p_K(A) z ≈ f(A) z for a symmetric sparse A ``(n, n)`` with spectrum in [a, b], p_K the
-    degree-K Chebyshev interpolant of f on [a, b] (Hale, Higham & Trefethen 2008; Pereira &
-    Desassis 2019):
+    r"""Matrix-free :math:`f(A) z` by a Chebyshev polynomial :math:`p_K(A) z`.
 
-        p_K(λ) = c₀/2 + Σ_{k=1..K} c_k T_k(t),  t = (2λ − a − b)/(b − a),
-        T_{k+1}(Y)z = 2Y T_k(Y)z − T_{k−1}(Y)z,  Y = (2A − (a + b)I)/(b − a),
+    A is symmetric sparse ``(n, n)`` with spectrum in [a, b], :math:`p_K` the degree-K
+    Chebyshev interpolant of f on [a, b] (Hale, Higham & Trefethen 2008; Pereira & Desassis
+    2019):
+
+    .. math::
+
+        p_K(\lambda) = \frac{c_0}{2} + \sum_{k=1}^K c_k T_k(t), \quad
+        t = \frac{2\lambda - a - b}{b - a}, \qquad
+        T_{k+1}(Y)z = 2Y T_k(Y)z - T_{k-1}(Y)z, \quad Y = \frac{2A - (a + b)I}{b - a},
 
     K sparse mat-vecs per block of vectors: O(K·nnz), no factorisation.
 
-    Tolerance: K is the smallest degree with Σ_{k>K} |c_k| ≤ ``tol`` · min_{[a,b]} |f|, which
-    bounds the relative error |p_K(λ) − f(λ)| ≤ tol |f(λ)| on [a, b]; hence for every z,
-    ‖p_K(A)z − f(A)z‖ ≤ tol ‖f(A)z‖ when [a, b] contains the spectrum. Outside [a, b], p_K is
-    worthless (it grows like ρ^K), so the bounds must be valid, not estimates.
+    Tolerance: K is the smallest degree with
+    :math:`\sum_{k>K} |c_k| \le \mathrm{tol} \cdot \min_{[a,b]} |f|`, which bounds the relative
+    error :math:`|p_K(\lambda) - f(\lambda)| \le \mathrm{tol}\, |f(\lambda)|` on [a, b]; hence
+    for every z, :math:`\|p_K(A)z - f(A)z\| \le \mathrm{tol}\, \|f(A)z\|` when [a, b] contains
+    the spectrum. Outside [a, b], :math:`p_K` is worthless (it grows like :math:`\rho^K`), so the
+    bounds must be valid, not estimates. Pereira & Desassis apply this to
+    :math:`S = \tilde C^{-1/2} G \tilde C^{-1/2}` (spectrum in :math:`[0, \lambda_{\max}]`) with
+    :math:`f(\lambda) = (\kappa^2 + \lambda)^{-\alpha/2}`, which needs no lower eigenvalue
+    estimate.
 
-    ``f`` a vectorised function of λ; ``lower``, ``upper`` the interval (default: Gershgorin
-    bounds min_i (A_ii − Σ_{j≠i} |A_ij|) and max_i Σ_j |A_ij|). Pereira & Desassis apply this
-    to S = C̃^{−1/2} G C̃^{−1/2} (spectrum in [0, λ_max]) with f(λ) = (κ² + λ)^{−α/2}, which
-    needs no lower eigenvalue estimate.
+    Parameters
+    ----------
+    A : scipy.sparse matrix
+        Square symmetric ``(n, n)`` matrix.
+    f : callable
+        Vectorised function of λ, finite and non-zero on [a, b].
+    lower, upper : float or None, optional
+        The interval [a, b]; default the Gershgorin bounds (:func:`gershgorin`).
+    tol : float, default 1e-6
+        Relative tolerance in (0, 1).
+    max_degree : int, default 20000
+        Largest degree K allowed.
+
+    Raises
+    ------
+    ValueError
+        If A is not a square sparse matrix, ``tol`` is outside (0, 1), ``lower >= upper``, or
+        the degree needed exceeds ``max_degree``.
+
+    References
+    ----------
+    Hale, N., Higham, N. J. & Trefethen, L. N. (2008). Computing A^α, log(A), and related
+    matrix functions by contour integrals. SIAM J. Numer. Anal. 46, 2505–2523.
+
+    Pereira, M. & Desassis, N. (2019). Efficient simulation of Gaussian Markov random fields by
+    Chebyshev polynomial approximation. Spatial Statistics 31, 100359.
     """
 
     def __init__(self, A, f, lower: float | None = None, upper: float | None = None,
@@ -90,7 +164,23 @@ class ChebyshevOperator:
         self.degree = self.coef.shape[0] - 1
 
     def apply(self, z) -> np.ndarray:
-        """p_K(A) z ≈ f(A) z for z ``(n,)`` or ``(n, k)`` (numpy)."""
+        r""":math:`p_K(A) z \approx f(A) z` by the three-term recurrence.
+
+        Parameters
+        ----------
+        z : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` vectors.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as ``z``.
+
+        Raises
+        ------
+        ValueError
+            If ``z`` does not have n rows.
+        """
         z = np.asarray(z.detach().numpy() if isinstance(z, torch.Tensor) else z,
                        dtype=np.float64)
         if z.ndim not in (1, 2) or z.shape[0] != self.n:
@@ -109,21 +199,44 @@ class ChebyshevOperator:
 
 
 class ChebyshevSampler(ChebyshevOperator):
-    """x = p_K(Q) z ≈ Q^{−1/2} z, z ~ N(0, I): draws of N(0, p_K(Q)²) ≈ N(0, Q⁻¹) without a
-    factorisation (:class:`ChebyshevOperator` with f(λ) = λ^{−1/2}; Pereira & Desassis 2019).
+    r"""Draws of :math:`N(0, Q^{-1})` without a factorisation, :math:`x \approx Q^{-1/2} z`.
 
-    With relative error ≤ ``tol`` on [a, b], ‖x − Q^{−1/2}z‖ ≤ tol ‖Q^{−1/2}z‖ and Cov x is
-    within a factor 1 ± (2 tol + tol²) of Q⁻¹ in every eigendirection. The coefficients decay
-    like ρ^{−k}, ρ = (√b + √a)/(√b − √a), so K ≈ ½ √(b/a) log(1/tol).
+    A :class:`ChebyshevOperator` with :math:`f(\lambda) = \lambda^{-1/2}` and
+    :math:`z \sim N(0, I)` (Pereira & Desassis 2019): the draws are :math:`N(0, p_K(Q)^2)`.
+    With relative error ≤ ``tol`` on [a, b], :math:`\|x - Q^{-1/2}z\| \le \mathrm{tol}\,
+    \|Q^{-1/2}z\|` and :math:`\mathrm{Cov}\, x` is within a factor
+    :math:`1 \pm (2\,\mathrm{tol} + \mathrm{tol}^2)` of :math:`Q^{-1}` in every eigendirection.
+    The coefficients decay like :math:`\rho^{-k}`,
+    :math:`\rho = (\sqrt b + \sqrt a)/(\sqrt b - \sqrt a)`, so
+    :math:`K \approx \tfrac12 \sqrt{b/a}\, \log(1/\mathrm{tol})`.
 
-    Bounds: ``upper`` by Gershgorin unless given. ``lower`` a known bound on λ_min (e.g.
-    τ²κ⁴ min C̃_ii for the α = 2 Matérn SPDE precision, or κ² min C̃_ii for α = 1); by default
-    the Gershgorin lower bound min_i (Q_ii − Σ_{j≠i} |Q_ij|), when it is positive (Q
-    diagonally dominant); ``lower="lanczos"`` estimates λ_min by Lanczos (:func:`lanczos_min`,
-    which converges from above) times ``safety``: a heuristic, slow and unreliable for badly
-    conditioned Q (an estimate above λ_min ruins the draws), to be used only without a bound.
+    Parameters
+    ----------
+    Q : scipy.sparse matrix or tuple
+        The precision, or ``(pattern, values)`` with :math:`Q = (V + V^\top)/2`.
+    tol : float, default 1e-6
+        Relative tolerance in (0, 1).
+    lower : float or "lanczos" or None, optional
+        A known bound on :math:`\lambda_{\min}` (e.g. :math:`\tau^2\kappa^4 \min_i \tilde C_{ii}`
+        for the α = 2 Matérn SPDE precision, or :math:`\kappa^2 \min_i \tilde C_{ii}` for α = 1).
+        None: the Gershgorin lower bound :math:`\min_i (Q_{ii} - \sum_{j \ne i} |Q_{ij}|)`, when
+        it is positive (Q diagonally dominant). ``"lanczos"``: :func:`lanczos_min` times
+        ``safety``, a heuristic, slow and unreliable for badly conditioned Q (an estimate above
+        :math:`\lambda_{\min}` ruins the draws), to be used only without a bound.
+    upper : float or None, optional
+        Upper spectral bound; default Gershgorin's.
+    safety : float, default 0.5
+        Factor in (0, 1] applied to the Lanczos estimate.
+    max_degree : int, default 20000
+        Largest degree allowed.
+    seed : optional
+        Seed of the Lanczos start vector.
 
-    ``Q`` a scipy sparse matrix, or ``(pattern, values)`` (Q = (V + Vᵀ)/2).
+    Raises
+    ------
+    ValueError
+        If Q is malformed, no positive lower bound is available or given, ``lower`` is an
+        unknown string, ``safety`` is out of range, or the degree exceeds ``max_degree``.
     """
 
     def __init__(self, Q, tol: float = 1e-6, lower: float | str | None = None,
@@ -158,7 +271,20 @@ class ChebyshevSampler(ChebyshevOperator):
                          max_degree=max_degree)
 
     def sample(self, n_samples: int | None = None, seed=None) -> torch.Tensor:
-        """Draws ``(n,)``, or ``(n_samples, n)``."""
+        r"""Draw from :math:`N(0, p_K(Q)^2) \approx N(0, Q^{-1})`.
+
+        Parameters
+        ----------
+        n_samples : int or None, optional
+            Number of draws; None for one ``(n,)`` draw.
+        seed : None, int, numpy.random.Generator or torch.Generator, optional
+            Source of the standard normals (numpy normals, or torch normals for a torch generator).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n,)`` or ``(n_samples, n)`` float64 draws.
+        """
         return _draws(self.apply(standard_normals(self.n, n_samples, seed)), n_samples)
 
 
@@ -167,7 +293,20 @@ def _inverse_sqrt(lam):
 
 
 def gershgorin(A) -> tuple[float, float]:
-    """Bounds (min_i (A_ii − Σ_{j≠i}|A_ij|), max_i (A_ii + Σ_{j≠i}|A_ij|)) on the eigenvalues."""
+    r"""Gershgorin bounds on the eigenvalues of a symmetric matrix.
+
+    Parameters
+    ----------
+    A : scipy.sparse matrix or array_like
+        Square matrix.
+
+    Returns
+    -------
+    lower : float
+        :math:`\min_i (A_{ii} - \sum_{j \ne i} |A_{ij}|)`.
+    upper : float
+        :math:`\max_i (A_{ii} + \sum_{j \ne i} |A_{ij}|)`.
+    """
     A = sp.csr_matrix(A)
     diag = A.diagonal()
     off = np.asarray(abs(A).sum(axis=1)).ravel() - np.abs(diag)
@@ -175,10 +314,34 @@ def gershgorin(A) -> tuple[float, float]:
 
 
 def lanczos_min(A, rtol: float = 1e-4, max_iter: int = 5_000, seed=None) -> float:
-    """The smallest Ritz value of a Lanczos run on A (no reorthogonalisation; ghosts do not
-    move the extreme Ritz values), stopped when it changes by less than ``rtol`` relative over
-    the last stretch of iterations. Ritz values approach λ_min from above: an estimate, not a
-    bound; convergence takes O(√cond) iterations and slows down in clusters."""
+    r"""Estimate the smallest eigenvalue by the smallest Ritz value of a Lanczos run.
+
+    No reorthogonalisation (ghosts do not move the extreme Ritz values); the run stops when the
+    value changes by less than ``rtol`` relative over the last stretch of iterations. Ritz
+    values approach :math:`\lambda_{\min}` from above: an estimate, not a bound; convergence
+    takes O(√cond) iterations and slows down in clusters.
+
+    Parameters
+    ----------
+    A : scipy.sparse matrix
+        Symmetric ``(n, n)`` matrix.
+    rtol : float, default 1e-4
+        Relative change that ends the run.
+    max_iter : int, default 5000
+        Largest number of iterations.
+    seed : optional
+        Seed of the random start vector (0 when None).
+
+    Returns
+    -------
+    float
+        The estimate.
+
+    Raises
+    ------
+    ValueError
+        If the estimate has not settled after ``max_iter`` iterations.
+    """
     A = sp.csr_matrix(A, dtype=np.float64)
     n = A.shape[0]
     q = standard_normals(n, None, 0 if seed is None else seed)
@@ -205,11 +368,35 @@ def lanczos_min(A, rtol: float = 1e-4, max_iter: int = 5_000, seed=None) -> floa
 
 def chebyshev_coefficients(f, a: float, b: float, tol: float = 1e-6,
                            max_degree: int = 20_000) -> np.ndarray:
-    """Chebyshev coefficients c₀..c_K ``(K+1,)`` of f on [a, b] (p = c₀/2 + Σ c_k T_k), K the
-    smallest degree with Σ_{k>K}|c_k| ≤ tol · min |f| (relative error ≤ tol on [a, b]).
+    r"""Chebyshev coefficients of f on [a, b]: :math:`p = c_0/2 + \sum_{k=1}^K c_k T_k`.
 
-    The interpolant is computed at N Chebyshev points (a DCT), N doubled until its last half of
-    coefficients is at rounding level, so that aliasing does not matter."""
+    K is the smallest degree with :math:`\sum_{k>K} |c_k| \le \mathrm{tol} \cdot \min |f|`
+    (relative error ≤ tol on [a, b]). The interpolant is computed at N Chebyshev points (a
+    DCT), N doubled until its last half of coefficients is at rounding level, so that aliasing
+    does not matter.
+
+    Parameters
+    ----------
+    f : callable
+        Vectorised function of λ.
+    a, b : float
+        Interval, a < b.
+    tol : float, default 1e-6
+        Relative tolerance.
+    max_degree : int, default 20000
+        Largest degree allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K+1,)`` coefficients.
+
+    Raises
+    ------
+    ValueError
+        If a ≥ b, f is not finite or vanishes on [a, b], or the degree needed exceeds
+        ``max_degree``.
+    """
     if not a < b:
         raise ValueError(f"need a < b, got [{a}, {b}]")
     N = 64
@@ -237,7 +424,27 @@ def chebyshev_coefficients(f, a: float, b: float, tol: float = 1e-6,
 
 def chebyshev_inverse_sqrt(a: float, b: float, tol: float = 1e-6,
                            max_degree: int = 20_000) -> np.ndarray:
-    """:func:`chebyshev_coefficients` of λ^{−1/2} on [a, b], 0 < a."""
+    r""":func:`chebyshev_coefficients` of :math:`\lambda^{-1/2}` on [a, b], 0 < a.
+
+    Parameters
+    ----------
+    a, b : float
+        Interval, 0 < a < b.
+    tol : float, default 1e-6
+        Relative tolerance.
+    max_degree : int, default 20000
+        Largest degree allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K+1,)`` coefficients.
+
+    Raises
+    ------
+    ValueError
+        Unless 0 < a < b, or if the degree needed exceeds ``max_degree``.
+    """
     if not 0 < a < b:
         raise ValueError(f"need 0 < a < b, got [{a}, {b}]")
     return chebyshev_coefficients(_inverse_sqrt, a, b, tol, max_degree)
