@@ -10,7 +10,7 @@ import typer
 from ..io import read_table, write_table
 from .app import app
 from .common import _reported_errors
-from .outputs import check_output, check_output_folder, check_table_output
+from .outputs import check_output, check_output_folder, check_table_output, estimates_report
 
 
 def _shipped() -> list[str]:
@@ -19,6 +19,9 @@ def _shipped() -> list[str]:
     d = Path(str(resources.files("fieldfit") / "_estimators"))
     return sorted(p.stem for p in d.glob("*.pt")) if d.is_dir() else []
 
+
+#: the level of the intervals ``fieldfit estimate`` writes and prints
+LEVEL = 0.9
 
 #: the default of ``train-estimator --diagnostics``: fresh simulations for the calibration
 #: diagnostics after training (2.5 % of the default 20,000 training simulations)
@@ -184,9 +187,12 @@ def estimate(
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = est.estimate(df, force=force)
+            table = est.estimate(df, level=LEVEL, force=force)
         for w in caught:
             typer.secho(f"warning: {w.message}", fg="yellow", err=True)
         write_table(table, out)
+        model = est.spec.model_
+        typer.echo(estimates_report(table, est.names, model.name, est.spec.prior.fixed,
+                                    model.to_spec(), level=LEVEL))
         typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s "
                    f"({table.attrs.get('values', '')}); written to {out}")

@@ -9,11 +9,25 @@ renamed over their targets (:func:`fieldfit.io.write_set`).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import tempfile
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from ..fit.parameterisation import (
+    DATA_UNITS,
+    LINE_WIDTH,
+    TIME_UNITS,
+    Derived,
+    describe,
+    parameterisation_line,
+    unit_of,
+)
 from ..io import TABLE_SUFFIXES
 
 #: the exit status of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)
@@ -100,3 +114,272 @@ def two_step_interrupt():
         # after a first Ctrl-C the command is ending: a second one still exits at once
         if signal.getsignal(signal.SIGINT) is first:
             signal.signal(signal.SIGINT, previous)
+
+
+# --- the summary tables' practical ranges and parameterisation ---------------------------------
+#: how many datasets ``fieldfit estimate`` prints a table for (all are written to --out)
+SHOWN_DATASETS = 5
+
+
+def _units_of(spec: Mapping) -> tuple[str, str]:
+    """The units of distances and of times of a model described by ``spec``
+    (``model.to_spec()``): km on lon/lat (``crs="lonlat"``), else the data's own."""
+    space = "km" if spec.get("crs") == "lonlat" else DATA_UNITS
+    return space, TIME_UNITS
+
+
+def parameterisation_lines(model, params: Mapping[str, float],
+                           fixed: Sequence[str] = ()) -> list[str]:
+    """The line(s) that say which covariance a model's parameters belong to, with the units.
+
+    Every summary table ends with them (:func:`fieldfit.fit.parameterisation.describe`).
+
+    Parameters
+    ----------
+    model : Model
+        The model (its ``name`` and ``to_spec()`` are read).
+    params : mapping of str to float
+        Parameter values (estimates, posterior means), fixed ones included.
+    fixed : sequence of str, optional
+        The fixed parameters.
+
+    Returns
+    -------
+    list of str
+        The sentence, wrapped at 100 characters.
+    """
+    spec = model.to_spec()
+    return parameterisation_line(model.name, params, fixed, spec, *_units_of(spec))
+
+
+def practical_range_draws(model, draws: Mapping[str, np.ndarray],
+                          fixed: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """The practical ranges of each posterior draw: √(8ν)·ℓ of every draw's own ν and ℓ.
+
+    Parameters
+    ----------
+    model : Model
+        The model sampled (its ``name`` and ``to_spec()`` are read).
+    draws : mapping of str to numpy.ndarray
+        ``{name: (chains, draws)}`` natural values (``PosteriorSample.draws``).
+    fixed : mapping of str to float
+        The fixed parameters' values.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{name: (chains, draws)}`` for each practical range of the model.
+    """
+    shape = next(iter(draws.values())).shape if draws else ()
+    values = {**{k: np.full(shape, float(v)) for k, v in fixed.items()}, **draws}
+    _, derived = describe(model.name, {k: 1.0 for k in values}, list(fixed), model.to_spec())
+    return {d.name: np.asarray(d.function({"H_scale": np.ones(shape), **values}), dtype=float)
+            for d in derived}
+
+
+def posterior_range_summary(post) -> dict[str, dict[str, float | None]]:
+    """The posterior summary of the practical ranges, as ``PosteriorSample.summary()``'s.
+
+    Parameters
+    ----------
+    post : PosteriorSample
+        The draws (:func:`fieldfit.sample`).
+
+    Returns
+    -------
+    dict
+        ``{name: {mean, sd, q2.5, q50, q97.5, rhat, ess_bulk, ess_tail}}`` of the practical
+        ranges of the draws (:func:`practical_range_draws`); None where ArviZ gives NaN.
+    """
+    import arviz as az
+
+    derived = practical_range_draws(post.model, post.draws, post.fixed)
+    if not derived:
+        return {}
+    quantiles = {"q2.5": 0.025, "q50": 0.5, "q97.5": 0.975}
+    funcs = {k: (lambda x, q=q: np.quantile(x, q)) for k, q in quantiles.items()}
+    table = az.summary(az.from_dict(posterior=derived), kind="all", stat_funcs=funcs,
+                       extend=True, round_to="none")
+    out = {}
+    for name in derived:
+        row = table.loc[name]
+        vals = {"mean": row["mean"], "sd": row["sd"], **{k: row[k] for k in quantiles},
+                "rhat": row["r_hat"], "ess_bulk": row["ess_bulk"], "ess_tail": row["ess_tail"]}
+        out[name] = {k: (float(v) if np.isfinite(v) else None) for k, v in vals.items()}
+    return out
+
+
+#: the columns of ``PosteriorSample.summary_table``
+POSTERIOR_COLUMNS = ("mean", "sd", "q2.5", "q50", "q97.5", "rhat", "ess_bulk", "ess_tail")
+
+
+def _aligned(label: str, cells: Sequence[str], width: int, cell: int = 11) -> str:
+    """``label`` and right-aligned ``cells`` whose right edges fall where a table with a name
+    column of ``width`` and cells of ``cell`` characters puts them (a longer label takes its
+    room from the first cell)."""
+    first = max(width + cell - len(label), len(cells[0]) + 1)
+    return label + f"{cells[0]:>{first}}" + "".join(f"{c:>{cell}}" for c in cells[1:])
+
+
+def posterior_range_rows(post, width: int | None = None) -> list[str]:
+    """The practical ranges' rows in the columns of ``PosteriorSample.summary_table``.
+
+    Parameters
+    ----------
+    post : PosteriorSample
+        The draws.
+    width : int, optional
+        The table's name column (default as ``summary_table``: the longest name, at least 9).
+
+    Returns
+    -------
+    list of str
+        One row per practical range, its unit after the last column.
+    """
+    if width is None:
+        width = max([9, *map(len, post.names)])
+    space, time = _units_of(post.model.to_spec())
+    _, derived = describe(post.model.name, {k: 1.0 for k in (*post.fixed, *post.names)},
+                          list(post.fixed), post.model.to_spec())
+    units = {d.name: unit_of(d, space, time) for d in derived}
+    rows = []
+    for name, s in posterior_range_summary(post).items():
+        cells = ["—" if s[c] is None else format(s[c], ".4g") for c in POSTERIOR_COLUMNS]
+        rows.append(_aligned(name, cells, width) + f"  {units[name]}")
+    return rows
+
+
+def posterior_table(post) -> str:
+    """``post.summary_table()`` with the practical ranges and the parameterisation.
+
+    The practical-range rows (:func:`posterior_range_rows`) go before the table's last line
+    (chains, draws, divergences), the parameterisation lines (:func:`parameterisation_lines`
+    at the posterior means) after it.
+
+    Parameters
+    ----------
+    post : PosteriorSample
+        The draws (:func:`fieldfit.sample`).
+
+    Returns
+    -------
+    str
+        The table as text.
+    """
+    lines = post.summary_table().splitlines()
+    means = {**post.fixed, **{k: float(np.mean(v)) for k, v in post.draws.items()}}
+    return "\n".join([*lines[:-1], *posterior_range_rows(post), *lines[-1:],
+                      *parameterisation_lines(post.model, means, list(post.fixed))])
+
+
+def _monotone_interval(d: Derived, values: Mapping[str, float], lower: Mapping[str, float],
+                       upper: Mapping[str, float],
+                       estimated: Sequence[str]) -> tuple[float, float] | None:
+    """The interval of a derived quantity whose only estimated input has the interval
+    [lower, upper] (the quantity is monotone in it); None when several inputs are estimated
+    (their marginal intervals do not give the joint one)."""
+    free = [k for k in d.inputs if k in estimated]
+    if len(free) != 1 or not (math.isfinite(lower.get(free[0], math.nan))
+                              and math.isfinite(upper.get(free[0], math.nan))):
+        return None
+    k = free[0]
+    ends = sorted(float(d.function({**values, k: v})) for v in (lower[k], upper[k]))
+    return ends[0], ends[1]
+
+
+def estimate_table(row: Mapping, names: Sequence[str], model: str, fixed: Mapping[str, float],
+                   options: Mapping | None = None, level: float = 0.9) -> list[str]:
+    """One dataset's estimates from ``fieldfit estimate`` as a table.
+
+    Parameters
+    ----------
+    row : mapping
+        The dataset's row of ``NeuralEstimator.estimate``: each parameter, ``{name}_lower``,
+        ``{name}_upper``, ``n`` and ``n_missing``.
+    names : sequence of str
+        The estimated parameters.
+    model : str
+        The model's name (``ModelSpec.name``).
+    fixed : mapping of str to float
+        The parameters the estimator was trained with fixed.
+    options : mapping, optional
+        The model's options (``ModelSpec.options``).
+    level : float, optional
+        The intervals' level.
+
+    Returns
+    -------
+    list of str
+        The rows: a header, one row per parameter (estimated, then fixed), the practical
+        ranges after the ranges they come from (their intervals where one estimated input
+        makes them), with units.
+    """
+    values = {**{k: float(v) for k, v in fixed.items()}, **{k: float(row[k]) for k in names}}
+    lower = {k: float(row[f"{k}_lower"]) for k in names}
+    upper = {k: float(row[f"{k}_upper"]) for k in names}
+    _, derived = describe(model, values, list(fixed), options)
+    width = max([18, *(len(k) + 2 for k in values), *(len(d.name) + 2 for d in derived)])
+    head = f"{'parameter':<{width}}{'estimate':>14}{f'{level:.0%} interval':>28}"
+    rows = [head]
+
+    def interval(lo, hi) -> str:
+        if lo is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            return f"{'n/a':>28}"
+        return f"   [{lo:>11.4g}, {hi:>11.4g}]"
+
+    for k in (*names, *[k for k in fixed if k not in names]):
+        unit = {"range": f" {DATA_UNITS}", "time_range": f" {TIME_UNITS}"}.get(k, "")
+        if k in fixed and k not in names:
+            rows.append(f"{k:<{width}}{values[k]:>14.5g}{'fixed':>28}")
+            continue
+        rows.append(f"{k:<{width}}{values[k]:>14.5g}{interval(lower[k], upper[k])}{unit}")
+        for d in derived:
+            if d.inputs[0] != k:
+                continue
+            value = float(d.function({"H_scale": 1.0, **values}))
+            ends = _monotone_interval(d, {"H_scale": 1.0, **values}, lower, upper, names)
+            rows.append(f"{d.name:<{width}}{value:>14.5g}"
+                        f"{interval(*(ends or (None, None)))} {unit_of(d)}   ({d.formula})")
+    return rows
+
+
+def estimates_report(table, names: Sequence[str], model: str, fixed: Mapping[str, float],
+                     options: Mapping | None = None, level: float = 0.9,
+                     shown: int = SHOWN_DATASETS) -> str:
+    """The tables ``fieldfit estimate`` prints: one per dataset for the first ``shown``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``NeuralEstimator.estimate``'s output, one row per dataset.
+    names, model, fixed, options, level
+        As :func:`estimate_table`.
+    shown : int, optional
+        How many datasets to print a table for; a line says how many there are in all.
+
+    Returns
+    -------
+    str
+        The tables, each under a line naming its dataset and its locations, then the
+        parameterisation of the first dataset's estimates and how the intervals were formed.
+    """
+    parts = []
+    for _, row in table.head(shown).iterrows():
+        name = row["dataset"]
+        if isinstance(name, float) and name.is_integer():
+            name = int(name)
+        parts.append(f"dataset {name!s}: {int(row['n'])} locations"
+                     + (f", {int(row['n_missing'])} missing values left out"
+                        if row.get("n_missing", 0) else ""))
+        parts += estimate_table(row, names, model, fixed, options, level)
+    if len(table) > shown:
+        parts.append(f"… the first {shown} of {len(table)} datasets shown; every one is in the "
+                     "output table")
+    first = table.iloc[0]
+    values = {**{k: float(v) for k, v in fixed.items()}, **{k: float(first[k]) for k in names}}
+    parts += parameterisation_line(model, values, list(fixed), options)
+    parts += textwrap.wrap(f"intervals: the estimator's central {level:.0%} intervals, per "
+                           "parameter (for a practical range, its range's interval mapped, "
+                           "when the range is its only estimated input)", LINE_WIDTH,
+                           subsequent_indent="  ")
+    return "\n".join(parts)

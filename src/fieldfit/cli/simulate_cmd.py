@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 
 from ..data import Observations
-from ..io import write_table
+from ..io import read_table, write_table
 from ..params import parse_assignments, parse_grid
 from .app import app
 from .common import (
@@ -41,14 +41,22 @@ def simulate(
     seed: int = typer.Option(0, help="Random seed."),
     crs: str = typer.Option(None, help="planar, or lonlat (coordinates in degrees, range in "
                             "km)."),
+    value: str = typer.Option("z", help="Name of the simulated column (NAME_0, NAME_1, ... "
+                              "with --replicates); POINTS must not have a column of that name."),
 ):
-    """Simulate a model (values with the nugget as noise) at points or on a grid."""
+    """Simulate a model (values with the nugget as noise) at points or on a grid.
+
+    At POINTS the output keeps every column of POINTS (identifiers, covariates, ...) in
+    their order, then the simulated column(s); a simulated column whose name POINTS already
+    uses is refused (choose another with --value). On a grid the output is the grid's
+    coordinates, then the simulated column(s)."""
     with _reported_errors(), plain_warnings():
         check_table_output(out, "--out")
         if replicates < 1:
             raise ValueError(f"--replicates must be 1 or more, got {replicates}")
         p = parse_assignments(params, option="--params")
         cols = _split(coords)
+        table = None
         if grid is not None and points is not None:
             raise ValueError("give either a POINTS file or --grid, not both")
         if grid is not None:
@@ -64,10 +72,14 @@ def simulate(
             cols = cols[:2] if len(cols) >= 2 else ["x", "y"]
             where = Observations(coords=pts, coord_names=tuple(cols), require_values=False)
         elif points is not None:
-            where = Observations.from_file(points, coords=cols, value=None, time=time,
-                                           require_values=False)
+            table = read_table(points)
+            check_draw_names(table, value, replicates, "POINTS")
+            try:
+                where = Observations.from_dataframe(table, coords=cols, value=None, time=time,
+                                                    require_values=False)
+            except ValueError as e:
+                raise ValueError(f"{points}: {e}") from None
             pts = where.points
-            cols = cols + ([time] if time is not None else [])
         else:
             raise ValueError("give a POINTS file or --grid NXxNY")
         options = {"mean": mean, "nugget": "nugget" in p}
@@ -79,11 +91,97 @@ def simulate(
                                          p), where, p, "--params")
         m = build_from_cli(model, time is not None, options, p)
         draws = m.simulate(pts, p, n_replicates=replicates, seed=seed)
-        df = pd.DataFrame(pts, columns=cols)
-        if replicates == 1:
-            df["z"] = draws[0]
-        else:
-            for i in range(replicates):
-                df[f"z_{i}"] = draws[i]
+        if table is None:
+            table = pd.DataFrame(pts, columns=cols)
+        df = with_draws(table, draws, value, "POINTS" if points is not None else "--grid")
         write_table(df, out)
         typer.echo(f"{len(df)} points × {replicates} replicate(s) written to {out}")
+
+
+def draw_columns(value: str, replicates: int) -> list[str]:
+    """The names of the simulated columns: ``value`` for one replicate, ``value_0``,
+    ``value_1``, ... for several.
+
+    Parameters
+    ----------
+    value : str
+        The name of the simulated column (``--value``).
+    replicates : int
+        The number of replicates.
+
+    Returns
+    -------
+    list of str
+        One name per replicate.
+    """
+    return [value] if replicates == 1 else [f"{value}_{i}" for i in range(replicates)]
+
+
+def _columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a named index (a Parquet file's saved index) as its first column(s), an
+    unnamed one dropped: the columns that the output keeps."""
+    if any(name is not None for name in table.index.names):
+        return table.reset_index()
+    return table.reset_index(drop=True)
+
+
+def check_draw_names(table: pd.DataFrame, value: str, replicates: int, source: str) -> None:
+    """Refuse simulated column names that ``table`` already uses, before any simulation.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The locations' table (POINTS as read).
+    value : str
+        The name of the simulated column (``--value``).
+    replicates : int
+        The number of replicates (:func:`draw_columns`).
+    source : str
+        What the table is, for the message (``"POINTS"``).
+
+    Raises
+    ------
+    ValueError
+        ``value`` is empty, or a simulated column's name is already a column of ``table``
+        (the message names it and the ``--value`` option that avoids the clash).
+    """
+    if not value.strip():
+        raise ValueError("--value must be a non-empty column name")
+    have = set(map(str, _columns(table).columns))
+    taken = [c for c in draw_columns(value, replicates) if c in have]
+    if taken:
+        raise ValueError(f"{source} already has a column {taken[0]!r}, the name of the "
+                         f"simulated values: give them another name with --value (e.g. "
+                         f"--value {value}_sim), or drop that column")
+
+
+def with_draws(table: pd.DataFrame, draws: np.ndarray, value: str, source: str) -> pd.DataFrame:
+    """``table`` with the simulated columns appended after all of its own.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The locations' table: POINTS as read (a named index becomes its first column), or the
+        grid's coordinates.
+    draws : numpy.ndarray
+        The simulations ``(r, n)``, one row per replicate, in the table's row order.
+    value : str
+        The name of the simulated column (:func:`draw_columns`).
+    source : str
+        What the table is, for the error message (``"POINTS"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table: every column of ``table``, then ``value`` (or ``value_0``, ...).
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_draw_names`.
+    """
+    check_draw_names(table, value, len(draws), source)
+    out = _columns(table).copy()
+    for name, draw in zip(draw_columns(value, len(draws)), draws, strict=True):
+        out[name] = draw
+    return out

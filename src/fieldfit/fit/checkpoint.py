@@ -33,13 +33,29 @@ VERSION = 1
 
 
 def fit_key(model, obs, **settings) -> str:
-    """A hash of what a fit's evaluations depend on: the model (its spec), the observations'
-    arrays and the fit's settings (fixed values, starts, priors, tolerances)."""
+    """A hash of what a fit's evaluations depend on.
+
+    Parameters
+    ----------
+    model : Model
+        The model; its ``to_spec()`` (:class:`fieldfit.contract.Model`) describes it.
+    obs : Observations
+        The data: its ``coords``, ``values``, ``times`` and ``covariates`` arrays (the last two
+        may be None) are hashed with their shapes.
+    **settings
+        The fit's other settings (fixed values, starts, priors, tolerances), hashed as JSON
+        (``repr`` for what JSON cannot hold).
+
+    Returns
+    -------
+    str
+        The SHA-256 hex digest.
+    """
     h = hashlib.sha256()
-    spec = model.to_spec() if hasattr(model, "to_spec") else {"class": type(model).__name__}
-    h.update(json.dumps(spec, sort_keys=True, default=repr).encode())
-    for name in ("coords", "values", "times", "covariates"):
-        a = getattr(obs, name, None)
+    h.update(json.dumps(model.to_spec(), sort_keys=True, default=repr).encode())
+    arrays = {"coords": obs.coords, "values": obs.values, "times": obs.times,
+              "covariates": obs.covariates}
+    for name, a in arrays.items():
         h.update(name.encode())
         if a is not None:
             a = np.ascontiguousarray(a, dtype=np.float64)
@@ -52,9 +68,24 @@ def fit_key(model, obs, **settings) -> str:
 class Journal:
     """The evaluations of one fit at ``path``: looked up on resume, appended as computed.
 
-    ``resume=False`` starts a new journal (an existing one at ``path`` is replaced);
-    ``resume=True`` reads the one there (none: a new one), refusing one whose header's key is
-    not ``key`` (a different model, data or settings)."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The journal's file (JSON lines); its folder is made when missing.
+    key : str
+        The fit's :func:`fit_key`.
+    resume : bool, optional
+        False (default): start a new journal (an existing one at ``path`` is replaced).
+        True: read the one there (none: a new one) and append to it.
+
+    Raises
+    ------
+    ValueError
+        With ``resume``: the file at ``path`` is not a fit checkpoint, or its header's key is
+        not ``key`` (a different model, data or settings).
+    OSError
+        The file cannot be read or written.
+    """
 
     def __init__(self, path: str | os.PathLike, key: str, resume: bool = False):
         self.path, self.key = Path(path), key
@@ -71,6 +102,7 @@ class Journal:
             self._write({"fieldfit_fit_checkpoint": VERSION, "key": key})
 
     def _read(self) -> None:
+        """Load the records of the journal at ``path`` (checked against ``key``)."""
         lines = self.path.read_text().splitlines()
         try:
             header = json.loads(lines[0]) if lines else {}
@@ -90,27 +122,69 @@ class Journal:
             self.cache[(rec["s"], rec["k"], tuple(rec["u"]))] = rec
 
     def _write(self, record: Mapping) -> None:
+        """Append ``record`` as one JSON line and flush it."""
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
     def lookup(self, stage: str, kind: str, u: np.ndarray) -> dict | None:
-        """The record of the evaluation ``kind`` ("f": value and gradient, "H": Hessian) at
-        ``u`` in ``stage``, or None."""
+        """The record of an evaluation already made, or None.
+
+        Parameters
+        ----------
+        stage : str
+            The search it belongs to (e.g. ``"fine"``, ``"coarse"``).
+        kind : str
+            ``"f"`` (value and gradient) or ``"H"`` (Hessian).
+        u : numpy.ndarray
+            The unconstrained point ``(k,)``, matched exactly.
+
+        Returns
+        -------
+        dict or None
+            The record (``{"s", "k", "u", ...values}``), counted in ``replayed``; None when
+            the journal has none.
+        """
         rec = self.cache.get((stage, kind, tuple(np.asarray(u, dtype=np.float64).tolist())))
         if rec is not None:
             self.replayed += 1
         return rec
 
     def record(self, stage: str, kind: str, u: np.ndarray, **values) -> None:
+        """Append an evaluation to the journal (flushed at once).
+
+        Parameters
+        ----------
+        stage : str
+            The search it belongs to.
+        kind : str
+            ``"f"`` or ``"H"``.
+        u : numpy.ndarray
+            The unconstrained point ``(k,)``.
+        **values
+            What was computed (scalars or arrays), written as floats or nested lists.
+        """
         clean = {k: (np.asarray(v, dtype=np.float64).tolist() if not np.isscalar(v)
                      else float(v)) for k, v in values.items()}
         self._write({"s": stage, "k": kind,
                      "u": np.asarray(u, dtype=np.float64).tolist(), **clean})
 
     def stage(self, name: str) -> JournalStage:
+        """A view of the journal for the search ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The stage's name.
+
+        Returns
+        -------
+        JournalStage
+            Its lookups and records carry ``name``.
+        """
         return JournalStage(self, name)
 
     def close(self) -> None:
+        """Close the journal's file (its records stay)."""
         if not self._file.closed:
             self._file.close()
 
@@ -122,16 +196,61 @@ class Journal:
 
 class JournalStage:
     """One stage's view of a :class:`Journal` (the coarse and fine searches evaluate different
-    likelihoods at the same u)."""
+    likelihoods at the same u).
+
+    Parameters
+    ----------
+    journal : Journal
+        The journal.
+    name : str
+        The stage's name, recorded with each of its evaluations.
+    """
 
     def __init__(self, journal: Journal, name: str):
         self.journal, self.name = journal, name
 
     def lookup(self, kind: str, u: np.ndarray) -> dict | None:
+        """:meth:`Journal.lookup` in this stage.
+
+        Parameters
+        ----------
+        kind : str
+            ``"f"`` or ``"H"``.
+        u : numpy.ndarray
+            The unconstrained point ``(k,)``.
+
+        Returns
+        -------
+        dict or None
+            The record, or None.
+        """
         return self.journal.lookup(self.name, kind, u)
 
     def record(self, kind: str, u: np.ndarray, **values) -> None:
+        """:meth:`Journal.record` in this stage.
+
+        Parameters
+        ----------
+        kind : str
+            ``"f"`` or ``"H"``.
+        u : numpy.ndarray
+            The unconstrained point ``(k,)``.
+        **values
+            What was computed.
+        """
         self.journal.record(self.name, kind, u, **values)
 
     def stage(self, name: str) -> JournalStage:
+        """A sub-stage ``<this stage>/<name>``.
+
+        Parameters
+        ----------
+        name : str
+            The sub-stage's name.
+
+        Returns
+        -------
+        JournalStage
+            Its view of the same journal.
+        """
         return JournalStage(self.journal, f"{self.name}/{name}")
