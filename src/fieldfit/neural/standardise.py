@@ -2,7 +2,7 @@
 
 A Gaussian-field model y = m(x; β) + Z + ε (Matérn or any other covariance, with nugget τ²) is
 equivariant under the affine maps of the values z → α + β z with β > 0: if z has parameters θ,
-α + β z has the parameters θ' given by
+α + β z has the parameters θ' given by::
 
     mean, beta_intercept            →  α + β · value          ("location")
     variance, nugget                →  β² · value             ("square")
@@ -14,7 +14,7 @@ and the likelihood changes only by the constant factor β⁻ⁿ. A neural estima
 simulations from its prior box, is therefore given each dataset as ``α + β z`` with (α, β)
 chosen so that the standardised values look like the box's centre, and its estimates (and
 interval ends: β > 0 keeps their order) are mapped back exactly by the inverse of the table.
-For a dataset z:
+For a dataset z::
 
     m = median(z)                        (the location parameter is estimated)
       = μ₀                               (it is fixed at μ₀; 0 for a zero mean)
@@ -22,17 +22,14 @@ For a dataset z:
                                           more than half the values equal m)
     β = s₀ / s,  α = c − β m
 
-with (c, s₀) the *target*: the median over the prior's simulations of the datasets' medians
-and robust scales, as measured on the validation simulations when the estimator is trained
-(:func:`value_target`, stored in its metadata as ``value_target``). For estimators saved
-without it (the shipped ones), c is the centre of the location's prior box (its unit scale
-0.5) and s₀ = 1 when the variance-type boxes admit a total variance of 1 (Σ lower ≤ 1 ≤ Σ
-upper), else s₀² = Σ of their centres. (For the shipped prior the simulated median of s is
-0.98, and s₀ = 1 keeps the nugget's 90 % intervals near their coverage on the prior's own
-simulations: 84 % against 87 % unstandardised; s₀² = 1.21, the sum of the centres, gave 77 %.)
-A fixed location μ₀ is its own target, c = μ₀. Because m and s are themselves equivariant
-(m(a + bz) = a + b m(z), s(a + bz) = b s(z)), ``α + β z`` is the same array for z and
-a + b z: the estimates of a + b z are those of z mapped by the table, to rounding.
+with (c, s₀) the *target*: the median over the prior's simulations of the datasets' medians and
+robust scales, as measured on the validation simulations when the estimator is trained
+(:func:`value_target`, stored in its metadata as ``value_target``). For estimators saved without it
+(the shipped ones), c is the centre of the location's prior box (its unit scale 0.5) and s₀ = 1 when
+the variance-type boxes admit a total variance of 1 (Σ lower ≤ 1 ≤ Σ upper), else s₀² = Σ of their
+centres. A fixed location μ₀ is its own target, c = μ₀. Because m and s are themselves equivariant
+(m(a + bz) = a + b m(z), s(a + bz) = b s(z)), ``α + β z`` is the same array for z and a + b z: the
+estimates of a + b z are those of z mapped by the table, to rounding.
 
 What is exact depends on the prior: a **fixed** location μ₀ (a zero mean: μ₀ = 0) allows only
 maps that keep it, α = μ₀(1 − β), so the values are scaled about μ₀, not shifted; a fixed
@@ -62,7 +59,19 @@ LIMIT = 1e150
 
 
 def role(name: str) -> str | None:
-    """"location", "square", "scale", "slope", "invariant", or None (unknown)."""
+    r"""How parameter ``name`` changes under :math:`z \to \alpha + \beta z` (module docstring).
+
+    Parameters
+    ----------
+    name : str
+        A parameter name.
+
+    Returns
+    -------
+    str or None
+        ``"location"``, ``"square"``, ``"scale"``, ``"slope"`` (``beta_*`` other than
+        :data:`ROLES`' entries), ``"invariant"``, or ``None`` (unknown).
+    """
     if name in ROLES:
         return ROLES[name]
     if name in INVARIANT:
@@ -74,10 +83,26 @@ def role(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class ValueMap:
-    """The standardisation a prior allows (module docstring): ``location`` "free", "fixed" or
-    None (no location parameter: a zero mean); ``centre`` c and ``fixed_location`` μ₀;
-    ``scaling`` whether β may differ from 1; ``target_sd`` s₀; ``active`` False when some
-    parameter's role is unknown (``unknown``)."""
+    r"""The standardisation a prior allows (module docstring).
+
+    Build it with :meth:`for_prior`. A dataset's values :math:`z` are given to the network as
+    :math:`\alpha + \beta z` (:meth:`coefficients`) and estimates mapped back (:meth:`back`).
+
+    Parameters
+    ----------
+    names : tuple of str
+        The estimated parameters.
+    location : {"free", "fixed"} or None
+        Whether the location parameter is estimated, fixed, or absent (a zero mean).
+    centre : float
+        The target location c, or the fixed location :math:`\mu_0`.
+    scaling : bool
+        Whether β may differ from 1.
+    target_sd : float
+        The target scale :math:`s_0`.
+    unknown : tuple of str, default ()
+        Parameters whose role is unknown; any disables standardisation.
+    """
 
     names: tuple[str, ...]
     location: str | None
@@ -88,13 +113,29 @@ class ValueMap:
 
     @property
     def active(self) -> bool:
+        """Whether any standardisation is applied (no unknown roles, and a free location or
+        scaling).
+        """
         return not self.unknown and (self.location == "free" or self.scaling)
 
     @classmethod
     def for_prior(cls, prior, target: Mapping | None = None) -> ValueMap:
         """The map allowed by a :class:`~fieldfit.neural.prior.Prior` (estimated and fixed
-        parameters); ``target``: ``{"location": c, "scale": s₀}`` of :func:`value_target`
-        (None: the prior box's rule, module docstring)."""
+        parameters).
+
+        Parameters
+        ----------
+        prior : Prior
+            The estimator's prior.
+        target : mapping or None, optional
+            ``{"location": c, "scale": s0}`` of :func:`value_target` (either key optional; ``None``:
+            the prior box's rule, module docstring).
+
+        Returns
+        -------
+        ValueMap
+            The map.
+        """
         fixed: Mapping[str, float] = prior.fixed
         names = tuple(prior.names)
         unknown = tuple(n for n in (*names, *fixed) if role(n) is None)
@@ -122,8 +163,31 @@ class ValueMap:
         return cls(names, location, centre, scaling, sd, unknown)
 
     def coefficients(self, values: np.ndarray, dataset="") -> tuple[float, float]:
-        """(α, β) for one dataset's values ``(r, n)`` (all finite); ValueError for constant
-        values, or values too large or too small for the estimates to be represented."""
+        r"""The affine map :math:`(\alpha, \beta)` for one dataset's values.
+
+        :math:`m` is the median (or the fixed location), :math:`s` the normal-consistent MAD about
+        :math:`m` (the root mean square about :math:`m` when more than half the values equal it),
+        :math:`\beta = s_0 / s` and :math:`\alpha = c - \beta m`, restricted to what the prior
+        allows (module docstring).
+
+        Parameters
+        ----------
+        values : numpy.ndarray, shape (r, n)
+            The dataset's values (all finite).
+        dataset : optional
+            The dataset's label, for error messages.
+
+        Returns
+        -------
+        tuple of float
+            ``(alpha, beta)``; ``(0.0, 1.0)`` when the map is not active.
+
+        Raises
+        ------
+        ValueError
+            If the values are constant, or too large or too small for the estimates to be
+            represented (β outside ``(1/LIMIT, LIMIT)``).
+        """
         z = np.asarray(values, dtype=np.float64).ravel()
         if np.ptp(z) == 0:
             raise ValueError(f"dataset {dataset!r}: the values are constant (all {z[0]:g}): "
@@ -148,8 +212,25 @@ class ValueMap:
 
     def back(self, name: str, value: np.ndarray, alpha: np.ndarray,
              beta: np.ndarray) -> np.ndarray:
-        """Parameter ``name`` of the original values from its estimate ``value`` on the
-        standardised ones (each ``(B,)``)."""
+        r"""Parameter ``name`` of the original values from its estimate on the standardised ones.
+
+        Parameters
+        ----------
+        name : str
+            The parameter.
+        value : numpy.ndarray, shape (B,)
+            Its estimates on the standardised values.
+        alpha : numpy.ndarray, shape (B,)
+            The datasets' α.
+        beta : numpy.ndarray, shape (B,)
+            The datasets' β.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B,)
+            :math:`(v - \alpha)/\beta` (location), :math:`v/\beta^2` (square), :math:`v/\beta`
+            (scale, slope), or :math:`v` (invariant or unknown).
+        """
         r = role(name)
         if r == "location":
             return (value - alpha) / beta
@@ -161,9 +242,22 @@ class ValueMap:
 
 
 def value_target(values: Sequence[np.ndarray]) -> dict:
-    """``{"location", "scale"}``: the medians over simulated datasets' values ``(r, n)`` of
-    their medians and of their robust scales (MAD about the median), the standardisation's
-    target c and s₀ (stored in a trained estimator's metadata)."""
+    """The standardisation's target c and :math:`s_0` from simulated datasets.
+
+    The medians over the datasets of their medians and of their robust scales (normal-consistent
+    MAD about the median; datasets with a zero MAD are left out, and 1 is used if all are); stored
+    in a trained estimator's metadata.
+
+    Parameters
+    ----------
+    values : sequence of numpy.ndarray
+        The datasets' values, each ``(r, n)``.
+
+    Returns
+    -------
+    dict
+        ``{"location": c, "scale": s0}``.
+    """
     meds = [float(np.median(v)) for v in values]
     mads = [MAD_FACTOR * float(np.median(np.abs(np.asarray(v) - m)))
             for v, m in zip(values, meds, strict=True)]
@@ -172,7 +266,18 @@ def value_target(values: Sequence[np.ndarray]) -> dict:
 
 
 def describe(vmap: ValueMap) -> str:
-    """One line saying what was done, for messages and metadata."""
+    """One line saying what standardisation was done, for messages and metadata.
+
+    Parameters
+    ----------
+    vmap : ValueMap
+        The map.
+
+    Returns
+    -------
+    str
+        The description.
+    """
     if vmap.unknown:
         return (f"values not standardised (the effect of rescaling the values on "
                 f"{list(vmap.unknown)} is not known)")
@@ -187,5 +292,18 @@ def describe(vmap: ValueMap) -> str:
 
 
 def slope_names(names: Sequence[str], coord_names: Sequence[str] = ("x", "y")) -> list[str]:
-    """The mean coefficients of the coordinates among ``names`` (a linear mean)."""
+    """The mean coefficients of the coordinates among ``names`` (a linear mean).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Parameter names.
+    coord_names : sequence of str, default ("x", "y")
+        The coordinates' names.
+
+    Returns
+    -------
+    list of str
+        The names ``beta_<coord>`` present, in the order of ``names``.
+    """
     return [n for n in names if n in {f"beta_{c}" for c in coord_names}]
