@@ -1,18 +1,20 @@
-"""Differentiable log-determinant, solve and quadratic form of a sparse precision matrix.
+r"""Differentiable log-determinant, solve and quadratic form of a sparse precision matrix.
 
 The matrix is Q = (V + Vᵀ)/2, V the values ``(nnz,)`` of a fixed :class:`Pattern` (torch
-float64, differentiable in whatever built them). Treating every stored entry as a variable,
+float64, differentiable in whatever built them). Treating every stored entry as a variable::
 
     ∂ log|Q| / ∂V_ij = Σ_ij,            Σ = Q⁻¹ (selected inverse, on Q's pattern)
     x = Q⁻¹b:   ∂f/∂V_ij = −½ (u_i x_j + u_j x_i),   ∂f/∂b = u,   u = Q⁻¹ ∂f/∂x
     q = bᵀQ⁻¹b: ∂q/∂V_ij = −x_i x_j,                 ∂q/∂b = 2x,  x = Q⁻¹b
 
-(the symmetric part makes every gradient symmetric: grad[k] = grad[transpose[k]]). Moving one
-stored entry V_ij by ε moves Q_ij and Q_ji by ε/2; moving both V_ij and V_ji by ε (a symmetric
-perturbation, e.g. of a parameter on which both depend) changes log|Q| by 2εΣ_ij, the sum of
-the two entries' gradients. A values vector built by differentiable operations from parameters
-θ therefore gets d log|Q|/dθ = tr(Q⁻¹ dQ/dθ) from one factorisation and one selected inversion,
-whatever the number of parameters.
+(the symmetric part makes every gradient symmetric: ``grad[k] = grad[transpose[k]]``). Moving
+one stored entry :math:`V_{ij}` by ε moves :math:`Q_{ij}` and :math:`Q_{ji}` by ε/2; moving
+both :math:`V_{ij}` and :math:`V_{ji}` by ε (a symmetric perturbation, e.g. of a parameter on
+which both depend) changes :math:`\log|Q|` by :math:`2\varepsilon\Sigma_{ij}`, the sum of the
+two entries' gradients. A values vector built by differentiable operations from parameters θ
+therefore gets :math:`d\log|Q|/d\theta = \mathrm{tr}(Q^{-1}\, dQ/d\theta)` from one
+factorisation and one selected inversion (Takahashi et al. 1973), whatever the number of
+parameters.
 
 Usage::
 
@@ -37,12 +39,26 @@ from .sample import sample_cholesky
 
 
 class GMRF:
-    """A zero-mean Gaussian Markov random field x ~ N(0, Q⁻¹), Q = (V + Vᵀ)/2 on ``pattern``.
+    r"""A zero-mean GMRF :math:`x \sim N(0, Q^{-1})`, :math:`Q = (V + V^\top)/2` on ``pattern``.
 
-    Holds the symbolic Cholesky analysis (:class:`SparseCholesky`); :meth:`factorize` returns a
-    :class:`GMRFFactor` through which log|Q|, Q⁻¹b and bᵀQ⁻¹b are differentiable ops. The
-    last factorisation is reused when the same values tensor, with the same contents, is
-    passed again.
+    Holds the symbolic Cholesky analysis (:class:`SparseCholesky`, CHOLMOD) of ``pattern``;
+    :meth:`factorize` returns a :class:`GMRFFactor` through which :math:`\log|Q|`,
+    :math:`Q^{-1}b` and :math:`b^\top Q^{-1} b` are differentiable ops. The last factorisation is
+    reused when the same values tensor, with the same contents, is passed again.
+
+    Parameters
+    ----------
+    pattern : Pattern or scipy.sparse matrix
+        Q's pattern, with its whole diagonal.
+    ordering : str, default "default"
+        CHOLMOD fill-reducing ordering (see :class:`SparseCholesky`).
+    mode : {"supernodal", "simplicial"}, default "supernodal"
+        CHOLMOD factorisation mode.
+
+    Raises
+    ------
+    ValueError
+        If the pattern lacks a diagonal entry or the analysis fails.
     """
 
     def __init__(self, pattern, ordering: str = "default", mode: str = "supernodal"):
@@ -55,7 +71,26 @@ class GMRF:
         return f"GMRF(n={self.n}, nnz={self.pattern.nnz})"
 
     def factorize(self, values: torch.Tensor) -> GMRFFactor:
-        """Factor Q for values ``(nnz,)``; ValueError if Q is not positive definite."""
+        """Factorise Q for the given values.
+
+        Parameters
+        ----------
+        values : torch.Tensor or array_like
+            ``(nnz,)`` float64 values on the pattern (differentiable).
+
+        Returns
+        -------
+        GMRFFactor
+
+        Raises
+        ------
+        ValueError
+            If ``values`` has the wrong shape or dtype.
+        fieldfit.errors.NumericalFailure
+            If a value is not finite.
+        fieldfit.errors.NotPositiveDefinite
+            If Q is not positive definite.
+        """
         if not isinstance(values, torch.Tensor):
             values = torch.as_tensor(np.asarray(values, dtype=np.float64))
         if values.shape != (self.pattern.nnz,):
@@ -72,11 +107,21 @@ class GMRF:
 
 
 class GMRFFactor:
-    """One factorisation of Q for a values tensor: differentiable log|Q|, Q⁻¹b, bᵀQ⁻¹b.
+    r"""One factorisation of Q for a values tensor, with differentiable ops.
+
+    The ops are :math:`\log|Q|`, :math:`Q^{-1}b` and :math:`b^\top Q^{-1}b`.
 
     The Cholesky factor and the selected inverse are computed once and shared by all the ops
-    (forward and backward) on these values. ``factor`` is the numpy-level
-    :class:`CholeskyFactor`.
+    (forward and backward) on these values. Made by :meth:`GMRF.factorize`.
+
+    Parameters
+    ----------
+    gmrf : GMRF
+        The owner.
+    values : torch.Tensor
+        ``(nnz,)`` values that were factorised.
+    factor : CholeskyFactor
+        The numpy-level factor (kept as ``factor``).
     """
 
     def __init__(self, gmrf: GMRF, values: torch.Tensor, factor: CholeskyFactor):
@@ -89,29 +134,97 @@ class GMRFFactor:
         self._inverse: torch.Tensor | None = None
 
     def logdet(self) -> torch.Tensor:
-        """log|Q|, a 0-d tensor; gradient Q⁻¹ on the pattern (one selected inversion)."""
+        r""":math:`\log|Q|`; its gradient is :math:`Q^{-1}` on the pattern (one selected inversion).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d.
+        """
         return _LogDet.apply(self.values, self)
 
     def solve(self, b) -> torch.Tensor:
-        """Q⁻¹b for b ``(n,)`` or ``(n, k)``, differentiable in the values and in b."""
+        """:math:`Q^{-1} b`, differentiable in the values and in b.
+
+        Parameters
+        ----------
+        b : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+        Returns
+        -------
+        torch.Tensor
+            The shape of ``b``.
+
+        Raises
+        ------
+        ValueError
+            If ``b`` does not have n rows.
+        """
         return _Solve.apply(self.values, self._rhs(b), self)
 
     def quad_form(self, b) -> torch.Tensor:
-        """bᵀQ⁻¹b: a 0-d tensor for b ``(n,)``, ``(k,)`` (one per column) for b ``(n, k)``."""
+        r""":math:`b^\top Q^{-1} b`, differentiable in the values and in b.
+
+        Parameters
+        ----------
+        b : array_like or torch.Tensor
+            ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d for b ``(n,)``; ``(k,)``, one per column, for b ``(n, k)``.
+
+        Raises
+        ------
+        ValueError
+            If ``b`` does not have n rows.
+        """
         return _QuadForm.apply(self.values, self._rhs(b), self)
 
     def inverse_on(self, pattern: Pattern | None = None) -> torch.Tensor:
-        """Q⁻¹ on ``pattern`` (default: Q's own) as values ``(nnz,)``; not differentiable."""
+        """:math:`Q^{-1}` on a pattern, as values; not differentiable.
+
+        Parameters
+        ----------
+        pattern : Pattern or None, optional
+            Target pattern (default: Q's own, cached).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz,)`` values.
+        """
         if pattern is None:
             return self._inverse_on_pattern()
         return torch.from_numpy(self.factor.inverse_on(pattern))
 
     def variances(self) -> torch.Tensor:
-        """diag Q⁻¹ ``(n,)``: the marginal variances; not differentiable."""
+        r"""The marginal variances :math:`\mathrm{diag}\, Q^{-1}`; not differentiable.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n,)``.
+        """
         return torch.from_numpy(self.factor.variances())
 
     def sample(self, n_samples: int | None = None, seed=None) -> torch.Tensor:
-        """Draws of N(0, Q⁻¹) by the Cholesky factor: ``(n,)``, or ``(n_samples, n)``."""
+        """Draws of :math:`N(0, Q^{-1})` by the Cholesky factor (:func:`sample_cholesky`).
+
+        Parameters
+        ----------
+        n_samples : int or None, optional
+            Number of draws; None for one ``(n,)`` draw.
+        seed : None, int, numpy.random.Generator or torch.Generator, optional
+            Source of the standard normals.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n,)`` or ``(n_samples, n)``.
+        """
         return sample_cholesky(self.factor, n_samples=n_samples, seed=seed)
 
     def _inverse_on_pattern(self) -> torch.Tensor:
@@ -128,17 +241,75 @@ class GMRFFactor:
 
 
 def logdet(gmrf: GMRF, values: torch.Tensor) -> torch.Tensor:
-    """log|Q| for values ``(nnz,)`` on ``gmrf.pattern`` (see :class:`GMRFFactor`)."""
+    r""":math:`\log|Q|` for values on ``gmrf.pattern`` (see :class:`GMRFFactor`).
+
+    Parameters
+    ----------
+    gmrf : GMRF
+        The GMRF (its pattern and symbolic analysis).
+    values : torch.Tensor
+        ``(nnz,)`` float64 values of Q on ``gmrf.pattern``.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, differentiable in ``values``.
+
+    Raises
+    ------
+    fieldfit.errors.NotPositiveDefinite
+        If Q is not positive definite.
+    """
     return gmrf.factorize(values).logdet()
 
 
 def solve(gmrf: GMRF, values: torch.Tensor, b) -> torch.Tensor:
-    """Q⁻¹b, b ``(n,)`` or ``(n, k)``."""
+    """:math:`Q^{-1} b`, differentiable in the values and in b.
+
+    Parameters
+    ----------
+    gmrf : GMRF
+        The GMRF (its pattern and symbolic analysis).
+    values : torch.Tensor
+        ``(nnz,)`` float64 values of Q on ``gmrf.pattern``.
+    b : array_like or torch.Tensor
+        ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``b``.
+
+    Raises
+    ------
+    fieldfit.errors.NotPositiveDefinite
+        If Q is not positive definite.
+    """
     return gmrf.factorize(values).solve(b)
 
 
 def quad_form(gmrf: GMRF, values: torch.Tensor, b) -> torch.Tensor:
-    """bᵀQ⁻¹b (per column of b)."""
+    r""":math:`b^\top Q^{-1} b` (per column of b), differentiable in the values and in b.
+
+    Parameters
+    ----------
+    gmrf : GMRF
+        The GMRF (its pattern and symbolic analysis).
+    values : torch.Tensor
+        ``(nnz,)`` float64 values of Q on ``gmrf.pattern``.
+    b : array_like or torch.Tensor
+        ``(n,)`` or ``(n, k)`` right-hand side(s).
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, or ``(k,)`` for b ``(n, k)``.
+
+    Raises
+    ------
+    fieldfit.errors.NotPositiveDefinite
+        If Q is not positive definite.
+    """
     return gmrf.factorize(values).quad_form(b)
 
 
