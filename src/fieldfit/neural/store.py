@@ -17,7 +17,7 @@ Layout of the store (a directory; ``N = n_samples``, ragged data padded)::
 
 Every array but ``done`` is chunked along N by ``chunk_size`` (``done`` one element a chunk file),
 ``n_max`` and ``r_max`` come from the design and the replicates (:func:`max_points`,
-:func:`max_replicates`). Root attributes: ``spec`` (``spec.to_dict()``), ``seed``, ``n_samples``,
+``spec.rows_range``). Root attributes: ``spec`` (``spec.to_dict()``), ``seed``, ``n_samples``,
 ``chunk_size``, ``param_names``, ``n_max``, ``r_max``, ``fieldfit_version``.
 
 Resume: the store is created atomically (built under a temporary name, then renamed). A chunk is
@@ -54,8 +54,23 @@ MAX_LOCAL_WORKERS = 32
 
 
 def max_points(design) -> int:
-    """The largest number of locations ``design`` can draw (``n_max``; ``ny * nx`` for a grid;
-    the largest over the designs of a mixture)."""
+    """The largest number of locations ``design`` can draw.
+
+    Parameters
+    ----------
+    design : object
+        A design with an ``n_range`` property (:mod:`fieldfit.neural.designs`).
+
+    Returns
+    -------
+    int
+        ``n_max`` (``ny * nx`` for a grid; the largest over the designs of a mixture).
+
+    Raises
+    ------
+    ValueError
+        If the design has no ``n_range``.
+    """
     if not hasattr(design, "n_range"):
         raise ValueError(f"cannot tell the largest number of locations of {design!r}: "
                          "give it an n_range property")
@@ -199,10 +214,40 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
                      chunk_size: int = 256, scheduler=None, progress: bool = True) -> Path:
     """Simulate samples ``0 .. n_samples-1`` of the run with ``seed`` into the Zarr store ``path``.
 
-    ``scheduler``: ``None`` (a LocalCluster of one-thread worker processes, one a CPU, shut down
-    afterwards), ``"synchronous"`` (in process, no cluster) or the address of a running Dask
-    scheduler (not shut down). Chunks already done in an existing store are skipped (resume);
-    see the module docstring for layout and guarantees.
+    Chunks already done in an existing store are skipped (resume); see the module docstring for
+    layout and guarantees. An interrupted run's exception carries a note saying how many chunks
+    are complete.
+
+    Parameters
+    ----------
+    spec : SimulationSpec
+        What to simulate.
+    path : str or pathlib.Path
+        The store (a directory; created if missing or empty).
+    n_samples : int
+        Number of samples, at least 1.
+    seed : int, default 0
+        The run's seed, at least 0.
+    chunk_size : int, default 256
+        Samples per chunk (one Dask task each), at least 1.
+    scheduler : str or None, optional
+        ``None`` (a LocalCluster of one-thread worker processes, one a CPU, shut down
+        afterwards), ``"synchronous"`` (in process, no cluster) or the address of a running Dask
+        scheduler (not shut down).
+    progress : bool, default True
+        Show a progress bar over chunks.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not a :class:`SimulationSpec`, a count or the scheduler is invalid, or an
+        existing store was made with other arguments (naming what differs) or is not a fieldfit
+        simulation store.
     """
     path = Path(path)
     if not isinstance(spec, SimulationSpec):
@@ -280,7 +325,23 @@ def _sample(block: dict[str, np.ndarray], j: int) -> Sample:
 def load_samples(path, indices=None) -> list[Sample]:
     """Samples ``indices`` (all when ``None``) of the store at ``path``, in that order, float64.
 
-    Raises ``ValueError`` if any of them is in a chunk not simulated yet.
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The store.
+    indices : sequence of int or None, optional
+        Sample indices in ``0 .. n_samples - 1``.
+
+    Returns
+    -------
+    list of Sample
+        The samples, padding removed.
+
+    Raises
+    ------
+    ValueError
+        If the store is missing or not a simulation store, an index is invalid or out of range,
+        or a sample is in a chunk not simulated yet.
     """
     root = _open(path)
     cs = root.attrs["chunk_size"]
@@ -305,6 +366,20 @@ class ZarrSamples:
 
     Item ``i`` is sample ``indices[i]`` of the run (the samples of done chunks, in order); chunks
     are read whole and the last ``cache_chunks`` kept. Picklable (reopens the store lazily).
+    Indexing takes integers (negative ones count from the end) or slices (giving lists), and
+    raises ``TypeError`` or ``IndexError`` as a list does.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The store.
+    cache_chunks : int, default 4
+        Chunks kept in memory (at least 1).
+
+    Raises
+    ------
+    ValueError
+        If the store is missing or not a fieldfit simulation store.
     """
 
     def __init__(self, path, cache_chunks: int = 4):
