@@ -12,7 +12,7 @@ import torch
 import fieldfit
 from fieldfit import Observations, models, priors
 from fieldfit.errors import NumericalFailure
-from fieldfit.fit.mcmc import default_priors, log_jacobian
+from fieldfit.fit.mcmc import ConvergenceWarning, default_priors, log_jacobian
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -33,7 +33,7 @@ def mean_case():
     y = m.simulate(x, {**MEAN_FIX, "mean": 0.5}, seed=1)[0]
     obs = Observations(coords=x, values=y)
     post = fieldfit.sample(m, obs, fix=MEAN_FIX, priors={"mean": MEAN_PRIOR}, chains=2,
-                           draws=250, warmup=50, seed=3, progress=False)
+                           draws=250, warmup=50, seed=3, cores=1, progress=False)
     return m, obs, post
 
 
@@ -45,7 +45,7 @@ def variance_case():
     y = m.simulate(x, {"variance": 1.5, "range": 0.3}, seed=5)[0]
     obs = Observations(coords=x, values=y)
     post = fieldfit.sample(m, obs, fix={"range": 0.3}, priors={"variance": IG}, chains=2,
-                           draws=250, warmup=50, seed=1, progress=False)
+                           draws=250, warmup=50, seed=1, cores=1, progress=False)
     return m, obs, post
 
 
@@ -167,7 +167,7 @@ def test_seed_reproducible():
     x = _points(15, 4)
     m = models.build("exponential")
     obs = Observations(coords=x, values=m.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=2)[0])
-    kw = dict(fix=MEAN_FIX, chains=2, draws=15, warmup=15, progress=False)
+    kw = dict(fix=MEAN_FIX, chains=2, draws=15, warmup=15, cores=1, progress=False)
     a = fieldfit.sample(m, obs, seed=7, **kw)
     torch.manual_seed(123)   # another global state: the same draws
     b = fieldfit.sample(m, obs, seed=7, **kw)
@@ -194,7 +194,7 @@ def test_every_engine(name, options):
     obs = Observations(coords=x, values=y)
     m = models.build(name, **options)
     post = fieldfit.sample(m, obs, chains=2, draws=15, warmup=30, seed=0, max_tree_depth=6,
-                           progress=False)
+                           cores=1, progress=False)
     assert set(post.draws) == {"variance", "range", "nugget", "mean"}
     assert post.shape == (2, 15)
     for v in post.draws.values():
@@ -315,7 +315,8 @@ def test_ctrl_c_keeps_the_finished_chains():
     base = models.build("exponential", profile_mean=False)
     obs = Observations(coords=x, values=base.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=4)[0])
     probe = _Interrupting(base, 10**9)
-    kw = dict(fix=MEAN_FIX, chains=3, draws=20, warmup=10, init={"mean": 0.0}, progress=False)
+    kw = dict(fix=MEAN_FIX, chains=3, draws=20, warmup=10, init={"mean": 0.0}, cores=1,
+              progress=False)
     fieldfit.sample(probe, obs, **kw)
     per_chain = probe.calls // 3
     m = _Interrupting(base, int(per_chain * 1.5))   # in the second chain
@@ -444,3 +445,122 @@ def test_an_mle_start_on_the_search_box_edge_warns_only_without_a_prior_box():
                                  progress=False, stderr=False)
             assert post.mle.params["range"] == pytest.approx(given.params["range"], rel=2e-3)
             assert post.mle.loglik == pytest.approx(given.loglik, abs=1e-4)
+
+
+def _mean_only(n=15, seed=4):
+    """The covariance fixed, the constant mean free: a one-parameter posterior."""
+    x = _points(n, seed)
+    m = models.build("exponential")
+    return m, Observations(coords=x, values=m.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=2)[0])
+
+
+def test_the_draws_do_not_depend_on_the_number_of_cores():
+    # chain c is seeded from (seed, c) alone, and runs on one torch thread wherever it runs
+    import warnings
+
+    m, obs = _mean_only()
+    kw = dict(fix=MEAN_FIX, chains=2, draws=10, warmup=10, seed=7, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        here = fieldfit.sample(m, obs, cores=1, **kw)
+        spawned = fieldfit.sample(m, obs, cores=2, **kw)
+    np.testing.assert_array_equal(here.draws["mean"], spawned.draws["mean"])
+    for k in ("lp", "step_size", "tree_depth", "diverging"):
+        np.testing.assert_array_equal(here.stats[k], spawned.stats[k])
+    assert not np.array_equal(here.draws["mean"][0], here.draws["mean"][1])
+    assert here.evaluations == spawned.evaluations
+
+
+@pytest.mark.filterwarnings("ignore::fieldfit.fit.mcmc.ConvergenceWarning")
+def test_the_default_warmup_fits_the_draws():
+    from fieldfit.fit.mcmc import MAX_WARMUP, MIN_WARMUP, default_cores, default_warmup
+
+    assert (MIN_WARMUP, MAX_WARMUP) == (200, 1000)
+    assert [default_warmup(d) for d in (1, 199, 200, 500, 1000, 5000)] == \
+        [200, 200, 200, 500, 1000, 1000]
+    assert default_cores(1) == 1 and 1 <= default_cores(64) <= 64
+    m, obs = _mean_only()
+    post = fieldfit.sample(m, obs, fix=MEAN_FIX, chains=1, draws=5, seed=0, progress=False)
+    assert post.warmup == 200 and post.shape == (1, 5)
+    assert post.to_inference_data().attrs["warmup"] == 200
+    with pytest.raises(ValueError, match="cores must be an integer"):
+        fieldfit.sample(m, obs, fix=MEAN_FIX, cores=0)
+    with pytest.raises(ValueError, match="warmup must be an integer"):
+        fieldfit.sample(m, obs, fix=MEAN_FIX, warmup=-1)
+
+
+def test_a_short_run_warns_once_and_lists_every_failed_check():
+    m, obs = _mean_only()
+    kw = dict(fix=MEAN_FIX, chains=2, draws=15, warmup=15, seed=7, cores=1, progress=False)
+    with pytest.warns(ConvergenceWarning) as caught:
+        post = fieldfit.sample(m, obs, **kw)
+    assert len([w for w in caught if "convergence" in str(w.message)]) == 1
+    checks = {(w["check"], w["parameter"]) for w in post.warnings}
+    assert {("rhat", "mean"), ("ess_bulk", "mean")} <= checks   # 30 draws: ESS < 200
+    summary = post.summary()["mean"]
+    rhat = next(w for w in post.warnings if w["check"] == "rhat")
+    assert rhat["value"] == pytest.approx(summary["rhat"]) and rhat["value"] > 1.01
+    assert "R-hat of mean is" in rhat["message"] and "\n" not in rhat["message"]
+    # a tree of depth 1 at most: every transition reaches the limit (or diverges)
+    with pytest.warns(ConvergenceWarning):
+        shallow = fieldfit.sample(m, obs, **{**kw, "max_tree_depth": 1})
+    depth = shallow.stats["tree_depth"]
+    assert depth.max() == 1 and shallow.to_inference_data().attrs["max_tree_depth"] == 1
+    hit = next(w for w in shallow.warnings if w["check"] == "tree_depth")
+    assert hit["value"] == int((depth == 1).sum()) and hit["threshold"] == 1
+
+
+def test_the_convergence_checks_on_synthetic_draws():
+    from fieldfit.fit.mcmc import check_convergence
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=(4, 1000))
+    stats = {"diverging": np.zeros((4, 1000), bool), "tree_depth": np.full((4, 1000), 3)}
+    mixed = az.from_dict(posterior={"a": good, "b": rng.normal(size=(4, 1000))},
+                         sample_stats=stats, attrs={"max_tree_depth": 10})
+    assert check_convergence(mixed) == []
+    # chain means apart (R-hat), a random walk (few effective draws), 3 divergences and
+    # 5 transitions at the maximum depth
+    shifted = good + np.arange(4)[:, None]
+    walk = np.cumsum(rng.normal(size=(4, 1000)), axis=1)
+    stats["diverging"][1, [3, 50, 70]] = True
+    stats["tree_depth"][2, :5] = 10
+    bad = az.from_dict(posterior={"a": shifted, "b": walk}, sample_stats=stats,
+                       attrs={"max_tree_depth": 10})
+    found = {(w["check"], w["parameter"]): w for w in check_convergence(bad)}
+    assert {("rhat", "a"), ("rhat", "b"), ("ess_bulk", "b"), ("ess_tail", "b"),
+            ("divergences", None), ("tree_depth", None)} <= set(found)
+    assert found[("ess_bulk", "b")]["threshold"] == 400
+    assert found[("divergences", None)]["value"] == 3
+    assert found[("tree_depth", None)]["value"] == 5
+    assert found[("rhat", "a")]["value"] == pytest.approx(float(az.rhat(bad)["a"]))
+    # no maximum depth known: no depth check
+    plain = az.from_dict(posterior={"a": good}, sample_stats={"tree_depth": stats["tree_depth"]})
+    assert check_convergence(plain) == []
+    assert [w["check"] for w in check_convergence(plain, max_tree_depth=10)] == ["tree_depth"]
+
+
+def test_progress_bars_only_on_a_terminal(capfd):
+    m, obs = _mean_only()
+    kw = dict(fix=MEAN_FIX, chains=1, draws=5, warmup=5, seed=0, cores=1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fieldfit.sample(m, obs, **kw)                   # stderr is captured: not a terminal
+        assert "%|" not in capfd.readouterr().err
+        fieldfit.sample(m, obs, progress=True, **kw)
+        assert "%|" in capfd.readouterr().err
+
+
+def test_ctrl_c_in_a_worker_keeps_the_draws_so_far():
+    # a KeyboardInterrupt inside a worker (as the stop event raises it) ends that chain with
+    # its draws so far and stops the others: the longest interrupted chain is kept
+    x = _points(15, 10)
+    base = models.build("exponential", profile_mean=False)
+    obs = Observations(coords=x, values=base.simulate(x, {**MEAN_FIX, "mean": 0.0}, seed=4)[0])
+    kw = dict(fix=MEAN_FIX, chains=2, draws=200, warmup=10, init={"mean": 0.0}, cores=2,
+              progress=False)
+    with pytest.warns(UserWarning, match="interrupted"):
+        post = fieldfit.sample(_Interrupting(base, 150), obs, **kw)
+    assert post.interrupted and post.shape[0] == 1 and 0 < post.shape[1] < 200

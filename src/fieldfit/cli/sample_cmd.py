@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import typer
 
-from ..fit.mcmc import prior_dict
+from ..fit.mcmc import MAX_WARMUP, MIN_WARMUP, ConvergenceWarning, prior_dict
 from ..io import table_bytes, write_set
 from ..prior_spec import GRAMMAR, parse_priors
 from .app import app
@@ -24,7 +25,7 @@ from .outputs import (
     two_step_interrupt,
 )
 
-#: kinds of the posterior predictive (fieldfit.fit.mcmc.PosteriorSample.predict)
+#: kinds of the posterior predictive (:meth:`fieldfit.fit.mcmc.PosteriorSample.predict`)
 PREDICT_KINDS = ("simple", "universal")
 
 
@@ -38,9 +39,14 @@ def sample(
     prior: list[str] = typer.Option(
         [], help="A prior, repeatable: " + GRAMMAR + ". Default: PC priors for ranges and "
         "variances scaled to the data, wide ones elsewhere (fieldfit.fit.mcmc.default_priors)."),
-    chains: int = typer.Option(4, help="Chains (run one after another)."),
+    chains: int = typer.Option(4, help="Chains."),
     draws: int = typer.Option(1000, help="Draws kept per chain."),
-    warmup: int = typer.Option(1000, help="Warm-up (adaptation) steps per chain."),
+    warmup: int = typer.Option(
+        None, help=f"Warm-up (adaptation) steps per chain. Default: as many as --draws, at "
+        f"least {MIN_WARMUP} and at most {MAX_WARMUP}."),
+    cores: int = typer.Option(
+        None, help="Processes running chains at once. Default: one per chain, at most one "
+        "per CPU. The draws do not depend on it."),
     seed: int = typer.Option(0, help="Seed: the same seed gives the same draws."),
     summary: Path = typer.Option(None, help="Where to write the summary JSON."),
     plots: Path = typer.Option(None, help="Folder for trace.png and pair.png."),
@@ -49,14 +55,18 @@ def sample(
     kind: str = typer.Option("simple", help="Predictive: simple (each draw's mean "
                              "coefficients: the posterior predictive) or universal."),
     predict_draws: int = typer.Option(200, help="Draws the predictive mixes over."),
-    progress: bool = typer.Option(True, help="Show progress bars."),
+    progress: bool = typer.Option(None, help="Show progress bars (default: on a terminal)."),
     **options,
 ):
     """Sample the posterior of a model's parameters by NUTS; write the draws (NetCDF), a
     summary (JSON), trace and pair plots (PNG) and posterior predictive kriging.
 
+    The chains start from the maximum likelihood fit and run in parallel processes (--cores).
     Every option, prior and output path is checked before sampling starts; the outputs are
-    written together at the end. Ctrl-C keeps the draws so far: they go to OUT's name +
+    written together at the end. Failed convergence checks (R-hat above 1.01, bulk or tail
+    ESS below 100 per chain, divergent transitions, transitions at the maximum tree depth)
+    are printed as warnings, one line each, and listed under 'warnings' in the summary JSON;
+    the exit status stays 0. Ctrl-C keeps the draws so far: they go to OUT's name +
     '.interrupted.nc' (exit status 130; the outputs untouched). The model options are
     those of 'fieldfit fit'."""
     a = SimpleNamespace(**{k: v for k, v in locals().items() if k != "options"}, **options)
@@ -70,11 +80,11 @@ def _plan(a):
 
     if a.kind not in PREDICT_KINDS:
         raise ValueError(f"--kind {a.kind!r}: choose one of {', '.join(PREDICT_KINDS)}")
-    for name in ("chains", "draws", "predict_draws"):
-        if getattr(a, name) < 1:
+    for name in ("chains", "draws", "predict_draws", "cores"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be 1 or more, got "
                              f"{getattr(a, name)}")
-    if a.warmup < 0:
+    if a.warmup is not None and a.warmup < 0:
         raise ValueError(f"--warmup must be 0 or more, got {a.warmup}")
     check_output(a.out, "--out", (".nc",))
     if a.summary is not None:
@@ -111,14 +121,18 @@ def _run(a, plan, priors, interrupted) -> None:
     """Sample, then write every output as one set (Ctrl-C: the draws so far beside OUT)."""
     from ..fit.mcmc import sample as run_sample
 
-    with _reported_errors():
+    with _reported_errors(), warnings.catch_warnings():
+        # printed below, one line per failed check, instead of as one Python warning
+        warnings.simplefilter("ignore", ConvergenceWarning)
         try:
             post = run_sample(plan.model, plan.train, priors=priors, fix=plan.fixed,
-                              chains=a.chains, draws=a.draws, warmup=a.warmup, seed=a.seed,
-                              progress=a.progress)
+                              chains=a.chains, draws=a.draws, warmup=a.warmup,
+                              cores=a.cores, seed=a.seed, progress=a.progress)
         except KeyboardInterrupt:
             typer.secho("interrupted before any draw was kept: nothing written", err=True)
             raise typer.Exit(code=INTERRUPTED) from None
+    for w in post.warnings:
+        typer.secho(f"warning: {w['message']}", fg="yellow", err=True)
     if post.interrupted:
         write_set([(interrupted, post.to_netcdf_bytes())])
         typer.echo(post.summary_table())
@@ -150,18 +164,48 @@ def _run(a, plan, priors, interrupted) -> None:
 
 
 def summary_json(post) -> dict:
-    """``{"params": {name: {mean, sd, q2.5, q50, q97.5, rhat, ess_bulk, ess_tail}}, "n",
-    "seconds", "divergences", ...}``."""
+    """The summary JSON of ``fieldfit sample --summary``.
+
+    Parameters
+    ----------
+    post : PosteriorSample
+        The draws (:func:`fieldfit.sample`).
+
+    Returns
+    -------
+    dict
+        ``params`` (``{name: {mean, sd, q2.5, q50, q97.5, rhat, ess_bulk, ess_tail}}``),
+        ``n``, ``seconds``, ``divergences``, ``model``, ``engine``, ``chains``, ``draws``,
+        ``warmup``, ``seed``, ``fixed``, ``priors`` and ``warnings``: the failed
+        convergence checks, a list of dicts with ``check``, ``parameter``, ``value``,
+        ``threshold`` and ``message`` (:func:`fieldfit.fit.mcmc.check_convergence`), empty
+        when every check passed.
+    """
     c, d = post.shape
     return {"params": post.summary(), "n": post.n, "seconds": post.seconds,
             "divergences": post.divergences, "model": post.model.name,
             "engine": post.model.engine_name, "chains": c, "draws": d, "warmup": post.warmup,
             "seed": post.seed, "fixed": post.fixed,
-            "priors": {k: prior_dict(v) for k, v in post.priors.items()}}
+            "priors": {k: prior_dict(v) for k, v in post.priors.items()},
+            "warnings": post.warnings}
 
 
 def plot_files(post, folder: Path) -> list[tuple[Path, bytes]]:
-    """``trace.png`` and ``pair.png`` (ArviZ, matplotlib's Agg backend) as file contents."""
+    """The trace and pair plots of the draws (ArviZ, matplotlib's Agg backend).
+
+    Parameters
+    ----------
+    post : PosteriorSample
+        The draws (:func:`fieldfit.sample`).
+    folder : Path
+        Where the plots are to go.
+
+    Returns
+    -------
+    list of (Path, bytes)
+        ``folder / "trace.png"`` and ``folder / "pair.png"`` with their PNG contents, for
+        :func:`fieldfit.io.write_set`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,8 +27,13 @@ posterior predictive. See :func:`default_priors` for the priors used when none i
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import math
+import os
+import pickle
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -41,7 +46,7 @@ from ..contract import check_model
 from ..params import DTYPE, Interval, LogInterval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
-from ..settings import settings
+from ..settings import current, settings
 from .mle import NUMERICAL_FAILURES, SearchEdgeWarning, check_identifiable, feasible, search_box
 
 #: PC priors' tail probabilities: P(range < ρ₀) = P(σ > σ₀) = 0.05
@@ -61,9 +66,21 @@ JITTER = 0.5
 #: (``fieldfit.settings``: matern_table_min = 0) at this step in log-distance: relative error
 #: about 3·10⁻⁹ (the error scales as step⁴: 10⁻¹¹ at the default 2.5·10⁻³), far below any
 #: Monte-Carlo error, for ~2,000 Bessel nodes per evaluation instead of six Bessel calls per
-#: entry (ℓ + ∇ℓ at n = 100 with ν free: 6.8 ms against 22 ms; docs/benchmarks.md)
+#: entry (a few times faster with ν free; docs/benchmarks.md)
 TABLE_STEP = 1e-2
 MAX_JITTER_SD = 1.0
+#: the default warm-up is the number of draws, at least MIN_WARMUP and at most MAX_WARMUP
+#: steps (:func:`default_warmup`). 200 is the shortest warm-up on which Pyro runs Stan's full
+#: adaptation schedule with two slow windows (75 steps of step-size adaptation, mass-matrix
+#: windows of 25 and 50 steps, 50 final steps): the mass matrix is then estimated from 50
+#: warm-up draws; shorter warm-ups shrink every window (Stan's 15/75/10 % fallback)
+MIN_WARMUP = 200
+MAX_WARMUP = 1000
+#: convergence checks (:func:`check_convergence`), as Stan, PyMC and ArviZ make them: split
+#: R-hat at most RHAT_MAX, bulk and tail ESS at least MIN_ESS_PER_CHAIN per chain (Vehtari et
+#: al. 2021), no divergent transition, no transition at the maximum tree depth
+RHAT_MAX = 1.01
+MIN_ESS_PER_CHAIN = 100
 
 
 # --- priors ------------------------------------------------------------------------------------
@@ -102,7 +119,7 @@ def default_priors(model, obs, space: ParamSpace | None = None) -> dict[str, Dis
         profiled.profile_mean = True
         beta, beta_se = profiled.estimate_mean(obs, covariance)
     sd, dim = _data_sd(obs), obs.dim
-    diameter = float(model.diameter(obs)) if hasattr(model, "diameter") else obs.diameter()
+    diameter = float(model.diameter(obs))
     span = float(np.ptp(obs.times)) if obs.times is not None else 0.0
     out: dict[str, Distribution] = {}
     for p in space:
@@ -229,11 +246,43 @@ QUANTILES = {"q2.5": 0.025, "q50": 0.5, "q97.5": 0.975}
 
 @dataclass
 class PosteriorSample:
-    """Posterior draws of a model's free parameters, mean coefficients included.
+    """Posterior draws of a model's free parameters, mean coefficients included, as
+    :func:`sample` returns them.
 
-    ``draws``: ``{name: (chains, draws)}`` natural values; ``stats``: ``diverging``, ``lp``
-    (log posterior density of u, up to a constant), ``loglik`` (ℓ) and ``step_size``, each
-    ``(chains, draws)``; ``fixed``: the fixed parameters' values.
+    Attributes
+    ----------
+    model : Model
+        The sampled model (with ``profile_mean=False``: the mean coefficients are sampled).
+    obs : Observations
+        The data.
+    draws : dict of str to ndarray
+        ``{name: (chains, draws)}``: the natural values of every free parameter.
+    stats : dict of str to ndarray
+        Per draw, each ``(chains, draws)``: ``diverging`` (the transition diverged), ``lp``
+        (log posterior density of u, up to a constant), ``loglik`` (ℓ), ``step_size`` and
+        ``tree_depth`` (the doublings of the NUTS tree).
+    fixed : dict of str to float
+        The fixed parameters' values.
+    priors : dict of str to Distribution
+        Every free parameter's prior, given or default.
+    seconds : float
+        Wall time of :func:`sample`.
+    interrupted : bool
+        Ctrl-C stopped the sampling: the draws are those kept so far.
+    warmup : int
+        Warm-up steps per chain.
+    seed : int
+        The seed.
+    mle : FitResult or None
+        The maximum likelihood fit the chains started from (None with ``init``).
+    message : str
+        A note on the run (evaluations of the potential).
+    evaluations : int
+        Evaluations of U and ∇U in all (the start's check and jitter included).
+    max_tree_depth : int
+        The NUTS tree's maximum depth.
+    diagnostics : list of dict
+        The convergence warnings (:func:`check_convergence`), also as :attr:`warnings`.
     """
 
     model: object
@@ -248,11 +297,13 @@ class PosteriorSample:
     seed: int = 0
     mle: object = field(default=None, repr=False)
     message: str = ""
-    #: evaluations of U and ∇U in all (the start's check and jitter included)
     evaluations: int = 0
+    max_tree_depth: int = 10
+    diagnostics: list[dict] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
+        """The sampled parameters' names."""
         return list(self.draws)
 
     @property
@@ -262,16 +313,30 @@ class PosteriorSample:
 
     @property
     def divergences(self) -> int:
+        """The number of divergent transitions after warm-up, all chains together."""
         return int(self.stats["diverging"].sum())
 
     @property
+    def warnings(self) -> list[dict]:
+        """The convergence warnings, one dict per problem found (:func:`check_convergence`):
+        an empty list when the chains pass every check."""
+        return self.diagnostics
+
+    @property
     def n(self) -> int:
+        """The number of observed values."""
         return int(self.obs.observed.sum()) * self.obs.n_replicates
 
     def to_inference_data(self):
-        """An ArviZ ``InferenceData``: ``posterior`` (the draws) and ``sample_stats``
-        (diverging, lp, loglik, step_size), with the model, engine, priors and fixed values
-        as attributes."""
+        """The draws as an ArviZ ``InferenceData``.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior`` (the draws) and ``sample_stats`` (``diverging``, ``lp``,
+            ``loglik``, ``step_size``, ``tree_depth``), with the model, engine, priors,
+            fixed values and ``max_tree_depth`` as attributes.
+        """
         import json
 
         import arviz as az
@@ -280,6 +345,7 @@ class PosteriorSample:
                  "seconds": self.seconds, "interrupted": int(self.interrupted),
                  "warmup": self.warmup, "seed": self.seed, "fixed": json.dumps(self.fixed),
                  "priors": json.dumps({k: prior_dict(v) for k, v in self.priors.items()}),
+                 "max_tree_depth": self.max_tree_depth,
                  "inference_library": "pyro (NUTS) via fieldfit.sample"}
         return az.from_dict(posterior=self.draws, sample_stats=self.stats, attrs=attrs)
 
@@ -384,10 +450,60 @@ def prior_dict(p: Distribution) -> dict | str:
 
 
 # --- the sampler ---------------------------------------------------------------------------------
-def _check_counts(chains, draws, warmup) -> None:
-    for name, v, least in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0)):
-        if isinstance(v, bool) or int(v) != v or v < least:
+def _check_counts(chains, draws, warmup, cores) -> None:
+    """ValueError unless the counts are integers of at least their least value (``warmup``
+    and ``cores`` may be None: their defaults)."""
+    for name, v, least in (("chains", chains, 1), ("draws", draws, 1), ("warmup", warmup, 0),
+                           ("cores", cores, 1)):
+        if v is None and name in ("warmup", "cores"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer) or int(v) != v \
+                or v < least:
             raise ValueError(f"{name} must be an integer ≥ {least}, got {v!r}")
+
+
+def default_warmup(draws: int) -> int:
+    """The warm-up steps per chain when none is given: as many as the draws, at least
+    :data:`MIN_WARMUP` (200) and at most :data:`MAX_WARMUP` (1000).
+
+    Parameters
+    ----------
+    draws : int
+        Draws kept per chain.
+
+    Returns
+    -------
+    int
+        ``min(max(draws, MIN_WARMUP), MAX_WARMUP)``.
+
+    Examples
+    --------
+    >>> from fieldfit.fit.mcmc import default_warmup
+    >>> default_warmup(50), default_warmup(500), default_warmup(4000)
+    (200, 500, 1000)
+    """
+    return int(min(max(int(draws), MIN_WARMUP), MAX_WARMUP))
+
+
+def default_cores(chains: int) -> int:
+    """The worker processes when none is given: one per chain, at most one per CPU this
+    process may use.
+
+    Parameters
+    ----------
+    chains : int
+        The number of chains.
+
+    Returns
+    -------
+    int
+        ``min(chains, CPUs)``, at least 1.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(chains), cpus))
 
 
 def _space(model, obs, fix, priors) -> tuple[ParamSpace, dict[str, Distribution]]:
@@ -502,41 +618,131 @@ def _start(model, sampled, obs, space, fix, init, progress):
 
 
 def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = None,
-           chains: int = 4, draws: int = 1000, warmup: int = 1000, seed: int = 0,
-           init: Mapping | None = None, progress: bool = True,
-           target_accept: float = 0.8, max_tree_depth: int = 10,
-           full_mass: bool = False, table_step: float | None = TABLE_STEP) -> PosteriorSample:
-    """Posterior draws of ``model``'s parameters on ``obs`` by NUTS (Pyro) on U(u) (module
-    docstring).
+           chains: int = 4, draws: int = 1000, warmup: int | None = None,
+           cores: int | None = None, seed: int = 0, init: Mapping | None = None,
+           progress: bool | None = None, target_accept: float = 0.8,
+           max_tree_depth: int = 10, full_mass: bool = False,
+           table_step: float | None = TABLE_STEP) -> PosteriorSample:
+    """Posterior draws of a model's parameters by NUTS (Pyro), chains in parallel processes.
+
+    The sampler runs on the potential U(u) of the unconstrained free parameters (module
+    docstring: the log-likelihood of any engine, the priors and the transforms' Jacobians).
+    The chains start from the maximum likelihood estimates of :func:`fieldfit.fit`, jittered,
+    with the warm-up's mass matrix started from the Laplace approximation's variances.
 
     Parameters
     ----------
-    priors : ``{name: prior}``, a :class:`fieldfit.priors.Distribution` or any
-        ``torch.distributions`` object on the natural scale; parameters without one get
-        :func:`default_priors` (proper, weakly informative, scaled to the data)
-    fix : natural values of parameters held fixed (a mean coefficient too)
-    chains, draws, warmup : chains are run one after another, each with ``warmup`` steps of
-        step-size and (diagonal, or dense with ``full_mass``) mass-matrix adaptation (Pyro's
-        windowed schedule, started from the Laplace approximation's variances in u at the
-        MLE: :func:`_laplace_variances`), then
-        ``draws`` kept draws
-    seed : chain c runs on the torch seed derived from (seed, c): the same seed gives the
-        same draws; the global random state is left as it was
-    init : natural starting values (the others: the data-driven start); without it the chains
-        start at the maximum likelihood estimates of ``fieldfit.fit`` (the mean coefficients
-        by GLS; a parameter with a bounded prior searched inside its box), each jittered
-        in u by 0.5 × their standard errors in u (at most 1; 0.1 in u with ``init``)
-    progress : Pyro's progress bar per chain
-    table_step : the Matérn table's step while sampling (:data:`TABLE_STEP`); None: the
-        numerical settings in force (``fieldfit.settings``)
+    model : Model
+        Any fieldfit model (:func:`fieldfit.models.build`); a model that profiles its mean
+        coefficients has them sampled instead.
+    obs : Observations
+        The data.
+    priors : mapping of str to prior, optional
+        ``{name: prior}``: a :class:`fieldfit.priors.Distribution` or any
+        ``torch.distributions`` object on the natural scale. Parameters without one get
+        :func:`default_priors` (proper, weakly informative, scaled to the data).
+    fix : mapping of str to float, optional
+        Natural values of parameters held fixed (a mean coefficient too).
+    chains : int, default 4
+        Independent chains.
+    draws : int, default 1000
+        Draws kept per chain, after the warm-up.
+    warmup : int, optional
+        Warm-up steps per chain: step-size and (diagonal, or dense with ``full_mass``)
+        mass-matrix adaptation on Pyro's windowed schedule. Default (None): as many as the
+        draws, at least :data:`MIN_WARMUP` (200) and at most :data:`MAX_WARMUP` (1000)
+        (:func:`default_warmup`).
+    cores : int, optional
+        Worker processes running the chains at once. Default (None): one per chain, at most
+        one per CPU (:func:`default_cores`). With 1 the chains run one after another in this
+        process. The draws do not depend on it.
+    seed : int, default 0
+        Chain c is seeded from (``seed``, c) alone, whichever process runs it: the same seed
+        gives the same draws; the global random state is left as it was.
+    init : mapping of str to float, optional
+        Natural starting values (the others: the data-driven start). Without it the chains
+        start at the maximum likelihood estimates (the mean coefficients by GLS; a parameter
+        with a bounded prior searched inside its box), each jittered in u by 0.5 × its
+        standard error in u (at most 1; 0.1 in u with ``init``).
+    progress : bool, optional
+        Progress bars (the preliminary fit's and one per chain). Default (None): only when
+        standard error is a terminal, or as ``fieldfit.settings(progress=...)`` says.
+    target_accept : float, default 0.8
+        The mean acceptance probability the step size is adapted to; raise it (0.9, 0.95)
+        when there are divergences.
+    max_tree_depth : int, default 10
+        The most doublings of a NUTS trajectory (at most 2^10 − 1 leapfrog steps).
+    full_mass : bool, default False
+        Adapt a dense mass matrix instead of a diagonal one.
+    table_step : float or None, default TABLE_STEP
+        The Matérn table's step while sampling (:data:`TABLE_STEP`); None: the numerical
+        settings in force (``fieldfit.settings``).
 
-    Ctrl-C keeps the draws made so far: the chains finished, and the running one when no
-    chain has finished (``interrupted`` True); a KeyboardInterrupt before any draw propagates.
+    Returns
+    -------
+    PosteriorSample
+        The draws ``(chains, draws)`` per parameter, the sampler's statistics, the priors
+        and the convergence warnings (:attr:`PosteriorSample.warnings`).
+
+    Raises
+    ------
+    ValueError
+        A count below its least value, a prior on a fixed parameter, every parameter fixed,
+        or a starting point where the posterior density cannot be evaluated.
+    KeyError
+        A prior, a fixed value or a starting value of an unknown parameter.
+    TypeError
+        A prior that is not a distribution.
+    KeyboardInterrupt
+        Ctrl-C before any draw was kept.
+    RuntimeError
+        The worker processes could not start (see Notes).
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once, listing every failed convergence check (:func:`check_convergence`: R-hat above
+        1.01, bulk or tail ESS below 100 per chain, divergent transitions, transitions at
+        the maximum tree depth).
+    UserWarning
+        Sampling interrupted by Ctrl-C.
+
+    See Also
+    --------
+    fieldfit.fit : maximum likelihood estimates.
+    check_convergence : the convergence checks.
+
+    Notes
+    -----
+    Each chain runs on one torch thread, in a worker process started by ``spawn`` (which
+    imports the main module: in a script, call ``sample`` under
+    ``if __name__ == "__main__":``) or, with ``cores=1``, in this process. The model and the
+    data are pickled to the workers; a model that cannot be pickled has its chains run here,
+    one after another, with a warning.
+
+    Ctrl-C keeps the draws made so far: the chains that finished, or, when none did, the
+    running chain with the most draws (``interrupted`` is then True); a KeyboardInterrupt
+    before any draw propagates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fieldfit
+    >>> from fieldfit import Observations, models
+    >>> x = np.random.default_rng(0).uniform(size=(30, 2))
+    >>> model = models.build("exponential")
+    >>> truth = {"variance": 1.0, "range": 0.2, "nugget": 0.1, "mean": 0.0}
+    >>> obs = Observations(coords=x, values=model.simulate(x, truth, seed=1)[0])
+    >>> post = fieldfit.sample(model, obs, chains=1, warmup=30, draws=30, seed=0,
+    ...                        progress=False)  # doctest: +SKIP
+    >>> post.names, post.shape  # doctest: +SKIP
+    (['variance', 'range', 'nugget', 'mean'], (1, 30))
     """
-    from pyro.infer.mcmc import MCMC
-
     t0 = time.perf_counter()
-    _check_counts(chains, draws, warmup)
+    _check_counts(chains, draws, warmup, cores)
+    chains, draws = int(chains), int(draws)
+    warmup = default_warmup(draws) if warmup is None else int(warmup)
+    cores = default_cores(chains) if cores is None else min(int(cores), chains)
     check_model(model)
     model.check_data(obs)
     fix = {k: float(v) for k, v in (fix or {}).items()}
@@ -551,42 +757,15 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
     inverse_mass = None if mle is None else _laplace_variances(space, u_hat, se_u)
-    keep_u, interrupted = [], False
-    for c in range(int(chains)):
-        rng = np.random.default_rng([int(seed), c])
-        u0 = _jittered(potential, u_hat, se_u, rng)
-        rows: list[tuple] = []
-
-        def hook(kernel, params, stage, i, rows=rows):
-            if not stage.startswith("Sample"):
-                potential.seen.clear()
-                return
-            u = params["u"].detach().numpy().copy()
-            divs = kernel.diagnostics()["divergences"]
-            ll, lp = potential.take(u)
-            rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size)))
-
-        kernel = _nuts(potential, inverse_mass,
-                       target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                       full_mass=full_mass)
-        mcmc = MCMC(kernel, num_samples=int(draws), warmup_steps=int(warmup),
-                    initial_params={"u": torch.tensor(u0, dtype=DTYPE)}, hook_fn=hook,
-                    disable_progbar=not progress, num_chains=1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(2**62)))
-            try:
-                mcmc.run()
-            except KeyboardInterrupt:
-                interrupted = True
-        if not interrupted or not keep_u:
-            if rows:
-                keep_u.append(rows)
-        if interrupted:
-            break
-    if not keep_u:
-        raise KeyboardInterrupt
-    length = min(len(r) for r in keep_u)
-    rows = [r[:length] for r in keep_u]
+    show = _show_progress(progress)
+    options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth,
+               "full_mass": full_mass}
+    jobs = [_Chain(sampled, obs, space, u_hat, se_u, inverse_mass, c, int(seed), draws,
+                   warmup, options, table_step, dataclasses.asdict(current()))
+            for c in range(chains)]
+    results = _run_chains(jobs, cores, show)
+    rows, interrupted = _kept(results, chains)
+    length = len(rows[0])
     u = np.array([[r[0] for r in ch] for ch in rows])          # (chains, draws, k)
     natural = {}
     for j, name in enumerate(space.free_names):
@@ -595,16 +774,351 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     stats = {"diverging": np.array([[r[1] for r in ch] for ch in rows]),
              "lp": lp_u + log_jacobian(space, torch.from_numpy(u)).numpy(),
              "loglik": np.array([[r[2] for r in ch] for ch in rows]),
-             "step_size": np.array([[r[4] for r in ch] for ch in rows])}
+             "step_size": np.array([[r[4] for r in ch] for ch in rows]),
+             "tree_depth": np.array([[r[5] for r in ch] for ch in rows], dtype=np.int64)}
     if interrupted:
         warnings.warn(f"sampling interrupted: keeping {len(rows)} chain(s) × {length} draws",
                       stacklevel=2)
-    return PosteriorSample(model=sampled, obs=obs, draws=natural, stats=stats,
+    evaluations = potential.evaluations + sum(r.evaluations for r in results)
+    post = PosteriorSample(model=sampled, obs=obs, draws=natural, stats=stats,
                            fixed={**space.fixed_values}, priors=chosen,
                            seconds=time.perf_counter() - t0, interrupted=interrupted,
-                           warmup=int(warmup), seed=int(seed), mle=mle,
-                           message=f"{potential.evaluations} evaluations",
-                           evaluations=potential.evaluations)
+                           warmup=warmup, seed=int(seed), mle=mle,
+                           message=f"{evaluations} evaluations", evaluations=evaluations,
+                           max_tree_depth=int(max_tree_depth))
+    post.diagnostics = check_convergence(post.to_inference_data())
+    if post.diagnostics:
+        warnings.warn(ConvergenceWarning(
+            f"{len(post.diagnostics)} convergence check(s) failed (PosteriorSample.warnings): "
+            + "; ".join(d["message"] for d in post.diagnostics)), stacklevel=2)
+    post.seconds = time.perf_counter() - t0
+    return post
+
+
+def _show_progress(progress: bool | None) -> bool:
+    """Whether to draw progress bars: ``progress``, else ``fieldfit.settings``' choice, else
+    whether standard error is a terminal (as :func:`fieldfit.fit` decides)."""
+    if progress is None:
+        progress = current().progress
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
+
+
+# --- the chains ----------------------------------------------------------------------------------
+@dataclass
+class _Chain:
+    """One chain's work, everything a worker process needs (picklable): the sampled model,
+    the data, the parameter space with its priors, the start û and its standard errors
+    ``(k,)``, the initial inverse mass ``(k,)`` or None, the chain's index, the seed, the
+    counts, the NUTS options, the Matérn table step and the caller's numerical settings."""
+
+    model: object
+    obs: object
+    space: ParamSpace
+    u_hat: np.ndarray
+    se_u: np.ndarray
+    inverse_mass: np.ndarray | None
+    index: int
+    seed: int
+    draws: int
+    warmup: int
+    options: dict
+    table_step: float | None
+    numerics: dict
+    progress: bool = False
+
+
+@dataclass
+class _ChainResult:
+    """A chain's draws, one tuple per draw: (u ``(k,)``, diverging, ℓ, log prior, step size,
+    tree depth); ``interrupted`` when it stopped early; the potential's evaluations."""
+
+    rows: list
+    interrupted: bool
+    evaluations: int
+
+
+#: a worker process's link to the parent: the stop event and the chains' step counters
+#: (:func:`_init_worker`); None in the parent process
+_WORKER: dict = {"stop": None, "counts": None}
+
+
+def _init_worker(stop, counts) -> None:
+    """Set up a worker process: Ctrl-C is the parent's to handle (it sets ``stop``, which
+    ends the chains at their next step), one torch thread."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    _WORKER.update(stop=stop, counts=counts)
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """One torch thread inside (the worker processes' setting: the same rounding, so the
+    same draws, whichever process runs a chain)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_chain(job: _Chain) -> _ChainResult:
+    """Run one chain (in this process or a worker): a start jittered from û and a torch seed,
+    both drawn from (seed, chain index), then NUTS; Ctrl-C (or the parent's stop event)
+    ends it with the draws so far."""
+    from pyro.infer.mcmc import MCMC
+
+    stop, counts = _WORKER["stop"], _WORKER["counts"]
+    rows: list[tuple] = []
+    if stop is not None and stop.is_set():   # stopped before this chain began
+        return _ChainResult(rows, True, 0)
+    interrupted = False
+    with settings(**job.numerics), torch.random.fork_rng(devices=[]), _one_torch_thread():
+        potential = _Potential(job.model, job.obs, job.space, job.table_step)
+        rng = np.random.default_rng([job.seed, job.index])
+        u0 = _jittered(potential, job.u_hat, job.se_u, rng)
+
+        def hook(kernel, params, stage, i):
+            if counts is not None:
+                counts[job.index] += 1
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+            if not stage.startswith("Sample"):
+                potential.seen.clear()
+                return
+            u = params["u"].detach().numpy().copy()
+            divs = kernel.diagnostics()["divergences"]
+            ll, lp = potential.take(u)
+            rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size),
+                         kernel.tree_depth))
+
+        kernel = _nuts(potential, job.inverse_mass, **job.options)
+        mcmc = MCMC(kernel, num_samples=job.draws, warmup_steps=job.warmup,
+                    initial_params={"u": torch.tensor(u0, dtype=DTYPE)}, hook_fn=hook,
+                    disable_progbar=not job.progress, num_chains=1)
+        torch.manual_seed(int(rng.integers(2**62)))
+        try:
+            mcmc.run()
+        except KeyboardInterrupt:
+            interrupted = True
+    return _ChainResult(rows, interrupted, potential.evaluations)
+
+
+def _run_chains(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainResult]:
+    """Every chain's result in chain order (up to the interrupted one when they run here):
+    in ``cores`` worker processes, or one after another in this process with ``cores=1`` or
+    a model that cannot be pickled."""
+    if cores > 1:
+        try:
+            pickle.dumps(jobs[0])
+        except Exception as e:   # any object of the user's may refuse pickling its own way
+            warnings.warn(f"the model or data cannot be sent to worker processes ({e}): the "
+                          "chains run one after another in this process", stacklevel=3)
+            cores = 1
+    if cores > 1:
+        return _run_in_workers(jobs, cores, show)
+    results = []
+    for job in jobs:
+        results.append(_run_chain(replace(job, progress=show)))
+        if results[-1].interrupted:
+            break
+    return results
+
+
+def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainResult]:
+    """The chains in ``cores`` spawned worker processes, a progress bar per chain here.
+
+    Ctrl-C here (or a chain interrupted there) sets the stop event: the running chains end
+    at their next step and return their draws so far, the waiting ones return none."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = mp.get_context("spawn")
+    stop, counts = ctx.Event(), ctx.RawArray("q", len(jobs))
+    bars = _ChainBars(jobs, show)
+    results: dict[int, _ChainResult] = {}
+    pool = ProcessPoolExecutor(cores, mp_context=ctx, initializer=_init_worker,
+                               initargs=(stop, counts))
+    try:
+        futures = {pool.submit(_run_chain, job): job.index for job in jobs}
+        while len(results) < len(futures):
+            try:
+                waiting = [f for f, i in futures.items() if i not in results]
+                wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
+                bars.update(counts)
+                for f in waiting:
+                    if f.done():
+                        results[futures[f]] = _result(f, stop, BrokenProcessPool)
+            except KeyboardInterrupt:
+                stop.set()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        bars.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [results[i] for i in sorted(results)]
+
+
+def _result(future, stop, broken) -> _ChainResult:
+    """A finished worker's chain; an interrupted one sets ``stop`` for the others. A worker
+    lost after Ctrl-C counts as a chain with no draws."""
+    try:
+        result = future.result()
+    except broken:
+        if stop.is_set():
+            return _ChainResult([], True, 0)
+        raise RuntimeError("the worker processes running the chains stopped or could not "
+                           "start: in a script, call fieldfit.sample under `if __name__ == "
+                           "'__main__':` (workers are spawned, which imports the main "
+                           "module), or give cores=1") from None
+    if result.interrupted:
+        stop.set()
+    return result
+
+
+class _ChainBars:
+    """One tqdm bar per chain, fed from the workers' step counters (disabled unless
+    ``show``)."""
+
+    def __init__(self, jobs: list[_Chain], show: bool):
+        from tqdm.auto import tqdm
+
+        self.jobs = jobs
+        self.bars = [tqdm(total=job.warmup + job.draws, desc=f"chain {job.index} warm-up",
+                          unit=" step", position=k, leave=False, disable=not show)
+                     for k, job in enumerate(jobs)]
+
+    def update(self, counts) -> None:
+        for job, bar in zip(self.jobs, self.bars, strict=True):
+            done = counts[job.index]
+            if done > job.warmup and bar.n <= job.warmup:
+                bar.set_description(f"chain {job.index} sampling", refresh=False)
+            bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+
+
+def _kept(results: list[_ChainResult], chains: int) -> tuple[list[list[tuple]], bool]:
+    """The chains to keep and whether sampling was interrupted: every chain when none was;
+    else the finished chains, or when none finished the interrupted chain with the most
+    draws. KeyboardInterrupt when there is no draw to keep."""
+    interrupted = len(results) < chains or any(r.interrupted for r in results)
+    finished = [r.rows for r in results if not r.interrupted]
+    if not finished:
+        longest = max((r.rows for r in results), key=len, default=[])
+        finished = [longest] if longest else []
+    if not finished:
+        raise KeyboardInterrupt
+    length = min(len(r) for r in finished)
+    return [r[:length] for r in finished], interrupted
+
+
+# --- convergence ---------------------------------------------------------------------------------
+class ConvergenceWarning(UserWarning):
+    """The chains failed a convergence check (:func:`check_convergence`)."""
+
+
+def check_convergence(idata, max_tree_depth: int | None = None) -> list[dict]:
+    """The convergence checks of Stan, PyMC and ArviZ on posterior draws.
+
+    A warning for each parameter whose rank-normalised split R-hat exceeds
+    :data:`RHAT_MAX` (1.01) or whose bulk or tail effective sample size is below
+    :data:`MIN_ESS_PER_CHAIN` (100) per chain (Vehtari et al. 2021); one for divergent
+    transitions after warm-up, if any; one for transitions that reached the maximum tree
+    depth, if any.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        ``posterior`` draws ``(chain, draw)``; ``sample_stats`` with ``diverging`` and
+        ``tree_depth``, each optional.
+    max_tree_depth : int, optional
+        The sampler's maximum tree depth. Default: ``idata.attrs["max_tree_depth"]``; no
+        tree-depth check without either.
+
+    Returns
+    -------
+    list of dict
+        One dict per problem found, empty when none is: ``check`` (``"rhat"``,
+        ``"ess_bulk"``, ``"ess_tail"``, ``"divergences"`` or ``"tree_depth"``),
+        ``parameter`` (its name, None for the sampler's checks), ``value`` (the R-hat, the
+        ESS, or the number of transitions), ``threshold`` and ``message`` (one line).
+
+    References
+    ----------
+    Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner, P.-C. (2021).
+    Rank-normalization, folding, and localization: an improved R-hat for assessing
+    convergence of MCMC. Bayesian Analysis 16(2), 667–718.
+
+    Examples
+    --------
+    >>> import arviz as az
+    >>> import numpy as np
+    >>> from fieldfit.fit.mcmc import check_convergence
+    >>> rng = np.random.default_rng(0)
+    >>> idata = az.from_dict(posterior={"mu": rng.normal(size=(4, 500))})
+    >>> check_convergence(idata)
+    []
+    >>> stuck = az.from_dict(posterior={"mu": np.arange(4)[:, None] + rng.normal(size=(4, 500))})
+    >>> [w["check"] for w in check_convergence(stuck)]
+    ['rhat']
+    """
+    import arviz as az
+
+    out: list[dict] = []
+    chains = int(idata.posterior.sizes["chain"])
+    least_ess = MIN_ESS_PER_CHAIN * chains
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # ArviZ's notes on too few draws
+        table = az.summary(idata, kind="diagnostics", round_to="none")
+    for name, row in table.iterrows():
+        rhat = float(row["r_hat"])
+        if math.isfinite(rhat) and rhat > RHAT_MAX:
+            out.append({"check": "rhat", "parameter": name, "value": rhat,
+                        "threshold": RHAT_MAX,
+                        "message": f"R-hat of {name} is {rhat:.3g} (> {RHAT_MAX}): the chains "
+                                   "disagree; run longer chains (more warm-up and draws)"})
+        for kind in ("bulk", "tail"):
+            ess = float(row[f"ess_{kind}"])
+            if math.isfinite(ess) and ess < least_ess:
+                out.append({"check": f"ess_{kind}", "parameter": name, "value": ess,
+                            "threshold": least_ess,
+                            "message": f"{kind} ESS of {name} is {ess:.0f} (< {least_ess}, "
+                                       f"{MIN_ESS_PER_CHAIN} per chain): too few effective "
+                                       "draws; run more draws"})
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None:
+        return out
+    if "diverging" in stats:
+        diverging = np.asarray(stats["diverging"].values, dtype=bool)
+        n_div = int(diverging.sum())
+        if n_div:
+            out.append({"check": "divergences", "parameter": None, "value": n_div,
+                        "threshold": 0,
+                        "message": f"{n_div} of {diverging.size} transitions after warm-up "
+                                   "diverged: the draws may be biased; try a longer warm-up, "
+                                   "a higher target_accept or more informative priors"})
+    if max_tree_depth is None:
+        max_tree_depth = idata.attrs.get("max_tree_depth")
+    if max_tree_depth is not None and "tree_depth" in stats:
+        depth = np.asarray(stats["tree_depth"].values)
+        n_max = int((depth >= int(max_tree_depth)).sum())
+        if n_max:
+            out.append({"check": "tree_depth", "parameter": None, "value": n_max,
+                        "threshold": int(max_tree_depth),
+                        "message": f"{n_max} of {depth.size} transitions reached the maximum "
+                                   f"tree depth ({int(max_tree_depth)}): the sampler is "
+                                   "inefficient there; raise max_tree_depth or give more "
+                                   "informative priors"})
+    return out
 
 
 def _laplace_variances(space: ParamSpace, u_hat: np.ndarray, se_u: np.ndarray) -> np.ndarray:
@@ -635,10 +1149,34 @@ def _nuts(potential, inverse_mass: np.ndarray | None, **options):
     adapter's set-up is extended here. Started on the identity, the first warm-up window of
     a posterior with sds of 10⁻² in u (large data) integrates with step sizes of that order
     and trees of hundreds of leapfrog steps until the first mass-matrix window ends; the
-    windowed adaptation still refines the metric from the draws."""
+    windowed adaptation still refines the metric from the draws.
+
+    The kernel's ``tree_depth`` is the last transition's tree depth, as Stan counts it: the
+    doublings that completed without a divergence or a U-turn inside the new subtree (a
+    transition at ``max_tree_depth`` stopped only because of the limit or a U-turn of the
+    whole trajectory)."""
     from pyro.infer.mcmc import NUTS
 
     class LaplaceNUTS(NUTS):
+        tree_depth = 0
+        _building = 0
+
+        def sample(self, params):
+            self.tree_depth = 0
+            return super().sample(params)
+
+        def _build_tree(self, z, r, z_grads, log_slice, direction, tree_depth, energy_current):
+            top = self._building == 0   # a doubling, not a subtree of one
+            self._building += 1
+            try:
+                tree = super()._build_tree(z, r, z_grads, log_slice, direction, tree_depth,
+                                           energy_current)
+            finally:
+                self._building -= 1
+            if top and not (tree.diverging or tree.turning):
+                self.tree_depth = tree_depth + 1
+            return tree
+
         def _initialize_adapter(self):
             super()._initialize_adapter()
             if inverse_mass is None:
@@ -676,4 +1214,5 @@ def _jittered(potential: _Potential, u_hat, se_u, rng) -> np.ndarray:
     return u_hat.copy()
 
 
-__all__ = ["PosteriorSample", "default_priors", "sample"]
+__all__ = ["ConvergenceWarning", "PosteriorSample", "check_convergence", "default_cores",
+           "default_priors", "default_warmup", "sample"]
