@@ -43,7 +43,30 @@ from .simulation import Sample, SimulationSpec, validation_indices
 
 @dataclass
 class TrainingSettings:
-    """Numerical settings of a training run (see :func:`train`)."""
+    """Numerical settings of a training run (see :func:`train` and :func:`optimise`).
+
+    Parameters
+    ----------
+    epochs : int, default 100
+        Most epochs.
+    batch_size : int, default 64
+        Datasets per mini-batch.
+    lr : float, default 1e-3
+        Adam's (initial) learning rate.
+    patience : int, default 6
+        Epochs without improvement of the validation loss before early stopping (the plateau
+        schedule halves the rate after ``patience // 2``).
+    refresh : int or None, optional
+        When simulating on the fly, epochs between fresh training sets (``None``: one set).
+    max_seconds : float or None, optional
+        Time limit of the run (and the length of the cosine schedule).
+    threads : int or None, optional
+        torch's number of threads (``None``: unchanged).
+    seed : int, default 0
+        Seed of the initial weights' generator, shuffling and on-the-fly simulations.
+    schedule : {"plateau", "cosine"}, default "plateau"
+        Learning-rate schedule.
+    """
 
     epochs: int = 100
     batch_size: int = 64
@@ -61,6 +84,22 @@ SCHEDULES = ("plateau", "cosine")
 
 @dataclass
 class History:
+    """What happened during a training run.
+
+    Parameters
+    ----------
+    train : list of float, default []
+        Mean training loss of each epoch.
+    val : list of float, default []
+        Validation loss of each epoch.
+    best_epoch : int, default -1
+        The epoch of the best validation loss (its weights are kept).
+    seconds : float, default 0.0
+        Wall-clock seconds of the run (over resumes).
+    stopped : str, default ""
+        Why the run ended (``"early stopping after epoch k"``, ``"time limit after epoch k"``,
+        ``"epoch limit"`` or ``"interrupted"``).
+    """
     train: list[float] = field(default_factory=list)
     val: list[float] = field(default_factory=list)
     best_epoch: int = -1
@@ -68,12 +107,36 @@ class History:
     stopped: str = ""
 
     def to_dict(self):
+        """The history as plain data (stored in checkpoints and an estimator's metadata).
+
+        Returns
+        -------
+        dict
+            ``train``, ``val``, ``best_epoch``, ``seconds``, ``stopped``.
+        """
         return {"train": self.train, "val": self.val, "best_epoch": self.best_epoch,
                 "seconds": self.seconds, "stopped": self.stopped}
 
 
 def as_batch(estimator, samples: Sequence[Sample], spec: SimulationSpec):
-    """Network inputs of ``samples`` and their parameters on the prior's unit scale ``(B, p)``."""
+    """Network inputs of ``samples`` and their parameters on the prior's unit scale.
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        The network (its ``collate``).
+    samples : sequence of Sample
+        The datasets.
+    spec : SimulationSpec
+        Their specification (its prior maps the parameters to the unit scale).
+
+    Returns
+    -------
+    inputs : GraphBatch or GridBatch
+        The batch.
+    u : torch.Tensor, shape (B, p)
+        The parameters on the unit scale (float32).
+    """
     inputs = estimator.collate([(x.coords, x.values) for x in samples])
     u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in samples])),
                         dtype=torch.float32)
@@ -86,7 +149,24 @@ def _batches(estimator, samples: Sequence[Sample], spec: SimulationSpec, idx, ba
 
 
 def evaluate_loss(estimator, samples, spec, batch_size: int = 256) -> float:
-    """Mean loss over ``samples`` (no gradients)."""
+    """Mean loss over ``samples`` (no gradients; the estimator is put in evaluation mode).
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        The network.
+    samples : sequence of Sample
+        The datasets.
+    spec : SimulationSpec
+        Their specification.
+    batch_size : int, default 256
+        Datasets per batch.
+
+    Returns
+    -------
+    float
+        The loss averaged over the datasets.
+    """
     return _loss_over(estimator, _batches(estimator, samples, spec, np.arange(len(samples)),
                                           batch_size))
 
@@ -98,15 +178,38 @@ FINISHED = ("early stopping", "epoch limit", "time limit")
 
 
 def save_state_atomic(state: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file and a rename (:func:`fieldfit.fit.write_atomic`)."""
+    """``torch.save`` to a temporary file and a rename (:func:`fieldfit.io.write_atomic`).
+
+    Parameters
+    ----------
+    state : dict
+        Plain data (tensors, numbers, strings, containers).
+    path : pathlib.Path
+        The file to write.
+    """
     buf = io.BytesIO()
     torch.save(state, buf)
     write_atomic(path, buf.getvalue())
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """The resumable training checkpoint at ``path`` (:data:`CHECKPOINT_FORMAT`); a missing
-    file, another kind of file or one of an older fieldfit is a ValueError saying so."""
+    """The resumable training checkpoint at ``path`` (:data:`CHECKPOINT_FORMAT`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The checkpoint file.
+
+    Returns
+    -------
+    dict
+        The checkpoint's state (module docstring).
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, is another kind of file, or was written by an older fieldfit.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--resume: no training checkpoint {str(path)!r} to resume from "
@@ -123,9 +226,25 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def check_fingerprint(state: dict, fingerprint: dict | None, path: str | Path = "") -> None:
-    """Refuse to resume from a checkpoint of a different run: every entry of the new run's
-    ``fingerprint`` (model, prior, design, network, seed, settings, ...) must equal the
-    checkpoint's; the ValueError names the entries that differ."""
+    """Refuse to resume from a checkpoint of a different run.
+
+    Every entry of the new run's ``fingerprint`` (model, prior, design, network, seed,
+    settings, …) must equal the checkpoint's.
+
+    Parameters
+    ----------
+    state : dict
+        The checkpoint (:func:`read_checkpoint`).
+    fingerprint : dict or None
+        The new run's fingerprint; ``None``: nothing is checked.
+    path : str or pathlib.Path, default ""
+        The checkpoint's path, for the message.
+
+    Raises
+    ------
+    ValueError
+        If an entry differs (naming up to four of those that do).
+    """
     if fingerprint is None:
         return
     old = state.get("fingerprint") or {}
@@ -151,12 +270,47 @@ def train(estimator, spec: SimulationSpec, train_samples: Sequence[Sample] | int
           checkpoint: str | Path | None = None, progress: bool = True,
           resume: bool = False, fingerprint: dict | None = None,
           callback=None) -> History:
-    """Train ``estimator`` in place; returns the :class:`History`.
+    """Train ``estimator`` in place on simulated datasets; returns the :class:`History`.
 
-    ``train_samples`` / ``val_samples``: sequences of :class:`Sample`, or a number of samples
-    to simulate in process (validation: the run's indices from 10⁹,
-    :func:`~fieldfit.neural.simulation.validation_indices`, never reached in training).
-    ``checkpoint``, ``resume``, ``fingerprint``, ``callback``: see :func:`optimise`.
+    Adam on the estimator's ``loss`` with mini-batches shuffled every epoch, early stopping on
+    the validation loss, checkpoints and resume (:func:`optimise`). With a fixed training set
+    each dataset's pilot likelihoods (if the network uses them) are computed once.
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        The network to train.
+    spec : SimulationSpec
+        The specification of the samples (and of those simulated here).
+    train_samples : sequence of Sample or int
+        Training samples, or a number of samples to simulate in process (afresh every
+        ``settings.refresh`` epochs: samples ``epoch // refresh * n`` onwards).
+    val_samples : sequence of Sample or int
+        Validation samples, or a number to simulate (the run's indices from :math:`10^9`,
+        :func:`~fieldfit.neural.simulation.validation_indices`, never reached in training).
+    settings : TrainingSettings or None, optional
+        Optimisation settings (default ``TrainingSettings()``).
+    checkpoint : str, pathlib.Path or None, optional
+        See :func:`optimise`.
+    progress : bool, default True
+        Show a progress bar.
+    resume : bool, default False
+        See :func:`optimise`.
+    fingerprint : dict or None, optional
+        See :func:`optimise`.
+    callback : callable or None, optional
+        See :func:`optimise`.
+
+    Returns
+    -------
+    History
+        The run's history; the estimator holds the best weights, in evaluation mode.
+
+    Raises
+    ------
+    ValueError
+        If there is no training or no validation sample, or :func:`optimise` refuses the
+        settings or the checkpoint.
     """
     st = settings or TrainingSettings()
     if st.threads:
@@ -206,20 +360,51 @@ def optimise(estimator, epoch_batches, val_batches, settings: TrainingSettings,
              epoch_size: int | None = None, resume: bool = False,
              fingerprint: dict | None = None, numpy_rng: np.random.Generator | None = None,
              callback=None) -> History:
-    """The training loop shared by :func:`train` and
-    :func:`fieldfit.neural.batched.train_batched`: ``epoch_batches(epoch)`` yields the
-    ``(inputs, u)`` of one epoch, ``val_batches`` are fixed. Adam; ``settings.schedule``
-    "plateau" (halve the rate after ``patience // 2`` epochs without improvement) or "cosine"
-    (from ``lr`` to lr/50 over ``max_seconds``, or over ``epochs``); early stopping after
-    ``patience`` epochs without improvement; the best weights kept and restored at the end
-    (Ctrl-C included).
+    """The training loop shared by :func:`train` and :func:`fieldfit.neural.batched.train_batched`.
 
-    ``checkpoint``: the file the run's whole state is written to (atomically) after every
-    epoch (module docstring); ``resume``: continue from it (:func:`read_checkpoint`,
-    :func:`check_fingerprint` against ``fingerprint``, plain data describing the run);
-    ``numpy_rng``: the generator ``epoch_batches`` shuffles with, whose state the checkpoint
-    holds; ``callback(epoch, history)``: called after each epoch's checkpoint (an exception it
-    raises ends the run there, as a kill would).
+    Adam with gradient norms clipped at 10; ``settings.schedule`` ``"plateau"`` (halve the rate
+    after ``patience // 2`` epochs without improvement) or ``"cosine"`` (from ``lr`` to
+    ``lr / 50`` over ``max_seconds``, or over ``epochs``); early stopping after ``patience``
+    epochs without improvement; the best weights kept and restored at the end (Ctrl-C included).
+
+    Parameters
+    ----------
+    estimator : AmortizedEstimator
+        The network to train, in place.
+    epoch_batches : callable
+        ``epoch_batches(epoch)`` yields the ``(inputs, u)`` of one epoch.
+    val_batches : sequence of (inputs, u)
+        Fixed validation batches.
+    settings : TrainingSettings
+        Optimisation settings.
+    checkpoint : str, pathlib.Path or None, optional
+        The file the run's whole state is written to (atomically) after every epoch (module
+        docstring).
+    progress : bool, default True
+        Show a progress bar.
+    epoch_size : int or None, optional
+        Datasets per epoch, for the cosine schedule's progress within an epoch.
+    resume : bool, default False
+        Continue from ``checkpoint`` (:func:`read_checkpoint`, :func:`check_fingerprint`
+        against ``fingerprint``).
+    fingerprint : dict or None, optional
+        Plain data describing the run, stored in the checkpoint.
+    numpy_rng : numpy.random.Generator or None, optional
+        The generator ``epoch_batches`` shuffles with, whose state the checkpoint holds.
+    callback : callable or None, optional
+        ``callback(epoch, history)``, called after each epoch's checkpoint (an exception it
+        raises ends the run there, as a kill would).
+
+    Returns
+    -------
+    History
+        The run's history; the estimator holds the best weights, in evaluation mode.
+
+    Raises
+    ------
+    ValueError
+        If the schedule is unknown, ``resume`` is asked without a checkpoint, or the checkpoint
+        is unusable or belongs to another run.
     """
     st = settings
     if st.schedule not in SCHEDULES:
