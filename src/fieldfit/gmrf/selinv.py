@@ -1,25 +1,31 @@
-"""The selected inverse: entries of Σ = Q⁻¹ on the pattern of the Cholesky factor.
+r"""The selected inverse: entries of Σ = Q⁻¹ on the pattern of the Cholesky factor.
 
 With PQPᵀ = LLᵀ (L lower, CSC, diagonal first in each column), Σ̃ = PΣPᵀ = L⁻ᵀL⁻¹ satisfies
 Σ̃L = L⁻ᵀ, an upper triangular matrix with diagonal 1/L_ii, which gives, for j ≥ i,
 
-    Σ̃_ij = δ_ij / L_ii² − (1/L_ii) Σ_{k > i, L_ki ≠ 0} L_ki Σ̃_kj
+.. math::
+
+    \tilde\Sigma_{ij} = \frac{\delta_{ij}}{L_{ii}^2}
+    - \frac{1}{L_{ii}} \sum_{k > i,\ L_{ki} \ne 0} L_{ki} \tilde\Sigma_{kj}
 
 (Takahashi, Fagan & Chen 1973; Erisman & Tinney 1975; Rue & Martino 2007, eq. 6). Running i from
 n − 1 down to 0, the entries Σ̃_kj needed for column i have k, j in the structure of column i of
 L, and those lie in the pattern of L + Lᵀ (the structure of column i, beyond any of its rows j,
 is contained in the structure of column j), so the recursion never leaves the pattern of L:
-O(Σ_i |col_i|²) operations, about those of the factorisation. Pattern entries that are exact
-zeros of L (a supernodal factor stores some) are harmless.
+:math:`O(\sum_i |\mathrm{col}_i|^2)` operations, about those of the factorisation. Pattern
+entries that are exact zeros of L (a supernodal factor stores some) are harmless.
 
 Blocked by supernodes (runs of columns J with nested structures, J followed by the rows R below
-them), the same identity reads, with Z = L_RJ L_JJ⁻¹,
+them), the same identity reads, with :math:`Z = L_{RJ} L_{JJ}^{-1}`,
 
-    Σ̃_RJ = −Σ̃_RR Z,      Σ̃_JJ = (L_JJ L_JJᵀ)⁻¹ − Zᵀ Σ̃_RJ ,
+.. math::
+
+    \tilde\Sigma_{RJ} = -\tilde\Sigma_{RR} Z, \qquad
+    \tilde\Sigma_{JJ} = (L_{JJ} L_{JJ}^\top)^{-1} - Z^\top \tilde\Sigma_{RJ},
 
 three dense products per supernode (BLAS; LAPACK dtrsm/dpotri for the large ones), Σ̃_RR
-gathered from the entries already computed. On 2-D grids this is 5-15× faster than the
-column-by-column recursion.
+gathered from the entries already computed, so most of the work is in dense BLAS-3 kernels
+rather than a column-by-column recursion.
 """
 
 from __future__ import annotations
@@ -197,11 +203,33 @@ def _locate(indptr, indices, pinv, rows, cols, out):  # pragma: no cover - compi
 
 
 def takahashi(L: sp.csc_matrix, overwrite: bool = False) -> np.ndarray:
-    """Σ̃ = (LLᵀ)⁻¹ on the pattern of ``L`` (lower triangular CSC ``(n, n)``, sorted indices,
-    positive diagonal), as values ``(nnz(L),)`` aligned with ``L.indices``. ``overwrite``:
-    written over ``L.data`` (L is then lost; a third less peak memory): each supernode's
-    values of L are read only when it is processed, before its Σ̃ replaces them, and later
-    supernodes read only the Σ̃ of earlier-processed ones."""
+    r"""The selected inverse :math:`\tilde\Sigma = (L L^\top)^{-1}` on the pattern of ``L``.
+
+    The supernodal Takahashi recursions of the module docstring (Takahashi, Fagan & Chen 1973;
+    Rue & Held 2005, §2.3.1). With ``overwrite`` the result is written over ``L.data`` (L is
+    then lost, and no second values array is allocated): each supernode's values of L are read
+    only when it is processed, before its :math:`\tilde\Sigma` replaces them, and later
+    supernodes read only the :math:`\tilde\Sigma` of earlier-processed ones.
+
+    Parameters
+    ----------
+    L : scipy.sparse.csc_matrix
+        ``(n, n)`` lower-triangular Cholesky factor, positive diagonal stored first in each
+        column (indices are sorted if needed).
+    overwrite : bool, default False
+        Write the result over ``L.data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(nnz(L),)`` values aligned with ``L.indices``.
+
+    Raises
+    ------
+    ValueError
+        If L is not square, not lower triangular with a positive diagonal first in each
+        column, or its pattern is not that of a Cholesky factor.
+    """
     L = _lower_csc(L)
     indptr, indices, Lx = L.indptr, L.indices, L.data
     sptr = _supernodes(indptr, indices)
@@ -253,9 +281,27 @@ def _large_supernode(indptr, indices, Lx, sptr, snode, f: int, w: int, S: np.nda
 
 
 def locate(L: sp.csc_matrix, perm: np.ndarray, rows, cols) -> np.ndarray:
-    """Positions ``(m,)`` in L's values of the entries Σ_{rows[k], cols[k]} (original ordering,
-    ``perm`` the fill-reducing permutation: row k of L is row perm[k] of Q); ValueError if an
-    entry lies outside the pattern of L + Lᵀ."""
+    r"""Positions in L's values of the entries :math:`\Sigma_{\mathrm{rows}[k], \mathrm{cols}[k]}`.
+
+    Parameters
+    ----------
+    L : scipy.sparse.csc_matrix
+        ``(n, n)`` lower factor, sorted indices.
+    perm : numpy.ndarray
+        ``(n,)`` fill-reducing permutation: row k of L is row ``perm[k]`` of Q.
+    rows, cols : array_like
+        ``(m,)`` entries in the original ordering.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m,)`` int64 positions.
+
+    Raises
+    ------
+    ValueError
+        If an entry lies outside the pattern of :math:`L + L^\top`.
+    """
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     pinv = np.empty(perm.shape[0], dtype=np.int64)
@@ -271,12 +317,40 @@ def locate(L: sp.csc_matrix, perm: np.ndarray, rows, cols) -> np.ndarray:
 
 
 class SelectedInverse:
-    """Σ = Q⁻¹ on the pattern of L + Lᵀ by the Takahashi recursions (see the module docstring):
+    r""":math:`\Sigma = Q^{-1}` on the pattern of :math:`L + L^\top` by the Takahashi recursions.
 
-        Σ̃_ij = δ_ij / L_ii² − (1/L_ii) Σ_{k > i, L_ki ≠ 0} L_ki Σ̃_kj,   Σ̃ = PΣPᵀ, j ≥ i
+    .. math::
 
-    (Takahashi, Fagan & Chen 1973; Rue & Martino 2007). ``L`` lower CSC ``(n, n)``, ``perm
-    (n,)`` with PQPᵀ = Q[perm][:, perm] = LLᵀ. ``values (nnz(L),)`` are Σ̃ on L's pattern.
+        \tilde\Sigma_{ij} = \frac{\delta_{ij}}{L_{ii}^2}
+        - \frac{1}{L_{ii}} \sum_{k > i,\ L_{ki} \ne 0} L_{ki} \tilde\Sigma_{kj},
+        \qquad \tilde\Sigma = P \Sigma P^\top,\ j \ge i
+
+    (Takahashi, Fagan & Chen 1973; Rue & Martino 2007; see the module docstring).
+    ``values (nnz(L),)`` are :math:`\tilde\Sigma` on L's pattern.
+
+    Parameters
+    ----------
+    L : scipy.sparse.csc_matrix
+        ``(n, n)`` lower Cholesky factor with :math:`P Q P^\top = Q[perm][:, perm] = L L^\top`.
+    perm : array_like
+        ``(n,)`` the permutation.
+    locator : callable or None, optional
+        ``pattern -> positions`` in L's values (a cache); default :func:`locate`.
+    overwrite : bool, default False
+        Compute over ``L.data`` (L's values are lost).
+
+    Raises
+    ------
+    ValueError
+        If L is not a valid Cholesky factor (see :func:`takahashi`).
+
+    References
+    ----------
+    Takahashi, K., Fagan, J. & Chen, M.-S. (1973). Formation of a sparse bus impedance matrix
+    and its application to short circuit study. Proc. 8th PICA Conference, 63–69.
+
+    Rue, H. & Martino, S. (2007). Approximate Bayesian inference for hierarchical Gaussian
+    Markov random field models. J. Stat. Plan. Inference 137, 3177–3192.
     """
 
     def __init__(self, L: sp.csc_matrix, perm: np.ndarray, locator=None,
@@ -289,20 +363,64 @@ class SelectedInverse:
 
     @property
     def n(self) -> int:
+        """Matrix size n.
+
+        Returns
+        -------
+        int
+        """
         return self.L.shape[0]
 
     def diagonal(self) -> np.ndarray:
-        """diag Σ ``(n,)`` (the marginal variances), original ordering."""
+        r""":math:`\mathrm{diag}\,\Sigma`, the marginal variances, in the original ordering.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)``.
+        """
         out = np.empty(self.n)
         out[self.perm] = self.values[self.L.indptr[:-1]]
         return out
 
     def on(self, pattern: Pattern) -> np.ndarray:
-        """Σ on ``pattern`` (original ordering): values ``(pattern.nnz,)``."""
+        r"""Σ on a pattern, in the original ordering.
+
+        Parameters
+        ----------
+        pattern : Pattern
+            Target pattern, inside that of :math:`L + L^\top`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(pattern.nnz,)`` values.
+
+        Raises
+        ------
+        ValueError
+            If an entry lies outside the pattern of :math:`L + L^\top`.
+        """
         return self.values[self._locator(pattern)]
 
     def entries(self, rows, cols) -> np.ndarray:
-        """Σ_{rows[k], cols[k]} ``(m,)``; each entry must lie on the pattern of L + Lᵀ."""
+        r"""Entries :math:`\Sigma_{\mathrm{rows}[k], \mathrm{cols}[k]}` (original ordering).
+
+        Parameters
+        ----------
+        rows, cols : array_like
+            ``(m,)`` indices; each entry must lie on the pattern of :math:`L + L^\top`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m,)`` values.
+
+        Raises
+        ------
+        ValueError
+            If an entry lies outside that pattern.
+        """
         return self.values[locate(self.L, self.perm, rows, cols)]
 
 

@@ -1,24 +1,25 @@
 """The ``--field NAME=KIND:ARGS`` grammar: nonstationary parameters of the SPDE models.
 
 One parser for every SPDE model (the advection–diffusion model now; the spatial SPDE
-fields use the same grammar with their own names). A spec is
+fields use the same grammar with their own names). A spec is ``NAME=KIND:ARGS[:OPTION=VALUE
+...]``:
 
-    NAME=KIND:ARGS[:OPTION=VALUE ...]
-
-=====================  ===============================================================
-``gamma=bspline:4x4``  γ_x(s) and γ_y(s), each a tensor cubic B-spline field with 4 × 4
-                       basis functions over the mesh's bounding box (identity link;
-                       quadratic along a dimension given 3 functions; at least 3)
-``gamma=bspline:4x4x3``  the same in space-time: 3 basis functions over the time grid
-                       (then the time-stepping matrix changes with the step)
-``H=bspline:3x3``      H_scale(s) = exp(w₀ + Σ a_k B_k(s)) multiplying H per mesh cell
-                       (w₀ fixed at 1, the identifiability of κ, c and H)
-``kappa=bspline:4x4``  κ(s) = exp(w₀ + Σ a_k B_k(s)) at the mesh nodes
-``kappa=covariates:elev,slope``  log κ(s) = w₀ + Σ_j w_j z̃_j(s), z̃_j the data columns
-                       standardised; at the mesh nodes by linear interpolation on the
-                       Delaunay triangulation of the observed locations (nearest
-                       observed location outside their hull)
-=====================  ===============================================================
+``gamma=bspline:4x4``
+    γ_x(s) and γ_y(s), each a tensor cubic B-spline field with 4 × 4 basis functions over
+    the mesh's bounding box (identity link; quadratic along a dimension given 3 functions;
+    at least 3)
+``gamma=bspline:4x4x3``
+    the same in space-time: 3 basis functions over the time grid (then the time-stepping
+    matrix changes with the step)
+``H=bspline:3x3``
+    H_scale(s) = exp(w₀ + Σ a_k B_k(s)) multiplying H per mesh cell (w₀ fixed at 1, the
+    identifiability of κ, c and H)
+``kappa=bspline:4x4``
+    κ(s) = exp(w₀ + Σ a_k B_k(s)) at the mesh nodes
+``kappa=covariates:elev,slope``
+    log κ(s) = w₀ + Σ_j w_j z̃_j(s), z̃_j the data columns standardised; at the mesh nodes by
+    linear interpolation on the Delaunay triangulation of the observed locations (nearest
+    observed location outside their hull)
 
 Options: ``sd=S`` (B-splines) the roughness prior's scale (below).
 
@@ -31,12 +32,12 @@ H_scale; γ in the data's units of γ, which are those of c × velocity). The st
 ``sd``, not estimated: default 1 (a log-field may change curvature by a factor e per knot
 interval; for γ, one unit of γ per knot interval), ``:sd=`` to change it (smaller is
 smoother). The weights are written in the penalty's eigenbasis, so the prior is a product of
-independent ``Normal(0, sd/√e_j)`` priors attached to the weights' ``Param`` s and the fit
+independent ``Normal(0, sd/√e_j)`` priors attached to the weights' ``Param`` objects and the fit
 maximises the penalised likelihood ℓ(θ) + log p(a) through the same ``priors`` mechanism as
 ``fit(..., priors=...)``. The penalty's null space, the multilinear trend, gets a proper
 prior on the same scale (a slope of sd per knot interval costs what a second difference of
-sd does): left free, it ran to γ swings of ±8 in the corners of the mesh's box, outside the
-data, on a 60-station test. Covariate weights have no prior.
+sd does): left free, it can run away in the corners of the mesh's box, outside the data.
+Covariate weights have no prior.
 
 **Maps.** The reported weights ``gamma_x_w{k}``, ``H_scale_w{k}`` are eigen-coefficients
 (the first 2^d − 1 the free trend, then by increasing roughness); the B-spline coefficients
@@ -88,9 +89,21 @@ def _did_you_mean(word: str, choices) -> str:
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One parsed ``--field``: ``name`` (as the model spells it), ``kind`` ("bspline" or
-    "covariates"), ``shape`` (basis functions per dimension, B-splines), ``columns``
-    (covariates) and ``sd`` (the B-splines' roughness prior scale)."""
+    """One parsed ``--field`` spec.
+
+    Parameters
+    ----------
+    name : str
+        Field name as the model spells it (``gamma``, ``H``, ``kappa``).
+    kind : {"bspline", "covariates"}
+        Kind of field.
+    shape : tuple of int, optional
+        B-spline basis functions per dimension (two, or three for space-time).
+    columns : tuple of str, optional
+        Covariate columns.
+    sd : float, default 1.0
+        Scale of the B-splines' roughness prior.
+    """
 
     name: str
     kind: str
@@ -100,12 +113,24 @@ class FieldSpec:
 
     @property
     def space_time(self) -> bool:
+        """Whether the spec is a space-time B-spline (three sizes).
+
+        Returns
+        -------
+        bool
+        """
         return self.kind == "bspline" and len(self.shape) == 3
 
     @property
     def value(self) -> str:
-        """The text after ``NAME=``: ``bspline:4x4``, ``covariates:elev`` (``:sd=…`` when not
-        the default)."""
+        """The text after ``NAME=``, e.g. ``bspline:4x4`` or ``covariates:elev``.
+
+        ``:sd=…`` is appended when sd is not the default.
+
+        Returns
+        -------
+        str
+        """
         if self.kind == "bspline":
             text = "bspline:" + "x".join(str(k) for k in self.shape)
             return text + (f":sd={self.sd:g}" if self.sd != 1.0 else "")
@@ -113,16 +138,38 @@ class FieldSpec:
 
     @property
     def text(self) -> str:
-        """The spec as ``--field`` takes it: ``gamma=bspline:4x4``."""
+        """The spec as ``--field`` takes it, e.g. ``gamma=bspline:4x4``.
+
+        Returns
+        -------
+        str
+        """
         return f"{self.name}={self.value}"
 
     def __str__(self):
         return self.text
 
     def build(self, target: str, bounds, link: str, value: float) -> Field:
-        """The :class:`~fieldfit.spde.fields.Field` named ``target`` (``gamma_x``, …): a
-        P-spline over ``bounds`` ((lo, hi) per dimension, time last for a space-time spec)
-        or a covariate field (its data attached later)."""
+        """The :class:`~fieldfit.spde.fields.Field` this spec describes.
+
+        A :class:`~fieldfit.spde.fields.PSplineField` over ``bounds``, or a
+        :class:`~fieldfit.spde.fields.CovariateField` (its data attached later).
+
+        Parameters
+        ----------
+        target : str
+            Name of the field's parameter (``gamma_x``, ``H_scale``, ``kappa``, …).
+        bounds : array_like
+            ``(lo, hi)`` per dimension, time last for a space-time spec.
+        link : {"exp", "identity"}
+            Link of the field.
+        value : float
+            Starting value of the intercept.
+
+        Returns
+        -------
+        fieldfit.spde.fields.Field
+        """
         if self.kind == "bspline":
             return PSplineField(target, bounds, self.shape, value=value, link=link, sd=self.sd)
         return CovariateField(target, self.columns, value=value, link=link)
@@ -150,9 +197,29 @@ def _parse_shape(text: str, item: str, name: str) -> tuple[int, ...]:
 
 def parse_field_spec(item: str, allowed: Mapping[str, Iterable[str]] | None = None,
                      model: str = "advection-diffusion") -> FieldSpec:
-    """One ``NAME=KIND:ARGS[:OPTION=VALUE]`` (see the module docstring); ValueError naming
-    ``--field`` and the problem. ``allowed``: the model's field names and their kinds
-    (default :data:`ADVECTION_DIFFUSION_FIELDS`)."""
+    """Parse one ``NAME=KIND:ARGS[:OPTION=VALUE]`` spec (see the module docstring).
+
+    Parameters
+    ----------
+    item : str
+        The spec text.
+    allowed : Mapping of str to iterable of str, optional
+        The model's field names and the kinds each takes (default
+        ``ADVECTION_DIFFUSION_FIELDS``).
+    model : str, default "advection-diffusion"
+        Model name, for the messages.
+
+    Returns
+    -------
+    FieldSpec
+
+    Raises
+    ------
+    ValueError
+        Naming ``--field`` and the problem: no ``=``, an unknown field or kind (with a
+        suggestion), a kind the field does not take, missing arguments, a bad size, option or
+        ``sd``, or empty or repeated covariate columns.
+    """
     allowed = {k: tuple(v) for k, v in (allowed or ADVECTION_DIFFUSION_FIELDS).items()}
     raw = str(item).strip()
     if "=" not in raw:
@@ -205,9 +272,29 @@ def parse_field_spec(item: str, allowed: Mapping[str, Iterable[str]] | None = No
 
 def parse_field_specs(items, allowed: Mapping[str, Iterable[str]] | None = None,
                       model: str = "advection-diffusion") -> dict[str, FieldSpec]:
-    """``--field`` values (repeatable) to ``{name: FieldSpec}``. ``items``: a list of
-    ``NAME=KIND:ARGS`` texts, or a mapping ``{name: FieldSpec | "KIND:ARGS"}`` (a model's
-    ``to_spec()``); None or empty: ``{}``. A name given twice is a ValueError."""
+    """``--field`` values (repeatable) to ``{name: FieldSpec}``.
+
+    Parameters
+    ----------
+    items : str, list of str, Mapping or None
+        ``NAME=KIND:ARGS`` texts (or :class:`FieldSpec` objects), or a mapping
+        ``{name: FieldSpec | "KIND:ARGS"}`` (a model's ``to_spec()``); None or empty gives ``{}``.
+    allowed : Mapping of str to iterable of str, optional
+        The model's field names and the kinds each takes (default
+        ``ADVECTION_DIFFUSION_FIELDS``).
+    model : str, default "advection-diffusion"
+        Model name, for the messages.
+
+    Returns
+    -------
+    dict of str to FieldSpec
+
+    Raises
+    ------
+    ValueError
+        For a spec :func:`parse_field_spec` rejects, a mapping key that differs from its spec's
+        name, or a field given twice.
+    """
     if not items:
         return {}
     if isinstance(items, str):
@@ -234,7 +321,17 @@ def parse_field_specs(items, allowed: Mapping[str, Iterable[str]] | None = None,
 
 
 def field_columns(specs: Mapping[str, FieldSpec]) -> list[str]:
-    """The data columns the covariate fields read (in order, once each)."""
+    """The data columns the covariate fields read (in order, once each).
+
+    Parameters
+    ----------
+    specs : Mapping of str to FieldSpec
+        Parsed specs.
+
+    Returns
+    -------
+    list of str
+    """
     out: list[str] = []
     for s in specs.values():
         out += [c for c in s.columns if c not in out]
@@ -242,7 +339,20 @@ def field_columns(specs: Mapping[str, FieldSpec]) -> list[str]:
 
 
 def check_columns(specs: Mapping[str, FieldSpec], available: Iterable[str]) -> None:
-    """ValueError for a covariate column that the data do not have (the closest suggested)."""
+    """Check that the data have every covariate column the specs read.
+
+    Parameters
+    ----------
+    specs : Mapping of str to FieldSpec
+        Parsed specs.
+    available : iterable of str
+        The data's column names.
+
+    Raises
+    ------
+    ValueError
+        For a missing column (the closest available name suggested).
+    """
     available = list(available)
     for s in specs.values():
         for c in s.columns:
@@ -253,10 +363,32 @@ def check_columns(specs: Mapping[str, FieldSpec], available: Iterable[str]) -> N
 
 def location_covariates(coords: np.ndarray, values: np.ndarray, names: Iterable[str]
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct locations ``(m, 2)`` of ``coords (n, 2)`` and the covariates ``values (n,
-    J)`` there ``(m, J)``: a space-time data set repeats each location at every time, and a
-    spatial field needs one value per location (ValueError when a column changes over time at
-    a location)."""
+    """The distinct locations of a (space-time) data set and the covariates there.
+
+    A space-time data set repeats each location at every time, and a spatial field needs one
+    value per location.
+
+    Parameters
+    ----------
+    coords : array_like
+        ``(n, 2)`` coordinates.
+    values : array_like
+        ``(n, J)`` covariate values.
+    names : iterable of str
+        The J column names, for the message.
+
+    Returns
+    -------
+    locations : numpy.ndarray
+        ``(m, 2)`` distinct locations (sorted).
+    covariates : numpy.ndarray
+        ``(m, J)`` values at them.
+
+    Raises
+    ------
+    ValueError
+        When a column changes over time at a location.
+    """
     coords = np.asarray(coords, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64).reshape(len(coords), -1)
     locs, inv = np.unique(coords, axis=0, return_inverse=True)
