@@ -1,18 +1,24 @@
-"""Pilot likelihoods: expert summaries from a few fixed Vecchia likelihoods of a dataset.
+r"""Pilot likelihoods: expert summaries from a few fixed Vecchia likelihoods of a dataset.
 
 For each setting s = (ρ, τ) of a small grid, the standardised values ``z (r, n)`` are scored
 under the correlation function (Matérn 3/2 with a nugget share τ)
 
-    c_s(h) = (1 − τ) (1 + √3 h/ρ) exp(−√3 h/ρ) + τ 1{h = 0}
+.. math::
+
+    c_s(h) = (1 - \tau) (1 + \sqrt{3} h/\rho) \exp(-\sqrt{3} h/\rho) + \tau 1\{h = 0\}
 
 with Vecchia's approximation (Vecchia 1988; maximum–minimum ordering and the ``m`` nearest
 earlier locations, Guinness 2018). Writing ``z̃`` and ``x̃`` for the whitened values and the
-whitened constant (z̃_i = (z_i − E_s[z_i | z_N(i)]) / sd_s[z_i | z_N(i)], likewise for 1), the
-summaries of setting s are the generalised-least-squares mean, the profiled variance and the
-profile log-likelihood per location,
+whitened constant (:math:`\tilde z_i = (z_i - E_s[z_i \mid z_{N(i)}]) /
+\mathrm{sd}_s[z_i \mid z_{N(i)}]`, likewise for 1), the summaries of setting s are the
+generalised-least-squares mean, the profiled variance and the profile log-likelihood per
+location,
 
-    μ̂_s = Σ x̃ z̃ / Σ x̃²,   σ̂²_s = (1/n) Σ (z̃ − μ̂_s x̃)²,
-    ℓ_s = −½ (log σ̂²_s + 1) − (1/2n) Σ_i log d_i,
+.. math::
+
+    \hat\mu_s = \frac{\sum \tilde x \tilde z}{\sum \tilde x^2}, \qquad
+    \hat\sigma^2_s = \frac{1}{n} \sum (\tilde z - \hat\mu_s \tilde x)^2, \qquad
+    \ell_s = -\frac{1}{2} (\log \hat\sigma^2_s + 1) - \frac{1}{2n} \sum_i \log d_i,
 
 with ``d_i`` the conditional variances; ``(μ̂_s, log σ̂²_s, ℓ_s)`` for every s, averaged over
 replicates, is the vector returned by :func:`pilot_likelihoods`. A network reads them through
@@ -20,7 +26,9 @@ replicates, is the vector returned by :func:`pilot_likelihoods`. A network reads
 the whole dataset relative to the grid's best, in nats, and the grid's weights under a flat
 prior,
 
-    Δ_s = n (ℓ_s − max_t ℓ_t),   w_s = exp(Δ_s) / Σ_t exp(Δ_t),
+.. math::
+
+    \Delta_s = n (\ell_s - \max_t \ell_t), \qquad w_s = \frac{\exp \Delta_s}{\sum_t \exp \Delta_t},
 
 fed as ``(μ̂_s, log σ̂²_s, asinh Δ_s, w_s)``: a likelihood ratio grows with n, and a network
 that must multiply a per-location average by n to weigh it learns that slowly (the comparison
@@ -39,6 +47,14 @@ computed once for all settings; each location's block is factorised with the eng
 steps (:func:`fieldfit.likelihood.vecchia_blocks.factor_block`, ``whiten_last``) in one
 compiled loop over the locations that shares the block's distances among all settings and its
 correlations among the nugget shares of a range. Costs are in docs/benchmarks.md.
+
+References
+----------
+A. V. Vecchia (1988), "Estimation and model identification for continuous spatial
+processes", Journal of the Royal Statistical Society B 50(2), 297–312.
+
+J. Guinness (2018), "Permutation and grouping methods for sharpening Gaussian process
+approximations", Technometrics 60(4), 415–429.
 """
 
 from __future__ import annotations
@@ -66,15 +82,42 @@ PIVOT_FLOOR = 1e-12
 
 def n_pilot_features(ranges: Sequence[float], nuggets: Sequence[float],
                      relative: bool = False) -> int:
-    """Numbers per dataset: 3 per setting from :func:`pilot_likelihoods`, 4 per setting from
-    :func:`relative_likelihoods`."""
+    """Numbers per dataset of the pilot summaries.
+
+    Parameters
+    ----------
+    ranges : sequence of float
+        The grid's ranges.
+    nuggets : sequence of float
+        The grid's nugget shares.
+    relative : bool, default False
+        Count those of :func:`relative_likelihoods` (4 per setting) instead of
+        :func:`pilot_likelihoods` (3 per setting).
+
+    Returns
+    -------
+    int
+        ``3 * S`` or ``4 * S`` with ``S = len(ranges) * len(nuggets)``.
+    """
     return (4 if relative else 3) * len(ranges) * len(nuggets)
 
 
 def relative_likelihoods(pilot: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-    """``(μ̂_s, log σ̂²_s, asinh Δ_s, w_s)`` of every setting (blocks in that order) from the
-    output of :func:`pilot_likelihoods` for a batch, ``pilot (B, 3 S)``, and the datasets'
-    numbers of locations ``n (B,)``: ``(B, 4 S)`` (formulas in the module docstring)."""
+    r"""Relative likelihoods of every setting, as a network reads them (module docstring).
+
+    Parameters
+    ----------
+    pilot : torch.Tensor, shape (B, 3 * S)
+        :func:`pilot_likelihoods` of each dataset of a batch.
+    n : torch.Tensor, shape (B,)
+        The datasets' numbers of locations.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, 4 * S)
+        Blocks :math:`(\hat\mu_s, \log\hat\sigma^2_s, \operatorname{asinh}\Delta_s, w_s)`, each
+        ``(B, S)``, in that order.
+    """
     b = pilot.view(len(pilot), -1, 3)
     ll = b[:, :, 2] * n[:, None]
     delta = ll - ll.max(1, keepdim=True).values
@@ -89,10 +132,29 @@ def _check_settings(ranges, nuggets, m) -> None:
 
 
 def pilot_settings(pilot) -> dict | None:
-    """The settings a network stores: None / False: none; True: the default grid, relative
-    likelihoods; a mapping (``ranges``, ``nuggets``, ``m``, ``relative``): checked and
-    completed with the defaults. A stored mapping without ``relative`` (networks saved before
-    it existed) means the raw per-location likelihoods, as those networks were trained."""
+    """The pilot settings a network stores.
+
+    ``None`` / ``False``: none; ``True``: the default grid, relative likelihoods; a mapping
+    (``ranges``, ``nuggets``, ``m``, ``relative``): checked and completed with the defaults. A
+    stored mapping without ``relative`` (networks saved before it existed) means the raw
+    per-location likelihoods, as those networks were trained.
+
+    Parameters
+    ----------
+    pilot : bool, mapping or None
+        The setting as given.
+
+    Returns
+    -------
+    dict or None
+        ``{"ranges": [...], "nuggets": [...], "m": int, "relative": bool}``, or ``None``.
+
+    Raises
+    ------
+    ValueError
+        If a key is unknown, ``relative`` is not a bool, ranges are not positive, nugget shares
+        are outside [0, 1), or ``m < 1``.
+    """
     if pilot is None or pilot is False:
         return None
     given = {"relative": True} if pilot is True else dict(pilot)
@@ -171,12 +233,34 @@ def pilot_likelihoods(coords: np.ndarray, z: np.ndarray,
                       ranges: Sequence[float] = PILOT_RANGES,
                       nuggets: Sequence[float] = PILOT_NUGGETS,
                       m: int = PILOT_NEIGHBOURS) -> np.ndarray:
-    """``(μ̂_s, log σ̂²_s, ℓ_s)`` for every setting s = (ρ, τ) (ranges outer, nugget shares
-    inner), averaged over replicates: ``(3 · len(ranges) · len(nuggets),)``.
+    r"""Pilot summaries :math:`(\hat\mu_s, \log\hat\sigma^2_s, \ell_s)` of one dataset.
 
-    ``coords (n, 2)``, ``z (r, n)`` standardised values (:mod:`fieldfit.neural.graphs`).
-    Invariant to the order of the locations (the maximum–minimum ordering depends on the
-    locations only; ties aside).
+    One triple for every setting :math:`s = (\rho, \tau)` (ranges outer, nugget shares inner),
+    averaged over replicates (formulas in the module docstring). Invariant to the order of the
+    locations (the maximum–minimum ordering depends on the locations only; ties aside).
+
+    Parameters
+    ----------
+    coords : numpy.ndarray, shape (n, 2)
+        The locations.
+    z : numpy.ndarray, shape (r, n) or (n,)
+        Standardised values (:mod:`fieldfit.neural.graphs`).
+    ranges : sequence of float, default PILOT_RANGES
+        Ranges ρ of the grid (> 0, units of the coordinates).
+    nuggets : sequence of float, default PILOT_NUGGETS
+        Nugget shares τ of the grid, in [0, 1).
+    m : int, default PILOT_NEIGHBOURS
+        Vecchia conditioning-set size.
+
+    Returns
+    -------
+    numpy.ndarray, shape (3 * len(ranges) * len(nuggets),)
+        The triples, setting after setting.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match or the settings are invalid.
     """
     coords = np.asarray(coords, dtype=np.float64)
     z = np.atleast_2d(np.asarray(z, dtype=np.float64))
@@ -203,10 +287,17 @@ _CACHE: dict | None = None
 
 @contextlib.contextmanager
 def pilot_cache():
-    """Within the block, :func:`cached_pilot_likelihoods` computes the summaries of each
-    dataset once: training revisits the same datasets every epoch, and the summaries do not
-    change. Keyed by the identity of the dataset's arrays, which the cache keeps alive (so an
-    identity cannot be reused by another array while the block lasts); cleared on exit."""
+    """Context manager: within the block, compute each dataset's pilot summaries once.
+
+    Inside it, :func:`cached_pilot_likelihoods` keeps its results: training revisits the same
+    datasets every epoch, and the summaries do not change. Keyed by the identity of the
+    dataset's arrays, which the cache keeps alive (so an identity cannot be reused by another
+    array while the block lasts); cleared on exit (nested blocks restore the outer cache).
+
+    Yields
+    ------
+    None
+    """
     global _CACHE
     outer, _CACHE = _CACHE, {}
     try:
@@ -216,8 +307,24 @@ def pilot_cache():
 
 
 def cached_pilot_likelihoods(item, coords: np.ndarray, z: np.ndarray, **settings) -> np.ndarray:
-    """:func:`pilot_likelihoods` of ``coords``, ``z``; ``item`` (the dataset's own
-    ``(coords, values)`` arrays) is the key inside :func:`pilot_cache`."""
+    """:func:`pilot_likelihoods` of ``coords``, ``z``, cached inside :func:`pilot_cache`.
+
+    Parameters
+    ----------
+    item : tuple of numpy.ndarray
+        The dataset's own ``(coords, values)`` arrays, whose identities are the cache key.
+    coords : numpy.ndarray, shape (n, 2)
+        The locations.
+    z : numpy.ndarray, shape (r, n)
+        Standardised values.
+    **settings
+        ``ranges``, ``nuggets``, ``m`` of :func:`pilot_likelihoods`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (3 * S,)
+        The pilot summaries.
+    """
     if _CACHE is None:
         return pilot_likelihoods(coords, z, **settings)
     key = (id(item[0]), id(item[1]), repr(sorted(settings.items())))
