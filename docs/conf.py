@@ -100,12 +100,32 @@ sphinx_gallery_conf = {
     "capture_repr": ("_repr_html_", "__repr__"),
 }
 
+
+
+def local_mathjax() -> Path:
+    """MathJax 3 (from the ``django-static-mathjax`` wheel) copied beside the site's static
+    files, so the maths renders without a network: the CHTML component and its fonts."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("mathjax")
+    source = Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax" / "es5"
+    target = HERE / "_build" / "mathjax-static"
+    fonts = Path("output") / "chtml" / "fonts" / "woff-v2"
+    if not (target / "mathjax" / "tex-mml-chtml.js").exists():
+        shutil.copytree(source / fonts, target / "mathjax" / fonts, dirs_exist_ok=True)
+        shutil.copy2(source / "tex-mml-chtml.js", target / "mathjax" / "tex-mml-chtml.js")
+    return target
+
+
+mathjax_path = "mathjax/tex-mml-chtml.js"
+
 myst_enable_extensions = ["dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
 
 html_theme = "pydata_sphinx_theme"
 html_title = "fieldfit"
-html_static_path = ["_static"]
+html_static_path = ["_static", str(local_mathjax())]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

@@ -99,3 +99,18 @@ def test_the_fit_api_page_lists_its_parameters(browser):
                   if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     missing = [name for name in parameters if name not in section]
     assert not missing, f"the fit page does not describe {missing}"
+
+
+def test_the_maths_is_typeset_by_the_bundled_mathjax(browser):
+    open_page(browser, "api/generated/fieldfit.Matern.html")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    formulas = browser.execute_script("return document.querySelectorAll('.math').length")
+    assert formulas > 0, "the Matern page has no formula"
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length")
+        >= formulas)
+    widths = browser.execute_script(
+        "return Array.from(document.querySelectorAll('mjx-container'))"
+        ".map(e => e.getBoundingClientRect().width)")
+    assert min(widths) > 0
