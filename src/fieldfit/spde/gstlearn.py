@@ -1,6 +1,8 @@
-"""Bridges to gstlearn (MINES Paris, PyPI ``gstlearn``): the same mesh, projector and Matérn
-model on its side, so that its SPDE computations can be run beside fieldfit's on identical
-inputs (the peer in ``tests/test_spde_gstlearn.py`` and ``benchmarks/spde.py``).
+"""Bridges to gstlearn (MINES Paris, PyPI ``gstlearn``): the same mesh, projector and model.
+
+fieldfit's mesh, projector and Matérn model are rebuilt on gstlearn's side, so that its SPDE
+computations can be run beside fieldfit's on identical inputs (the peer in
+``tests/test_spde_gstlearn.py`` and ``benchmarks/spde.py``).
 
 gstlearn is optional (the ``bench`` extra); every function imports it when called.
 
@@ -32,7 +34,24 @@ def _gl():
 
 
 def mesh_to_gstlearn(mesh: Mesh):
-    """A ``gstlearn.MeshEStandard`` with the same nodes ``(N, 2)`` and triangles ``(M, 3)``."""
+    """A ``gstlearn.MeshEStandard`` with the same nodes ``(N, 2)`` and triangles ``(M, 3)``.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        A 2-D mesh.
+
+    Returns
+    -------
+    gstlearn.MeshEStandard
+
+    Raises
+    ------
+    ValueError
+        If the mesh is not 2-D.
+    ImportError
+        If gstlearn is not installed.
+    """
     gl = _gl()
     if mesh.dim != 2:
         raise ValueError(f"only 2-D meshes are bridged, got a {mesh.dim}-D mesh")
@@ -45,7 +64,22 @@ def mesh_to_gstlearn(mesh: Mesh):
 
 
 def projector_to_gstlearn(A):
-    """A ``gstlearn.ProjMultiMatrix`` (one variable, one latent field) holding ``A (n, N)``."""
+    """A ``gstlearn.ProjMultiMatrix`` (one variable, one latent field) holding A.
+
+    Parameters
+    ----------
+    A : scipy.sparse matrix
+        ``(n, N)`` projector.
+
+    Returns
+    -------
+    gstlearn.ProjMultiMatrix
+
+    Raises
+    ------
+    ImportError
+        If gstlearn is not installed.
+    """
     gl = _gl()
     A = sp.coo_matrix(A)
     triplet = gl.NF_Triplet()
@@ -64,9 +98,26 @@ def projector_to_gstlearn(A):
 
 
 def matern_to_gstlearn(params: Mapping, smoothness: float, constant_mean: bool = False):
-    """A ``gstlearn.Model``: Matérn(``variance``, ``range``, ν = ``smoothness``; ``angle`` and
-    ``ratio`` if present) plus a nugget of variance ``nugget``; with ``constant_mean`` a
-    constant drift (profiled by gstlearn's GLS)."""
+    """A ``gstlearn.Model``: a Matérn covariance plus a nugget, optionally a constant drift.
+
+    Parameters
+    ----------
+    params : Mapping
+        ``variance``, ``range``; optionally ``angle``, ``ratio`` (anisotropy) and ``nugget``.
+    smoothness : float
+        Matérn ν.
+    constant_mean : bool, default False
+        Add a constant drift (profiled by gstlearn's GLS).
+
+    Returns
+    -------
+    gstlearn.Model
+
+    Raises
+    ------
+    ImportError
+        If gstlearn is not installed.
+    """
     gl = _gl()
     p = {k: float(v) for k, v in params.items()}
     if "angle" in p:
@@ -86,11 +137,42 @@ def matern_to_gstlearn(params: Mapping, smoothness: float, constant_mean: bool =
 
 def gstlearn_log_likelihood(mesh: Mesh, points, y, params: Mapping, smoothness: float = 1.0,
                             constant_mean: bool = False, A=None, own_projector: bool = False):
-    """A function of no arguments returning gstlearn's ``logLikelihoodSPDE`` (Cholesky mode)
-    for observations ``y (n,)`` at ``points (n, 2)`` on ``mesh``. ``A``: the projector to pass
-    (default: ``mesh.projector(points)``); ``own_projector``: let gstlearn build its own from
-    the Db and the mesh instead (point location in a ``MeshEStandard``, slow: 22 s for 10⁴
-    nodes and 5,000 points)."""
+    """A function of no arguments returning gstlearn's ``logLikelihoodSPDE`` (Cholesky mode).
+
+    Everything is converted once; calling the function runs only gstlearn's likelihood.
+
+    Parameters
+    ----------
+    mesh : Mesh
+        A 2-D mesh.
+    points : array_like
+        ``(n, 2)`` observation locations.
+    y : array_like
+        ``(n,)`` observations.
+    params : Mapping
+        Matérn parameters (see :func:`matern_to_gstlearn`).
+    smoothness : float, default 1.0
+        Matérn ν.
+    constant_mean : bool, default False
+        Profile a constant mean.
+    A : scipy.sparse matrix, optional
+        Projector to pass (default ``mesh.projector(points)``).
+    own_projector : bool, default False
+        Let gstlearn build its own projector from the Db and the mesh instead (point location
+        in a ``MeshEStandard``, slow for large meshes).
+
+    Returns
+    -------
+    callable
+        ``() -> float``.
+
+    Raises
+    ------
+    ValueError
+        If ``points`` is not ``(n, 2)`` for n observations.
+    ImportError
+        If gstlearn is not installed.
+    """
     gl = _gl()
     points = np.asarray(points, np.float64)
     y = np.asarray(y, np.float64).ravel()

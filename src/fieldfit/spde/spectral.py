@@ -2,7 +2,7 @@
 
 The model (Clarotto, Allard, Romary & Desassis 2024, Spatial Statistics 62, 100847; the
 spectral construction of Sigrist, Künsch & Stahel 2015, JRSS-B 77, 3–33, and their R package
-``spate``; the Matérn–SPDE link of Lindgren, Rue & Lindström 2011, JRSS-B 73, 423–498):
+``spate``; the Matérn–SPDE link of Lindgren, Rue & Lindström 2011, JRSS-B 73, 423–498)::
 
     [∂/∂t + (1/c)(κ² − ∇·H∇)^α + (1/c) γ·∇] X(s, t) = (τ/√c) Z(s, t),   Z = W_T ⊗ Z_S,
     (κ² − ∇·H∇)^{α_s/2} Z_S = W_S,
@@ -12,22 +12,22 @@ on the torus [0, Lx) × [0, Ly) (area A = Lx·Ly), with the same parameters and 
 in space or time beyond truncating the Fourier series: it is the "no inverse crime"
 reference for the finite-element model.
 
-**Modes.** ω = 2π(k_x/Lx, k_y/Ly) with |k_x| ≤ ⌊nx/2⌋, |k_y| ≤ ⌊ny/2⌋ (a set symmetric under
+**Modes.** ω = 2π(k_x/Lx, k_y/Ly) with ``|k_x| ≤ ⌊nx/2⌋``, ``|k_y| ≤ ⌊ny/2⌋`` (a set symmetric under
 ω → −ω; for even nx both Nyquist frequencies ±nx/2 are kept, as two distinct modes of the
-continuum field that alias onto one on the nx × ny grid), λ_ω = κ² + ωᵀHω. With
+continuum field that alias onto one on the nx × ny grid), λ_ω = κ² + ωᵀHω. With::
 
     X(s, t) = A^{−1/2} Σ_ω X_ω(t) e^{iω·s},   X_{−ω} = conj(X_ω),
 
-each pair ±ω is one complex Ornstein–Uhlenbeck process (ω = 0 a real one):
+each pair ±ω is one complex Ornstein–Uhlenbeck process (ω = 0 a real one)::
 
     dX_ω = −a_ω X_ω dt + (τ/√c) λ_ω^{−α_s/2} dB_ω,   a_ω = (λ_ω^α + i γ·ω)/c,
 
 B_ω a circular complex Brownian motion (E|dB_ω|² = dt), since on e^{iω·s} the operator
-(κ² − ∇·H∇) acts as λ_ω and γ·∇ as iγ·ω. Its stationary variance is
+(κ² − ∇·H∇) acts as λ_ω and γ·∇ as iγ·ω. Its stationary variance is::
 
     q_ω = E|X_ω|² = (τ²/c) λ_ω^{−α_s} / (2 Re a_ω) = τ² λ_ω^{−α_s} / (2 λ_ω^α),
 
-and the exact transition over any Δt is the AR(1)
+and the exact transition over any Δt is the AR(1)::
 
     X_ω(t + Δt) = φ_ω(Δt) X_ω(t) + ε_ω,   φ_ω(Δt) = e^{−(λ_ω^α + iγ·ω)Δt/c},
     E|ε_ω|² = q_ω (1 − |φ_ω|²) = q_ω (1 − e^{−2λ_ω^αΔt/c}),
@@ -35,7 +35,7 @@ and the exact transition over any Δt is the AR(1)
 so φ(Δt₁)φ(Δt₂) = φ(Δt₁ + Δt₂) and sampling at any increasing times is exact. The field
 starts from the stationary law X_ω(t₀) ~ CN(0, q_ω).
 
-**Covariance.** C(h, u) = Cov(X(s + h, t + u), X(s, t)) is, for any real u,
+**Covariance.** C(h, u) = Cov(X(s + h, t + u), X(s, t)) is, for any real u::
 
     C(h, u) = (1/A) Σ_ω q_ω e^{−λ_ω^α |u|/c} cos(ω·h − (γ·ω) u/c),
 
@@ -46,15 +46,14 @@ against the model:** the model's spatial marginal has spectral density (τ²/2)(
 (1/A) Σ_ω q_ω = Σ_ω (τ²/2)(2π)^{−2} λ_ω^{−(α+α_s)} Δω is exactly a Riemann sum of that
 density. By Poisson summation the full (untruncated) sum is Σ_n C_∞(nL) (the periodised
 continuum covariance), so on a domain much larger than the range and with enough modes it tends
-to the continuum marginal variance
+to the continuum marginal variance::
 
     σ² = (τ²/2) Γ(ν) / (Γ(α + α_s) (4π)^{d/2} κ^{2ν} √det H),   ν = α + α_s − d/2 > 0
 
 (:meth:`continuum_marginal_variance`; infinite for ν ≤ 0, e.g. α = 1, α_s = 0, where the
 truncated field's variance grows with the number of modes). Truncation leaves out the
 spectral tail: relative to σ², about (κ/K)^{2ν} beyond a disc of radius
-K = π min(nx/Lx, ny/Ly) √λ_min(H) (the mode box keeps more than that disc; measured 0.20 %
-against the bound 0.25 % at ν = 1, κ = 1, 256² modes on a 40 × 40 torus).
+K = π min(nx/Lx, ny/Ly) √λ_min(H) (the mode box keeps more than that disc, so this is a bound).
 
 **Real fields.** The simulation keeps one mode of each pair ±ω (ω = 0 and the half-set
 {k_y > 0} ∪ {k_y = 0, k_x > 0}) with weights w = 1 (ω = 0) and 2 (the rest), so that
@@ -74,8 +73,25 @@ import scipy.sparse as sp
 
 def diffusion_matrix(H_scale: float = 1.0, H_ratio: float = 1.0,
                      H_angle: float = 0.0) -> np.ndarray:
-    """H = H_scale · R(θ) diag(1, λ²) R(θ)ᵀ ``(2, 2)``, the parametrisation of
-    :mod:`fieldfit.spde.advection_diffusion` (λ = ``H_ratio``, θ = ``H_angle``)."""
+    r"""Diffusion matrix of the advection–diffusion model from its three parameters.
+
+    :math:`H = H_\mathrm{scale}\, R(\theta)\, \mathrm{diag}(1, \lambda^2)\, R(\theta)^\top`, the
+    parametrisation of :mod:`fieldfit.spde.advection_diffusion`.
+
+    Parameters
+    ----------
+    H_scale : float, default 1.0
+        Overall scale.
+    H_ratio : float, default 1.0
+        λ, the square root of the ratio of the diffusion across to that along θ.
+    H_angle : float, default 0.0
+        θ, the direction of the main axis (radians).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2, 2)`` symmetric matrix.
+    """
     c, s, l2 = math.cos(H_angle), math.sin(H_angle), float(H_ratio) ** 2
     off = (1.0 - l2) * c * s
     return float(H_scale) * np.array([[c * c + l2 * s * s, off], [off, s * s + l2 * c * c]])
@@ -99,24 +115,43 @@ def _grid_size(name: str, value) -> int:
 
 
 class SpectralAdvectionDiffusion:
-    """The continuous advection–diffusion SPDE on a periodic rectangle, simulated exactly per
-    Fourier mode (module docstring: modes, AR(1) transition, covariance, constants).
+    """The continuous advection–diffusion SPDE on a periodic rectangle, simulated exactly per mode.
+
+    The SPDE of Clarotto et al. (2024) with the spectral construction of Sigrist, Künsch &
+    Stahel (2015): each Fourier mode is an Ornstein–Uhlenbeck process with an exact AR(1)
+    transition (module docstring: modes, transition, covariance, constants).
 
     Parameters
     ----------
     Lx, Ly : float
         Side lengths of the periodic domain [0, Lx) × [0, Ly).
     nx, ny : int
-        Grid points per axis (≥ 2); the modes are |k_x| ≤ ⌊nx/2⌋, |k_y| ≤ ⌊ny/2⌋.
+        Grid points per axis (≥ 2); the modes are ``|k_x| ≤ ⌊nx/2⌋``, ``|k_y| ≤ ⌊ny/2⌋``.
     kappa, c, tau : float
         Damping κ, time scale c and scale τ (all positive).
-    gamma : (2,) float
-        Advection γ; the field moves with velocity γ/c.
-    H : (2, 2) array, optional
-        Symmetric positive definite diffusion matrix (identity by default); see
+    gamma : array_like, default (0.0, 0.0)
+        ``(2,)`` advection γ; the field moves with velocity γ/c.
+    H : array_like, optional
+        ``(2, 2)`` symmetric positive definite diffusion matrix (identity by default); see
         :func:`diffusion_matrix` for the model's (H_scale, H_ratio, H_angle).
-    alpha, alpha_s : float
-        Orders α > 0 of the diffusion operator and α_s ≥ 0 of the spatial noise colour.
+    alpha : float, default 1
+        Order α > 0 of the diffusion operator.
+    alpha_s : float, default 1
+        Order α_s ≥ 0 of the spatial noise colour.
+
+    Raises
+    ------
+    ValueError
+        If a size, scale or order is out of range, gamma is not two finite numbers, or H is not
+        a finite symmetric positive definite 2 × 2 matrix.
+
+    References
+    ----------
+    Clarotto, L., Allard, D., Romary, T. & Desassis, N. (2024). The SPDE approach for
+    spatio-temporal datasets with advection and diffusion. Spatial Statistics 62, 100847.
+
+    Sigrist, F., Künsch, H. R. & Stahel, W. A. (2015). Stochastic partial differential equation
+    based modelling of large space-time data sets. JRSS-B 77, 3–33.
     """
 
     def __init__(self, Lx: float, Ly: float, nx: int, ny: int, kappa: float, c: float,
@@ -172,8 +207,31 @@ class SpectralAdvectionDiffusion:
     @classmethod
     def from_params(cls, Lx: float, Ly: float, nx: int, ny: int, params: dict,
                     alpha: float = 1, alpha_s: float = 1) -> SpectralAdvectionDiffusion:
-        """From a dict of the model's parameters (``kappa``, ``c``, ``tau``, and optionally
-        ``gamma_x``, ``gamma_y``, ``H_scale``, ``H_ratio``, ``H_angle``)."""
+        """Build from a dict of the finite-element model's parameters.
+
+        Parameters
+        ----------
+        Lx, Ly : float
+            Side lengths of the periodic domain.
+        nx, ny : int
+            Grid points per axis.
+        params : dict
+            ``kappa``, ``c``, ``tau``, and optionally ``gamma_x``, ``gamma_y``, ``H_scale``,
+            ``H_ratio``, ``H_angle``.
+        alpha, alpha_s : float, default 1
+            Orders of the diffusion operator and of the noise colour.
+
+        Returns
+        -------
+        SpectralAdvectionDiffusion
+
+        Raises
+        ------
+        KeyError
+            If ``kappa``, ``c`` or ``tau`` is missing.
+        ValueError
+            As the constructor.
+        """
         p = {k: float(v) for k, v in params.items()}
         H = diffusion_matrix(p.get("H_scale", 1.0), p.get("H_ratio", 1.0),
                              p.get("H_angle", 0.0))
@@ -183,17 +241,47 @@ class SpectralAdvectionDiffusion:
 
     @property
     def n_modes(self) -> int:
-        """Number of independent complex modes kept (ω = 0 and one of each pair ±ω)."""
+        """Number of independent complex modes kept (ω = 0 and one of each pair ±ω).
+
+        Returns
+        -------
+        int
+        """
         return len(self.weights)
 
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """Grid coordinates ``x (nx,)`` = i·Lx/nx and ``y (ny,)`` = j·Ly/ny of :meth:`simulate`."""
+        """Grid coordinates of :meth:`simulate`.
+
+        Returns
+        -------
+        x : numpy.ndarray
+            ``(nx,)``, i·Lx/nx.
+        y : numpy.ndarray
+            ``(ny,)``, j·Ly/ny.
+        """
         return (np.arange(self.nx) * self.Lx / self.nx, np.arange(self.ny) * self.Ly / self.ny)
 
     # ---- second-order structure -----------------------------------------------------------
     def transition(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Exact AR(1) over ``dt`` ≥ 0 for each kept mode: ``phi (M,)`` complex,
-        φ = e^{−(λ^α + iγ·ω)Δt/c}, and the innovation variance ``(M,)`` q(1 − e^{−2λ^αΔt/c})."""
+        r"""Exact AR(1) transition of each kept mode over a time step.
+
+        Parameters
+        ----------
+        dt : float
+            Time step Δt ≥ 0.
+
+        Returns
+        -------
+        phi : numpy.ndarray
+            ``(M,)`` complex, :math:`\phi = e^{-(\lambda^\alpha + i\gamma\cdot\omega)\Delta t/c}`.
+        var : numpy.ndarray
+            ``(M,)`` innovation variances :math:`q(1 - e^{-2\lambda^\alpha\Delta t/c})`.
+
+        Raises
+        ------
+        ValueError
+            If ``dt`` is negative or not finite.
+        """
         dt = float(dt)
         if not (math.isfinite(dt) and dt >= 0):
             raise ValueError(f"time step must be finite and ≥ 0, got {dt!r}")
@@ -201,8 +289,30 @@ class SpectralAdvectionDiffusion:
         return phi, self.q * -np.expm1(-2 * self.decay * dt)
 
     def covariance(self, h, u) -> np.ndarray:
-        """C(h, u) = (1/A) Σ_ω q_ω e^{−λ^α|u|/c} cos(ω·h − γ·ω u/c) ``(m,)`` for spatial lags
-        ``h (m, 2)`` and time lags ``u (m,)`` (or a scalar), Cov(X(s + h, t + u), X(s, t))."""
+        r"""Space-time covariance :math:`C(h, u) = \mathrm{Cov}(X(s + h, t + u), X(s, t))`.
+
+        .. math::
+
+            C(h, u) = \frac{1}{A} \sum_\omega q_\omega e^{-\lambda_\omega^\alpha |u|/c}
+            \cos(\omega\cdot h - (\gamma\cdot\omega) u/c).
+
+        Parameters
+        ----------
+        h : array_like
+            ``(m, 2)`` spatial lags.
+        u : float or array_like
+            ``(m,)`` time lags, or a scalar.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m,)`` covariances.
+
+        Raises
+        ------
+        ValueError
+            If ``h`` is not ``(m, 2)`` or a lag is not finite.
+        """
         h = np.atleast_2d(np.asarray(h, dtype=float))
         if h.ndim != 2 or h.shape[1] != 2:
             raise ValueError(f"spatial lags must have shape (m, 2), got {h.shape}")
@@ -219,11 +329,31 @@ class SpectralAdvectionDiffusion:
         return out
 
     def covariance_matrix(self, points, times) -> np.ndarray:
-        """Dense covariance ``(n_t·n, n_t·n)`` of the field at stations ``points (n, 2)`` and
-        ``times (n_t,)``, stacked time-major (index k·n + i, as the FEM model stacks its
-        states): block (k, l) = Re(E diag(w q φ(t_k − t_l)) Eᴴ)/A for t_k ≥ t_l, E = e^{iω·s}
-        ``(n, M)``, and its transpose above the diagonal. For exact (oracle) likelihoods at
-        small sizes; cost n² M per distinct time lag."""
+        r"""Dense covariance of the field at stations and times, stacked time-major.
+
+        Index ``k·n + i`` (time k, station i), as the FEM model stacks its states: block (k, l) is
+        :math:`\mathrm{Re}(E\, \mathrm{diag}(w q \phi(t_k - t_l))\, E^H)/A` for :math:`t_k \ge t_l`,
+        :math:`E = e^{i\omega\cdot s}` ``(n, M)``, and its transpose above the diagonal. For exact
+        (oracle) likelihoods at small sizes; cost n² M per distinct time lag.
+
+        Parameters
+        ----------
+        points : array_like
+            ``(n, 2)`` stations.
+        times : array_like
+            ``(n_t,)`` times.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_t·n, n_t·n)`` covariance.
+
+        Raises
+        ------
+        ValueError
+            If ``points`` is not a finite ``(n, 2)`` array or ``times`` not a non-empty finite 1-D
+            array.
+        """
         pts = np.asarray(points, dtype=float)
         if pts.ndim != 2 or pts.shape[1] != 2 or not np.all(np.isfinite(pts)):
             raise ValueError(f"points must be a finite array of shape (n, 2), got {pts.shape}")
@@ -252,12 +382,29 @@ class SpectralAdvectionDiffusion:
         return out
 
     def marginal_variance(self) -> float:
-        """C(0, 0) = (1/A) Σ_ω q_ω of the truncated periodic field."""
+        r"""Marginal variance of the truncated periodic field, :math:`C(0, 0)`.
+
+        :math:`C(0, 0) = \sum_\omega q_\omega / A` over the whole symmetric mode set.
+
+        Returns
+        -------
+        float
+        """
         return float(self.weights @ self.q / self.area)
 
     def continuum_marginal_variance(self) -> float:
-        """(τ²/2) Γ(ν) / (Γ(α + α_s)(4π) κ^{2ν} √det H), ν = α + α_s − 1: the marginal variance
-        of the model on the plane (``inf`` where ν ≤ 0)."""
+        r"""The marginal variance of the model on the plane (untruncated, non-periodic).
+
+        .. math::
+
+            \sigma^2 = \frac{\tau^2}{2} \frac{\Gamma(\nu)}{\Gamma(\alpha + \alpha_s)\, 4\pi\,
+            \kappa^{2\nu} \sqrt{\det H}}, \qquad \nu = \alpha + \alpha_s - 1.
+
+        Returns
+        -------
+        float
+            σ², or ``inf`` where ν ≤ 0.
+        """
         beta = self.alpha + self.alpha_s
         nu = beta - 1.0
         if nu <= 0:
@@ -298,8 +445,31 @@ class SpectralAdvectionDiffusion:
         return out
 
     def simulate(self, times, n_replicates: int = 1, seed=None) -> np.ndarray:
-        """Exact draws on the grid (:meth:`grid`) at ``times (n_t,)`` (strictly increasing):
-        ``(r, n_t, ny, nx)``, entry [.., j, i] at (i·Lx/nx, j·Ly/ny)."""
+        """Exact draws on the grid (:meth:`grid`) at the given times.
+
+        The field starts from its stationary law and steps by the exact AR(1) transitions; the grid
+        values come from an inverse FFT.
+
+        Parameters
+        ----------
+        times : array_like
+            ``(n_t,)`` strictly increasing times.
+        n_replicates : int, default 1
+            Number of independent draws r.
+        seed : int or numpy.random.Generator or None, optional
+            Seed; the same seed gives the same Fourier coefficients as :meth:`sample_at`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(r, n_t, ny, nx)``; entry ``[.., j, i]`` at (i·Lx/nx, j·Ly/ny).
+
+        Raises
+        ------
+        ValueError
+            If ``times`` is empty, not finite or not strictly increasing, or ``n_replicates`` is not
+            a positive integer.
+        """
         z = self._coefficients(times, n_replicates, seed)
         r, nt, m = z.shape
         F = (self._to_grid @ z.reshape(r * nt, m).T).T.reshape(r, nt, self.ny, self.nx)
@@ -308,10 +478,33 @@ class SpectralAdvectionDiffusion:
 
     def sample_at(self, points, times, n_replicates: int = 1, seed=None,
                   nugget: float = 0.0) -> np.ndarray:
-        """Exact draws at stations ``points (n, 2)`` (any coordinates; the domain is periodic)
-        and ``times (n_t,)``: ``(r, n_t, n)``, the Fourier series evaluated at the points. With
-        ``nugget`` > 0, independent N(0, nugget) measurement error is added (drawn after the
-        field, so the field part is the same as with ``nugget=0``)."""
+        """Exact draws at stations: the Fourier series evaluated at the points.
+
+        Parameters
+        ----------
+        points : array_like
+            ``(n, 2)`` stations (any coordinates; the domain is periodic).
+        times : array_like
+            ``(n_t,)`` strictly increasing times.
+        n_replicates : int, default 1
+            Number of independent draws r.
+        seed : int or numpy.random.Generator or None, optional
+            Seed; the field part equals :meth:`simulate`'s at grid points for the same seed.
+        nugget : float, default 0.0
+            Variance of independent N(0, nugget) measurement error, drawn after the field (so the
+            field part is the same as with ``nugget=0``).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(r, n_t, n)``.
+
+        Raises
+        ------
+        ValueError
+            If ``points`` is not a finite ``(n, 2)`` array, ``nugget`` is negative, or ``times`` /
+            ``n_replicates`` are invalid.
+        """
         pts = np.asarray(points, dtype=float)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"points must have shape (n, 2), got {pts.shape}")
