@@ -2,7 +2,7 @@
 
 Maximum–minimum distance ordering (Guinness 2018, Technometrics; Schäfer, Katzfuss & Owhadi
 2021): the first point is the one closest to the centroid; each next point is the one farthest
-from all points already ordered,
+from all points already ordered::
 
     i_k = argmax_{j ∉ {i_1..i_{k−1}}}  min_{l < k} ‖x_j − x_{i_l}‖ .
 
@@ -109,11 +109,26 @@ def _maxmin_kernel(x, first, lo, cell, dims, starts, members):  # pragma: no cov
 
 
 def maxmin_order(x) -> np.ndarray:
-    """The exact maximum–minimum distance ordering of ``x (n, d)``: a permutation ``(n,)``.
+    """The exact maximum–minimum distance ordering of the points (Guinness 2018).
 
     Starts at the point nearest the centroid (as GpGp); ties go to the lower index. Near-linear
-    time (a grid of about n/2 buckets bounds the search for the points a new one comes closer
-    to): about a second for 10^6 points in 2-D.
+    time: a grid of about n/2 buckets bounds the search for the points a new one comes closer
+    to.
+
+    Parameters
+    ----------
+    x : array_like
+        ``(n, d)`` points (``(n,)`` read as 1-D).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int64 permutation.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is empty, not ``(n, d)``, or has non-finite coordinates.
     """
     x = _as_points(x)
     n, d = x.shape
@@ -141,10 +156,27 @@ def maxmin_order(x) -> np.ndarray:
 
 
 def order_points(x, method: str = "maxmin", seed: int = 0) -> np.ndarray:
-    """A permutation ``(n,)`` of the points ``x (n, d)``.
+    """A permutation of the points by the named ordering.
 
-    ``maxmin`` (default; the best for Vecchia, Guinness 2018), ``random`` (seeded),
-    ``coordinate`` (sorted by the first coordinate, then the next ones), ``none`` (as given).
+    Parameters
+    ----------
+    x : array_like
+        ``(n, d)`` points.
+    method : {"maxmin", "random", "coordinate", "none"}, default "maxmin"
+        ``maxmin`` (the best for Vecchia, Guinness 2018), ``random`` (seeded), ``coordinate``
+        (sorted by the first coordinate, then the next ones), ``none`` (as given).
+    seed : int, default 0
+        Seed of the random ordering.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` permutation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or invalid points.
     """
     x = _as_points(x)
     if method == "maxmin":
@@ -198,20 +230,39 @@ def _scan_previous(x, m):  # pragma: no cover - numba
 
 
 def previous_neighbours(x, m: int, search: str = "tree") -> np.ndarray:
-    """For points ``x (n, d)`` in their order, the ``m`` nearest among the earlier ones.
+    """For points in their order, the ``m`` nearest among the earlier ones.
 
-    Returns ``(n, m)`` indices into x, nearest first; row k has ``min(k, m)`` entries and −1
-    after them. Both searches are exact:
+    Both searches are exact:
 
-    * ``"tree"``: for the rows k ∈ [a, 2a) a k-d tree on the prefix x[:2a] is queried for
+    - ``"tree"``: for the rows k ∈ [a, 2a) a k-d tree on the prefix x[:2a] is queried for
       candidates (at least half of that prefix precedes k), widening the query until m
       earlier points are found; O(n log n), with a set-up cost per prefix (and scipy's
       threads);
-    * ``"scan"``: a compiled pass over all earlier points of each point, O(n² d) on one
+    - ``"scan"``: a compiled pass over all earlier points of each point, O(n² d) on one
       thread without set-up; among equally distant points the lower index is kept (the
       tree's choice among such ties is cKDTree's).
 
     Which is faster depends on n and the machine (docs/benchmarks.md).
+
+    Parameters
+    ----------
+    x : array_like
+        ``(n, d)`` points, in their order.
+    m : int
+        Number of neighbours, ≥ 1.
+    search : {"tree", "scan"}, default "tree"
+        Search method.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, m)`` int64 indices into x, nearest first; row k has ``min(k, m)`` entries and −1
+        after them.
+
+    Raises
+    ------
+    ValueError
+        If ``m < 1``, ``search`` is unknown, or the points are invalid.
     """
     x = _as_points(x)
     n = x.shape[0]
@@ -254,16 +305,29 @@ def previous_neighbours(x, m: int, search: str = "tree") -> np.ndarray:
 
 
 def group_neighbours(nb: np.ndarray, first: int = 0, exponent: float = 2.0) -> list[np.ndarray]:
-    """Partition the rows ``first..n−1`` of a conditioning-set array into groups that share
-    neighbours (Guinness 2018, §4; the greedy rule of GpGp's ``group_obs``).
+    r"""Partition rows of a conditioning-set array into groups that share neighbours.
 
-    ``nb (n, m)``: earlier neighbours of each row (−1 padding). Visiting the neighbour columns
-    nearest first, the group of row j absorbs the group of its neighbour k when the union U of
-    their points (members and neighbours) is small: |U|^exponent ≤ |U_j|^exponent +
-    |U_k|^exponent. A group's block is the sorted union; each member then conditions on every
-    earlier point of the block, a superset of its own m neighbours, so the approximation stays
-    a valid Vecchia approximation and is at least as accurate. Returns the member rows of each
-    group (sorted arrays).
+    Guinness (2018, §4); the greedy rule of GpGp's ``group_obs``. Visiting the neighbour
+    columns nearest first, the group of row j absorbs the group of its neighbour k when the
+    union U of their points (members and neighbours) is small:
+    :math:`|U|^e \le |U_j|^e + |U_k|^e` with e = ``exponent``. A group's block is the sorted
+    union; each member then conditions on every earlier point of the block, a superset of its
+    own m neighbours, so the approximation stays a valid Vecchia approximation and is at least
+    as accurate.
+
+    Parameters
+    ----------
+    nb : numpy.ndarray
+        ``(n, m)`` earlier neighbours of each row (−1 padding).
+    first : int, default 0
+        First row to group (earlier rows form the dense head block).
+    exponent : float, default 2.0
+        Cost exponent e of a block's size.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The member rows of each group (sorted int64 arrays).
     """
     n, m = nb.shape
     members: dict[int, list[int]] = {j: [j] for j in range(first, n)}

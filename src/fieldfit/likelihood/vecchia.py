@@ -1,8 +1,8 @@
-"""The Vecchia approximation of a Gaussian likelihood, O(n m³) (Vecchia 1988; Katzfuss &
-Guinness 2021; GpGp, Guinness 2018).
+"""The Vecchia approximation of a Gaussian likelihood, O(n m³).
 
-With the points in an order (maxmin by default, :mod:`.ordering`) and N(i) the m nearest
-earlier points ("response" Vecchia: the observations y themselves, nugget included),
+Vecchia (1988); Katzfuss & Guinness (2021); GpGp (Guinness 2018). With the points in an
+order (maxmin by default, :mod:`fieldfit.likelihood.ordering`) and N(i) the m nearest
+earlier points ("response" Vecchia: the observations y themselves, nugget included)::
 
     log p(y) ≈ Σ_i log p(y_i | y_N(i)) = Σ_i [ −½ w_i² − log L_i − ½ log 2π ],
 
@@ -20,7 +20,7 @@ the memory at one batch whatever n.
 Prediction (Katzfuss et al. 2020, "Vecchia approximations of Gaussian-process predictions"):
 each target is kriged from its ``pred_neighbours`` nearest observations. The joint predictive
 distribution (``full_cov``, conditional simulation) orders the targets after the data (maxmin
-among themselves) and conditions each on its nearest observed and earlier predicted points:
+among themselves) and conditions each on its nearest observed and earlier predicted points::
 
     z_j = Σ_k b_jk v_k + √d_j ε_j     ⇒    z = (I − B_new)⁻¹ (B_obs r + D^½ ε),
 
@@ -140,26 +140,62 @@ def _head_stats(spec, P, V, jitter):
 
 
 class VecchiaEngine(CovarianceEngine):
-    """Vecchia likelihood, GLS and kriging: O(n m³) time, memory bounded by ``batch_memory``.
+    r"""Vecchia likelihood, GLS and kriging: O(n m³) time, memory bounded by ``batch_memory``.
+
+    The log-likelihood is approximated by a product of conditionals on the m nearest earlier
+    points (Vecchia 1988; Katzfuss & Guinness 2021),
+
+    .. math::
+
+        \log p(y) \approx \sum_i \log p(y_i \mid y_{N(i)}),
+
+    see the module docstring.
 
     Parameters
     ----------
-    neighbours : m, the size of each conditioning set
-    ordering : "maxmin" (default), "random", "coordinate" or "none"
-    pred_neighbours : observations each prediction conditions on (default max(2m, 60):
-        prediction is cheap beside the fit, and rough fields gain from more neighbours)
-    batch_memory : bytes of block matrices per batch (default 64 MiB)
-    graph_memory : above this many bytes of autograd graph, the batches are recomputed in
-        the backward pass instead of kept (activation checkpointing; default 4 GiB)
-    cache_memory : the blocks' distances are kept between evaluations (isotropic
-        covariances) when they need at most this many bytes (default: a quarter of the
-        machine's memory; 10⁶ points at m = 30 need 3.7 GB)
-    grouped : group points that share neighbours into joint blocks (Guinness 2018; each
-        member conditions on all earlier points of its block: more accurate at the same m)
-    coarse_neighbours : ``fit`` first optimises with this smaller m (all restarts), then
-        refines with m from that optimum (default 10, used when smaller than m; None: off)
-    seed : for the random ordering
-    progress : a progress bar over the batches (None: as ``settings(progress=...)``)
+    neighbours : int, default 30
+        m, the size of each conditioning set.
+    ordering : {"maxmin", "random", "coordinate", "none"}, default "maxmin"
+        Ordering of the points.
+    pred_neighbours : int or None, optional
+        Observations each prediction conditions on (default max(2m, 60): prediction is cheap
+        beside the fit, and rough fields gain from more neighbours).
+    batch_memory : float, default 64 MiB
+        Bytes of block matrices per batch.
+    graph_memory : float, default 4 GiB
+        Above this many bytes of autograd graph, the batches are recomputed in the backward
+        pass instead of kept (activation checkpointing).
+    cache_memory : float or None, optional
+        The blocks' distances are kept between evaluations (isotropic covariances) when they
+        need at most this many bytes (default: a quarter of the machine's memory; 10⁶ points at
+        m = 30 need 3.7 GB).
+    grouped : bool, default False
+        Group points that share neighbours into joint blocks (Guinness 2018; each member
+        conditions on all earlier points of its block: more accurate at the same m).
+    coarse_neighbours : int or None, default 10
+        ``fit`` first optimises with this smaller m (all restarts), then refines with m from
+        that optimum (used when smaller than m; None: off).
+    seed : int, default 0
+        Seed of the random ordering.
+    progress : bool or None, optional
+        A progress bar over the batches (None: as ``settings(progress=...)``).
+
+    Raises
+    ------
+    ValueError
+        If ``neighbours``, ``pred_neighbours`` or ``coarse_neighbours`` is not a positive
+        integer, or ``ordering`` is unknown.
+
+    References
+    ----------
+    Vecchia, A. V. (1988). Estimation and model identification for continuous spatial
+    processes. JRSS-B 50, 297–312.
+
+    Katzfuss, M. & Guinness, J. (2021). A general framework for Vecchia approximations of
+    Gaussian processes. Statistical Science 36, 124–141.
+
+    Guinness, J. (2018). Permutation and grouping methods for sharpening Gaussian process
+    approximations. Technometrics 60, 415–429.
     """
 
     name = "vecchia"
@@ -202,19 +238,43 @@ class VecchiaEngine(CovarianceEngine):
                 + (", grouped=True)" if self.grouped else ")"))
 
     def to_spec(self) -> dict:
-        """The registry name and options that rebuild this engine (memory budgets and the
-        progress setting are the machine's, not the model's, and are left out)."""
+        """The registry name and options that rebuild this engine.
+
+        Memory budgets and the progress setting are the machine's, not the model's, and are left
+        out.
+
+        Returns
+        -------
+        dict
+        """
         return {"engine": self.name, "neighbours": self.neighbours, "ordering": self.ordering,
                 "pred_neighbours": self.pred_neighbours, "grouped": self.grouped,
                 "coarse_neighbours": self.coarse_neighbours, "seed": self.seed}
 
     def coarse(self) -> VecchiaEngine | None:
-        """The engine ``fit`` first optimises with (m = ``coarse_neighbours``), or None."""
+        """The engine ``fit`` first optimises with (m = ``coarse_neighbours``), or None.
+
+        Returns
+        -------
+        VecchiaEngine or None
+            None when ``coarse_neighbours`` is None or not smaller than m.
+        """
         m = self.coarse_neighbours
         return self.with_neighbours(m) if m is not None and m < self.neighbours else None
 
     def with_neighbours(self, m: int) -> VecchiaEngine:
-        """The same engine with another m (the cache of orderings is shared)."""
+        """The same engine with another m (the cache of orderings is shared).
+
+        Parameters
+        ----------
+        m : int
+            New number of neighbours.
+
+        Returns
+        -------
+        VecchiaEngine
+            With ``coarse_neighbours`` off.
+        """
         other = VecchiaEngine(m, self.ordering, self.pred_neighbours, self.batch_memory,
                               self.graph_memory, self.cache_memory, self.grouped, None,
                               self.seed, self.progress)
@@ -223,7 +283,20 @@ class VecchiaEngine(CovarianceEngine):
 
     # --- structure --------------------------------------------------------------------
     def structure(self, points: torch.Tensor) -> _Structure:
-        """The ordering and conditioning sets of ``points (n, D)`` (computed once, cached)."""
+        """The ordering and conditioning sets of a point set (computed once, cached).
+
+        Parameters
+        ----------
+        points : torch.Tensor
+            ``(n, D)`` locations.
+
+        Returns
+        -------
+        _Structure
+            ``perm (n,)`` the ordering, ``head`` the size of the first dense block, ``blocks
+            (n − head, m + 1)`` indices into the original points (last: the point itself), and the
+            grouped batches when ``grouped``.
+        """
         key = _key(points, self.neighbours, self.ordering, self.seed, self.grouped)
         s = self._cache.get(key)
         if s is None:
@@ -349,6 +422,31 @@ class VecchiaEngine(CovarianceEngine):
         )
 
     def log_likelihood(self, spec, points, y, X):
+        """The Vecchia approximation of the (profile) Gaussian log-likelihood.
+
+        Summed over the replicates.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d log-likelihood, differentiable in the covariance parameters.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If a block is not positive definite even with the largest jitter.
+        """
         V, r, p, _ = self._profiled(spec, points, y, X)
         G, logdet = self._run(spec, points, V)
         n = points.shape[0]
@@ -360,6 +458,31 @@ class VecchiaEngine(CovarianceEngine):
         return -0.5 * quad - r * logdet - 0.5 * n * r * _LOG2PI
 
     def gls(self, spec, points, y, X):
+        """GLS coefficients and their covariance under the Vecchia approximation.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+
+        Returns
+        -------
+        beta : torch.Tensor or None
+            ``(p,)`` coefficients (None without a design).
+        cov : torch.Tensor or None
+            ``(p, p)`` covariance.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If a block is not positive definite even with the largest jitter.
+        """
         if X is None or X.shape[1] == 0:
             return None, None
         V, r, p, b = self._profiled(GaussianSpec(spec.kernel, spec.diag, spec.nugget),
@@ -386,12 +509,39 @@ class VecchiaEngine(CovarianceEngine):
         return beta, cov, y - (X @ beta)[None, :]
 
     def predict(self, spec, points, y, X, new_points, new_X, noise=True, full_cov=False):
-        """Kriging at ``new_points (t, D)`` from each one's nearest observations.
+        """Kriging at new points from each one's nearest observations.
 
-        Means and variances ``(r, t)``; ``full_cov``: the ``(t, t)`` covariance of the joint
-        Vecchia predictive distribution (targets conditioned on observations and on earlier
-        targets). Universal kriging (the GLS coefficients' uncertainty added) when
-        ``spec.beta`` is None.
+        Universal kriging (the GLS coefficients' uncertainty added) when ``spec.beta`` is None.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+        new_points : torch.Tensor
+            ``(t, D)`` prediction locations.
+        new_X : torch.Tensor
+            ``(t, p)`` design there.
+        noise : bool, default True
+            Add the nugget to the variances.
+        full_cov : bool, default False
+            Return the ``(t, t)`` covariance of the joint Vecchia predictive distribution (targets
+            conditioned on observations and on earlier targets).
+
+        Returns
+        -------
+        Prediction
+            Means and variances ``(r, t)``, or the ``(t, t)`` covariance with ``full_cov``.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If a block is not positive definite even with the largest jitter.
         """
         if full_cov:
             return self._predict_joint(spec, points, y, X, new_points, new_X, noise)
@@ -436,10 +586,33 @@ class VecchiaEngine(CovarianceEngine):
     def joint_factor(self, spec, points, new_points):
         """The sparse factor of the joint predictive distribution of the field at the targets.
 
-        Targets are ordered maxmin; target j conditions on the ``pred_neighbours`` nearest of
-        the observations and the earlier targets together. Returns the ordering ``(t,)``,
-        ``B_obs`` (t × n, on the observed residuals), ``B_new`` (t × t, strictly lower, in
-        target order) and the conditional variances ``d (t,)`` (scipy CSR matrices, numpy).
+        Targets are ordered maxmin; target j conditions on the ``pred_neighbours`` nearest of the
+        observations and the earlier targets together.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance and nugget.
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        new_points : torch.Tensor
+            ``(t, D)`` targets.
+
+        Returns
+        -------
+        order : numpy.ndarray
+            ``(t,)`` the targets' ordering.
+        B_obs : scipy.sparse.csr_matrix
+            ``(t, n)`` coefficients on the observed residuals.
+        B_new : scipy.sparse.csr_matrix
+            ``(t, t)`` strictly lower coefficients on earlier targets, in target order.
+        d : numpy.ndarray
+            ``(t,)`` conditional variances.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If a block is not positive definite even with the largest jitter.
         """
         x = points.numpy()
         n, t = x.shape[0], new_points.shape[0]
@@ -521,9 +694,44 @@ class VecchiaEngine(CovarianceEngine):
 
     def conditional_simulation(self, spec, points, y, X, new_points, new_X, n_samples,
                                generator=None, noise=False) -> torch.Tensor:
-        """Draws ``(n_samples, t)`` from the joint Vecchia predictive distribution at the
-        targets (one replicate of data). With GLS coefficients (``spec.beta`` None) each draw
-        takes its own β from N(β̂, Cov β̂), so their uncertainty is carried."""
+        """Draws from the joint Vecchia predictive distribution at the targets (one data replicate).
+
+        With GLS coefficients (``spec.beta`` None) each draw takes its own β from
+        N(β̂, Cov β̂), so their uncertainty is carried.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean.
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        y : torch.Tensor
+            ``(r, n)`` observations, r replicates.
+        X : torch.Tensor or None
+            ``(n, p)`` design.
+        new_points : torch.Tensor
+            ``(t, D)`` targets.
+        new_X : torch.Tensor
+            ``(t, p)`` design there.
+        n_samples : int
+            Number of draws.
+        generator : torch.Generator or None, optional
+            Source of the normals.
+        noise : bool, default False
+            Add independent nugget noise (simulate observations, not the field).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n_samples, t)`` draws.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` has more than one replicate.
+        fieldfit.errors.NotPositiveDefinite
+            If a block is not positive definite even with the largest jitter.
+        """
         if y.shape[0] != 1:
             raise ValueError("conditional simulation needs a single replicate")
         beta, beta_cov, resid, order, B_obs, IB, dvar = self._joint(

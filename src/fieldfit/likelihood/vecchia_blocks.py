@@ -3,12 +3,12 @@
 A block is the covariance Σ ``(k, k)`` of a point's conditioning set followed by the point,
 given by its strict lower triangle (``pairs (P,)``, P = k(k−1)/2, row-major order of
 ``torch.tril_indices(k, k, −1)``) and its diagonal ``(k,)``, with data and design columns
-V ``(k, q)``. Per block the kernel returns the whitened last row and log of the last pivot,
+V ``(k, q)``. Per block the kernel returns the whitened last row and log of the last pivot::
 
     Σ = L Lᵀ,   Z = (L⁻¹V)_k,   log L_kk ,
 
-and, in the backward pass, with s = Σ⁻¹e_k (L_kk = s_k^{−½}), upstream w = ∂f/∂Z, g = ∂f/∂log L_kk
-and t = Σ⁻¹Vw (since ds = −Σ⁻¹ dΣ s):
+and, in the backward pass, with s = Σ⁻¹e_k (L_kk = s_k^{−½}), upstream w = ∂f/∂Z,
+g = ∂f/∂log L_kk and t = Σ⁻¹Vw (since ds = −Σ⁻¹ dΣ s)::
 
     ∂f/∂Σ = sym[(½ L_kk³ sᵀVw + ½ g L_kk²) s sᵀ − L_kk s tᵀ],     ∂f/∂V = L_kk s wᵀ .
 
@@ -30,9 +30,26 @@ import torch
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def factor_block(L, k, floor):  # pragma: no cover - compiled
-    """In place, the lower Cholesky factor (Cholesky–Crout) of the symmetric matrix whose
-    lower triangle is ``L[:k, :k]``. A pivot not above ``floor`` fails the factorisation
-    (returns False) when ``floor`` is 0, and is raised to ``floor`` when it is positive."""
+    """In place, the lower Cholesky factor (Cholesky–Crout) of a symmetric block (numba).
+
+    The block is the symmetric matrix whose lower triangle is ``L[:k, :k]``. A pivot not above
+    ``floor`` fails the factorisation when ``floor`` is 0, and is raised to ``floor`` when it
+    is positive.
+
+    Parameters
+    ----------
+    L : numpy.ndarray
+        ``(≥ k, ≥ k)`` array; its lower triangle is overwritten by the factor.
+    k : int
+        Block size.
+    floor : float
+        Smallest pivot allowed (0: fail instead).
+
+    Returns
+    -------
+    bool
+        False if the factorisation failed.
+    """
     for j in range(k):
         s = L[j, j]
         for t in range(j):
@@ -54,8 +71,23 @@ def factor_block(L, k, floor):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def whiten_last(L, k, v, y):  # pragma: no cover - compiled
-    """(L⁻¹v)_{k−1}, the last entry of the forward substitution with the factor ``L[:k, :k]``
-    of :func:`factor_block` and ``v (k,)``; ``y (≥ k,)`` is workspace."""
+    """:math:`(L^{-1} v)_{k-1}`, the last entry of the forward substitution (numba).
+
+    Parameters
+    ----------
+    L : numpy.ndarray
+        Factor from :func:`factor_block` in ``L[:k, :k]``.
+    k : int
+        Block size.
+    v : numpy.ndarray
+        ``(k,)`` right-hand side.
+    y : numpy.ndarray
+        ``(≥ k,)`` workspace (overwritten).
+
+    Returns
+    -------
+    float
+    """
     for i in range(k):
         s = v[i]
         for t in range(i):
@@ -132,8 +164,20 @@ def _backward(L_all, V, w, g, g_pairs, g_diag, g_V, need_v):  # pragma: no cover
 
 
 def assemble(pairs: torch.Tensor, diag: torch.Tensor) -> torch.Tensor:
-    """The symmetric blocks ``(B, k, k)`` from ``pairs (B, P)`` and ``diag (B, k)``
-    (differentiable)."""
+    """The symmetric blocks from their strict lower triangles and diagonals (differentiable).
+
+    Parameters
+    ----------
+    pairs : torch.Tensor
+        ``(B, P)`` strict lower triangles in :func:`tril` order.
+    diag : torch.Tensor
+        ``(B, k)`` diagonals.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, k, k)`` symmetric blocks.
+    """
     k = diag.shape[1]
     ii, jj = tril(k)
     S = pairs.new_zeros(pairs.shape[0], k, k)
@@ -146,7 +190,18 @@ _TRIL: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 def tril(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column indices of the strict lower triangle of a k × k matrix (cached)."""
+    """Row and column indices of the strict lower triangle of a k × k matrix (cached).
+
+    Parameters
+    ----------
+    k : int
+        Matrix size.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(rows (P,), cols (P,))``, P = k(k−1)/2, row-major.
+    """
     if k not in _TRIL:
         _TRIL[k] = tuple(torch.tril_indices(k, k, -1))
     return _TRIL[k]
@@ -157,7 +212,32 @@ class NotPositiveDefinite(Exception):
 
 
 def plain_rows(pairs, diag, V):
-    """Whitened last rows ``(B, q)`` and log L_kk ``(B,)`` by differentiable torch operations."""
+    r"""Whitened last rows and log last pivots by differentiable torch operations.
+
+    The reference, and the differentiable path for Hessians, of :class:`BlockRows`.
+
+    Parameters
+    ----------
+    pairs : torch.Tensor
+        ``(B, P)`` strict lower triangles of the blocks, P = k(k−1)/2, row-major order of
+        ``torch.tril_indices(k, k, −1)``.
+    diag : torch.Tensor
+        ``(B, k)`` diagonals.
+    V : torch.Tensor
+        ``(B, k, q)`` data and design columns.
+
+    Returns
+    -------
+    Z : torch.Tensor
+        ``(B, q)`` whitened last rows.
+    logl : torch.Tensor
+        ``(B,)`` :math:`\log L_{kk}`.
+
+    Raises
+    ------
+    NotPositiveDefinite
+        If a block is not positive definite.
+    """
     L, info = torch.linalg.cholesky_ex(assemble(pairs, diag))
     if bool((info != 0).any()):
         raise NotPositiveDefinite
@@ -166,11 +246,41 @@ def plain_rows(pairs, diag, V):
 
 
 class BlockRows(torch.autograd.Function):
-    """(Z ``(B, q)``, log L_kk ``(B,)``) of the blocks given by ``pairs (B, P)``, ``diag (B, k)``
-    and columns ``V (B, k, q)``; fused numba forward and closed-form backward (module doc)."""
+    """Whitened last rows and log last pivots of Vecchia blocks, as an autograd function.
+
+    A fused numba forward and the closed-form backward of the module docstring; when a graph of
+    the gradient is asked for (Hessians), the backward recomputes with :func:`plain_rows`. Use
+    ``BlockRows.apply(pairs, diag, V)``, which returns ``(Z (B, q), log L_kk (B,))``.
+    """
 
     @staticmethod
     def forward(ctx, pairs, diag, V):
+        """Factorise the blocks and whiten their last rows (numba, in parallel over blocks).
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Autograd context.
+        pairs : torch.Tensor
+            ``(B, P)`` strict lower triangles of the blocks, P = k(k−1)/2, row-major order of
+            ``torch.tril_indices(k, k, −1)``.
+        diag : torch.Tensor
+            ``(B, k)`` diagonals.
+        V : torch.Tensor
+            ``(B, k, q)`` data and design columns.
+
+        Returns
+        -------
+        Z : torch.Tensor
+            ``(B, q)``.
+        logl : torch.Tensor
+            ``(B,)``.
+
+        Raises
+        ------
+        NotPositiveDefinite
+            If a block is not positive definite.
+        """
         B, k = diag.shape
         q = V.shape[2]
         L = np.empty((B, k, k))
@@ -189,6 +299,23 @@ class BlockRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gZ, glog):
+        """Closed-form gradients with respect to ``pairs``, ``diag`` and ``V``.
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Autograd context.
+        gZ : torch.Tensor
+            ``(B, q)`` upstream gradient of Z.
+        glog : torch.Tensor
+            ``(B,)`` upstream gradient of log L_kk.
+
+        Returns
+        -------
+        tuple
+            Gradients of ``pairs (B, P)``, ``diag (B, k)`` and ``V (B, k, q)`` (None where not
+            needed).
+        """
         pairs, diag, V, L = ctx.saved_tensors
         if torch.is_grad_enabled():  # a differentiable backward (the saved inputs carry graphs)
             inputs = [x for x, nd in zip((pairs, diag, V), ctx.needs_input_grad, strict=True)
