@@ -1,9 +1,11 @@
 """The likelihood of a latent Gaussian Markov random field observed with Gaussian noise.
 
+The model is::
+
     y = X β + A x + ε,    x ~ N(0, Q⁻¹),    ε ~ N(0, τ² I)       (y (r, n), x (N,), A (n, N))
 
 Marginally y ~ N(Xβ, A Q⁻¹ Aᵀ + τ² I); with the posterior precision Q_p = Q + AᵀA/τ²
-(Woodbury; Rue & Held 2005, §2.3; Lindgren, Rue & Lindström 2011, §4),
+(Woodbury; Rue & Held 2005, §2.3; Lindgren, Rue & Lindström 2011, §4)::
 
     log p(y) = ½ log|Q| − ½ log|Q_p| − (n/2) log 2πτ² − ½ (rᵀr/τ² − bᵀ Q_p⁻¹ b),
     r = y − Xβ,   b = Aᵀr/τ²,
@@ -33,11 +35,29 @@ _LOG2PI = math.log(2.0 * math.pi)
 
 
 class GMRFEngine(PrecisionEngine):
-    """Latent GMRF + Gaussian noise on a fixed precision pattern and observation matrix.
+    r"""Likelihood of a latent GMRF plus Gaussian noise, on a fixed precision pattern and projector.
 
-    ``pattern``: Q's :class:`~fieldfit.gmrf.Pattern`; ``A`` ``(n, N)`` scipy sparse (the
-    projector from the mesh to the observed points). Built once per data set: the symbolic
-    analyses of Q and of Q_p = Q + AᵀA/τ² are reused for every parameter value.
+    .. math::
+
+        y = X\beta + A x + \varepsilon, \quad x \sim N(0, Q^{-1}), \quad
+        \varepsilon \sim N(0, \tau^2 I),
+
+    evaluated through sparse Cholesky factorisations (CHOLMOD) of Q and of the posterior
+    precision :math:`Q_p = Q + A^\top A/\tau^2` (Rue & Held 2005, §2.3; Lindgren, Rue &
+    Lindström 2011, §4); formulas in the module docstring. Built once per data set: the
+    symbolic analyses are reused for every parameter value.
+
+    Parameters
+    ----------
+    pattern : Pattern or tuple
+        Q's :class:`~fieldfit.gmrf.Pattern` (or ``(indptr, indices, n)``).
+    A : scipy.sparse matrix
+        ``(n, N)`` projector from the mesh to the observed points.
+
+    Raises
+    ------
+    ValueError
+        If A's number of columns differs from Q's size, or the pattern is invalid.
     """
 
     name = "spde"
@@ -65,14 +85,51 @@ class GMRFEngine(PrecisionEngine):
             check_invariants=True).coalesce()
 
     def posterior_values(self, q_values: torch.Tensor, nugget) -> torch.Tensor:
-        """Values of Q_p = Q + AᵀA/τ² on the union pattern."""
+        r"""Values of :math:`Q_p = Q + A^\top A/\tau^2` on the union pattern (differentiable).
+
+        Parameters
+        ----------
+        q_values : torch.Tensor
+            ``(nnz,)`` values of Q on ``pattern``.
+        nugget : float or torch.Tensor
+            Noise variance τ².
+
+        Returns
+        -------
+        torch.Tensor
+            ``(nnz_p,)`` values on ``post_pattern``.
+        """
         return scatter([q_values, self._ata / nugget], self._maps, self.post_pattern)
 
     def _atv(self, v: torch.Tensor) -> torch.Tensor:
         return self._At @ v
 
     def gls(self, q_values, nugget, y, X):
-        """β̂ ``(p,)`` and its covariance ``(p, p)``, shared by the replicates (no graph)."""
+        """GLS coefficients and their covariance, shared by the replicates (no graph).
+
+        Parameters
+        ----------
+        q_values : torch.Tensor
+            ``(nnz,)`` values of Q on ``pattern``.
+        nugget : float or torch.Tensor
+            Noise variance τ².
+        y : array_like or torch.Tensor
+            ``(r, n)`` observations.
+        X : array_like or torch.Tensor
+            ``(n, p)`` design.
+
+        Returns
+        -------
+        beta : torch.Tensor
+            ``(p,)``.
+        cov : torch.Tensor
+            ``(p, p)``.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If :math:`Q_p` is not positive definite.
+        """
         return self._gls(self._factor_posterior(q_values, nugget).factor, nugget, y, X)
 
     def _gls(self, factor, nugget, y, X):
@@ -93,10 +150,38 @@ class GMRFEngine(PrecisionEngine):
 
     def log_likelihood(self, q_values, nugget, y, X=None, beta=None,
                        logdet_q=None) -> torch.Tensor:
-        """log p(y) for ``y (r, n)``; β given, or profiled by GLS when ``beta`` is None and X
-        has columns. ``logdet_q``: log|Q| (0-d, differentiable) when the model has a cheaper
-        route to it than factorising Q (e.g. :meth:`MaternSPDE.precision_and_logdet`); by
-        default Q is factorised here."""
+        r"""The marginal log-likelihood :math:`\log p(y)`, summed over replicates.
+
+        β is given, or profiled by GLS when ``beta`` is None and X has columns.
+
+        Parameters
+        ----------
+        q_values : torch.Tensor
+            ``(nnz,)`` values of Q on ``pattern``.
+        nugget : float or torch.Tensor
+            Noise variance τ².
+        y : array_like or torch.Tensor
+            ``(r, n)`` observations.
+        X : array_like or torch.Tensor or None, optional
+            ``(n, p)`` design.
+        beta : torch.Tensor or None, optional
+            ``(p,)`` coefficients (differentiable), or None to profile them.
+        logdet_q : torch.Tensor or None, optional
+            :math:`\log|Q|` (0-d, differentiable) when the model has a cheaper route to it than
+            factorising Q (e.g. :meth:`MaternSPDE.precision_and_logdet
+            <fieldfit.spde.matern.MaternSPDE.precision_and_logdet>`); by default Q is factorised
+            here.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d log-likelihood, differentiable in ``q_values``, ``nugget`` and ``beta``.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If Q or :math:`Q_p` is not positive definite.
+        """
         nugget = torch.as_tensor(nugget, dtype=torch.float64)
         y = torch.as_tensor(y, dtype=torch.float64)
         r, n = y.shape
@@ -133,12 +218,45 @@ class GMRFEngine(PrecisionEngine):
 
     # --- the predictive distribution at new points --------------------------------------------
     def predict(self, q_values, nugget, y, X, A0, X0, beta=None, noise=False):
-        """Predictive mean ``(r, m)`` and variance ``(m,)`` of the field (``noise``: of new
-        observations) at the rows of ``A0 (m, N)``, mean design ``X0 (m, p)``. ``beta`` given:
-        simple kriging; None (and X has columns): universal kriging, β̂ by GLS and its
-        covariance added, R Cov(β̂) Rᵀ with R = X₀ − A₀Q_p⁻¹AᵀX/τ². The variances
-        diag(A₀Q_p⁻¹A₀ᵀ) come from the selected inverse (the nodes of one cell are neighbours
-        in the pattern of Q_p's factor)."""
+        r"""Predictive mean and variance at the rows of ``A0``: kriging from the posterior of x.
+
+        ``beta`` given: simple kriging; None (and X has columns): universal kriging, β̂ by GLS and
+        its covariance added, :math:`R\, \mathrm{Cov}(\hat\beta) R^\top` with
+        :math:`R = X_0 - A_0 Q_p^{-1} A^\top X/\tau^2`. The variances
+        :math:`\mathrm{diag}(A_0 Q_p^{-1} A_0^\top)` come from the selected inverse (the nodes of
+        one cell are neighbours in the pattern of :math:`Q_p`'s factor).
+
+        Parameters
+        ----------
+        q_values : torch.Tensor
+            ``(nnz,)`` values of Q on ``pattern``.
+        nugget : float or torch.Tensor
+            Noise variance τ².
+        y : array_like or torch.Tensor
+            ``(r, n)`` observations.
+        X : array_like or torch.Tensor
+            ``(n, p)`` design.
+        A0 : scipy.sparse matrix
+            ``(m, N)`` projector to the prediction points.
+        X0 : array_like
+            ``(m, p)`` design at the prediction points.
+        beta : array_like or None, optional
+            Coefficients for simple kriging.
+        noise : bool, default False
+            Predict new observations (τ² added) rather than the field.
+
+        Returns
+        -------
+        mean : numpy.ndarray
+            ``(r, m)``.
+        var : numpy.ndarray
+            ``(m,)``.
+
+        Raises
+        ------
+        fieldfit.errors.NotPositiveDefinite
+            If :math:`Q_p` is not positive definite.
+        """
         with torch.no_grad():
             X = torch.as_tensor(X, dtype=torch.float64)
             X0 = torch.as_tensor(np.asarray(X0), dtype=torch.float64)
@@ -163,14 +281,53 @@ class GMRFEngine(PrecisionEngine):
 
     def conditional_simulation(self, q_values, nugget, y, X, A0, X0, n_samples: int,
                                rng: np.random.Generator, beta=None, noise=False) -> np.ndarray:
-        """Draws ``(n_samples, m)`` at the rows of ``A0 (m, N)`` given one replicate ``y``,
-        exact for the latent GMRF:
+        r"""Draws at the rows of ``A0`` given one replicate y, exact for the latent GMRF.
 
-            x | β, y ~ N(μ(β), Q_p⁻¹),  μ(β) = Q_p⁻¹ Aᵀ(y − Xβ)/τ²,  Q_p = Q + AᵀA/τ²,
+        .. math::
 
-        drawn as μ(β) + Pᵀ L_p⁻ᵀ z from the factor of Q_p (Rue & Held 2005, §2.3), then
-        A₀x + X₀β. ``beta`` None: β ~ N(β̂, Cov β̂) per draw (the flat-prior posterior, whose
-        spread is universal kriging's extra variance); given: simple kriging."""
+            x \mid \beta, y \sim N(\mu(\beta), Q_p^{-1}), \quad
+            \mu(\beta) = Q_p^{-1} A^\top (y - X\beta)/\tau^2, \quad Q_p = Q + A^\top A/\tau^2,
+
+        drawn as :math:`\mu(\beta) + P^\top L_p^{-\top} z` from the factor of :math:`Q_p`
+        (Rue & Held 2005, §2.3), then :math:`A_0 x + X_0\beta`. ``beta`` None:
+        :math:`\beta \sim N(\hat\beta, \mathrm{Cov}\,\hat\beta)` per draw (the flat-prior posterior,
+        whose spread is universal kriging's extra variance); given: simple kriging.
+
+        Parameters
+        ----------
+        q_values : torch.Tensor
+            ``(nnz,)`` values of Q on ``pattern``.
+        nugget : float or torch.Tensor
+            Noise variance τ².
+        y : array_like or torch.Tensor
+            ``(1, n)`` observations (one replicate).
+        X : array_like or torch.Tensor
+            ``(n, p)`` design.
+        A0 : scipy.sparse matrix
+            ``(m, N)`` projector to the targets.
+        X0 : array_like
+            ``(m, p)`` design at the targets.
+        n_samples : int
+            Number of draws.
+        rng : numpy.random.Generator
+            Source of randomness.
+        beta : array_like or None, optional
+            Coefficients for simple kriging.
+        noise : bool, default False
+            Add τ² noise (simulate observations).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, m)`` draws.
+
+        Raises
+        ------
+        ValueError
+            If ``n_samples < 1`` or y has more than one replicate.
+        fieldfit.errors.NotPositiveDefinite
+            If :math:`Q_p` is not positive definite.
+        """
         from ..gmrf import sample_cholesky
 
         if int(n_samples) < 1:
