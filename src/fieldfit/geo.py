@@ -1,11 +1,11 @@
 """Geographic coordinates: longitude/latitude in degrees on a spherical Earth.
 
-A point at longitude λ and latitude φ (degrees) lies at
+A point at longitude λ and latitude φ (degrees) lies at::
 
     p = R (cos φ cos λ, cos φ sin λ, sin φ)      R = 6371.0088 km
 
 (the IUGG mean Earth radius, Moritz 2000, "Geodetic Reference System 1980"). The Euclidean
-distance of two such points is the **chordal distance**
+distance of two such points is the **chordal distance**::
 
     h = ‖p₁ − p₂‖ = 2R sin(d_gc / (2R)),     d_gc the great-circle distance,
 
@@ -43,17 +43,49 @@ LATITUDE_NAMES = ("lat", "latitude")
 
 
 def check_crs(crs) -> str:
-    """``crs`` itself if it is one of :data:`CRS_CHOICES`, else a ValueError naming the
-    choices."""
+    """Check a coordinate reference system name.
+
+    Parameters
+    ----------
+    crs : str
+        One of ``CRS_CHOICES`` (``"planar"``, ``"lonlat"``).
+
+    Returns
+    -------
+    str
+        ``crs`` itself.
+
+    Raises
+    ------
+    ValueError
+        Naming the choices, if ``crs`` is not one of them.
+    """
     if not isinstance(crs, str) or crs not in CRS_CHOICES:
         raise ValueError(f"--crs must be one of {', '.join(CRS_CHOICES)}, got {crs!r}")
     return crs
 
 
 def check_lonlat(lonlat, what: str = "coordinates") -> np.ndarray:
-    """``lonlat (n, 2)`` as float64 after checking it: two columns, finite, longitude in
-    [−180, 360] and latitude in [−90, 90] (degrees); else a ValueError naming the column and
-    the first offending row. ``what`` names the points in the message."""
+    """Check longitude/latitude coordinates in degrees and return them as float64.
+
+    Parameters
+    ----------
+    lonlat : array_like
+        ``(n, 2)`` (lon, lat) in degrees (a single ``(2,)`` point is accepted).
+    what : str, default "coordinates"
+        Names the points in the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` float64.
+
+    Raises
+    ------
+    ValueError
+        If there are not two columns, or a value is not finite or outside longitude
+        [−180, 360] / latitude [−90, 90] (naming the column and the first offending row).
+    """
     x = np.asarray(lonlat, dtype=np.float64)
     if x.ndim == 1 and x.shape[0] == 2:
         x = x[None, :]
@@ -74,9 +106,29 @@ def check_lonlat(lonlat, what: str = "coordinates") -> np.ndarray:
 
 def lonlat_to_cartesian(lonlat, radius: float = EARTH_RADIUS_KM,
                         what: str = "coordinates") -> np.ndarray:
-    """3-D Cartesian points ``(n, 3)`` (km) of ``lonlat (n, 2)`` (degrees; checked by
-    :func:`check_lonlat`, ``what`` naming them in its messages) on the sphere of radius
-    ``radius``: R (cos φ cos λ, cos φ sin λ, sin φ)."""
+    r"""3-D Cartesian points (km) of longitude/latitude points on the sphere of radius R.
+
+    :math:`p = R(\cos\varphi\cos\lambda, \cos\varphi\sin\lambda, \sin\varphi)`.
+
+    Parameters
+    ----------
+    lonlat : array_like
+        ``(n, 2)`` (lon, lat) in degrees, checked by :func:`check_lonlat`.
+    radius : float, default EARTH_RADIUS_KM
+        Sphere radius R in km.
+    what : str, default "coordinates"
+        Names the points in the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 3)`` points in km.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_lonlat`.
+    """
     x = check_lonlat(lonlat, what)
     lon, lat = np.radians(x[:, 0]), np.radians(x[:, 1])
     c = np.cos(lat)
@@ -84,8 +136,32 @@ def lonlat_to_cartesian(lonlat, radius: float = EARTH_RADIUS_KM,
 
 
 def great_circle_distance(lonlat1, lonlat2, radius: float = EARTH_RADIUS_KM) -> np.ndarray:
-    """Great-circle distances ``(n1, n2)`` (km) by the haversine formula
-    d = 2R asin √(sin²(Δφ/2) + cos φ₁ cos φ₂ sin²(Δλ/2))."""
+    r"""Great-circle distances by the haversine formula.
+
+    .. math::
+
+        d = 2R \arcsin\sqrt{\sin^2(\Delta\varphi/2) + \cos\varphi_1 \cos\varphi_2
+        \sin^2(\Delta\lambda/2)}.
+
+    Parameters
+    ----------
+    lonlat1 : array_like
+        ``(n1, 2)`` (lon, lat) in degrees.
+    lonlat2 : array_like
+        ``(n2, 2)`` (lon, lat) in degrees.
+    radius : float, default EARTH_RADIUS_KM
+        Sphere radius R in km.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n1, n2)`` distances in km.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_lonlat`.
+    """
     a, b = check_lonlat(lonlat1), check_lonlat(lonlat2)
     lon1, lat1 = np.radians(a[:, 0])[:, None], np.radians(a[:, 1])[:, None]
     lon2, lat2 = np.radians(b[:, 0])[None, :], np.radians(b[:, 1])[None, :]
@@ -95,23 +171,66 @@ def great_circle_distance(lonlat1, lonlat2, radius: float = EARTH_RADIUS_KM) -> 
 
 
 def chordal_distance(lonlat1, lonlat2, radius: float = EARTH_RADIUS_KM) -> np.ndarray:
-    """Chordal distances ``(n1, n2)`` (km) between ``lonlat1 (n1, 2)`` and ``lonlat2 (n2, 2)``
-    (degrees): the Euclidean distances of their :func:`lonlat_to_cartesian` points."""
+    """Chordal distances: the Euclidean distances of the :func:`lonlat_to_cartesian` points.
+
+    Parameters
+    ----------
+    lonlat1 : array_like
+        ``(n1, 2)`` (lon, lat) in degrees.
+    lonlat2 : array_like
+        ``(n2, 2)`` (lon, lat) in degrees.
+    radius : float, default EARTH_RADIUS_KM
+        Sphere radius R in km.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n1, n2)`` distances in km.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_lonlat`.
+    """
     p1, p2 = lonlat_to_cartesian(lonlat1, radius), lonlat_to_cartesian(lonlat2, radius)
     diff = p1[:, None, :] - p2[None, :, :]
     return np.sqrt((diff * diff).sum(-1))
 
 
 def chordal_from_great_circle(d_gc, radius: float = EARTH_RADIUS_KM):
-    """h = 2R sin(d_gc / (2R)): the chordal distance of a great-circle distance ``d_gc``
-    (km, any shape)."""
+    r"""The chordal distance :math:`h = 2R \sin(d_{gc} / (2R))` of a great-circle distance.
+
+    Parameters
+    ----------
+    d_gc : float or array_like
+        Great-circle distances in km, any shape.
+    radius : float, default EARTH_RADIUS_KM
+        Sphere radius R in km.
+
+    Returns
+    -------
+    numpy.ndarray
+        Chordal distances in km, the shape of ``d_gc``.
+    """
     return 2.0 * radius * np.sin(np.asarray(d_gc, dtype=np.float64) / (2.0 * radius))
 
 
 def chordal_diameter(points3: np.ndarray) -> float:
-    """The largest distance between two of the 3-D points ``(n, 3)`` (km): exact for
-    n ≤ 2,000 (all pairs), else the diagonal of their bounding box (an upper bound, at most
-    √3 times the diameter), never above the sphere's diameter 2R."""
+    """The largest distance between two of the 3-D points (km), or an upper bound.
+
+    Exact for n ≤ 2,000 (all pairs), else the diagonal of their bounding box (an upper bound, at
+    most √3 times the diameter), never above the sphere's diameter 2R.
+
+    Parameters
+    ----------
+    points3 : numpy.ndarray
+        ``(n, 3)`` points in km.
+
+    Returns
+    -------
+    float
+        0 for fewer than two points.
+    """
     x = np.asarray(points3, dtype=np.float64)
     if len(x) < 2:
         return 0.0
@@ -123,12 +242,25 @@ def chordal_diameter(points3: np.ndarray) -> float:
 
 
 def detect_crs(column_names: Sequence[str], coords=None) -> str | None:
-    """``"lonlat"`` when the two coordinate columns are named as longitude and latitude
-    (lon/lat, long/lat, longitude/latitude, case-insensitive, in either order), else None —
-    for the CLI to warn that ``--crs lonlat`` may be meant. With ``coords (n, 2)`` given (the
-    columns' values in that order), names whose values are not valid degrees (longitude in
-    [−180, 360], latitude in [−90, 90]) give None: projected coordinates named Lon/Lat (the
-    Heaton MODIS data) are not mistaken for degrees."""
+    """Guess ``"lonlat"`` from the coordinate column names, for the CLI to warn about ``--crs``.
+
+    The two coordinate columns must be named as longitude and latitude (lon/lat, long/lat,
+    longitude/latitude, case-insensitive, in either order). With ``coords`` given, names whose
+    values are not valid degrees (longitude in [−180, 360], latitude in [−90, 90]) give None:
+    projected coordinates named Lon/Lat (the Heaton MODIS data) are not mistaken for degrees.
+
+    Parameters
+    ----------
+    column_names : sequence of str
+        The two coordinate column names.
+    coords : array_like or None, optional
+        ``(n, 2)`` the columns' values, in that order.
+
+    Returns
+    -------
+    str or None
+        ``"lonlat"``, or None.
+    """
     names = [str(c).strip().lower() for c in column_names]
     if len(names) != 2:
         return None

@@ -1,6 +1,6 @@
 """Priors from text: the one grammar of ``--prior`` (``fieldfit sample``) and of Python strings.
 
-    NAME=FAMILY:ARG[:ARG...]
+An item is ``NAME=FAMILY:ARG[:ARG...]``:
 
 =======================  =========================================================
 ``pc:ρ₀:α``              on a range (a name with "range"): P(range < ρ₀) = α, the PC prior
@@ -10,7 +10,7 @@
                          :class:`~fieldfit.priors.PCVariance`
 ``pc-range:ρ₀:α``        the PC range prior on any parameter
 ``pc-variance:σ₀:α``     the PC variance prior on any parameter
-``halfnormal:s``         |N(0, s²)|
+``halfnormal:s``         ``|N(0, s²)|``
 ``normal:μ:σ``           N(μ, σ²)
 ``lognormal:μ:σ``        log θ ~ N(μ, σ²)
 ``gamma:k:λ``            shape k, rate λ
@@ -66,10 +66,32 @@ GRAMMAR = ("NAME=FAMILY:ARGS with FAMILY one of " + ", ".join(FAMILIES)
 
 
 def is_range(name: str) -> bool:
+    """Whether a parameter name denotes a range (it contains "range").
+
+    Parameters
+    ----------
+    name : str
+        Parameter name.
+
+    Returns
+    -------
+    bool
+    """
     return "range" in name
 
 
 def is_variance(name: str) -> bool:
+    """Whether a parameter name denotes a variance (``variance``, ``nugget`` or ``*variance``).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name.
+
+    Returns
+    -------
+    bool
+    """
     return name in ("variance", "nugget") or name.endswith("variance")
 
 
@@ -85,8 +107,29 @@ def _numbers(parts: list[str], item: str) -> list[float]:
 
 
 def parse_prior(text: str, dim: int = 2) -> tuple[str, Distribution]:
-    """``(name, prior)`` from ``NAME=FAMILY:ARGS`` (module docstring); ``dim`` is the spatial
-    dimension d of a PC range prior (``time_*`` ranges take d = 1)."""
+    """Parse one ``NAME=FAMILY:ARGS`` prior (module docstring).
+
+    Parameters
+    ----------
+    text : str
+        The item.
+    dim : int, default 2
+        Spatial dimension d of a PC range prior (``time_*`` ranges take d = 1).
+
+    Returns
+    -------
+    name : str
+        The parameter name.
+    prior : fieldfit.priors.Distribution
+        The prior.
+
+    Raises
+    ------
+    ValueError
+        Naming the item, for a missing ``=`` or name, an unknown family, a wrong number of
+        arguments, a non-number, a scale that is not positive, a probability outside (0, 1),
+        or ``pc`` on a parameter that is neither a range nor a variance.
+    """
     item = str(text).strip()
     if "=" not in item:
         raise ValueError(f"--prior {item!r}: expected {GRAMMAR}")
@@ -133,9 +176,27 @@ def _bound(spec: str, item: str) -> Bound:
 
 def parse_priors(items: Iterable[str] | None, names: Iterable[str] | None = None,
                  dim: int = 2) -> dict[str, Distribution]:
-    """``{name: prior}`` from ``--prior`` items; with ``names`` (the model's parameters) an
-    unknown name is a ValueError naming the closest one and every name; a name given twice
-    is refused."""
+    """``{name: prior}`` from ``--prior`` items.
+
+    Parameters
+    ----------
+    items : iterable of str or None
+        ``NAME=FAMILY:ARGS`` items.
+    names : iterable of str or None, optional
+        The model's parameters; an unknown name is then refused.
+    dim : int, default 2
+        Spatial dimension of PC range priors.
+
+    Returns
+    -------
+    dict of str to fieldfit.priors.Distribution
+
+    Raises
+    ------
+    ValueError
+        For an item :func:`parse_prior` rejects, an unknown name (naming the closest one and
+        every name), or a name given twice.
+    """
     out: dict[str, Distribution] = {}
     names = list(names) if names is not None else None
     for text in items or ():
