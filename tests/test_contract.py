@@ -5,7 +5,9 @@ without touching this file. For each model: it offers the contract's members; it
 an explicit seed (the same seed gives the same draws, another seed others); it is rebuilt from
 its spec (same log-likelihood); maximum likelihood on a small simulated dataset reaches at
 least the log-likelihood of the parameters that generated it; kriging at the data beats the
-constant mean; and bad input gets a ValueError before any work.
+constant mean; and bad input gets a ValueError before any work. Every registered model that
+declares the mesh contract (``mesh_model``) also goes through the members of
+:class:`fieldfit.contract.MeshModel`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 import fieldfit as ff
-from fieldfit.contract import Model, Simulator, check_model
+from fieldfit.contract import MeshModel, Model, Simulator, check_model, require_mesh_model
 from fieldfit.models import available, build, from_spec
 from fieldfit.models.registry import is_space_time
 
@@ -128,3 +130,91 @@ def test_bad_input_is_refused(case):
         build("no-such-model")
     with pytest.raises(ValueError, match="options"):
         build(case[0], no_such_option=1)
+
+
+# --- the mesh contract ---------------------------------------------------------------------
+#: the registered models that declare the mesh contract
+MESH_MODELS = [n for n in available() if build(n, **SMALL.get(n, {})).mesh_model]
+
+
+def test_the_mesh_contract_is_declared_by_some_models_only():
+    assert MESH_MODELS  # the advection-diffusion field at least
+    for name in available():
+        model = build(name, **SMALL.get(name, {}))
+        assert isinstance(model.mesh_model, bool)
+        if model.mesh_model:
+            assert isinstance(model, MeshModel)
+            assert require_mesh_model(model, "this test") is model
+        else:
+            with pytest.raises(ValueError, match="this test needs a time-stepped model"):
+                require_mesh_model(model, "this test")
+
+
+@pytest.fixture(scope="module", params=MESH_MODELS)
+def mesh_case(request):
+    name = request.param
+    model = build(name, **SMALL.get(name, {}))
+    points = _design(True)
+    truth = _truth(model, points, True)
+    y = model.simulate(points, truth, seed=3)[0]
+    return model, truth, _obs(points, y, True)
+
+
+def test_mesh_for_and_time_grid(mesh_case):
+    model, _, obs = mesh_case
+    check_model(model)
+    mesh = model.mesh_for(obs)
+    assert mesh.nodes.ndim == 2 and mesh.nodes.shape[1] == 2 and mesh.n_nodes > 0
+    lo, hi = mesh.nodes.min(0), mesh.nodes.max(0)
+    assert np.all(lo <= obs.coords.min(0)) and np.all(hi >= obs.coords.max(0))
+    assert model.mesh_for(obs) is mesh           # built once per data set
+    t0, dt, n_t = model.time_grid(obs)
+    assert t0 == obs.times.min() and dt == pytest.approx(1.0 / model.substeps)
+    assert n_t == 4 * model.substeps + 1         # 5 observation times
+    assert model.mesh is None and "max_edge" in model.mesh_options
+
+
+def test_with_discretisation_is_a_copy_with_empty_caches(mesh_case):
+    model, _, obs = mesh_case
+    nodes = model.mesh_for(obs).n_nodes
+    edges = np.asarray(model.mesh_options["max_edge"]) / 2
+    finer = model.with_discretisation(mesh_options={"max_edge": tuple(edges)})
+    assert finer is not model and type(finer) is type(model)
+    assert finer.mesh_for(obs).n_nodes > nodes    # its own mesh, not the cached one
+    assert model.mesh_for(obs).n_nodes == nodes   # the original is untouched
+    more = model.with_discretisation(substeps=2 * model.substeps)
+    assert more.substeps == 2 * model.substeps and model.substeps == 1
+    assert more.time_grid(obs)[2] == 2 * (model.time_grid(obs)[2] - 1) + 1
+    assert more.param_space(obs).names == model.param_space(obs).names
+    with pytest.raises(AttributeError, match="no discretisation attribute"):
+        model.with_discretisation(no_such_attribute=1)
+
+
+def test_refined_models_are_finer(mesh_case):
+    model, truth, obs = mesh_case
+    in_time, settings = model.refined(obs, "time")
+    assert in_time.substeps == 2 * model.substeps
+    assert settings["dt"] == pytest.approx(model.time_grid(obs)[1] / 2)
+    assert in_time.mesh_for(obs).n_nodes == model.mesh_for(obs).n_nodes
+    in_space, settings = model.refined(obs, "mesh")
+    assert settings["mesh_nodes"] == in_space.mesh_for(obs).n_nodes > model.mesh_for(obs).n_nodes
+    given = model.with_discretisation(mesh=model.mesh_for(obs))
+    assert given.refined(obs, "mesh") is None    # nothing to refine a given mesh with
+    with pytest.raises(ValueError, match="unknown refinement"):
+        model.refined(obs, "space")
+    # both refinements are models of the same parameters with finite likelihoods
+    for other in (in_time, in_space):
+        assert np.isfinite(float(other.log_likelihood(obs, truth)))
+
+
+def test_discretisation_check_reports_shifts(mesh_case):
+    model, truth, obs = mesh_case
+    check = model.discretisation_check(obs, truth, refine=("time",))
+    free = model.param_space(obs).free_names
+    assert set(check["refined"]) == {"time"}
+    assert set(check["refined"]["time"]["shift"]) == set(free)
+    refined = check["refined"]["time"]["estimates"]
+    assert set(refined) == set(free) and all(np.isfinite(v) for v in refined.values())
+    assert any(refined[n] != truth[n] for n in free)   # the refined likelihood moves them
+    assert check["mesh_nodes"] == model.mesh_for(obs).n_nodes
+    assert check["substeps"] == model.substeps

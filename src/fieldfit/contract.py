@@ -14,12 +14,17 @@ Engines state their ``name``, ``family`` and ``hessian`` (:class:`Engine`); cova
 (:class:`CovarianceEngine`: exact, Vecchia) take a :class:`~fieldfit.likelihood.GaussianSpec`
 and the points, precision engines (:class:`PrecisionEngine`: the SPDE/GMRF engine) a sparse
 precision's values and a projector. Models own their engine: estimators never call one.
+
+Models on a mesh and a time grid (the advection–diffusion field) declare the second contract,
+:class:`MeshModel`, by ``mesh_model = True``: what ``fit``'s discretisation check and the
+substeps and mesh searches use of them. Every model states ``mesh_model``, so estimators ask
+the flag (:func:`require_mesh_model`) instead of probing for members.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -28,11 +33,24 @@ from .data import Observations
 from .likelihood.base import CovarianceEngine, Engine, PrecisionEngine
 from .params import ParamSpace
 
+if TYPE_CHECKING:
+    from .spde.field_spec import FieldSpec
+    from .spde.mesh import Mesh
+
 
 @runtime_checkable
 class Simulator(Protocol):
     """What amortized and simulation-based estimators need: parameters and seeded draws.
 
+    Attributes
+    ----------
+    name : str
+        The model's label (the registry's name for registered models).
+    space_time : bool
+        True when the points are (coordinates, time), the time last.
+
+    Notes
+    -----
     ``simulate(points, params, n_replicates, seed)`` returns ``(r, n)`` draws of the
     observations (noise included) at ``points (n, D)``; the same seed gives the same draws.
     ``to_spec()`` is a plain dict that :func:`fieldfit.models.from_spec` turns back into the
@@ -40,83 +58,263 @@ class Simulator(Protocol):
     """
 
     name: str
-    space_time: bool        # points are (coordinates, time)
+    space_time: bool
 
-    def param_space(self, obs: Observations | None = None) -> ParamSpace: ...
+    def param_space(self, obs: Observations | None = None) -> ParamSpace:
+        """The model's parameters (:class:`~fieldfit.params.ParamSpace`)."""
+        ...
 
     def simulate(self, points: np.ndarray, params: Mapping, n_replicates: int = 1,
-                 seed: int | None = None) -> np.ndarray: ...
+                 seed: int | None = None) -> np.ndarray:
+        """Draws ``(n_replicates, n)`` at ``points (n, D)``."""
+        ...
 
-    def to_spec(self) -> dict: ...
+    def to_spec(self) -> dict:
+        """A plain dict that :func:`fieldfit.models.from_spec` rebuilds the model from."""
+        ...
 
 
 @runtime_checkable
 class Model(Simulator, Protocol):
     """A model every estimator runs on.
 
-    Parameters and starts
-        ``param_space(obs)`` the estimated parameters (:class:`~fieldfit.params.ParamSpace`:
-        names, transforms, search boxes, priors); ``initial_values(obs)`` a data-driven
-        start; ``restart_values(obs, k)`` k spread starts.
-    Likelihood
-        ``log_likelihood(obs, params)`` a 0-d tensor differentiable in ``params``;
-        ``check_data(obs)`` a ValueError, before any work, for data the model cannot take;
-        ``profile_mean`` (the mean coefficients are profiled out by GLS), ``mean_names(obs)``,
-        ``estimate_mean(obs, params)`` (GLS coefficients and standard errors).
-    What ``fit`` reads
-        ``name``, ``engine_name`` (labels of the result), ``hessian`` ("autograd" or
-        "differences"), ``coarse()`` (a cheaper copy to search on first, or None) and its
-        ``coarse_label``.
-    Prediction
-        ``points(obs)`` the points ``(n, D)`` the model sees;
-        ``predict(obs, new_points, params, kind, noise, new_covariates)`` kriging mean and sd
-        ``(m,)``; ``conditional_simulation(obs, new_points, params, n_samples, seed, kind)``
-        draws ``(n_samples, m)``.
-    Description
-        ``to_spec()`` / ``from_spec(spec)``.
+    Attributes
+    ----------
+    engine_name : str
+        The likelihood engine's registry name (a label of the result).
+    hessian : str
+        How ``fit`` takes Hessians: "autograd" or "differences".
+    profile_mean : bool
+        The mean coefficients are profiled out by GLS (not optimised).
+    crs : str
+        The coordinates: "planar" or "lonlat" (:data:`fieldfit.geo.CRS_CHOICES`); ranges
+        of a lon/lat model are in kilometres.
+    fields : Mapping[str, FieldSpec]
+        The nonstationary parameters given as field specs (:mod:`fieldfit.spde.field_spec`),
+        by name; empty for models without. Covariate fields read DATA columns.
+    mesh_model : bool
+        True when the model is a :class:`MeshModel` (a mesh and a time grid whose
+        discretisation ``fit`` can check and refine); False for every other model.
+
+    Notes
+    -----
+    Parameters and starts: ``param_space(obs)`` the estimated parameters
+    (:class:`~fieldfit.params.ParamSpace`: names, transforms, search boxes, priors);
+    ``initial_values(obs)`` a data-driven start; ``restart_values(obs, k)`` k spread starts;
+    ``diameter(obs)`` the scale of the starting ranges and of the default range priors.
+
+    Likelihood: ``log_likelihood(obs, params)`` a 0-d tensor differentiable in ``params``;
+    ``check_data(obs)`` a ValueError, before any work, for data the model cannot take;
+    ``mean_names(obs)``, ``estimate_mean(obs, params)`` (GLS coefficients and standard
+    errors).
+
+    What ``fit`` reads: ``name``, ``engine_name``, ``hessian``, ``coarse()`` (a cheaper copy
+    to search on first, or None) and its ``coarse_label``.
+
+    Prediction: ``points(obs)`` the points ``(n, D)`` the model sees;
+    ``predict(obs, new_points, params, kind, noise, new_covariates)`` kriging mean and sd
+    ``(m,)``; ``conditional_simulation(obs, new_points, params, n_samples, seed, kind)``
+    draws ``(n_samples, m)``.
+
+    Description: ``to_spec()`` / ``from_spec(spec)``.
     """
 
     engine_name: str
     hessian: str
     profile_mean: bool
+    crs: str
+    fields: Mapping[str, FieldSpec]
+    mesh_model: bool
 
-    def initial_values(self, obs: Observations) -> dict[str, float]: ...
+    def initial_values(self, obs: Observations) -> dict[str, float]:
+        """A data-driven starting point ``{name: value}``."""
+        ...
 
-    def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]: ...
+    def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
+        """``k`` further starting points spread around :meth:`initial_values`."""
+        ...
 
-    def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor: ...
+    def diameter(self, obs: Observations) -> float:
+        """The largest distance between two locations of ``obs``, in the model's units."""
+        ...
 
-    def check_data(self, obs: Observations) -> None: ...
+    def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
+        """The log-likelihood of the observed values, a 0-d tensor."""
+        ...
 
-    def mean_names(self, obs: Observations) -> list[str]: ...
+    def check_data(self, obs: Observations) -> None:
+        """A ValueError for data the model cannot take."""
+        ...
 
-    def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]: ...
+    def mean_names(self, obs: Observations) -> list[str]:
+        """The names of the mean coefficients."""
+        ...
 
-    def coarse(self) -> Model | None: ...
+    def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
+        """GLS coefficients and their standard errors."""
+        ...
 
-    def points(self, obs: Observations) -> np.ndarray: ...
+    def coarse(self) -> Model | None:
+        """A cheaper copy for ``fit`` to search on first, or None."""
+        ...
+
+    def points(self, obs: Observations) -> np.ndarray:
+        """The points ``(n, D)`` the model sees."""
+        ...
 
     def predict(self, obs: Observations, new_points: np.ndarray, params: Mapping,
                 kind: str = "universal", noise: bool = True,
-                new_covariates: np.ndarray | None = None): ...
+                new_covariates: np.ndarray | None = None):
+        """Kriging mean and sd ``(m,)`` at ``new_points (m, D)``."""
+        ...
 
     def conditional_simulation(self, obs: Observations, new_points: np.ndarray,
                                params: Mapping, n_samples: int = 1, seed: int | None = None,
-                               kind: str = "universal") -> np.ndarray: ...
+                               kind: str = "universal") -> np.ndarray:
+        """Draws ``(n_samples, m)`` at ``new_points`` given the data."""
+        ...
+
+
+@runtime_checkable
+class MeshModel(Model, Protocol):
+    r"""The second contract: a latent field on a spatial mesh and a regular time grid.
+
+    What :func:`fieldfit.fit` 's callers use of a model whose estimates depend on its
+    discretisation: the discretisation check after a fit (``fieldfit fit``), the substeps
+    and mesh searches (:func:`fieldfit.fit.substeps.fit_auto_substeps`). A model declares
+    it with ``mesh_model = True`` (:class:`~fieldfit.models.AdvectionDiffusionField`);
+    estimators ask that flag, never probe for the members.
+
+    Attributes
+    ----------
+    mesh_model : bool
+        True: the declaration.
+    mesh : Mesh or None
+        The given spatial :class:`~fieldfit.spde.Mesh`, or None for an automatic mesh built
+        per data set from ``mesh_options``.
+    mesh_options : dict
+        The ``Mesh.from_points`` options of the automatic mesh (``max_edge``, ``offset``,
+        ``cutoff``).
+    substeps : int
+        Model time steps per observation step (≥ 1; the states in between are latent).
+
+    Notes
+    -----
+    Methods, ``obs`` an :class:`~fieldfit.data.Observations` with times:
+
+    - ``mesh_for(obs)``: the :class:`~fieldfit.spde.Mesh` the model uses on ``obs``
+      (nodes ``(n_nodes, 2)``, triangles ``(n_cells, 3)``): ``mesh``, or the automatic one.
+    - ``time_grid(obs)``: ``(t0, dt, n_t)`` of the model's time grid, the observation step
+      cut into ``substeps``.
+    - ``with_discretisation(**attributes)``: a copy with discretisation attributes replaced
+      (``mesh``, ``mesh_options``, ``substeps``, ``coarsening``) and its caches emptied;
+      parameters and options shared.
+    - ``refined(obs, kind)``: ``(model, settings)``, a copy refined in ``kind`` ("time":
+      twice the substeps; "mesh": every edge divided by :math:`\sqrt{2}`, about twice the
+      nodes), or None for "mesh" on a given mesh; ``settings`` a dict of what changed.
+    - ``discretisation_check(obs, params, fix, hessian, refine)``: the shift of the
+      estimates ``params`` under the refinements ``refine`` (one Newton step each), as a
+      dict with ``"refined": {kind: {"shift", "shift_se", "estimates", ...}}``, ``"shift"``,
+      ``"shift_se"`` and ``"mesh_nodes"``.
+    """
+
+    mesh: Mesh | None
+    mesh_options: dict
+    substeps: int
+
+    def mesh_for(self, obs: Observations) -> Mesh:
+        """The mesh used on ``obs``."""
+        ...
+
+    def time_grid(self, obs: Observations) -> tuple[float, float, int]:
+        """``(t0, dt, n_t)`` of the model's time grid on ``obs``."""
+        ...
+
+    def with_discretisation(self, **attributes) -> MeshModel:
+        """A copy with discretisation attributes replaced and its caches emptied."""
+        ...
+
+    def refined(self, obs: Observations, kind: str) -> tuple[MeshModel, dict] | None:
+        """A copy refined in ``kind`` ("time" or "mesh") and its settings, or None."""
+        ...
+
+    def discretisation_check(self, obs: Observations, params: Mapping,
+                             fix: Mapping[str, float] | None = None, hessian=None,
+                             refine=("time", "mesh")) -> dict:
+        """The estimates' shift under refined discretisations."""
+        ...
+
+
+#: the members :func:`check_model` asks of every model
+MODEL_MEMBERS = ("name", "space_time", "engine_name", "hessian", "profile_mean", "crs",
+                 "fields", "mesh_model", "param_space", "initial_values", "restart_values",
+                 "diameter", "log_likelihood", "check_data", "mean_names", "estimate_mean",
+                 "coarse", "points", "predict", "conditional_simulation", "simulate",
+                 "to_spec")
+
+#: the members a model declaring ``mesh_model = True`` offers beyond :data:`MODEL_MEMBERS`
+MESH_MODEL_MEMBERS = ("mesh", "mesh_options", "substeps", "mesh_for", "time_grid",
+                      "with_discretisation", "refined", "discretisation_check")
+
+
+def _missing(model, members) -> list[str]:
+    return [m for m in members if not hasattr(model, m)]
 
 
 def check_model(model) -> None:
-    """TypeError naming the members ``model`` lacks (``isinstance(model, Model)`` checks
-    presence only, not signatures)."""
-    members = [m for m in ("name", "space_time", "engine_name", "hessian", "profile_mean",
-                           "param_space", "initial_values", "restart_values",
-                           "log_likelihood", "check_data",
-                           "mean_names", "estimate_mean", "coarse", "points", "predict",
-                           "conditional_simulation", "simulate", "to_spec")
-               if not hasattr(model, m)]
+    """Check that ``model`` offers the model contract (and, if it declares it, the mesh one).
+
+    ``isinstance(model, Model)`` checks presence only, not signatures; this names what is
+    missing.
+
+    Parameters
+    ----------
+    model : object
+        The model to check.
+
+    Raises
+    ------
+    TypeError
+        Naming the members of :class:`Model` (and of :class:`MeshModel` for a model with
+        ``mesh_model`` True) that ``model`` lacks.
+    """
+    members = _missing(model, MODEL_MEMBERS)
     if members:
         raise TypeError(f"{type(model).__name__} does not offer the model contract: it lacks "
                         f"{members} (see fieldfit.contract.Model)")
+    if model.mesh_model:
+        members = _missing(model, MESH_MODEL_MEMBERS)
+        if members:
+            raise TypeError(f"{type(model).__name__} declares mesh_model but lacks {members} "
+                            "(see fieldfit.contract.MeshModel)")
 
 
-__all__ = ["CovarianceEngine", "Engine", "Model", "PrecisionEngine", "Simulator", "check_model"]
+def require_mesh_model(model: Model, what: str) -> MeshModel:
+    """``model`` itself if it declares the mesh contract, else a ValueError naming ``what``.
+
+    Parameters
+    ----------
+    model : Model
+        A model of the contract.
+    what : str
+        What needs the mesh contract (an option such as ``"--substeps auto"``), for the
+        message.
+
+    Returns
+    -------
+    MeshModel
+        ``model``.
+
+    Raises
+    ------
+    ValueError
+        When ``model.mesh_model`` is False.
+    """
+    if not model.mesh_model:
+        raise ValueError(f"{what} needs a time-stepped model on a mesh (advection-diffusion), "
+                         f"not {model.name!r}")
+    return model
+
+
+__all__ = ["CovarianceEngine", "Engine", "MESH_MODEL_MEMBERS", "MODEL_MEMBERS", "MeshModel",
+           "Model", "PrecisionEngine", "Simulator", "check_model", "require_mesh_model"]

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import typer
 from typer.models import OptionInfo
 
+from ..contract import require_mesh_model
 from ..data import Observations
 from ..fit import fit as fit_mle
 from ..io import read_table, table_bytes, write_set
@@ -239,12 +240,11 @@ def _plan(a) -> _Plan:
     check_distinct(**{"--out": a.out, "--predictions": a.predictions, "DATA": a.data,
                       "--predict-at": a.predict_at})
     model = model_plan(a)
-    if a.refine_mesh and not hasattr(model.model, "refined"):
-        raise ValueError(f"--refine-mesh refines a time-stepped model's mesh "
-                         f"(advection-diffusion), not --model {a.model}")
+    if a.refine_mesh:
+        require_mesh_model(model.model, "--refine-mesh")
     return _Plan(model.model, model.train, model.targets, model.fixed, a.out,
                  sibling(a.out, "checkpoint.jsonl"), sibling(a.out, "interrupted.json"),
-                 a.discretisation_check and hasattr(model.model, "discretisation_check"),
+                 a.discretisation_check and model.model.mesh_model,
                  model.auto_substeps, bool(a.refine_mesh))
 
 
@@ -293,7 +293,7 @@ def model_plan(a) -> ModelPlan:
     m0 = build_from_cli(model, time is not None, options, fixed)   # checked before reading
     field_cols = _field_columns(m0, cov_cols, mean)
     df = read_table(data)
-    check_columns(getattr(m0, "fields", None) or {}, df.columns)
+    check_columns(m0.fields, df.columns)
     try:
         obs = Observations.from_dataframe(df, coords=coord_cols, value=value, time=time,
                                           covariates=(cov_cols or []) + field_cols or None,
@@ -366,8 +366,7 @@ def _field_columns(model, cov_cols, mean: str) -> list[str]:
     """The DATA columns the covariate fields (``--field kappa=covariates:…``) read that
     --covariates does not already load; they are loaded as covariates, so a covariates mean
     would take them too: refused then, unless they are also in --covariates."""
-    specs = getattr(model, "fields", None) or {}
-    extra = [c for c in field_columns(specs) if c not in (cov_cols or [])]
+    extra = [c for c in field_columns(model.fields) if c not in (cov_cols or [])]
     if extra and mean in ("covariates", "linear+covariates"):
         raise ValueError(f"--field reads {', '.join(extra)}, which --mean {mean} would then "
                          f"use too: add {', '.join(extra)} to --covariates, or use another "

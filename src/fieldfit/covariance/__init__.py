@@ -2,14 +2,25 @@
 
 Every covariance maps points ``x1 (n1, D)``, ``x2 (n2, D)`` and natural parameters to
 ``(n1, n2)``; isotropic ones implement only ``correlation(r, p)`` of the scaled distance.
+Covariance classes register themselves by name (:func:`register_covariance`); a registered
+one describes itself (``to_spec``), is rebuilt by :func:`covariance_from_spec`, and is a
+model of :func:`fieldfit.models.build` under its name.
 """
 
 from .anisotropy import Anisotropic
-from .base import Covariance, Isotropic, distance
+from .base import (
+    COVARIANCES,
+    Covariance,
+    Isotropic,
+    covariance_from_spec,
+    distance,
+    register_covariance,
+)
 from .matern import Exponential, Gaussian, Matern, matern_correlation
 from .spacetime import Gneiting, Separable
 
 __all__ = [
+    "COVARIANCES",
     "Anisotropic",
     "Covariance",
     "Exponential",
@@ -18,6 +29,8 @@ __all__ = [
     "Isotropic",
     "Matern",
     "Separable",
+    "covariance_from_spec",
     "distance",
     "matern_correlation",
+    "register_covariance",
 ]

@@ -16,7 +16,7 @@ import torch
 
 from ..params import Param, positive
 from ..settings import current
-from .base import Isotropic, Params
+from .base import Isotropic, Params, register_covariance
 from .bessel import LOG2, log_bessel_k
 from .hermite import HermiteExp
 
@@ -88,9 +88,32 @@ def _matern_table(r: torch.Tensor, nu: torch.Tensor, step: float) -> torch.Tenso
 
 
 def matern_correlation(r: torch.Tensor, nu) -> torch.Tensor:
-    """ρ(r) = 2^{1−ν}/Γ(ν) r^ν K_ν(r) for scaled distances ``r ≥ 0`` (any shape).
+    r"""The Matérn correlation of scaled distances.
 
-    ``nu`` a float or a 0-d tensor; closed forms at ν ∈ {1/2, 3/2, 5/2} unless ν needs a gradient.
+    .. math::
+
+        \rho(r) = \frac{2^{1-\nu}}{\Gamma(\nu)} r^\nu K_\nu(r)
+
+    in closed form at :math:`\nu \in \{1/2, 3/2, 5/2\}` unless :math:`\nu` needs a
+    gradient; else through a table of :math:`\log\rho` interpolated in :math:`\log r` (large
+    inputs) or the Bessel function itself.
+
+    Parameters
+    ----------
+    r : torch.Tensor
+        Scaled distances :math:`r \ge 0`, any shape.
+    nu : float or torch.Tensor
+        The smoothness :math:`\nu > 0` (a 0-d tensor where gradients flow).
+
+    Returns
+    -------
+    torch.Tensor
+        The correlations, the shape of ``r``.
+
+    Raises
+    ------
+    ValueError
+        For a smoothness that is not positive.
     """
     nu_t = torch.as_tensor(nu, dtype=r.dtype)
     if not nu_t.requires_grad and float(nu_t) in CLOSED_FORMS:
@@ -103,15 +126,38 @@ def matern_correlation(r: torch.Tensor, nu) -> torch.Tensor:
     return _matern_direct(r, nu_t)
 
 
+@register_covariance("matern")
 class Matern(Isotropic):
-    """Matérn covariance  C(h) = σ² 2^{1−ν}/Γ(ν) (h/ℓ)^ν K_ν(h/ℓ)  (Stein 1999).
+    r"""Matérn covariance (Stein 1999).
 
-    Parameters ``variance`` σ², ``range`` ℓ, ``smoothness`` ν > 0. ``Matern(smoothness=1.5)``
-    fixes ν; ``Matern()`` estimates it. Differentiable in all three, ν included.
+    .. math::
 
-    ``smoothness_search`` is the box the optimiser searches ν in (default (0.05, 30), GSTools'
-    upper end): as ν → ∞ the Matérn tends to the Gaussian covariance and the likelihood flattens
-    out, so an unbounded search drifts; an estimate on the edge is reported by ``fit``.
+        C(h) = \sigma^2 \frac{2^{1-\nu}}{\Gamma(\nu)} (h/\ell)^\nu K_\nu(h/\ell)
+
+    with ``variance`` :math:`\sigma^2`, ``range`` :math:`\ell` and ``smoothness``
+    :math:`\nu > 0` (:math:`K_\nu` the modified Bessel function of the second kind).
+    Differentiable in all three, :math:`\nu` included.
+
+    Parameters
+    ----------
+    smoothness : float or None
+        A fixed :math:`\nu`; None (default) estimates it.
+    smoothness_search : tuple of float
+        The box the optimiser searches :math:`\nu` in (default (0.05, 30), GSTools' upper
+        end): as :math:`\nu \to \infty` the Matérn tends to the Gaussian covariance and the
+        likelihood flattens out, so an unbounded search drifts; an estimate on the edge is
+        reported by ``fit``.
+
+    Raises
+    ------
+    ValueError
+        For a smoothness that is not positive.
+
+    References
+    ----------
+    M. L. Stein, Interpolation of Spatial Data: Some Theory for Kriging, Springer, 1999.
+    C. E. Rasmussen and C. K. I. Williams, Gaussian Processes for Machine Learning, MIT
+    Press, 2006, eq. 4.14 (with :math:`\ell` in place of :math:`\ell/\sqrt{2\nu}`).
     """
 
     def __init__(self, smoothness: float | None = None,
@@ -122,6 +168,13 @@ class Matern(Isotropic):
         self.smoothness_search = smoothness_search
 
     def param_specs(self):
+        """``variance``, ``range`` and ``smoothness`` (fixed when given).
+
+        Returns
+        -------
+        list of Param
+            The three parameters.
+        """
         fixed = self.smoothness is not None
         nu = Param(
             "smoothness", positive, self.smoothness if fixed else 1.0, fixed=fixed,
@@ -130,29 +183,108 @@ class Matern(Isotropic):
         return [*super().param_specs(), nu]
 
     def correlation(self, r, p: Params):
+        """:func:`matern_correlation` at ``p["smoothness"]``.
+
+        Parameters
+        ----------
+        r : torch.Tensor
+            Scaled distances, any shape.
+        p : Mapping[str, torch.Tensor]
+            Natural parameter values; ``smoothness`` is used.
+
+        Returns
+        -------
+        torch.Tensor
+            The correlations, the shape of ``r``.
+        """
         return matern_correlation(r, p["smoothness"])
+
+    def spec_options(self) -> dict:
+        """``{"smoothness": ν or None}``.
+
+        Returns
+        -------
+        dict
+            The constructor option that rebuilds the covariance.
+
+        Raises
+        ------
+        ValueError
+            For a smoothness search box other than the default (no description carries it).
+        """
+        if tuple(self.smoothness_search) != (0.05, 30.0):
+            raise ValueError("a Matérn with its own smoothness search box has no registered "
+                             "description")
+        return {"smoothness": self.smoothness}
 
     def __repr__(self):
         return f"Matern(smoothness={self.smoothness})"
 
 
+@register_covariance("exponential")
 class Exponential(Isotropic):
-    """Exponential covariance  C(h) = σ² exp(−h/ℓ)  (the Matérn with ν = 1/2)."""
+    r"""Exponential covariance, the Matérn with :math:`\nu = 1/2`.
 
-    def correlation(self, r, p):
-        return torch.exp(-r)
+    .. math::
 
+        C(h) = \sigma^2 \exp(-h/\ell)
 
-class Gaussian(Isotropic):
-    """Gaussian (squared-exponential) covariance  C(h) = σ² exp(−h²/(2ℓ²))
-
-    (the limit ν → ∞ of the Matérn with range ℓ/√(2ν); scikit-learn's RBF convention).
+    References
+    ----------
+    M. L. Stein, Interpolation of Spatial Data: Some Theory for Kriging, Springer, 1999.
     """
 
     def correlation(self, r, p):
+        r""":math:`\rho(r) = e^{-r}`.
+
+        Parameters
+        ----------
+        r : torch.Tensor
+            Scaled distances, any shape.
+        p : Mapping[str, torch.Tensor]
+            Natural parameter values (unused).
+
+        Returns
+        -------
+        torch.Tensor
+            The correlations, the shape of ``r``.
+        """
+        return torch.exp(-r)
+
+
+@register_covariance("gaussian")
+class Gaussian(Isotropic):
+    r"""Gaussian (squared-exponential) covariance.
+
+    .. math::
+
+        C(h) = \sigma^2 \exp(-h^2 / (2\ell^2))
+
+    the limit :math:`\nu \to \infty` of the Matérn with range :math:`\ell/\sqrt{2\nu}`
+    (scikit-learn's RBF convention).
+
+    References
+    ----------
+    C. E. Rasmussen and C. K. I. Williams, Gaussian Processes for Machine Learning, MIT
+    Press, 2006, eq. 4.9.
+    """
+
+    def correlation(self, r, p):
+        r""":math:`\rho(r) = e^{-r^2/2}`.
+
+        Parameters
+        ----------
+        r : torch.Tensor
+            Scaled distances, any shape.
+        p : Mapping[str, torch.Tensor]
+            Natural parameter values (unused).
+
+        Returns
+        -------
+        torch.Tensor
+            The correlations, the shape of ``r``.
+        """
         return torch.exp(-0.5 * r * r)
-
-
 
 
 __all__ = ["Matern", "Exponential", "Gaussian", "matern_correlation"]

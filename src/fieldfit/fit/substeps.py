@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
+from ..contract import MeshModel, require_mesh_model
 from .checkpoint import Journal, fit_key
 from .mle import fit
 from .results import FitResult
@@ -97,9 +98,8 @@ def fit_auto_substeps(model, obs, *, fix: Mapping[str, float] | None = None,
     a stage per substeps), removed when the search finishes; with ``resume`` a search
     killed before replays the fits it had made and goes on, to the same answer.
     """
-    if not hasattr(model, "substeps") or not hasattr(model, "discretisation_check"):
-        raise ValueError(f"--substeps auto needs a time-stepped model (advection-diffusion), "
-                         f"not {getattr(model, 'name', type(model).__name__)!r}")
+    require_mesh_model(model, "--substeps auto" if kinds == ("time",) else "the search "
+                       f"over {' and '.join(kinds)} refinements")
     if not tolerance_se > 0:
         raise ValueError(f"the tolerance of the time shift must be positive, got "
                          f"{tolerance_se}")
@@ -109,7 +109,7 @@ def fit_auto_substeps(model, obs, *, fix: Mapping[str, float] | None = None,
     kinds = tuple(kinds)
     if not kinds or set(kinds) - {"time", "mesh"} or len(set(kinds)) != len(kinds):
         raise ValueError(f"kinds must be 'time' and/or 'mesh', got {kinds}")
-    if "mesh" in kinds and getattr(model, "mesh", None) is not None:
+    if "mesh" in kinds and model.mesh is not None:
         raise ValueError("the mesh search refines an automatic or --mesh-max-edge mesh, "
                          "not a given one")
     if max_mesh_nodes is not None and not int(max_mesh_nodes) > 0:
@@ -158,8 +158,9 @@ def fit_auto_substeps(model, obs, *, fix: Mapping[str, float] | None = None,
     return model, res, search
 
 
-def _nodes(model, obs) -> int | None:
-    return int(model.mesh_for(obs).n_nodes) if hasattr(model, "mesh_for") else None
+def _nodes(model: MeshModel, obs) -> int:
+    """The number of nodes of the mesh ``model`` uses on ``obs``."""
+    return int(model.mesh_for(obs).n_nodes)
 
 
 def _search(model, obs, fix, start, restarts, progress, tolerance_se, max_substeps,

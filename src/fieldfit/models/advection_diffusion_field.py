@@ -151,6 +151,10 @@ class AdvectionDiffusionField(LatentGMRFModel):
 
     name = "advection-diffusion"
     space_time = True
+    #: declares the mesh contract (:class:`~fieldfit.contract.MeshModel`)
+    mesh_model = True
+    #: the attributes :meth:`with_discretisation` may replace
+    discretisation_attributes = (*LatentGMRFModel.discretisation_attributes, "substeps")
 
     def __init__(self, mesh: Mesh | None = None, dt: float | None = None, alpha: int = 1,
                  alpha_s: int = 1, advection: bool = True, anisotropic: bool = False,
@@ -185,6 +189,32 @@ class AdvectionDiffusionField(LatentGMRFModel):
                             anisotropic=anisotropic, stabilization=stabilization,
                             gamma_fields=gamma_fields, H_field=H_field, theta=float(theta))
         self.mesh_options = dict(mesh_options or {})
+
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this model.
+
+        A given mesh travels as its nodes and cells, ``fields`` as their text.
+
+        Returns
+        -------
+        dict
+            ``{"model": "advection-diffusion", "dt", "substeps", the SPDE options, mean,
+            nugget and mesh options}`` (:func:`fieldfit.models.from_spec`).
+
+        Raises
+        ------
+        ValueError
+            For ``gamma_fields`` / ``H_field`` objects (no description; ``fields`` specs
+            have one) or mesh options the model registry does not take.
+        """
+        o = dict(self.options)
+        if o.pop("gamma_fields") is not None or o.pop("H_field") is not None:
+            raise ValueError("nonstationary advection–diffusion fields have no registered "
+                             "description yet")
+        if self.fields:  # as text, rebuilt by parse_field_specs
+            o["fields"] = {k: spec.value for k, spec in self.fields.items()}
+        return {"model": "advection-diffusion", "dt": self.dt, "substeps": self.substeps,
+                **o, **self._mesh_spec()}
 
     def __repr__(self):
         o = self.options

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -20,7 +21,7 @@ from ..data import Observations
 from ..geo import check_crs, chordal_diameter, lonlat_to_cartesian
 from ..likelihood import GaussianSpec, get_engine
 from ..params import DTYPE, Param, ParamSpace, positive, real
-from .mean import Mean
+from .mean import MEAN_KINDS, Mean
 
 Params = Mapping[str, torch.Tensor]
 PREDICTION_KINDS = ("universal", "ordinary", "simple")
@@ -88,8 +89,7 @@ def check_spherical_covariance(cov: Covariance) -> None:
     space = cov.space if isinstance(cov, Separable) else cov
     if isinstance(space, Anisotropic):
         return check_spherical_covariance(space)
-    if not (isinstance(cov, Gneiting) or (isinstance(space, Isotropic)
-                                          and getattr(space, "euclidean", False))):
+    if not (isinstance(cov, Gneiting) or (isinstance(space, Isotropic) and space.euclidean)):
         raise ValueError(f"{cov!r} is not a function of the distance: --crs lonlat needs an "
                          "isotropic covariance (matern, exponential, gaussian, separable, "
                          "gneiting)")
@@ -113,6 +113,11 @@ class GaussianField:
         isotropic spatial covariance (anisotropy is refused); the mean stays a function of
         the given (lon, lat), and prediction and simulation points are (lon, lat[, t]) too.
     """
+
+    #: nonstationary parameters given as field specs: none
+    fields: Mapping = MappingProxyType({})
+    #: not a :class:`~fieldfit.contract.MeshModel`
+    mesh_model = False
 
     def __init__(
         self,
@@ -195,11 +200,38 @@ class GaussianField:
 
     # --- description ------------------------------------------------------------------------
     def to_spec(self) -> dict:
-        """The registry name and options that rebuild this model
-        (:func:`fieldfit.models.build`; :meth:`from_spec`)."""
-        from .registry import gaussian_field_spec
+        """The registry name and options that rebuild this model.
 
-        return gaussian_field_spec(self)
+        The model's name is its covariance's registry name (the model registered under it,
+        :func:`fieldfit.models.build`), its options the covariance's (``smoothness``,
+        ``anisotropic``), the mean, nugget and engine, and ``crs`` when not planar.
+
+        Returns
+        -------
+        dict
+            ``{"model": name, **options}`` (:meth:`from_spec` rebuilds the model).
+
+        Raises
+        ------
+        ValueError
+            When the covariance or the mean has no registered description.
+        """
+        from ..likelihood import engine_spec
+
+        cov = self.covariance.to_spec()
+        spec = {"model": cov.pop("covariance"), **cov}
+        if self.mean.kind not in MEAN_KINDS:
+            raise ValueError(f"mean {self.mean!r} has no registered description")
+        eng = engine_spec(self.engine)
+        engine = eng.pop("engine")
+        eng.pop("chunk", None)
+        spec.update(mean=self.mean.kind, nugget=self.nugget, profile_mean=self.profile_mean,
+                    engine=engine)
+        if engine == "vecchia":
+            spec.update(eng)
+        if self.crs != "planar":  # planar specs carry no crs
+            spec["crs"] = self.crs
+        return spec
 
     @classmethod
     def from_spec(cls, spec):
@@ -303,7 +335,7 @@ class GaussianField:
             kernel=lambda a, b: cov(a, b, params), diag=lambda a: cov.diag(a, params),
             nugget=nugget, beta=beta, paired=lambda a, b: cov.paired(a, b, params),
             of_distance=((lambda h: cov.covariance_of_distance(h, params))
-                         if getattr(cov, "euclidean", False) else None),
+                         if cov.euclidean else None),
         )
 
     def _check_params(self, params: Mapping) -> dict[str, torch.Tensor]:

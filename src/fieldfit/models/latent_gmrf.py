@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -59,6 +60,14 @@ class LatentGMRFModel:
     engine_name = "spde"
     #: Hessians by differences of the gradient (the gmrf backward passes are first order)
     hessian = "differences"
+    #: planar coordinates only (the meshes are planar)
+    crs = "planar"
+    #: nonstationary parameters given as field specs (none by default)
+    fields: Mapping = MappingProxyType({})
+    #: not a :class:`~fieldfit.contract.MeshModel` unless a subclass declares it
+    mesh_model = False
+    #: the attributes :meth:`with_discretisation` may replace
+    discretisation_attributes: tuple[str, ...] = ("mesh", "mesh_options", "coarsening")
 
     @property
     def coarse_label(self) -> str:
@@ -69,18 +78,53 @@ class LatentGMRFModel:
         at one location are fine: the nugget is positive)."""
         self._check_obs(obs)
 
+    def diameter(self, obs: Observations) -> float:
+        """The largest distance between two observed locations (planar coordinates).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        float
+            ``obs.diameter()``.
+        """
+        return float(obs.diameter())
+
     def points(self, obs: Observations) -> np.ndarray:
         """The points the model sees: the coordinates (with the time for space-time models)."""
         self._check_obs(obs)
         return obs.points if obs.times is not None else obs.coords
 
     def to_spec(self) -> dict:
-        """The registry name and options that rebuild this model (:func:`fieldfit.models.build`).
-        A given mesh travels as its nodes and cells; nonstationary parameter fields have no
-        description yet and are refused."""
-        from .registry import latent_gmrf_spec
+        """The registry name and options that rebuild this model.
 
-        return latent_gmrf_spec(self)
+        Returns
+        -------
+        dict
+            ``{"model": name, **options}`` (:func:`fieldfit.models.from_spec`).
+
+        Raises
+        ------
+        ValueError
+            When the model has no registered description (subclasses describe themselves).
+        """
+        raise ValueError(f"{self!r} has no registered description")
+
+    def _mesh_spec(self) -> dict:
+        """The options every latent-GMRF model's spec shares: the mean, nugget and the mesh
+        (a given mesh as its nodes and cells, or the automatic mesh's options)."""
+        mesh = None if self.mesh is None else {"nodes": np.asarray(self.mesh.nodes).tolist(),
+                                               "cells": np.asarray(self.mesh.cells).tolist()}
+        mo = dict(self.mesh_options)
+        common = dict(mean=self.mean.kind, nugget=self.nugget, profile_mean=self.profile_mean,
+                      mesh=mesh, mesh_max_edge=mo.pop("max_edge", None),
+                      mesh_offset=mo.pop("offset", None), mesh_cutoff=mo.pop("cutoff", None))
+        if mo:
+            raise ValueError(f"mesh options {sorted(mo)} have no registered description")
+        return common
 
     @classmethod
     def from_spec(cls, spec):
@@ -116,7 +160,7 @@ class LatentGMRFModel:
         ``coarsening``, and the model's own, such as ``substeps``) and its caches (meshes,
         patterns) emptied: the one way refinements, coarse copies and sub-stepping are made.
         The parameters, fields and options are shared with ``self``."""
-        unknown = [k for k in attributes if not hasattr(self, k) or k.startswith("_")]
+        unknown = [k for k in attributes if k not in self.discretisation_attributes]
         if unknown:
             raise AttributeError(f"{type(self).__name__} has no discretisation attribute "
                                  f"{unknown}")

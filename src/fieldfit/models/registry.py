@@ -28,6 +28,12 @@ distances in km on lon/lat; the SPDE models refuse lon/lat (their meshes are pla
 A new model is one :func:`register` call: a builder taking keyword options, the option names
 it accepts with their defaults, and whether it is space-time. The contract test
 (tests/test_contract.py) then runs it through fit, prediction, simulation and its spec.
+A new covariance is one :func:`fieldfit.covariance.register_covariance` decorator: the
+Gaussian field with it is then a model under the covariance's name (its constructor options
+beside the field's), unless a model of that name is registered itself.
+
+Each model and covariance describes itself (``to_spec``); this module holds no switch over
+their types. :func:`from_spec` rebuilds any of them through :func:`build`.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import did_you_mean
-from ..likelihood import engine_family, engine_spec, get_engine
+from ..likelihood import engine_family, get_engine
 
 #: options of the Vecchia engine that ``build`` accepts alongside the model's
 VECCHIA_OPTIONS = ("neighbours", "pred_neighbours", "coarse_neighbours", "grouped", "ordering",
@@ -63,11 +69,34 @@ class ModelEntry:
                 if p.kind is p.KEYWORD_ONLY}
 
 
+#: the models registered by :func:`register`, by name
 MODELS: dict[str, ModelEntry] = {}
+#: the Gaussian-field models derived from registered covariances, by (name, class)
+_DERIVED: dict[tuple, ModelEntry] = {}
 
 
 def register(name: str, space_time: bool = False, doc: str = ""):
-    """Decorator: register ``builder(*, option=default, ...)`` under ``name``."""
+    """Decorator: register ``builder(*, option=default, ...)`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The model's registry name.
+    space_time : bool
+        The model's points are (coordinates, time).
+    doc : str
+        A one-line description (default: the builder's docstring).
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the builder unchanged.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is already registered.
+    """
 
     def deco(builder):
         if name in MODELS:
@@ -78,29 +107,99 @@ def register(name: str, space_time: bool = False, doc: str = ""):
     return deco
 
 
+def _covariance_models() -> dict[str, ModelEntry]:
+    """The models of registered covariances that have no model of their own: a Gaussian
+    field with the covariance, built from its constructor options and the field's."""
+    from ..covariance import COVARIANCES
+
+    out = {}
+    for name, cls in COVARIANCES.items():
+        if name in MODELS:
+            continue
+        key = (name, cls)
+        if key not in _DERIVED:
+            _DERIVED[key] = ModelEntry(name, _covariance_builder(cls, name),
+                                       bool(cls.time_dims),
+                                       f"Gaussian field with the covariance {cls.__name__}")
+        out[name] = _DERIVED[key]
+    return out
+
+
 def available() -> list[str]:
-    """The registered model names."""
-    return sorted(MODELS)
+    """The registered model names.
+
+    Returns
+    -------
+    list of str
+        Sorted: those of :func:`register` and of registered covariances.
+    """
+    return sorted(set(MODELS) | set(_covariance_models()))
 
 
 def closest(name: str, choices) -> str:
-    """:func:`fieldfit.errors.did_you_mean` for a name of the lower-case registries."""
+    """:func:`fieldfit.errors.did_you_mean` for a name of the lower-case registries.
+
+    Parameters
+    ----------
+    name : str
+        The name given.
+    choices : iterable of str
+        The registered names.
+
+    Returns
+    -------
+    str
+        A " (did you mean ...?)" suffix, or "".
+    """
     return did_you_mean(str(name).lower(), choices)
 
 
 def entry(name: str) -> ModelEntry:
-    """The registered model ``name`` (case-insensitive); an unknown name is a ValueError that
-    lists every registered model and suggests the closest one."""
-    try:
-        return MODELS[str(name).lower()]
-    except KeyError:
+    """The registered model ``name`` (case-insensitive).
+
+    Parameters
+    ----------
+    name : str
+        A model name (:func:`available`).
+
+    Returns
+    -------
+    ModelEntry
+        Its builder, options and kind.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing every registered model and suggesting the closest one.
+    """
+    key = str(name).lower()
+    found = MODELS.get(key) or _covariance_models().get(key)
+    if found is None:
         raise ValueError(f"unknown model {name!r}{closest(name, available())}; choose one of "
-                         f"{', '.join(available())}") from None
+                         f"{', '.join(available())}")
+    return found
 
 
 def build(name: str, **options):
-    """The model registered as ``name``, with ``options`` (ValueError for an unknown name or
-    option, before anything is built)."""
+    """The model registered as ``name``, with ``options``.
+
+    Parameters
+    ----------
+    name : str
+        A model name (:func:`available`).
+    **options
+        The model's options (:attr:`ModelEntry.options`).
+
+    Returns
+    -------
+    Model
+        The model built.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or option (before anything is built), or a bad option value.
+    """
     e = entry(name)
     known = e.options
     unknown = sorted(set(options) - set(known))
@@ -111,7 +210,23 @@ def build(name: str, **options):
 
 
 def from_spec(spec: Mapping):
-    """Rebuild a model from ``model.to_spec()``: ``{"model": name, **options}``."""
+    """Rebuild a model from ``model.to_spec()``.
+
+    Parameters
+    ----------
+    spec : Mapping
+        ``{"model": name, **options}``.
+
+    Returns
+    -------
+    Model
+        ``build(name, **options)``.
+
+    Raises
+    ------
+    ValueError
+        For a spec without a ``"model"`` name, or with an unknown name or option.
+    """
     spec = dict(spec)
     if "model" not in spec:
         raise ValueError(f"a model spec needs a 'model' name, got keys {sorted(spec)}")
@@ -119,6 +234,23 @@ def from_spec(spec: Mapping):
 
 
 def is_space_time(name: str) -> bool:
+    """Whether the model ``name`` is a space-time one.
+
+    Parameters
+    ----------
+    name : str
+        A model name (:func:`available`).
+
+    Returns
+    -------
+    bool
+        True when its points are (coordinates, time).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     return entry(name).space_time
 
 
@@ -346,6 +478,33 @@ def _register_space_time():
 _register_space_time()
 
 
+def _covariance_builder(cls, name: str):
+    """The builder of the Gaussian field with the registered covariance ``cls``: its
+    constructor options (those with defaults) beside the field's options (those of the
+    exponential model, or of the separable one for a space-time covariance)."""
+    field = (_space_time(None) if cls.time_dims else _simple_covariance(None, name))
+    field_params = list(inspect.signature(field).parameters.values())
+    taken = {p.name for p in field_params}
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in inspect.signature(cls).parameters.values()
+           if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    clash = sorted(p.name for p in own if p.name in taken)
+    if clash:
+        raise ValueError(f"covariance {name!r}: its options {clash} clash with the Gaussian "
+                         "field's")
+
+    def builder(**options):
+        cov_options = {p.name: options.pop(p.name, p.default) for p in own}
+        cov = cls.from_options(**cov_options)
+        make = _space_time(lambda: cov) if cls.time_dims else _simple_covariance(
+            lambda: cov, name)
+        return make(**options)
+
+    builder.__signature__ = inspect.Signature(field_params + own)
+    builder.__doc__ = f"Gaussian field with the registered covariance {cls.__name__}."
+    return builder
+
+
 # --- the SPDE fields ------------------------------------------------------------
 @register("matern-spde", doc="Matérn SPDE field on a finite-element mesh (sparse precision)")
 def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
@@ -405,83 +564,6 @@ def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotr
                                    anisotropic=anisotropic, stabilization=stabilization,
                                    mean=mean, nugget=nugget, profile_mean=profile_mean,
                                    mesh_options=mesh_options, fields=fields)
-
-
-# --- descriptions of built models ------------------------------------------------------------
-def _covariance_spec(cov) -> dict:
-    from ..covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable
-
-    out = {}
-    if isinstance(cov, Anisotropic):
-        out["anisotropic"] = True
-        cov = cov.base
-    if type(cov) is Matern:
-        if tuple(cov.smoothness_search) != (0.05, 30.0):
-            raise ValueError("a Matérn with its own smoothness search box has no registered "
-                             "description")
-        return {"model": "matern", "smoothness": cov.smoothness, **out}
-    if type(cov) is Exponential:
-        return {"model": "exponential", **out}
-    if type(cov) is Gaussian:
-        return {"model": "gaussian", **out}
-    if (type(cov) is Separable and type(cov.space) is Matern and cov.space.smoothness is None
-            and type(cov.time) is Exponential):
-        return {"model": "separable"}
-    if type(cov) is Gneiting:
-        return {"model": "gneiting"}
-    raise ValueError(f"{cov!r} has no registered description (fieldfit.models.available())")
-
-
-def gaussian_field_spec(model) -> dict:
-    """``GaussianField.to_spec()``: the registered covariance, mean, nugget and engine."""
-    from .mean import Mean
-
-    spec = _covariance_spec(model.covariance)
-    if not isinstance(model.mean, Mean) or model.mean.kind not in ("zero", "constant", "linear",
-                                                                   "covariates",
-                                                                   "linear+covariates"):
-        raise ValueError(f"mean {model.mean!r} has no registered description")
-    eng = engine_spec(model.engine)
-    name = eng.pop("engine")
-    eng.pop("chunk", None)
-    spec.update(mean=model.mean.kind, nugget=model.nugget, profile_mean=model.profile_mean,
-                engine=name)
-    if name == "vecchia":
-        spec.update(eng)
-    if getattr(model, "crs", "planar") != "planar":  # planar specs stay as before
-        spec["crs"] = model.crs
-    return spec
-
-
-def latent_gmrf_spec(model) -> dict:
-    """``SPDEField`` / ``AdvectionDiffusionField`` ``.to_spec()``."""
-    from .advection_diffusion_field import AdvectionDiffusionField
-    from .spde_field import SPDEField
-
-    mesh = None if model.mesh is None else {"nodes": np.asarray(model.mesh.nodes).tolist(),
-                                            "cells": np.asarray(model.mesh.cells).tolist()}
-    mo = dict(model.mesh_options)
-    common = dict(mean=model.mean.kind, nugget=model.nugget, profile_mean=model.profile_mean,
-                  mesh=mesh, mesh_max_edge=mo.pop("max_edge", None),
-                  mesh_offset=mo.pop("offset", None), mesh_cutoff=mo.pop("cutoff", None))
-    if mo:
-        raise ValueError(f"mesh options {sorted(mo)} have no registered description")
-    if isinstance(model, SPDEField):
-        if any(f is not None for f in (model.kappa_field, model.tau_field, model.angle_field,
-                                       model.ratio_field)):
-            raise ValueError("nonstationary SPDE fields have no registered description yet")
-        return {"model": "matern-spde", "alpha": model.alpha, "anisotropic": model.anisotropic,
-                **common}
-    if isinstance(model, AdvectionDiffusionField):
-        o = dict(model.options)
-        if o.pop("gamma_fields") is not None or o.pop("H_field") is not None:
-            raise ValueError("nonstationary advection–diffusion fields have no registered "
-                             "description yet")
-        if model.fields:  # as text, rebuilt by parse_field_specs
-            o["fields"] = {k: s.value for k, s in model.fields.items()}
-        return {"model": "advection-diffusion", "dt": model.dt, "substeps": model.substeps,
-                **o, **common}
-    raise ValueError(f"{model!r} has no registered description")
 
 
 __all__ = ["MODELS", "ModelEntry", "available", "build", "entry", "from_spec", "is_space_time",

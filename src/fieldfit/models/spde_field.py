@@ -77,6 +77,29 @@ class SPDEField(LatentGMRFModel):
     name = "matern-spde"
     space_time = False
 
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this model.
+
+        A given mesh travels as its nodes and cells.
+
+        Returns
+        -------
+        dict
+            ``{"model": "matern-spde", "alpha", "anisotropic", mean, nugget and mesh
+            options}`` (:func:`fieldfit.models.from_spec`).
+
+        Raises
+        ------
+        ValueError
+            For nonstationary parameter fields (no description yet) or mesh options the
+            model registry does not take.
+        """
+        if any(f is not None for f in (self.kappa_field, self.tau_field, self.angle_field,
+                                       self.ratio_field)):
+            raise ValueError("nonstationary SPDE fields have no registered description yet")
+        return {"model": "matern-spde", "alpha": self.alpha, "anisotropic": self.anisotropic,
+                **self._mesh_spec()}
+
     def __repr__(self):
         return (f"SPDEField(alpha={self.alpha}, mean={self.mean.kind!r}, "
                 f"anisotropic={self.anisotropic}, mesh={self.mesh!r})")
