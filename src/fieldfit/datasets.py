@@ -466,7 +466,14 @@ _BY_NAME: dict[str, _Table] = {t.name: t for t in _TABLES}
 
 
 def list_datasets() -> list[str]:
-    """The names ``load`` accepts, sorted (non-default tables appear as ``"<name>-<table>"``)."""
+    """The names :func:`load` accepts, sorted.
+
+    Non-default tables appear as ``"<name>-<table>"``.
+
+    Returns
+    -------
+    list of str
+    """
     return sorted(_BY_NAME)
 
 
@@ -520,7 +527,27 @@ def _metadata(t: _Table) -> dict[str, Any]:
 
 
 def info(name: str, table: str | None = None) -> dict[str, Any]:
-    """Metadata of a dataset table (the ``attrs`` that ``load`` attaches), without reading it."""
+    """Metadata of a dataset table (the ``attrs`` that :func:`load` attaches), without reading it.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_datasets` (case-insensitive; ``_`` may stand for ``-``).
+    table : str or None, optional
+        A non-default table of the dataset.
+
+    Returns
+    -------
+    dict
+        ``name``, ``dataset``, ``table``, ``tables``, ``coords``, ``value``, ``time``, ``crs``,
+        ``units``, ``description``, ``source``, ``licence``, ``rows``, ``columns`` and
+        ``true_params``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or table, listing the valid ones.
+    """
     return _metadata(_resolve(name, table))
 
 
@@ -581,9 +608,63 @@ _LOADERS = {
 def load(name: str, table: str | None = None) -> pd.DataFrame:
     """Load a bundled dataset table as a DataFrame with its metadata in ``df.attrs``.
 
-    ``name`` is one of ``list_datasets()``; ``table`` picks a non-default table of the dataset
-    (``load("meuse", table="grid")`` is ``load("meuse-grid")``). Raises ``ValueError`` for an
-    unknown name or table.
+    The datasets (one line each: content; provenance — details in the module docstring and
+    each ``PROVENANCE.md``):
+
+    - ``meuse``: zinc and other heavy metals in the top soil of a Meuse flood plain (NL), 155
+      samples; R package sp (Pebesma & Bivand), field data of Rikken & Van Rijn (1993).
+    - ``meuse-grid``: the 3,103-cell prediction grid for meuse, covariates only; R package sp.
+    - ``sic97``: Swiss daily rainfall of 8 May 1986 at 467 gauges (100 train, 367
+      validation); Spatial Interpolation Comparison 1997 (Dubois 1998), via R gstat.
+    - ``heaton-modis-small``: 10,000-point simulated exponential field with nugget on the unit
+      square, 2,900 cells held out; Heaton et al. (2019) competition code-checking set.
+    - ``heaton-modis``: MODIS daytime land-surface temperature of 4 Aug 2016, 500 × 300 grid;
+      Heaton et al. (2019) competition, real data.
+    - ``heaton-modis-simulated``: the competition's simulated twin on the same grid and mask,
+      with known parameters; Heaton et al. (2019).
+    - ``irish-wind``: daily mean wind speed at 12 Irish stations, 1961–1978, long format;
+      Haslett & Raftery (1989), via R gstat.
+    - ``irish-wind-stations``: the 12 stations' positions and mean speeds; R gstat
+      ``wind.loc``.
+    - ``germany-solar``: monthly mean global horizontal irradiance on a 0.2° grid over Germany,
+      1991–2025; EUMETSAT CM SAF (SARAH) via the Deutscher Wetterdienst.
+    - ``germany-solar-cells``: the 3,136 grid cells of germany-solar; same source.
+    - ``south-tyrol-solar``: daily insolation and mean temperature at 15 South Tyrol stations,
+      2017–2019; Hydrographic Office of Bolzano, via GitHub sitscholl/topoclim.
+    - ``south-tyrol-solar-stations``: the 15 stations' elevation, slope, aspect and positions;
+      same source.
+    - ``south-tyrol-solar-longterm``: daily series 1986–2017 of 7 of the stations, no
+      coordinates; same source.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_datasets` (case-insensitive; ``_`` may stand for ``-``).
+    table : str or None, optional
+        A non-default table of the dataset (``load("meuse", table="grid")`` is
+        ``load("meuse-grid")``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, its columns in the documented order; ``df.attrs`` holds the metadata of
+        :func:`info` (coordinate, response and time columns, CRS, units, source, licence,
+        and the generating parameters of a simulated dataset).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or table (listing the valid ones), or a bundled file with the
+        wrong rows or columns.
+    FileNotFoundError
+        If a bundled data file is missing from the installation.
+
+    Examples
+    --------
+    >>> from fieldfit import datasets
+    >>> df = datasets.load("meuse")
+    >>> df.attrs["coords"], df.attrs["value"]
+    (['x', 'y'], 'zinc')
     """
     t = _resolve(name, table)
     loader = _LOADERS.get((t.dataset, t.table))
