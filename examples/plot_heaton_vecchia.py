@@ -1,12 +1,11 @@
 """
-Vecchia likelihood on the MODIS land-surface temperatures of Heaton et al. (2019)
-================================================================================
+Vecchia likelihood on the MODIS temperatures of Heaton et al. (2019)
+====================================================================
 
-This example fits a Matérn field with the Vecchia likelihood approximation to a random subset
-of 5,000 cells of the MODIS daytime land-surface temperature scene of the Heaton et al. (2019)
-case-study competition, and scores its kriging predictions on 2,000 held-out observed cells.
-It then predicts the whole scene on a grid of every second cell and maps the data, the
-prediction and its standard deviation.
+This example fits a Matérn field with the Vecchia likelihood approximation to a random 5,000
+cells of the MODIS land-surface temperature scene of the Heaton et al. (2019) competition, and
+scores its kriging predictions on 2,000 held-out observed cells. It then predicts the whole
+scene on every second cell and maps the data, the prediction and its standard deviation.
 """
 
 # %%
