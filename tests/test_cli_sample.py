@@ -28,10 +28,10 @@ def data(tmp_path_factory):
     return path
 
 
-def _args(data, out, *more):
+def _args(data, out, *more, progress="--no-progress"):
     return ("sample", data, "--coords", "x,y", "--value", "z", "--id", "id",
             "--model", "exponential", "--chains", "2", "--draws", "20", "--warmup", "20",
-            "--no-progress", "--out", out, *more)
+            *([progress] if progress else []), "--out", out, *more)
 
 
 def test_end_to_end(data, tmp_path):
@@ -59,6 +59,36 @@ def test_end_to_end(data, tmp_path):
     for name in ("trace.png", "pair.png"):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "ess_bulk" in res.stdout and "range" in res.stdout
+    assert isinstance(s["warnings"], list)
+
+
+def test_a_short_run_prints_and_records_its_convergence_warnings(data, tmp_path):
+    """2 chains × 20 draws (in two processes): fewer than 200 effective draws, so the ESS
+    checks fail; each failed check is one stderr line and one entry of the JSON's warnings,
+    and the exit status stays 0. No progress bar reaches a stderr that is not a terminal."""
+    out, summ = tmp_path / "post.nc", tmp_path / "post.json"
+    res = ok(invoke(*_args(data, out, "--summary", summ, "--cores", "2", progress=None)))
+    s = json.loads(summ.read_text())
+    checks = {(w["check"], w["parameter"]) for w in s["warnings"]}
+    assert {("ess_bulk", "range"), ("ess_bulk", "mean")} <= checks
+    lines = [x for x in res.stderr.splitlines() if x.startswith("warning: ")]
+    assert [x.removeprefix("warning: ") for x in lines] == [w["message"] for w in s["warnings"]]
+    for w in s["warnings"]:
+        assert {"check", "parameter", "value", "threshold", "message"} == set(w)
+        if w["check"] == "ess_bulk":
+            assert w["value"] == pytest.approx(s["params"][w["parameter"]]["ess_bulk"])
+            assert w["threshold"] == 200
+    assert "convergence check(s) failed" not in res.stderr   # one line per check instead
+    assert "%|" not in res.stderr and "it/s" not in res.stderr
+    assert s["warmup"] == 20 and s["chains"] == 2
+
+
+def test_the_help_states_the_defaults():
+    res = ok(invoke("sample", "--help"))
+    text = " ".join(res.stdout.split())
+    for fragment in ("--cores", "--warmup", "at least 200", "at most 1000", "--progress",
+                     "on a terminal"):
+        assert fragment in text, fragment
 
 
 @pytest.mark.parametrize("prior, fragments", [
@@ -79,6 +109,8 @@ def test_bad_options(data, tmp_path):
     fails(invoke(*_args(data, tmp_path / "p.nc", "--fix", "range=0.2", "--prior",
                         "range=pc:0.1:0.5")), "--prior and --fix both name 'range'")
     fails(invoke(*_args(data, tmp_path / "p.nc", "--kind", "ordinary")), "--kind")
+    fails(invoke(*_args(data, tmp_path / "p.nc", "--cores", "0")), "--cores must be 1")
+    fails(invoke(*_args(data, tmp_path / "p.nc", "--warmup", "-1")), "--warmup must be 0")
     a_file = tmp_path / "plots.txt"
     a_file.write_text("not a folder")
     fails(invoke(*_args(data, tmp_path / "p.nc", "--plots", a_file)), "--plots", "is a file")
