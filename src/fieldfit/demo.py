@@ -8,7 +8,7 @@ Four steps, each printed as it runs:
    constant mean, no nugget (its estimate is 0, the boundary of its range, where it gets no
    useful standard error: the gauges' rainfall varies smoothly). On Meuse the likelihood of
    the smoothness ν is flat: the profile log-likelihood (ν fixed on a grid, the other
-   parameters maximised) rises by about 1.2 from ν = 0.5 to ν = 10 and keeps creeping up
+   parameters maximised) rises only slightly from ν = 0.5 to ν = 10 and keeps creeping up
    towards ν → ∞ (the Gaussian covariance), so the unpenalised estimate runs to the edge of
    its search box with no standard error. The demo keeps ν estimated and puts a
    weakly-informative prior on it,
@@ -228,9 +228,27 @@ def _estimates_table(result, title: str) -> Table:
 
 
 def smoothness_profile(model, obs, grid=PROFILE_GRID, restarts: int = 1) -> pd.DataFrame:
-    """Profile log-likelihood of the Matérn smoothness: ``smoothness, loglik, delta`` with
-    ℓ_p(ν) = max over the other parameters of ℓ(θ) at ν fixed, and delta = max ℓ_p − ℓ_p(ν)
-    (ν is inside the 95 % profile-likelihood set on the grid where delta < 1.92)."""
+    r"""Profile log-likelihood of the Matérn smoothness on a grid of ν.
+
+    :math:`\ell_p(\nu)` is the maximum over the other parameters of :math:`\ell(\theta)` at ν
+    fixed; ν is inside the 95 % profile-likelihood set on the grid where delta < 1.92.
+
+    Parameters
+    ----------
+    model : Model
+        A Matérn model with a ``smoothness`` parameter.
+    obs : fieldfit.Observations
+        The data.
+    grid : sequence of float, default PROFILE_GRID
+        Smoothness values.
+    restarts : int, default 1
+        Restarts of each fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``smoothness``, ``loglik`` and ``delta`` = :math:`\max \ell_p - \ell_p(\nu)`.
+    """
     rows = []
     for nu in grid:
         r = fit(model, obs, fix={"smoothness": float(nu)}, restarts=restarts, stderr=False,
@@ -298,14 +316,31 @@ def _scores_table(title: str, rows: dict) -> Table:
 
 
 def neural_vs_mle(obs: Observations, restarts: int = 1) -> tuple[pd.DataFrame, dict, list]:
-    """The shipped ``matern-irregular`` estimate and the exact MLE of the same model (Matérn
-    with its fixed smoothness, constant mean, nugget) on ``obs``'s locations and values.
+    """The shipped ``matern-irregular`` estimate beside the exact MLE of the same model.
 
-    Returns the table ``parameter, mle, mle_se, mle_lower, mle_upper, neural, neural_lower,
-    neural_upper`` (the MLE's 95 % intervals of :meth:`FitResult.confidence_interval`, the
-    estimator's conformally calibrated 90 % intervals), the timings ``{"mle", "neural_first",
-    "neural"}`` in seconds (the first call includes the just-in-time compilation of the pilot
-    likelihoods; ``neural`` is a second, identical call) and the estimator's warnings.
+    The model is Matérn with the estimator's fixed smoothness, constant mean and nugget, on
+    ``obs``'s locations and values.
+
+    Parameters
+    ----------
+    obs : fieldfit.Observations
+        The data (one replicate).
+    restarts : int, default 1
+        Restarts of the maximum-likelihood fit.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``parameter, mle, mle_se, mle_lower, mle_upper, neural, neural_lower, neural_upper``
+        (the MLE's 95 % intervals of :meth:`FitResult.confidence_interval
+        <fieldfit.fit.FitResult.confidence_interval>`, the estimator's conformally calibrated
+        90 % intervals).
+    seconds : dict
+        ``{"mle", "neural_first", "neural"}`` in seconds (the first call includes the
+        just-in-time compilation of the pilot likelihoods; ``neural`` is a second, identical
+        call).
+    notes : list of str
+        The estimator's warnings.
     """
     from .neural.bundle import load_estimator
 
@@ -388,11 +423,33 @@ def run_demo(out: Path | str = "demo-output", dataset: str = "meuse", folds: int
              console: Console | None = None, quick: bool = False) -> dict:
     """Run the demo's steps (module docstring) and move their files into ``out``.
 
-    ``quick``: a shorter run (fewer restarts and profile points, a two-week window and a
-    three-day horizon for the forecast, a coarser forecast grid). Returns ``{"result",
-    "scores", "profile", "neural", "neural_seconds", "forecast", "files", "seconds"}``.
     Options and ``out`` are checked before any work; nothing in ``out`` changes unless every
     step succeeds.
+
+    Parameters
+    ----------
+    out : path-like, default "demo-output"
+        Output folder.
+    dataset : {"meuse", "sic97"}, default "meuse"
+        Dataset of the spatial steps.
+    folds : int, default 10
+        Number of cross-validation folds (2 to n).
+    console : rich.console.Console or None, optional
+        Where to print (a new console by default).
+    quick : bool, default False
+        A shorter run: fewer restarts and profile points, a two-week window and a three-day
+        horizon for the forecast, a coarser forecast grid.
+
+    Returns
+    -------
+    dict
+        ``{"result", "scores", "profile", "neural", "neural_seconds", "forecast", "files",
+        "seconds"}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset, a bad number of folds, or an ``out`` that cannot be written.
     """
     t0 = time.perf_counter()
     console = console or Console()

@@ -15,9 +15,9 @@ covariance and a nugget ε, fitted by exact maximum likelihood on the first ``wi
 the last ``window + horizon`` days of the record, with the temporal smoothness α fixed at 0.5
 (:data:`FIXED`). With daily data the time lags are u ∈ {0, 1, 2, …} and the fitted ℓ_T is far
 below a day, so ψ(u) ≈ (u/ℓ_T)^{2α} at every lag but 0: only the products of α with β and with
-log ℓ_T are identified, not α itself. Left free, α drifts to its upper limit 1 for a gain of
-0.07 in log-likelihood on the demo's window (−199.14 against −199.21 at α = 0.5; β and ℓ_T
-compensate). Each of the ``horizon`` following days is then forecast one day ahead: kriging
+log ℓ_T are identified, not α itself: left free, α drifts to its upper limit 1 for a
+negligible gain in log-likelihood while β and ℓ_T compensate.
+Each of the ``horizon`` following days is then forecast one day ahead: kriging
 (the constant mean estimated by GLS) at that day's time from every station value up to the
 day before, with the parameters of the window's fit. The forecast days are never used to fit;
 each day's values enter only as conditioning data for the days after it. The benchmark is
@@ -27,14 +27,11 @@ CRPS and the rest of :func:`fieldfit.diagnostics.score_all`. The map is the fore
 first day on a regular longitude/latitude grid over the stations' box widened by 40 km, its
 cells square on the ground (Δλ = Δφ / cos φ̄, φ̄ the box's middle latitude).
 
-Settings (:func:`run_forecast`'s defaults), chosen by their cost and by the fit on training
-windows only, never by the forecast days' scores: no restarts (``restarts=0``). On the demo's
-window and on five earlier 28-day windows of the record (starting 1977-11-27 to 1978-10-30, all
-before the forecast days), one extra start ended 160–220 below the optimum in log-likelihood
-and a second rejoined the data-driven start's optimum: neither ever improved it, and each
-cost 0.3–0.7 s on top of a 0.9–2.5 s fit (one thread). The 28-day window and the grid of
-about 3,600 cells stay: the fit dominates the step (about 1.2 s in all, kriging the grid about
-0.1 s), so a shorter window or a coarser grid would save little.
+Settings (:func:`run_forecast`'s defaults) were chosen by their cost and by the fit on
+training windows only (the demo's window and earlier 28-day windows of the record, all before
+the forecast days), never by the forecast days' scores: no restarts (``restarts=0``), since
+extra starts never improved on the data-driven start's optimum there; a 28-day window; a grid
+of about 3,600 cells, whose kriging costs little beside the fit.
 """
 
 from __future__ import annotations
@@ -66,21 +63,52 @@ KM_PER_DEGREE = EARTH_RADIUS_KM * np.pi / 180.0
 
 
 def load_wind() -> pd.DataFrame:
-    """The ``irish-wind`` table (``lon``, ``lat`` in degrees) with ``z`` = √(knots)."""
+    """The ``irish-wind`` table (``lon``, ``lat`` in degrees) with ``z`` = √(knots).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     df = datasets.load("irish-wind")
     df["z"] = np.sqrt(df["wind"].to_numpy())
     return df
 
 
 def forecast_model():
-    """The forecast's model: Gneiting space-time field, constant mean, nugget, on lon/lat."""
+    """The forecast's model: Gneiting space-time field, constant mean, nugget, on lon/lat.
+
+    Returns
+    -------
+    Model
+        ``build("gneiting", mean="constant", crs="lonlat")``.
+    """
     return build("gneiting", mean="constant", crs="lonlat")
 
 
 @dataclass
 class Forecast:
-    """What :func:`run_forecast` returns: the fit, the per-station forecasts and their scores,
-    the forecast grid (first forecast day) and the days used."""
+    """What :func:`run_forecast` returns: the fit, the forecasts, their scores and the grid.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit on the window.
+    model : Model
+        The fitted model.
+    stations : pandas.DataFrame
+        Per station and forecast day: ``date, station, observed, mean, sd, persistence,
+        persistence_sd``.
+    scores : dict
+        ``{"gneiting": score_all(...), "persistence": score_all(...)}``.
+    grid : pandas.DataFrame
+        The first forecast day on the grid: ``id, lon, lat, date, mean, sd``.
+    fit_days : tuple of str
+        First and last day of the fitting window (ISO).
+    forecast_days : list of str
+        The forecast days (ISO).
+    seconds : dict, optional
+        Timings of the fit, the grid and the whole run.
+    """
 
     result: object
     model: object
@@ -111,8 +139,33 @@ def _grid(df: pd.DataFrame, day, cells: int, margin_km: float = 40.0) -> pd.Data
 
 def run_forecast(window: int = 28, horizon: int = 7, restarts: int = 0, grid_cells: int = 3600,
                  progress: bool | None = None) -> Forecast:
-    """Fit on ``window`` days, forecast each of the next ``horizon`` days one day ahead, and
-    the first of them on a grid of about ``grid_cells`` cells (see the module docstring)."""
+    """Fit on ``window`` days and forecast each of the next ``horizon`` days one day ahead.
+
+    The first forecast day is also kriged on a grid of about ``grid_cells`` cells. See the
+    module docstring for the model and the scoring.
+
+    Parameters
+    ----------
+    window : int, default 28
+        Days of the fitting window (≥ 3), ending before the forecast days.
+    horizon : int, default 7
+        Number of forecast days (≥ 1), the last days of the record.
+    restarts : int, default 0
+        Restarts of the fit.
+    grid_cells : int, default 3600
+        About this many cells in the forecast map.
+    progress : bool or None, optional
+        Progress bars of the fit.
+
+    Returns
+    -------
+    Forecast
+
+    Raises
+    ------
+    ValueError
+        If ``window < 3`` or ``horizon < 1``.
+    """
     if window < 3 or horizon < 1:
         raise ValueError(f"the forecast needs a window of at least 3 days and a horizon of at "
                          f"least 1, got {window} and {horizon}")
@@ -170,9 +223,19 @@ def run_forecast(window: int = 28, horizon: int = 7, restarts: int = 0, grid_cel
 
 
 def forecast_map(path: Path, fc: Forecast) -> None:
-    """PNG: the first forecast day's mean and sd (√knots) on the lon/lat grid, with the
-    stations (the mean panel colours them by their held-out value on the colour scale of the
-    map); the aspect 1/cos φ̄ (φ̄ the grid's mean latitude) keeps the map unstretched."""
+    """Write a PNG of the first forecast day's mean and sd (√knots) on the lon/lat grid.
+
+    The stations are drawn too (the mean panel colours them by their held-out value on the
+    colour scale of the map); the aspect 1/cos φ̄ (φ̄ the grid's mean latitude) keeps the map
+    unstretched.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Output file (written atomically).
+    fc : Forecast
+        The forecast.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
