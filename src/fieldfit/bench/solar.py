@@ -23,7 +23,7 @@ uses training times at training sites only:
 - monthly data: m, s = the per-cell mean and sd of each calendar month over the training
   years;
 - daily data: m(d), s(d) = two-harmonic regressions in the day of year d, pooled over the
-  training stations (s from a regression of |y − m|, times √(π/2)); a pooled term so that it
+  training stations (s from a regression of ``|y − m|``, times √(π/2)); a pooled term so that it
   exists at held-out stations.
 
 **Forecasts** from origins o = T₀ − 1, …, T₀ + n_test − 1 − max(h) (T₀ the first held-out

@@ -125,7 +125,7 @@ def _out(values: np.ndarray, reduce: bool):
 
 
 def mae(y, mean, *, reduce: bool = True):
-    """Mean absolute error, ``(1/n) Σ |y_i − μ_i|``.
+    r"""Mean absolute error, :math:`\frac{1}{n} \sum_i |y_i - \mu_i|`.
 
     Parameters
     ----------
@@ -133,8 +133,18 @@ def mae(y, mean, *, reduce: bool = True):
         Observations.
     mean : array_like, shape (n,) or scalar
         Point predictions.
-    reduce : bool
-        If False, return the per-point absolute errors ``|y_i − μ_i|``, shape (n,).
+    reduce : bool, default True
+        If False, return the per-point absolute errors :math:`|y_i - \mu_i|`, shape (n,).
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The mean absolute error, or the per-point absolute errors.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, lengths differ, or a value is NaN or infinite.
     """
     yv = _vector(y, "y")
     mu = _like(mean, "mean", yv.shape[0])
@@ -142,7 +152,7 @@ def mae(y, mean, *, reduce: bool = True):
 
 
 def rmse(y, mean, *, reduce: bool = True):
-    """Root mean squared error, ``sqrt((1/n) Σ (y_i − μ_i)²)``.
+    r"""Root mean squared error, :math:`\sqrt{\frac{1}{n} \sum_i (y_i - \mu_i)^2}`.
 
     Parameters
     ----------
@@ -150,9 +160,19 @@ def rmse(y, mean, *, reduce: bool = True):
         Observations.
     mean : array_like, shape (n,) or scalar
         Point predictions.
-    reduce : bool
-        If False, return the per-point *squared* errors ``(y_i − μ_i)²``, shape (n,)
+    reduce : bool, default True
+        If False, return the per-point *squared* errors :math:`(y_i - \mu_i)^2`, shape (n,)
         (their mean is the MSE; the square root of that is the RMSE).
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The root mean squared error, or the per-point squared errors.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, lengths differ, or a value is NaN or infinite.
     """
     yv = _vector(y, "y")
     mu = _like(mean, "mean", yv.shape[0])
@@ -164,14 +184,17 @@ def rmse(y, mean, *, reduce: bool = True):
 
 
 def crps_gaussian(y, mean, sd, *, reduce: bool = True):
-    """Continuous ranked probability score of ``N(μ, σ²)`` at ``y`` (closed form).
+    r"""Continuous ranked probability score of :math:`N(\mu, \sigma^2)` at ``y`` (closed form).
 
-    ``CRPS(F, y) = ∫ (F(x) − 1{x ≥ y})² dx``; for ``F = N(μ, σ²)`` and ``z = (y − μ)/σ``
+    :math:`\mathrm{CRPS}(F, y) = \int (F(x) - 1\{x \ge y\})^2 \, dx`; for
+    :math:`F = N(\mu, \sigma^2)` and :math:`z = (y - \mu)/\sigma`
 
-        CRPS = σ [ z (2Φ(z) − 1) + 2φ(z) − 1/√π ]
+    .. math::
+
+        \mathrm{CRPS} = \sigma \left[ z (2\Phi(z) - 1) + 2\varphi(z) - \frac{1}{\sqrt{\pi}} \right]
 
     (Gneiting & Raftery 2007, section 4.2). Negatively oriented: smaller is better; it is in
-    the units of ``y`` and reduces to the absolute error as ``σ → 0``.
+    the units of ``y`` and reduces to the absolute error as :math:`\sigma \to 0`.
 
     Parameters
     ----------
@@ -179,8 +202,24 @@ def crps_gaussian(y, mean, sd, *, reduce: bool = True):
         Observations.
     mean, sd : array_like, shape (n,) or scalar
         Predictive means and standard deviations (``sd > 0``).
-    reduce : bool
+    reduce : bool, default True
         If False, return the per-point scores, shape (n,); otherwise their mean.
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The mean CRPS, or the per-point scores.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, lengths differ, a value is NaN or infinite, or an ``sd``
+        is not positive.
+
+    References
+    ----------
+    T. Gneiting and A. E. Raftery (2007), "Strictly proper scoring rules, prediction, and
+    estimation", Journal of the American Statistical Association 102(477), 359–378.
     """
     yv, mu, s = _gaussian_inputs(y, mean, sd)
     z = (yv - mu) / s
@@ -190,9 +229,11 @@ def crps_gaussian(y, mean, sd, *, reduce: bool = True):
 
 
 def log_score_gaussian(y, mean, sd, *, reduce: bool = True):
-    """Negative log predictive density of ``N(μ, σ²)`` at ``y`` (the logarithmic score).
+    r"""Logarithmic score: the negative log predictive density of :math:`N(\mu, \sigma^2)` at ``y``.
 
-        −log p(y) = ½ log(2π σ²) + (y − μ)² / (2σ²)
+    .. math::
+
+        -\log p(y) = \frac{1}{2} \log(2\pi\sigma^2) + \frac{(y - \mu)^2}{2\sigma^2}
 
     (Gneiting & Raftery 2007, section 4.1, sign flipped so that smaller is better).
 
@@ -202,8 +243,24 @@ def log_score_gaussian(y, mean, sd, *, reduce: bool = True):
         Observations.
     mean, sd : array_like, shape (n,) or scalar
         Predictive means and standard deviations (``sd > 0``).
-    reduce : bool
+    reduce : bool, default True
         If False, return the per-point scores, shape (n,); otherwise their mean.
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The mean logarithmic score, or the per-point scores.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, lengths differ, a value is NaN or infinite, or an ``sd``
+        is not positive.
+
+    References
+    ----------
+    T. Gneiting and A. E. Raftery (2007), "Strictly proper scoring rules, prediction, and
+    estimation", Journal of the American Statistical Association 102(477), 359–378.
     """
     yv, mu, s = _gaussian_inputs(y, mean, sd)
     z = (yv - mu) / s
@@ -211,9 +268,11 @@ def log_score_gaussian(y, mean, sd, *, reduce: bool = True):
 
 
 def gaussian_interval(mean, sd, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Central prediction interval of ``N(μ, σ²)`` with coverage ``level``.
+    r"""Central prediction interval of :math:`N(\mu, \sigma^2)` with coverage ``level``.
 
-        [μ − q σ, μ + q σ],   q = Φ⁻¹((1 + level)/2)
+    .. math::
+
+        [\mu - q\sigma, \mu + q\sigma], \qquad q = \Phi^{-1}((1 + \mathrm{level})/2)
 
     Parameters
     ----------
@@ -221,12 +280,21 @@ def gaussian_interval(mean, sd, level: float = 0.95) -> tuple[np.ndarray, np.nda
         Predictive means.
     sd : array_like, shape (n,) or scalar
         Predictive standard deviations (``sd > 0``).
-    level : float in (0, 1)
-        Nominal coverage, e.g. 0.95 (then ``q ≈ 1.96``).
+    level : float in (0, 1), default 0.95
+        Nominal coverage, e.g. 0.95 (then :math:`q \approx 1.96`).
 
     Returns
     -------
-    lower, upper : ndarray, shape (n,)
+    lower : numpy.ndarray, shape (n,)
+        Lower ends :math:`\mu - q\sigma`.
+    upper : numpy.ndarray, shape (n,)
+        Upper ends :math:`\mu + q\sigma`.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1), ``mean`` is empty or not 1-D, lengths differ, a value is
+        NaN or infinite, or an ``sd`` is not positive.
     """
     lv = _unit_interval(level, "level")
     mu = _vector(mean, "mean")
@@ -236,9 +304,12 @@ def gaussian_interval(mean, sd, level: float = 0.95) -> tuple[np.ndarray, np.nda
 
 
 def interval_score(y, lower, upper, alpha: float = 0.05, *, reduce: bool = True):
-    """Interval score of the central ``(1 − α)`` prediction interval ``[l, u]``.
+    r"""Interval score of the central :math:`(1 - \alpha)` prediction interval :math:`[l, u]`.
 
-        S_α(l, u; y) = (u − l) + (2/α)(l − y) 1{y < l} + (2/α)(y − u) 1{y > u}
+    .. math::
+
+        S_\alpha(l, u; y) = (u - l) + \frac{2}{\alpha}(l - y) 1\{y < l\}
+        + \frac{2}{\alpha}(y - u) 1\{y > u\}
 
     (Gneiting & Raftery 2007, eq. 43). Negatively oriented: it rewards narrow intervals and
     penalises misses in proportion to how far ``y`` falls outside.
@@ -249,10 +320,26 @@ def interval_score(y, lower, upper, alpha: float = 0.05, *, reduce: bool = True)
         Observations.
     lower, upper : array_like, shape (n,) or scalar
         Interval bounds, ``lower <= upper``.
-    alpha : float in (0, 1)
+    alpha : float in (0, 1), default 0.05
         One minus the nominal coverage of the interval (0.05 for a 95% interval).
-    reduce : bool
+    reduce : bool, default True
         If False, return the per-point scores, shape (n,); otherwise their mean.
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The mean interval score, or the per-point scores.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` is not in (0, 1), ``y`` is empty or not 1-D, lengths differ, a value is NaN
+        or infinite, or ``lower > upper`` somewhere.
+
+    References
+    ----------
+    T. Gneiting and A. E. Raftery (2007), "Strictly proper scoring rules, prediction, and
+    estimation", Journal of the American Statistical Association 102(477), 359–378.
     """
     a = _unit_interval(alpha, "alpha")
     yv = _vector(y, "y")
@@ -263,9 +350,11 @@ def interval_score(y, lower, upper, alpha: float = 0.05, *, reduce: bool = True)
 
 
 def coverage(y, lower, upper, *, reduce: bool = True):
-    """Empirical coverage: the fraction of points with ``l_i <= y_i <= u_i``.
+    r"""Empirical coverage: the fraction of points with :math:`l_i \le y_i \le u_i`.
 
-        coverage = (1/n) Σ 1{l_i ≤ y_i ≤ u_i}
+    .. math::
+
+        \mathrm{coverage} = \frac{1}{n} \sum_i 1\{l_i \le y_i \le u_i\}
 
     Not a scoring rule; compare it with the interval's nominal level.
 
@@ -275,8 +364,19 @@ def coverage(y, lower, upper, *, reduce: bool = True):
         Observations.
     lower, upper : array_like, shape (n,) or scalar
         Interval bounds, ``lower <= upper``.
-    reduce : bool
+    reduce : bool, default True
         If False, return the per-point indicators (1.0 inside, 0.0 outside), shape (n,).
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The fraction of points covered, or the per-point indicators.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, lengths differ, a value is NaN or infinite, or
+        ``lower > upper`` somewhere.
     """
     yv = _vector(y, "y")
     lo, up = _bounds(lower, upper, yv.shape[0])
@@ -284,7 +384,9 @@ def coverage(y, lower, upper, *, reduce: bool = True):
 
 
 def coverage_gaussian(y, mean, sd, level: float = 0.95, *, reduce: bool = True):
-    """Coverage of the central ``level`` interval of ``N(μ, σ²)`` (see :func:`gaussian_interval`).
+    r"""Coverage of the central ``level`` interval of :math:`N(\mu, \sigma^2)`.
+
+    The interval is that of :func:`gaussian_interval`.
 
     Parameters
     ----------
@@ -292,10 +394,21 @@ def coverage_gaussian(y, mean, sd, level: float = 0.95, *, reduce: bool = True):
         Observations.
     mean, sd : array_like, shape (n,) or scalar
         Predictive means and standard deviations (``sd > 0``).
-    level : float in (0, 1)
+    level : float in (0, 1), default 0.95
         Nominal coverage of the interval.
-    reduce : bool
+    reduce : bool, default True
         If False, return the per-point indicators, shape (n,).
+
+    Returns
+    -------
+    float or numpy.ndarray of shape (n,)
+        The fraction of points covered, or the per-point indicators.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1), ``y`` is empty or not 1-D, lengths differ, a value is NaN
+        or infinite, or an ``sd`` is not positive.
     """
     yv, mu, s = _gaussian_inputs(y, mean, sd)
     lo, up = gaussian_interval(mu, s, level)
@@ -305,13 +418,16 @@ def coverage_gaussian(y, mean, sd, level: float = 0.95, *, reduce: bool = True):
 def score_all(y, mean, sd, level: float = 0.95) -> dict[str, float]:
     """All summary scores of Gaussian predictions ``N(mean, sd²)`` against ``y``.
 
+    MAE, RMSE, CRPS (:func:`crps_gaussian`), interval score and coverage of the central
+    ``level`` interval (:func:`gaussian_interval`, :func:`interval_score`, :func:`coverage`).
+
     Parameters
     ----------
     y : array_like, shape (n,)
         Observations.
     mean, sd : array_like, shape (n,) or scalar
         Predictive means and standard deviations (``sd > 0``).
-    level : float in (0, 1)
+    level : float in (0, 1), default 0.95
         Nominal level of the central interval behind ``interval_score`` (with
         ``alpha = 1 − level``) and ``coverage``.
 
@@ -320,6 +436,12 @@ def score_all(y, mean, sd, level: float = 0.95) -> dict[str, float]:
     dict
         ``{"mae", "rmse", "crps", "interval_score", "coverage"}`` as floats (means over
         points) and ``"n"`` (int, the number of points).
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not in (0, 1), ``y`` is empty or not 1-D, lengths differ, a value is NaN
+        or infinite, or an ``sd`` is not positive.
     """
     lv = _unit_interval(level, "level")
     yv, mu, s = _gaussian_inputs(y, mean, sd)
