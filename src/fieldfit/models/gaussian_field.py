@@ -374,14 +374,54 @@ class GaussianField:
         coord_names=None,
         covariate_names=None,
     ) -> np.ndarray:
-        """Draws ``(r, n)`` at ``points (n, D)`` by Cholesky factorisation, mean included.
+        """Draws of the field (and its noise) by Cholesky factorisation, mean included.
 
-        ``points`` may also be an :class:`Observations` (its locations, times, covariates and
-        names are used; its values are ignored).
+        Parameters
+        ----------
+        points : numpy.ndarray or Observations
+            Points ``(n, D)`` (coordinates, and the time last for space-time models; lon/lat
+            degrees with ``crs="lonlat"``), or an :class:`~fieldfit.data.Observations` whose
+            locations, times, covariates and names are used (its values are ignored).
+        params : Mapping
+            Natural parameter values by name: the covariance's, ``nugget``, and the mean
+            coefficients (``mean`` for a constant mean; ``beta_<name>`` otherwise, the names
+            from ``coord_names`` / ``covariate_names``, default x0, x1, …, z0, …).
+        n_replicates : int
+            The number of independent draws.
+        seed : int or None
+            The seed of the draws (the same seed gives the same draws).
+        covariates : numpy.ndarray or None
+            Covariates ``(n, q)`` for a mean with covariates.
+        noise : bool
+            Add the nugget: simulated observations rather than the latent field.
+        coord_names, covariate_names : sequence of str or None
+            The names the mean coefficients are named after.
 
-        The mean coefficients come from ``params`` by name (``mean`` for a constant mean;
-        ``beta_<name>`` with ``coord_names`` / ``covariate_names``, default x0, x1, …, z0, …).
-        ``noise`` adds the nugget (simulated observations rather than the latent field).
+        Returns
+        -------
+        numpy.ndarray
+            Draws ``(n_replicates, n)``.
+
+        Raises
+        ------
+        ValueError
+            For non-finite points, a missing or invalid parameter, or more points than a
+            dense Cholesky factorisation takes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fieldfit import GaussianField, Matern
+        >>> model = GaussianField(Matern(smoothness=1.5))
+        >>> points = np.random.default_rng(0).uniform(size=(50, 2))
+        >>> params = {"variance": 1.0, "range": 0.2, "nugget": 0.01, "mean": 2.0}
+        >>> y = model.simulate(points, params, n_replicates=3, seed=1)
+        >>> y.shape
+        (3, 50)
+        >>> bool(np.array_equal(y, model.simulate(points, params, n_replicates=3, seed=1)))
+        True
+        >>> bool(abs(y.mean() - 2.0) < 1.0)
+        True
         """
         from ..likelihood.exact import check_dense_size, cholesky
 
