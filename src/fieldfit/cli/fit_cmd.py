@@ -117,15 +117,19 @@ def fit(
         "result as 'discretisation'."),
     resume: bool = typer.Option(
         False, help="Continue a fit that was killed or interrupted, from its checkpoint "
-        "(OUT's name + '.checkpoint.jsonl' beside OUT), to the same answer."),
+        "beside OUT (OUT's stem + '.checkpoint.jsonl', e.g. result.checkpoint.jsonl for "
+        "--out result.json), to the same answer; without a checkpoint a new fit starts."),
     progress: bool = typer.Option(None, help="Show progress (default: on a terminal)."),
 ):
     """Fit a model by maximum likelihood; optionally predict (kriging mean and sd).
 
     Every option and output path is checked before the fit starts; the result and the
     predictions are written together at the end (a failure leaves old outputs untouched).
-    Ctrl-C stops the fit and writes its best point so far to OUT's name + '.interrupted.json'
-    (exit status 130; OUT untouched); a second Ctrl-C exits at once."""
+    While it runs, the fit journals its evaluations to OUT's stem + '.checkpoint.jsonl'
+    beside OUT (result.checkpoint.jsonl for result.json), which --resume continues from.
+    Ctrl-C stops the fit and writes its best point so far to OUT's stem +
+    '.interrupted.json' (result.interrupted.json; exit status 130; OUT untouched); a second
+    Ctrl-C exits at once."""
     a = SimpleNamespace(**locals())
     with plain_warnings():
         _fit_command(a)
@@ -139,6 +143,9 @@ def _fit_command(a) -> None:
     if plan.checkpoint.exists() and not resume:
         typer.secho(f"warning: {plan.checkpoint} (an earlier, unfinished run of this fit) is "
                     "replaced: pass --resume to continue it instead", err=True, fg="yellow")
+    if resume and not plan.checkpoint.exists():
+        typer.secho(f"--resume: no checkpoint {plan.checkpoint} found; starting a new fit",
+                    err=True, fg="yellow")
     with two_step_interrupt():
         try:
             with _reported_errors():
@@ -224,7 +231,20 @@ class _Plan:
 
 
 def sibling(out: Path, what: str) -> Path:
-    """The file beside ``out`` named after it: result.json → result.<what>."""
+    """The file beside ``out`` named after its stem.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The result file (``--out``).
+    what : str
+        The new ending, such as ``"checkpoint.jsonl"``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``result.json`` → ``result.<what>`` (``result`` without a suffix → the same).
+    """
     return out.with_name(f"{out.stem if out.suffix else out.name}.{what}")
 
 
@@ -405,7 +425,8 @@ def _report_interrupted(result, plan: _Plan) -> None:
     typer.echo(result.summary())
     typer.secho(f"fit interrupted: its best point so far written to {plan.interrupted} "
                 f"(not converged, no standard errors; {plan.out} untouched); rerun with "
-                "--resume to continue from the checkpoint", err=True, fg="yellow")
+                f"--resume to continue from the checkpoint {plan.checkpoint}", err=True,
+                fg="yellow")
     raise typer.Exit(code=INTERRUPTED)
 
 
