@@ -41,6 +41,7 @@ MIN_SPREAD = 1e-100
 
 
 def _first_ids(ids: np.ndarray, bad: np.ndarray) -> str:
+    """The first few ids of the rows where ``bad`` is True, as text (``[...] ...``)."""
     shown = [v.item() if hasattr(v, "item") else v for v in ids[bad][:_SHOW]]
     return f"{shown}{' ...' if int(bad.sum()) > _SHOW else ''}"
 
@@ -63,6 +64,7 @@ def _reject_columns(bad: np.ndarray, problem: str, labels: Sequence[str], ids: n
 
 
 def _float_array(x: Any, what: str) -> np.ndarray:
+    """``x`` as a new float64 array; ValueError naming ``what`` when it is not numeric."""
     try:
         return np.array(x, dtype=np.float64, copy=True)
     except (TypeError, ValueError, OverflowError) as e:
@@ -177,21 +179,79 @@ def _check_scale(arr: np.ndarray, what: str, labels: Sequence[str], ids: np.ndar
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Observations:
-    """Point observations of a field (see the module docstring for the array shapes).
+    """Point observations of a field, validated once: the data every estimator takes.
 
-    ``duplicates="allow"`` (default) accepts observed rows sharing a location (and time):
-    repeated measurements, which models with a nugget take as they are and models without one
-    refuse (``n_duplicated`` counts them); ``"error"`` rejects them here.
-    ``require_values=False`` accepts data with no observed value at all (prediction
-    locations). ``values=None`` means all NaN.
-    ``replicate_names`` optionally names the ``r`` value columns written by
-    :meth:`to_dataframe` (default ``<value_name>_<i>``).
+    The arrays are stored as new float64 arrays (a frozen dataclass: an instance does not
+    change). Coordinates and times must be finite, values finite or NaN (missing),
+    covariates finite on the observed rows; every magnitude at most :data:`MAX_MAGNITUDE`
+    (1e100), and a coordinate column's or the values' spread either 0 or at least
+    :data:`MIN_SPREAD` (1e-100). Errors name the column (with its command-line option, e.g.
+    ``column 'z' (--value)``, when the names are given) and the first offending row ids.
 
-    Coordinates and times must be finite, values finite or NaN (missing), covariates finite on
-    the observed rows; every magnitude at most :data:`MAX_MAGNITUDE` (1e100), and a coordinate
-    column's or the values' spread either 0 or at least :data:`MIN_SPREAD` (1e-100). Errors
-    name the column (with its command-line option, e.g. ``column 'z' (--value)``, when the
-    names are given) and the first offending row ids.
+    Parameters
+    ----------
+    coords : array_like
+        Spatial coordinates ``(n, d)``.
+    values : array_like, optional
+        Values ``(n,)`` or replicates ``(r, n)``; NaN marks a missing value (a prediction
+        target). None means all NaN.
+    times : array_like, optional
+        Times ``(n,)``: numbers, or datetimes / ISO 8601 text (then float days since
+        1970-01-01 UTC).
+    covariates : array_like, optional
+        Covariates ``(n, p)`` (or ``(n,)`` for one).
+    covariate_names : tuple of str, optional
+        Their names (default ``z0, z1, ...``).
+    ids : array_like, optional
+        Row identifiers ``(n,)`` (default 0, 1, ..., n − 1).
+    coord_names : tuple of str, optional
+        The coordinates' names (default ``x0, x1, ...``).
+    value_name : str, optional
+        The values' name (default ``"value"``).
+    time_name : str, optional
+        The times' name (default ``"t"`` when there are times).
+    duplicates : {"allow", "error"}, optional
+        ``"allow"`` (default) accepts observed rows sharing a location (and time): repeated
+        measurements, which models with a nugget take as they are and models without one
+        refuse (:attr:`n_duplicated` counts them); ``"error"`` rejects them here.
+    require_values : bool, optional
+        False accepts data with no observed value at all (prediction locations).
+    replicate_names : tuple of str, optional
+        Names of the ``r`` value columns written by :meth:`to_dataframe` (default
+        ``<value_name>_<i>``).
+
+    Raises
+    ------
+    ValueError
+        Bad input, in one line naming the problem, the column and the first row ids: shapes
+        that do not match, non-finite coordinates or times, infinite values, no observed
+        value (unless ``require_values=False``), magnitudes or spreads out of range, or
+        duplicated locations with ``duplicates="error"``.
+
+    See Also
+    --------
+    Observations.from_dataframe, Observations.from_file, Observations.from_xarray
+
+    Examples
+    --------
+    The Meuse zinc data (155 soil samples, coordinates in metres) on the log scale:
+
+    >>> import numpy as np
+    >>> import fieldfit
+    >>> df = fieldfit.datasets.load("meuse")
+    >>> df["log_zinc"] = np.log(df["zinc"])
+    >>> obs = fieldfit.Observations.from_dataframe(df, coords=["x", "y"], value="log_zinc")
+    >>> obs
+    Observations(n=155, dim=2, replicates=1, observed=155)
+    >>> obs.coords.shape, obs.coord_names, obs.value_name
+    ((155, 2), ('x', 'y'), 'log_zinc')
+
+    Arrays directly; a NaN value marks a prediction target:
+
+    >>> obs = fieldfit.Observations(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+    ...                             np.array([1.5, np.nan, 0.5]))
+    >>> obs.observed.tolist(), obs.observed_part().n
+    ([True, False, True], 2)
     """
 
     coords: np.ndarray
@@ -322,19 +382,23 @@ class Observations:
 
     @functools.cached_property
     def n_duplicated(self) -> int:
-        """Observed rows that share a location (and time) with another observed row: repeated
-        measurements, which a model with a nugget takes as they are."""
+        """The number of observed rows that share a location (and time) with another observed
+        row: repeated measurements, which a model with a nugget takes as they are."""
         return int(self._duplicated(self.observed)[0].sum())
 
     @functools.cached_property
     def n_locations(self) -> int:
-        """Distinct spatial locations among the observed rows (times ignored). 1 means every
-        observation sits at one place, from which no range can be estimated; Observations
-        accepts such data (one prediction or simulation point is fine), a fit should not."""
+        """The number of distinct spatial locations among the observed rows (times ignored).
+
+        1 means every observation sits at one place, from which no range can be estimated;
+        Observations accepts such data (one prediction or simulation point is fine), a fit
+        should not.
+        """
         pts = self.coords[self.observed] + 0.0
         return int(len(np.unique(pts, axis=0))) if len(pts) else 0
 
     def _check_duplicates(self, observed: np.ndarray) -> None:
+        """ValueError listing the ids of observed rows that share a location (and time)."""
         dup, inverse = self._duplicated(observed)
         if dup.any():
             rows = np.flatnonzero(observed)[dup]
@@ -396,7 +460,28 @@ class Observations:
 
     # --- parts -----------------------------------------------------------------------------
     def subset(self, index: Any, require_values: bool | None = None) -> Observations:
-        """Rows selected by a boolean mask ``(n,)``, integer indices or a slice."""
+        """The rows selected by ``index``, as new Observations.
+
+        Parameters
+        ----------
+        index : array_like or slice
+            A boolean mask ``(n,)``, integer indices or a slice.
+        require_values : bool, optional
+            For the subset (default: as this one's).
+
+        Returns
+        -------
+        Observations
+            The rows, with their ids, times and covariates.
+
+        Raises
+        ------
+        ValueError
+            A boolean mask of another shape, or a subset without an observed value when
+            values are required.
+        IndexError
+            An index out of range.
+        """
         idx = index if isinstance(index, slice) else np.atleast_1d(np.asarray(index))
         if isinstance(idx, np.ndarray) and idx.dtype == bool and idx.shape != (self.n,):
             raise ValueError(f"boolean mask has shape {idx.shape}, expected ({self.n},)")
@@ -408,19 +493,41 @@ class Observations:
         )
 
     def observed_part(self) -> Observations:
-        """The rows with an observed value (what a likelihood is fitted on)."""
+        """The rows with an observed value (what a likelihood is fitted on).
+
+        Returns
+        -------
+        Observations
+            The rows where :attr:`observed` is True.
+        """
         return self.subset(self.observed)
 
     def missing_part(self) -> Observations:
-        """The rows whose values are all NaN (prediction targets)."""
+        """The rows whose values are all NaN (prediction targets).
+
+        Returns
+        -------
+        Observations
+            The rows where :attr:`missing` is True (no value required).
+
+        Raises
+        ------
+        ValueError
+            No row is missing.
+        """
         return self.subset(self.missing, require_values=False)
 
     def diameter(self) -> float:
-        """Largest distance between two spatial locations (all rows).
+        """The largest distance between two spatial locations (all rows).
 
         Exact for ``n <= 2000`` (all pairs), for ``d == 1`` (the range) and for ``d == 2``
         (pairs of convex-hull vertices); otherwise the bounding-box diagonal, an upper bound
         at most ``sqrt(d)`` times the true diameter.
+
+        Returns
+        -------
+        float
+            The diameter in the coordinates' units (0 for one row).
         """
         x = self.coords
         if self.n < 2:
@@ -444,7 +551,14 @@ class Observations:
 
     # --- conversion ------------------------------------------------------------------------
     def to_dataframe(self) -> pd.DataFrame:
-        """Columns ``id``, coordinates, time, covariates, then the value column(s)."""
+        """The observations as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, the coordinates, the time, the covariates, then the value column
+            (or one per replicate), one row per location.
+        """
         cols: dict[str, Any] = {"id": self.ids}
         cols.update(zip(self.coord_names, self.coords.T, strict=True))
         if self.times is not None:
@@ -473,16 +587,42 @@ class Observations:
     ) -> Observations:
         """Observations from a table.
 
-        ``coords``: the d coordinate columns; ``value``: one column (values ``(n,)``), a list
-        of columns (replicates ``(r, n)``) or None (prediction locations: all NaN, no value
-        required). ``id``: the identifier column, else the DataFrame's index values.
+        Text cells holding numbers are read as numbers, empty ones as NaN; booleans as 0 / 1;
+        a time column of datetimes or ISO 8601 text as days since 1970-01-01 (UTC).
 
-        Refused with a ``ValueError`` naming the column and its option (``--coords``,
-        ``--value``, ``--time``, ``--covariates``, ``--id``): a column named twice for one part
-        or for two parts (a coordinate that is also the value, the value as a covariate or
-        the time), an absent column, a column that the table holds twice, and a cell that is
-        not a number (quoted, with the first row ids). Text cells holding numbers are read
-        as numbers, empty ones as NaN; booleans as 0 / 1.
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The table.
+        coords : sequence of str
+            The d coordinate columns.
+        value : str, sequence of str or None
+            One column (values ``(n,)``), a list of columns (replicates ``(r, n)``) or None
+            (prediction locations: all NaN, no value required).
+        time : str, optional
+            The time column.
+        covariates : sequence of str, optional
+            Covariate columns.
+        id : str, optional
+            The identifier column, else the DataFrame's index values.
+        duplicates : {"allow", "error"}, optional
+            As :class:`Observations`.
+        require_values : bool, optional
+            As :class:`Observations`.
+
+        Returns
+        -------
+        Observations
+            The data, with the columns' names.
+
+        Raises
+        ------
+        ValueError
+            Naming the column and its option (``--coords``, ``--value``, ``--time``,
+            ``--covariates``, ``--id``): a column named twice for one part or for two parts
+            (a coordinate that is also the value, the value as a covariate or the time), an
+            absent column, a column that the table holds twice, a cell that is not a number
+            (quoted, with the first row ids), and any problem :class:`Observations` finds.
         """
         as_list = lambda c: [c] if isinstance(c, str) else list(c or [])  # noqa: E731
         coords, covariates, values = as_list(coords), as_list(covariates), as_list(value)
@@ -545,10 +685,25 @@ class Observations:
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> Observations:
-        """Read ``.parquet`` / ``.csv`` / ``.tsv`` (by suffix); keywords as :meth:`from_dataframe`.
+        """Observations from a ``.parquet``, ``.csv`` or ``.tsv`` file (by its suffix).
 
-        A missing, empty or unreadable file, or an unknown suffix, raises ``ValueError`` naming
-        the path; so does any problem in the data.
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The file (:func:`fieldfit.io.read_table`).
+        **kwargs
+            As :meth:`from_dataframe` (``coords``, ``value``, ``time``, ...).
+
+        Returns
+        -------
+        Observations
+            The data.
+
+        Raises
+        ------
+        ValueError
+            Naming the path: a missing, empty or unreadable file, an unknown suffix, or any
+            problem in the data.
         """
         from .io import read_table
 
@@ -568,11 +723,33 @@ class Observations:
         duplicates: str = "allow",
         require_values: bool = True,
     ) -> Observations:
-        """Stack a gridded DataArray into points (row-major over ``da.dims``).
+        """Observations from a gridded DataArray, stacked into points (row-major over
+        ``da.dims``); NaN cells become missing values.
 
-        ``coords``: names of the spatial coordinates (dimension coordinates, or non-dimension
-        coordinates such as 2-D ``lat``/``lon``); default every dimension except ``time``.
-        ``time``: the name of the time coordinate, if any. NaN cells become missing values.
+        Parameters
+        ----------
+        da : xarray.DataArray
+            The grid.
+        coords : sequence of str, optional
+            The spatial coordinates: dimension coordinates, or non-dimension coordinates
+            such as 2-D ``lat``/``lon`` (default every dimension except ``time``).
+        time : str, optional
+            The time coordinate, if any.
+        duplicates : {"allow", "error"}, optional
+            As :class:`Observations`.
+        require_values : bool, optional
+            As :class:`Observations`.
+
+        Returns
+        -------
+        Observations
+            One row per grid cell.
+
+        Raises
+        ------
+        ValueError
+            A coordinate not in the DataArray, no spatial coordinate, a dimension that no
+            coordinate covers, or any problem :class:`Observations` finds.
         """
         dims = list(da.dims)
         names = [c for c in dims if c != time] if coords is None else list(coords)

@@ -20,15 +20,46 @@ TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
 
 
 def write_atomic(path: str | os.PathLike, text: str | bytes) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target; its folder is made when missing.
+    text : str or bytes
+        The content (text is written as UTF-8).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be made or written; the target is then left as it was.
+    """
     write_set([(path, text)])
     return Path(path)
 
 
 def write_set(files) -> None:
-    """Write ``[(path, text or bytes), ...]`` as one set: every content to a temporary file
-    beside its target first (text as UTF-8), then the renames, each atomic. A failure while
-    writing leaves every target as it was."""
+    """Write several files as one set: every content first, then the renames.
+
+    Each content goes to a temporary file beside its target (text as UTF-8, the usual
+    permissions), and only once all are written are they renamed over their targets, each
+    rename atomic. A failure while writing leaves every target as it was.
+
+    Parameters
+    ----------
+    files : iterable of (path, str or bytes)
+        The targets and their contents.
+
+    Raises
+    ------
+    OSError
+        A folder cannot be made or a file written (the temporary files are removed).
+    """
     staged: list[tuple[str, Path]] = []
     try:
         for path, content in files:
@@ -51,7 +82,23 @@ def write_set(files) -> None:
 
 
 def table_format(path: str | os.PathLike) -> str:
-    """"parquet", "csv" or "tsv" from ``path``'s suffix; ValueError for any other."""
+    """The table format that ``path``'s suffix names.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file name ending in ``.parquet``, ``.pq``, ``.csv`` or ``.tsv`` (any case).
+
+    Returns
+    -------
+    str
+        ``"parquet"``, ``"csv"`` or ``"tsv"``.
+
+    Raises
+    ------
+    ValueError
+        Any other suffix (the message lists the supported ones).
+    """
     suffix = Path(path).suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
@@ -62,7 +109,25 @@ def table_format(path: str | os.PathLike) -> str:
 
 
 def table_bytes(df: pd.DataFrame, path: str | os.PathLike) -> bytes:
-    """``df`` serialised as the table format of ``path``'s suffix (Parquet, CSV or TSV)."""
+    """A table serialised in the format of ``path``'s suffix, without its index.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : str or os.PathLike
+        The file it is meant for (only its suffix is read, :func:`table_format`).
+
+    Returns
+    -------
+    bytes
+        Parquet, CSV or TSV (UTF-8) bytes.
+
+    Raises
+    ------
+    ValueError
+        An unknown suffix.
+    """
     fmt = table_format(path)
     if fmt == "parquet":
         buf = io.BytesIO()
@@ -72,11 +137,32 @@ def table_bytes(df: pd.DataFrame, path: str | os.PathLike) -> bytes:
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``)."""
+    """Write a DataFrame atomically as Parquet, CSV or TSV (by the suffix of ``path``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table (its index is not written).
+    path : str or os.PathLike
+        The target.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        An unknown suffix.
+    OSError
+        The file cannot be written (an existing one is left as it was).
+    """
     return write_atomic(path, table_bytes(df, path))
 
 
 def _one_line(e: BaseException) -> str:
+    """The message of ``e`` on one line (its type's name when it has none)."""
     return " ".join(str(e).split()) or type(e).__name__
 
 
@@ -103,10 +189,25 @@ def _refuse_repeated(path: Path, names: list[str]) -> None:
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """A Parquet, CSV or TSV file as a DataFrame.
 
-    ``ValueError`` naming the path, in one line, for: a missing file, a directory, an unknown
-    suffix, an empty file or one with a header but no data row, a file the parser cannot
-    read, and a header that repeats a column name. Types are inferred per column from the
-    whole file (``low_memory=False``), so a column's type does not depend on where it is cut.
+    Types are inferred per column from the whole file (``low_memory=False``), so a column's
+    type does not depend on where it is cut.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its suffix chooses the format (:func:`table_format`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, with at least one row.
+
+    Raises
+    ------
+    ValueError
+        Naming the path, in one line: a missing file, a directory, an unknown suffix, an
+        empty file or one with a header but no data row, a file the parser cannot read, and a
+        header that repeats a column name.
     """
     path = Path(path)
     if path.is_dir():
@@ -140,7 +241,25 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def write_json(data, path: str | os.PathLike) -> Path:
-    """``data`` as indented JSON, written atomically."""
+    """Write ``data`` as indented JSON, atomically.
+
+    Parameters
+    ----------
+    data : object
+        Anything :func:`json.dumps` takes.
+    path : str or os.PathLike
+        The target.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError
+        ``data`` holds something JSON cannot represent.
+    """
     return write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 

@@ -1,5 +1,4 @@
-"""The ``fieldfit`` command.
-The ``fieldfit`` command.
+"""The ``fieldfit`` command::
 
     fieldfit fit DATA --coords x,y [--time t] --value z --model matern [--fix smoothness=1.5]
                  [--engine exact|vecchia|spde [--neighbours 30]] [--predict-at FILE]
@@ -22,7 +21,9 @@ The ``fieldfit`` command.
     fieldfit bench heaton [--out DIR] [--neighbours 30] [--dataset simulated|satellite|both]
 
 Results follow DESIGN.md: the fit as JSON, predictions as a table (Parquet or CSV by suffix)
-with the input rows' ``id`` and the columns ``mean`` and ``sd``.
+with the input rows' ``id`` and the columns ``mean`` and ``sd``. The tables that ``fit``,
+``estimate`` and ``sample`` print end with the covariance's parameterisation and show the
+practical range beside the range (:mod:`fieldfit.fit.parameterisation`).
 
 One module per group of commands: :mod:`.fit_cmd` (fit), :mod:`.simulate_cmd` (simulate),
 :mod:`.neural_cmd` (train-estimator, estimate), :mod:`.diagnose_cmd` (diagnose),
@@ -43,4 +44,5 @@ __all__ = ["app", "build_from_cli", "main"]
 
 
 def main():  # pragma: no cover
+    """Run the ``fieldfit`` command on ``sys.argv`` and exit with its status."""
     sys.exit(app())

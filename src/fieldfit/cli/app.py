@@ -1,4 +1,5 @@
-"""The Typer application the command modules register on."""
+"""The Typer application the command modules register on: :data:`app`, with plain help
+(:data:`HELP_SETTINGS`)."""
 
 import typer
 

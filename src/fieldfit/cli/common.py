@@ -1,5 +1,5 @@
-"""What the commands share: one-line errors with exit code 2, option parsing, and the model
-that the options name."""
+"""What the commands share: one-line errors with exit code 2, one-line warnings, option
+parsing, and the model that the options name."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from ..models.registry import is_space_time
 
 
 def _fail(msg: str) -> None:
+    """Print ``error: <msg>`` to stderr and exit with status 2."""
     typer.secho(f"error: {msg}", fg="red", err=True)
     raise typer.Exit(code=2)
 
 
 @contextlib.contextmanager
 def _reported_errors():
-    """Bad input (ValueError, an unknown name's KeyError, a missing file) becomes a one-line
-    error and exit code 2 instead of a traceback."""
+    """A context in which bad input (ValueError, an unknown name's KeyError, a missing file)
+    becomes a one-line error and exit code 2 instead of a traceback."""
     try:
         yield
     except KeyError as e:
@@ -33,8 +34,16 @@ def _reported_errors():
 
 @contextlib.contextmanager
 def plain_warnings():
-    """Python warnings shown to CLI users as one line, ``warning: <message>``, without the
-    source file and line that Python adds."""
+    """A context in which Python warnings show as one line, ``warning: <message>``.
+
+    The source file and line that Python adds mean nothing to a user of the command line;
+    the previous warning filters and display are restored on leaving.
+
+    Yields
+    ------
+    None
+        Control, with the one-line display installed.
+    """
     with warnings.catch_warnings():
         def show(message, category, filename, lineno, file=None, line=None):
             typer.secho(f"warning: {message}", fg="yellow", err=True)
@@ -44,11 +53,13 @@ def plain_warnings():
 
 
 def _split(text: str | None) -> list[str]:
+    """The non-empty, stripped items of comma-separated ``text`` ([] for None)."""
     return [c.strip() for c in text.split(",") if c.strip()] if text else []
 
 
 def _numbers(text: str | None, option: str | None = None) -> list[float] | None:
-    """Comma-separated finite numbers; ValueError naming ``option`` (e.g. "--mesh-max-edge")."""
+    """Comma-separated finite numbers (None for None); ValueError naming ``option`` (e.g.
+    "--mesh-max-edge") for anything else."""
     if text is None:
         return None
     where = f"{option}: " if option else ""
@@ -62,10 +73,37 @@ def _numbers(text: str | None, option: str | None = None) -> list[float] | None:
 
 
 def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
-    """The model that ``--model NAME`` and the other options name (through
-    :func:`fieldfit.models.build`): options left at None are the model's defaults, and those a
-    model does not take are refused only when given. A fixed ``smoothness`` is passed to
-    models that take it (the SPDE engine turns it into its order α)."""
+    """The model that ``--model NAME`` and the other options name.
+
+    Built through :func:`fieldfit.models.build`: options left at None are the model's
+    defaults, and those a model does not take are refused only when given. A fixed
+    ``smoothness`` is passed to models that take it (the SPDE engine turns it into its order
+    α).
+
+    Parameters
+    ----------
+    name : str
+        The registered model (``--model``).
+    time : bool
+        ``--time`` was given (the data are space-time).
+    options : dict
+        The model options by their builder names (``mean``, ``nugget``, ``engine``,
+        ``neighbours``, ``alpha``, ``dt``, ``crs``, ...), None where not given.
+    fixed : dict
+        The ``--fix`` values.
+
+    Returns
+    -------
+    Model
+        The model (:class:`fieldfit.contract.Model`).
+
+    Raises
+    ------
+    ValueError
+        An unknown model, a space-time model without ``--time`` or a spatial one with it, an
+        option for another engine (Vecchia's without ``--engine vecchia``, the SPDE's without
+        the SPDE engine), or an option the model does not take; the message names the flags.
+    """
     from ..models.registry import entry
 
     e = entry(name)
@@ -103,8 +141,25 @@ def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
 
 
 def check_param_names(model, obs, given: dict, option: str) -> None:
-    """Every name in ``given`` (``--fix``, ``--params``) is a parameter of the model, its mean
-    coefficients included; ValueError naming the option, the closest name and all names."""
+    """Check that every name in ``given`` is a parameter of the model.
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    obs : Observations
+        The data (they fix the mean coefficients' names).
+    given : dict
+        The values given (``--fix``, ``--params``), by parameter name.
+    option : str
+        The option they came from, for the message.
+
+    Raises
+    ------
+    ValueError
+        An unknown name: the message names the option, suggests the closest name and lists
+        every parameter, the mean coefficients included.
+    """
     names = list(model.param_space(obs).names)
     names += [n for n in model.mean_names(obs) if n not in names]
     unknown = [k for k in given if k not in names]

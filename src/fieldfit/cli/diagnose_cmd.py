@@ -17,8 +17,32 @@ REPORT = "diagnostics.json"
 
 def run_diagnostics(estimator, simulations: int, seed: int, json_path: Path,
                     plots_dir: Path, progress: bool) -> str:
-    """:func:`~fieldfit.diagnostics.calibration.calibrate`, written to ``json_path`` and
-    ``plots_dir``; returns the one-line summary (warnings go to stderr)."""
+    """Run the calibration diagnostics of an estimator and write them.
+
+    :func:`~fieldfit.diagnostics.calibration.calibrate`, its report written to
+    ``json_path`` and its plots to ``plots_dir``; its warnings go to stderr as
+    ``warning: ...`` lines.
+
+    Parameters
+    ----------
+    estimator : NeuralEstimator
+        The estimator (:func:`fieldfit.neural.load_estimator`).
+    simulations : int
+        Fresh (θ, data) pairs simulated from its prior, model and design.
+    seed : int
+        The seed of the simulations, draws and tests.
+    json_path : pathlib.Path
+        Where the numbers go (JSON).
+    plots_dir : pathlib.Path
+        The folder for the PNG plots.
+    progress : bool
+        Show a progress bar for the simulations.
+
+    Returns
+    -------
+    str
+        The report's one-line summary.
+    """
     from ..diagnostics.calibration import calibrate
 
     report = calibrate(estimator, simulations=simulations, seed=seed, progress=progress)

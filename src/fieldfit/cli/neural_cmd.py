@@ -14,8 +14,8 @@ from .outputs import check_output, check_output_folder, check_table_output, esti
 
 
 def _shipped() -> list[str]:
-    """The shipped estimators' names, from the files in fieldfit/_estimators (read without
-    importing torch, for the help text)."""
+    """The shipped estimators' names, from the files in ``fieldfit/_estimators`` (read
+    without importing torch, for the help text)."""
     d = Path(str(resources.files("fieldfit") / "_estimators"))
     return sorted(p.stem for p in d.glob("*.pt")) if d.is_dir() else []
 
@@ -29,8 +29,20 @@ DIAGNOSTICS = 500
 
 
 def diagnostics_paths(out: Path) -> tuple[Path, Path]:
-    """Where ``train-estimator --out OUT`` writes its diagnostics: ``OUT-stem.diagnostics.json``
-    and the folder ``OUT-stem-diagnostics`` (the PNGs), beside OUT."""
+    """Where ``train-estimator --out OUT`` writes its diagnostics.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The estimator's file (``--out``).
+
+    Returns
+    -------
+    report : pathlib.Path
+        ``<stem>.diagnostics.json`` beside ``out`` (the numbers).
+    plots : pathlib.Path
+        The folder ``<stem>-diagnostics`` beside ``out`` (the PNGs).
+    """
     out = Path(out)
     return (out.parent / f"{out.stem}.diagnostics.json",
             out.parent / f"{out.stem}-diagnostics")
@@ -174,7 +186,8 @@ def estimate(
     parameter and its 90% interval ({name}_lower, {name}_upper), the locations used (n), the
     missing values left out (n_missing) and the standardisation of the values (value_shift,
     value_factor: the network saw value_shift + value_factor * z; the estimates are mapped
-    back exactly)."""
+    back exactly). A table of the estimates is printed per dataset (the first five), with the
+    practical range beside the range and the covariance's parameterisation."""
     import time
     import warnings
 

@@ -35,9 +35,32 @@ INTERRUPTED = 130
 
 
 def check_output(path: Path | str, option: str, suffixes: tuple[str, ...] | None = None) -> Path:
-    """``path`` can be written as ``option`` (e.g. "--out"): not a folder, a known suffix
-    (when ``suffixes`` are given), under a folder (existing or to be made) that accepts new
-    files; ValueError naming the option and the problem otherwise."""
+    """Check that ``path`` can be written as the output of ``option``, before any work.
+
+    The path must not be a folder, must have a known suffix (when ``suffixes`` are given),
+    and must lie under a folder (existing or to be made) that accepts new files: a real probe
+    file is made and removed there.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The output file.
+    option : str
+        The option that names it, for the message (e.g. ``"--out"``).
+    suffixes : tuple of str, optional
+        The accepted suffixes (lower case, with the dot).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the problem: a folder, an unknown suffix, a file where a
+        folder should be, or a folder that cannot be written.
+    """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{option} {path} is a folder: give a file name")
@@ -64,8 +87,27 @@ def check_output(path: Path | str, option: str, suffixes: tuple[str, ...] | None
 
 
 def check_output_folder(folder: Path | str, option: str, file: str) -> Path:
-    """``folder`` is, or can be made, a folder that accepts ``file`` (one of the files to be
-    written there; :func:`check_output` of it): ValueError naming the option otherwise."""
+    """Check that ``folder`` is, or can be made, a folder that accepts ``file``.
+
+    Parameters
+    ----------
+    folder : pathlib.Path or str
+        The output folder.
+    option : str
+        The option that names it, for the message.
+    file : str
+        One of the files to be written there (checked by :func:`check_output`).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``.
+
+    Raises
+    ------
+    ValueError
+        Naming the option: ``folder`` is a file, or cannot take ``file``.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{option} {folder}: is a file; give a folder")
@@ -74,12 +116,41 @@ def check_output_folder(folder: Path | str, option: str, file: str) -> Path:
 
 
 def check_table_output(path: Path | str, option: str) -> Path:
-    """:func:`check_output` for a table (.parquet, .pq, .csv, .tsv)."""
+    """:func:`check_output` for a table (.parquet, .pq, .csv, .tsv).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The table's file.
+    option : str
+        The option that names it.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_output`, an unknown suffix included.
+    """
     return check_output(path, option, TABLE_SUFFIXES)
 
 
 def check_distinct(**paths: Path | None) -> None:
-    """No two output options name the same file."""
+    """Check that no two options name the same file.
+
+    Parameters
+    ----------
+    **paths : pathlib.Path or None
+        ``{option: path}``; None (an option not given) is skipped.
+
+    Raises
+    ------
+    ValueError
+        Two options resolve to the same file (both named).
+    """
     seen: dict[Path, str] = {}
     for option, p in paths.items():
         if p is None:
@@ -92,9 +163,18 @@ def check_distinct(**paths: Path | None) -> None:
 
 @contextlib.contextmanager
 def two_step_interrupt():
-    """Ctrl-C once: KeyboardInterrupt (a fit then stops at its best point and the command
-    reports it); Ctrl-C again: the process exits at once with status 130, writing nothing
-    more. Outside the main thread (no signal handlers there) Python's default is kept."""
+    """A context in which Ctrl-C stops in two steps.
+
+    Ctrl-C once raises KeyboardInterrupt (a fit then stops at its best point and the command
+    reports it); Ctrl-C again exits the process at once with status 130
+    (:data:`INTERRUPTED`), writing nothing more. Outside the main thread (no signal handlers
+    there) Python's default is kept. The previous handler is restored on leaving.
+
+    Yields
+    ------
+    None
+        Control, with the two-step handler installed.
+    """
     def again(signum, frame):
         os.write(2, b"\ninterrupted again: exiting now, nothing written\n")
         os._exit(INTERRUPTED)
