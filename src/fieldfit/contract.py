@@ -61,12 +61,40 @@ class Simulator(Protocol):
     space_time: bool
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace:
-        """The model's parameters (:class:`~fieldfit.params.ParamSpace`)."""
+        """The model's parameters.
+
+        Parameters
+        ----------
+        obs : Observations or None
+            The data (needed when the mean coefficients are parameters: their names).
+
+        Returns
+        -------
+        ParamSpace
+            Names, transforms, search boxes, priors and fixed values.
+        """
         ...
 
     def simulate(self, points: np.ndarray, params: Mapping, n_replicates: int = 1,
                  seed: int | None = None) -> np.ndarray:
-        """Draws ``(n_replicates, n)`` at ``points (n, D)``."""
+        """Seeded draws of the observations (noise included).
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            Points ``(n, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        n_replicates : int
+            The number of independent draws.
+        seed : int or None
+            The seed; the same seed gives the same draws.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_replicates, n)``.
+        """
         ...
 
     def to_spec(self) -> dict:
@@ -127,51 +155,198 @@ class Model(Simulator, Protocol):
     mesh_model: bool
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
-        """A data-driven starting point ``{name: value}``."""
+        """A data-driven starting point.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        dict
+            ``{name: natural value}``.
+        """
         ...
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
-        """``k`` further starting points spread around :meth:`initial_values`."""
+        """Further starting points spread around :meth:`initial_values`.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        k : int
+            How many.
+
+        Returns
+        -------
+        list of dict
+            ``k`` starting points.
+        """
         ...
 
     def diameter(self, obs: Observations) -> float:
-        """The largest distance between two locations of ``obs``, in the model's units."""
+        """The largest distance between two locations, in the model's units.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        float
+            In the coordinates' units, or chordal kilometres for ``crs="lonlat"``.
+        """
         ...
 
     def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
-        """The log-likelihood of the observed values, a 0-d tensor."""
+        """The log-likelihood of the observed values.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural parameter values by name (0-d tensors where gradients flow).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, differentiable in ``params``.
+
+        Raises
+        ------
+        ValueError
+            For a missing parameter or one outside its domain.
+        """
         ...
 
     def check_data(self, obs: Observations) -> None:
-        """A ValueError for data the model cannot take."""
+        """Check, before any work, that the model can take the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Raises
+        ------
+        ValueError
+            Naming what the model cannot take.
+        """
         ...
 
     def mean_names(self, obs: Observations) -> list[str]:
-        """The names of the mean coefficients."""
+        """The names of the mean coefficients.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (its coordinate and covariate names).
+
+        Returns
+        -------
+        list of str
+            ``["mean"]`` for a constant mean, ``beta_<name>`` otherwise.
+        """
         ...
 
     def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
-        """GLS coefficients and their standard errors."""
+        """GLS estimates of the mean coefficients.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural values of the other parameters.
+
+        Returns
+        -------
+        tuple of dict
+            The coefficients and their standard errors, by name.
+        """
         ...
 
     def coarse(self) -> Model | None:
-        """A cheaper copy for ``fit`` to search on first, or None."""
+        """A cheaper copy for ``fit`` to search on first.
+
+        Returns
+        -------
+        Model or None
+            The copy, or None when the model has none.
+        """
         ...
 
     def points(self, obs: Observations) -> np.ndarray:
-        """The points ``(n, D)`` the model sees."""
+        """The points the model sees.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, D)``: the coordinates, and the time last for space-time models.
+        """
         ...
 
     def predict(self, obs: Observations, new_points: np.ndarray, params: Mapping,
                 kind: str = "universal", noise: bool = True,
                 new_covariates: np.ndarray | None = None):
-        """Kriging mean and sd ``(m,)`` at ``new_points (m, D)``."""
+        """Kriging at new points.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        kind : str
+            "universal", "ordinary" or "simple".
+        noise : bool
+            Predict a new observation (nugget added) rather than the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Mean and sd, ``(m,)`` each.
+        """
         ...
 
     def conditional_simulation(self, obs: Observations, new_points: np.ndarray,
                                params: Mapping, n_samples: int = 1, seed: int | None = None,
                                kind: str = "universal") -> np.ndarray:
-        """Draws ``(n_samples, m)`` at ``new_points`` given the data."""
+        """Draws of the field at new points given the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        n_samples : int
+            The number of draws.
+        seed : int or None
+            The seed of the draws.
+        kind : str
+            "universal", "ordinary" or "simple" (how the mean is treated).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, m)``.
+        """
         ...
 
 
@@ -223,25 +398,104 @@ class MeshModel(Model, Protocol):
     substeps: int
 
     def mesh_for(self, obs: Observations) -> Mesh:
-        """The mesh used on ``obs``."""
+        """The mesh the model uses on the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        Mesh
+            ``mesh``, or the automatic mesh built from the observed locations (once per data
+            set).
+        """
         ...
 
     def time_grid(self, obs: Observations) -> tuple[float, float, int]:
-        """``(t0, dt, n_t)`` of the model's time grid on ``obs``."""
+        """The model's regular time grid on the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (with times).
+
+        Returns
+        -------
+        tuple
+            ``(t0, dt, n_t)``: first time, model step (the observation step over
+            ``substeps``) and number of steps.
+        """
         ...
 
     def with_discretisation(self, **attributes) -> MeshModel:
-        """A copy with discretisation attributes replaced and its caches emptied."""
+        """A copy with discretisation attributes replaced and its caches emptied.
+
+        Parameters
+        ----------
+        **attributes
+            New values of ``mesh``, ``mesh_options``, ``substeps`` or ``coarsening``.
+
+        Returns
+        -------
+        MeshModel
+            The copy (parameters and options shared with the model).
+
+        Raises
+        ------
+        AttributeError
+            For a name that is not a discretisation attribute.
+        """
         ...
 
     def refined(self, obs: Observations, kind: str) -> tuple[MeshModel, dict] | None:
-        """A copy refined in ``kind`` ("time" or "mesh") and its settings, or None."""
+        """A copy with a finer discretisation.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        kind : str
+            "time" (twice the substeps) or "mesh" (edges divided by √2).
+
+        Returns
+        -------
+        tuple or None
+            ``(model, settings)``, or None for "mesh" on a given mesh.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``.
+        """
         ...
 
     def discretisation_check(self, obs: Observations, params: Mapping,
                              fix: Mapping[str, float] | None = None, hessian=None,
                              refine=("time", "mesh")) -> dict:
-        """The estimates' shift under refined discretisations."""
+        """The estimates' shift under refined discretisations.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            The estimates (natural values).
+        fix : Mapping or None
+            The parameters held fixed in the fit.
+        hessian : numpy.ndarray or None
+            The fit's Hessian ``(k, k)`` in the free unconstrained parameters, or None to
+            compute it.
+        refine : tuple of str
+            The refinements: "time" and/or "mesh".
+
+        Returns
+        -------
+        dict
+            ``"refined": {kind: {"estimates", "shift", "shift_se", ...}}``, ``"shift"``,
+            ``"shift_se"``, ``"mesh_nodes"``, ``"substeps"`` and more (see the model).
+        """
         ...
 
 

@@ -48,7 +48,20 @@ def _log_kv_recurrence(nu: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def log_kv_numpy(nu, x) -> np.ndarray:
-    """log K_ν(x) for arrays ``nu`` and ``x > 0`` (broadcast), float64."""
+    """:math:`\\log K_\\nu(x)` in NumPy, overflow-free.
+
+    Parameters
+    ----------
+    nu : array_like
+        Orders (their absolute values are used: :math:`K_{-\\nu} = K_\\nu`).
+    x : array_like
+        Arguments :math:`x > 0`, broadcast with ``nu``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the broadcast shape.
+    """
     x = np.asarray(x, dtype=np.float64)
     nu = np.abs(np.broadcast_to(np.asarray(nu, dtype=np.float64), x.shape))
     x = np.broadcast_to(x, nu.shape)
@@ -107,6 +120,19 @@ class _LogBesselK(torch.autograd.Function):
 
 
 def log_bessel_k(nu, x: torch.Tensor) -> torch.Tensor:
-    """log K_ν(x) for ``x > 0`` (any shape), differentiable in ν and x to any order."""
+    """:math:`\\log K_\\nu(x)` as a torch function, differentiable in ν and x to any order.
+
+    Parameters
+    ----------
+    nu : float or torch.Tensor
+        The order (a tensor broadcast with ``x``, where gradients flow).
+    x : torch.Tensor
+        Arguments :math:`x > 0`, any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``x`` (broadcast with ``nu``).
+    """
     nu = torch.as_tensor(nu, dtype=x.dtype, device=x.device)
     return _LogBesselK.apply(nu, x)

@@ -175,11 +175,32 @@ class HermiteExp(torch.autograd.Function):
     """ρ = exp(p_j(s)) for ``coef (nodes, 4)`` and distances ``r (N,)``.
 
     r ≤ 0 gives 1; r beyond the last node gives 0; below the first node the first cubic is
-    held constant (callers replace those values).
+    held constant (callers replace those values). Call it as
+    ``HermiteExp.apply(coef, r, t0, step)``.
     """
 
     @staticmethod
     def forward(ctx, coef, r, t0, step):
+        """The interpolant at the distances.
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Autograd's context.
+        coef : torch.Tensor
+            Cubic coefficients ``(nodes, 4)`` per interval of the grid in log-distance.
+        r : torch.Tensor
+            Distances ``(N,)``.
+        t0 : float
+            The grid's first node (a log-distance).
+        step : float
+            The grid's step.
+
+        Returns
+        -------
+        torch.Tensor
+            ρ ``(N,)``.
+        """
         c = coef.detach().contiguous().numpy()
         rn = r.detach().contiguous().numpy()
         n = rn.shape[0]
@@ -194,6 +215,21 @@ class HermiteExp(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        """The gradients in the coefficients and the distances.
+
+        Parameters
+        ----------
+        ctx : torch.autograd.function.FunctionCtx
+            Autograd's context.
+        grad : torch.Tensor
+            The upstream gradient ``(N,)``.
+
+        Returns
+        -------
+        tuple
+            Gradients of ``coef`` ``(nodes, 4)`` and ``r`` ``(N,)`` (None where not
+            needed), and None for ``t0`` and ``step``.
+        """
         coef, r, rho = ctx.saved_tensors
         drho, idx, pos = ctx.fast
         need = ctx.needs_input_grad[:2]
