@@ -270,7 +270,21 @@ def _plan(a) -> _Plan:
 
 @dataclass
 class ModelPlan:
-    """The model built from the options, the observed data and the prediction targets."""
+    """The model built from the options, the observed data and the prediction targets.
+
+    Parameters
+    ----------
+    model : Model
+        The model built.
+    train : Observations
+        The observed rows.
+    targets : Observations or None
+        The prediction targets (the --predict-at file, or the rows with a missing value).
+    fixed : dict
+        The ``--fix`` values.
+    auto_substeps : bool
+        ``--substeps auto``: the model is built with one substep, the fit doubles them.
+    """
 
     model: object
     train: Observations
@@ -282,11 +296,28 @@ class ModelPlan:
 
 
 def model_plan(a) -> ModelPlan:
-    """The model options of ``a`` checked, the model built (before the data are read, so a
-    bad option fails first), the data read and split into observed rows and targets:
-    shared by ``fit`` and ``sample`` (which declares the same options: :func:`model_options`).
-    ``a`` also needs ``data``, ``predict_at`` and ``predictions``; options a command does
-    not declare take ``fit``'s defaults."""
+    """The model options checked, the model built, the data read and split.
+
+    The model is built before the data are read, so a bad option fails first. Shared by
+    ``fit`` and ``sample`` (which declares the same options: :func:`model_options`).
+
+    Parameters
+    ----------
+    a : types.SimpleNamespace
+        The command's options (one attribute per option); it also needs ``data``,
+        ``predict_at`` and ``predictions``. Options a command does not declare take
+        ``fit``'s defaults.
+
+    Returns
+    -------
+    ModelPlan
+        The model, the observed rows, the targets and the fixed values.
+
+    Raises
+    ------
+    ValueError
+        For a bad option, option combination or data file, naming it.
+    """
     a = SimpleNamespace(**{**fit_defaults(), **vars(a)})
     data, coords, value, time, model = a.data, a.coords, a.value, a.time, a.model
     fix, mean, covariates, id = a.fix, a.mean, a.covariates, a.id
@@ -347,7 +378,13 @@ MODEL_OPTIONS = ("time", "model", "engine", "neighbours", "alpha", "alpha_s", "t
 
 
 def fit_defaults() -> dict:
-    """The default of every option of ``fit``, read from its declarations."""
+    """The default of every option of ``fit``, read from its declarations.
+
+    Returns
+    -------
+    dict
+        ``{option name: default}``.
+    """
     out = {}
     for name, p in inspect.signature(fit).parameters.items():
         if isinstance(p.default, OptionInfo):
@@ -356,9 +393,20 @@ def fit_defaults() -> dict:
 
 
 def model_options(command):
-    """Decorator: ``command`` (which takes ``**options``) gets ``fit``'s model options
-    (:data:`MODEL_OPTIONS`: their names, help and defaults as ``fit`` declares them) appended
-    to its signature, which is what typer reads."""
+    """Decorator: give a command ``fit``'s model options.
+
+    Parameters
+    ----------
+    command : callable
+        A command taking ``**options``.
+
+    Returns
+    -------
+    callable
+        ``command`` with ``fit``'s model options (:data:`MODEL_OPTIONS`: their names, help
+        and defaults as ``fit`` declares them) appended to its signature, which is what
+        typer reads.
+    """
     sig = inspect.signature(command)
     own = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
     taken = {p.name for p in own}

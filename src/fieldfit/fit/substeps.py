@@ -12,17 +12,18 @@ estimate, without restarts or coarse stage, so a doubling costs one fit near its
 Why half a standard error by default: for a second-order scheme (Crank–Nicolson, the
 advection–diffusion model's default) the time error at s substeps is about 4/3 of Δ(s), so
 the estimates stopped at are within about ⅔ of a standard error of the time-converged ones,
-well inside their own sampling error. On the 146 × 60 continuum data set of docs/benchmarks.md
-one doubling (1 → 2 substeps) moved ĉ by 3.3 standard errors; on long series (100 × 240) the
-one-substep bias of c is several standard errors, which is what this search removes.
+well inside their own sampling error. How far one doubling moves the estimates on simulated
+data is in docs/benchmarks.md.
 
 With ``kinds=("time", "mesh")`` (``fieldfit fit --substeps auto --refine-mesh``) the search
 also refines the mesh (every edge / √2, about twice the nodes): each step refines whichever
 kind moves some estimate more, in standard errors, until neither moves any by more than the
 tolerance (or neither can be refined within ``max_substeps`` and ``max_mesh_nodes``). The
-two errors can have opposite signs: on long series (100 × 240 in docs/benchmarks.md) a finer
-mesh raised ĉ by a median 5.2 % and twice the substeps lowered it by 3.9 %, so refining the
-time step alone moved ĉ further from the truth.
+two errors can have opposite signs, so refining the time step alone can move an estimate
+further from the continuum limit (docs/benchmarks.md).
+
+The models searched are those of the mesh contract (:class:`fieldfit.contract.MeshModel`,
+declared by ``mesh_model``).
 
 No library chooses a latent time step or mesh for an SPDE likelihood from the data (R-INLA
 and gstlearn take both as given), hence this module.
@@ -49,9 +50,21 @@ AUTO_MAX_SUBSTEPS = 8
 AUTO_MAX_MESH_FACTOR = 4.5
 
 
-def with_substeps(model, substeps: int):
-    """A copy of ``model`` with ``substeps`` model steps per observation step (the same
-    mesh, the caches emptied)."""
+def with_substeps(model: MeshModel, substeps: int) -> MeshModel:
+    """A copy of a model with another number of substeps.
+
+    Parameters
+    ----------
+    model : MeshModel
+        The model.
+    substeps : int
+        Model steps per observation step.
+
+    Returns
+    -------
+    MeshModel
+        The copy (the same mesh, the caches emptied).
+    """
     return model.with_discretisation(substeps=int(substeps))
 
 
@@ -73,30 +86,66 @@ def fit_auto_substeps(model, obs, *, fix: Mapping[str, float] | None = None,
                       resume: bool = False, on_step: Callable[[dict], None] | None = None,
                       kinds: tuple[str, ...] = ("time",), max_mesh_nodes: int | None = None,
                       **fit_kwargs) -> tuple[object, FitResult, dict]:
-    """Fit ``model`` (a model with ``substeps`` and ``discretisation_check``, such as
-    :class:`~fieldfit.models.AdvectionDiffusionField`) with its substeps doubled from its own
-    value until the time shift is at most ``tolerance_se`` standard errors (module
-    docstring).
+    """Fit a mesh model, refining its time step (and mesh) until the estimates stop moving.
 
-    Returns ``(model, result, search)``: the model at the substeps chosen, its fit, and
-    ``{"tolerance_se", "max_substeps", "chosen", "kinds", "mesh_nodes", "max_mesh_nodes",
-    "steps": [{"substeps", "mesh_nodes", "max_shift_se", "worst", "shifts_se", "next",
-    "loglik", "seconds", "estimates"}, …]}``, one step per fit (the last step's shift is
-    that of the model chosen; ``inf``, with ``worst`` None, where no estimate has a finite
-    standard error: the search then stops there). ``shifts_se`` is the largest shift per
-    kind, ``next`` the kind refined after the step (None at the last); ``max_shift_se`` and
-    ``worst`` are those of the kind with the largest shift.
+    The substeps are doubled from the model's own value (and/or the mesh refined) until the
+    shift under one more refinement is at most ``tolerance_se`` standard errors (module
+    docstring). An interrupted fit ends the search with its result.
 
-    ``kinds``: what may be refined, "time" (the substeps doubled, up to ``max_substeps``)
-    and "mesh" (edges / √2, while the refined mesh has at most ``max_mesh_nodes`` nodes:
-    default :data:`AUTO_MAX_MESH_FACTOR` × the first mesh's; an automatic or
-    ``--mesh-max-edge`` mesh, not a given one). ``fit_kwargs`` go to every
-    :func:`~fieldfit.fit` (the first one also gets ``restarts``); an interrupted fit ends the
-    search with its result. ``on_step`` is called with each step as it is made (progress).
+    Parameters
+    ----------
+    model : MeshModel
+        A model of the mesh contract (``mesh_model`` True), such as
+        :class:`~fieldfit.models.AdvectionDiffusionField`.
+    obs : Observations
+        The data.
+    fix : Mapping or None
+        Parameters held fixed, ``{name: value}``.
+    tolerance_se : float
+        The largest shift, in standard errors, that stops the search.
+    max_substeps : int
+        The most substeps ("time").
+    progress : bool or None
+        Show the fits' progress.
+    restarts : int
+        Restarts of the first fit (the later ones start from the previous estimate).
+    checkpoint : str, os.PathLike or None
+        One journal of every fit's evaluations (:mod:`fieldfit.fit.checkpoint`, a stage
+        per fit), removed when the search finishes.
+    resume : bool
+        Replay the fits a killed search had made from ``checkpoint`` and go on, to the same
+        answer.
+    on_step : callable or None
+        Called with each step's dict as it is made (progress).
+    kinds : tuple of str
+        What may be refined: "time" (the substeps doubled, up to ``max_substeps``) and
+        "mesh" (edges / √2, while the refined mesh has at most ``max_mesh_nodes`` nodes; an
+        automatic or ``--mesh-max-edge`` mesh, not a given one).
+    max_mesh_nodes : int or None
+        The most nodes of a refined mesh (default :data:`AUTO_MAX_MESH_FACTOR` × the first
+        mesh's).
+    **fit_kwargs
+        Passed to every :func:`~fieldfit.fit`.
 
-    ``checkpoint``: one journal of every fit's evaluations (:mod:`fieldfit.fit.checkpoint`,
-    a stage per substeps), removed when the search finishes; with ``resume`` a search
-    killed before replays the fits it had made and goes on, to the same answer.
+    Returns
+    -------
+    tuple
+        ``(model, result, search)``: the model at the discretisation chosen, its
+        :class:`~fieldfit.fit.results.FitResult`, and ``{"tolerance_se", "max_substeps",
+        "chosen", "kinds", "mesh_nodes", "max_mesh_nodes", "seconds", "steps": [{"substeps",
+        "mesh_nodes", "max_shift_se", "worst", "shifts_se", "next", "loglik", "seconds",
+        "estimates"}, ...]}``, one step per fit. The last step's shift is that of the model
+        chosen (``inf``, with ``worst`` None, where no estimate has a finite standard error:
+        the search then stops there); ``shifts_se`` is the largest shift per kind, ``next``
+        the kind refined after the step (None at the last); ``max_shift_se`` and ``worst``
+        are those of the kind with the largest shift.
+
+    Raises
+    ------
+    ValueError
+        For a model without the mesh contract, a bad tolerance, ``max_substeps``, ``kinds``
+        or ``max_mesh_nodes``, a mesh search on a given mesh, ``stderr=False``, or
+        ``resume`` without a checkpoint.
     """
     require_mesh_model(model, "--substeps auto" if kinds == ("time",) else "the search "
                        f"over {' and '.join(kinds)} refinements")

@@ -55,12 +55,33 @@ NODE_BUDGET = 2000
 
 
 def pilot_range(obs: Observations, nu: float, n_bins: int = 15) -> dict[str, float]:
-    """A pilot estimate of the spatial Matérn range √(8ν)/κ of space-time data: the empirical
-    semivariogram of y − ȳ, pooled over the times (pairs of locations observed at the same
-    time), in ``n_bins`` distance bins up to half the diameter, fitted by weighted least
-    squares (weights the pair counts) with γ(h) = η + s(1 − ρ_ν(h√(8ν)/r)), η, s ≥ 0, over
-    a log grid of ranges r ∈ [D/100, 2D] (D the diameter; ρ_ν the Matérn correlation).
-    Returns ``{"range", "nugget", "sill"}``; ValueError if no two locations share a time."""
+    """A pilot estimate of the spatial Matérn range √(8ν)/κ of space-time data.
+
+    The empirical semivariogram of y − ȳ, pooled over the times (pairs of locations observed
+    at the same time), in ``n_bins`` distance bins up to half the diameter, is fitted by
+    weighted least squares (weights the pair counts) with γ(h) = η + s(1 − ρ_ν(h√(8ν)/r)),
+    η, s ≥ 0, over a log grid of ranges r ∈ [D/100, 2D] (D the diameter; ρ_ν the Matérn
+    correlation).
+
+    Parameters
+    ----------
+    obs : Observations
+        Space-time data.
+    nu : float
+        The Matérn smoothness ν of the field's spatial correlation.
+    n_bins : int
+        The number of distance bins.
+
+    Returns
+    -------
+    dict
+        ``{"range", "nugget", "sill"}``.
+
+    Raises
+    ------
+    ValueError
+        When fewer than three distance bins have pairs of locations observed at one time.
+    """
     from scipy.special import gamma as gamma_fn
     from scipy.special import kv
 
@@ -105,8 +126,27 @@ def pilot_range(obs: Observations, nu: float, n_bins: int = 15) -> dict[str, flo
 
 
 def regular_time_grid(times: np.ndarray, dt: float | None = None) -> tuple[float, float, int]:
-    """(t₀, Δt, n_t) of a regular grid covering ``times`` (n,). ``dt`` None: the smallest
-    gap between distinct times, which must then divide every gap (to 1e-6 relative)."""
+    """A regular time grid covering the times.
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Times ``(n,)``.
+    dt : float or None
+        The step; None: the smallest gap between distinct times, which must then divide
+        every gap (to 1e-6 relative).
+
+    Returns
+    -------
+    tuple
+        ``(t0, dt, n_t)``: first time, step and number of steps (at least 2).
+
+    Raises
+    ------
+    ValueError
+        For fewer than two distinct times, irregular times without ``dt``, or a step that
+        is not positive.
+    """
     t = np.unique(np.asarray(times, dtype=np.float64))
     if len(t) < 2:
         raise ValueError("the advection–diffusion model needs observations at two times or "
@@ -128,25 +168,64 @@ def regular_time_grid(times: np.ndarray, dt: float | None = None) -> tuple[float
 
 
 class AdvectionDiffusionField(LatentGMRFModel):
-    """y = Xβ + x + ε, x the advection–diffusion SPDE field on a mesh × a regular time grid.
+    r"""The advection–diffusion SPDE field on a mesh and a regular time grid, with noise.
+
+    .. math::
+
+        y(s, t) = X(s)\beta + x(s, t) + \varepsilon, \qquad
+        x = \sum_k \sum_i \ell_k(t) \psi_i(s) w_{k,i}, \qquad w \sim N(0, Q(\theta)^{-1})
+
+    with :math:`Q(\theta)` the space-time precision of
+    :class:`~fieldfit.spde.advection_diffusion.AdvectionDiffusionSPDE` (Clarotto et al.
+    2024), :math:`\psi_i` the P1 hat functions of the mesh and :math:`\ell_k` the
+    piecewise-linear hat functions of the time grid. Declares the mesh contract
+    (:class:`~fieldfit.contract.MeshModel`, ``mesh_model = True``).
 
     Parameters
     ----------
-    mesh : spatial :class:`~fieldfit.spde.Mesh` (None: ``Mesh.from_points`` of the distinct
-        observed locations with ``mesh_options``; without ``max_edge`` there, the inner edge
-        follows the data's pilot range: :meth:`auto_mesh_options`)
-    dt : observation time step (None: the observations' smallest time gap)
-    substeps : model steps per observation step (≥ 1; the states between are latent)
-    theta : the time scheme, θ ∈ [½, 1] (½ Crank–Nicolson, 1 implicit Euler)
-    node_budget : most nodes of the automatic mesh
-    alpha, alpha_s, advection, anisotropic, stabilization, gamma_fields, H_field : as
-        :class:`~fieldfit.spde.advection_diffusion.AdvectionDiffusionSPDE`
-    mean, nugget, profile_mean : as :class:`~.spde_field.SPDEField` (the mean is a function
-        of the spatial coordinates and covariates)
-    fields : nonstationary parameters as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
+    mesh : Mesh or None
+        The spatial :class:`~fieldfit.spde.Mesh` (None: ``Mesh.from_points`` of the
+        distinct observed locations with ``mesh_options``; without ``max_edge`` there, the
+        inner edge follows the data's pilot range: :meth:`auto_mesh_options`).
+    dt : float or None
+        The observation time step (None: the observations' smallest time gap).
+    alpha, alpha_s : int
+        The orders of the SPDE and of its noise's spatial colouring.
+    advection, anisotropic, stabilization : bool
+        As :class:`~fieldfit.spde.advection_diffusion.AdvectionDiffusionSPDE`.
+    gamma_fields, H_field : Field or None
+        Nonstationary advection and diffusion fields (objects; see also ``fields``).
+    mean : str or Mean
+        The mean, a function of the spatial coordinates and covariates.
+    nugget : bool or float
+        True (estimated) or a positive fixed value.
+    profile_mean : bool
+        Profile the mean coefficients out by GLS (default).
+    mesh_options : Mapping or None
+        ``Mesh.from_points`` options of the automatic mesh.
+    fields : Mapping, list or None
+        Nonstationary parameters as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
         ``{"gamma": "bspline:4x4"}``, a list of ``"NAME=KIND:ARGS"`` or parsed
         ``FieldSpec`` s), built per data set over the mesh's bounding box (and the time
-        grid's span); instead of ``gamma_fields`` / ``H_field``
+        grid's span); instead of ``gamma_fields`` / ``H_field``.
+    substeps : int
+        Model steps per observation step (≥ 1; the states between are latent).
+    theta : float
+        The time scheme, θ ∈ [½, 1] (½ Crank–Nicolson, 1 implicit Euler).
+    node_budget : int
+        The most nodes of the automatic mesh (≥ 50).
+
+    Raises
+    ------
+    ValueError
+        For substeps that are not a positive integer, θ outside [½, 1], a node budget below
+        50, fields given twice (``fields`` and ``gamma_fields`` / ``H_field``), a γ field
+        without advection, or no nugget.
+
+    References
+    ----------
+    L. Clarotto, D. Allard, T. Romary and N. Desassis, The SPDE approach for
+    spatio-temporal datasets with advection and diffusion, Spatial Statistics 62 (2024).
     """
 
     name = "advection-diffusion"
@@ -263,9 +342,20 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return out
 
     def mesh_for(self, obs: Observations) -> Mesh:
-        """The given mesh, or one built from the distinct observed locations: with
-        ``mesh_options["max_edge"]`` as asked, else with the inner edge tied to the field's
-        range (:meth:`auto_mesh_options`)."""
+        """The mesh the model uses on the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        Mesh
+            The given mesh, or one built from the distinct observed locations: with
+            ``mesh_options["max_edge"]`` as asked, else with the inner edge tied to the
+            field's range (:meth:`auto_mesh_options`); built once per data set.
+        """
         if self.mesh is not None:
             return self.mesh
         points = np.unique(obs.coords[obs.observed], axis=0)
@@ -280,12 +370,29 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return self._cache[key]
 
     def auto_mesh_options(self, obs: Observations) -> dict:
-        """``Mesh.from_points`` options of the automatic mesh: inner edge e = r/4 (r the
-        :func:`pilot_range` of the data, for ν = α + α_s − 1), at most D/10 (D the
-        diameter); outer edge 3e, extension max(0.2 D, r/2) beyond the hull, locations
-        within e/4 sharing a node; e grown until the mesh has at most ``node_budget`` nodes.
-        Options given in ``mesh_options`` (offset, cutoff) are kept. Computed once per data
-        set; ``pilot`` in the result is the pilot estimate."""
+        """The ``Mesh.from_points`` options of the automatic mesh.
+
+        Inner edge e = r/4 (r the :func:`pilot_range` of the data, for ν = α + α_s − 1), at
+        most D/10 (D the diameter); outer edge 3e, extension max(0.2 D, r/2) beyond the
+        hull, locations within e/4 sharing a node; e grown until the mesh has at most
+        ``node_budget`` nodes. Options given in ``mesh_options`` (offset, cutoff) are kept.
+        Computed once per data set.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        dict
+            ``{"max_edge": (inner, outer), "offset", "cutoff"}``.
+
+        Raises
+        ------
+        ValueError
+            When the data have too few pairs for the pilot range.
+        """
         points = np.unique(obs.coords[obs.observed], axis=0)
         key = self._pilot_key(obs)
         if key in self._cache:
@@ -310,13 +417,43 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return opts
 
     def time_grid(self, obs: Observations) -> tuple[float, float, int]:
-        """(t₀, Δt, n_t) of the model's time grid: the observations' regular grid with each
-        step cut into ``substeps`` (the states between observation steps are latent)."""
+        """The model's time grid: the observations' regular grid, each step cut in substeps.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (with times).
+
+        Returns
+        -------
+        tuple
+            ``(t0, dt, n_t)``: first time, model step and number of model steps (the
+            states between observation steps are latent).
+
+        Raises
+        ------
+        ValueError
+            For times that are not on a regular grid (without ``dt``).
+        """
         t0, dt, n = regular_time_grid(obs.times[obs.observed], self.dt)
         s = self.substeps
         return t0, dt / s, (n - 1) * s + 1
 
     def spde_for(self, obs: Observations, n_times: int | None = None) -> AdvectionDiffusionSPDE:
+        """The advection–diffusion precision on the data's mesh and time grid.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        n_times : int or None
+            The number of time steps (None: the data's grid; more: a forecast).
+
+        Returns
+        -------
+        AdvectionDiffusionSPDE
+            Built once per mesh and grid.
+        """
         mesh = self.mesh_for(obs)
         t0, dt, n = self.time_grid(obs)
         n = n if n_times is None else n_times
@@ -330,6 +467,21 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return self._cache[key]
 
     def engine_for(self, obs: Observations, n_times: int | None = None) -> GMRFEngine:
+        """The GMRF engine of the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        n_times : int or None
+            The number of time steps (:meth:`spde_for`).
+
+        Returns
+        -------
+        GMRFEngine
+            The engine of the precision's pattern and the projector to the observed
+            points (built once per data set).
+        """
         spde = self.spde_for(obs, n_times)
         pts = obs.points[obs.observed]
         key = ("engine", id(spde), _key(pts))
@@ -348,8 +500,21 @@ class AdvectionDiffusionField(LatentGMRFModel):
                                                o["H_field"], kappa_field=o.get("kappa_field"))
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
-        """Spatial range ≈ diameter/5, temporal decay over ≈ span/5, σ² ≈ 0.9 var(y − Xβ̂),
-        τ from the stationary marginal variance, nugget 0.1 var, γ = 0."""
+        """A data-driven start.
+
+        Spatial range ≈ diameter/5, temporal decay over ≈ span/5, σ² ≈ 0.9 var(y − Xβ̂), τ
+        from the stationary marginal variance, nugget 0.1 var, γ = 0.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        dict
+            ``kappa``, ``c``, ``tau`` and ``nugget`` (when estimated).
+        """
         var = self._residual_variance(obs)
         a, a_s = self.options["alpha"], self.options["alpha_s"]
         nu = max(a + a_s - 1.0, 0.5)
@@ -365,6 +530,20 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return out
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
+        """Further starts spread around :meth:`initial_values`.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        k : int
+            How many starts.
+
+        Returns
+        -------
+        list of dict
+            ``k`` starting points (:func:`~fieldfit.models.gaussian_field.spread_starts`).
+        """
         return spread_starts(self.initial_values(obs), k)
 
     def _targets(self, obs, new_points, p):
@@ -382,40 +561,65 @@ class AdvectionDiffusionField(LatentGMRFModel):
     def discretisation_check(self, obs: Observations, params: Mapping,
                              fix: Mapping[str, float] | None = None, hessian=None,
                              refine=("time", "mesh")) -> dict:
-        """The estimates' shift when the discretisation is refined, by one Newton step from
-        the estimate ``params`` (natural values, as ``FitResult.params``) on each refined
-        model:
+        r"""The estimates' shift when the discretisation is refined.
 
-            u_r = û + I⁻¹ (∇ℓ_r(û) − ∇ℓ(û)),
+        One Newton step from the estimate ``params`` on each refined model:
 
-        u the free unconstrained parameters (``fix``: those held fixed in the fit), I =
-        −∇²ℓ(û) on the model as fitted (``hessian``, ``(k, k)`` in u, or computed here by
-        forward differences of k + 1 gradients), ℓ_r the log-likelihood refined in
-        ``"time"`` (twice the substeps) or ``"mesh"`` (the inner edge divided by √2, about
-        twice the nodes; automatic meshes only). The correction −∇ℓ(û) removes what is left
-        of the optimisation's own tolerance. With an error of order h² (P1 elements, θ = ½)
-        the remaining discretisation error is about the mesh shift (error(h) − error(h/√2)
-        = error(h)/2) plus a third of the time shift.
+        .. math::
 
-        Returns ``{"mesh_nodes", "dt", "substeps", "theta", "pilot" (automatic mesh:
-        range, nugget, sill of the pilot estimate, inner edge), "refined": {kind: {settings,
-        "estimates", "shift", "shift_se"}}, "shift": {name: relative shift}, "shift_se":
-        {name: shift / standard error}, "extrapolated"}``: "shift" is (θ_r − θ̂)/|θ̂| for
-        both refinements together (their steps in u added), "shift_se" the same in standard
-        errors.
+            u_r = \hat u + I^{-1} (\nabla\ell_r(\hat u) - \nabla\ell(\hat u))
 
-        "extrapolated" is the Richardson estimate of the continuum limit, in u,
+        with :math:`u` the free unconstrained parameters, :math:`I = -\nabla^2\ell(\hat u)`
+        on the model as fitted and :math:`\ell_r` the log-likelihood refined in "time" (twice
+        the substeps) or "mesh" (the inner edge divided by :math:`\sqrt 2`, about twice the
+        nodes; automatic meshes only). The correction :math:`-\nabla\ell(\hat u)` removes what
+        is left of the optimisation's own tolerance. With an error of order :math:`h^2` (P1
+        elements, θ = ½) the remaining discretisation error is about the mesh shift plus a
+        third of the time shift.
 
-            u_∞ = û + w_mesh Δu_mesh + w_time Δu_time,   w = 1 / (1 − r^p)
+        "extrapolated" is the Richardson estimate of the continuum limit, in :math:`u`,
 
-        for an error of order p under a refinement by the factor r: the mesh (P1, p = 2,
-        r = 1/√2) w_mesh = 2; the time step (r = ½) w_time = 4/3 for Crank–Nicolson (θ = ½,
-        p = 2), 2 for any θ > ½ (p = 1). It holds once both errors are in their asymptotic
-        regime, which one refinement cannot show. With it ``{"estimates", "interval95":
-        {name: [lo, hi]} (g(u_∞ ± 1.96 se_u), the fit's Wald interval moved to u_∞),
-        "weights"}``. On 16 exact continuum data sets of 100 stations × 240 steps it took the
-        median log error of c from −8.4 % to −4.7 %, and its interval covered the truth in 14
-        where the fit's covered 8 (docs/benchmarks.md).
+        .. math::
+
+            u_\infty = \hat u + w_{mesh} \Delta u_{mesh} + w_{time} \Delta u_{time},
+            \qquad w = 1 / (1 - r^p)
+
+        for an error of order :math:`p` under a refinement by the factor :math:`r`: the mesh
+        (P1, p = 2, r = 1/√2) :math:`w_{mesh} = 2`; the time step (r = ½)
+        :math:`w_{time} = 4/3` for Crank–Nicolson (θ = ½, p = 2), 2 for any θ > ½ (p = 1).
+        It holds once both errors are in their asymptotic regime, which one refinement
+        cannot show; its accuracy on simulated data is in docs/benchmarks.md.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            The estimates (natural values, as ``FitResult.params``).
+        fix : Mapping or None
+            The parameters held fixed in the fit.
+        hessian : numpy.ndarray or None
+            :math:`-I`, ``(k, k)`` in the free unconstrained parameters (the fit's), or
+            None to compute it by forward differences of k + 1 gradients.
+        refine : tuple of str
+            The refinements: "time" and/or "mesh".
+
+        Returns
+        -------
+        dict
+            ``{"mesh_nodes", "n_times", "dt", "substeps", "theta", "pilot"`` (automatic
+            mesh: range, nugget, sill of the pilot estimate, inner edge), ``"refined":
+            {kind: {settings, "estimates", "shift", "shift_se"}}, "shift": {name: relative
+            shift}, "shift_se": {name: shift / standard error}, "extrapolated"}``: "shift"
+            is :math:`(\theta_r - \hat\theta)/|\hat\theta|` for both refinements together
+            (their steps in :math:`u` added), "shift_se" the same in standard errors;
+            "extrapolated" ``{"estimates", "interval95": {name: [lo, hi]}, "weights"}``
+            (the fit's Wald interval moved to :math:`u_\infty`).
+
+        Raises
+        ------
+        ValueError
+            For an unknown refinement, missing estimates, or a Hessian of the wrong shape.
         """
         import torch
 
@@ -504,11 +708,29 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return out
 
     def refined(self, obs: Observations, kind: str):
-        """``(model, settings)``: a copy refined in ``kind``, "time" (twice the substeps, the
-        same mesh) or "mesh" (every edge and the cutoff divided by √2, about twice the nodes;
-        settings ``mesh_nodes``, ``max_edge``), or None for "mesh" on a given mesh (nothing
-        to refine it with). The refined mesh's options are explicit, so refining again
-        divides them again."""
+        """A copy with a finer discretisation.
+
+        The refined mesh's options are explicit, so refining again divides them again.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        kind : str
+            "time" (twice the substeps, the same mesh) or "mesh" (every edge and the cutoff
+            divided by √2, about twice the nodes).
+
+        Returns
+        -------
+        tuple or None
+            ``(model, settings)`` (settings ``substeps``, ``dt`` or ``mesh_nodes``,
+            ``max_edge``), or None for "mesh" on a given mesh (nothing to refine it with).
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``.
+        """
         if kind == "time":
             dt = self.time_grid(obs)[1]
             other = self.with_discretisation(mesh=self.mesh_for(obs), substeps=2 * self.substeps)
@@ -544,10 +766,43 @@ class AdvectionDiffusionField(LatentGMRFModel):
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, dt: float | None = None,
                  coord_names=None, progress: bool = False) -> np.ndarray:
-        """Draws ``(r, n)`` at ``points (n, 3)`` = (x, y, t) by time stepping
-        (:meth:`AdvectionDiffusionSPDE.sample`) on ``mesh`` (default: the model's, or one
-        built from the distinct locations) and the regular grid of the points' times (step
-        ``dt``, default the model's or the smallest gap), plus the mean and the noise."""
+        """Draws at space-time points by time stepping, plus the mean and the noise.
+
+        (:meth:`AdvectionDiffusionSPDE.sample` on ``mesh`` and the regular grid of the
+        points' times.)
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            ``(n, 3)`` = (x, y, t).
+        params : Mapping
+            Natural parameter values by name, with the mean coefficients.
+        n_replicates : int
+            The number of independent draws.
+        seed : int or None
+            The seed of the draws.
+        noise : bool
+            Add the nugget: simulated observations rather than the field.
+        mesh : Mesh or None
+            The mesh (default: the model's, or one built from the distinct locations).
+        dt : float or None
+            The time step (default: the model's, or the smallest gap).
+        coord_names : sequence of str or None
+            The names the mean coefficients are named after (default x0, x1).
+        progress : bool
+            Show the time stepping's progress.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_replicates, n)``.
+
+        Raises
+        ------
+        ValueError
+            For points that are not ``(n, 3)``, a covariate field (it needs the data's
+            covariates), or a missing parameter.
+        """
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         if points.shape[1] != 3:
             raise ValueError(f"points must be (n, 3) = (x, y, t), got {points.shape}")

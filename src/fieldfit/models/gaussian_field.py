@@ -33,14 +33,37 @@ def _t(a) -> torch.Tensor:
 
 
 def ols_residual_variance(y: np.ndarray, X: np.ndarray) -> float:
-    """var(y − Xβ̂_OLS) for y ``(r, n)``, X ``(n, p)`` (var(y) when p = 0; 1 when that is 0):
-    the scale of the data-driven starting values."""
+    """The variance of the OLS residuals: the scale of the data-driven starting values.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Values ``(r, n)``.
+    X : numpy.ndarray
+        The mean's design ``(n, p)`` (p = 0: the variance of ``y``).
+
+    Returns
+    -------
+    float
+        var(y − Xβ̂_OLS), or 1 when that is 0.
+    """
     resid = y - (X @ np.linalg.lstsq(X, y.T, rcond=None)[0]).T if X.shape[1] else y
     return float(np.var(resid)) or 1.0
 
 
 def nugget_specs(nugget: bool | float) -> list[Param]:
-    """The ``nugget`` parameter: estimated (True), fixed at a positive value, or none."""
+    """The ``nugget`` parameter of a model's ``nugget`` option.
+
+    Parameters
+    ----------
+    nugget : bool or float
+        True (estimated), a positive value (fixed), or False / 0 (none).
+
+    Returns
+    -------
+    list of Param
+        One parameter, or none.
+    """
     if nugget is True:
         return [Param("nugget", positive, 0.1, doc="noise variance τ²")]
     if nugget is not False and float(nugget) > 0:
@@ -49,7 +72,27 @@ def nugget_specs(nugget: bool | float) -> list[Param]:
 
 
 def with_mean_params(specs: list[Param], profile_mean: bool, names) -> ParamSpace:
-    """``specs`` plus the mean coefficients ``names()`` unless the mean is profiled."""
+    """A model's parameters with its mean coefficients unless the mean is profiled.
+
+    Parameters
+    ----------
+    specs : list of Param
+        The covariance (or precision) parameters and the nugget.
+    profile_mean : bool
+        The mean coefficients are profiled out by GLS (not parameters).
+    names : callable or None
+        Returns the mean coefficients' names (None when no data were given).
+
+    Returns
+    -------
+    ParamSpace
+        ``specs``, and the coefficients (real, start 0) unless profiled.
+
+    Raises
+    ------
+    ValueError
+        When the coefficients are parameters but ``names`` is None.
+    """
     if not profile_mean:
         if names is None:
             raise ValueError("the mean coefficients' names depend on the data: pass obs")
@@ -58,9 +101,24 @@ def with_mean_params(specs: list[Param], profile_mean: bool, names) -> ParamSpac
 
 
 def spread_starts(base: Mapping[str, float], k: int) -> list[dict[str, float]]:
-    """``k`` further starting points from ``base``: ranges (``range``, ``time_range``) ×1/3,
-    ×3, ×1/9, ×9 in turn, and the total variance σ² + τ² split with nugget shares 0.5, 0.02,
-    0.3, 0.05 (where both ``variance`` and ``nugget`` are free)."""
+    """Further starting points spread around ``base``.
+
+    The ranges (``range``, ``time_range``) are multiplied by 1/3, 3, 1/9, 9 in turn, and
+    the total variance σ² + τ² is split with nugget shares 0.5, 0.02, 0.3, 0.05 (where both
+    ``variance`` and ``nugget`` are given).
+
+    Parameters
+    ----------
+    base : Mapping
+        The data-driven start ``{name: value}``.
+    k : int
+        How many starts.
+
+    Returns
+    -------
+    list of dict
+        ``k`` starting points.
+    """
     total = base.get("variance", 1.0) + base.get("nugget", 0.0)
     out = []
     for i in range(k):
@@ -77,9 +135,22 @@ def spread_starts(base: Mapping[str, float], k: int) -> list[dict[str, float]]:
 
 
 def check_spherical_covariance(cov: Covariance) -> None:
-    """ValueError unless ``cov``'s spatial part is a function of the Euclidean distance (an
-    isotropic covariance, or a space-time one built on it), as ``crs="lonlat"`` needs: the
-    chordal distance on the sphere keeps exactly those positive definite (:mod:`fieldfit.geo`)."""
+    """Check that a covariance can be used on the sphere (``crs="lonlat"``).
+
+    Its spatial part must be a function of the Euclidean distance (an isotropic covariance,
+    or a space-time one built on it): the chordal distance on the sphere keeps exactly those
+    positive definite (:mod:`fieldfit.geo`).
+
+    Parameters
+    ----------
+    cov : Covariance
+        The covariance.
+
+    Raises
+    ------
+    ValueError
+        For an anisotropic covariance or one that is not a function of the distance.
+    """
     from ..covariance import Anisotropic, Gneiting, Isotropic, Separable
 
     if isinstance(cov, Anisotropic):
@@ -96,22 +167,47 @@ def check_spherical_covariance(cov: Covariance) -> None:
 
 
 class GaussianField:
-    """Gaussian field  y = Xβ + Z + ε,  Z ~ GP(0, C),  ε ~ N(0, τ²).
+    r"""The Gaussian random field with a nugget: the basic geostatistical model.
+
+    .. math::
+
+        y(x) = X(x)\beta + Z(x) + \varepsilon(x), \qquad Z \sim GP(0, C_\theta), \qquad
+        \varepsilon \sim N(0, \tau^2)
+
+    with :math:`C_\theta` any covariance of :mod:`fieldfit.covariance`, :math:`X\beta` a
+    :class:`~fieldfit.models.Mean` and :math:`\tau^2` the ``nugget`` (Cressie 1993, §3.2).
 
     Parameters
     ----------
-    covariance : a :class:`~fieldfit.covariance.Covariance` (default ``Matern()``)
-    mean : "zero", "constant", "linear" (in the coordinates), "covariates",
-        "linear+covariates"
-    nugget : True (estimated), a float (fixed τ²), or False (none)
-    profile_mean : profile the mean coefficients out by GLS (default) instead of optimising them
-    engine : likelihood engine name ("exact") or an engine instance
-    crs : "planar" (default: Euclidean distances in the coordinates' units) or "lonlat": the
+    covariance : Covariance or None
+        The covariance (default ``Matern()``).
+    mean : str or Mean
+        "zero", "constant", "linear" (in the coordinates), "covariates" or
+        "linear+covariates".
+    nugget : bool or float
+        True (estimated), a float (fixed :math:`\tau^2`), or False (none).
+    profile_mean : bool
+        Profile the mean coefficients out by GLS (default) instead of optimising them.
+    engine : str or CovarianceEngine
+        The likelihood engine's name ("exact", "vecchia") or an engine instance.
+    crs : str
+        "planar" (default: Euclidean distances in the coordinates' units) or "lonlat": the
         two spatial coordinates are longitude, latitude in degrees, converted once to 3-D
-        Cartesian points on the Earth's sphere (km, :mod:`fieldfit.geo`), so every covariance
-        is a function of the chordal distance and ``range`` is in kilometres. Needs an
-        isotropic spatial covariance (anisotropy is refused); the mean stays a function of
-        the given (lon, lat), and prediction and simulation points are (lon, lat[, t]) too.
+        Cartesian points on the Earth's sphere (km, :mod:`fieldfit.geo`), so every
+        covariance is a function of the chordal distance and ``range`` is in kilometres.
+        Needs an isotropic spatial covariance (anisotropy is refused); the mean stays a
+        function of the given (lon, lat), and prediction and simulation points are
+        (lon, lat[, t]) too.
+
+    Raises
+    ------
+    ValueError
+        For an unknown mean, engine or crs, a negative nugget, or a covariance ``crs``
+        cannot take.
+
+    References
+    ----------
+    N. Cressie, Statistics for Spatial Data, revised ed., Wiley, 1993.
     """
 
     #: nonstationary parameters given as field specs: none
@@ -141,6 +237,7 @@ class GaussianField:
 
     @property
     def name(self) -> str:
+        """The model's label: its covariance's name."""
         return self.covariance.name
 
     # --- what fit reads of the model --------------------------------------------------------
@@ -155,8 +252,13 @@ class GaussianField:
         return self.engine.hessian
 
     def coarse(self) -> GaussianField | None:
-        """A copy on the engine's cheaper approximation (Vecchia with fewer neighbours) for
-        ``fit`` to search on first, or None."""
+        """A copy on the engine's cheaper approximation, for ``fit`` to search on first.
+
+        Returns
+        -------
+        GaussianField or None
+            The copy (Vecchia with fewer neighbours), or None when the engine has none.
+        """
         engine = self.engine.coarse()
         if engine is None:
             return None
@@ -171,15 +273,27 @@ class GaussianField:
 
     @property
     def coarse_label(self) -> str:
+        """What :meth:`coarse` is, for ``fit``'s messages."""
         m = getattr(self.engine, "neighbours", None)
         return f"Vecchia with m = {m} neighbours" if m is not None else repr(self.engine)
 
     def check_data(self, obs: Observations) -> None:
-        """ValueError, before any work, for data this model cannot take: space-time data for
-        a spatial covariance (and the reverse), or repeated measurements at one location
-        without a nugget (the covariance matrix would be singular); with ``crs="lonlat"``
-        also coordinates that are not degrees, and rows that name one point of the sphere
-        differently (longitude −180 and 180, any longitude at a pole) without a nugget."""
+        """Check, before any work, that the model can take the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Raises
+        ------
+        ValueError
+            For space-time data and a spatial covariance (and the reverse), or repeated
+            measurements at one location without a nugget (the covariance matrix would be
+            singular); with ``crs="lonlat"`` also coordinates that are not degrees, and rows
+            that name one point of the sphere differently (longitude −180 and 180, any
+            longitude at a pole) without a nugget.
+        """
         pts = self.covariance_points(self.points(obs))
         if obs.times is not None and not self.covariance.time_dims:
             raise ValueError(f"{self.covariance!r} is a spatial covariance but the data have "
@@ -235,6 +349,18 @@ class GaussianField:
 
     @classmethod
     def from_spec(cls, spec):
+        """Rebuild a model from its :meth:`to_spec`.
+
+        Parameters
+        ----------
+        spec : Mapping
+            ``{"model": name, **options}``.
+
+        Returns
+        -------
+        Model
+            :func:`fieldfit.models.from_spec` of ``spec``.
+        """
         from .registry import from_spec
 
         return from_spec(spec)
@@ -248,18 +374,59 @@ class GaussianField:
 
     # --- parameters ---------------------------------------------------------------------
     def mean_names(self, obs: Observations) -> list[str]:
+        """The names of the mean coefficients.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (its coordinate and covariate names).
+
+        Returns
+        -------
+        list of str
+            :meth:`Mean.names` of the data's names.
+        """
         return self.mean.names(obs.coord_names, obs.covariate_names or ())
 
     def _covariance_specs(self) -> list[Param]:
         return list(self.covariance.param_specs()) + nugget_specs(self.nugget)
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace:
-        """Covariance parameters, ``nugget``, and the mean coefficients unless profiled."""
+        """The covariance's parameters, ``nugget``, and the mean coefficients unless profiled.
+
+        Parameters
+        ----------
+        obs : Observations or None
+            The data (needed for the mean coefficients' names when they are parameters).
+
+        Returns
+        -------
+        ParamSpace
+            The parameters.
+
+        Raises
+        ------
+        ValueError
+            When the mean coefficients are parameters and ``obs`` is None.
+        """
         return with_mean_params(self._covariance_specs(), self.profile_mean,
                                 None if obs is None else lambda: self.mean_names(obs))
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
-        """Data-driven start: residual variance of an OLS mean fit; range = diameter / 10."""
+        """A data-driven start from the variance of an OLS mean fit's residuals.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        dict
+            The covariance's start (variance 0.9 of the residual variance, ranges a tenth
+            of the diameter and time span), the nugget (0.1 of it) and, when not profiled,
+            the OLS mean coefficients.
+        """
         y, X, _ = self._observed_arrays(obs)
         var = ols_residual_variance(y, X)
         span = float(np.ptp(obs.times)) if obs.times is not None else 1.0
@@ -272,7 +439,20 @@ class GaussianField:
         return out
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
-        """``k`` further starts spread over range (×1/3, ×3) and nugget share."""
+        """Further starts spread over the ranges and the nugget share (:func:`spread_starts`).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        k : int
+            How many starts.
+
+        Returns
+        -------
+        list of dict
+            ``k`` starting points.
+        """
         return spread_starts(self.initial_values(obs), k)
 
     # --- data -------------------------------------------------------------------------
@@ -290,8 +470,24 @@ class GaussianField:
         return vals, X, self.covariance_points(self.points(obs)[mask])
 
     def points(self, obs: Observations) -> np.ndarray:
-        """The model's points ``(n, D)``: coordinates, with the time for space-time ones (as
-        given: (lon, lat[, t]) with ``crs="lonlat"``; predictions and simulations take the same)."""
+        """The model's points: the coordinates, with the time for space-time covariances.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, D)`` as given ((lon, lat[, t]) with ``crs="lonlat"``; predictions and
+            simulations take the same).
+
+        Raises
+        ------
+        ValueError
+            For a space-time covariance and data without times.
+        """
         if self.covariance.time_dims:
             if obs.times is None:
                 raise ValueError(f"{self.covariance!r} is a space-time covariance: give the "
@@ -300,10 +496,28 @@ class GaussianField:
         return obs.coords
 
     def covariance_points(self, points: np.ndarray, what: str = "coordinates") -> np.ndarray:
-        """The points the covariance and the engine see for model points ``points (n, D)``
-        (:meth:`points`): the same with ``crs="planar"``; with ``"lonlat"`` the (lon, lat)
-        columns become 3-D Cartesian points in km (:func:`fieldfit.geo.lonlat_to_cartesian`),
-        ``(n, D + 1)``, the time (if any) kept last. ``what`` names the points in errors."""
+        """The points the covariance and the engine see for model points.
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            Model points ``(n, D)`` (:meth:`points`).
+        what : str
+            What the points are, for error messages.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``points`` with ``crs="planar"``; with ``"lonlat"`` the (lon, lat) columns as
+            3-D Cartesian points in km (:func:`fieldfit.geo.lonlat_to_cartesian`),
+            ``(n, D + 1)``, the time (if any) kept last.
+
+        Raises
+        ------
+        ValueError
+            For lon/lat points without two coordinate columns, or outside the degrees'
+            ranges.
+        """
         if self.crs == "planar":
             return points
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -315,8 +529,18 @@ class GaussianField:
         return np.column_stack([xyz, points[:, 2:]]) if k else xyz
 
     def diameter(self, obs: Observations) -> float:
-        """The largest distance between two locations of ``obs``: in the coordinates' units,
-        or chordal km with ``crs="lonlat"`` (the scale of the starting range)."""
+        """The largest distance between two locations: the scale of the starting range.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        float
+            In the coordinates' units, or chordal km with ``crs="lonlat"``.
+        """
         if self.crs == "planar":
             return obs.diameter()
         return chordal_diameter(self.covariance_points(self.points(obs))[:, :3])
@@ -343,13 +567,44 @@ class GaussianField:
 
     # --- the model contract --------------------------------------------------------------
     def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
-        """Log-likelihood of the observed values (mean profiled out if ``profile_mean``)."""
+        """The log-likelihood of the observed values, through the engine.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural parameter values by name (fixed ones may be left out).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, differentiable in ``params`` (the mean profiled out if ``profile_mean``).
+
+        Raises
+        ------
+        ValueError
+            For a missing parameter or one outside its domain.
+        """
         p = self._check_params(params)  # fills fixed values, rejects missing/invalid ones
         y, X, pts = self._observed_arrays(obs)
         return self.engine.log_likelihood(self._spec(p, obs), _t(pts), _t(y), _t(X))
 
     def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
-        """GLS coefficients and their standard errors at given covariance parameters."""
+        """GLS coefficients and their standard errors at given covariance parameters.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural values of the covariance parameters and the nugget.
+
+        Returns
+        -------
+        tuple of dict
+            The coefficients and their standard errors by name (empty for a zero mean).
+        """
         p = self._check_params(params)
         y, X, pts = self._observed_arrays(obs)
         names = self.mean_names(obs)
@@ -465,11 +720,35 @@ class GaussianField:
         noise: bool = True,
         new_covariates: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Kriging mean and sd at ``new_points (m, D)``: arrays ``(m,)`` (``(r, m)`` replicates).
+        """Kriging mean and standard deviation at new points.
 
-        ``kind``: "universal" (mean coefficients re-estimated by GLS, their uncertainty in the
-        variance), "ordinary" (the same for a constant mean), "simple" (coefficients known,
-        taken from ``params``). ``noise``: predict a new observation (τ² added) or the field.
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``, as :meth:`points`.
+        params : Mapping
+            Natural parameter values by name.
+        kind : str
+            "universal" (mean coefficients re-estimated by GLS, their uncertainty in the
+            variance), "ordinary" (the same for a constant mean) or "simple" (coefficients
+            known, taken from ``params``).
+        noise : bool
+            Predict a new observation (τ² added) rather than the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Mean and sd, ``(m,)`` each (``(r, m)`` for replicated data).
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``, ordinary kriging without a constant mean, or points
+            with another number of columns than the data's.
         """
         pred = self._predict(obs, new_points, params, kind, noise, new_covariates, False)
         mean, sd = pred.mean.numpy(), torch.sqrt(pred.var).numpy()
@@ -477,7 +756,28 @@ class GaussianField:
 
     def predictive_covariance(self, obs, new_points, params, kind="universal", noise=False,
                               new_covariates=None):
-        """Predictive mean ``(r, m)`` and joint covariance ``(m, m)`` at ``new_points``."""
+        """The joint predictive distribution at new points.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        kind : str
+            "universal", "ordinary" or "simple" (:meth:`predict`).
+        noise : bool
+            Of new observations rather than the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The mean ``(r, m)`` and the covariance ``(m, m)``.
+        """
         pred = self._predict(obs, new_points, params, kind, noise, new_covariates, True)
         return pred.mean.numpy(), pred.var.numpy()
 
@@ -520,10 +820,40 @@ class GaussianField:
         noise: bool = False,
         new_covariates: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Draws ``(n_samples, m)`` of the field at ``new_points`` given the data.
+        """Draws of the field at new points given the data.
 
         Engines that simulate at scale (Vecchia: a sparse triangular factor of the joint
-        predictive distribution) do so; otherwise the dense predictive covariance is factorised.
+        predictive distribution) do so; otherwise the dense predictive covariance is
+        factorised.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (a single replicate for the dense path).
+        new_points : numpy.ndarray
+            ``(m, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        n_samples : int
+            The number of draws.
+        seed : int or None
+            The seed of the draws.
+        kind : str
+            "universal", "ordinary" or "simple" (:meth:`predict`).
+        noise : bool
+            Draws of new observations rather than of the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, m)``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``, bad points, or replicated data on the dense path.
         """
         from ..likelihood.exact import check_dense_size, cholesky
 

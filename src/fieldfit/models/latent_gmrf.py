@@ -32,7 +32,18 @@ from .mean import Mean
 
 
 def data_key(x: np.ndarray) -> bytes:
-    """A digest of an array (caches of meshes and engines per data set)."""
+    """A digest of an array: the key of the caches of meshes and engines per data set.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Any array.
+
+    Returns
+    -------
+    bytes
+        A 16-byte BLAKE2b digest of its bytes.
+    """
     return hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=16).digest()
 
 
@@ -40,7 +51,37 @@ KINDS = ("universal", "ordinary", "simple")
 
 
 class LatentGMRFModel:
-    """y = Xβ + A x + ε, x ~ N(0, Q(θ)⁻¹), ε ~ N(0, τ²I): the shared contract (module doc)."""
+    r"""A latent Gaussian Markov random field observed with noise: what the SPDE models share.
+
+    .. math::
+
+        y = X\beta + A x + \varepsilon, \qquad x \sim N(0, Q(\theta)^{-1}), \qquad
+        \varepsilon \sim N(0, \tau^2 I)
+
+    with :math:`A` the projector of the mesh's basis functions to the data (Lindgren, Rue &
+    Lindström 2011). Implements the model contract once on the hooks of the module
+    docstring.
+
+    Parameters
+    ----------
+    mean : str or Mean
+        The mean (a function of the spatial coordinates and covariates).
+    nugget : bool or float
+        True (estimated) or a positive fixed :math:`\tau^2` (a nugget is needed: the
+        likelihood goes through :math:`Q + A^T A/\tau^2`).
+    profile_mean : bool
+        Profile the mean coefficients out by GLS (default).
+
+    Raises
+    ------
+    ValueError
+        Without a nugget.
+
+    References
+    ----------
+    F. Lindgren, H. Rue and J. Lindström, An explicit link between Gaussian fields and
+    Gaussian Markov random fields: the SPDE approach, JRSS B 73 (2011), 423-498.
+    """
 
     def __init__(self, mean: str | Mean = "constant", nugget: bool | float = True,
                  profile_mean: bool = True):
@@ -71,11 +112,24 @@ class LatentGMRFModel:
 
     @property
     def coarse_label(self) -> str:
+        """What :meth:`coarse` is, for ``fit``'s messages."""
         return f"a {self.coarsening:g}× coarser mesh"
 
     def check_data(self, obs: Observations) -> None:
-        """ValueError, before any work, for data the model cannot take (repeated measurements
-        at one location are fine: the nugget is positive)."""
+        """Check, before any work, that the model can take the data.
+
+        Repeated measurements at one location are fine: the nugget is positive.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Raises
+        ------
+        ValueError
+            For data of the wrong kind (times, dimension, covariate columns).
+        """
         self._check_obs(obs)
 
     def diameter(self, obs: Observations) -> float:
@@ -94,7 +148,23 @@ class LatentGMRFModel:
         return float(obs.diameter())
 
     def points(self, obs: Observations) -> np.ndarray:
-        """The points the model sees: the coordinates (with the time for space-time models)."""
+        """The points the model sees.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        numpy.ndarray
+            The coordinates ``(n, d)``, with the time last for space-time models.
+
+        Raises
+        ------
+        ValueError
+            For data the model cannot take.
+        """
         self._check_obs(obs)
         return obs.points if obs.times is not None else obs.coords
 
@@ -128,6 +198,18 @@ class LatentGMRFModel:
 
     @classmethod
     def from_spec(cls, spec):
+        """Rebuild a model from its :meth:`to_spec`.
+
+        Parameters
+        ----------
+        spec : Mapping
+            ``{"model": name, **options}``.
+
+        Returns
+        -------
+        Model
+            :func:`fieldfit.models.from_spec` of ``spec``.
+        """
         from .registry import from_spec
 
         return from_spec(spec)
@@ -156,10 +238,28 @@ class LatentGMRFModel:
         return self._cache[key]
 
     def with_discretisation(self, **attributes):
-        """A copy with discretisation attributes replaced (``mesh``, ``mesh_options``,
-        ``coarsening``, and the model's own, such as ``substeps``) and its caches (meshes,
-        patterns) emptied: the one way refinements, coarse copies and sub-stepping are made.
-        The parameters, fields and options are shared with ``self``."""
+        """A copy with discretisation attributes replaced and its caches emptied.
+
+        The one way refinements, coarse copies and sub-stepping are made; the parameters,
+        fields and options are shared with ``self``.
+
+        Parameters
+        ----------
+        **attributes
+            New values of the attributes :attr:`discretisation_attributes` names
+            (``mesh``, ``mesh_options``, ``coarsening``, and a subclass's own, such as
+            ``substeps``).
+
+        Returns
+        -------
+        LatentGMRFModel
+            The copy, with empty caches (meshes, patterns, engines).
+
+        Raises
+        ------
+        AttributeError
+            For a name that is not a discretisation attribute.
+        """
         unknown = [k for k in attributes if k not in self.discretisation_attributes]
         if unknown:
             raise AttributeError(f"{type(self).__name__} has no discretisation attribute "
@@ -171,11 +271,17 @@ class LatentGMRFModel:
         return other
 
     def coarse(self):
-        """A copy on a mesh with twice longer edges (and data points merged within half an
-        edge), for ``fit`` to search on before the asked mesh: about 4× fewer nodes in 2-D, so
-        an order of magnitude cheaper evaluations; parameters are defined on the continuum,
-        so the coarse optimum is a close start. A given 2-D mesh is coarsened by
-        :meth:`Mesh.coarsened`; None for a given 1-D mesh (and on the coarse copy itself)."""
+        """A copy on a coarser mesh, for ``fit`` to search on before the asked mesh.
+
+        The edges are twice longer (and data points merged within half an edge): about 4×
+        fewer nodes in 2-D. Parameters are defined on the continuum, so the coarse optimum
+        is a close start. A given 2-D mesh is coarsened by :meth:`Mesh.coarsened`.
+
+        Returns
+        -------
+        LatentGMRFModel or None
+            The copy, or None for a given 1-D mesh (and on the coarse copy itself).
+        """
         if self.coarsening != 1.0 or (self.mesh is not None and self.mesh.dim != 2):
             return None
         return self.with_discretisation(
@@ -189,9 +295,33 @@ class LatentGMRFModel:
         raise NotImplementedError
 
     def spde_for(self, obs: Observations):
+        """The precision of the data set (a hook: subclasses give it).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        object
+            With ``precision_values(p)`` and ``precision_and_logdet(p)``.
+        """
         raise NotImplementedError
 
     def engine_for(self, obs: Observations):
+        """The likelihood engine of the data set (a hook: subclasses give it).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        GMRFEngine
+            The engine of the precision's pattern and the data's projector.
+        """
         raise NotImplementedError
 
     def _targets(self, obs, new_points, p):
@@ -199,12 +329,36 @@ class LatentGMRFModel:
 
     # --- parameters -------------------------------------------------------------------------
     def mean_names(self, obs: Observations) -> list[str]:
+        """The names of the mean coefficients.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data (its coordinate and covariate names).
+
+        Returns
+        -------
+        list of str
+            :meth:`Mean.names` of the data's names.
+        """
         return self.mean.names(obs.coord_names, obs.covariate_names or ())
 
     def _all_specs(self) -> list[Param]:
         return self._specs() + nugget_specs(self.nugget)
 
     def param_space(self, obs: Observations | None = None) -> ParamSpace:
+        """The precision's parameters, ``nugget``, and the mean coefficients unless profiled.
+
+        Parameters
+        ----------
+        obs : Observations or None
+            The data (needed for the mean coefficients' names when they are parameters).
+
+        Returns
+        -------
+        ParamSpace
+            The parameters.
+        """
         return with_mean_params(self._all_specs(), self.profile_mean,
                                 None if obs is None else lambda: self.mean_names(obs))
 
@@ -252,6 +406,26 @@ class LatentGMRFModel:
 
     # --- the model contract -------------------------------------------------------------------
     def log_likelihood(self, obs: Observations, params: Mapping) -> torch.Tensor:
+        """The log-likelihood of the observed values, through the GMRF engine.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural parameter values by name.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, differentiable in ``params``.
+
+        Raises
+        ------
+        ValueError
+            For a missing parameter or one outside its domain, or data the model cannot
+            take.
+        """
         p = self._check(params)
         y, X = self._arrays(obs)
         q, logdet_q = self.spde_for(obs).precision_and_logdet(p)
@@ -259,6 +433,20 @@ class LatentGMRFModel:
                                                    logdet_q=logdet_q)
 
     def estimate_mean(self, obs: Observations, params: Mapping) -> tuple[dict, dict]:
+        """GLS coefficients and their standard errors at given precision parameters.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            Natural values of the precision parameters and the nugget.
+
+        Returns
+        -------
+        tuple of dict
+            The coefficients and their standard errors by name (empty for a zero mean).
+        """
         names = self.mean_names(obs)
         if not names:
             return {}, {}
@@ -284,10 +472,35 @@ class LatentGMRFModel:
 
     def predict(self, obs: Observations, new_points, params: Mapping, kind: str = "universal",
                 noise: bool = True, new_covariates=None):
-        """Posterior (kriging) mean and sd at ``new_points``: ``(m,)`` arrays (``(r, m)`` for
-        replicates). ``kind``: "universal" (β̂ by GLS, its uncertainty included), "ordinary"
-        (the same for a constant mean) or "simple" (β from ``params``); ``noise``: of a new
-        observation (τ² added) or of the field."""
+        """Posterior (kriging) mean and standard deviation at new points.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``, as :meth:`points`.
+        params : Mapping
+            Natural parameter values by name.
+        kind : str
+            "universal" (β̂ by GLS, its uncertainty included), "ordinary" (the same for a
+            constant mean) or "simple" (β from ``params``).
+        noise : bool
+            Of a new observation (τ² added) rather than of the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            Mean and sd, ``(m,)`` each (``(r, m)`` for replicated data).
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind``, ordinary kriging without a constant mean, or
+            non-finite points.
+        """
         with torch.no_grad():
             p, beta, q, engine, A0, X0, y, X = self._prepare(obs, new_points, params, kind,
                                                              new_covariates)
@@ -299,10 +512,40 @@ class LatentGMRFModel:
                                n_samples: int = 1, seed: int | None = None,
                                kind: str = "universal", noise: bool = False,
                                new_covariates=None) -> np.ndarray:
-        """Draws ``(n_samples, m)`` of the field (``noise``: of new observations) at
-        ``new_points`` given the data, exact for the discretised model
+        """Draws of the field at new points given the data, exact for the discretised model.
+
         (:meth:`GMRFEngine.conditional_simulation`: universal kriging draws β from its GLS
-        distribution, simple kriging takes it from ``params``). Single replicate only."""
+        distribution, simple kriging takes it from ``params``.) Single replicate only.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        new_points : numpy.ndarray
+            ``(m, D)``.
+        params : Mapping
+            Natural parameter values by name.
+        n_samples : int
+            The number of draws.
+        seed : int or None
+            The seed of the draws.
+        kind : str
+            "universal", "ordinary" or "simple" (:meth:`predict`).
+        noise : bool
+            Draws of new observations rather than of the field.
+        new_covariates : numpy.ndarray or None
+            Covariates ``(m, q)`` of a mean with covariates.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples, m)``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``kind`` or bad points.
+        """
         with torch.no_grad():
             p, beta, q, engine, A0, X0, y, X = self._prepare(obs, new_points, params, kind,
                                                              new_covariates)

@@ -16,7 +16,19 @@ MEAN_KINDS = ("zero", "constant", "linear", "covariates", "linear+covariates")
 
 
 class Mean:
-    """Builds the design matrix ``X (n, p)`` and names the coefficients."""
+    r"""A linear mean :math:`\mu(x) = X(x)\beta`: builds the design matrix and names β.
+
+    Parameters
+    ----------
+    kind : str
+        "zero", "constant", "linear" (in the coordinates), "covariates" or
+        "linear+covariates".
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
+    """
 
     def __init__(self, kind: str = "constant"):
         if kind not in MEAN_KINDS:
@@ -25,13 +37,30 @@ class Mean:
 
     @property
     def uses_coords(self) -> bool:
+        """The design has the coordinates as columns."""
         return self.kind in ("linear", "linear+covariates")
 
     @property
     def uses_covariates(self) -> bool:
+        """The design has the covariates as columns."""
         return self.kind in ("covariates", "linear+covariates")
 
     def names(self, coord_names: Sequence[str], covariate_names: Sequence[str] = ()) -> list[str]:
+        """The names of the coefficients.
+
+        Parameters
+        ----------
+        coord_names : sequence of str
+            The coordinates' names.
+        covariate_names : sequence of str
+            The covariates' names.
+
+        Returns
+        -------
+        list of str
+            ``[]`` (zero), ``["mean"]`` (constant), else ``beta_intercept`` and
+            ``beta_<name>`` per column.
+        """
         if self.kind == "zero":
             return []
         if self.kind == "constant":
@@ -44,7 +73,25 @@ class Mean:
         return out
 
     def design(self, coords: np.ndarray, covariates: np.ndarray | None = None) -> np.ndarray:
-        """``X (n, p)`` at spatial ``coords (n, d)`` with optional ``covariates (n, q)``."""
+        """The design matrix at locations.
+
+        Parameters
+        ----------
+        coords : numpy.ndarray
+            Spatial coordinates ``(n, d)``.
+        covariates : numpy.ndarray or None
+            Covariates ``(n, q)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``X (n, p)``, its columns in the order of :meth:`names`.
+
+        Raises
+        ------
+        ValueError
+            For a covariate mean without covariates, or NaN covariates.
+        """
         n = coords.shape[0]
         if self.kind == "zero":
             return np.zeros((n, 0))

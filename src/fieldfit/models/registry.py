@@ -54,8 +54,19 @@ VECCHIA_OPTIONS = ("neighbours", "pred_neighbours", "coarse_neighbours", "groupe
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered model: its builder, the options it takes (with defaults) and what data it
-    needs (``space_time``: points (x, y, t))."""
+    """A registered model: its builder, the options it takes and what data it needs.
+
+    Parameters
+    ----------
+    name : str
+        The registry name.
+    builder : callable
+        ``builder(*, option=default, ...)`` returns the model.
+    space_time : bool
+        The model's points are (x, y, t).
+    doc : str
+        A one-line description.
+    """
 
     name: str
     builder: Callable
@@ -64,7 +75,7 @@ class ModelEntry:
 
     @property
     def options(self) -> dict:
-        """The builder's keyword options and their defaults."""
+        """The builder's keyword options and their defaults, ``{name: default}``."""
         return {k: p.default for k, p in inspect.signature(self.builder).parameters.items()
                 if p.kind is p.KEYWORD_ONLY}
 

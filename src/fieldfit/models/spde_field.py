@@ -30,8 +30,26 @@ from .mean import Mean
 
 
 def alpha_for_smoothness(nu: float, d: int = 2) -> int:
-    """The SPDE order α with ν = α − d/2, or a ValueError naming the smoothness values the
-    (integer-order) SPDE engine represents in d dimensions."""
+    """The SPDE order α of a Matérn smoothness, ν = α − d/2.
+
+    Parameters
+    ----------
+    nu : float
+        The smoothness ν.
+    d : int
+        The spatial dimension.
+
+    Returns
+    -------
+    int
+        α.
+
+    Raises
+    ------
+    ValueError
+        When ν is not α − d/2 for an integer α ≥ 1, naming the values the (integer-order)
+        SPDE engine represents in d dimensions.
+    """
     alpha = float(nu) + d / 2.0
     if not (nu > 0 and abs(alpha - round(alpha)) < 1e-9 and round(alpha) >= 1):
         first = [a - d / 2.0 for a in range(1, 6) if a - d / 2.0 > 0][:3]
@@ -42,7 +60,20 @@ def alpha_for_smoothness(nu: float, d: int = 2) -> int:
 
 
 def smoothness_param(alpha: int, d: int) -> Param:
-    """``smoothness`` ν = α − d/2, fixed and locked: set by the SPDE order."""
+    """The ``smoothness`` parameter of an SPDE order: fixed and locked.
+
+    Parameters
+    ----------
+    alpha : int
+        The SPDE order α.
+    d : int
+        The spatial dimension.
+
+    Returns
+    -------
+    Param
+        ν = α − d/2, fixed (the order sets it).
+    """
     nu = alpha - d / 2.0
     return Param("smoothness", positive, nu, fixed=True, locked=True,
                  doc=f"the SPDE order sets ν = α − d/2 (here α = {alpha}); build the model "
@@ -50,17 +81,46 @@ def smoothness_param(alpha: int, d: int) -> Param:
 
 
 class SPDEField(LatentGMRFModel):
-    """y = Xβ + Σψ_k w_k + ε with w ~ N(0, Q⁻¹), Q the Matérn SPDE precision on a mesh.
+    r"""The Matérn field of the SPDE approach on a mesh, observed with noise.
+
+    .. math::
+
+        y = X\beta + \sum_k \psi_k w_k + \varepsilon, \qquad w \sim N(0, Q^{-1})
+
+    with :math:`Q` the finite-element precision of
+    :math:`\tau(\kappa^2 - \nabla\cdot H\nabla)^{\alpha/2} x = W` and :math:`\psi_k` the
+    P1 hat functions of the mesh (Lindgren, Rue & Lindström 2011).
 
     Parameters
     ----------
-    mesh : a :class:`~fieldfit.spde.Mesh` (None: built from the observed points with
-        ``Mesh.from_points(points, **mesh_options)``, once per data set)
-    alpha : the SPDE order (2: ν = 1 in 2-D)
-    mean, nugget, profile_mean : as :class:`~.gaussian_field.GaussianField` (the nugget is
-        needed: the likelihood goes through Q + AᵀA/τ²)
-    anisotropic, kappa_field, tau_field, angle_field, ratio_field : see
-        :class:`~fieldfit.spde.matern.MaternSPDE`
+    mesh : Mesh or None
+        The spatial :class:`~fieldfit.spde.Mesh` (None: built from the observed points with
+        ``Mesh.from_points(points, **mesh_options)``, once per data set).
+    alpha : int
+        The SPDE order (2: ν = 1 in 2-D).
+    mean : str or Mean
+        As :class:`~fieldfit.models.GaussianField`.
+    nugget : bool or float
+        As :class:`~fieldfit.models.GaussianField`, but needed: the likelihood goes through
+        :math:`Q + A^T A/\tau^2`.
+    profile_mean : bool
+        Profile the mean coefficients out by GLS (default).
+    anisotropic : bool
+        Estimate a geometric anisotropy (``angle``, ``ratio``).
+    kappa_field, tau_field, angle_field, ratio_field : Field or None
+        Nonstationary parameters (:class:`~fieldfit.spde.matern.MaternSPDE`).
+    mesh_options : Mapping or None
+        ``Mesh.from_points`` options of the automatic mesh.
+
+    Raises
+    ------
+    ValueError
+        Without a nugget.
+
+    References
+    ----------
+    F. Lindgren, H. Rue and J. Lindström, An explicit link between Gaussian fields and
+    Gaussian Markov random fields: the SPDE approach, JRSS B 73 (2011), 423-498.
     """
 
     def __init__(self, mesh: Mesh | None = None, alpha: int = 2, mean: str | Mean = "constant",
@@ -106,11 +166,36 @@ class SPDEField(LatentGMRFModel):
 
     # --- mesh, precision and engine per data set ------------------------------------------
     def mesh_for(self, obs: Observations) -> Mesh:
+        """The mesh the model uses on the data.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        Mesh
+            ``mesh``, or the automatic one built from the observed locations (once per
+            data set).
+        """
         if self.mesh is not None:
             return self.mesh
         return self._auto_mesh(obs.coords[obs.observed])
 
     def spde_for(self, obs: Observations) -> MaternSPDE:
+        """The Matérn SPDE precision on the data's mesh (built once per mesh).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        MaternSPDE
+            Its precision's values and log-determinant as functions of the parameters.
+        """
         mesh = self.mesh_for(obs)
         key = ("spde", id(mesh))
         if key not in self._cache:
@@ -120,6 +205,18 @@ class SPDEField(LatentGMRFModel):
         return self._cache[key]
 
     def engine_for(self, obs: Observations) -> GMRFEngine:
+        """The GMRF engine of the data (built once per data set).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        GMRFEngine
+            The engine of the precision's pattern and the projector to the observed points.
+        """
         spde = self.spde_for(obs)
         key = ("engine", id(spde), _key(obs.coords[obs.observed]))
         if key not in self._cache:
@@ -151,6 +248,19 @@ class SPDEField(LatentGMRFModel):
         return self.mesh.dim if self.mesh is not None else 2
 
     def initial_values(self, obs: Observations) -> dict[str, float]:
+        """A data-driven start from the variance of an OLS mean fit's residuals.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+
+        Returns
+        -------
+        dict
+            ``variance`` (0.9 of the residual variance), ``range`` (a tenth of the
+            diameter) and ``nugget`` (0.1 of the variance), those that are parameters.
+        """
         var = self._residual_variance(obs)
         out = {}
         if self.tau_field is None:
@@ -162,19 +272,66 @@ class SPDEField(LatentGMRFModel):
         return out
 
     def restart_values(self, obs: Observations, k: int) -> list[dict[str, float]]:
+        """Further starts spread over the range and the nugget share.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        k : int
+            How many starts.
+
+        Returns
+        -------
+        list of dict
+            ``k`` starting points (:func:`~fieldfit.models.gaussian_field.spread_starts`).
+        """
         return spread_starts(self.initial_values(obs), k)
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, coord_names=None,
                  method: str = "cholesky", tol: float = 1e-6) -> np.ndarray:
-        """Draws ``(r, n)`` at ``points (n, 2)``: w ~ N(0, Q⁻¹) on ``mesh`` (default: the
-        model's mesh, or one built from the points), projected, plus the mean (``mean`` or
-        ``beta_*`` in ``params``) and the noise.
+        """Draws at points: the field on a mesh, projected, plus the mean and the noise.
 
-        ``method``: "cholesky" (x = L⁻ᵀz with CHOLMOD's factor) or "chebyshev" (matrix-free
-        Q^{−1/2}z by a Chebyshev polynomial to relative accuracy ``tol``, Pereira & Desassis
-        2019: O(K·nnz), for meshes too large to factorise; stationary models, whose smallest
-        eigenvalue is at least τ²κ^{2α} min C̃_ii since K = κ²C̃ + G ≥ κ²C̃)."""
+        w ~ N(0, Q⁻¹) on ``mesh`` (default: the model's mesh, or one built from the points).
+
+        Parameters
+        ----------
+        points : numpy.ndarray
+            ``(n, 2)``.
+        params : Mapping
+            Natural parameter values by name, with the mean coefficients (``mean`` or
+            ``beta_*``).
+        n_replicates : int
+            The number of independent draws.
+        seed : int or None
+            The seed of the draws.
+        noise : bool
+            Add the nugget: simulated observations rather than the field.
+        mesh : Mesh or None
+            The mesh to simulate on.
+        coord_names : sequence of str or None
+            The names the mean coefficients are named after (default x0, x1).
+        method : str
+            "cholesky" (x = L⁻ᵀz with CHOLMOD's factor) or "chebyshev" (matrix-free
+            Q^{−1/2}z by a Chebyshev polynomial to relative accuracy ``tol``, Pereira &
+            Desassis 2019: O(K·nnz), for meshes too large to factorise; stationary models,
+            whose smallest eigenvalue is at least τ²κ^{2α} min C̃_ii since
+            K = κ²C̃ + G ≥ κ²C̃).
+        tol : float
+            The Chebyshev method's relative accuracy.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_replicates, n)``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown method, the Chebyshev method on a nonstationary model, or a
+            missing parameter.
+        """
         from ..gmrf import GMRF, ChebyshevSampler
 
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
