@@ -273,6 +273,23 @@ def test_estimate_prints_a_table_per_dataset(tmp_path):
     assert MATERN_FORMULA in text and "written to" in text
 
 
+def test_estimate_table_gives_no_practical_range_interval_when_the_smoothness_is_estimated():
+    """Marginal intervals of ℓ and ν do not make one of √(8ν)·ℓ: the estimate only; a
+    decreasing practical range (√8/κ) takes its interval's ends in reverse."""
+    from fieldfit.cli.outputs import estimate_table
+
+    row = {"range": 0.1, "range_lower": 0.05, "range_upper": 0.2, "smoothness": 2.0,
+           "smoothness_lower": 1.0, "smoothness_upper": 3.0}
+    rows = "\n".join(estimate_table(row, ["range", "smoothness"], "matern", {}))
+    assert _row(rows, "practical_range")[1:3] == ["0.4", "n/a"]
+    row = {"kappa": 2.0, "kappa_lower": 1.0, "kappa_upper": 4.0}
+    rows = "\n".join(estimate_table(row, ["kappa"], "advection-diffusion", {"H_scale": 1.0},
+                                     {"alpha": 1, "alpha_s": 1}))
+    cells = _row(rows, "practical_range")
+    assert [float(c) for c in cells[1:4]] == pytest.approx(
+        [math.sqrt(8) / 2, math.sqrt(8) / 4, math.sqrt(8) / 1], rel=6e-4)
+
+
 # --- fieldfit simulate ----------------------------------------------------------------------------
 def test_simulate_keeps_the_columns_of_its_points(tmp_path):
     """A station id and a covariate stay, in order, before the simulated column; the draws
