@@ -443,6 +443,8 @@ def estimates_report(table, names: Sequence[str], model: str, fixed: Mapping[str
         The tables, each under a line naming its dataset and its locations, then the
         parameterisation of the first dataset's estimates and how the intervals were formed.
     """
+    if len(table) == 0:
+        return "no dataset estimated"
     parts = []
     for _, row in table.head(shown).iterrows():
         name = row["dataset"]
