@@ -240,6 +240,27 @@ def test_posterior_table_adds_the_practical_range_of_each_draw():
     assert MATERN_FORMULA in " ".join(lines[i + 2:])
 
 
+def test_times_given_as_dates_are_in_days():
+    """Dates become days since 1970 (``time_unit="days"``, kept by subsets); a space-time
+    model's parameterisation then names days as the unit of time."""
+    from fieldfit.cli.outputs import parameterisation_lines
+    from fieldfit.models import build
+
+    df = pd.DataFrame({"x": [0.0, 1.0, 0.5], "y": [0.0, 0.0, 1.0], "z": [1.0, 2.0, 0.5],
+                       "t": ["2020-01-01", "2020-01-02", "2020-01-04"]})
+    obs = Observations.from_dataframe(df, coords=["x", "y"], value="z", time="t")
+    assert obs.time_unit == "days" and obs.subset([0, 2]).time_unit == "days"
+    assert obs.times.tolist() == [18262.0, 18263.0, 18265.0]
+    numbers = Observations.from_dataframe(df.assign(t=[0, 1, 3]), coords=["x", "y"],
+                                          value="z", time="t")
+    assert numbers.time_unit is None
+    model = build("separable")
+    params = {"range": 1.0, "smoothness": 1.0, "time_range": 2.0}
+    assert "times in days" in " ".join(parameterisation_lines(model, params, obs=obs))
+    line = " ".join(parameterisation_lines(model, params, obs=numbers))
+    assert "times in time units (days when the time column holds dates)" in line
+
+
 # --- fieldfit estimate ----------------------------------------------------------------------------
 def test_estimate_prints_a_table_per_dataset(tmp_path):
     """The estimates and their 90% intervals as a table per dataset (the first five of seven),

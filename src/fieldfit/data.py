@@ -157,6 +157,19 @@ def _to_days(x: Any, label: str = "times", ids: np.ndarray | None = None) -> Any
     return x
 
 
+def _holds_dates(x: Any) -> bool:
+    """Whether :func:`_to_days` reads ``x`` as dates: datetimes, or text that is not all
+    numbers."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return True
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        return any(_parse_float(v) is None for v in np.asarray(x, dtype=object).ravel())
+    return False
+
+
 def _check_scale(arr: np.ndarray, what: str, labels: Sequence[str], ids: np.ndarray,
                  rows: np.ndarray | None = None, spread: bool = True) -> None:
     """Refuse magnitudes above MAX_MAGNITUDE among the finite entries of ``arr`` ``(n, k)``
@@ -219,6 +232,9 @@ class Observations:
     replicate_names : tuple of str, optional
         Names of the ``r`` value columns written by :meth:`to_dataframe` (default
         ``<value_name>_<i>``).
+    time_unit : str, optional
+        The unit of the times: ``"days"`` when they were given as dates (set then), else
+        what the caller states (None: unknown). Summaries print temporal ranges in it.
 
     Raises
     ------
@@ -266,6 +282,7 @@ class Observations:
     duplicates: str = "allow"
     require_values: bool = True
     replicate_names: tuple[str, ...] = ()
+    time_unit: str | None = None
 
     def __post_init__(self):
         coords = _float_array(self.coords, "coords")
@@ -288,10 +305,10 @@ class Observations:
             id_rows = ids
         else:
             id_rows = np.arange(n)
-        times = None if self.times is None else _float_array(
-            _to_days(pd.Series(list(self.times)) if isinstance(self.times, (list, tuple))
-                     else self.times,
-                     "times", id_rows), "times")
+        raw_times = (pd.Series(list(self.times)) if isinstance(self.times, (list, tuple))
+                     else self.times)
+        times = None if raw_times is None else _float_array(
+            _to_days(raw_times, "times", id_rows), "times")
         cov = None if self.covariates is None else _float_array(self.covariates, "covariates")
         if cov is not None and cov.ndim == 1:
             cov = cov[:, None]
@@ -368,7 +385,9 @@ class Observations:
                          covariate_names=cov_names, coord_names=coord_names,
                          value_name=self.value_name or "value",
                          replicate_names=tuple(self.replicate_names),
-                         time_name=(self.time_name or "t") if times is not None else None).items():
+                         time_name=(self.time_name or "t") if times is not None else None,
+                         time_unit=None if times is None else (
+                             "days" if _holds_dates(raw_times) else self.time_unit)).items():
             object.__setattr__(self, k, v)  # frozen dataclass: normalised arrays and names
         if self.duplicates == "error":
             self._check_duplicates(observed)
@@ -681,6 +700,7 @@ class Observations:
             covariate_names=tuple(covariates), ids=ids,
             coord_names=tuple(coords), value_name=value_name, time_name=time,
             duplicates=duplicates, require_values=require_values, replicate_names=rep_names,
+            time_unit="days" if time is not None and _holds_dates(df[time]) else None,
         )
 
     @classmethod
@@ -777,4 +797,5 @@ class Observations:
             coord_names=tuple(str(c) for c in names),
             value_name=str(da.name) if da.name is not None else "value", time_name=time,
             duplicates=duplicates, require_values=require_values,
+            time_unit="days" if time is not None and _holds_dates(da[time].values) else None,
         )

@@ -201,15 +201,17 @@ def two_step_interrupt():
 SHOWN_DATASETS = 5
 
 
-def _units_of(spec: Mapping) -> tuple[str, str]:
+def _units_of(spec: Mapping, obs=None) -> tuple[str, str]:
     """The units of distances and of times of a model described by ``spec``
-    (``model.to_spec()``): km on lon/lat (``crs="lonlat"``), else the data's own."""
+    (``model.to_spec()``) on the data ``obs``: km on lon/lat (``crs="lonlat"``), else the
+    data's own; days for times given as dates (``obs.time_unit``)."""
     space = "km" if spec.get("crs") == "lonlat" else DATA_UNITS
-    return space, TIME_UNITS
+    time = obs.time_unit if obs is not None and obs.time_unit else TIME_UNITS
+    return space, time
 
 
-def parameterisation_lines(model, params: Mapping[str, float],
-                           fixed: Sequence[str] = ()) -> list[str]:
+def parameterisation_lines(model, params: Mapping[str, float], fixed: Sequence[str] = (),
+                           obs=None) -> list[str]:
     """The line(s) that say which covariance a model's parameters belong to, with the units.
 
     Every summary table ends with them (:func:`fieldfit.fit.parameterisation.describe`).
@@ -222,6 +224,8 @@ def parameterisation_lines(model, params: Mapping[str, float],
         Parameter values (estimates, posterior means), fixed ones included.
     fixed : sequence of str, optional
         The fixed parameters.
+    obs : Observations, optional
+        The data (their ``time_unit`` names the unit of times).
 
     Returns
     -------
@@ -229,7 +233,7 @@ def parameterisation_lines(model, params: Mapping[str, float],
         The sentence, wrapped at 100 characters.
     """
     spec = model.to_spec()
-    return parameterisation_line(model.name, params, fixed, spec, *_units_of(spec))
+    return parameterisation_line(model.name, params, fixed, spec, *_units_of(spec, obs))
 
 
 def practical_range_draws(model, draws: Mapping[str, np.ndarray],
@@ -318,7 +322,7 @@ def posterior_range_rows(post, width: int | None = None) -> list[str]:
     """
     if width is None:
         width = max([9, *map(len, post.names)])
-    space, time = _units_of(post.model.to_spec())
+    space, time = _units_of(post.model.to_spec(), post.obs)
     _, derived = describe(post.model.name, {k: 1.0 for k in (*post.fixed, *post.names)},
                           list(post.fixed), post.model.to_spec())
     units = {d.name: unit_of(d, space, time) for d in derived}
@@ -349,7 +353,8 @@ def posterior_table(post) -> str:
     lines = post.summary_table().splitlines()
     means = {**post.fixed, **{k: float(np.mean(v)) for k, v in post.draws.items()}}
     return "\n".join([*lines[:-1], *posterior_range_rows(post), *lines[-1:],
-                      *parameterisation_lines(post.model, means, list(post.fixed))])
+                      *parameterisation_lines(post.model, means, list(post.fixed),
+                                              post.obs)])
 
 
 def _monotone_interval(d: Derived, values: Mapping[str, float], lower: Mapping[str, float],
