@@ -51,7 +51,7 @@ test_cells = ff.Observations.from_dataframe(test, coords=["Lon", "Lat"], value=N
 #    \ell(\theta) \approx \sum_{i=1}^n \log p\big(y_i \mid y_{N(i)}; \theta\big),
 #    \qquad |N(i)| \le m .
 #
-# The model has no nugget: fitted with one, its estimate falls to zero (about 10⁻⁷), the
+# The model has no nugget: fitted with one, its estimate falls to zero (below 10⁻⁷), the
 # edge of its range, on these data: at the 5 km mean spacing of the subset the measurement
 # noise of the retrieval is small beside the field's own roughness (:math:`\hat\nu` is about
 # 0.3, rougher than the exponential covariance). :func:`fieldfit.fit` first optimises with
