@@ -97,7 +97,7 @@ def matern_correlation_at(r: float, nu: float) -> float:
     return float(2.0 ** (1.0 - nu) / gamma(nu) * r ** nu * kv(nu, r))
 
 
-def _practical(name: str, source: str, how: str) -> Derived:
+def _practical(source: str, how: str) -> Derived:
     """The practical range of the isotropic correlation ``how`` with its range ``source``."""
     prefix = "time_" if source.startswith("time_") else ""
     label = "ℓ_T" if prefix else "ℓ"
@@ -109,7 +109,7 @@ def _practical(name: str, source: str, how: str) -> Derived:
     if how in ("exponential", "gaussian"):
         return Derived(f"{prefix}practical_range", (source,), f"2{label}", unit,
                        lambda p: 2.0 * np.asarray(p[source]))
-    raise KeyError(name)
+    raise KeyError(how)
 
 
 def _matern_note(params: Mapping[str, float], fixed: Sequence[str], prefix: str = "") -> str:
@@ -145,7 +145,7 @@ def _isotropic(base: str, params, fixed,
                  f"({_matern_correlation_note(params)})")
     else:
         text += "; practical range 2ℓ (correlation e^{−2} ≈ 0.14 there)"
-    return text, [_practical(base, "range", base)]
+    return text, [_practical("range", base)]
 
 
 def _separable(space: str, time: str, params, fixed) -> tuple[str, list[Derived]] | None:
@@ -154,7 +154,7 @@ def _separable(space: str, time: str, params, fixed) -> tuple[str, list[Derived]
     nu = f" with {_matern_note(params, fixed)}" if space == "matern" else ""
     text = ("C(h, u) = σ² ρ_S(‖h‖/ℓ) ρ_T(|u|/ℓ_T), ℓ = range, ℓ_T = time_range; ρ_S the "
             f"{_CORRELATIONS[space]}{nu}; ρ_T the {_CORRELATIONS[time]}")
-    derived = [_practical(space, "range", space), _practical(time, "time_range", time)]
+    derived = [_practical("range", space), _practical("time_range", time)]
     text += ("; practical ranges " + ", ".join(
         f"{d.formula} in {d.unit}" for d in derived))
     return text, derived
@@ -176,7 +176,7 @@ def _spde(params, fixed) -> tuple[str, list[Derived]]:
     text = ("range ℓ = 1/κ of the SPDE (κ² − Δ)^{α/2} x = W/τ, whose field has the Matérn "
             f"C(h) = σ² 2^{{1−ν}}/Γ(ν) (h/ℓ)^ν K_ν(h/ℓ) with ν = α − d/2{order} (fixed by "
             f"the order α); practical range √(8ν)·ℓ ({_matern_correlation_note(params)})")
-    return text, [_practical("matern", "range", "matern")]
+    return text, [_practical("range", "matern")]
 
 
 def _advection_diffusion(params, fixed, options) -> tuple[str, list[Derived]]:
