@@ -96,13 +96,9 @@ def engine_spec(engine: Engine) -> dict:
     Returns
     -------
     dict
-        ``{"engine": name, <option>: <value>, ...}`` (the engine's ``to_spec()`` where it has
-        one).
+        ``{"engine": name, <option>: <value>, ...}``: :meth:`Engine.to_spec`.
     """
-    spec = getattr(engine, "to_spec", None)
-    if callable(spec):
-        return spec()
-    return {"engine": engine.name}
+    return engine.to_spec()
 
 
 __all__ = ["ENGINES", "CovarianceEngine", "Engine", "ExactEngine", "GMRFEngine", "GaussianSpec",

@@ -93,6 +93,26 @@ class Engine:
     family = "covariance"
     hessian = "autograd"
 
+    @property
+    def label(self) -> str:
+        """How ``fit``'s messages name this engine (its ``repr`` unless a subclass says better).
+
+        Returns
+        -------
+        str
+        """
+        return repr(self)
+
+    def to_spec(self) -> dict:
+        """The registry name and options that rebuild this engine (the name alone here).
+
+        Returns
+        -------
+        dict
+            ``{"engine": name, <option>: <value>, ...}``.
+        """
+        return {"engine": self.name}
+
     def coarse(self) -> Engine | None:
         """A cheaper engine for ``fit`` to search on first, or None (the default).
 
@@ -104,9 +124,53 @@ class Engine:
 
 
 class CovarianceEngine(Engine):
-    """Interface: log-likelihood, GLS coefficients and prediction for a :class:`GaussianSpec`."""
+    """Interface: log-likelihood, GLS coefficients and prediction for a :class:`GaussianSpec`.
+
+    ``simulates_conditionally`` says whether the engine draws conditional simulations itself
+    (:meth:`conditional_simulation`, e.g. by sequential Vecchia kriging); where it is False the
+    model draws them from the dense predictive covariance.
+    """
 
     family = "covariance"
+    simulates_conditionally = False
+
+    def conditional_simulation(self, spec, points, y, X, new_points, new_X, n_samples,
+                               generator=None, noise: bool = False) -> torch.Tensor:
+        """Draws of the field (or the observations) at new points given the data.
+
+        Parameters
+        ----------
+        spec : GaussianSpec
+            Covariance, nugget and mean (universal kriging when ``spec.beta`` is None).
+        points : torch.Tensor
+            ``(n, D)`` observed locations.
+        y : torch.Tensor
+            ``(r, n)`` observations.
+        X : torch.Tensor
+            ``(n, p)`` design at the observed locations.
+        new_points : torch.Tensor
+            ``(m, D)`` simulation locations.
+        new_X : torch.Tensor
+            ``(m, p)`` design at the simulation locations.
+        n_samples : int
+            Number of draws.
+        generator : torch.Generator or None, optional
+            Seeded generator.
+        noise : bool, default False
+            Draw observations (field + nugget) rather than the latent field.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n_samples, m)``.
+
+        Raises
+        ------
+        NotImplementedError
+            Where ``simulates_conditionally`` is False.
+        """
+        raise NotImplementedError(f"the {self.name} engine draws no conditional simulations "
+                                  "itself; the model draws them from the dense covariance")
 
     def log_likelihood(
         self, spec: GaussianSpec, points: torch.Tensor, y: torch.Tensor, X: torch.Tensor

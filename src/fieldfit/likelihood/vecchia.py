@@ -237,6 +237,13 @@ class VecchiaEngine(CovarianceEngine):
                 f"pred_neighbours={self.pred_neighbours}"
                 + (", grouped=True)" if self.grouped else ")"))
 
+    simulates_conditionally = True
+
+    @property
+    def label(self) -> str:
+        """``"Vecchia with m = <neighbours> neighbours"``, for ``fit``'s messages."""
+        return f"Vecchia with m = {self.neighbours} neighbours"
+
     def to_spec(self) -> dict:
         """The registry name and options that rebuild this engine.
 

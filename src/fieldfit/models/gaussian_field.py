@@ -274,8 +274,7 @@ class GaussianField:
     @property
     def coarse_label(self) -> str:
         """What :meth:`coarse` is, for ``fit``'s messages."""
-        m = getattr(self.engine, "neighbours", None)
-        return f"Vecchia with m = {m} neighbours" if m is not None else repr(self.engine)
+        return self.engine.label
 
     def check_data(self, obs: Observations) -> None:
         """Check, before any work, that the model can take the data.
@@ -857,7 +856,7 @@ class GaussianField:
         """
         from ..likelihood.exact import check_dense_size, cholesky
 
-        if hasattr(self.engine, "conditional_simulation"):
+        if self.engine.simulates_conditionally:
             new_points = np.atleast_2d(np.asarray(new_points, dtype=np.float64))
             self._check_new_points(obs, new_points)
             if kind not in PREDICTION_KINDS:
