@@ -1,8 +1,9 @@
 """Numerical settings, changed in a context manager rather than buried as constants.
 
->>> from fieldfit.settings import settings
+>>> from fieldfit.settings import current, settings
 >>> with settings(jitter=1e-8):
-...     result = fieldfit.fit(model, obs)
+...     print(current().jitter)
+1e-08
 
 ``jitter``
     relative diagonal jitter added before a Cholesky factorisation (times the mean of the
@@ -97,6 +98,13 @@ def settings(**changes):
     ------
     ValueError
         For an unknown name, or ``bessel_nu_stencil`` other than 3 or 5.
+
+    Examples
+    --------
+    >>> from fieldfit.settings import settings
+    >>> with settings(progress=False) as s:
+    ...     print(s.progress)
+    False
     """
     base = current()
     unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}

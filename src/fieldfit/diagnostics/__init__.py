@@ -5,10 +5,11 @@ scores
     :func:`interval_score`, :func:`gaussian_interval`, :func:`coverage`,
     :func:`coverage_gaussian`, :func:`score_all`.
 calibration
-    :func:`~fieldfit.diagnostics.calibration.calibrate`: SBC, expected coverage, TARP and
-    L-C2ST of amortized estimators (imported on use: it needs torch and sbi).
+    :func:`calibrate` (a :class:`CalibrationReport`): SBC, expected coverage, TARP and
+    L-C2ST of amortized estimators (sbi is imported when they run).
 """
 
+from fieldfit.diagnostics.calibration import CalibrationReport, calibrate
 from fieldfit.diagnostics.scores import (
     coverage,
     coverage_gaussian,
@@ -22,6 +23,8 @@ from fieldfit.diagnostics.scores import (
 )
 
 __all__ = [
+    "CalibrationReport",
+    "calibrate",
     "coverage",
     "coverage_gaussian",
     "crps_gaussian",

@@ -2,8 +2,11 @@
 :mod:`fieldfit.contract`), made by name through one registry: :func:`build`, :func:`available`,
 :func:`from_spec`."""
 
+from .advection_diffusion_field import AdvectionDiffusionField
 from .gaussian_field import GaussianField
 from .mean import Mean
 from .registry import available, build, from_spec, register
+from .spde_field import SPDEField
 
-__all__ = ["GaussianField", "Mean", "available", "build", "from_spec", "register"]
+__all__ = ["AdvectionDiffusionField", "GaussianField", "Mean", "SPDEField", "available", "build",
+           "from_spec", "register"]

@@ -1,12 +1,36 @@
 """The SPDE approach: meshes and finite elements (Lindgren, Rue & Lindström 2011, JRSS-B).
 
-    Mesh        nodes (N, d), cells (M, d+1); Mesh.grid, .line, .interval, .from_points;
-                projector(points) -> A (n, N) CSR
-    FEM         P1 matrices on a Mesh: mass C, lumped mass, stiffness G(H), advection B(v),
-                on one CSC pattern, with torch value maps differentiable in H, v and weights
+:class:`Mesh`
+    Nodes ``(N, d)``, cells ``(M, d+1)``; ``Mesh.grid``, ``.line``, ``.interval``,
+    ``.from_points``; ``projector(points)``, the ``(n, N)`` CSR matrix A.
+:class:`FEM`
+    P1 matrices on a mesh: mass C, lumped mass, stiffness G(H), advection B(v), on one CSC
+    pattern, with torch value maps differentiable in H, v and the weights.
+:class:`MaternSPDE`, :class:`AdvectionDiffusionSPDE`
+    The precision matrices of the Matérn and advection-diffusion SPDEs.
+:class:`Field`
+    Nonstationary parameter fields (log κ, γ, H) over space or space-time, of the kinds
+    :class:`ConstantField`, :class:`RadialBasisField`, :class:`BSplineField`,
+    :class:`PSplineField`, :class:`CovariateField` and :class:`NeuralField`.
+:class:`SpectralAdvectionDiffusion`
+    The exact spectral simulator of the advection-diffusion SPDE on a periodic grid.
 """
 
+from .advection_diffusion import AdvectionDiffusionSPDE
 from .fem import FEM
+from .fields import (
+    BSplineField,
+    ConstantField,
+    CovariateField,
+    Field,
+    NeuralField,
+    PSplineField,
+    RadialBasisField,
+)
+from .matern import MaternSPDE
 from .mesh import Mesh
+from .spectral import SpectralAdvectionDiffusion
 
-__all__ = ["FEM", "Mesh"]
+__all__ = ["FEM", "AdvectionDiffusionSPDE", "BSplineField", "ConstantField", "CovariateField",
+           "Field", "MaternSPDE", "Mesh", "NeuralField", "PSplineField", "RadialBasisField",
+           "SpectralAdvectionDiffusion"]
