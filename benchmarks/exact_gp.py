@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of issue 2: fieldfit's exact Gaussian likelihood against gpytorch and scikit-learn.
+"""Benchmark: fieldfit's exact Gaussian likelihood against gpytorch and scikit-learn.
 
 One model, three implementations, the same simulated data in the same run:
 
@@ -378,7 +378,7 @@ def full_fits(args, bar, log) -> tuple[str, list[str], float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="fieldfit's exact likelihood vs gpytorch and scikit-learn (issue 2)",
+        description="fieldfit's exact likelihood vs gpytorch and scikit-learn",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 2000, 4000],
                     help="sample sizes of the per-evaluation timing")
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} = {v:g}" for k, v in POINT.items()) + "."
     )
     parts = [
-        "# Exact Gaussian likelihood: fieldfit vs gpytorch vs scikit-learn (issue 2)",
+        "# Exact Gaussian likelihood: fieldfit vs gpytorch vs scikit-learn",
         md_table(["", ""], info),
         *([busy] if busy else []),
         model_line,

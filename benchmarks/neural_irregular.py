@@ -1,4 +1,4 @@
-"""Shipped neural estimators beside maximum likelihood on held-out simulations (issue 6).
+"""Shipped neural estimators beside maximum likelihood on held-out simulations.
 
     .venv/bin/python benchmarks/neural_irregular.py [--estimator matern-irregular]
         [--sizes 100,400,1000] [--reps 100,50,30] [--vecchia-from 1000] [--seed 2026]

@@ -1,4 +1,4 @@
-"""Solar data and the forecast harness (fieldfit.bench.solar, issue 18)."""
+"""Solar data and the forecast harness (fieldfit.bench.solar)."""
 
 from importlib import resources
 

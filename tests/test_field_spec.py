@@ -81,7 +81,7 @@ def test_parse_errors(items, message):
 
 
 def test_one_parser_for_other_models():
-    """A spatial SPDE model passes its own names and kinds (issue 21)."""
+    """A spatial SPDE model passes its own names and kinds."""
     allowed = {"kappa": ("bspline",), "tau": ("bspline", "covariates")}
     assert parse_field_specs(["tau=covariates:z"], allowed, "matern-spde")["tau"].columns == (
         "z",)

@@ -1,5 +1,5 @@
 """Fuzz suite (hypothesis): random tables and option texts through the readers, the option
-parsers, :class:`fieldfit.Observations` and ``fieldfit fit`` (issue 17).
+parsers, :class:`fieldfit.Observations` and ``fieldfit fit``.
 
 Random tables hold NaN, ±inf, None, duplicates, extreme magnitudes (1e300, 5e-324), text,
 numeric text, ISO and bad dates, booleans, huge integers, empty and constant columns, and

@@ -1,4 +1,4 @@
-"""Longitude/latitude coordinates (issue 17, point 8): ``fieldfit.geo`` and ``crs="lonlat"``.
+"""Longitude/latitude coordinates: ``fieldfit.geo`` and ``crs="lonlat"``.
 
 The chordal distance against closed forms; log-likelihoods that do not depend on how the
 longitudes are written (across the dateline, shifted by 360°) or on a rotation of the sphere;

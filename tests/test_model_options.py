@@ -1,4 +1,4 @@
-"""Model options are checked when the model is built, and errors speak CLI (issue 17, point 7).
+"""Model options are checked when the model is built, and errors speak CLI.
 
 Bad SPDE options (``--alpha 0``, a non-positive or non-numeric ``--mesh-max-edge``, negative
 ``--mesh-offset`` / ``--mesh-cutoff``) are refused by ``build`` naming the option, before any

@@ -1,7 +1,6 @@
 """The readers (fieldfit.io.read_table, Observations.from_file / from_dataframe) on bad files
 and bad columns: each case raises one ValueError naming the file, the column (with its
-command-line option) or the row, or gives finite, correct Observations (issue 17, points 4
-and 7)."""
+command-line option) or the row, or gives finite, correct Observations."""
 
 import warnings
 
