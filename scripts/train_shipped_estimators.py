@@ -12,7 +12,7 @@
         --workers 1 --epoch-size 16384 --lr 3e-4 --large-n-from 300 \
         --start-from IN.pt --out OUT.pt
 
-Same API as `fieldfit train-estimator`; the prior, designs and sizes are those of the shipped estimators:
+Same API as `fieldfit train-estimator`; the shipped estimators' prior, designs and sizes:
 Matérn field on irregular locations in the unit square, n from 50 to 1,000 (uniform and
 clustered designs), range ∈ [0.02, 0.5] and variance ∈ [0.1, 5] log-uniform, nugget ∈ [0, 1]
 and mean ∈ [−5, 5] uniform, smoothness fixed at 1 or uniform on [0.5, 2.5].

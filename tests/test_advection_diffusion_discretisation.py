@@ -327,7 +327,8 @@ def _fit_summary(obs, **options):
 
 @pytest.mark.slow
 def test_estimates_on_continuum_data_move_toward_the_truth_as_the_step_is_refined():
-    """Implicit Euler at the observation step overestimates κ (by 24 % here); sub-stepping moves it toward the truth, to within 10 % at four substeps.
+    """Implicit Euler at the observation step overestimates κ (by 24 % here); sub-stepping
+    moves it toward the truth, to within 10 % at four substeps.
     Crank–Nicolson's speed moves toward the truth from one substep to two, where it is
     time-converged (measured: four substeps move its estimates by < 2 %; about 80 s)."""
     obs = _spectral_data()
