@@ -14,7 +14,8 @@ from fieldfit import Observations, models, priors
 from fieldfit.errors import NumericalFailure
 from fieldfit.fit.mcmc import ConvergenceWarning, default_priors, log_jacobian
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore::fieldfit.fit.mcmc.ConvergenceWarning")]
 
 MEAN_FIX = {"variance": 1.0, "range": 0.2, "nugget": 0.1}
 MEAN_PRIOR = priors.Normal(0.2, 0.3)

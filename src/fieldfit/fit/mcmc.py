@@ -945,6 +945,28 @@ def _init_worker(stop, counts) -> None:
     _WORKER.update(stop=stop, counts=counts)
 
 
+#: the thread-count variables of OpenMP and the BLAS libraries, 1 in the worker processes
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _one_thread_environment():
+    """The thread-count variables at 1 inside, so that processes started there run one
+    thread each: ``torch.set_num_threads(1)`` alone leaves OpenMP's and the BLAS
+    libraries' own thread pools, which spin against each other when two chains share the
+    cores."""
+    before = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @contextlib.contextmanager
 def _one_torch_thread():
     """One torch thread inside (the worker processes' setting: the same rounding, so the
@@ -1036,7 +1058,8 @@ def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainRe
     pool = ProcessPoolExecutor(cores, mp_context=ctx, initializer=_init_worker,
                                initargs=(stop, counts))
     try:
-        futures = {pool.submit(_run_chain, job): job.index for job in jobs}
+        with _one_thread_environment():   # the workers start in submit
+            futures = {pool.submit(_run_chain, job): job.index for job in jobs}
         while len(results) < len(futures):
             try:
                 waiting = [f for f, i in futures.items() if i not in results]
@@ -1175,7 +1198,7 @@ def check_convergence(idata, max_tree_depth: int | None = None) -> list[dict]:
         if math.isfinite(rhat) and rhat > RHAT_MAX:
             out.append({"check": "rhat", "parameter": name, "value": rhat,
                         "threshold": RHAT_MAX,
-                        "message": f"R-hat of {name} is {rhat:.3g} (> {RHAT_MAX}): the chains "
+                        "message": f"R-hat of {name} is {rhat:.3f} (> {RHAT_MAX}): the chains "
                                    "disagree; run longer chains (more warm-up and draws)"})
         for kind in ("bulk", "tail"):
             ess = float(row[f"ess_{kind}"])
