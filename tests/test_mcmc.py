@@ -564,4 +564,30 @@ def test_ctrl_c_in_a_worker_keeps_the_draws_so_far():
               progress=False)
     with pytest.warns(UserWarning, match="interrupted"):
         post = fieldfit.sample(_Interrupting(base, 150), obs, **kw)
-    assert post.interrupted and post.shape[0] == 1 and 0 < post.shape[1] < 200
+    assert post.interrupted and 0 < post.shape[1] < 200
+
+
+def test_an_interrupted_run_keeps_the_chains_that_keep_the_most_draws():
+    from fieldfit.fit.mcmc import _ChainResult, _kept
+
+    def chains(*spec):   # (draws, interrupted) per chain
+        return [_ChainResult([(i,) for i in range(n)], stopped, 0) for n, stopped in spec]
+
+    rows, interrupted = _kept(chains((20, False), (20, False)), 2)
+    assert [len(r) for r in rows] == [20, 20] and not interrupted
+    # one after another: the finished chains, never cut
+    rows, interrupted = _kept(chains((20, False), (20, False), (5, True)), 3)
+    assert [len(r) for r in rows] == [20, 20] and interrupted
+    rows, _ = _kept(chains((20, False), (15, True)), 2)
+    assert [len(r) for r in rows] == [20]
+    rows, _ = _kept(chains((20, False)), 3)      # the others never ran
+    assert [len(r) for r in rows] == [20]
+    # none finished (in parallel): every chain cut to the shortest, unless one far behind
+    rows, _ = _kept(chains((276, True), (270, True)), 2)
+    assert [len(r) for r in rows] == [270, 270] and rows[0][-1] == (269,)
+    rows, _ = _kept(chains((300, True), (10, True)), 2)
+    assert [len(r) for r in rows] == [300]
+    rows, _ = _kept(chains((10, True), (0, True), (20, True)), 3)   # a tie: more chains
+    assert [len(r) for r in rows] == [10, 10]
+    with pytest.raises(KeyboardInterrupt):
+        _kept(chains((0, True), (0, True)), 2)

@@ -430,8 +430,9 @@ class PosteriorSample:
         import arviz as az
 
         funcs = {k: (lambda x, q=q: np.quantile(x, q)) for k, q in QUANTILES.items()}
-        table = az.summary(self.to_inference_data(), kind="all", stat_funcs=funcs,
-                           extend=True, round_to="none")
+        with _quiet_arviz():
+            table = az.summary(self.to_inference_data(), kind="all", stat_funcs=funcs,
+                               extend=True, round_to="none")
         out = {}
         for name in self.names:
             row = table.loc[name]
@@ -808,9 +809,10 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     data are pickled to the workers; a model that cannot be pickled has its chains run here,
     one after another, with a warning.
 
-    Ctrl-C keeps the draws made so far: the chains that finished, or, when none did, the
-    running chain with the most draws (``interrupted`` is then True); a KeyboardInterrupt
-    before any draw propagates.
+    Ctrl-C keeps the draws made so far (``interrupted`` is then True): the chains that
+    finished; when none did (they ran in parallel), the interrupted chains that keep the
+    most draws in all when cut to a common length. A KeyboardInterrupt before any draw
+    propagates.
 
     Examples
     --------
@@ -1121,21 +1123,41 @@ class _ChainBars:
 
 
 def _kept(results: list[_ChainResult], chains: int) -> tuple[list[list[tuple]], bool]:
-    """The chains to keep and whether sampling was interrupted: every chain when none was;
-    else the finished chains, or when none finished the interrupted chain with the most
-    draws. KeyboardInterrupt when there is no draw to keep."""
+    """The chains to keep, of a common length, and whether sampling was interrupted.
+
+    Every chain when none was interrupted; else the finished chains; when none finished (the
+    chains ran in parallel), the interrupted chains that keep the most draws in all when cut
+    to the shortest of them (on a tie, more chains). KeyboardInterrupt when there is no draw
+    to keep."""
     interrupted = len(results) < chains or any(r.interrupted for r in results)
     finished = [r.rows for r in results if not r.interrupted]
-    if not finished:
-        longest = max((r.rows for r in results), key=len, default=[])
-        finished = [longest] if longest else []
-    if not finished:
+    if finished:
+        return finished, interrupted
+    lengths = sorted({len(r.rows) for r in results if r.rows}, reverse=True)
+    if not lengths:
         raise KeyboardInterrupt
-    length = min(len(r) for r in finished)
-    return [r[:length] for r in finished], interrupted
+    length = max(lengths, key=lambda n: (n * sum(len(r.rows) >= n for r in results), -n))
+    return [r.rows[:length] for r in results if len(r.rows) >= length], interrupted
 
 
 # --- convergence ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_arviz():
+    """ArviZ's notes on short or single chains (its log's warnings, Python warnings) silenced
+    inside: the convergence checks report what matters."""
+    import logging
+
+    log = logging.getLogger("arviz")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
+
+
 class ConvergenceWarning(UserWarning):
     """The chains failed a convergence check (:func:`check_convergence`)."""
 
@@ -1190,8 +1212,7 @@ def check_convergence(idata, max_tree_depth: int | None = None) -> list[dict]:
     out: list[dict] = []
     chains = int(idata.posterior.sizes["chain"])
     least_ess = MIN_ESS_PER_CHAIN * chains
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # ArviZ's notes on too few draws
+    with _quiet_arviz():
         table = az.summary(idata, kind="diagnostics", round_to="none")
     for name, row in table.iterrows():
         rhat = float(row["r_hat"])
