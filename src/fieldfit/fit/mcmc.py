@@ -784,8 +784,6 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
         A prior that is not a distribution.
     KeyboardInterrupt
         Ctrl-C before any draw was kept.
-    RuntimeError
-        The worker processes could not start (see Notes).
 
     Warns
     -----
@@ -806,8 +804,8 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     Each chain runs on one torch thread, in a worker process started by ``spawn`` (which
     imports the main module: in a script, call ``sample`` under
     ``if __name__ == "__main__":``) or, with ``cores=1``, in this process. The model and the
-    data are pickled to the workers; a model that cannot be pickled has its chains run here,
-    one after another, with a warning.
+    data are pickled to the workers; a model that cannot be pickled, or workers that cannot
+    start, have the chains run here, one after another, with a warning.
 
     Ctrl-C keeps the draws made so far (``interrupted`` is then True): the chains that
     finished; when none did (they ran in parallel), the interrupted chains that keep the
@@ -1036,6 +1034,11 @@ def _run_chains(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainResult
             cores = 1
     if cores > 1:
         return _run_in_workers(jobs, cores, show)
+    return _run_here(jobs, show)
+
+
+def _run_here(jobs: list[_Chain], show: bool) -> list[_ChainResult]:
+    """The chains one after another in this process, up to the first interrupted one."""
     results = []
     for job in jobs:
         results.append(_run_chain(replace(job, progress=show)))
@@ -1048,7 +1051,10 @@ def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainRe
     """The chains in ``cores`` spawned worker processes, a progress bar per chain here.
 
     Ctrl-C here (or a chain interrupted there) sets the stop event: the running chains end
-    at their next step and return their draws so far, the waiting ones return none."""
+    at their next step and return their draws so far, the waiting ones return none. When
+    the workers die or cannot start (an unguarded script: the Notes of
+    :func:`sample`), the chains they did not finish run here, with a warning: a chain's
+    draws depend only on its seed and index."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -1057,19 +1063,27 @@ def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainRe
     stop, counts = ctx.Event(), ctx.RawArray("q", len(jobs))
     bars = _ChainBars(jobs, show)
     results: dict[int, _ChainResult] = {}
+    broken = False
     pool = ProcessPoolExecutor(cores, mp_context=ctx, initializer=_init_worker,
                                initargs=(stop, counts))
     try:
         with _one_thread_environment():   # the workers start in submit
             futures = {pool.submit(_run_chain, job): job.index for job in jobs}
-        while len(results) < len(futures):
+        while len(results) < len(futures) and not broken:
             try:
                 waiting = [f for f, i in futures.items() if i not in results]
                 wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
                 bars.update(counts)
                 for f in waiting:
-                    if f.done():
-                        results[futures[f]] = _result(f, stop, BrokenProcessPool)
+                    if not f.done():
+                        continue
+                    try:
+                        results[futures[f]] = _result(f, stop)
+                    except BrokenProcessPool:
+                        if not stop.is_set():
+                            broken = True
+                            break
+                        results[futures[f]] = _ChainResult([], True, 0)   # after Ctrl-C
             except KeyboardInterrupt:
                 stop.set()
     except BaseException:
@@ -1078,21 +1092,20 @@ def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainRe
     finally:
         bars.close()
         pool.shutdown(wait=True, cancel_futures=True)
+    if broken:
+        warnings.warn("the worker processes running the chains stopped or could not start "
+                      "(in a script, call fieldfit.sample under `if __name__ == "
+                      "'__main__':`: the workers are spawned, which imports the main module):"
+                      " the chains run one after another in this process", stacklevel=4)
+        missing = [job for job in jobs if job.index not in results]
+        results.update(zip([job.index for job in missing], _run_here(missing, show),
+                           strict=False))
     return [results[i] for i in sorted(results)]
 
 
-def _result(future, stop, broken) -> _ChainResult:
-    """A finished worker's chain; an interrupted one sets ``stop`` for the others. A worker
-    lost after Ctrl-C counts as a chain with no draws."""
-    try:
-        result = future.result()
-    except broken:
-        if stop.is_set():
-            return _ChainResult([], True, 0)
-        raise RuntimeError("the worker processes running the chains stopped or could not "
-                           "start: in a script, call fieldfit.sample under `if __name__ == "
-                           "'__main__':` (workers are spawned, which imports the main "
-                           "module), or give cores=1") from None
+def _result(future, stop) -> _ChainResult:
+    """A finished worker's chain; an interrupted one sets ``stop`` for the others."""
+    result = future.result()
     if result.interrupted:
         stop.set()
     return result
