@@ -591,3 +591,30 @@ def test_an_interrupted_run_keeps_the_chains_that_keep_the_most_draws():
     assert [len(r) for r in rows] == [10, 10]
     with pytest.raises(KeyboardInterrupt):
         _kept(chains((0, True), (0, True)), 2)
+
+
+def _not_in_a_worker():
+    raise RuntimeError("this model cannot be rebuilt in a worker process")
+
+
+class _StaysHome(_Interrupting):
+    """A model that pickles but cannot be unpickled: the workers die receiving it."""
+
+    def __reduce__(self):
+        return _not_in_a_worker, ()
+
+    def __copy__(self):
+        import copy
+
+        return _StaysHome(copy.copy(self._m), self.after)
+
+
+def test_chains_whose_workers_die_run_here_with_the_same_draws():
+    _, obs = _mean_only()
+    m = models.build("exponential", profile_mean=False)   # sampled as it is, not copied
+    kw = dict(fix=MEAN_FIX, chains=2, draws=10, warmup=10, seed=3, progress=False)
+    here = fieldfit.sample(m, obs, cores=1, **kw)
+    with pytest.warns(UserWarning, match="could not start"):
+        fallback = fieldfit.sample(_StaysHome(m, 10**9), obs, cores=2, **kw)
+    np.testing.assert_array_equal(here.draws["mean"], fallback.draws["mean"])
+    assert not fallback.interrupted
