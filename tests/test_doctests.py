@@ -11,8 +11,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: the modules whose examples the documentation shows, and what each documents
 MODULES = [
-    pytest.param("fieldfit.fit.mle", "fieldfit.fit", marks=pytest.mark.xfail(
-        strict=True, reason="its example is being written (mle.py is edited by two helpers)")),
+    ("fieldfit.fit.mle", "fieldfit.fit"),
     ("fieldfit.predict.kriging", "fieldfit.krige"),
     ("fieldfit.data", "fieldfit.Observations"),
     ("fieldfit.fit.mcmc", "fieldfit.sample"),

@@ -66,8 +66,15 @@ NUMERICAL_FAILURES = (NumericalFailure, torch.linalg.LinAlgError)
 
 class SearchEdgeWarning(UserWarning):
     """An estimate lies on the edge of its search box: the likelihood keeps rising beyond it.
-    ``names`` are the parameters on the edge (so a caller can tell which, without reading the
-    message)."""
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    names : iterable of str, optional
+        The parameters on the edge (kept as ``names``, so a caller can tell which without
+        reading the message).
+    """
 
     def __init__(self, message: str, names=()):
         super().__init__(message)
@@ -75,7 +82,18 @@ class SearchEdgeWarning(UserWarning):
 
 
 def edge_note(name: str) -> str:
-    """How a parameter estimated on the edge of its box is described (warnings, summaries)."""
+    """How a parameter estimated on the edge of its box is described (warnings, summaries).
+
+    Parameters
+    ----------
+    name : str
+        The parameter.
+
+    Returns
+    -------
+    str
+        ``"<name> on the edge of its search box"``.
+    """
     return f"{name} on the edge of its search box"
 
 
@@ -186,8 +204,23 @@ class _Objective:
 # --- step 1: the coarse stage -------------------------------------------------------------------
 @dataclass
 class CoarseStart:
-    """What the coarse stage hands the fine search: its optimum (a start), the inverse
-    Hessian there (the first metric of BFGS, or None) and a note for the result."""
+    """What the coarse stage hands the fine search.
+
+    Parameters
+    ----------
+    start : dict of str to float
+        The coarse optimum: the fine search's start.
+    h_inv0 : numpy.ndarray or None
+        The inverse Hessian of f = −ℓ/n there ``(k, k)``: the first metric of BFGS (None
+        when it is not positive definite).
+    note : str
+        A note for the result's message.
+    interrupted : FitResult or None
+        After Ctrl-C during the coarse stage: its (interrupted) result, which ends the fit.
+    result : FitResult or None
+        The coarse stage's own result (the best point should Ctrl-C come before the fine
+        search has evaluated anything).
+    """
 
     start: dict[str, float]
     h_inv0: np.ndarray | None
@@ -221,12 +254,32 @@ def _inverse_hessian(model, obs, space: ParamSpace, params: Mapping[str, float],
 def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start, restarts: int,
                  maxiter: int, progress, priors: Mapping | None = None,
                  journal=None, search: Mapping | None = None) -> CoarseStart | None:
-    """Fit ``model.coarse()`` (None: no coarse stage) from every start to :data:`COARSE_TOL`;
-    its optimum starts the fine search.
+    """Step 1: fit ``model.coarse()`` from every start; its optimum starts the fine search.
 
     Vecchia with a few neighbours, or a coarser mesh, ranks the starting points and finds the
-    basin at a fraction of the cost (Guinness 2021; GpGp does the same). Ctrl-C here ends the
-    whole fit with the coarse stage's best point (``interrupted``)."""
+    basin at a fraction of the cost (Guinness 2021; GpGp does the same). The coarse fit runs
+    to :data:`COARSE_TOL` without standard errors. Ctrl-C here ends the whole fit with the
+    coarse stage's best point (``interrupted``).
+
+    Parameters
+    ----------
+    model : Model
+        The model; its ``coarse()`` is the cheaper copy (None: no coarse stage).
+    obs : Observations
+        The data.
+    space : ParamSpace
+        The fine model's parameters (fixed values, search boxes and priors applied).
+    fix, start, restarts, maxiter, progress, priors, search
+        As :func:`fit`.
+    journal : JournalStage, optional
+        The checkpoint's journal (:mod:`fieldfit.fit.checkpoint`).
+
+    Returns
+    -------
+    CoarseStart or None
+        The start, metric and note for the fine search; None when the model has no coarse
+        copy.
+    """
     coarse = model.coarse()
     if coarse is None:
         return None
@@ -300,8 +353,17 @@ def _preconditioned_bfgs(obj: _Objective, u0, h_inv0, lo, hi, maxiter: int):
 
 @dataclass
 class Run:
-    """One start's optimum: f = −ℓ/n, u, and scipy's result (None: interrupted, or no free
-    parameter)."""
+    """One start's optimum.
+
+    Parameters
+    ----------
+    f : float
+        f = −ℓ/n there.
+    u : numpy.ndarray
+        The unconstrained point ``(k,)``.
+    res : scipy.optimize.OptimizeResult or None
+        scipy's result (None: interrupted, or no free parameter).
+    """
 
     f: float
     u: np.ndarray
@@ -310,19 +372,43 @@ class Run:
 
 @dataclass
 class Optimisation:
-    """The runs of :func:`optimise` and whether Ctrl-C ended them."""
+    """The runs of :func:`optimise` and whether Ctrl-C ended them.
+
+    Parameters
+    ----------
+    runs : list of Run
+        One per start, in order.
+    interrupted : bool
+        Ctrl-C ended the search (the last run is then the best point evaluated).
+    """
 
     runs: list[Run] = field(default_factory=list)
     interrupted: bool = False
 
     @property
     def best(self) -> Run:
+        """The run with the least f (the highest likelihood)."""
         return min(self.runs, key=lambda r: r.f)
 
 
 def feasible(space: ParamSpace, theta) -> bool:
-    """The natural values ``theta`` (tensors) are finite and inside their domains (exp(u)
-    overflows, sigmoid(u) rounds to an interval's end far out in u)."""
+    """Whether natural values are finite and inside their domains.
+
+    Far out in u, exp(u) overflows and sigmoid(u) rounds to an interval's end: such points
+    are infeasible.
+
+    Parameters
+    ----------
+    space : ParamSpace
+        The parameters.
+    theta : mapping of str to torch.Tensor
+        Natural values (0-d tensors).
+
+    Returns
+    -------
+    bool
+        True when ``space.validate`` accepts them.
+    """
     try:
         space.validate({k: float(v.detach()) for k, v in theta.items()})
     except ValueError:
@@ -331,8 +417,18 @@ def feasible(space: ParamSpace, theta) -> bool:
 
 
 def search_box(space: ParamSpace) -> tuple[np.ndarray, np.ndarray]:
-    """The search boxes of the free parameters in u: lower and upper ends ``(k,)`` (±∞
-    where a parameter has none)."""
+    """The search boxes of the free parameters on the unconstrained scale u.
+
+    Parameters
+    ----------
+    space : ParamSpace
+        The parameters.
+
+    Returns
+    -------
+    lo, hi : numpy.ndarray
+        Lower and upper ends ``(k,)`` (±∞ where a parameter has none).
+    """
     bounds = space.search_bounds()
     lo = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
     hi = np.array([np.inf if b[1] is None else b[1] for b in bounds])
@@ -352,8 +448,37 @@ def _tolerances(stderr: bool, tol: float | None, n: int) -> dict:
 
 def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: int,
              tolerances: dict, h_inv0: np.ndarray | None = None) -> Optimisation:
-    """L-BFGS-B from each start in the search box (the first by BFGS preconditioned with
-    ``h_inv0`` when given); Ctrl-C keeps the best point evaluated so far (with a warning)."""
+    """Step 2: L-BFGS-B from each start in the search box.
+
+    The first start runs BFGS preconditioned with ``h_inv0`` when given (L-BFGS-B confirms
+    or takes over); a restart that joins the basin of an optimum already found stops there.
+    Ctrl-C keeps the best point evaluated so far (with a warning).
+
+    Parameters
+    ----------
+    obj : _Objective
+        f(u) = −ℓ(g(u))/n with its gradient.
+    space : ParamSpace
+        The parameters.
+    starts : list of dict
+        Natural starting values (the fixed and unknown names are ignored).
+    maxiter : int
+        Most iterations per start.
+    tolerances : dict
+        L-BFGS-B's ``gtol`` and ``ftol``.
+    h_inv0 : numpy.ndarray, optional
+        The coarse stage's inverse Hessian ``(k, k)``.
+
+    Returns
+    -------
+    Optimisation
+        The runs, and whether Ctrl-C ended them.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl-C before any point was evaluated.
+    """
     lo, hi = search_box(space)
     box = list(zip(lo, hi, strict=True))
     out = Optimisation()
@@ -389,7 +514,20 @@ def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: in
 
 
 def on_edge(space: ParamSpace, u: np.ndarray) -> np.ndarray:
-    """Which free parameters at u lie on the edge of their search box ``(k,)`` bool."""
+    """Which free parameters at u lie on the edge of their search box.
+
+    Parameters
+    ----------
+    space : ParamSpace
+        The parameters.
+    u : numpy.ndarray
+        The unconstrained point ``(k,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k,)`` bool: within :data:`EDGE_TOLERANCE` (relative) of an end.
+    """
     lo, hi = search_box(space)
     edge = np.abs(u - lo) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(lo))
     edge |= np.abs(u - hi) < EDGE_TOLERANCE * np.maximum(1.0, np.abs(hi))
@@ -447,9 +585,28 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray,
 
 def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
                     interior: np.ndarray) -> dict[str, float]:
-    """Delta-method standard errors of the ``interior`` free parameters from the Hessian H of
-    −ℓ in u (those on the edge of their box are treated as fixed there); {} with a warning
-    when the observed information is not positive definite."""
+    """Delta-method standard errors of the free parameters inside their box.
+
+    Cov(θ̂) ≈ J I⁻¹ Jᵀ with I the observed information over the interior parameters (those on
+    the edge of their box are treated as fixed there) and J = diag(g'(û)).
+
+    Parameters
+    ----------
+    space : ParamSpace
+        The parameters.
+    u : numpy.ndarray
+        The estimate on the unconstrained scale ``(k,)``.
+    H : numpy.ndarray
+        The Hessian of −ℓ in u ``(k, k)``.
+    interior : numpy.ndarray
+        ``(k,)`` bool: the parameters inside their box.
+
+    Returns
+    -------
+    dict of str to float
+        ``{name: se}`` of the interior parameters; {} (with a warning) when the observed
+        information is not positive definite.
+    """
     if not interior.any():
         return {}
     try:
@@ -468,9 +625,30 @@ def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
 
 
 def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, stderr: bool):
-    """Newton polish over the parameters inside their box and their standard errors (with
-    ``stderr``); returns u, ``{name: se}`` and the Hessian of −ℓ in u ``(k, k)`` (None
-    without ``stderr``)."""
+    """Step 3: Newton polish over the parameters inside their box, and their standard errors.
+
+    Parameters
+    ----------
+    obj : _Objective
+        The objective.
+    space : ParamSpace
+        The parameters.
+    u : numpy.ndarray
+        The optimum found ``(k,)``.
+    edge : numpy.ndarray
+        ``(k,)`` bool: the parameters on the edge of their box (held there).
+    stderr : bool
+        Polish and compute standard errors (False: ``u`` is returned as it is).
+
+    Returns
+    -------
+    u : numpy.ndarray
+        The polished estimate.
+    stderr : dict of str to float
+        Standard errors (:func:`standard_errors`).
+    H : numpy.ndarray or None
+        The Hessian of −ℓ in u ``(k, k)`` (None without ``stderr``).
+    """
     if not (len(u) and stderr):
         return u, {}, None
     u, H = _newton_polish(obj, u, ~edge)
@@ -491,8 +669,41 @@ def _scale(p) -> str | list:
 def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisation,
                 u: np.ndarray, se: Mapping[str, float], edge_names: list[str], fix: Mapping,
                 notes: list[str], t_start: float) -> FitResult:
-    """The :class:`FitResult`: natural values, standard errors, the profiled mean's GLS
-    coefficients and their standard errors, convergence and the runs."""
+    """Step 4: the :class:`FitResult`.
+
+    Natural values and standard errors, the profiled mean's GLS coefficients and their
+    standard errors, convergence and the runs.
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    obs : Observations
+        The data.
+    space : ParamSpace
+        The parameters.
+    obj : _Objective
+        The objective (its evaluations and n).
+    opt : Optimisation
+        The runs.
+    u : numpy.ndarray
+        The estimate on the unconstrained scale ``(k,)``.
+    se : mapping of str to float
+        Standard errors of the free parameters (:func:`polish`).
+    edge_names : list of str
+        The parameters on the edge of their box.
+    fix : mapping
+        The values held fixed.
+    notes : list of str
+        Notes for the result's message.
+    t_start : float
+        ``time.perf_counter()`` when the fit started.
+
+    Returns
+    -------
+    FitResult
+        The result (without the Hessian, which :func:`fit` attaches).
+    """
     u_t = torch.tensor(u, dtype=DTYPE)
     if opt.interrupted and np.array_equal(u, opt.best.u):
         loglik = -opt.best.f * obj.n     # the value found: no evaluation after Ctrl-C
@@ -550,9 +761,24 @@ def _with_fixed_mean(model, obs, fix: Mapping[str, float]):
 
 
 def check_identifiable(model, obs, space: ParamSpace) -> None:
-    """Refuse data that cannot carry the fit, before any work: constant values (every
-    variance would be estimated as 0), more free parameters (and mean coefficients) than
-    observations, or all observations at one location (no range can be estimated)."""
+    """Refuse data that cannot carry the fit, before any work.
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    obs : Observations
+        The data.
+    space : ParamSpace
+        The parameters (fixed values applied).
+
+    Raises
+    ------
+    ValueError
+        Constant values (every variance would be estimated as 0), no more observed values
+        than free parameters (and mean coefficients), or all observations at one location
+        while a range is estimated.
+    """
     y = obs.values_2d[:, obs.observed] if obs.values is not None else np.empty((1, 0))
     y = y[~np.isnan(y)]
     n = y.size
@@ -587,38 +813,97 @@ def fit(
     search: Mapping[str, tuple[float, float]] | None = None,
     _journal=None,
 ) -> FitResult:
-    """Maximum likelihood estimates of ``model``'s parameters on ``obs`` (penalised by
-    ``priors``: the posterior mode).
+    """Maximum likelihood estimates of a model's parameters, with standard errors.
+
+    Runs the module's four steps: the coarse stage, L-BFGS from several starts, the Newton
+    polish with the observed information's standard errors, and the result. With ``priors``
+    the penalised likelihood ℓ(θ) + Σ log p(θ_i) is maximised instead (the posterior mode).
 
     Parameters
     ----------
-    fix : natural values of parameters to hold fixed, e.g. ``{"smoothness": 1.5}``; a mean
+    model : Model
+        Any model of the contract (:class:`fieldfit.contract.Model`), e.g. from
+        :func:`fieldfit.models.build`.
+    obs : Observations
+        The data; its observed rows are fitted.
+    fix : mapping of str to float, optional
+        Natural values of parameters to hold fixed, e.g. ``{"smoothness": 1.5}``; a mean
         coefficient (``{"beta_x": 0.5}``) is then optimised with the others rather than
-        profiled out
-    start : starting values overriding the data-driven ones
-    restarts : further starts besides the data-driven one (best optimum kept)
-    progress : progress bar (None: on a terminal only, or as ``settings(progress=...)``)
-    stderr : compute standard errors from the Hessian
-    tol : L-BFGS stops once an iteration improves ℓ by less than about this (default 1e-5
-        with standard errors, whose Newton steps finish the optimisation; 1e-7 without)
-    priors : ``{name: fieldfit.priors.Distribution}``: maximise ℓ(θ) + Σ log p(θ_i) instead
-        (a penalised likelihood; ``loglik`` then reports the penalised value, and the
-        standard errors come from its curvature)
-    checkpoint : a file journaling every evaluation as it is made
-        (:mod:`fieldfit.fit.checkpoint`); removed when the fit finishes, kept when it is
-        interrupted or killed
-    resume : with ``checkpoint``: replay the evaluations journaled there (a fit killed
-        before) and go on from where it stopped, to the same estimates as an uninterrupted
-        fit; a checkpoint of another fit (other data, model or options) is refused
-    coarse : run the model's coarse stage first (when it has one); False for a warm start
-        that a coarse optimum would move away from
-    search : natural-scale search boxes ``{name: (lo, hi)}`` replacing the model's (Matérn
-        ν's (0.05, 30), say): the optimisers stay inside, and an estimate on an edge is
-        reported as such, with no standard error (:class:`SearchEdgeWarning`)
+        profiled out.
+    start : mapping of str to float, optional
+        Starting values overriding the data-driven ones.
+    restarts : int, optional
+        Further starts besides the data-driven one (the best optimum is kept).
+    maxiter : int, optional
+        Most optimiser iterations per start.
+    progress : bool, optional
+        A progress bar (None: on a terminal only, or as ``settings(progress=...)``).
+    stderr : bool, optional
+        Compute standard errors from the Hessian (default True).
+    tol : float, optional
+        L-BFGS stops once an iteration improves ℓ by less than about this (default 1e-5
+        with standard errors, whose Newton steps finish the optimisation; 1e-7 without).
+    priors : mapping, optional
+        ``{name: fieldfit.priors.Distribution}``: maximise ℓ(θ) + Σ log p(θ_i) instead (a
+        penalised likelihood; ``loglik`` then reports the penalised value, and the standard
+        errors come from its curvature).
+    checkpoint : str or os.PathLike, optional
+        A file journaling every evaluation as it is made (:mod:`fieldfit.fit.checkpoint`);
+        removed when the fit finishes, kept when it is interrupted or killed.
+    resume : bool, optional
+        With ``checkpoint``: replay the evaluations journaled there (a fit killed before) and
+        go on from where it stopped, to the same estimates as an uninterrupted fit.
+    coarse : bool, optional
+        Run the model's coarse stage first (when it has one); False for a warm start that a
+        coarse optimum would move away from.
+    search : mapping of str to (float, float), optional
+        Natural-scale search boxes ``{name: (lo, hi)}`` replacing the model's (Matérn ν's
+        (0.05, 30), say): the optimisers stay inside, and an estimate on an edge is reported
+        as such, with no standard error (:class:`SearchEdgeWarning`).
 
-    Ctrl-C stops the fit: the result is then the best point evaluated so far, with
-    ``interrupted`` True, ``converged`` False and no standard errors; an interruption of the
-    coarse stage returns that stage's best point (nothing further is run).
+    Returns
+    -------
+    FitResult
+        The estimates, standard errors, log-likelihood and how they were reached; its
+        :meth:`~FitResult.summary` prints them with the practical range beside the range.
+        Ctrl-C stops the fit: the result is then the best point evaluated so far, with
+        ``interrupted`` True, ``converged`` False and no standard errors; an interruption
+        of the coarse stage returns that stage's best point (nothing further is run).
+
+    Raises
+    ------
+    ValueError
+        A negative ``restarts``, ``resume`` without ``checkpoint``, a checkpoint of another
+        fit, an unknown or fixed name in ``fix``, ``search`` or ``priors``, data the model
+        refuses (``model.check_data``), data that cannot carry the fit
+        (:func:`check_identifiable`), or a likelihood that cannot be evaluated at any start.
+    TypeError
+        ``model`` does not offer the model contract.
+    KeyboardInterrupt
+        Ctrl-C before any likelihood was evaluated.
+
+    See Also
+    --------
+    fieldfit.sample : Posterior draws instead of the maximum.
+    fieldfit.krige : Predictions with the estimates.
+
+    Examples
+    --------
+    An exponential covariance (a Matérn with ν = 1/2) for the Meuse log zinc data:
+
+    >>> import numpy as np
+    >>> import fieldfit
+    >>> from fieldfit.models import build
+    >>> df = fieldfit.datasets.load("meuse")
+    >>> df["log_zinc"] = np.log(df["zinc"])
+    >>> obs = fieldfit.Observations.from_dataframe(df, coords=["x", "y"], value="log_zinc")
+    >>> result = fieldfit.fit(build("matern", smoothness=0.5), obs, progress=False)
+    >>> result.converged, round(result.loglik, 1)
+    (True, -99.1)
+    >>> list(result.params)
+    ['variance', 'range', 'smoothness', 'nugget', 'mean']
+    >>> [d.name for d in result.practical_ranges()]
+    ['practical_range']
     """
     t_start = time.perf_counter()
     fix = dict(fix or {})
