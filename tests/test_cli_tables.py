@@ -357,3 +357,24 @@ def test_simulate_keeps_a_named_parquet_index(tmp_path):
     got = pd.read_csv(out)
     assert list(got.columns) == ["station", "x", "y", "z"]
     assert list(got["station"]) == ["a", "b", "c"]
+
+
+def test_a_fit_on_dates_gives_its_time_range_in_days():
+    """The fit's result carries the data's time unit for its time ranges (and nothing for
+    times given as plain numbers)."""
+    from fieldfit.models import build
+
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2020-01-01", periods=6, freq="D")
+    df = pd.DataFrame({"x": np.tile(rng.uniform(0, 1, 8), 6), "y": np.tile(rng.uniform(0, 1, 8), 6),
+                       "t": np.repeat(days, 8).astype(str)})
+    df["z"] = rng.normal(size=len(df))
+    obs = Observations.from_dataframe(df, coords=["x", "y"], value="z", time="t")
+    model = build("separable")
+    result = fit(model, obs, fix={"smoothness": 0.5}, restarts=0, stderr=False, maxiter=5)
+    assert result.units.get("time_range") == "days"
+    assert "range" not in result.units
+    plain = Observations.from_dataframe(df.assign(t=np.repeat(np.arange(6.0), 8)),
+                                        coords=["x", "y"], value="z", time="t")
+    assert "time_range" not in fit(model, plain, fix={"smoothness": 0.5}, restarts=0,
+                                   stderr=False, maxiter=5).units

@@ -470,7 +470,7 @@ def _looks_lonlat(coord_cols: list[str], coords) -> bool:
 def _report_interrupted(result, plan: _Plan) -> None:
     """Ctrl-C: the best point so far beside the outputs (never over them), exit 130."""
     write_set([(plan.interrupted, result.to_json() + "\n")])
-    typer.echo(result.summary())
+    typer.echo(result.summary(model=plan.model))
     typer.secho(f"fit interrupted: its best point so far written to {plan.interrupted} "
                 f"(not converged, no standard errors; {plan.out} untouched); rerun with "
                 f"--resume to continue from the checkpoint {plan.checkpoint}", err=True,
@@ -499,7 +499,7 @@ def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
         files.append((predictions, table_bytes(table, predictions)))
     write_set(files)
     plan.interrupted.unlink(missing_ok=True)  # superseded by the finished fit
-    typer.echo(result.summary())
+    typer.echo(result.summary(model=plan.model))
     if plan.train.n_duplicated:
         typer.echo(f"note: {plan.train.n_duplicated} observed rows repeat a location (and "
                    "time): taken as repeated measurements, their differences as the nugget")

@@ -22,6 +22,8 @@ from .outputs import (
     check_output,
     check_output_folder,
     check_table_output,
+    posterior_range_summary,
+    posterior_table,
     two_step_interrupt,
 )
 
@@ -135,7 +137,7 @@ def _run(a, plan, priors, interrupted) -> None:
         typer.secho(f"warning: {w['message']}", fg="yellow", err=True)
     if post.interrupted:
         write_set([(interrupted, post.to_netcdf_bytes())])
-        typer.echo(post.summary_table())
+        typer.echo(posterior_table(post))
         typer.secho(f"sampling interrupted: the draws so far written to {interrupted} "
                     f"({a.out} untouched)", err=True, fg="yellow")
         raise typer.Exit(code=INTERRUPTED)
@@ -157,7 +159,7 @@ def _run(a, plan, priors, interrupted) -> None:
         files.append((a.predictions, table_bytes(table, a.predictions)))
     write_set(files)
     interrupted.unlink(missing_ok=True)   # superseded by the finished draws
-    typer.echo(post.summary_table())
+    typer.echo(posterior_table(post))
     typer.echo(f"draws written to {a.out}")
     if table is not None:
         typer.echo(f"{len(table)} predictions written to {a.predictions}")
@@ -179,7 +181,8 @@ def summary_json(post) -> dict:
         ``warmup``, ``seed``, ``fixed``, ``priors`` and ``warnings``: the failed
         convergence checks, a list of dicts with ``check``, ``parameter``, ``value``,
         ``threshold`` and ``message`` (:func:`fieldfit.fit.mcmc.check_convergence`), empty
-        when every check passed.
+        when every check passed; ``practical_ranges``, the posterior summary of the practical
+        ranges (:func:`fieldfit.cli.outputs.posterior_range_summary`).
     """
     c, d = post.shape
     return {"params": post.summary(), "n": post.n, "seconds": post.seconds,
@@ -187,7 +190,7 @@ def summary_json(post) -> dict:
             "engine": post.model.engine_name, "chains": c, "draws": d, "warmup": post.warmup,
             "seed": post.seed, "fixed": post.fixed,
             "priors": {k: prior_dict(v) for k, v in post.priors.items()},
-            "warnings": post.warnings}
+            "practical_ranges": posterior_range_summary(post), "warnings": post.warnings}
 
 
 def plot_files(post, folder: Path) -> list[tuple[Path, bytes]]:

@@ -740,15 +740,20 @@ def make_result(model, obs, space: ParamSpace, obj: _Objective, opt: Optimisatio
         on_edge=list(edge_names),
         interrupted=opt.interrupted,
         scales=scales,
-        units=_units(model, natural),
+        units=_units(model, obs, natural),
     )
 
 
-def _units(model, params) -> dict[str, str]:
-    """Kilometres for the ranges of a model on lon/lat coordinates (chordal distances)."""
-    if model.crs != "lonlat":
-        return {}
-    return {k: "km" for k in params if "range" in k and not k.startswith("time_")}
+def _units(model, obs, params) -> dict[str, str]:
+    """Kilometres for the ranges of a model on lon/lat coordinates (chordal distances), and
+    the data's time unit (days for dates) for the time ranges."""
+    units = {}
+    if model.crs == "lonlat":
+        units.update({k: "km" for k in params if "range" in k and not k.startswith("time_")})
+    if obs.time_unit is not None:
+        units.update({k: obs.time_unit for k in params if k.startswith("time_")
+                      and "range" in k})
+    return units
 
 
 def _with_fixed_mean(model, obs, fix: Mapping[str, float]):
