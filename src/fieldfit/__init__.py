@@ -16,7 +16,9 @@ Map of the public API
     contract.Model, Simulator       what estimators use of a model (the contract as code)
     ExactEngine, VecchiaEngine      likelihood engines: GaussianField(..., engine=VecchiaEngine(30))
     fit(model, obs, fix=...)        maximum likelihood -> FitResult (params, stderr, to_json)
-    sample(model, obs, priors=...)  NUTS posterior draws -> PosteriorSample (ArviZ, summary)
+    sample(model, obs, priors=...)  NUTS posterior draws -> PosteriorSample (ArviZ, summary);
+                                    ConvergenceWarning when a Stan/ArviZ check fails
+    SearchEdgeWarning               a fit's estimate at the edge of its search box
     prior_spec.parse_prior          the prior grammar: "range=pc:0.1:0.5"
     io                              tables and results, read and written atomically
     krige, conditional_simulation, cross_validate
@@ -36,7 +38,14 @@ match_numba_threads()
 from . import contract, covariance, datasets, diagnostics, io, models, priors  # noqa: E402
 from .covariance import Anisotropic, Exponential, Gaussian, Gneiting, Matern, Separable  # noqa: E402
 from .data import Observations  # noqa: E402
-from .fit import FitResult, PosteriorSample, fit, sample  # noqa: E402
+from .fit import (  # noqa: E402
+    ConvergenceWarning,
+    FitResult,
+    PosteriorSample,
+    SearchEdgeWarning,
+    fit,
+    sample,
+)
 from .likelihood import ExactEngine, VecchiaEngine  # noqa: E402
 from .models import GaussianField, Mean  # noqa: E402
 from .params import Param, ParamSpace  # noqa: E402
@@ -47,6 +56,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Anisotropic",
+    "ConvergenceWarning",
     "ExactEngine",
     "Exponential",
     "FitResult",
@@ -59,6 +69,7 @@ __all__ = [
     "Param",
     "ParamSpace",
     "PosteriorSample",
+    "SearchEdgeWarning",
     "Separable",
     "VecchiaEngine",
     "conditional_simulation",

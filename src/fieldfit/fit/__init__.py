@@ -3,8 +3,9 @@
 (:mod:`.results`), what the parameters mean and the practical ranges derived from them
 (:mod:`.parameterisation`), and the fit's checkpoint journal (:mod:`.checkpoint`)."""
 
-from .mcmc import PosteriorSample, sample
-from .mle import fit
+from .mcmc import ConvergenceWarning, PosteriorSample, sample
+from .mle import SearchEdgeWarning, fit
 from .results import FitResult, write_atomic, write_table
 
-__all__ = ["FitResult", "PosteriorSample", "fit", "sample", "write_atomic", "write_table"]
+__all__ = ["ConvergenceWarning", "FitResult", "PosteriorSample", "SearchEdgeWarning", "fit",
+           "sample", "write_atomic", "write_table"]
