@@ -92,7 +92,7 @@ sphinx_gallery_conf = {
     "doc_module": ("fieldfit",),
     "reference_url": {"fieldfit": None},
     "download_all_examples": False,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "show_memory": False,
