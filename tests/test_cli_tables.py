@@ -378,3 +378,15 @@ def test_a_fit_on_dates_gives_its_time_range_in_days():
                                         coords=["x", "y"], value="z", time="t")
     assert "time_range" not in fit(model, plain, fix={"smoothness": 0.5}, restarts=0,
                                    stderr=False, maxiter=5).units
+
+
+def test_a_huge_log_scale_error_gives_an_unbounded_interval_not_an_overflow():
+    """A range estimated far below its standard error (5 points): the practical range's
+    interval runs to +inf, like the range's own, and its JSON holds null there."""
+    from fieldfit.fit.parameterisation import Derived, wald_derived
+
+    twice = Derived("practical_range", ("range",), "2ℓ", "space", lambda p: 2 * p["range"])
+    est = wald_derived(twice, {"range": 0.0088}, {"range": 13.5}, {"range": "log"}, [])
+    assert est.value == pytest.approx(0.0176)
+    assert est.interval[0] == 0.0 and est.interval[1] == math.inf
+    assert est.to_dict()["interval"] == [0.0, None]

@@ -117,7 +117,7 @@ def test_demo_forecast_is_held_out_and_scored_beside_persistence(quick_run):
     assert fit["n"] == 14 * 12 and fit["model"].startswith("gneiting")
     assert fit["on_edge"] == [] and fit["fixed"] == ["time_smoothness"]
     # fitted on longitude/latitude (chordal distances): the spatial range is in km
-    assert fc.model.crs == "lonlat" and fit["units"] == {"range": "km"}  # time_range: days
+    assert fc.model.crs == "lonlat" and fit["units"] == {"range": "km", "time_range": "days"}
     assert 50.0 < fit["params"]["range"] < 5000.0
     st = pd.read_csv(out / "forecast-stations.csv", parse_dates=["date"])
     assert len(st) == 3 * 12 and st["station"].nunique() == 12

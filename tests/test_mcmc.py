@@ -541,7 +541,8 @@ def test_the_convergence_checks_on_synthetic_draws():
     assert [w["check"] for w in check_convergence(plain, max_tree_depth=10)] == ["tree_depth"]
 
 
-def test_progress_bars_only_on_a_terminal(capfd):
+def test_progress_bars_only_on_a_terminal(capfd, monkeypatch):
+    monkeypatch.delenv("CI", raising=False)   # Pyro hides its bars where CI is set
     m, obs = _mean_only()
     kw = dict(fix=MEAN_FIX, chains=1, draws=5, warmup=5, seed=0, cores=1)
     import warnings

@@ -85,7 +85,8 @@ def train_estimator_cmd(
                                 "--on-the-fly. Default: 1."),
     store: Path = typer.Option(None, help="Folder for the simulations (Zarr, written with Dask;"
                                " an interrupted or repeated run resumes from it). Default: "
-                               "OUT's name + '-simulations' beside OUT."),
+                               "OUT's stem + '-simulations' beside OUT (est-simulations for "
+                               "est.pt)."),
     scheduler: str = typer.Option(None, help="Dask scheduler: an existing cluster's ADDRESS, "
                                   "or 'synchronous' (default: a local cluster)."),
     epochs: int = typer.Option(None, help="Most epochs. Default: 100."),
@@ -117,8 +118,8 @@ def train_estimator_cmd(
     seed: int = typer.Option(None, help="Seed of the simulations and of the training. Default: 0."),
     diagnostics: int = typer.Option(DIAGNOSTICS, help="Calibration diagnostics on this many "
                                     "fresh simulations after training (as fieldfit diagnose),"
-                                    " written to OUT's name + '.diagnostics.json' and PNGs in "
-                                    "OUT's name + '-diagnostics'; 0: none."),
+                                    " written to OUT's stem + '.diagnostics.json' and PNGs in "
+                                    "OUT's stem + '-diagnostics'; 0: none."),
     progress: bool = typer.Option(None, help="Show progress bars. Default: on."),
     resume: bool = typer.Option(False, "--resume", help="Continue a run that was killed or "
                                 "interrupted from its checkpoint (OUT with suffix .ckpt, "

@@ -68,9 +68,9 @@ def sample(
     written together at the end. Failed convergence checks (R-hat above 1.01, bulk or tail
     ESS below 100 per chain, divergent transitions, transitions at the maximum tree depth)
     are printed as warnings, one line each, and listed under 'warnings' in the summary JSON;
-    the exit status stays 0. Ctrl-C keeps the draws so far: they go to OUT's name +
-    '.interrupted.nc' (exit status 130; the outputs untouched). The model options are
-    those of 'fieldfit fit'."""
+    the exit status stays 0. Ctrl-C keeps the draws so far: they go to OUT's stem +
+    '.interrupted.nc', e.g. post.interrupted.nc for post.nc (exit status 130; the outputs
+    untouched). The model options are those of 'fieldfit fit'."""
     a = SimpleNamespace(**{k: v for k, v in locals().items() if k != "options"}, **options)
     with plain_warnings():
         _sample_command(a)

@@ -498,8 +498,9 @@ def wald_derived(derived: Derived, params: Mapping[str, float],
         return DerivedEstimate(derived.name, value, None, None, derived.formula, unit)
     sd_log = math.sqrt(var)
     z = float(norm.ppf(0.5 + level / 2))
-    return DerivedEstimate(derived.name, value, value * sd_log,
-                           (value * math.exp(-z * sd_log), value * math.exp(z * sd_log)),
+    with np.errstate(over="ignore"):   # a huge log-scale sd: the upper end is +inf
+        lower, upper = value * np.exp(-z * sd_log), value * np.exp(z * sd_log)
+    return DerivedEstimate(derived.name, value, value * sd_log, (float(lower), float(upper)),
                            derived.formula, unit)
 
 

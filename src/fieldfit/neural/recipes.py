@@ -728,7 +728,7 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
 
     The spec, the training settings and the network from ``options`` (checked before any
     simulation), then :func:`train_estimator`. The simulations go to ``store`` (default: OUT's
-    name + ``"-simulations"`` beside OUT) unless they are made on the fly or on an accelerator.
+    stem + ``"-simulations"`` beside OUT) unless they are made on the fly or on an accelerator.
 
     Parameters
     ----------
