@@ -11,7 +11,8 @@
 2. :func:`optimise`: L-BFGS-B (scipy) on f(u) = −ℓ(g(u))/n with the autograd gradient, from a
    data-driven start and ``restarts`` further starts; a restart that joins the basin of an
    optimum already found (within :data:`BASIN_RADIUS` of it in u, and no better) is stopped
-   there; the best optimum is kept.
+   there; the best optimum is kept. Every optimiser run also stops once its progress is
+   below the objective's noise floor (:mod:`fieldfit.fit.noise`), saying so in its message.
 3. :func:`polish`: Newton steps with the Hessian (autograd, or differences of gradients where
    the model asks for them) polish the optimum; the observed information I_u = −∇²ℓ(û) gives
    Cov(θ̂) ≈ J I_u⁻¹ Jᵀ with J = diag(g'(û)) (delta method).
@@ -42,6 +43,7 @@ from ..errors import NumericalFailure
 from ..params import DTYPE, Interval, ParamSpace, Positive
 from ..settings import current
 from .checkpoint import Journal, fit_key
+from .noise import NoiseFloorReached, NoiseGuard
 from .results import FitResult
 
 #: the objective's value at an infeasible point (f = −ℓ/n is O(1) elsewhere)
@@ -98,7 +100,14 @@ def edge_note(name: str) -> str:
 
 
 class _Objective:
-    """f(u) = −ℓ(g(u)) / n with its gradient; infeasible points return :data:`INFEASIBLE`."""
+    """f(u) = −ℓ(g(u)) / n with its gradient; infeasible points return :data:`INFEASIBLE`.
+
+    Each point is evaluated once: a point asked for again is answered from memory, so the
+    objective is a function of u even where threaded reductions make the likelihood's last
+    digits vary between calls (and a replayed checkpoint answers as the run it replays). Its
+    ``guard`` (:class:`fieldfit.fit.noise.NoiseGuard`), armed by :func:`_minimise`, stops an
+    optimiser stage whose progress is below the objective's noise floor.
+    """
 
     def __init__(self, model, obs, space: ParamSpace, bar, journal=None):
         self.model, self.obs, self.space, self.bar = model, obs, space, bar
@@ -108,7 +117,8 @@ class _Objective:
         self.n = int(obs.observed.sum()) * obs.n_replicates
         self.evaluations = 0
         self.best = (np.inf, None)
-        self._last: tuple | None = None  # (key, (f, g)) of the last evaluation
+        self._memo: dict[bytes, tuple] = {}  # u's bytes -> (f, g)
+        self.guard = NoiseGuard()
         self.penalised = any(p.prior is not None and not p.fixed for p in space)
 
     def loglik(self, u: torch.Tensor) -> torch.Tensor:
@@ -124,10 +134,18 @@ class _Objective:
 
     def __call__(self, u_np: np.ndarray):
         key = np.asarray(u_np, dtype=np.float64).tobytes()
-        if self._last is None or self._last[0] != key:  # L-BFGS often asks again for the last
-            self._last = (key, self._evaluate(u_np))
-        f, g = self._last[1]
+        new = key not in self._memo
+        f, g = self._value(u_np, key)
+        self.guard.asked(key, u_np, f, g, new, feasible=f < INFEASIBLE)
         return f, g.copy()
+
+    def _value(self, u_np: np.ndarray, key: bytes | None = None):
+        """(f, g) at u: evaluated the first time u is asked for, from memory after."""
+        if key is None:
+            key = np.asarray(u_np, dtype=np.float64).tobytes()
+        if key not in self._memo:
+            self._memo[key] = self._evaluate(u_np)
+        return self._memo[key]
 
     def feasible(self, theta) -> bool:
         return feasible(self.space, theta)
@@ -186,7 +204,7 @@ class _Objective:
             for j in range(k):
                 e = np.zeros(k)
                 e[j] = h
-                H[:, j] = (self._evaluate(u_np + e)[1] - g0) / h
+                H[:, j] = (self._value(u_np + e)[1] - g0) / h
             H *= self.n
         else:
             rec = self.journal.lookup("H", u_np) if self.journal is not None else None
@@ -307,6 +325,47 @@ def coarse_start(model, obs, space: ParamSpace, fix: Mapping[str, float], start,
 
 
 # --- step 2: the optimisation over starts --------------------------------------------------------
+def _minimise(guard: NoiseGuard | None, fun, u0: np.ndarray,
+              **options) -> scipy.optimize.OptimizeResult:
+    """``scipy.optimize.minimize(fun, u0, **options)`` as one optimiser stage.
+
+    The objective's noise guard is armed for the stage: when the stage's progress falls
+    below the objective's noise floor (:class:`fieldfit.fit.noise.NoiseGuard`) it stops,
+    and the result is the stage's best point, marked successful (the optimum as far as the
+    objective can resolve it), with the floor and the reason in its message.
+
+    Parameters
+    ----------
+    guard : NoiseGuard or None
+        The guard of the objective (:attr:`_Objective.guard`) that watches the stage (None:
+        a plain function, unguarded).
+    fun : callable
+        What the optimiser minimises: the objective, or a wrapper that calls it.
+    u0 : numpy.ndarray
+        The start ``(k,)``.
+    **options
+        scipy's ``minimize`` arguments (``jac``, ``method``, ``bounds``, ``options`` …).
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        scipy's result; after a stop at the noise floor, one with ``x``, ``fun``, ``jac``,
+        ``success`` True, ``status`` 0, ``message`` ("stopped: progress below the objective's
+        noise floor …"), and ``nit`` = ``nfev`` = the distinct points the stage evaluated.
+    """
+    if guard is None:
+        return scipy.optimize.minimize(fun, u0, **options)
+    guard.start()
+    try:
+        return scipy.optimize.minimize(fun, u0, **options)
+    except NoiseFloorReached as stop:
+        return scipy.optimize.OptimizeResult(
+            x=stop.u, fun=stop.f, jac=stop.g, success=True, status=0, message=stop.message,
+            nit=stop.points, nfev=stop.points)
+    finally:
+        guard.stop()
+
+
 class _BasinStop:
     """L-BFGS callback stopping a restart once it has joined the basin of an optimum found
     before: within ``radius`` of it (max-norm in the unconstrained parameters) and no better.
@@ -340,9 +399,9 @@ def _preconditioned_bfgs(obj: _Objective, u0, h_inv0, lo, hi, maxiter: int):
         return obj(u)
 
     try:
-        res = scipy.optimize.minimize(boxed, u0, jac=True, method="BFGS",
-                                      options={"hess_inv0": h_inv0, "gtol": 1e-6,
-                                               "maxiter": maxiter})
+        guard = obj.guard if isinstance(obj, _Objective) else None
+        res = _minimise(guard, boxed, u0, jac=True, method="BFGS",
+                        options={"hess_inv0": h_inv0, "gtol": 1e-6, "maxiter": maxiter})
     except np.linalg.LinAlgError:
         return None
     inside = np.all(res.x >= lo) and np.all(res.x <= hi)
@@ -498,8 +557,8 @@ def optimise(obj: _Objective, space: ParamSpace, starts: list[dict], maxiter: in
                     continue
                 if res is not None:  # stopped short (precision loss): L-BFGS-B confirms
                     u0 = res.x
-            res = scipy.optimize.minimize(
-                obj, u0, jac=True, method="L-BFGS-B", bounds=box,
+            res = _minimise(
+                obj.guard, obj, u0, jac=True, method="L-BFGS-B", bounds=box,
                 callback=_BasinStop(found) if found else None,
                 options={"maxiter": maxiter, "maxcor": 20, **tolerances},
             )
