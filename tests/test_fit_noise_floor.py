@@ -172,3 +172,29 @@ def test_stop_is_deterministic_given_the_values():
 
     first = stop_of()
     assert first is not None and first == stop_of()
+
+
+def test_newton_polish_stops_at_the_noise_floor():
+    """From the noiseless optimum, the Newton polish of a noisy likelihood stops at the noise
+    floor within a few evaluations (unguarded: about 40, its line searches halving to the
+    end), and says so in its note; the floor it reports is the injected noise's size."""
+    obs = _observations()
+    clean = fit(GaussianField(Exponential()), obs, coarse=False, restarts=0, progress=False)
+
+    def run():
+        model, _ = _counted(GaussianField(Exponential()), 1e-10, 3e-6, seed=5)
+        obj, space = _objective(model, obs)
+        u0 = space.pack({**{p.name: p.value for p in space},
+                         **{k: v for k, v in clean.params.items() if k in space}}).numpy()
+        u, se, H, note = mle.polish(obj, space, u0, np.zeros(len(u0), dtype=bool), True)
+        return obj, se, note
+
+    obj, se, note = run()
+    assert note is not None and note.startswith("Newton polish stopped: progress below")
+    assert obj.evaluations <= 15 and set(se) == {"variance", "range", "nugget"}
+    f_floor = float(note.split("(")[1].split(" ")[0])
+    assert 1e-11 < f_floor < 1e-8
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(noise, "STALL_EVALUATIONS", 10**9)
+        unguarded, _, unguarded_note = run()
+    assert unguarded_note is None and unguarded.evaluations > obj.evaluations + 20

@@ -118,6 +118,7 @@ class _Objective:
         self.evaluations = 0
         self.best = (np.inf, None)
         self._memo: dict[bytes, tuple] = {}  # u's bytes -> (f, g)
+        self._hessians: dict[bytes, np.ndarray] = {}  # u's bytes -> ∇²(−ℓ)
         self.guard = NoiseGuard()
         self.penalised = any(p.prior is not None and not p.fixed for p in space)
 
@@ -196,7 +197,14 @@ class _Objective:
         models whose ``hessian`` is "differences" (large n: a graph of the gradient would
         not fit in memory; first-order backward passes), by forward differences of the
         autograd gradient (k gradients beyond the one at u, step :data:`HESSIAN_STEP` in u:
-        error O(1e-4) relative, well below the sampling error of the standard errors)."""
+        error O(1e-4) relative, well below the sampling error of the standard errors). A
+        point's Hessian is computed once (from memory after)."""
+        key = np.asarray(u_np, dtype=np.float64).tobytes()
+        if key not in self._hessians:
+            self._hessians[key] = self._hessian(u_np)
+        return self._hessians[key].copy()
+
+    def _hessian(self, u_np: np.ndarray) -> np.ndarray:
         if self.hessian_by_differences:
             k, h = len(u_np), HESSIAN_STEP
             g0 = self(u_np)[1]
@@ -686,6 +694,10 @@ def standard_errors(space: ParamSpace, u: np.ndarray, H: np.ndarray,
 def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, stderr: bool):
     """Step 3: Newton polish over the parameters inside their box, and their standard errors.
 
+    The polish is an optimiser stage like the others: once its progress is below the
+    objective's noise floor (:class:`fieldfit.fit.noise.NoiseGuard`) it stops at the best
+    point it evaluated, and says so in ``note``.
+
     Parameters
     ----------
     obj : _Objective
@@ -707,11 +719,23 @@ def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, 
         Standard errors (:func:`standard_errors`).
     H : numpy.ndarray or None
         The Hessian of −ℓ in u ``(k, k)`` (None without ``stderr``).
+    note : str or None
+        ``"Newton polish stopped: progress below the objective's noise floor …"`` when it
+        stopped there; None otherwise.
     """
     if not (len(u) and stderr):
-        return u, {}, None
-    u, H = _newton_polish(obj, u, ~edge)
-    return u, standard_errors(space, u, H, ~edge), H
+        return u, {}, None, None
+    note = None
+    obj.guard.start()
+    try:
+        u, H = _newton_polish(obj, u, ~edge)
+    except NoiseFloorReached as stop:
+        obj.guard.stop()
+        u, H = stop.u, obj.hessian(stop.u)
+        note = f"Newton polish {stop.message}"
+    finally:
+        obj.guard.stop()
+    return u, standard_errors(space, u, H, ~edge), H, note
 
 
 # --- step 4: the result --------------------------------------------------------------------------
@@ -1096,7 +1120,9 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
     u, se, H = best.u, {}, None
     if not opt.interrupted:
         try:
-            u, se, H = polish(obj, space, best.u, edge, stderr)
+            u, se, H, polish_note = polish(obj, space, best.u, edge, stderr)
+            if polish_note is not None:
+                notes.append(polish_note)
         except KeyboardInterrupt:
             warnings.warn("fit interrupted during the Newton polish: returning the optimum "
                           "without standard errors", stacklevel=3)
