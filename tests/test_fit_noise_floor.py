@@ -7,6 +7,7 @@ that converges normally never asks for one point more than a few times.
 """
 
 import copy
+import hashlib
 from collections import Counter
 
 import numpy as np
@@ -29,20 +30,33 @@ def _observations(n=80, seed=3):
     return Observations(coords=x, values=y)
 
 
-def _counted(model, value_noise=0.0, gradient_noise=0.0, seed=0):
+def _counted(model, value_noise=0.0, gradient_noise=0.0, seed=0, by_point=False,
+             interrupt_at=None):
     """A copy of ``model`` whose log-likelihood counts its calls per point and adds fresh
     noise at every call: ``value_noise`` · n · N(0, 1) to ℓ (so about ``value_noise`` to
     f = −ℓ/n) and ``gradient_noise`` · n · N(0, 1) to each derivative of ℓ in log θ, with
-    the same value. Returns the copy and its Counter {point: calls}."""
+    the same value. The noise comes from one generator seeded by ``seed``, or, ``by_point``,
+    from one seeded by the point and how often it was asked for before (so a run that skips
+    calls, a resumed one, draws the same noise at the others). Ctrl-C at call number
+    ``interrupt_at``. Returns the copy and its Counter {point: calls}."""
     rng = np.random.default_rng(seed)
     inner = model.log_likelihood
     calls = Counter()
 
     def log_likelihood(obs, theta):
-        calls[tuple(float(v.detach()) for v in theta.values())] += 1
+        point = tuple(float(v.detach()) for v in theta.values())
+        calls[point] += 1
+        if interrupt_at is not None and sum(calls.values()) == interrupt_at:
+            raise KeyboardInterrupt
         ll = inner(obs, theta)
         n = int(obs.observed.sum()) * obs.n_replicates
-        eps = rng.standard_normal(len(theta) + 1)
+        if by_point:
+            digest = hashlib.sha256(np.array(point).tobytes()).digest()
+            source = np.random.default_rng([int.from_bytes(digest[:8], "little"),
+                                            calls[point], seed])
+        else:
+            source = rng
+        eps = source.standard_normal(len(theta) + 1)
         ll = ll + value_noise * n * float(eps[0])
         for e, v in zip(eps[1:], theta.values(), strict=True):
             if v.requires_grad:   # zero value, gradient e · n · gradient_noise in log θ
@@ -198,3 +212,24 @@ def test_newton_polish_stops_at_the_noise_floor():
         mp.setattr(noise, "STALL_EVALUATIONS", 10**9)
         unguarded, _, unguarded_note = run()
     assert unguarded_note is None and unguarded.evaluations > obj.evaluations + 20
+
+
+def test_resumed_noisy_fit_replays_to_the_same_answer(tmp_path):
+    """A noisy fit interrupted and resumed from its journal stops where the uninterrupted
+    one stopped, bit for bit: the stop rule follows from the journaled values alone."""
+    obs = _observations()
+    kwargs = dict(coarse=False, restarts=0, tol=1e-9, progress=False, maxiter=300)
+    noisy = dict(value_noise=1e-10, gradient_noise=3e-6, seed=4, by_point=True)
+    full = fit(_counted(GaussianField(Exponential()), **noisy)[0], obs, **kwargs)
+    assert "noise floor" in full.message
+    ckpt = tmp_path / "fit.checkpoint.jsonl"
+    with pytest.warns(UserWarning, match="interrupted"):
+        part = fit(_counted(GaussianField(Exponential()), interrupt_at=12, **noisy)[0], obs,
+                   checkpoint=ckpt, **kwargs)
+    assert part.interrupted and ckpt.exists()
+    model, calls = _counted(GaussianField(Exponential()), **noisy)
+    res = fit(model, obs, checkpoint=ckpt, resume=True, **kwargs)
+    assert "11 evaluations replayed" in res.message
+    assert res.params == full.params and res.stderr == full.stderr
+    assert res.loglik == full.loglik and res.evaluations == full.evaluations
+    assert res.message.startswith(full.message)

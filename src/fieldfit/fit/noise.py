@@ -34,7 +34,7 @@ import numpy as np
 REPEAT_LIMIT = 3
 #: a stage stops after this many new points in a row without a gain above the noise floor
 STALL_EVALUATIONS = 10
-#: the least noise floor, relative to max(|f|, 1) (float64 rounding of a sum of n terms)
+#: the least noise floor, relative to max(abs(f), 1) (float64 rounding of a sum of n terms)
 NOISE_RELATIVE = 1e-12
 #: successive points closer than this (max-norm in u) estimate the noise
 NOISE_STEP = 1e-4
