@@ -34,11 +34,11 @@ def _counted(model, value_noise=0.0, gradient_noise=0.0, seed=0, by_point=False,
              interrupt_at=None):
     """A copy of ``model`` whose log-likelihood counts its calls per point and adds fresh
     noise at every call: ``value_noise`` · n · N(0, 1) to ℓ (so about ``value_noise`` to
-    f = −ℓ/n) and ``gradient_noise`` · n · N(0, 1) to each derivative of ℓ in log θ, with
-    the same value. The noise comes from one generator seeded by ``seed``, or, ``by_point``,
-    from one seeded by the point and how often it was asked for before (so a run that skips
-    calls, a resumed one, draws the same noise at the others). Ctrl-C at call number
-    ``interrupt_at``. Returns the copy and its Counter {point: calls}."""
+    f = −ℓ/n) and ``gradient_noise`` · n · N(0, 1) to each derivative of ℓ in log θ (in θ
+    where θ ≤ 0), with the same value. The noise comes from one generator seeded by
+    ``seed``, or, ``by_point``, from one seeded by the point and how often it was asked for
+    before (so a run that skips calls, a resumed one, draws the same noise at the others).
+    Ctrl-C at call number ``interrupt_at``. Returns the copy and its Counter {point: calls}."""
     rng = np.random.default_rng(seed)
     inner = model.log_likelihood
     calls = Counter()
@@ -60,7 +60,9 @@ def _counted(model, value_noise=0.0, gradient_noise=0.0, seed=0, by_point=False,
         ll = ll + value_noise * n * float(eps[0])
         for e, v in zip(eps[1:], theta.values(), strict=True):
             if v.requires_grad:   # zero value, gradient e · n · gradient_noise in log θ
-                ll = ll + gradient_noise * n * float(e) * (torch.log(v) - torch.log(v.detach()))
+                shift = (torch.log(v) - torch.log(v.detach()) if float(v.detach()) > 0
+                         else v - v.detach())          # (in θ itself where θ ≤ 0)
+                ll = ll + gradient_noise * n * float(e) * shift
         return ll
 
     noisy = copy.copy(model)
