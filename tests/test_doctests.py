@@ -15,6 +15,8 @@ MODULES = [
     ("fieldfit.predict.kriging", "fieldfit.krige"),
     ("fieldfit.data", "fieldfit.Observations"),
     ("fieldfit.fit.mcmc", "fieldfit.sample"),
+    ("fieldfit.fit.convergence", "fieldfit.fit.convergence.check_convergence"),
+    ("fieldfit.settings", "fieldfit.settings"),
     ("fieldfit.models.gaussian_field", "GaussianField.simulate"),
     ("fieldfit.neural.bundle", "fieldfit.neural.load_estimator"),
 ]

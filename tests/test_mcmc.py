@@ -13,6 +13,7 @@ import fieldfit
 from fieldfit import Observations, models, priors
 from fieldfit.errors import NumericalFailure
 from fieldfit.fit.mcmc import ConvergenceWarning, default_priors, log_jacobian
+from fieldfit.fit.potential import Potential
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
               pytest.mark.filterwarnings("ignore::fieldfit.fit.mcmc.ConvergenceWarning")]
@@ -384,10 +385,10 @@ def test_the_potential_uses_the_matern_table_at_any_size_and_keeps_the_likelihoo
     table = matern._matern_table
     monkeypatch.setattr(matern, "_matern_table",
                         lambda *a, **k: calls.append(a[2]) or table(*a, **k))
-    f_tab, g_tab = mcmc._Potential(model, obs, space).evaluate(u)
+    f_tab, g_tab = Potential(model, obs, space).evaluate(u)
     assert calls and calls[0] == mcmc.TABLE_STEP
     calls.clear()
-    f_ref, g_ref = mcmc._Potential(model, obs, space, table_step=None).evaluate(u)
+    f_ref, g_ref = Potential(model, obs, space, table_step=None).evaluate(u)
     assert not calls  # the settings in force: the Bessel function itself
     assert f_tab == pytest.approx(f_ref, rel=1e-8, abs=1e-8)
     np.testing.assert_allclose(g_tab, g_ref, rtol=1e-5, atol=1e-6)
@@ -397,7 +398,7 @@ def test_warmup_starts_from_the_mle_variances_with_a_step_size_found_for_them():
     # U(u) = ½ Σ (u_i / s_i)²: with the inverse mass matrix s² the scaled target is a standard
     # normal, so the step size found for it is of order 1, where the identity metric needs
     # one of order min s = 10⁻²
-    from fieldfit.fit.mcmc import _nuts
+    from fieldfit.fit.chains import laplace_nuts as _nuts
 
     s = torch.tensor([1e-2, 3.0], dtype=torch.float64)
 
@@ -569,7 +570,8 @@ def test_ctrl_c_in_a_worker_keeps_the_draws_so_far():
 
 
 def test_an_interrupted_run_keeps_the_chains_that_keep_the_most_draws():
-    from fieldfit.fit.mcmc import _ChainResult, _kept
+    from fieldfit.fit.chains import ChainResult as _ChainResult
+    from fieldfit.fit.chains import kept_chains as _kept
 
     def chains(*spec):   # (draws, interrupted) per chain
         return [_ChainResult([(i,) for i in range(n)], stopped, 0) for n, stopped in spec]

@@ -29,12 +29,10 @@ posterior predictive. See :func:`default_priors` for the priors used when none i
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import os
-import pickle
 import sys
 import time
 import warnings
@@ -48,8 +46,15 @@ from ..contract import check_model
 from ..params import DTYPE, Interval, LogInterval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
-from ..settings import current, settings
-from .mle import NUMERICAL_FAILURES, SearchEdgeWarning, check_identifiable, feasible, search_box
+from ..settings import current
+from .chains import Chain, kept_chains, run_chains
+from .convergence import (
+    ConvergenceWarning,
+    check_convergence,
+    quiet_arviz,
+)
+from .mle import SearchEdgeWarning, check_identifiable
+from .potential import TABLE_STEP, Potential, laplace_variances, log_jacobian
 
 #: PC priors' tail probabilities: P(range < ρ₀) = P(σ > σ₀) = 0.05
 PC_ALPHA = 0.05
@@ -61,15 +66,6 @@ SD_MULTIPLE = 3.0
 MEAN_SD_MULTIPLE = 100.0
 #: the sd of log θ of the log-normal fallback prior on positive parameters
 LOG_SD = 2.0
-#: chains start at û + JITTER × se_u × z, z ~ N(0, I) (se_u: the MLE's standard errors in u,
-#: at most MAX_JITTER_SD: a flat direction's standard error can be huge)
-JITTER = 0.5
-#: while sampling, a Matérn correlation of any size goes through its cubic-Hermite table
-#: (``fieldfit.settings``: matern_table_min = 0) at this step in log-distance: relative error
-#: about 3·10⁻⁹ (the error scales as step⁴: 10⁻¹¹ at the default 2.5·10⁻³), far below any
-#: Monte-Carlo error, for ~2,000 Bessel nodes per evaluation instead of six Bessel calls per
-#: entry (a few times faster with ν free; docs/benchmarks.md)
-TABLE_STEP = 1e-2
 MAX_JITTER_SD = 1.0
 #: the default warm-up is the number of draws, at least MIN_WARMUP and at most MAX_WARMUP
 #: steps (:func:`default_warmup`). 200 is the shortest warm-up on which Pyro runs Stan's full
@@ -78,11 +74,6 @@ MAX_JITTER_SD = 1.0
 #: warm-up draws; shorter warm-ups shrink every window (Stan's 15/75/10 % fallback)
 MIN_WARMUP = 200
 MAX_WARMUP = 1000
-#: convergence checks (:func:`check_convergence`), as Stan, PyMC and ArviZ make them: split
-#: R-hat at most RHAT_MAX, bulk and tail ESS at least MIN_ESS_PER_CHAIN per chain (Vehtari et
-#: al. 2021), no divergent transition, no transition at the maximum tree depth
-RHAT_MAX = 1.01
-MIN_ESS_PER_CHAIN = 100
 
 
 # --- priors ------------------------------------------------------------------------------------
@@ -184,77 +175,6 @@ def _sampled(model):
     model = copy.copy(model)
     model.profile_mean = False
     return model
-
-
-# --- the potential -----------------------------------------------------------------------------
-class _Potential:
-    """U(u) and ∇U(u) (module docstring) in one evaluation; +∞ and a zero gradient where
-    infeasible. The log-likelihood and log-prior of the points evaluated since the last
-    :meth:`take` are kept (a draw is one of them)."""
-
-    def __init__(self, model, obs, space: ParamSpace, table_step: float | None = TABLE_STEP):
-        self.model, self.obs, self.space = model, obs, space
-        # first derivatives only: the three-point ν-stencil of K_ν (half its Bessel calls)
-        self.numerics = {"bessel_nu_stencil": 3}
-        if table_step is not None:
-            self.numerics.update(matern_table_min=0, matern_table_step=float(table_step))
-        self.seen: dict[bytes, tuple[float, float]] = {}
-        self.evaluations = 0
-        self.lo, self.hi = search_box(space)
-
-    def evaluate(self, u_np: np.ndarray) -> tuple[float, np.ndarray]:
-        self.evaluations += 1
-        u = torch.tensor(u_np, dtype=DTYPE, requires_grad=True)
-        bad = (math.inf, np.zeros_like(u_np))
-        if np.any(u_np < self.lo) or np.any(u_np > self.hi):  # outside a search box
-            return bad
-        theta = self.space.unpack(u)
-        if not feasible(self.space, theta):
-            return bad
-        try:
-            with settings(**self.numerics):
-                ll = self.model.log_likelihood(self.obs, theta)
-            lp = self.space.log_prior(theta)
-            target = ll + lp + log_jacobian(self.space, u)
-            (g,) = torch.autograd.grad(target, u, allow_unused=True) if target.requires_grad \
-                else (None,)
-        except NUMERICAL_FAILURES:
-            return bad
-        g = torch.zeros_like(u) if g is None else g
-        f = -float(target.detach())
-        if not (math.isfinite(f) and torch.isfinite(g).all()):
-            return bad
-        self.seen[u_np.tobytes()] = (float(ll.detach()), float(lp.detach()))
-        return f, -g.detach().numpy()
-
-    def take(self, u_np: np.ndarray) -> tuple[float, float]:
-        """(ℓ, log prior) at a draw ``u_np``; forgets the other points."""
-        key = np.asarray(u_np, dtype=np.float64).tobytes()
-        hit = self.seen.get(key)
-        if hit is None:
-            self.evaluate(np.asarray(u_np, dtype=np.float64))
-            hit = self.seen.get(key, (math.nan, math.nan))
-        self.seen = {}
-        return hit
-
-    def __call__(self, z: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return _Energy.apply(z["u"], self)
-
-
-class _Energy(torch.autograd.Function):
-    """U(u) as a torch function whose backward pass returns the gradient computed forward."""
-
-    @staticmethod
-    def forward(ctx, u, potential):
-        with torch.enable_grad():
-            f, g = potential.evaluate(u.detach().to(DTYPE).numpy().copy())
-        ctx.save_for_backward(torch.as_tensor(g, dtype=u.dtype))
-        return torch.as_tensor(f, dtype=u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (g,) = ctx.saved_tensors
-        return grad_output * g, None
 
 
 # --- the result ----------------------------------------------------------------------------------
@@ -430,7 +350,7 @@ class PosteriorSample:
         import arviz as az
 
         funcs = {k: (lambda x, q=q: np.quantile(x, q)) for k, q in QUANTILES.items()}
-        with _quiet_arviz():
+        with quiet_arviz():
             table = az.summary(self.to_inference_data(), kind="all", stat_funcs=funcs,
                                extend=True, round_to="none")
         out = {}
@@ -843,19 +763,19 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
     if not space.free_names:
         raise ValueError("every parameter is fixed: there is nothing to sample")
     u_hat, se_u, mle = _start(model, sampled, obs, space, fix, init, progress)
-    potential = _Potential(sampled, obs, space, table_step)
+    potential = Potential(sampled, obs, space, table_step)
     if not math.isfinite(potential.evaluate(u_hat)[0]):
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
-    inverse_mass = None if mle is None else _laplace_variances(space, u_hat, se_u)
+    inverse_mass = None if mle is None else laplace_variances(space, u_hat, se_u)
     show = _show_progress(progress)
     options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth,
                "full_mass": full_mass}
-    jobs = [_Chain(sampled, obs, space, u_hat, se_u, inverse_mass, c, int(seed), draws,
+    jobs = [Chain(sampled, obs, space, u_hat, se_u, inverse_mass, c, int(seed), draws,
                    warmup, options, table_step, dataclasses.asdict(current()))
             for c in range(chains)]
-    results = _run_chains(jobs, cores, show)
-    rows, interrupted = _kept(results, chains)
+    results = run_chains(jobs, cores, show)
+    rows, interrupted = kept_chains(results, chains)
     length = len(rows[0])
     u = np.array([[r[0] for r in ch] for ch in rows])          # (chains, draws, k)
     natural = {}
@@ -894,486 +814,6 @@ def _show_progress(progress: bool | None) -> bool:
     if progress is None:
         return bool(getattr(sys.stderr, "isatty", lambda: False)())
     return bool(progress)
-
-
-# --- the chains ----------------------------------------------------------------------------------
-@dataclass
-class _Chain:
-    """One chain's work, everything a worker process needs (picklable): the sampled model,
-    the data, the parameter space with its priors, the start û and its standard errors
-    ``(k,)``, the initial inverse mass ``(k,)`` or None, the chain's index, the seed, the
-    counts, the NUTS options, the Matérn table step and the caller's numerical settings."""
-
-    model: object
-    obs: object
-    space: ParamSpace
-    u_hat: np.ndarray
-    se_u: np.ndarray
-    inverse_mass: np.ndarray | None
-    index: int
-    seed: int
-    draws: int
-    warmup: int
-    options: dict
-    table_step: float | None
-    numerics: dict
-    progress: bool = False
-
-
-@dataclass
-class _ChainResult:
-    """A chain's draws, one tuple per draw: (u ``(k,)``, diverging, ℓ, log prior, step size,
-    tree depth); ``interrupted`` when it stopped early; the potential's evaluations."""
-
-    rows: list
-    interrupted: bool
-    evaluations: int
-
-
-#: a worker process's link to the parent: the stop event and the chains' step counters
-#: (:func:`_init_worker`); None in the parent process
-_WORKER: dict = {"stop": None, "counts": None}
-
-
-def _init_worker(stop, counts) -> None:
-    """Set up a worker process: Ctrl-C is the parent's to handle (it sets ``stop``, which
-    ends the chains at their next step), one torch thread."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-    _WORKER.update(stop=stop, counts=counts)
-
-
-#: the thread-count variables of OpenMP and the BLAS libraries, 1 in the worker processes
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _one_thread_environment():
-    """The thread-count variables at 1 inside, so that processes started there run one
-    thread each: ``torch.set_num_threads(1)`` alone leaves OpenMP's and the BLAS
-    libraries' own thread pools, which spin against each other when two chains share the
-    cores."""
-    before = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """One torch thread inside (the worker processes' setting: the same rounding, so the
-    same draws, whichever process runs a chain)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _run_chain(job: _Chain) -> _ChainResult:
-    """Run one chain (in this process or a worker): a start jittered from û and a torch seed,
-    both drawn from (seed, chain index), then NUTS; Ctrl-C (or the parent's stop event)
-    ends it with the draws so far."""
-    from pyro.infer.mcmc import MCMC
-
-    stop, counts = _WORKER["stop"], _WORKER["counts"]
-    rows: list[tuple] = []
-    if stop is not None and stop.is_set():   # stopped before this chain began
-        return _ChainResult(rows, True, 0)
-    interrupted = False
-    with settings(**job.numerics), torch.random.fork_rng(devices=[]), _one_torch_thread():
-        potential = _Potential(job.model, job.obs, job.space, job.table_step)
-        rng = np.random.default_rng([job.seed, job.index])
-        u0 = _jittered(potential, job.u_hat, job.se_u, rng)
-
-        def hook(kernel, params, stage, i):
-            if counts is not None:
-                counts[job.index] += 1
-            if stop is not None and stop.is_set():
-                raise KeyboardInterrupt
-            if not stage.startswith("Sample"):
-                potential.seen.clear()
-                return
-            u = params["u"].detach().numpy().copy()
-            divs = kernel.diagnostics()["divergences"]
-            ll, lp = potential.take(u)
-            rows.append((u, bool(divs and divs[-1] == i), ll, lp, float(kernel.step_size),
-                         kernel.tree_depth))
-
-        kernel = _nuts(potential, job.inverse_mass, **job.options)
-        mcmc = MCMC(kernel, num_samples=job.draws, warmup_steps=job.warmup,
-                    initial_params={"u": torch.tensor(u0, dtype=DTYPE)}, hook_fn=hook,
-                    disable_progbar=not job.progress, num_chains=1)
-        torch.manual_seed(int(rng.integers(2**62)))
-        try:
-            mcmc.run()
-        except KeyboardInterrupt:
-            interrupted = True
-    return _ChainResult(rows, interrupted, potential.evaluations)
-
-
-def _run_chains(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainResult]:
-    """Every chain's result in chain order (up to the interrupted one when they run here):
-    in ``cores`` worker processes, or one after another in this process with ``cores=1`` or
-    a model that cannot be pickled."""
-    if cores > 1:
-        try:
-            pickle.dumps(jobs[0])
-        except Exception as e:   # any object of the user's may refuse pickling its own way
-            warnings.warn(f"the model or data cannot be sent to worker processes ({e}): the "
-                          "chains run one after another in this process", stacklevel=3)
-            cores = 1
-    if cores > 1:
-        return _run_in_workers(jobs, cores, show)
-    return _run_here(jobs, show)
-
-
-def _run_here(jobs: list[_Chain], show: bool) -> list[_ChainResult]:
-    """The chains one after another in this process, up to the first interrupted one."""
-    results = []
-    for job in jobs:
-        results.append(_run_chain(replace(job, progress=show)))
-        if results[-1].interrupted:
-            break
-    return results
-
-
-def _run_in_workers(jobs: list[_Chain], cores: int, show: bool) -> list[_ChainResult]:
-    """The chains in ``cores`` spawned worker processes, a progress bar per chain here.
-
-    Ctrl-C here (or a chain interrupted there) sets the stop event: the running chains end
-    at their next step and return their draws so far, the waiting ones return none. When
-    the workers die or cannot start (an unguarded script: the Notes of
-    :func:`sample`), the chains they did not finish run here, with a warning: a chain's
-    draws depend only on its seed and index."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    ctx = mp.get_context("spawn")
-    stop, counts = ctx.Event(), ctx.RawArray("q", len(jobs))
-    bars = _ChainBars(jobs, show)
-    results: dict[int, _ChainResult] = {}
-    broken = False
-    pool = ProcessPoolExecutor(cores, mp_context=ctx, initializer=_init_worker,
-                               initargs=(stop, counts))
-    try:
-        with _one_thread_environment():   # the workers start in submit
-            futures = {pool.submit(_run_chain, job): job.index for job in jobs}
-        while len(results) < len(futures) and not broken:
-            try:
-                waiting = [f for f, i in futures.items() if i not in results]
-                wait(waiting, timeout=0.25, return_when=FIRST_COMPLETED)
-                bars.update(counts)
-                for f in waiting:
-                    if not f.done():
-                        continue
-                    try:
-                        results[futures[f]] = _result(f, stop)
-                    except BrokenProcessPool:
-                        if not stop.is_set():
-                            broken = True
-                            break
-                        results[futures[f]] = _ChainResult([], True, 0)   # after Ctrl-C
-            except KeyboardInterrupt:
-                stop.set()
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        bars.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-    if broken:
-        warnings.warn("the worker processes running the chains stopped or could not start "
-                      "(in a script, call fieldfit.sample under `if __name__ == "
-                      "'__main__':`: the workers are spawned, which imports the main module):"
-                      " the chains run one after another in this process", stacklevel=4)
-        missing = [job for job in jobs if job.index not in results]
-        results.update(zip([job.index for job in missing], _run_here(missing, show),
-                           strict=False))
-    return [results[i] for i in sorted(results)]
-
-
-def _result(future, stop) -> _ChainResult:
-    """A finished worker's chain; an interrupted one sets ``stop`` for the others."""
-    result = future.result()
-    if result.interrupted:
-        stop.set()
-    return result
-
-
-class _ChainBars:
-    """One tqdm bar per chain, fed from the workers' step counters (disabled unless
-    ``show``)."""
-
-    def __init__(self, jobs: list[_Chain], show: bool):
-        from tqdm.auto import tqdm
-
-        self.jobs = jobs
-        self.bars = [tqdm(total=job.warmup + job.draws, desc=f"chain {job.index} warm-up",
-                          unit=" step", position=k, leave=False, disable=not show)
-                     for k, job in enumerate(jobs)]
-
-    def update(self, counts) -> None:
-        for job, bar in zip(self.jobs, self.bars, strict=True):
-            done = counts[job.index]
-            if done > job.warmup and bar.n <= job.warmup:
-                bar.set_description(f"chain {job.index} sampling", refresh=False)
-            bar.update(done - bar.n)
-
-    def close(self) -> None:
-        for bar in self.bars:
-            bar.close()
-
-
-def _kept(results: list[_ChainResult], chains: int) -> tuple[list[list[tuple]], bool]:
-    """The chains to keep, of a common length, and whether sampling was interrupted.
-
-    Every chain when none was interrupted; else the finished chains; when none finished (the
-    chains ran in parallel), the interrupted chains that keep the most draws in all when cut
-    to the shortest of them (on a tie, more chains). KeyboardInterrupt when there is no draw
-    to keep."""
-    interrupted = len(results) < chains or any(r.interrupted for r in results)
-    finished = [r.rows for r in results if not r.interrupted]
-    if finished:
-        return finished, interrupted
-    lengths = sorted({len(r.rows) for r in results if r.rows}, reverse=True)
-    if not lengths:
-        raise KeyboardInterrupt
-    length = max(lengths, key=lambda n: (n * sum(len(r.rows) >= n for r in results), -n))
-    return [r.rows[:length] for r in results if len(r.rows) >= length], interrupted
-
-
-# --- convergence ---------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_arviz():
-    """ArviZ's notes on short or single chains (its log's warnings, Python warnings) silenced
-    inside: the convergence checks report what matters."""
-    import logging
-
-    log = logging.getLogger("arviz")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        log.setLevel(level)
-
-
-class ConvergenceWarning(UserWarning):
-    """The chains failed a convergence check (:func:`check_convergence`)."""
-
-
-def check_convergence(idata, max_tree_depth: int | None = None) -> list[dict]:
-    """The convergence checks of Stan, PyMC and ArviZ on posterior draws.
-
-    A warning for each parameter whose rank-normalised split R-hat exceeds
-    :data:`RHAT_MAX` (1.01) or whose bulk or tail effective sample size is below
-    :data:`MIN_ESS_PER_CHAIN` (100) per chain (Vehtari et al. 2021); one for divergent
-    transitions after warm-up, if any; one for transitions that reached the maximum tree
-    depth, if any.
-
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        ``posterior`` draws ``(chain, draw)``; ``sample_stats`` with ``diverging`` and
-        ``tree_depth``, each optional.
-    max_tree_depth : int, optional
-        The sampler's maximum tree depth. Default: ``idata.attrs["max_tree_depth"]``; no
-        tree-depth check without either.
-
-    Returns
-    -------
-    list of dict
-        One dict per problem found, empty when none is: ``check`` (``"rhat"``,
-        ``"ess_bulk"``, ``"ess_tail"``, ``"divergences"`` or ``"tree_depth"``),
-        ``parameter`` (its name, None for the sampler's checks), ``value`` (the R-hat, the
-        ESS, or the number of transitions), ``threshold`` and ``message`` (one line).
-
-    References
-    ----------
-    Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. and Bürkner, P.-C. (2021).
-    Rank-normalization, folding, and localization: an improved R-hat for assessing
-    convergence of MCMC. Bayesian Analysis 16(2), 667–718.
-
-    Examples
-    --------
-    >>> import arviz as az
-    >>> import numpy as np
-    >>> from fieldfit.fit.mcmc import check_convergence
-    >>> rng = np.random.default_rng(0)
-    >>> idata = az.from_dict(posterior={"mu": rng.normal(size=(4, 500))})
-    >>> check_convergence(idata)
-    []
-    >>> stuck = az.from_dict(posterior={"mu": np.arange(4)[:, None] + rng.normal(size=(4, 500))})
-    >>> sorted({w["check"] for w in check_convergence(stuck)})
-    ['ess_bulk', 'ess_tail', 'rhat']
-    """
-    import arviz as az
-
-    out: list[dict] = []
-    chains = int(idata.posterior.sizes["chain"])
-    least_ess = MIN_ESS_PER_CHAIN * chains
-    with _quiet_arviz():
-        table = az.summary(idata, kind="diagnostics", round_to="none")
-    for name, row in table.iterrows():
-        rhat = float(row["r_hat"])
-        if math.isfinite(rhat) and rhat > RHAT_MAX:
-            out.append({"check": "rhat", "parameter": name, "value": rhat,
-                        "threshold": RHAT_MAX,
-                        "message": f"R-hat of {name} is {rhat:.3f} (> {RHAT_MAX}): the chains "
-                                   "disagree; run longer chains (more warm-up and draws)"})
-        for kind in ("bulk", "tail"):
-            ess = float(row[f"ess_{kind}"])
-            if math.isfinite(ess) and ess < least_ess:
-                out.append({"check": f"ess_{kind}", "parameter": name, "value": ess,
-                            "threshold": least_ess,
-                            "message": f"{kind} ESS of {name} is {ess:.0f} (< {least_ess}, "
-                                       f"{MIN_ESS_PER_CHAIN} per chain): too few effective "
-                                       "draws; run more draws"})
-    stats = getattr(idata, "sample_stats", None)
-    if stats is None:
-        return out
-    if "diverging" in stats:
-        diverging = np.asarray(stats["diverging"].values, dtype=bool)
-        n_div = int(diverging.sum())
-        if n_div:
-            out.append({"check": "divergences", "parameter": None, "value": n_div,
-                        "threshold": 0,
-                        "message": f"{n_div} of {diverging.size} transitions after warm-up "
-                                   "diverged: the draws may be biased; try a longer warm-up, "
-                                   "a higher target_accept or more informative priors"})
-    if max_tree_depth is None:
-        max_tree_depth = idata.attrs.get("max_tree_depth")
-    if max_tree_depth is not None and "tree_depth" in stats:
-        depth = np.asarray(stats["tree_depth"].values)
-        n_max = int((depth >= int(max_tree_depth)).sum())
-        if n_max:
-            out.append({"check": "tree_depth", "parameter": None, "value": n_max,
-                        "threshold": int(max_tree_depth),
-                        "message": f"{n_max} of {depth.size} transitions reached the maximum "
-                                   f"tree depth ({int(max_tree_depth)}): the sampler is "
-                                   "inefficient there; raise max_tree_depth or give more "
-                                   "informative priors"})
-    return out
-
-
-def _laplace_variances(space: ParamSpace, u_hat: np.ndarray, se_u: np.ndarray) -> np.ndarray:
-    """The posterior variances in u of the diagonal Laplace approximation at the MLE û,
-    ``(k,)``: 1 / (1/se_i² + h_i), h_i = −∂²/∂u_i² [log p(θ(u)) + log|J(u)|] at û (the
-    prior's and the transform's curvature, at least 0), with 1/se² taken as 1 where the
-    standard error is unknown. Where the prior is informative the MLE's variance alone is too
-    wide (a normal prior of sd 0.3 on a mean with se 0.38: posterior sd 0.24)."""
-    def log_prior(v):
-        return space.log_prior(space.unpack(v)) + log_jacobian(space, v)
-
-    try:
-        H = torch.autograd.functional.hessian(log_prior, torch.tensor(u_hat, dtype=DTYPE))
-        h = np.clip(-np.diag(H.numpy()), 0.0, None)
-    except (RuntimeError, ValueError):
-        h = np.zeros(len(u_hat))
-    h = np.where(np.isfinite(h), h, 0.0)
-    info = np.where(np.isfinite(se_u), 1.0 / np.where(np.isfinite(se_u), se_u, 1.0) ** 2, 1.0)
-    return 1.0 / (info + h)
-
-
-def _nuts(potential, inverse_mass: np.ndarray | None, **options):
-    """Pyro's NUTS on ``potential``, its initial inverse mass matrix the diagonal
-    ``inverse_mass (k,)`` (:func:`_laplace_variances`) instead of Pyro's identity, and its
-    step size found again for it; None keeps the identity.
-
-    Pyro takes no initial mass matrix (NumPyro's NUTS does: ``inverse_mass_matrix``), so the
-    adapter's set-up is extended here. Started on the identity, the first warm-up window of
-    a posterior with sds of 10⁻² in u (large data) integrates with step sizes of that order
-    and trees of hundreds of leapfrog steps until the first mass-matrix window ends; the
-    windowed adaptation still refines the metric from the draws.
-
-    The kernel's ``tree_depth`` is the last transition's tree depth, as Stan counts it: the
-    doublings that completed without a divergence or a U-turn inside the new subtree (a
-    transition at ``max_tree_depth`` stopped only because of the limit or a U-turn of the
-    whole trajectory)."""
-    from pyro.infer.mcmc import NUTS
-
-    class LaplaceNUTS(NUTS):
-        tree_depth = 0
-        _building = 0
-
-        def sample(self, params):
-            self.tree_depth = 0
-            return super().sample(params)
-
-        def _build_tree(self, z, r, z_grads, log_slice, direction, tree_depth, energy_current):
-            top = self._building == 0   # a doubling, not a subtree of one
-            self._building += 1
-            try:
-                tree = super()._build_tree(z, r, z_grads, log_slice, direction, tree_depth,
-                                           energy_current)
-            finally:
-                self._building -= 1
-            if top and not (tree.diverging or tree.turning):
-                self.tree_depth = tree_depth + 1
-            return tree
-
-        def _initialize_adapter(self):
-            super()._initialize_adapter()
-            if inverse_mass is None:
-                return
-            adapter = self._adapter.mass_matrix_adapter
-            ((sites, current),) = adapter.inverse_mass_matrix.items()
-            m = torch.as_tensor(inverse_mass, dtype=current.dtype)
-            adapter.inverse_mass_matrix = {sites: m if current.dim() == 1 else torch.diag(m)}
-            if self._adapter.adapt_step_size:
-                self._adapter.reset_step_size_adaptation(self._initial_params)
-
-    return LaplaceNUTS(potential_fn=potential, **options)
-
-
-def log_jacobian(space: ParamSpace, u: torch.Tensor) -> torch.Tensor:
-    """The transforms' log-Jacobian, the sum over the free parameters of log abs g_i'(u_i).
-
-    Each term is the transform's ``log_abs_det_jacobian``: u_i for θ = exp(u),
-    log(b − a) + log σ(u) + log σ(−u) on (a, b), 0 on the real line.
-
-    Parameters
-    ----------
-    space : ParamSpace
-        The parameters; the free ones in ``space.free_names`` order.
-    u : torch.Tensor
-        ``(..., k)`` unconstrained values of the k free parameters.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(...)``, differentiable in ``u``.
-    """
-    terms = [space[name].transform.log_abs_det_jacobian(u[..., j])
-             for j, name in enumerate(space.free_names)]
-    return sum(terms) if terms else torch.zeros(u.shape[:-1], dtype=DTYPE)
-
-
-def _jittered(potential: _Potential, u_hat, se_u, rng) -> np.ndarray:
-    """û + JITTER se_u z (0.1 in place of an unknown se), the jitter halved (up to 8 times)
-    until the point is feasible."""
-    se_u = np.where(np.isfinite(se_u), se_u, 0.1)
-    z = rng.standard_normal(len(u_hat))
-    scale = JITTER
-    for _ in range(8):
-        u0 = u_hat + scale * se_u * z
-        if math.isfinite(potential.evaluate(u0)[0]):
-            return u0
-        scale /= 2
-    return u_hat.copy()
 
 
 __all__ = ["ConvergenceWarning", "PosteriorSample", "check_convergence", "default_cores",
