@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 import typer
 
-from ..fit.mcmc import MAX_WARMUP, MIN_WARMUP, ConvergenceWarning, prior_dict
+from ..fit.mcmc import MAX_WARMUP, MIN_WARMUP, ConvergenceWarning
+from ..fit.posterior import prior_dict
 from ..io import table_bytes, write_set
 from ..prior_spec import GRAMMAR, parse_priors
 from .app import app
