@@ -44,6 +44,7 @@ from ..params import DTYPE, Interval, ParamSpace, Positive
 from ..settings import current
 from .checkpoint import Journal, fit_key
 from .noise import NoiseFloorReached, NoiseGuard
+from .progress import ProgressLines
 from .results import FitResult
 
 #: the objective's value at an infeasible point (f = −ℓ/n is O(1) elsewhere)
@@ -109,8 +110,11 @@ class _Objective:
     optimiser stage whose progress is below the objective's noise floor.
     """
 
-    def __init__(self, model, obs, space: ParamSpace, bar, journal=None):
+    def __init__(self, model, obs, space: ParamSpace, bar, journal=None,
+                 lines: ProgressLines | None = None):
         self.model, self.obs, self.space, self.bar = model, obs, space, bar
+        #: a line a minute on stderr where no bar is shown (a log), or None
+        self.lines = lines
         #: a :class:`fieldfit.fit.checkpoint.JournalStage`: evaluations made before are
         #: answered from it, new ones appended (``--resume``)
         self.journal = journal
@@ -166,6 +170,8 @@ class _Objective:
             if self.bar is not None:
                 self.bar.update(1)
                 self.bar.set_postfix(loglik=f"{-f * self.n:.4f}")
+            if self.lines is not None:
+                self.lines.update(self.evaluations, -f * self.n, -self.best[0] * self.n)
         return f, g
 
     def _compute(self, u_np: np.ndarray):
@@ -925,7 +931,8 @@ def fit(
     maxiter : int, optional
         Most optimiser iterations per start.
     progress : bool, optional
-        A progress bar (None: on a terminal only, or as ``settings(progress=...)``).
+        A progress bar (None: on a terminal only, or as ``settings(progress=...)``; where
+        stderr is not a terminal, a line a minute instead, :mod:`fieldfit.fit.progress`).
     stderr : bool, optional
         Compute standard errors from the Hessian (default True).
     tol : float, optional
@@ -1088,7 +1095,9 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
         progress = current().progress
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
-    obj = _Objective(model, obs, space, bar, journal)
+    # no bar because stderr is not a terminal (a log): a line a minute instead
+    lines = ProgressLines(f"fit {model.name}") if progress is None and bar.disable else None
+    obj = _Objective(model, obs, space, bar, journal, lines)
     state.obj = obj
     try:
         opt = optimise(obj, space, starts, maxiter, _tolerances(stderr, tol, obj.n),
