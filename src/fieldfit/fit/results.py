@@ -205,7 +205,7 @@ class FitResult:
             if isinstance(scale, (list, tuple)) and scale[0] == "logit":
                 a, b = float(scale[1]), float(scale[2])
                 p = (theta - a) / (b - a)
-                u, se_u = np.log(p) - np.log1p(-p), se / ((b - a) * p * (1 - p))
+                u, se_u = np.log(p) - np.log1p(-p), se / natural_slope(theta, scale)
                 lo, hi = a + (b - a) * expit([u - z * se_u, u + z * se_u])
                 return (float(lo), float(hi))
         return (theta - z * se, theta + z * se)
