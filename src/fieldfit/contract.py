@@ -391,6 +391,10 @@ class MeshModel(Model, Protocol):
       estimates ``params`` under the refinements ``refine`` (one Newton step each), as a
       dict with ``"refined": {kind: {"shift", "shift_se", "estimates", ...}}``, ``"shift"``,
       ``"shift_se"`` and ``"mesh_nodes"``.
+    - ``continuum_correction(obs, params, fix)``: the estimates of the continuous model
+      whose discretised fit ``params`` are (the discretisation's bias removed), as a dict
+      with ``"estimates"``, ``"shift"`` and ``"window"``; ValueError where the model has no
+      continuum reference.
     """
 
     mesh: Mesh | None
@@ -498,6 +502,32 @@ class MeshModel(Model, Protocol):
         """
         ...
 
+    def continuum_correction(self, obs: Observations, params: Mapping,
+                             fix: Mapping[str, float] | None = None) -> dict:
+        """The estimates of the continuous model whose discretised fit ``params`` are.
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            The fit's estimates (natural values).
+        fix : Mapping or None
+            The parameters held fixed in the fit.
+
+        Returns
+        -------
+        dict
+            ``"estimates"`` (natural values of the free parameters), ``"shift"`` (relative
+            changes), ``"window"`` (the design computed on) and more (see the model).
+
+        Raises
+        ------
+        ValueError
+            Where the model has no continuum reference (nonstationary fields).
+        """
+        ...
+
 
 #: the members :func:`check_model` asks of every model
 MODEL_MEMBERS = ("name", "space_time", "engine_name", "hessian", "profile_mean", "crs",
@@ -508,7 +538,8 @@ MODEL_MEMBERS = ("name", "space_time", "engine_name", "hessian", "profile_mean",
 
 #: the members a model declaring ``mesh_model = True`` offers beyond :data:`MODEL_MEMBERS`
 MESH_MODEL_MEMBERS = ("mesh", "mesh_options", "substeps", "mesh_for", "time_grid",
-                      "with_discretisation", "refined", "discretisation_check")
+                      "with_discretisation", "refined", "discretisation_check",
+                      "continuum_correction")
 
 
 def _missing(model, members) -> list[str]:

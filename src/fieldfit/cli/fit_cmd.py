@@ -115,6 +115,12 @@ def fit(
         True, help="Mesh and time-step models: after the fit, estimate the shift of the "
         "estimates under a finer time step and mesh (one Newton step each), written to the "
         "result as 'discretisation'."),
+    continuum: bool = typer.Option(
+        True, help="advection-diffusion: report the estimates of the continuous SPDE "
+        "(indirect inference against its exact spectral covariance on a window of the data's "
+        "design, which removes the mesh's and the time step's bias); the fit's own "
+        "estimates and intervals are kept in the result's 'discretisation.continuum.raw', "
+        "and predictions use them. --no-continuum reports the fit's own."),
     resume: bool = typer.Option(
         False, help="Continue a fit that was killed or interrupted, from its checkpoint "
         "beside OUT (OUT's stem + '.checkpoint.jsonl', e.g. result.checkpoint.jsonl for "
@@ -166,7 +172,10 @@ def _fit_command(a) -> None:
             result.discretisation = _discretisation(result, plan)
         if search is not None:
             result.discretisation = {**(result.discretisation or {}), "substeps_search": search}
-        _finish(result, plan, a.predictions, a.kind)
+        fitted = result
+        if plan.continuum and not result.interrupted:
+            result = _continuum(result, plan)
+        _finish(result, plan, a.predictions, a.kind, fitted)
 
 
 def _fit_auto_substeps(plan: _Plan, restarts: int, progress, resume: bool):
@@ -211,6 +220,26 @@ def _discretisation(result, plan: _Plan) -> dict | None:
         return {"error": str(e)}
 
 
+def _continuum(result, plan: _Plan):
+    """The estimates carried to the continuous SPDE (the model's continuum correction), or
+    the fit's own with the reason in ``discretisation.continuum`` when it cannot be made."""
+    from ..errors import NumericalFailure
+    from ..models.ad_continuum import corrected_result
+
+    typer.secho("carrying the estimates to the continuous SPDE ...", err=True)
+    try:
+        with _reported_errors():
+            correction = plan.model.continuum_correction(plan.train, result.params,
+                                                         fix=plan.fixed)
+    except (NumericalFailure, ValueError) as e:
+        typer.secho(f"the continuum correction was not made ({e}): the fit's own estimates "
+                    "are reported", err=True, fg="yellow")
+        result.discretisation = {**(result.discretisation or {}), "reported": "fitted",
+                                 "continuum": {"error": str(e)}}
+        return result
+    return corrected_result(result, correction)
+
+
 @dataclass
 class _Plan:
     """What ``fieldfit fit`` will do, all checked before the fit starts."""
@@ -228,6 +257,8 @@ class _Plan:
     auto_substeps: bool = False
     #: refine the mesh by the mesh shift (``--refine-mesh``)
     refine_mesh: bool = False
+    #: report the continuum-corrected estimates (``--continuum``, mesh models)
+    continuum: bool = False
 
 
 def sibling(out: Path, what: str) -> Path:
@@ -265,7 +296,8 @@ def _plan(a) -> _Plan:
     return _Plan(model.model, model.train, model.targets, model.fixed, a.out,
                  sibling(a.out, "checkpoint.jsonl"), sibling(a.out, "interrupted.json"),
                  a.discretisation_check and model.model.mesh_model,
-                 model.auto_substeps, bool(a.refine_mesh))
+                 model.auto_substeps, bool(a.refine_mesh),
+                 a.continuum and model.model.mesh_model)
 
 
 @dataclass
@@ -478,8 +510,10 @@ def _report_interrupted(result, plan: _Plan) -> None:
     raise typer.Exit(code=INTERRUPTED)
 
 
-def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
-    """Kriging (when asked), then the result and the predictions written as one set."""
+def _finish(result, plan: _Plan, predictions: Path | None, kind: str,
+            fitted=None) -> None:
+    """Kriging (when asked) with the fit's own estimates ``fitted`` (default ``result``),
+    then the result and the predictions written as one set."""
     files = [(plan.out, result.to_json() + "\n")]
     table = None
     if predictions is not None:
@@ -487,7 +521,8 @@ def _finish(result, plan: _Plan, predictions: Path | None, kind: str) -> None:
 
         try:
             with _reported_errors():
-                table = krige(plan.model, plan.train, plan.targets, result, kind=kind)
+                table = krige(plan.model, plan.train, plan.targets, fitted or result,
+                              kind=kind)
         except KeyboardInterrupt:  # the fit is finished: keep it beside the outputs
             result.interrupted = True
             result.message += ("; the command was interrupted while kriging, after the fit "

@@ -707,6 +707,38 @@ class AdvectionDiffusionField(LatentGMRFModel):
                 "interval95": {n: sorted([lo[n], hi[n]]) for n in free}}
         return out
 
+    def continuum_correction(self, obs: Observations, params: Mapping,
+                             fix: Mapping[str, float] | None = None) -> dict:
+        """The estimates carried to the continuous SPDE: the discretisation's bias removed.
+
+        Indirect inference against the continuum's spectral covariance on a window of the
+        data (:func:`fieldfit.models.ad_continuum.continuum_correction`).
+
+        Parameters
+        ----------
+        obs : Observations
+            The data.
+        params : Mapping
+            The fit's estimates (natural values).
+        fix : Mapping or None
+            The parameters held fixed in the fit.
+
+        Returns
+        -------
+        dict
+            ``{"estimates", "shift", "u_shift", "window", "iterations"}``.
+
+        Raises
+        ------
+        ValueError
+            For a model with nonstationary fields, or missing estimates.
+        NumericalFailure
+            When a covariance on the window is not positive definite.
+        """
+        from .ad_continuum import continuum_correction
+
+        return continuum_correction(self, obs, params, fix)
+
     def refined(self, obs: Observations, kind: str):
         """A copy with a finer discretisation.
 

@@ -1,0 +1,274 @@
+r"""The advection–diffusion estimates carried to the continuous SPDE: the discretisation's bias removed.
+
+The finite-element model's maximum-likelihood estimate θ̂ does not converge to the
+parameter θ of the continuous SPDE that made the data but to its pseudo-true value, the
+discretised model (mesh, boundary, time step) closest to that SPDE in Kullback–Leibler
+divergence,
+
+.. math::
+
+    b(\theta) = \arg\max_\varphi \; E_\theta[\ell_h(\varphi)],
+
+and b(θ) − θ is the discretisation's bias. Indirect inference (Gouriéroux, Monfort & Renault
+1993) reports the θ̃ that solves b(θ̃) = θ̂, iterated from θ̃ = θ̂ as
+:math:`\tilde u \leftarrow \hat u - \delta(\tilde u)`, :math:`\delta = b - \mathrm{id}`, in the
+free unconstrained parameters u.
+
+The binding function is computed on a window of the data's own design, its stations at W
+consecutive observation times, with the fit's mesh, time step, substeps and scheme. With
+:math:`\Sigma_\theta` the continuum's covariance there
+(:meth:`fieldfit.spde.spectral.SpectralAdvectionDiffusion.covariance_matrix` on a periodic box
+around the stations, wide enough that nothing wraps) plus the nugget, and
+:math:`\Sigma_h(u) = A Q_h(u)^{-1} A^\top + \tau_\varepsilon^2 I` the finite-element model's,
+one Newton step of :math:`E_\theta[\ell_h]` from u = u(θ) gives
+
+.. math::
+
+    \delta(u) = I_h^{-1} g, \quad
+    g_j = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h\Sigma_h^{-1}\Sigma_\theta)
+          - \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h), \quad
+    (I_h)_{jk} = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h
+                                             \Sigma_h^{-1}\partial_k\Sigma_h),
+
+the derivatives by central differences. Both g and I_h grow with the window's length, so δ
+hardly depends on it (docs/benchmarks.md, "The continuum correction"). The mean is left out:
+it does not enter either covariance. The reported interval keeps the fit's standard error on
+the unconstrained scale, centred at ũ (the binding function's slope taken as one).
+
+No discretisation is needed for the reference, so the correction is mesh-independent; it needs
+the continuum's covariance, which the spectral representation gives for the stationary model
+(constant κ, H and γ): a model with ``--field`` nonstationarity is reported uncorrected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.linalg as sl
+import scipy.sparse as sp
+import torch
+
+from ..data import Observations
+from ..errors import NumericalFailure
+from ..fit.parameterisation import natural_slope
+
+#: the most observations of the window (stations × times) the correction computes on
+WINDOW_OBSERVATIONS = 1200
+#: the fewest observation times of the window
+WINDOW_MIN_TIMES = 4
+#: the most stations the window keeps (a fixed-seed subset beyond)
+WINDOW_MAX_STATIONS = 400
+#: fixed-point iterations of ũ ← û − δ(ũ)
+ITERATIONS = 2
+#: the spectral reference's grid spacing is the spatial range divided by this
+POINTS_PER_RANGE = 16
+#: the periodic box extends this many ranges beyond the stations and the advected span
+MARGIN_RANGES = 4.0
+#: the most grid points per axis of the spectral reference
+MAX_GRID = 192
+
+
+def _window(obs: Observations) -> tuple[np.ndarray, float, float, int]:
+    """The stations ``(S, 2)``, first time, observation step and number of times W."""
+    m = obs.observed
+    stations = np.unique(obs.coords[m], axis=0)
+    if len(stations) > WINDOW_MAX_STATIONS:
+        pick = np.random.default_rng(0).choice(len(stations), WINDOW_MAX_STATIONS,
+                                               replace=False)
+        stations = stations[np.sort(pick)]
+    t = np.unique(obs.times[m])
+    step = float(np.diff(t).min())
+    n_obs_times = int(round((t[-1] - t[0]) / step)) + 1
+    W = max(WINDOW_MIN_TIMES, WINDOW_OBSERVATIONS // len(stations))
+    return stations, float(t[0]), step, int(min(W, n_obs_times))
+
+
+def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
+               alpha_s: int):
+    """The continuum on a periodic square around the stations (origin shift returned)."""
+    from ..spde.spectral import SpectralAdvectionDiffusion, diffusion_matrix
+
+    p = {k: float(v) for k, v in params.items()}
+    H = diffusion_matrix(p.get("H_scale", 1.0), p.get("H_ratio", 1.0), p.get("H_angle", 0.0))
+    nu = max(alpha + alpha_s - 1.0, 0.5)
+    rng = math.sqrt(8.0 * nu) / p["kappa"] * math.sqrt(float(np.linalg.eigvalsh(H).max()))
+    drift = math.hypot(p.get("gamma_x", 0.0), p.get("gamma_y", 0.0)) / p["c"] * span
+    lo, hi = stations.min(0), stations.max(0)
+    side = float((hi - lo).max()) + 2.0 * (MARGIN_RANGES * rng + drift)
+    n = int(min(MAX_GRID, max(32, math.ceil(side / (rng / POINTS_PER_RANGE)))))
+    sim = SpectralAdvectionDiffusion.from_params(side, side, n, n, p, alpha=alpha,
+                                                 alpha_s=alpha_s)
+    return sim, lo - (side - (hi - lo)) / 2.0
+
+
+class _Window:
+    """The finite-element and continuum covariances on the window, by parameter vector u."""
+
+    def __init__(self, model, obs: Observations, space, fixed: dict):
+        self.stations, t0, self.step, self.W = _window(obs)
+        S, W = len(self.stations), self.W
+        times = t0 + self.step * np.arange(W)
+        self.times = times
+        self.sub_obs = Observations(coords=np.tile(self.stations, (W, 1)),
+                                    times=np.repeat(times, S), values=np.zeros(S * W))
+        self.sub = model.with_discretisation(mesh=model.mesh_for(obs))
+        self.spde = self.sub.spde_for(self.sub_obs)
+        self.A = sp.csc_matrix(self.spde.projector(self.sub_obs.points))
+        self.space, self.fixed = space, fixed
+        self.alpha, self.alpha_s = model.options["alpha"], model.options["alpha_s"]
+
+    def params(self, u: np.ndarray) -> dict[str, float]:
+        p = self.space.unpack(torch.as_tensor(u, dtype=torch.float64))
+        return {k: float(v) for k, v in p.items()}
+
+    def fem(self, u: np.ndarray) -> np.ndarray:
+        """Σ_h(u) ``(S W, S W)``."""
+        from sksparse.cholmod import CholmodError, cholesky
+
+        p = self.space.unpack(torch.as_tensor(u, dtype=torch.float64))
+        Q = self.spde.precision(p)
+        try:
+            X = cholesky(sp.csc_matrix(Q))(self.A.T.toarray())
+        except CholmodError as e:
+            raise NumericalFailure(f"the continuum correction: Q is not positive definite "
+                                   f"({e})") from None
+        C = np.asarray(self.A @ X)
+        C[np.diag_indices_from(C)] += float(p["nugget"])
+        return C
+
+    def continuum(self, u: np.ndarray) -> np.ndarray:
+        """Σ_θ(u) ``(S W, S W)``: the continuous SPDE's covariance plus the nugget."""
+        p = self.params(u)
+        sim, origin = _reference(p, self.stations, self.step * (self.W - 1), self.alpha,
+                                 self.alpha_s)
+        C = sim.covariance_matrix(self.stations - origin, self.times)
+        C[np.diag_indices_from(C)] += p["nugget"]
+        return C
+
+    def shift(self, u: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+        """δ(u) = b(u) − u by one Newton step of the expected log-likelihood."""
+        S_h = self.fem(u)
+        try:
+            cf = sl.cho_factor(S_h, lower=True)
+        except np.linalg.LinAlgError:
+            raise NumericalFailure("the continuum correction: the finite-element covariance "
+                                   "is not positive definite on the window") from None
+        k = len(u)
+        inv_dS, g = [], np.zeros(k)
+        R = sl.cho_solve(cf, self.continuum(u))  # Σ_h⁻¹ Σ_θ
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = eps
+            dS = (self.fem(u + e) - self.fem(u - e)) / (2.0 * eps)
+            M = sl.cho_solve(cf, dS)  # Σ_h⁻¹ ∂_jΣ_h
+            inv_dS.append(M)
+            g[j] = 0.5 * np.sum(M * R.T) - 0.5 * np.trace(M)
+        info = np.array([[0.5 * np.sum(a * b.T) for b in inv_dS] for a in inv_dS])
+        return np.linalg.solve(0.5 * (info + info.T), g)
+
+
+def continuum_correction(model, obs: Observations, params: Mapping,
+                         fix: Mapping[str, float] | None = None,
+                         iterations: int = ITERATIONS) -> dict:
+    """The estimates of the continuous SPDE whose discretised fit the estimates are.
+
+    Parameters
+    ----------
+    model : AdvectionDiffusionField
+        The fitted model (its mesh, time step, substeps and scheme are the binding
+        function's).
+    obs : Observations
+        The data it was fitted to.
+    params : Mapping
+        The fit's estimates (natural values).
+    fix : Mapping or None
+        The parameters held fixed in the fit.
+    iterations : int
+        Fixed-point iterations ũ ← û − δ(ũ) (≥ 1).
+
+    Returns
+    -------
+    dict
+        ``{"estimates": {name: value}, "shift": {name: relative change}, "u_shift": {name:
+        change on the unconstrained scale}, "window": {"stations", "times", "step"},
+        "iterations"}`` over the free covariance parameters and the nugget.
+
+    Raises
+    ------
+    ValueError
+        For a model with nonstationary fields (no continuum covariance), missing estimates
+        or ``iterations`` below 1.
+    NumericalFailure
+        When a covariance on the window is not positive definite.
+    """
+    if model.fields or model.options.get("gamma_fields") is not None \
+            or model.options.get("H_field") is not None:
+        raise ValueError("the continuum correction needs the stationary model: the "
+                         "nonstationary fields have no continuum covariance here")
+    if int(iterations) != iterations or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations}")
+    mean_names = set(model.mean_names(obs)) if not model.profile_mean else set()
+    fixed = {**dict(fix or {}), **{k: float(params[k]) for k in mean_names}}
+    space = model.param_space(obs).fix(**fixed)
+    free = space.free_names
+    missing = [n for n in free if n not in params]
+    if missing:
+        raise ValueError(f"the continuum correction needs the estimates of {missing}")
+    u_hat = space.pack({k: float(params[k]) for k in free}).numpy()
+    window = _Window(model, obs, space, fixed)
+    u = u_hat.copy()
+    for _ in range(int(iterations)):
+        u = u_hat - window.shift(u)
+    est = window.params(u)
+    est = {n: est[n] for n in free}
+    return {"estimates": est,
+            "shift": {n: (est[n] - float(params[n])) / abs(float(params[n]))
+                      if float(params[n]) != 0 else math.inf for n in free},
+            "u_shift": {n: float(u[i] - u_hat[i]) for i, n in enumerate(free)},
+            "window": {"stations": len(window.stations), "times": window.W,
+                       "step": window.step},
+            "iterations": int(iterations)}
+
+
+def corrected_result(result, correction: dict):
+    """A copy of ``result`` reporting the continuum-corrected estimates.
+
+    The estimates are replaced, the standard errors moved so that each Wald interval keeps
+    its width on the unconstrained scale; the fit's own estimates, standard errors and
+    intervals are kept in ``discretisation["continuum"]["raw"]``.
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit.
+    correction : dict
+        :func:`continuum_correction`'s output.
+
+    Returns
+    -------
+    FitResult
+    """
+    params, stderr = dict(result.params), dict(result.stderr)
+    for name, value in correction["estimates"].items():
+        se, scale = stderr.get(name), result.scales.get(name, "identity")
+        if se is not None:
+            se_u = se / abs(natural_slope(params[name], scale))
+            stderr[name] = se_u * abs(natural_slope(value, scale))
+        params[name] = value
+    raw = {"params": dict(result.params), "stderr": dict(result.stderr),
+           "intervals": result.intervals}
+    disc = {**(result.discretisation or {}),
+            "reported": "continuum-corrected",
+            "continuum": {**correction, "raw": raw}}
+    note = ("estimates carried to the continuous SPDE (indirect inference against its "
+            "spectral covariance on a window of the data; the fit's own in "
+            "discretisation.continuum.raw)")
+    message = f"{result.message}; {note}" if result.message else note
+    return dataclasses.replace(result, params=params, stderr=stderr, discretisation=disc,
+                               message=message)
+
+
+__all__ = ["continuum_correction", "corrected_result"]
