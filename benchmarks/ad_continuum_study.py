@@ -172,10 +172,11 @@ def summarise(rows: list[dict], dt: float, times: int) -> dict:
     d = out["direction_error_deg"]
     out["direction_within_10deg"] = float(np.mean([e <= 10 for e in d])) if d else None
     if any("raw" in r for r in rows):  # the fit's own estimates, before the correction
-        raw = [{**r, **r["raw"]} for r in rows if "raw" in r]
+        raw = [{**{k: v for k, v in r.items() if k != "raw"}, **r["raw"]} for r in rows
+               if "raw" in r]
         out["raw"] = {k: v for k, v in summarise(raw, dt, times).items()
                       if k in ("median_abs_log_error", "coverage_95")}
-        out["median_correction_seconds"] = float(np.median([r["raw"]["correction_seconds"]
+        out["median_correction_seconds"] = float(np.median([r["correction_seconds"]
                                                             for r in raw]))
     if rows and "field_variance" in rows[0]:
         out["median_field_variance"] = float(np.median([r["field_variance"] for r in rows]))

@@ -166,3 +166,28 @@ def test_cli_reports_the_corrected_estimates_and_keeps_the_fit(tmp_path):
     assert "discretisation" not in plain or plain["discretisation"] is None \
         or "continuum" not in plain["discretisation"]
     pd.testing.assert_frame_equal(results["--continuum"][1], results["--no-continuum"][1])
+
+
+@pytest.mark.slow
+def test_default_intervals_cover_where_the_fits_own_do_not():
+    """30 stations × 120 times of the exact continuum at high signal-to-noise (field variance
+    2, nugget 0.05): the fit's own interval for τ excludes the truth (the discretisation's
+    bias), the reported (continuum-corrected) intervals of κ, c and τ contain it."""
+    from fieldfit.fit import fit
+
+    truth = {"kappa": 1.0, "c": 1.0, "tau": 5.0, "gamma_x": 1.0, "gamma_y": 0.5}
+    sim = SpectralAdvectionDiffusion(12.0, 12.0, 72, 72, kappa=1.0, c=1.0, tau=5.0,
+                                     gamma=(1.0, 0.5))
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(3.0, 9.0, size=(30, 2))
+    t = np.arange(120) * 0.1
+    z = sim.sample_at(pts, t, seed=4, nugget=0.05)[0]
+    obs = Observations(coords=np.tile(pts, (120, 1)), times=np.repeat(t, 30), values=z.ravel())
+    model = build("advection-diffusion")
+    raw = fit(model, obs, restarts=2, progress=False)
+    reported = corrected_result(raw, model.continuum_correction(obs, raw.params))
+    lo, hi = raw.confidence_interval("tau")
+    assert not lo <= truth["tau"] <= hi
+    for k in ("kappa", "c", "tau"):
+        lo, hi = reported.confidence_interval(k)
+        assert lo <= truth[k] <= hi, (k, lo, hi)

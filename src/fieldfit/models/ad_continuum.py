@@ -30,7 +30,7 @@ one Newton step of :math:`E_\theta[\ell_h]` from u = u(θ) gives
     (I_h)_{jk} = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h
                                              \Sigma_h^{-1}\partial_k\Sigma_h),
 
-the derivatives by central differences. Both g and I_h grow with the window's length, so δ
+the derivatives by forward differences. Both g and I_h grow with the window's length, so δ
 hardly depends on it (docs/benchmarks.md, "The continuum correction"). The mean is left out:
 it does not enter either covariance. The reported interval keeps the fit's standard error on
 the unconstrained scale, centred at ũ (the binding function's slope taken as one).
@@ -56,19 +56,23 @@ from ..errors import NumericalFailure
 from ..fit.parameterisation import natural_slope
 
 #: the most observations of the window (stations × times) the correction computes on
-WINDOW_OBSERVATIONS = 1200
+WINDOW_OBSERVATIONS = 800
 #: the fewest observation times of the window
 WINDOW_MIN_TIMES = 4
 #: the most stations the window keeps (a fixed-seed subset beyond)
 WINDOW_MAX_STATIONS = 400
 #: fixed-point iterations of ũ ← û − δ(ũ)
 ITERATIONS = 2
+#: Newton steps of the expected log-likelihood for b at the first iteration (one after)
+NEWTON_STEPS = 2
 #: the spectral reference's grid spacing is the spatial range divided by this
 POINTS_PER_RANGE = 16
 #: the periodic box extends this many ranges beyond the stations and the advected span
 MARGIN_RANGES = 4.0
 #: the most grid points per axis of the spectral reference
 MAX_GRID = 192
+#: the coarsest spacing of the spectral reference: the range divided by this
+MIN_POINTS_PER_RANGE = 8
 
 
 def _window(obs: Observations) -> tuple[np.ndarray, float, float, int]:
@@ -95,10 +99,18 @@ def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
     H = diffusion_matrix(p.get("H_scale", 1.0), p.get("H_ratio", 1.0), p.get("H_angle", 0.0))
     nu = max(alpha + alpha_s - 1.0, 0.5)
     rng = math.sqrt(8.0 * nu) / p["kappa"] * math.sqrt(float(np.linalg.eigvalsh(H).max()))
-    drift = math.hypot(p.get("gamma_x", 0.0), p.get("gamma_y", 0.0)) / p["c"] * span
+    # the drift over the window, or over the slowest mode's memory (e^{-12}) if shorter
+    memory = 12.0 * p["c"] / p["kappa"] ** (2 * alpha)
+    drift = math.hypot(p.get("gamma_x", 0.0), p.get("gamma_y", 0.0)) / p["c"] * min(span,
+                                                                                    memory)
     lo, hi = stations.min(0), stations.max(0)
     side = float((hi - lo).max()) + 2.0 * (MARGIN_RANGES * rng + drift)
-    n = int(min(MAX_GRID, max(32, math.ceil(side / (rng / POINTS_PER_RANGE)))))
+    n = int(math.ceil(side / (rng / POINTS_PER_RANGE)))
+    if n > MAX_GRID * POINTS_PER_RANGE / MIN_POINTS_PER_RANGE:
+        raise ValueError(f"the spectral reference cannot resolve the range {rng:.3g} on a box "
+                         f"of side {side:.3g} (the stations' extent and the advected distance "
+                         f"{drift:.3g}) with {MAX_GRID} points per axis")
+    n = int(min(MAX_GRID, max(32, n)))
     sim = SpectralAdvectionDiffusion.from_params(side, side, n, n, p, alpha=alpha,
                                                  alpha_s=alpha_s)
     return sim, lo - (side - (hi - lo)) / 2.0
@@ -148,26 +160,36 @@ class _Window:
         C[np.diag_indices_from(C)] += p["nugget"]
         return C
 
-    def shift(self, u: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-        """δ(u) = b(u) − u by one Newton step of the expected log-likelihood."""
-        S_h = self.fem(u)
+    def newton_step(self, phi: np.ndarray, target: np.ndarray,
+                    eps: float = 1e-5) -> np.ndarray:
+        """φ + I_h(φ)⁻¹ g(φ): one Newton step of E[ℓ_h(φ)] under the covariance ``target``."""
+        S_h = self.fem(phi)
         try:
             cf = sl.cho_factor(S_h, lower=True)
         except np.linalg.LinAlgError:
             raise NumericalFailure("the continuum correction: the finite-element covariance "
                                    "is not positive definite on the window") from None
-        k = len(u)
+        k = len(phi)
         inv_dS, g = [], np.zeros(k)
-        R = sl.cho_solve(cf, self.continuum(u))  # Σ_h⁻¹ Σ_θ
+        R = sl.cho_solve(cf, target)  # Σ_h⁻¹ Σ_θ
         for j in range(k):
             e = np.zeros(k)
             e[j] = eps
-            dS = (self.fem(u + e) - self.fem(u - e)) / (2.0 * eps)
+            dS = (self.fem(phi + e) - S_h) / eps
             M = sl.cho_solve(cf, dS)  # Σ_h⁻¹ ∂_jΣ_h
             inv_dS.append(M)
             g[j] = 0.5 * np.sum(M * R.T) - 0.5 * np.trace(M)
         info = np.array([[0.5 * np.sum(a * b.T) for b in inv_dS] for a in inv_dS])
-        return np.linalg.solve(0.5 * (info + info.T), g)
+        return phi + np.linalg.solve(0.5 * (info + info.T), g)
+
+    def binding(self, u: np.ndarray, start: np.ndarray | None = None,
+                steps: int = 1) -> np.ndarray:
+        """b(u): ``steps`` Newton steps of E_u[ℓ_h] from ``start`` (default u)."""
+        target = self.continuum(u)
+        phi = np.array(u if start is None else start, dtype=np.float64)
+        for _ in range(steps):
+            phi = self.newton_step(phi, target)
+        return phi
 
 
 def continuum_correction(model, obs: Observations, params: Mapping,
@@ -199,8 +221,9 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     Raises
     ------
     ValueError
-        For a model with nonstationary fields (no continuum covariance), missing estimates
-        or ``iterations`` below 1.
+        For a model with nonstationary fields (no continuum covariance), missing estimates,
+        ``iterations`` below 1, or a window the spectral reference cannot resolve (an
+        advected distance of hundreds of ranges).
     NumericalFailure
         When a covariance on the window is not positive definite.
     """
@@ -219,9 +242,12 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         raise ValueError(f"the continuum correction needs the estimates of {missing}")
     u_hat = space.pack({k: float(params[k]) for k in free}).numpy()
     window = _Window(model, obs, space, fixed)
-    u = u_hat.copy()
-    for _ in range(int(iterations)):
-        u = u_hat - window.shift(u)
+    u, start = u_hat.copy(), None
+    for i in range(int(iterations)):
+        b = window.binding(u, start, NEWTON_STEPS if i == 0 else 1)
+        u_next = u_hat - (b - u)
+        start = b + (u_next - u)  # b moves with its argument (slope about one)
+        u = u_next
     est = window.params(u)
     est = {n: est[n] for n in free}
     return {"estimates": est,

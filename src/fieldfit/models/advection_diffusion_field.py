@@ -52,6 +52,12 @@ THETA = 0.5
 EDGES_PER_RANGE = 4.0
 #: most nodes of the automatic mesh (its edges grow until it fits)
 NODE_BUDGET = 2000
+#: the automatic mesh's nodes per distinct location, within NODE_BUDGET ...
+NODES_PER_LOCATION = 8
+#: ... and never fewer than this
+MIN_NODE_BUDGET = 150
+#: the pilot range is at least this many median nearest-neighbour spacings of the locations
+SPACINGS_PER_RANGE = 2.0
 
 
 def pilot_range(obs: Observations, nu: float, n_bins: int = 15) -> dict[str, float]:
@@ -372,11 +378,14 @@ class AdvectionDiffusionField(LatentGMRFModel):
     def auto_mesh_options(self, obs: Observations) -> dict:
         """The ``Mesh.from_points`` options of the automatic mesh.
 
-        Inner edge e = r/4 (r the :func:`pilot_range` of the data, for ν = α + α_s − 1), at
-        most D/10 (D the diameter); outer edge 3e, extension max(0.2 D, r/2) beyond the
-        hull, locations within e/4 sharing a node; e grown until the mesh has at most
-        ``node_budget`` nodes. Options given in ``mesh_options`` (offset, cutoff) are kept.
-        Computed once per data set.
+        The range r is the :func:`pilot_range` of the data (for ν = α + α_s − 1), at least
+        two median nearest-neighbour spacings of the distinct locations (a shorter range is
+        one the data cannot resolve: small data with a weak signal give a pilot range of
+        little meaning). Inner edge e = r/4, at most D/10 (D the diameter); outer edge 3e,
+        extension max(0.2 D, r/2) beyond the hull, locations within e/4 sharing a node; e
+        grown until the mesh has at most min(``node_budget``, max(150, 8 × locations))
+        nodes. Options given in ``mesh_options`` (offset, cutoff) are kept. Computed once
+        per data set.
 
         Parameters
         ----------
@@ -393,6 +402,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
         ValueError
             When the data have too few pairs for the pilot range.
         """
+        from scipy.spatial import cKDTree
+
         points = np.unique(obs.coords[obs.observed], axis=0)
         key = self._pilot_key(obs)
         if key in self._cache:
@@ -400,20 +411,24 @@ class AdvectionDiffusionField(LatentGMRFModel):
         a, a_s = self.options["alpha"], self.options["alpha_s"]
         pilot = pilot_range(obs, max(a + a_s - 1.0, 0.5))
         diam = obs.diameter()
-        edge = min(pilot["range"] / EDGES_PER_RANGE, diam / 10.0)
+        spacing = (float(np.median(cKDTree(points).query(points, k=2)[0][:, 1]))
+                   if len(points) > 1 else diam)
+        rng_ = max(pilot["range"], SPACINGS_PER_RANGE * spacing)
+        budget = min(self.node_budget, max(MIN_NODE_BUDGET, NODES_PER_LOCATION * len(points)))
+        edge = min(rng_ / EDGES_PER_RANGE, diam / 10.0)
         given = {k: v for k, v in self.mesh_options.items() if k != "max_edge"}
         for _ in range(40):
             opts = {"max_edge": (edge, 3.0 * edge),
-                    "offset": float(given.get("offset") or max(0.2 * diam,
-                                                                0.5 * pilot["range"])),
+                    "offset": float(given.get("offset") or max(0.2 * diam, 0.5 * rng_)),
                     "cutoff": float(given.get("cutoff", edge / 4.0))}
             opts["cutoff"] = min(opts["cutoff"], 0.5 * opts["offset"])
             n = Mesh.from_points(points, **opts).n_nodes
-            if n <= self.node_budget:
+            if n <= budget:
                 break
-            edge *= max(1.1, 1.05 * math.sqrt(n / self.node_budget))
+            edge *= max(1.1, 1.05 * math.sqrt(n / budget))
         self._cache[key] = opts
-        self._cache[("pilot-info", key)] = dict(pilot, max_edge=edge, nodes=n)
+        self._cache[("pilot-info", key)] = dict(pilot, spacing=spacing, range_used=rng_,
+                                                node_budget=budget, max_edge=edge, nodes=n)
         return opts
 
     def time_grid(self, obs: Observations) -> tuple[float, float, int]:
