@@ -71,13 +71,15 @@ def test_the_correction_inverts_the_binding_function():
 
 def test_no_shift_where_the_reference_is_the_model_itself(monkeypatch):
     """With the continuum's covariance replaced by the finite-element model's own, b is
-    the identity: the estimates come back unchanged."""
+    the identity: the estimates and their standard errors come back unchanged."""
     obs = _design()
     model = _model()
     monkeypatch.setattr(_Window, "continuum", _Window.fem)
     out = continuum_correction(model, obs, TRUTH)
     for k, v in out["estimates"].items():
         assert v == pytest.approx(TRUTH[k], rel=1e-6), k
+        # no misspecification: the sandwich is the information, the binding Jacobian one
+        assert out["se_factor"][k] == pytest.approx(1.0, rel=1e-3), k
     assert out["window"] == {"stations": 12, "times": 6, "step": pytest.approx(0.1)}
 
 
@@ -118,6 +120,10 @@ def test_corrected_result_keeps_the_fit_and_the_interval_widths():
     assert out.discretisation["reported"] == "continuum-corrected"
     assert "continuous SPDE" in out.message
     assert json.loads(out.to_json())["discretisation"]["continuum"]["raw"]["params"]["c"] == 1.0
+    wider = corrected_result(r, {"estimates": {"kappa": 1.0}, "se_factor": {"kappa": 2.0},
+                                 "shift": {}, "window": {}})
+    lo3, hi3 = wider.confidence_interval("kappa")
+    assert math.log(hi3 / lo3) == pytest.approx(2.0 * math.log(hi / lo))
 
 
 def test_nonstationary_models_are_refused_before_any_work():

@@ -20,20 +20,29 @@ consecutive observation times, with the fit's mesh, time step, substeps and sche
 (:meth:`fieldfit.spde.spectral.SpectralAdvectionDiffusion.covariance_matrix` on a periodic box
 around the stations, wide enough that nothing wraps) plus the nugget, and
 :math:`\Sigma_h(u) = A Q_h(u)^{-1} A^\top + \tau_\varepsilon^2 I` the finite-element model's,
-one Newton step of :math:`E_\theta[\ell_h]` from u = u(θ) gives
+b(θ) is found by Newton steps of :math:`E_\theta[\ell_h(\varphi)]` over φ from φ = θ (two at
+the first iteration, one from the previous b moved alike after),
 
 .. math::
 
-    \delta(u) = I_h^{-1} g, \quad
+    \varphi \leftarrow \varphi + I_h^{-1} g, \quad
     g_j = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h\Sigma_h^{-1}\Sigma_\theta)
           - \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h), \quad
     (I_h)_{jk} = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h
                                              \Sigma_h^{-1}\partial_k\Sigma_h),
 
-the derivatives by forward differences. Both g and I_h grow with the window's length, so δ
-hardly depends on it (docs/benchmarks.md, "The continuum correction"). The mean is left out:
-it does not enter either covariance. The reported interval keeps the fit's standard error on
-the unconstrained scale, centred at ũ (the binding function's slope taken as one).
+at φ, the derivatives by forward differences. Both g and I_h grow with the window's length,
+so the shift b(θ) − θ hardly depends on it (docs/benchmarks.md, "The continuum correction").
+The mean is left out: it does not enter either covariance.
+
+Standard errors: the finite-element model is misspecified for the continuum's data, so the
+fit's own information understates the spread of θ̂ for some parameters (the nugget most); its
+covariance is the sandwich :math:`I_h^{-1} V I_h^{-1}`, V the score's covariance under
+:math:`\Sigma_\theta` (the expected Hessian taken as :math:`I_h`, exact to first order in the
+misfit), and that of ũ is :math:`J_b^{-1} I_h^{-1} V I_h^{-1} J_b^{-\top}`, :math:`J_b` the binding
+function's Jacobian. Both are computed on the window; the ratio of their diagonal to
+:math:`I_h^{-1}`'s scales the fit's standard errors (``se_factor``), on the unconstrained
+scale, around ũ.
 
 No discretisation is needed for the reference, so the correction is mesh-independent; it needs
 the continuum's covariance, which the spectral representation gives for the stationary model
@@ -160,9 +169,15 @@ class _Window:
         C[np.diag_indices_from(C)] += p["nugget"]
         return C
 
-    def newton_step(self, phi: np.ndarray, target: np.ndarray,
-                    eps: float = 1e-5) -> np.ndarray:
-        """φ + I_h(φ)⁻¹ g(φ): one Newton step of E[ℓ_h(φ)] under the covariance ``target``."""
+    def expected(self, phi: np.ndarray, target: np.ndarray, eps: float = 1e-5,
+                 score_covariance: bool = False, target_derivatives=()):
+        """Expectations of ℓ_h at φ under the covariance ``target``.
+
+        The score g ``(k,)``, the information I_h ``(k, k)``, and when asked the score's
+        covariance V ``(k, k)`` (V_ij = ½ tr(M_i R M_j R), M_i = Σ_h⁻¹∂_iΣ_h, R = Σ_h⁻¹Σ_θ)
+        and the cross-information K ``(k, m)`` with the ``target_derivatives`` ∂_jΣ_θ
+        (K_ij = ½ tr(M_i Σ_h⁻¹ ∂_jΣ_θ), the derivative of g in θ).
+        """
         S_h = self.fem(phi)
         try:
             cf = sl.cho_factor(S_h, lower=True)
@@ -170,17 +185,51 @@ class _Window:
             raise NumericalFailure("the continuum correction: the finite-element covariance "
                                    "is not positive definite on the window") from None
         k = len(phi)
-        inv_dS, g = [], np.zeros(k)
+        Ms, g = [], np.zeros(k)
         R = sl.cho_solve(cf, target)  # Σ_h⁻¹ Σ_θ
         for j in range(k):
             e = np.zeros(k)
             e[j] = eps
-            dS = (self.fem(phi + e) - S_h) / eps
-            M = sl.cho_solve(cf, dS)  # Σ_h⁻¹ ∂_jΣ_h
-            inv_dS.append(M)
+            M = sl.cho_solve(cf, (self.fem(phi + e) - S_h) / eps)  # Σ_h⁻¹ ∂_jΣ_h
+            Ms.append(M)
             g[j] = 0.5 * np.sum(M * R.T) - 0.5 * np.trace(M)
-        info = np.array([[0.5 * np.sum(a * b.T) for b in inv_dS] for a in inv_dS])
-        return phi + np.linalg.solve(0.5 * (info + info.T), g)
+        info = np.array([[0.5 * np.sum(a * b.T) for b in Ms] for a in Ms])
+        info = 0.5 * (info + info.T)
+        V = K = None
+        if score_covariance:
+            MR = [M @ R for M in Ms]
+            V = np.array([[0.5 * np.sum(a * b.T) for b in MR] for a in MR])
+            V = 0.5 * (V + V.T)
+        if len(target_derivatives):
+            P = [sl.cho_solve(cf, d) for d in target_derivatives]  # Σ_h⁻¹ ∂_jΣ_θ
+            K = np.array([[0.5 * np.sum(a * b.T) for b in P] for a in Ms])
+        return g, info, V, K
+
+    def newton_step(self, phi: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """φ + I_h(φ)⁻¹ g(φ): one Newton step of E[ℓ_h(φ)] under the covariance ``target``."""
+        g, info, _, _ = self.expected(phi, target)
+        return phi + np.linalg.solve(info, g)
+
+    def standard_error_factors(self, u: np.ndarray, b: np.ndarray,
+                               eps: float = 1e-5) -> np.ndarray:
+        """How much the corrected estimate's standard errors exceed the fit's ``(k,)``, on the
+        unconstrained scale: sqrt(diag(J_b⁻¹ I⁻¹VI⁻¹ J_b⁻ᵀ) / diag(I⁻¹)) at φ = b(ũ) ≈ û,
+        the sandwich I⁻¹VI⁻¹ of the fit under the continuum carried through the binding
+        function's Jacobian J_b = I_h⁻¹K (the implicit function theorem on g(b(θ); θ) = 0)."""
+        target = self.continuum(u)
+        k = len(u)
+        dT = []
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = eps
+            dT.append((self.continuum(u + e) - target) / eps)
+        _, info, V, K = self.expected(b, target, score_covariance=True, target_derivatives=dT)
+        inv = np.linalg.inv(info)
+        J = inv @ K
+        Jinv = np.linalg.inv(J)
+        cov = Jinv @ inv @ V @ inv @ Jinv.T
+        self.last_factors = {"jacobian": J, "sandwich": inv @ V @ inv, "information": info}
+        return np.sqrt(np.diag(cov) / np.diag(inv))
 
     def binding(self, u: np.ndarray, start: np.ndarray | None = None,
                 steps: int = 1) -> np.ndarray:
@@ -194,7 +243,7 @@ class _Window:
 
 def continuum_correction(model, obs: Observations, params: Mapping,
                          fix: Mapping[str, float] | None = None,
-                         iterations: int = ITERATIONS) -> dict:
+                         iterations: int = ITERATIONS, standard_errors: bool = True) -> dict:
     """The estimates of the continuous SPDE whose discretised fit the estimates are.
 
     Parameters
@@ -210,13 +259,17 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         The parameters held fixed in the fit.
     iterations : int
         Fixed-point iterations ũ ← û − δ(ũ) (≥ 1).
+    standard_errors : bool
+        Also compute ``se_factor`` (:meth:`_Window.standard_error_factors`).
 
     Returns
     -------
     dict
         ``{"estimates": {name: value}, "shift": {name: relative change}, "u_shift": {name:
-        change on the unconstrained scale}, "window": {"stations", "times", "step"},
-        "iterations"}`` over the free covariance parameters and the nugget.
+        change on the unconstrained scale}, "se_factor": {name: factor}, "window":
+        {"stations", "times", "step"}, "iterations"}`` over the free covariance parameters
+        and the nugget; ``se_factor`` multiplies the fit's standard error on the
+        unconstrained scale.
 
     Raises
     ------
@@ -250,7 +303,11 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         u = u_next
     est = window.params(u)
     est = {n: est[n] for n in free}
-    return {"estimates": est,
+    out = {}
+    if standard_errors:
+        factors = window.standard_error_factors(u, start)  # start: b(ũ) predicted, ≈ û
+        out["se_factor"] = {n: float(f) for n, f in zip(free, factors, strict=True)}
+    return {**out, "estimates": est,
             "shift": {n: (est[n] - float(params[n])) / abs(float(params[n]))
                       if float(params[n]) != 0 else math.inf for n in free},
             "u_shift": {n: float(u[i] - u_hat[i]) for i, n in enumerate(free)},
@@ -262,9 +319,10 @@ def continuum_correction(model, obs: Observations, params: Mapping,
 def corrected_result(result, correction: dict):
     """A copy of ``result`` reporting the continuum-corrected estimates.
 
-    The estimates are replaced, the standard errors moved so that each Wald interval keeps
-    its width on the unconstrained scale; the fit's own estimates, standard errors and
-    intervals are kept in ``discretisation["continuum"]["raw"]``.
+    The estimates are replaced and each standard error moved to the new estimate with its
+    width on the unconstrained scale times the correction's ``se_factor`` (the misspecified
+    fit's sandwich through the binding function; 1 where absent); the fit's own estimates,
+    standard errors and intervals are kept in ``discretisation["continuum"]["raw"]``.
 
     Parameters
     ----------
@@ -282,6 +340,7 @@ def corrected_result(result, correction: dict):
         se, scale = stderr.get(name), result.scales.get(name, "identity")
         if se is not None:
             se_u = se / abs(natural_slope(params[name], scale))
+            se_u *= correction.get("se_factor", {}).get(name, 1.0)
             stderr[name] = se_u * abs(natural_slope(value, scale))
         params[name] = value
     raw = {"params": dict(result.params), "stderr": dict(result.stderr),
