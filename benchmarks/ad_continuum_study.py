@@ -93,7 +93,8 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
 
         t1 = time.perf_counter()
         raw = res
-        res = corrected_result(res, model.continuum_correction(obs, res.params))
+        res = corrected_result(res, model.continuum_correction(obs, res.params,
+                                                               hessian=res.hessian))
         out_raw = {"params": raw.params, "intervals": {k: list(raw.confidence_interval(k))
                                                        for k in th},
                    "correction_seconds": time.perf_counter() - t1}

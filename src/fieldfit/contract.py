@@ -391,7 +391,7 @@ class MeshModel(Model, Protocol):
       estimates ``params`` under the refinements ``refine`` (one Newton step each), as a
       dict with ``"refined": {kind: {"shift", "shift_se", "estimates", ...}}``, ``"shift"``,
       ``"shift_se"`` and ``"mesh_nodes"``.
-    - ``continuum_correction(obs, params, fix)``: the estimates of the continuous model
+    - ``continuum_correction(obs, params, fix, hessian)``: the estimates of the continuous model
       whose discretised fit ``params`` are (the discretisation's bias removed), as a dict
       with ``"estimates"``, ``"shift"`` and ``"window"``; ValueError where the model has no
       continuum reference.
@@ -503,7 +503,7 @@ class MeshModel(Model, Protocol):
         ...
 
     def continuum_correction(self, obs: Observations, params: Mapping,
-                             fix: Mapping[str, float] | None = None) -> dict:
+                             fix: Mapping[str, float] | None = None, hessian=None) -> dict:
         """The estimates of the continuous model whose discretised fit ``params`` are.
 
         Parameters
@@ -514,6 +514,8 @@ class MeshModel(Model, Protocol):
             The fit's estimates (natural values).
         fix : Mapping or None
             The parameters held fixed in the fit.
+        hessian : numpy.ndarray or None
+            The fit's −∇²ℓ in the free unconstrained parameters, or None.
 
         Returns
         -------

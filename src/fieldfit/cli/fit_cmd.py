@@ -230,7 +230,7 @@ def _continuum(result, plan: _Plan):
     try:
         with _reported_errors():
             correction = plan.model.continuum_correction(plan.train, result.params,
-                                                         fix=plan.fixed)
+                                                         fix=plan.fixed, hessian=result.hessian)
     except (NumericalFailure, ValueError) as e:
         typer.secho(f"the continuum correction was not made ({e}): the fit's own estimates "
                     "are reported", err=True, fg="yellow")

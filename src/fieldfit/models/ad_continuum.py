@@ -70,6 +70,8 @@ WINDOW_OBSERVATIONS = 800
 WINDOW_MIN_TIMES = 4
 #: the most stations the window keeps (a fixed-seed subset beyond)
 WINDOW_MAX_STATIONS = 400
+#: continuum draws of the simulated binding function
+SIMULATIONS = 32
 #: fixed-point iterations of ũ ← û − δ(ũ)
 ITERATIONS = 2
 #: Newton steps of the expected log-likelihood for b at the first iteration (one after)
@@ -241,9 +243,67 @@ class _Window:
         return phi
 
 
+class _Simulated:
+    """b on the data's own design by simulation: the mean score of R exact continuum draws.
+
+    The draws (:meth:`SpectralAdvectionDiffusion.sample_at` at the observed stations and
+    times, the nugget added, common random numbers: one seed for every θ) are one
+    replicated data set, so one factorisation per φ scores them all.
+    """
+
+    def __init__(self, model, obs: Observations, space, info: np.ndarray,
+                 replicates: int = SIMULATIONS, seed: int = 0):
+        from .advection_diffusion_field import regular_time_grid
+
+        m = obs.observed
+        self.coords, self.times = obs.coords[m], obs.times[m]
+        self.stations, self.station_index = np.unique(self.coords, axis=0,
+                                                      return_inverse=True)
+        t0, step, n_t = regular_time_grid(self.times, model.dt)
+        self.time_index = np.rint((self.times - t0) / step).astype(np.int64)
+        self.grid = t0 + step * np.arange(n_t)
+        self.sub = model.with_discretisation(mesh=model.mesh_for(obs))
+        self.space, self.info = space, info
+        self.alpha, self.alpha_s = model.options["alpha"], model.options["alpha_s"]
+        self.replicates, self.seed = int(replicates), int(seed)
+        self._draws: dict[bytes, Observations] = {}
+
+    def draws(self, u: np.ndarray) -> Observations:
+        """R continuum draws at θ(u) on the data's observed rows, as replicates."""
+        key = np.asarray(u, np.float64).tobytes()
+        if key not in self._draws:
+            p = {k: float(v) for k, v in
+                 self.space.unpack(torch.as_tensor(u, dtype=torch.float64)).items()}
+            span = float(self.grid[-1] - self.grid[0])
+            sim, origin = _reference(p, self.stations, span, self.alpha, self.alpha_s)
+            z = sim.sample_at(self.stations - origin, self.grid, self.replicates,
+                              seed=self.seed, nugget=p["nugget"])  # (R, n_t, S)
+            values = z[:, self.time_index, self.station_index]
+            self._draws = {key: Observations(coords=self.coords, times=self.times,
+                                             values=values)}
+        return self._draws[key]
+
+    def score(self, phi: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The mean over the draws at θ(u) of ∇ℓ_h(φ) ``(k,)``."""
+        data = self.draws(u)
+        x = torch.as_tensor(phi, dtype=torch.float64).clone().requires_grad_(True)
+        ll = self.sub.log_likelihood(data, self.space.unpack(x))
+        return torch.autograd.grad(ll, x)[0].numpy() / self.replicates
+
+    def binding(self, u: np.ndarray, start: np.ndarray | None = None,
+                steps: int = 1) -> np.ndarray:
+        """b(u): ``steps`` quasi-Newton steps φ ← φ + I⁻¹ s(φ) from ``start`` (default u)."""
+        phi = np.array(u if start is None else start, dtype=np.float64)
+        for _ in range(steps):
+            phi = phi + np.linalg.solve(self.info, self.score(phi, u))
+        return phi
+
+
 def continuum_correction(model, obs: Observations, params: Mapping,
-                         fix: Mapping[str, float] | None = None,
-                         iterations: int = ITERATIONS, standard_errors: bool = True) -> dict:
+                         fix: Mapping[str, float] | None = None, hessian=None,
+                         iterations: int = ITERATIONS, standard_errors: bool = True,
+                         method: str = "simulation",
+                         replicates: int = SIMULATIONS) -> dict:
     """The estimates of the continuous SPDE whose discretised fit the estimates are.
 
     Parameters
@@ -257,8 +317,17 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         The fit's estimates (natural values).
     fix : Mapping or None
         The parameters held fixed in the fit.
+    hessian : numpy.ndarray or None
+        The fit's −∇²ℓ ``(k, k)`` in the free unconstrained parameters
+        (``FitResult.hessian``): the simulated binding function's Newton steps use it (None:
+        the window's expected information, scaled to the data).
     iterations : int
         Fixed-point iterations ũ ← û − δ(ũ) (≥ 1).
+    method : {"simulation", "window"}
+        How b is computed: on the data's whole design from ``replicates`` exact continuum
+        draws (default), or exactly on the window.
+    replicates : int
+        The continuum draws of "simulation".
     standard_errors : bool
         Also compute ``se_factor`` (:meth:`_Window.standard_error_factors`).
 
@@ -294,10 +363,17 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     if missing:
         raise ValueError(f"the continuum correction needs the estimates of {missing}")
     u_hat = space.pack({k: float(params[k]) for k in free}).numpy()
+    if method not in ("simulation", "window"):
+        raise ValueError(f"unknown method {method!r}: choose 'simulation' or 'window'")
     window = _Window(model, obs, space, fixed)
+    if method == "simulation":
+        info = _information(window, u_hat, hessian, obs, len(free))
+        binder = _Simulated(model, obs, space, info, replicates)
+    else:
+        binder = window
     u, start = u_hat.copy(), None
     for i in range(int(iterations)):
-        b = window.binding(u, start, NEWTON_STEPS if i == 0 else 1)
+        b = binder.binding(u, start, NEWTON_STEPS if i == 0 else 1)
         u_next = u_hat - (b - u)
         start = b + (u_next - u)  # b moves with its argument (slope about one)
         u = u_next
@@ -305,7 +381,9 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     est = {n: est[n] for n in free}
     out = {}
     if standard_errors:
-        factors = window.standard_error_factors(u, start)  # start: b(ũ) predicted, ≈ û
+        factors = window.standard_error_factors(u, u_hat)  # b(ũ) = û
+        if method == "simulation":  # the draws' Monte-Carlo error in b
+            factors = factors * math.sqrt(1.0 + 1.0 / replicates)
         out["se_factor"] = {n: float(f) for n, f in zip(free, factors, strict=True)}
     return {**out, "estimates": est,
             "shift": {n: (est[n] - float(params[n])) / abs(float(params[n]))
@@ -313,7 +391,23 @@ def continuum_correction(model, obs: Observations, params: Mapping,
             "u_shift": {n: float(u[i] - u_hat[i]) for i, n in enumerate(free)},
             "window": {"stations": len(window.stations), "times": window.W,
                        "step": window.step},
+            "method": method, "replicates": replicates if method == "simulation" else None,
             "iterations": int(iterations)}
+
+
+def _information(window: _Window, u_hat: np.ndarray, hessian, obs: Observations,
+                 k: int) -> np.ndarray:
+    """The fit's information ``(k, k)`` in the free unconstrained parameters: ``hessian``
+    (``FitResult.hessian``, −∇²ℓ), or the window's expected information scaled to the data's
+    number of observations."""
+    if hessian is not None:
+        H = np.asarray(hessian, dtype=np.float64)
+        if H.shape == (k, k) and np.all(np.isfinite(H)):
+            H = 0.5 * (H + H.T)
+            if np.all(np.linalg.eigvalsh(H) > 0):
+                return H
+    _, info, _, _ = window.expected(u_hat, window.fem(u_hat))
+    return info * obs.observed.sum() * obs.n_replicates / window.A.shape[0]
 
 
 def corrected_result(result, correction: dict):

@@ -723,11 +723,11 @@ class AdvectionDiffusionField(LatentGMRFModel):
         return out
 
     def continuum_correction(self, obs: Observations, params: Mapping,
-                             fix: Mapping[str, float] | None = None) -> dict:
+                             fix: Mapping[str, float] | None = None, hessian=None) -> dict:
         """The estimates carried to the continuous SPDE: the discretisation's bias removed.
 
-        Indirect inference against the continuum's spectral covariance on a window of the
-        data (:func:`fieldfit.models.ad_continuum.continuum_correction`).
+        Indirect inference against exact draws of the continuum on the data's design
+        (:func:`fieldfit.models.ad_continuum.continuum_correction`).
 
         Parameters
         ----------
@@ -737,11 +737,14 @@ class AdvectionDiffusionField(LatentGMRFModel):
             The fit's estimates (natural values).
         fix : Mapping or None
             The parameters held fixed in the fit.
+        hessian : numpy.ndarray or None
+            The fit's −∇²ℓ in the free unconstrained parameters (``FitResult.hessian``).
 
         Returns
         -------
         dict
-            ``{"estimates", "shift", "u_shift", "window", "iterations"}``.
+            ``{"estimates", "shift", "u_shift", "se_factor", "window", "method",
+            "replicates", "iterations"}``.
 
         Raises
         ------
@@ -752,7 +755,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
         """
         from .ad_continuum import continuum_correction
 
-        return continuum_correction(self, obs, params, fix)
+        return continuum_correction(self, obs, params, fix, hessian=hessian)
 
     def refined(self, obs: Observations, kind: str):
         """A copy with a finer discretisation.
