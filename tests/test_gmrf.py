@@ -468,3 +468,25 @@ def test_selinv_over_the_factor_values():
     f.selinv()
     np.testing.assert_allclose((f.L @ f.L.T).toarray(), Q.toarray()[np.ix_(f.perm, f.perm)],
                                atol=1e-10 * abs(Q).max())
+
+
+def test_locating_entries_leaves_torchs_thread_count():
+    """The selected inverse's lookup runs serially: a parallel numba kernel would reset the
+    OpenMP thread count that torch's kernels (and so the fit's repeatability) depend on."""
+    import torch
+    from sksparse.cholmod import cholesky
+
+    from fieldfit.gmrf.selinv import locate
+
+    n = 40
+    Q = sp.diags([np.full(n - 1, -1.0), np.full(n, 2.5), np.full(n - 1, -1.0)],
+                 [-1, 0, 1]).tocsc()
+    f = cholesky(Q)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        out = locate(f.L().tocsc(), f.P(), np.arange(n), np.arange(n))
+        assert torch.get_num_threads() == 2
+        assert np.all(out >= 0)
+    finally:
+        torch.set_num_threads(before)

@@ -182,11 +182,12 @@ def _small_supernodes(indptr, indices, Lx, sptr, snode, s_hi, s_lo, S):  # pragm
     return 0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _locate(indptr, indices, pinv, rows, cols, out):  # pragma: no cover - compiled
     """Positions in the lower pattern of L of the (original-ordering) entries (rows, cols) of Σ;
-    −1 where absent."""
-    for k in numba.prange(rows.shape[0]):
+    −1 where absent. Serial: a parallel kernel would start numba's thread pool, which resets
+    the OpenMP thread count torch's kernels use (a binary search per entry is cheap)."""
+    for k in range(rows.shape[0]):
         a = pinv[rows[k]]
         b = pinv[cols[k]]
         r = max(a, b)

@@ -12,10 +12,19 @@ divergence,
 and b(θ) − θ is the discretisation's bias. Indirect inference (Gouriéroux, Monfort & Renault
 1993) reports the θ̃ that solves b(θ̃) = θ̂, iterated from θ̃ = θ̂ as
 :math:`\tilde u \leftarrow \hat u - \delta(\tilde u)`, :math:`\delta = b - \mathrm{id}`, in the
-free unconstrained parameters u.
+free unconstrained parameters u. b is always that of the fit's own mesh, time step,
+substeps and scheme.
 
-The binding function is computed on a window of the data's own design, its stations at W
-consecutive observation times, with the fit's mesh, time step, substeps and scheme. With
+**On the data's design, by simulation (the default).** R exact draws of the continuum at θ
+(:meth:`fieldfit.spde.spectral.SpectralAdvectionDiffusion.sample_at` at the observed stations
+and times, on a periodic box wide enough that nothing wraps; one seed for every θ) are scored
+together as replicates, and b(θ) is reached by quasi-Newton steps
+:math:`\varphi \leftarrow \varphi + I^{-1} \bar s(\varphi)`, :math:`\bar s` the draws' mean
+score and I the fit's information (two steps at the first iteration, one from the previous b
+moved alike after). The draws' Monte-Carlo error adds 1/R to the estimate's variance.
+
+**On a window, exactly** (``method="window"``; also the standard errors below). The data's
+stations at W consecutive observation times (at most 800 observations). With
 :math:`\Sigma_\theta` the continuum's covariance there
 (:meth:`fieldfit.spde.spectral.SpectralAdvectionDiffusion.covariance_matrix` on a periodic box
 around the stations, wide enough that nothing wraps) plus the nugget, and
@@ -31,9 +40,10 @@ the first iteration, one from the previous b moved alike after),
     (I_h)_{jk} = \tfrac12 \operatorname{tr}(\Sigma_h^{-1}\partial_j\Sigma_h
                                              \Sigma_h^{-1}\partial_k\Sigma_h),
 
-at φ, the derivatives by forward differences. Both g and I_h grow with the window's length,
-so the shift b(θ) − θ hardly depends on it (docs/benchmarks.md, "The continuum correction").
-The mean is left out: it does not enter either covariance.
+at φ, the derivatives by forward differences. The window is cheap, but its b is that of a
+short series: where the slowest mode's memory c/κ² exceeds the window, the data's b differs
+(docs/benchmarks.md, "The continuum correction"). The mean is left out: it does not enter
+either covariance.
 
 Standard errors: the finite-element model is misspecified for the continuum's data, so the
 fit's own information understates the spread of θ̂ for some parameters (the nugget most); its
