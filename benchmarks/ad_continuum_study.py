@@ -91,13 +91,19 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
     if continuum:
         from fieldfit.models.ad_continuum import corrected_result
 
+        from fieldfit.errors import NumericalFailure
+
         t1 = time.perf_counter()
         raw = res
-        res = corrected_result(res, model.continuum_correction(obs, res.params,
-                                                               hessian=res.hessian))
+        error = None
+        try:  # as fieldfit fit: the fit's own estimates where the correction fails
+            res = corrected_result(res, model.continuum_correction(obs, res.params,
+                                                                   hessian=res.hessian))
+        except (ValueError, NumericalFailure) as e:
+            error = str(e)
         out_raw = {"params": raw.params, "intervals": {k: list(raw.confidence_interval(k))
                                                        for k in th},
-                   "correction_seconds": time.perf_counter() - t1}
+                   "correction_seconds": time.perf_counter() - t1, "error": error}
     out = {"set": i, "truth": th, "params": res.params, "stderr": res.stderr,
            "seconds": time.perf_counter() - t0, "converged": res.converged,
            "on_edge": res.on_edge,

@@ -82,6 +82,11 @@ WINDOW_MIN_TIMES = 4
 WINDOW_MAX_STATIONS = 400
 #: continuum draws of the simulated binding function
 SIMULATIONS = 32
+#: the longest quasi-Newton step of b, on the unconstrained scale
+MAX_STEP = 0.5
+#: the largest correction accepted, in the fit's standard errors: beyond it the iteration is
+#: taken to have failed
+MAX_SHIFT_SE = 25.0
 #: fixed-point iterations of ũ ← û − δ(ũ)
 ITERATIONS = 2
 #: Newton steps of the expected log-likelihood for b at the first iteration (one after)
@@ -305,7 +310,8 @@ class _Simulated:
         """b(u): ``steps`` quasi-Newton steps φ ← φ + I⁻¹ s(φ) from ``start`` (default u)."""
         phi = np.array(u if start is None else start, dtype=np.float64)
         for _ in range(steps):
-            phi = phi + np.linalg.solve(self.info, self.score(phi, u))
+            step = np.linalg.solve(self.info, self.score(phi, u))
+            phi = phi + step * min(1.0, MAX_STEP / max(float(np.abs(step).max()), 1e-300))
         return phi
 
 
@@ -357,7 +363,8 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         ``iterations`` below 1, or a window the spectral reference cannot resolve (an
         advected distance of hundreds of ranges).
     NumericalFailure
-        When a covariance on the window is not positive definite.
+        When a covariance on the window is not positive definite, or the iteration moves a
+        parameter by more than :data:`MAX_SHIFT_SE` of the fit's standard errors.
     """
     if model.fields or model.options.get("gamma_fields") is not None \
             or model.options.get("H_field") is not None:
@@ -376,8 +383,9 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     if method not in ("simulation", "window"):
         raise ValueError(f"unknown method {method!r}: choose 'simulation' or 'window'")
     window = _Window(model, obs, space, fixed)
+    info = _information(window, u_hat, hessian, obs, len(free))
+    se_u = np.sqrt(np.diag(np.linalg.inv(info)))
     if method == "simulation":
-        info = _information(window, u_hat, hessian, obs, len(free))
         binder = _Simulated(model, obs, space, info, replicates)
     else:
         binder = window
@@ -387,6 +395,12 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         u_next = u_hat - (b - u)
         start = b + (u_next - u)  # b moves with its argument (slope about one)
         u = u_next
+        moved = np.abs(u - u_hat) / se_u
+        if not np.all(moved <= MAX_SHIFT_SE):
+            worst = free[int(np.argmax(moved))]
+            raise NumericalFailure(f"the continuum correction did not converge: it moved "
+                                   f"{worst} by {float(moved.max()):.3g} standard errors "
+                                   f"(at most {MAX_SHIFT_SE:g} accepted)")
     est = window.params(u)
     est = {n: est[n] for n in free}
     out = {}
