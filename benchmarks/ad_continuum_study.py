@@ -56,7 +56,7 @@ def truth(i: int) -> dict:
 
 
 def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
-        check: bool = False, tau: float = 1.0) -> dict:
+        check: bool = False, tau: float = 1.0, modes: int = 64) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from fieldfit.data import Observations
     from fieldfit.fit import fit
@@ -64,7 +64,8 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
     from fieldfit.spde.spectral import SpectralAdvectionDiffusion
 
     th = truth(i)
-    sim = SpectralAdvectionDiffusion(10.0, 10.0, 64, 64, kappa=th["kappa"], c=th["c"], tau=tau,
+    sim = SpectralAdvectionDiffusion(10.0, 10.0, modes, modes, kappa=th["kappa"], c=th["c"],
+                                     tau=tau,
                                      gamma=(th["gamma_x"], th["gamma_y"]))
     rng = np.random.default_rng(seed + i)
     pts = rng.uniform(2.0, 8.0, size=(stations, 2))
@@ -206,6 +207,9 @@ def main(argv=None):
     ap.add_argument("--times", type=int, default=40)
     ap.add_argument("--dt", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--modes", type=int, default=64, help="grid points per axis of the "
+                    "simulator on [0, 10)² (64: modes up to |ω| = 20; the field's variance above "
+                    "that, κ²σ²/400, is missing from the data)")
     ap.add_argument("--tau", type=float, default=1.0, help="the SPDE's scale τ: 1 gives a "
                     "field variance of about 0.04/κ² (below the nugget), 5 about 1/κ²")
     ap.add_argument("--workers", type=int, default=1)
@@ -224,7 +228,7 @@ def main(argv=None):
     with ProcessPoolExecutor(a.workers) as pool, open(done_path, "a") as log:
         options = json.loads(a.options)
         futures = [pool.submit(one, i, a.stations, a.times, a.dt, a.seed, options, a.check,
-                               a.tau)
+                               a.tau, a.modes)
                    for i in todo]
         for f in tqdm(as_completed(futures), total=len(futures), desc="data sets"):
             r = f.result()

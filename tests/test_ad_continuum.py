@@ -94,7 +94,8 @@ def test_no_shift_where_the_reference_is_the_model_itself(monkeypatch):
 
 def test_the_reference_is_the_continuum_on_the_plane():
     """The periodic box is wide enough that nothing wraps: the window's continuum covariance
-    equals the one of a box twice as wide, with twice the grid points."""
+    equals the one of a box twice as wide, with twice the grid points, and its variance the
+    plane's."""
     obs = _design()
     model = _model()
     space = model.param_space(obs)
@@ -105,8 +106,11 @@ def test_the_reference_is_the_continuum_on_the_plane():
     wide = SpectralAdvectionDiffusion.from_params(2 * sim.Lx, 2 * sim.Ly, 2 * sim.nx,
                                                   2 * sim.ny, TRUTH)
     ref = wide.covariance_matrix(window.stations - origin, window.times)
-    ref[np.diag_indices_from(ref)] += TRUTH["nugget"]
+    ref[np.diag_indices_from(ref)] += TRUTH["nugget"] + ad_continuum.unresolved_variance(wide)
     np.testing.assert_allclose(C, ref, atol=2e-3 * ref.max())
+    # with the unresolved modes as white noise, the variance is the plane's σ² + nugget
+    assert C[0, 0] == pytest.approx(wide.continuum_marginal_variance() + TRUTH["nugget"],
+                                    rel=1e-9)
 
 
 def test_corrected_result_keeps_the_fit_and_the_interval_widths():
