@@ -4,6 +4,7 @@ likelihood (latent intermediate steps) against a dense marginal Gaussian density
 automatic mesh from a pilot range; the discretisation check."""
 
 import numpy as np
+from scipy.spatial import cKDTree
 import pytest
 import torch
 from scipy.stats import multivariate_normal
@@ -197,9 +198,23 @@ def test_pilot_range_and_the_automatic_mesh_follow_the_field(kappa):
     assert 0.75 < np.median(ratios) < 1.35  # a pilot: single data sets vary by 2x
     model = AdvectionDiffusionField()
     opts = model.auto_mesh_options(data[1])
-    assert opts["max_edge"][0] == pytest.approx(min(pilot_range(data[1], 1.0)["range"] / 4,
-                                                    data[1].diameter() / 10))
-    assert model.mesh_for(data[1]).n_nodes <= model.node_budget
+    info = model._pilot_info(data[1])
+    # the range is the pilot's, at least two median nearest-neighbour spacings
+    points = np.unique(data[1].coords, axis=0)
+    spacing = np.median(cKDTree(points).query(points, k=2)[0][:, 1])
+    assert info["spacing"] == pytest.approx(spacing)
+    assert info["range_used"] == pytest.approx(max(pilot_range(data[1], 1.0)["range"],
+                                                   2 * spacing))
+    # the edge is a quarter of it (at most D/10), grown only to keep within the node budget
+    edge = min(info["range_used"] / 4, data[1].diameter() / 10)
+    assert opts["max_edge"][0] >= edge * (1 - 1e-12)
+    assert info["node_budget"] == min(model.node_budget, max(150, 8 * len(points)))
+    assert model.mesh_for(data[1]).n_nodes <= info["node_budget"]
+    if opts["max_edge"][0] > edge:  # grown: the first mesh was over the budget
+        from fieldfit.spde import Mesh
+
+        first = dict(opts, max_edge=(edge, 3 * edge), cutoff=edge / 4)
+        assert Mesh.from_points(points, **first).n_nodes > info["node_budget"]
 
 
 def test_a_shorter_range_gives_a_finer_mesh_within_the_node_budget():

@@ -227,10 +227,9 @@ def _continuum(result, plan: _Plan):
     from ..models.ad_continuum import corrected_result
 
     typer.secho("carrying the estimates to the continuous SPDE ...", err=True)
-    try:
-        with _reported_errors():
-            correction = plan.model.continuum_correction(plan.train, result.params,
-                                                         fix=plan.fixed, hessian=result.hessian)
+    try:  # a correction that cannot be made leaves the finished fit standing
+        correction = plan.model.continuum_correction(plan.train, result.params,
+                                                     fix=plan.fixed, hessian=result.hessian)
     except (NumericalFailure, ValueError) as e:
         typer.secho(f"the continuum correction was not made ({e}): the fit's own estimates "
                     "are reported", err=True, fg="yellow")
