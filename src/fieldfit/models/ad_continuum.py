@@ -98,7 +98,7 @@ MARGIN_RANGES = 4.0
 #: the most grid points per axis of the spectral reference
 MAX_GRID = 192
 #: the coarsest spacing of the spectral reference: the range divided by this
-MIN_POINTS_PER_RANGE = 8
+MIN_POINTS_PER_RANGE = 6
 
 
 def _window(obs: Observations) -> tuple[np.ndarray, float, float, int]:
