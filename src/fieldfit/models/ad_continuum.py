@@ -289,11 +289,16 @@ class _Simulated:
     """
 
     def __init__(self, model, obs: Observations, space, info: np.ndarray,
-                 replicates: int = SIMULATIONS, seed: int = 0):
+                 replicates: int = SIMULATIONS, seed: int = 0, mean=0.0):
         from .advection_diffusion_field import regular_time_grid
 
         m = obs.observed
         self.coords, self.times = obs.coords[m], obs.times[m]
+        # the draws' mean: the fitted one where its coefficients are parameters (a profiled
+        # mean takes any value in its design's span); the covariates travel with the draws
+        self.mean = mean
+        self.covariates = None if obs.covariates is None else obs.covariates[m]
+        self.covariate_names = obs.covariate_names
         self.stations, self.station_index = np.unique(self.coords, axis=0,
                                                       return_inverse=True)
         t0, step, n_t = regular_time_grid(self.times, model.dt)
@@ -315,9 +320,10 @@ class _Simulated:
             sim, origin = _reference(p, self.stations, span, self.alpha, self.alpha_s)
             z = sim.sample_at(self.stations - origin, self.grid, self.replicates, seed=self.seed,
                               nugget=p["nugget"] + unresolved_variance(sim))  # (R, n_t, S)
-            values = z[:, self.time_index, self.station_index]
+            values = z[:, self.time_index, self.station_index] + self.mean
             self._draws = {key: Observations(coords=self.coords, times=self.times,
-                                             values=values)}
+                                             values=values, covariates=self.covariates,
+                                             covariate_names=self.covariate_names)}
         return self._draws[key]
 
     def score(self, phi: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -408,7 +414,13 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     info = _information(window, u_hat, hessian, obs, len(free))
     se_u = np.sqrt(np.diag(np.linalg.inv(info)))
     if method == "simulation":
-        binder = _Simulated(model, obs, space, info, replicates)
+        mean = 0.0
+        if mean_names:  # coefficients held at their estimates: the draws get that mean
+            m = obs.observed
+            X = model.mean.design(obs.coords[m], None if obs.covariates is None
+                                  else obs.covariates[m])
+            mean = X @ np.array([float(params[n]) for n in model.mean_names(obs)])
+        binder = _Simulated(model, obs, space, info, replicates, mean=mean)
     else:
         binder = window
     u, start = u_hat.copy(), None
