@@ -236,3 +236,16 @@ def test_a_covariate_mean_profiled_or_held_gives_the_same_correction():
         assert b["estimates"][k] == pytest.approx(a["estimates"][k], **tol), k
     # without the fitted mean in the draws, the held model's τ would absorb it
     assert b["estimates"]["tau"] == pytest.approx(a["estimates"]["tau"], rel=0.01)
+
+
+def test_replicated_data_give_the_binding_function_of_one_replicate():
+    """b does not depend on the number of replicates: the draws' score is scaled to the
+    data's, whose information counts them all, so one and three replicates correct alike."""
+    one = _design(stations=20, times=6, values=np.random.default_rng(1).normal(size=120))
+    three = Observations(coords=one.coords, times=one.times,
+                         values=np.random.default_rng(2).normal(size=(3, 120)))
+    model = _model()
+    a = continuum_correction(model, one, TRUTH, standard_errors=False)
+    b = continuum_correction(_model(), three, TRUTH, standard_errors=False)
+    for k in TRUTH:
+        assert b["estimates"][k] == pytest.approx(a["estimates"][k], rel=1e-6, abs=1e-9), k

@@ -308,6 +308,7 @@ class _Simulated:
         self.space, self.info = space, info
         self.alpha, self.alpha_s = model.options["alpha"], model.options["alpha_s"]
         self.replicates, self.seed = int(replicates), int(seed)
+        self.data_replicates = obs.n_replicates  # the fit's information is for these
         self._draws: dict[bytes, Observations] = {}
 
     def draws(self, u: np.ndarray) -> Observations:
@@ -327,11 +328,13 @@ class _Simulated:
         return self._draws[key]
 
     def score(self, phi: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The mean over the draws at θ(u) of ∇ℓ_h(φ) ``(k,)``."""
+        """The expected ∇ℓ_h(φ) ``(k,)`` of a data set (its replicates) at θ(u), by the mean
+        over the draws."""
         data = self.draws(u)
         x = torch.as_tensor(phi, dtype=torch.float64).clone().requires_grad_(True)
         ll = self.sub.log_likelihood(data, self.space.unpack(x))
-        return torch.autograd.grad(ll, x)[0].numpy() / self.replicates
+        return (torch.autograd.grad(ll, x)[0].numpy() * self.data_replicates
+                / self.replicates)
 
     def binding(self, u: np.ndarray, start: np.ndarray | None = None,
                 steps: int = 1) -> np.ndarray:
