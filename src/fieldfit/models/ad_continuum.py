@@ -82,6 +82,8 @@ WINDOW_MIN_TIMES = 4
 WINDOW_MAX_STATIONS = 400
 #: continuum draws of the simulated binding function
 SIMULATIONS = 32
+#: the memory one chunk of draws may take for its modes' coefficients (bytes)
+DRAW_BYTES = 2**28
 #: the longest quasi-Newton step of b, on the unconstrained scale
 MAX_STEP = 0.5
 #: the largest correction accepted, in the fit's standard errors: beyond it the iteration is
@@ -319,9 +321,15 @@ class _Simulated:
                  self.space.unpack(torch.as_tensor(u, dtype=torch.float64)).items()}
             span = float(self.grid[-1] - self.grid[0])
             sim, origin = _reference(p, self.stations, span, self.alpha, self.alpha_s)
-            z = sim.sample_at(self.stations - origin, self.grid, self.replicates, seed=self.seed,
-                              nugget=p["nugget"] + unresolved_variance(sim))  # (R, n_t, S)
-            values = z[:, self.time_index, self.station_index] + self.mean
+            # in chunks of replicates (seeds seed, seed + 1, ...): the modes' coefficients of
+            # a draw take n_t × modes complex numbers
+            chunk = max(1, int(DRAW_BYTES // (16 * len(self.grid) * sim.n_modes)))
+            values = np.concatenate([
+                sim.sample_at(self.stations - origin, self.grid,
+                              min(chunk, self.replicates - start), seed=self.seed + j,
+                              nugget=p["nugget"] + unresolved_variance(sim))
+                [:, self.time_index, self.station_index]
+                for j, start in enumerate(range(0, self.replicates, chunk))]) + self.mean
             self._draws = {key: Observations(coords=self.coords, times=self.times,
                                              values=values, covariates=self.covariates,
                                              covariate_names=self.covariate_names)}
