@@ -139,9 +139,12 @@ def test_corrected_result_keeps_the_fit_and_the_interval_widths():
     assert math.log(hi3 / lo3) == pytest.approx(2.0 * math.log(hi / lo))
 
 
-def test_nonstationary_models_are_refused_before_any_work():
-    model = build("advection-diffusion", fields=["gamma=bspline:3x3"])
-    with pytest.raises(ValueError, match="stationary model"):
+@pytest.mark.parametrize("options, message", [
+    ({"fields": ["gamma=bspline:3x3"]}, "stationary model"),
+    ({"alpha_s": 0}, "finite variance")])
+def test_models_without_a_continuum_covariance_are_refused_before_any_work(options, message):
+    model = build("advection-diffusion", **options)
+    with pytest.raises(ValueError, match=message):
         continuum_correction(model, _design(), TRUTH)
 
 

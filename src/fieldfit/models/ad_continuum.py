@@ -398,7 +398,8 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     Raises
     ------
     ValueError
-        For a model with nonstationary fields (no continuum covariance), missing estimates,
+        For a model with nonstationary fields (no continuum covariance) or of infinite
+        variance (α + α_s ≤ 1), missing estimates,
         ``iterations`` below 1, or a window the spectral reference cannot resolve (an
         advected distance of hundreds of ranges).
     NumericalFailure
@@ -409,6 +410,10 @@ def continuum_correction(model, obs: Observations, params: Mapping,
             or model.options.get("H_field") is not None:
         raise ValueError("the continuum correction needs the stationary model: the "
                          "nonstationary fields have no continuum covariance here")
+    if model.options["alpha"] + model.options["alpha_s"] - 1 <= 0:
+        raise ValueError("the continuum correction needs a field of finite variance "
+                         "(ν = α + α_s − 1 > 0): with α = 1 and α_s = 0 the continuous field "
+                         "has none to compare with")
     if int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations}")
     mean_names = set(model.mean_names(obs)) if not model.profile_mean else set()
