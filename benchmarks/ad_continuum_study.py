@@ -89,19 +89,13 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
     else:
         model = build("advection-diffusion", **options)
         res = fit(model, obs, restarts=2, progress=False)
-    if continuum:
-        from fieldfit.models.ad_continuum import corrected_result
-
-        from fieldfit.errors import NumericalFailure
+    if continuum:  # as fieldfit fit: the fit's own estimates where the correction fails
+        from fieldfit.models import continuum_result
 
         t1 = time.perf_counter()
         raw = res
-        error = None
-        try:  # as fieldfit fit: the fit's own estimates where the correction fails
-            res = corrected_result(res, model.continuum_correction(obs, res.params,
-                                                                   hessian=res.hessian))
-        except (ValueError, NumericalFailure) as e:
-            error = str(e)
+        res = continuum_result(model, obs, raw)
+        error = res.discretisation["continuum"].get("error")
         out_raw = {"params": raw.params, "intervals": {k: list(raw.confidence_interval(k))
                                                        for k in th},
                    "correction_seconds": time.perf_counter() - t1, "error": error}

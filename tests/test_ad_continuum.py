@@ -10,8 +10,7 @@ import scipy.optimize as so
 import torch
 
 from fieldfit.data import Observations
-from fieldfit.models import build
-from fieldfit.models import ad_continuum
+from fieldfit.models import ad_continuum, build
 from fieldfit.models.ad_continuum import _Window, continuum_correction, corrected_result
 from fieldfit.spde.spectral import SpectralAdvectionDiffusion
 
@@ -35,7 +34,7 @@ def _pseudo_true(model, obs, truth):
     """b(θ): the finite-element parameters that maximise E_θ[ℓ_h] on the whole design, by
     a full optimisation (not the correction's Newton step)."""
     space = model.param_space(obs)
-    window = _Window(model, obs, space, {})
+    window = _Window(model, obs, space)
     assert window.W == len(np.unique(obs.times))  # the window is the whole design
     u_true = space.pack(truth).numpy()
     target = window.continuum(u_true)
@@ -99,7 +98,7 @@ def test_the_reference_is_the_continuum_on_the_plane():
     obs = _design()
     model = _model()
     space = model.param_space(obs)
-    window = _Window(model, obs, space, {})
+    window = _Window(model, obs, space)
     u = space.pack(TRUTH).numpy()
     C = window.continuum(u)
     sim, origin = ad_continuum._reference(TRUTH, window.stations, 0.5, 1, 1)

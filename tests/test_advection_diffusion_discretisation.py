@@ -4,9 +4,9 @@ likelihood (latent intermediate steps) against a dense marginal Gaussian density
 automatic mesh from a pilot range; the discretisation check."""
 
 import numpy as np
-from scipy.spatial import cKDTree
 import pytest
 import torch
+from scipy.spatial import cKDTree
 from scipy.stats import multivariate_normal
 
 from ad_helpers import check_precision_gradients, params_at, small_mesh, space_time_gamma_fields

@@ -221,22 +221,17 @@ def _discretisation(result, plan: _Plan) -> dict | None:
 
 
 def _continuum(result, plan: _Plan):
-    """The estimates carried to the continuous SPDE (the model's continuum correction), or
-    the fit's own with the reason in ``discretisation.continuum`` when it cannot be made."""
-    from ..errors import NumericalFailure
-    from ..models.ad_continuum import corrected_result
+    """The estimates carried to the continuous SPDE
+    (:func:`fieldfit.models.continuum_result`), with a warning where the fit's own stand."""
+    from ..models.ad_continuum import continuum_result
 
     typer.secho("carrying the estimates to the continuous SPDE ...", err=True)
-    try:  # a correction that cannot be made leaves the finished fit standing
-        correction = plan.model.continuum_correction(plan.train, result.params,
-                                                     fix=plan.fixed, hessian=result.hessian)
-    except (NumericalFailure, ValueError) as e:
-        typer.secho(f"the continuum correction was not made ({e}): the fit's own estimates "
-                    "are reported", err=True, fg="yellow")
-        result.discretisation = {**(result.discretisation or {}), "reported": "fitted",
-                                 "continuum": {"error": str(e)}}
-        return result
-    return corrected_result(result, correction)
+    reported = continuum_result(plan.model, plan.train, result, fix=plan.fixed)
+    error = reported.discretisation["continuum"].get("error")
+    if error is not None:
+        typer.secho(f"the continuum correction was not made ({error}): the fit's own "
+                    "estimates are reported", err=True, fg="yellow")
+    return reported
 
 
 @dataclass

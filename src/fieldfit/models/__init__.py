@@ -2,7 +2,7 @@
 :mod:`fieldfit.contract`), made by name through one registry: :func:`build`, :func:`available`,
 :func:`from_spec`."""
 
-from .ad_continuum import continuum_correction, corrected_result
+from .ad_continuum import continuum_correction, continuum_result, corrected_result
 from .advection_diffusion_field import AdvectionDiffusionField
 from .gaussian_field import GaussianField
 from .mean import Mean
@@ -10,4 +10,5 @@ from .registry import available, build, from_spec, register
 from .spde_field import SPDEField
 
 __all__ = ["AdvectionDiffusionField", "GaussianField", "Mean", "SPDEField", "available", "build",
-           "continuum_correction", "corrected_result", "from_spec", "register"]
+           "continuum_correction", "continuum_result", "corrected_result", "from_spec",
+           "register"]

@@ -1,4 +1,4 @@
-r"""The advection–diffusion estimates carried to the continuous SPDE: the discretisation's bias removed.
+r"""The advection–diffusion estimates carried to the continuous SPDE: the discretisation's bias out.
 
 The finite-element model's maximum-likelihood estimate θ̂ does not converge to the
 parameter θ of the continuous SPDE that made the data but to its pseudo-true value, the
@@ -73,6 +73,7 @@ import torch
 from ..data import Observations
 from ..errors import NumericalFailure
 from ..fit.parameterisation import natural_slope
+from ..gmrf.cholesky import SparseCholesky
 
 #: the most observations of the window (stations × times) the correction computes on
 WINDOW_OBSERVATIONS = 800
@@ -103,19 +104,19 @@ MAX_GRID = 192
 MIN_POINTS_PER_RANGE = 6
 
 
-def _window(obs: Observations) -> tuple[np.ndarray, float, float, int]:
+def _window(obs: Observations, dt: float | None) -> tuple[np.ndarray, float, float, int]:
     """The stations ``(S, 2)``, first time, observation step and number of times W."""
+    from .advection_diffusion_field import regular_time_grid
+
     m = obs.observed
     stations = np.unique(obs.coords[m], axis=0)
     if len(stations) > WINDOW_MAX_STATIONS:
         pick = np.random.default_rng(0).choice(len(stations), WINDOW_MAX_STATIONS,
                                                replace=False)
         stations = stations[np.sort(pick)]
-    t = np.unique(obs.times[m])
-    step = float(np.diff(t).min())
-    n_obs_times = int(round((t[-1] - t[0]) / step)) + 1
+    t0, step, n_obs_times = regular_time_grid(obs.times[m], dt)
     W = max(WINDOW_MIN_TIMES, WINDOW_OBSERVATIONS // len(stations))
-    return stations, float(t[0]), step, int(min(W, n_obs_times))
+    return stations, t0, step, int(min(W, n_obs_times))
 
 
 def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
@@ -169,8 +170,8 @@ def unresolved_variance(sim) -> float:
 class _Window:
     """The finite-element and continuum covariances on the window, by parameter vector u."""
 
-    def __init__(self, model, obs: Observations, space, fixed: dict):
-        self.stations, t0, self.step, self.W = _window(obs)
+    def __init__(self, model, obs: Observations, space):
+        self.stations, t0, self.step, self.W = _window(obs, model.dt)
         S, W = len(self.stations), self.W
         times = t0 + self.step * np.arange(W)
         self.times = times
@@ -179,7 +180,9 @@ class _Window:
         self.sub = model.with_discretisation(mesh=model.mesh_for(obs))
         self.spde = self.sub.spde_for(self.sub_obs)
         self.A = sp.csc_matrix(self.spde.projector(self.sub_obs.points))
-        self.space, self.fixed = space, fixed
+        self._At = self.A.T.toarray()
+        self._cholesky = SparseCholesky(self.spde.pattern)  # analysed once, for every u
+        self.space = space
         self.alpha, self.alpha_s = model.options["alpha"], model.options["alpha_s"]
 
     def params(self, u: np.ndarray) -> dict[str, float]:
@@ -188,15 +191,9 @@ class _Window:
 
     def fem(self, u: np.ndarray) -> np.ndarray:
         """Σ_h(u) ``(S W, S W)``."""
-        from sksparse.cholmod import CholmodError, cholesky
-
         p = self.space.unpack(torch.as_tensor(u, dtype=torch.float64))
-        Q = self.spde.precision(p)
-        try:
-            X = cholesky(sp.csc_matrix(Q))(self.A.T.toarray())
-        except CholmodError as e:
-            raise NumericalFailure(f"the continuum correction: Q is not positive definite "
-                                   f"({e})") from None
+        with torch.no_grad():
+            X = self._cholesky.factorize(self.spde.precision_values(p)).solve(self._At)
         C = np.asarray(self.A @ X)
         C[np.diag_indices_from(C)] += float(p["nugget"])
         return C
@@ -269,7 +266,6 @@ class _Window:
         J = inv @ K
         Jinv = np.linalg.inv(J)
         cov = Jinv @ inv @ V @ inv @ Jinv.T
-        self.last_factors = {"jacobian": J, "sandwich": inv @ V @ inv, "information": info}
         return np.sqrt(np.diag(cov) / np.diag(inv))
 
     def binding(self, u: np.ndarray, start: np.ndarray | None = None,
@@ -426,7 +422,7 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     u_hat = space.pack({k: float(params[k]) for k in free}).numpy()
     if method not in ("simulation", "window"):
         raise ValueError(f"unknown method {method!r}: choose 'simulation' or 'window'")
-    window = _Window(model, obs, space, fixed)
+    window = _Window(model, obs, space)
     info = _information(window, u_hat, hessian, obs, len(free))
     se_u = np.sqrt(np.diag(np.linalg.inv(info)))
     if method == "simulation":
@@ -524,4 +520,39 @@ def corrected_result(result, correction: dict):
                                message=message)
 
 
-__all__ = ["continuum_correction", "corrected_result"]
+def continuum_result(model, obs: Observations, result, fix: Mapping[str, float] | None = None):
+    """The fit carried to the continuous SPDE, or the fit itself where that cannot be done.
+
+    What ``fieldfit fit --continuum`` reports: :func:`corrected_result` of the model's
+    :meth:`~fieldfit.contract.MeshModel.continuum_correction` (with the fit's Hessian), or,
+    where the correction raises (a model without a continuum covariance, an iteration that
+    does not converge, a covariance that is not positive definite), a copy of ``result``
+    with ``discretisation["reported"] = "fitted"`` and the reason in
+    ``discretisation["continuum"]["error"]``.
+
+    Parameters
+    ----------
+    model : MeshModel
+        The fitted model.
+    obs : Observations
+        The data it was fitted to.
+    result : FitResult
+        The fit.
+    fix : Mapping or None
+        The parameters held fixed in the fit.
+
+    Returns
+    -------
+    FitResult
+    """
+    try:
+        correction = model.continuum_correction(obs, result.params, fix=fix,
+                                                hessian=result.hessian)
+    except ValueError as e:  # NumericalFailure included
+        disc = {**(result.discretisation or {}), "reported": "fitted",
+                "continuum": {"error": str(e)}}
+        return dataclasses.replace(result, discretisation=disc)
+    return corrected_result(result, correction)
+
+
+__all__ = ["continuum_correction", "continuum_result", "corrected_result"]
