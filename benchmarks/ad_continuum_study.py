@@ -95,10 +95,12 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
         t1 = time.perf_counter()
         raw = res
         res = continuum_result(model, obs, raw)
-        error = res.discretisation["continuum"].get("error")
+        cont = res.discretisation["continuum"]
         out_raw = {"params": raw.params, "intervals": {k: list(raw.confidence_interval(k))
                                                        for k in th},
-                   "correction_seconds": time.perf_counter() - t1, "error": error}
+                   "correction_seconds": time.perf_counter() - t1,
+                   "error": cont.get("error"), "iterations": cont.get("iterations"),
+                   "residual_se": cont.get("residual_se")}
     out = {"set": i, "truth": th, "params": res.params, "stderr": res.stderr,
            "seconds": time.perf_counter() - t0, "converged": res.converged,
            "on_edge": res.on_edge,
