@@ -16,13 +16,24 @@ below the exact maximum. Cost: a dense Cholesky of n = stations × times per eva
 40: about 1 s, 130 evaluations).
 
     .venv/bin/python benchmarks/ad_exact_mle.py --set 0 --tau 5 --box 20 --modes 64
+
+``--sets N --out FILE`` fits the exact MLE alone to data sets 0 … N − 1 on the simulator's own
+box (``--box 10 --modes 64``: the data's exact likelihood) and appends one JSON line per set
+(``set``, ``truth``, ``params``, ``seconds``), skipping sets already in FILE; the lines are
+those of ``ad_continuum_study.py``, so ``ad_efficiency.py FILE`` scores the exact MLE against
+the Cramér–Rao bound (is the bound attained at this size?).
+
+    .venv/bin/python benchmarks/ad_exact_mle.py --sets 30 --tau 5 --box 10 \\
+        --out exact-hi-40.sets.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg as sl
@@ -73,6 +84,33 @@ def pack(p: dict) -> np.ndarray:
     return np.array([math.log(p[k]) if k in LOGS else p[k] for k in NAMES])
 
 
+def exact_mle(obs, th, pts, t, box: float, modes: int):
+    """The exact MLE (natural values) from the truth, and scipy's result."""
+    best = so.minimize(exact_nll, pack(th), args=(pts, t, obs.values, box, modes),
+                       method="L-BFGS-B")
+    return {k: (math.exp(v) if k in LOGS else v) for k, v in zip(NAMES, best.x, strict=True)}, best
+
+
+def exact_sets(a) -> None:
+    """The exact MLE of data sets 0 … a.sets − 1, one JSON line each in ``a.out``."""
+    done = set()
+    if a.out.exists():
+        done = {json.loads(line)["set"] for line in a.out.read_text().splitlines() if line}
+    for i in range(a.sets):
+        if i in done:
+            continue
+        obs, th, pts, t = data(i, a.stations, a.times, a.dt, a.tau)
+        t0 = time.perf_counter()
+        est, best = exact_mle(obs, th, pts, t, a.box, a.modes)
+        row = {"set": i, "truth": {k: v for k, v in th.items() if k != "tau"}, "params": est,
+               "seconds": time.perf_counter() - t0, "evaluations": int(best.nfev),
+               "converged": bool(best.success)}
+        with a.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"set {i}: {row['seconds']:.0f} s, kappa {est['kappa']:.3f} "
+              f"(truth {th['kappa']:.3f})", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", type=int, default=0)
@@ -83,7 +121,15 @@ def main(argv=None):
     ap.add_argument("--box", type=float, default=20.0)
     ap.add_argument("--modes", type=int, default=64)
     ap.add_argument("--method", default="simulation", choices=("simulation", "window"))
+    ap.add_argument("--sets", type=int, default=None,
+                    help="fit the exact MLE alone to sets 0 … N − 1 (with --out)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON lines, one per set")
     a = ap.parse_args(argv)
+    if a.sets is not None:
+        if a.out is None:
+            ap.error("--sets needs --out")
+        exact_sets(a)
+        return
     from fieldfit.fit import fit
     from fieldfit.models import build
 
@@ -94,10 +140,8 @@ def main(argv=None):
     t1 = time.perf_counter()
     corr = model.continuum_correction(obs, res.params, hessian=res.hessian)
     t2 = time.perf_counter()
-    best = so.minimize(exact_nll, pack(th), args=(pts, t, obs.values, a.box, a.modes),
-                       method="L-BFGS-B")
+    exact, best = exact_mle(obs, th, pts, t, a.box, a.modes)
     t3 = time.perf_counter()
-    exact = {k: (math.exp(v) if k in LOGS else v) for k, v in zip(NAMES, best.x, strict=True)}
     rows = {"truth": th, "finite-element fit": res.params,
             "continuum-corrected": {**res.params, **corr["estimates"]}, "exact MLE": exact}
     print(f"{'':22s}" + "".join(f"{k:>10s}" for k in NAMES))

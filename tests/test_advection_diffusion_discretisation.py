@@ -191,7 +191,7 @@ def _simulated(kappa, n_st=60, n_t=8, seed=0):
 
 @pytest.mark.parametrize("kappa", [6.0, 12.0])
 def test_pilot_range_and_the_automatic_mesh_follow_the_field(kappa):
-    from fieldfit.models.advection_diffusion_field import pilot_range
+    from fieldfit.models.ad_design import pilot_range
 
     data = [_simulated(kappa, seed=s) for s in range(5)]
     ratios = [pilot_range(obs, 1.0)["range"] / (np.sqrt(8.0) / kappa) for obs in data]
@@ -234,7 +234,7 @@ def test_a_shorter_range_gives_a_finer_mesh_within_the_node_budget():
 
 
 def test_pilot_range_needs_pairs_at_one_time():
-    from fieldfit.models.advection_diffusion_field import pilot_range
+    from fieldfit.models.ad_design import pilot_range
 
     rng = np.random.default_rng(0)
     obs = Observations(coords=rng.random((6, 2)), times=np.arange(6.0),

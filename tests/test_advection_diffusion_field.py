@@ -10,10 +10,8 @@ import torch
 from scipy.stats import multivariate_normal
 
 from fieldfit import Observations
-from fieldfit.models.advection_diffusion_field import (
-    AdvectionDiffusionField,
-    regular_time_grid,
-)
+from fieldfit.models.ad_design import regular_time_grid
+from fieldfit.models.advection_diffusion_field import AdvectionDiffusionField
 from fieldfit.spde import Mesh
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

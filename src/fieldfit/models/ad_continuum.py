@@ -109,7 +109,7 @@ MIN_POINTS_PER_RANGE = 6
 
 def _window(obs: Observations, dt: float | None) -> tuple[np.ndarray, float, float, int]:
     """The stations ``(S, 2)``, first time, observation step and number of times W."""
-    from .advection_diffusion_field import regular_time_grid
+    from .ad_design import regular_time_grid
 
     m = obs.observed
     stations = np.unique(obs.coords[m], axis=0)
@@ -298,7 +298,7 @@ class _Simulated:
 
     def __init__(self, model, obs: Observations, space, info: np.ndarray,
                  replicates: int = SIMULATIONS, seed: int = 0, mean=0.0):
-        from .advection_diffusion_field import regular_time_grid
+        from .ad_design import regular_time_grid
 
         m = obs.observed
         self.coords, self.times = obs.coords[m], obs.times[m]
