@@ -43,6 +43,7 @@ from ..spde import Mesh
 from ..spde.advection_diffusion import AdvectionDiffusionSPDE, advection_diffusion_param_specs
 from ..spde.field_spec import location_covariates, parse_field_specs
 from .ad_design import NODE_BUDGET, automatic_mesh_options, regular_time_grid
+from .ad_scaling import derived_quantities, rescaled_params
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
@@ -665,6 +666,50 @@ class AdvectionDiffusionField(LatentGMRFModel):
         m = obs.observed
         return ("pilot", _key(np.unique(obs.coords[m], axis=0)), _key(obs.values_2d[:, m]),
                 _key(obs.times[m]))
+
+    def rescaled_params(self, params: Mapping, length: float,
+                        duration: float = 1.0) -> dict[str, float]:
+        """The parameters of the same field with coordinates divided by ``length`` and times
+        by ``duration`` (:func:`~.ad_scaling.rescaled_params`, the SPDE's scaling laws for
+        this model's α and α_s).
+
+        Parameters
+        ----------
+        params : Mapping
+            Natural values.
+        length, duration : float
+            The new units of length and time, in the data's.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            For a model with nonstationary fields, or a parameter without a law.
+        """
+        if self.fields or self.options.get("gamma_fields") is not None \
+                or self.options.get("H_field") is not None:
+            raise ValueError("the scaling laws are for the stationary model: a field's "
+                             "coefficients have none here")
+        return rescaled_params(params, length, duration, self.options["alpha"],
+                               self.options["alpha_s"])
+
+    def derived_quantities(self, params: Mapping) -> dict[str, float]:
+        """Range, velocity γ/c (speed, direction), marginal variance and memory of ``params``
+        (:func:`~.ad_scaling.derived_quantities`).
+
+        Parameters
+        ----------
+        params : Mapping
+            Natural values.
+
+        Returns
+        -------
+        dict
+        """
+        return derived_quantities(params, self.options["alpha"], self.options["alpha_s"])
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, dt: float | None = None,

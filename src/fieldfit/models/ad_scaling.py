@@ -1,0 +1,127 @@
+r"""The advection–diffusion SPDE in other units of space and time, and what its parameters mean.
+
+**Scaling laws.** With coordinates s' = (s − s₀)/L and times t' = (t − t₀)/T, the field
+X'(s', t') = X(s, t) solves the same SPDE (d = 2,
+:mod:`fieldfit.spde.advection_diffusion`) with
+
+.. math::
+
+    \kappa' = \kappa L, \quad c' = c\, L^{2\alpha} / T, \quad \gamma' = \gamma\, L^{2\alpha - 1},
+    \quad \tau' = \tau\, L^{\alpha + \alpha_s - d/2}, \quad H' = H,
+
+and the nugget and the mean unchanged. Derivation: :math:`\nabla_s = L^{-1}\nabla_{s'}` makes
+:math:`\kappa^2 - \nabla\cdot H\nabla = L^{-2}(\kappa'^2 - \nabla'\cdot H\nabla')` (H is
+dimensionless); multiplying the equation by T gives c' and γ'/c' = (γ/c) T/L (a velocity);
+white noise in time scales as :math:`T^{-1/2}` and in space as :math:`L^{-d/2}`, and the
+spatial colouring :math:`(\kappa^2 - \nabla\cdot H\nabla)^{-\alpha_s/2}` as
+:math:`L^{\alpha_s}`, which with :math:`\sqrt{T/c} \to \sqrt{T/c'}` gives τ'. The marginal
+variance :math:`\propto \tau^2/\kappa^{2\nu}`, ν = α + α_s − d/2, is unchanged, as it must be.
+The shifts s₀, t₀ change nothing: the model is stationary. The finite-element model obeys the
+same laws exactly for α = 1 when its mesh and time step are scaled alike (C̃' = C̃/L²,
+G' = G, and every term of the θ-scheme scales by L⁻²); for α = 2 the streamline diffusion's
+Péclet number is not scale-free, so there the laws hold for the continuum only.
+
+**Derived quantities** (:func:`derived_quantities`): the spatial range √(8ν)/κ · √H_scale along
+H's main axis (λ times it across), the velocity v = γ/c (speed |v| and
+direction in degrees anticlockwise from +x), the marginal variance above, and the memory of
+the slowest mode c/κ^{2α} (its correlation falls by e over that time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+#: the spatial dimension of the model
+DIMENSION = 2
+#: parameters the laws leave unchanged
+UNCHANGED = ("H_scale", "H_ratio", "H_angle", "nugget", "mean")
+
+
+def _check_orders(alpha: int, alpha_s: int) -> None:
+    if alpha not in (1, 2) or alpha_s not in (0, 1, 2):
+        raise ValueError(f"alpha must be 1 or 2 and alpha_s 0, 1 or 2, got {alpha}, {alpha_s}")
+
+
+def rescaled_params(params: Mapping[str, float], length: float, duration: float = 1.0,
+                    alpha: int = 1, alpha_s: int = 1) -> dict[str, float]:
+    """The parameters of the same field in coordinates divided by ``length`` and times by
+    ``duration`` (module docstring: the scaling laws).
+
+    Parameters
+    ----------
+    params : Mapping
+        Natural parameter values (``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y``, and
+        any of ``H_scale``, ``H_ratio``, ``H_angle``, ``nugget``, ``mean``).
+    length : float
+        L: the new unit of length, in the old units (> 0).
+    duration : float, default 1.0
+        T: the new unit of time, in the old units (> 0).
+    alpha, alpha_s : int, default 1
+        The orders of the diffusion operator and of the noise's colour.
+
+    Returns
+    -------
+    dict
+        The parameters in the new units (the same keys).
+
+    Raises
+    ------
+    ValueError
+        For a length or duration that is not positive and finite, orders the model does not
+        take, or a parameter the laws do not cover (a coefficient of a mean in the
+        coordinates, a nonstationary field's coefficient).
+    """
+    L, T = float(length), float(duration)
+    if not (L > 0 and math.isfinite(L)) or not (T > 0 and math.isfinite(T)):
+        raise ValueError(f"length and duration must be positive and finite, got {length}, "
+                         f"{duration}")
+    _check_orders(alpha, alpha_s)
+    laws = {"kappa": L, "c": L ** (2 * alpha) / T, "gamma_x": L ** (2 * alpha - 1),
+            "gamma_y": L ** (2 * alpha - 1), "tau": L ** (alpha + alpha_s - DIMENSION / 2)}
+    unknown = sorted(set(params) - set(laws) - set(UNCHANGED))
+    if unknown:
+        raise ValueError(f"no scaling law for {unknown}: the laws cover the stationary model "
+                         f"with a constant mean ({sorted(laws) + list(UNCHANGED)})")
+    return {k: float(v) * laws.get(k, 1.0) for k, v in params.items()}
+
+
+def derived_quantities(params: Mapping[str, float], alpha: int = 1,
+                       alpha_s: int = 1) -> dict[str, float]:
+    """What the parameters mean: range, velocity, marginal variance, memory.
+
+    Parameters
+    ----------
+    params : Mapping
+        Natural values of ``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y`` and optionally
+        ``H_scale``, ``H_ratio``, ``H_angle`` (defaults 1, 1, 0).
+    alpha, alpha_s : int, default 1
+        The orders of the diffusion operator and of the noise's colour.
+
+    Returns
+    -------
+    dict
+        ``range`` (√(8ν)/κ times √(H_scale), along H's main axis; ν = α + α_s − 1 ≥ ½ taken
+        for the range where it is smaller), ``speed`` and ``direction`` (degrees, in
+        (−180, 180]) of v = γ/c, ``velocity_x``, ``velocity_y``, ``marginal_variance`` (inf
+        where ν ≤ 0) and ``memory`` c/κ^{2α}.
+    """
+    _check_orders(alpha, alpha_s)
+    kappa, c, tau = float(params["kappa"]), float(params["c"]), float(params["tau"])
+    h_scale = float(params.get("H_scale", 1.0))
+    ratio = float(params.get("H_ratio", 1.0))
+    nu = alpha + alpha_s - DIMENSION / 2
+    v = np.array([float(params.get("gamma_x", 0.0)), float(params.get("gamma_y", 0.0))]) / c
+    det_h = (h_scale ** 2) * ratio ** 2
+    variance = (tau ** 2 / 2 * math.gamma(nu) / (math.gamma(alpha + alpha_s) * 4 * math.pi
+                                                  * kappa ** (2 * nu) * math.sqrt(det_h))
+                if nu > 0 else math.inf)
+    return {"range": math.sqrt(8 * max(nu, 0.5)) / kappa * math.sqrt(h_scale),
+            "speed": float(np.hypot(*v)), "direction": float(np.degrees(np.arctan2(v[1], v[0]))),
+            "velocity_x": float(v[0]), "velocity_y": float(v[1]),
+            "marginal_variance": variance, "memory": c / kappa ** (2 * alpha)}
+
+
+__all__ = ["derived_quantities", "rescaled_params"]
