@@ -244,3 +244,56 @@ def test_max_points_and_replicates():
     assert MixedDesign((UniformDesign(10, 30), UniformDesign(5, 80))).n_range == (5, 80)
     with pytest.raises(ValueError, match="n_range"):
         max_points(object())
+
+
+AD_BOUNDS = {"kappa": Bound(3.0, 12.0, "loguniform"), "c": Bound(0.05, 0.5, "loguniform"),
+             "tau": Bound(3.0, 15.0, "loguniform"), "gamma_x": Bound(-0.5, 0.5),
+             "gamma_y": Bound(-0.5, 0.5), "nugget": Bound(0.01, 0.2), "mean": Bound(-1.0, 1.0)}
+
+
+def test_space_time_store_keeps_times_and_missing_values(tmp_path, threaded_cluster):
+    """Series of 3–6 times on [0, 1] with up to 30 % missing values: the store (in process and
+    on a Dask cluster) gives back the in-process samples, their times and their NaNs."""
+    spec = SimulationSpec(ModelSpec("advection-diffusion"), Prior(AD_BOUNDS),
+                          UniformDesign(8, 12), 1, time_steps=(3, 6), time_span=1.0,
+                          missing=0.3)
+    want = spec.simulate(range(6), SEED)
+    assert len({s.time_steps for s in want}) > 1
+    for s in want:
+        np.testing.assert_allclose(s.times, np.linspace(0.0, 1.0, s.time_steps))
+        assert s.values.shape == (s.time_steps, len(s.coords))
+    shares = [np.isnan(s.values).mean() for s in want]
+    assert max(shares) > 0 and max(shares) <= 0.6
+    for scheduler, name in (("synchronous", "a.zarr"), (threaded_cluster.scheduler_address,
+                                                       "b.zarr")):
+        path = simulate_to_zarr(spec, tmp_path / name, 6, seed=SEED, chunk_size=4,
+                                scheduler=scheduler, progress=False)
+        got = load_samples(path)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g.times, w.times)
+            np.testing.assert_array_equal(np.isnan(g.values), np.isnan(w.values))
+            np.testing.assert_array_equal(g.values, f32(w.values))
+    root = zarr.open_group(tmp_path / "a.zarr", mode="r")
+    assert root["times"].shape == (6, 6) and root["values"].shape == (6, 6, 12)
+    assert root["r"][:].tolist() == [1] * 6
+
+
+def test_space_time_spec_checks_its_times():
+    prior = Prior(AD_BOUNDS)
+    with pytest.raises(ValueError, match="2 <= lo <= hi"):
+        SimulationSpec(ModelSpec("advection-diffusion"), prior, UniformDesign(8, 12),
+                       time_steps=(5, 3))
+    with pytest.raises(ValueError, match="time_span must be positive"):
+        SimulationSpec(ModelSpec("advection-diffusion"), prior, UniformDesign(8, 12),
+                       time_steps=4, time_span=0.0)
+    with pytest.raises(ValueError, match="missing must be a share"):
+        SimulationSpec(ModelSpec("advection-diffusion"), prior, UniformDesign(8, 12),
+                       time_steps=4, missing=0.7)
+    with pytest.raises(ValueError, match="for space-time models"):
+        SimulationSpec(ModelSpec("exponential"), make_spec().prior, UniformDesign(20, 30),
+                       missing=0.1)
+    spec = SimulationSpec(ModelSpec("advection-diffusion"), prior, UniformDesign(8, 12),
+                          time_steps=(3, 6), time_span=2.0, missing=0.1)
+    again = SimulationSpec.from_dict(spec.to_dict())
+    assert (again.time_steps, again.time_span, again.missing) == ((3, 6), 2.0, 0.1)
+    assert again.rows_range == (3, 6)

@@ -7,6 +7,9 @@ Its modules and their main names::
     simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``
     store.simulate_to_zarr             the same in parallel with Dask, to Zarr, resumable
     summaries.GNNSummary, CNNSummary   DeepSets over replicates of a graph / convolutional net
+    spacetime_summary.SpaceTimeGNNSummary  the same over stations and times (offset-weighted
+                                       messages, missing values masked)
+    spacetime_graphs.collate_space_time  space-time graphs, directional lagged correlations
     graphs.GRAPH_EXPERT, GRID_EXPERT   the named expert summaries of a batch (expert_field)
     pilot.pilot_likelihoods            expert summaries: a few fixed Vecchia profile likelihoods
     estimators.PointEstimator          neural Bayes estimators (absolute / squared error)
@@ -33,6 +36,7 @@ from .posterior import PosteriorEstimator
 from .prior import Bound, Prior
 from .ratio import RatioEstimator
 from .simulation import ModelSpec, Sample, SimulationSpec
+from .spacetime_summary import SpaceTimeGNNSummary
 from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, train
 
@@ -40,6 +44,6 @@ __all__ = [
     "AmortizedEstimator", "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign",
     "MixedDesign", "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator",
     "Prior", "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec",
-    "TrainingSettings", "UniformDesign", "available", "build_estimator", "estimator_kinds",
+    "SpaceTimeGNNSummary", "TrainingSettings", "UniformDesign", "available", "build_estimator", "estimator_kinds",
     "load_estimator", "train",
 ]

@@ -65,13 +65,14 @@ class AmortizedEstimator(nn.Module):
 
         Parameters
         ----------
-        items : sequence of (coords, values)
-            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+        items : sequence of (coords, values) or (coords, values, times)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset; for a space-time summary
+            network also ``times (T,)``, ``values`` then ``(r T, n)``.
 
         Returns
         -------
-        GraphBatch or GridBatch
-            The batch (:mod:`fieldfit.neural.graphs`).
+        GraphBatch, GridBatch or SpaceTimeBatch
+            The batch (:mod:`fieldfit.neural.graphs`, :mod:`fieldfit.neural.spacetime_graphs`).
         """
         return self.summary.collate(items)
 

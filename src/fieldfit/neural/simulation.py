@@ -20,6 +20,21 @@ from .prior import Prior
 
 #: validation samples of a run are its indices from here on (never reached by training data)
 VALIDATION_START = 10**9
+#: the largest share of missing values a space-time spec may draw
+MAX_MISSING = 0.5
+
+
+def _time_steps(model, t) -> int | tuple[int, int]:
+    """``time_steps`` checked: an integer ≥ 2 or a pair 2 ≤ lo ≤ hi."""
+    pair = isinstance(t, tuple | list)
+    values = list(t) if pair else [t]
+    ok = (t is not None and len(values) == (2 if pair else 1)
+          and all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 2
+                  for v in values) and values[0] <= values[-1])
+    if not ok:
+        raise ValueError(f"{model!r} is a space-time model: give time_steps >= 2 (the regular "
+                         f"times of each location), or (lo, hi) with 2 <= lo <= hi, got {t}")
+    return (int(values[0]), int(values[1])) if pair else int(t)
 
 
 def validation_indices(count: int) -> range:
@@ -209,12 +224,20 @@ class Sample:
         The locations.
     values : numpy.ndarray, shape (r, n)
         One row per replicate (``(r * T, n)`` for a space-time model: see
-        :class:`SimulationSpec`).
+        :class:`SimulationSpec`); NaN where a value is missing.
+    times : numpy.ndarray, shape (T,), or None
+        The times of the ``T`` slices of a space-time sample; None for a spatial one.
     """
 
     theta: np.ndarray
     coords: np.ndarray
     values: np.ndarray
+    times: np.ndarray | None = None
+
+    @property
+    def time_steps(self) -> int:
+        """``T``: the number of times (1 for a spatial sample)."""
+        return 1 if self.times is None else len(self.times)
 
 
 @dataclass
@@ -239,24 +262,34 @@ class SimulationSpec:
         A design sampler (:mod:`fieldfit.neural.designs`).
     replicates : int or tuple of int, default 1
         Replicates per dataset, or ``(lo, hi)`` drawn uniformly per dataset.
-    time_steps : int or None, default None
-        For space-time models (``ModelSpec.space_time``), the number ``T >= 2`` of regular time
-        steps (t = 0, 1, …, T − 1) at which every location of the design is observed; ``None``
-        for spatial models.
+    time_steps : int, tuple of int, or None, default None
+        For space-time models (``ModelSpec.space_time``), the number ``T >= 2`` of regular times
+        at which every location of the design is observed, or ``(lo, hi)`` drawn uniformly per
+        dataset; ``None`` for spatial models.
+    time_span : float or None, default None
+        The times are ``t_k = k * time_span / (T - 1)`` (the series spans ``time_span`` whatever
+        its length: 1 for the unit interval); None: ``t_k = k`` (unit steps).
+    missing : float, default 0.0
+        For space-time models, the largest share of missing values: each dataset draws a
+        share f uniform in ``[0, missing]`` and each (replicate, time, location) value is
+        missing (NaN) with probability f. At most 0.5.
 
     Raises
     ------
     ValueError
         If the replicates are out of range, ``time_steps`` is missing or invalid for a
-        space-time model or given for a spatial one, or the prior does not give every parameter
-        of the model exactly once.
+        space-time model or given for a spatial one (so are ``time_span`` and ``missing``), the
+        span is not positive, the missing share is outside [0, 0.5], or the prior does not
+        give every parameter of the model exactly once.
     """
 
     model: ModelSpec
     prior: Prior
     design: object
     replicates: int | tuple[int, int] = 1
-    time_steps: int | None = None
+    time_steps: int | tuple[int, int] | None = None
+    time_span: float | None = None
+    missing: float = 0.0
     _model: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -264,13 +297,18 @@ class SimulationSpec:
         if not 1 <= lo <= hi:
             raise ValueError(f"replicates needs 1 <= lo <= hi, got {self.replicates}")
         if self.space_time:
-            if self.time_steps is None or int(self.time_steps) != self.time_steps \
-                    or self.time_steps < 2:
-                raise ValueError(f"{self.model!r} is a space-time model: give time_steps >= 2 "
-                                 f"(the regular times of each location), got {self.time_steps}")
-            self.time_steps = int(self.time_steps)
-        elif self.time_steps is not None:
-            raise ValueError(f"time_steps is for space-time models, not {self.model!r}")
+            self.time_steps = _time_steps(self.model, self.time_steps)
+            if self.time_span is not None:
+                if not (float(self.time_span) > 0 and np.isfinite(float(self.time_span))):
+                    raise ValueError(f"time_span must be positive, got {self.time_span}")
+                self.time_span = float(self.time_span)
+            if not 0.0 <= float(self.missing) <= MAX_MISSING:
+                raise ValueError(f"missing must be a share in [0, {MAX_MISSING}], got "
+                                 f"{self.missing}")
+            self.missing = float(self.missing)
+        elif self.time_steps is not None or self.time_span is not None or self.missing:
+            raise ValueError(f"time_steps, time_span and missing are for space-time models, not "
+                             f"{self.model!r}")
         model = self.model_
         example = example_observations(self.space_time)
         space = model.param_space(example)
@@ -298,11 +336,33 @@ class SimulationSpec:
         return (r, r) if isinstance(r, int) else (int(r[0]), int(r[1]))
 
     @property
+    def time_step_range(self) -> tuple[int, int]:
+        """The fewest and most times of a dataset, ``(lo, hi)`` (``(1, 1)`` for space)."""
+        t = self.time_steps or 1
+        return (t, t) if isinstance(t, int) else (int(t[0]), int(t[1]))
+
+    @property
     def rows_range(self) -> tuple[int, int]:
         """The fewest and most rows of a sample's values: replicates × time steps."""
         lo, hi = self.replicate_range
-        t = self.time_steps or 1
-        return lo * t, hi * t
+        t_lo, t_hi = self.time_step_range
+        return lo * t_lo, hi * t_hi
+
+    def times(self, n_times: int) -> np.ndarray:
+        """The times ``(T,)`` of a dataset with ``n_times`` times (``time_span``).
+
+        Parameters
+        ----------
+        n_times : int
+            T.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``k`` or ``k * time_span / (T - 1)``, k = 0 … T − 1.
+        """
+        k = np.arange(int(n_times), dtype=np.float64)
+        return k if self.time_span is None else k * (self.time_span / (n_times - 1))
 
     @property
     def model_(self):
@@ -312,24 +372,29 @@ class SimulationSpec:
                            if isinstance(self.model, ModelSpec) else self.model)
         return self._model
 
-    def points(self, coords: np.ndarray) -> np.ndarray:
+    def points(self, coords: np.ndarray, n_times: int | None = None) -> np.ndarray:
         """The simulator's points for a design's locations.
 
         Parameters
         ----------
         coords : numpy.ndarray, shape (n, 2)
             The design's locations.
+        n_times : int or None, optional
+            T (space-time; default: ``time_steps`` when it is one number).
 
         Returns
         -------
         numpy.ndarray, shape (n, 2) or (n * T, 3)
-            The locations, or (space-time) every location at each of the time steps, time-major.
+            The locations, or (space-time) every location at each of the times, time-major.
         """
         if not self.space_time:
             return coords
-        n, t = len(coords), self.time_steps
-        return np.column_stack([np.tile(coords, (t, 1)),
-                                np.repeat(np.arange(t, dtype=np.float64), n)])
+        n_times = self.time_steps if n_times is None else n_times
+        if not isinstance(n_times, int | np.integer):
+            raise ValueError("give n_times: this spec draws the number of times per dataset")
+        n = len(coords)
+        return np.column_stack([np.tile(coords, (int(n_times), 1)),
+                                np.repeat(self.times(int(n_times)), n)])
 
     def draw_setting(self, seed: int, index: int):
         """Draw the setting of sample ``index``: parameters, locations, number of replicates.
@@ -378,10 +443,20 @@ class SimulationSpec:
             Its parameters, locations and values ``(r * T, n)`` (``T = 1`` for spatial models).
         """
         theta, coords, r, rng = self.draw_setting(seed, index)
-        values = self.model_.simulate(self.points(coords), self.prior.params(theta),
+        if not self.space_time:
+            values = self.model_.simulate(coords, self.prior.params(theta), n_replicates=r,
+                                          seed=int(rng.integers(2**62)))
+            return Sample(theta, coords, np.asarray(values, dtype=np.float64).reshape(r, -1))
+        # drawn only where they vary, so fixed-length complete series are as before
+        lo, hi = self.time_step_range
+        n_times = lo if lo == hi else int(rng.integers(lo, hi + 1))
+        values = self.model_.simulate(self.points(coords, n_times), self.prior.params(theta),
                                       n_replicates=r, seed=int(rng.integers(2**62)))
-        values = np.asarray(values, dtype=np.float64).reshape(r * (self.time_steps or 1), -1)
-        return Sample(theta, coords, values)
+        values = np.asarray(values, dtype=np.float64).reshape(r * n_times, -1)
+        if self.missing:
+            share = rng.uniform(0.0, self.missing)
+            values[rng.random(values.shape) < share] = np.nan
+        return Sample(theta, coords, values, self.times(n_times))
 
     def simulate(self, indices: Sequence[int] | int, seed: int = 0) -> list[Sample]:
         """Samples ``indices`` (or ``range(indices)``) of the run with ``seed``, in process.
@@ -412,7 +487,8 @@ class SimulationSpec:
         -------
         dict
             ``model``, ``prior``, ``design``, ``replicates`` and, for space-time models,
-            ``time_steps``; read back by :meth:`from_dict`.
+            ``time_steps`` (and ``time_span``, ``missing`` where set); read back by
+            :meth:`from_dict`.
         """
         r = self.replicates
         model = self.model if isinstance(self.model, ModelSpec) else ModelSpec.of(self.model)
@@ -420,7 +496,12 @@ class SimulationSpec:
                "design": self.design.to_dict(),
                "replicates": r if isinstance(r, int) else list(r)}
         if self.time_steps is not None:
-            out["time_steps"] = self.time_steps
+            t = self.time_steps
+            out["time_steps"] = t if isinstance(t, int) else list(t)
+        if self.time_span is not None:
+            out["time_span"] = self.time_span
+        if self.missing:
+            out["missing"] = self.missing
         return out
 
     @classmethod
@@ -445,4 +526,4 @@ class SimulationSpec:
         r = d["replicates"]
         return cls(ModelSpec.from_dict(d["model"]), Prior.from_dict(d["prior"]),
                    design_from_dict(d["design"]), r if isinstance(r, int) else tuple(r),
-                   d.get("time_steps"))
+                   d.get("time_steps"), d.get("time_span"), d.get("missing", 0.0))

@@ -13,7 +13,11 @@ Layout of the store (a directory; ``N = n_samples``, ragged data padded)::
     r       (N,)                 int32     number of replicates of each sample
     coords  (N, n_max, 2)        float32   locations, rows n.. padded with NaN
     values  (N, r_max, n_max)    float32   replicates, padded with NaN
+    times   (N, t_max)           float64   space-time only: the times of each sample, padded
     done    (n_chunks,)          bool      chunk k (samples k*chunk_size ..) completely written
+
+A space-time sample's values are its ``r`` replicates' ``T = len(times)`` slices in turn
+(``r * T`` rows); a missing value is NaN inside those rows (padding is outside them).
 
 Every array but ``done`` is chunked along N by ``chunk_size`` (``done`` one element a chunk file),
 ``n_max`` and ``r_max`` come from the design and the replicates (:func:`max_points`,
@@ -50,6 +54,8 @@ from ..settings import one_thread
 from .simulation import Sample, SimulationSpec
 
 ARRAYS = ("theta", "n", "r", "coords", "values")
+#: the arrays of a space-time store beyond :data:`ARRAYS`
+SPACE_TIME_ARRAYS = ("times",)
 MAX_LOCAL_WORKERS = 32
 
 
@@ -100,15 +106,20 @@ def _simulate_chunk_arrays(spec_dict, seed, start, stop, n_max, r_max):
     out = {"theta": np.empty((m, len(spec.prior))), "n": np.empty(m, np.int32),
            "r": np.empty(m, np.int32), "coords": np.full((m, n_max, 2), np.nan, np.float32),
            "values": np.full((m, r_max, n_max), np.nan, np.float32)}
+    if spec.space_time:
+        out["times"] = np.full((m, spec.time_step_range[1]), np.nan)
     for j, i in enumerate(range(start, stop)):
         s = spec.simulate_one(seed, i)
-        r, n = s.values.shape
-        if n > n_max or r > r_max:
-            raise ValueError(f"sample {i} has {n} locations and {r} replicates, more than the "
-                             f"n_max={n_max}, r_max={r_max} of the design and replicates")
-        out["theta"][j], out["n"][j], out["r"][j] = s.theta, n, r
+        rows, n = s.values.shape
+        if n > n_max or rows > r_max:
+            raise ValueError(f"sample {i} has {n} locations and {rows} rows of values, more "
+                             f"than the n_max={n_max}, r_max={r_max} of the design and "
+                             "replicates")
+        out["theta"][j], out["n"][j], out["r"][j] = s.theta, n, rows // s.time_steps
         out["coords"][j, :n] = s.coords
-        out["values"][j, :r, :n] = s.values
+        out["values"][j, :rows, :n] = s.values
+        if s.times is not None:
+            out["times"][j, :len(s.times)] = s.times
     return out
 
 
@@ -126,7 +137,8 @@ def _open(path, mode: str = "r") -> zarr.Group:
     return root
 
 
-def _create(path: Path, attrs: dict, p: int, n_max: int, r_max: int) -> None:
+def _create(path: Path, attrs: dict, p: int, n_max: int, r_max: int,
+            t_max: int | None = None) -> None:
     """Build the empty store under a temporary name next to ``path``, then rename it."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +150,8 @@ def _create(path: Path, attrs: dict, p: int, n_max: int, r_max: int) -> None:
         for name, shape, dtype, fill in [
                 ("theta", (big, p), "float64", np.nan), ("n", (big,), "int32", 0),
                 ("r", (big,), "int32", 0), ("coords", (big, n_max, 2), "float32", np.nan),
-                ("values", (big, r_max, n_max), "float32", np.nan), ("done", (nc,), "bool", False)]:
+                ("values", (big, r_max, n_max), "float32", np.nan), ("done", (nc,), "bool", False),
+                *([("times", (big, t_max), "float64", np.nan)] if t_max else [])]:
             chunks = (1,) if name == "done" else (cs, *shape[1:])
             root.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
         if path.is_dir() and not any(path.iterdir()):
@@ -270,7 +283,8 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
     if path.exists() and not (path.is_dir() and not any(path.iterdir())):
         _check_same(_open(path), attrs, path)
     else:
-        _create(path, attrs, len(spec.prior), n_max, r_max)
+        _create(path, attrs, len(spec.prior), n_max, r_max,
+                spec.time_step_range[1] if spec.space_time else None)
     root = _open(path, mode="r+")
     done = root["done"][:]
     args = [(k, spec_dict, seed, *_chunk_bounds(k, chunk_size, n_samples), n_max, r_max)
@@ -285,7 +299,7 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
         with closing(run) as results, bar:
             for k, out in results:
                 a, b = _chunk_bounds(k, chunk_size, n_samples)
-                for name in ARRAYS:
+                for name in out:
                     root[name][a:b] = out[name]
                 root["done"][k] = True  # only now: the chunk's arrays are all written
                 done[k] = True
@@ -312,14 +326,19 @@ def _indices(n_total: int, indices) -> np.ndarray:
 
 def _read_chunk(root: zarr.Group, k: int) -> dict[str, np.ndarray]:
     a, b = _chunk_bounds(k, root.attrs["chunk_size"], root.attrs["n_samples"])
-    return {name: root[name][a:b] for name in ARRAYS}
+    return {name: root[name][a:b] for name in ARRAYS + SPACE_TIME_ARRAYS if name in root}
 
 
 def _sample(block: dict[str, np.ndarray], j: int) -> Sample:
     n, r = int(block["n"][j]), int(block["r"][j])
+    times = None
+    if "times" in block:
+        times = block["times"][j]
+        times = times[~np.isnan(times)]
+    rows = r * (1 if times is None else len(times))
     return Sample(block["theta"][j].astype(np.float64),
                   block["coords"][j, :n].astype(np.float64),
-                  block["values"][j, :r, :n].astype(np.float64))
+                  block["values"][j, :rows, :n].astype(np.float64), times)
 
 
 def load_samples(path, indices=None) -> list[Sample]:

@@ -431,11 +431,11 @@ def summary_from_config(cfg: dict) -> nn.Module:
     Parameters
     ----------
     cfg : dict
-        ``{"kind": "gnn" or "cnn", **constructor arguments}``.
+        ``{"kind": "gnn", "cnn" or "st-gnn", **constructor arguments}``.
 
     Returns
     -------
-    GNNSummary or CNNSummary
+    GNNSummary, CNNSummary or SpaceTimeGNNSummary
         A freshly initialised network of that configuration.
 
     Raises
@@ -450,4 +450,8 @@ def summary_from_config(cfg: dict) -> nn.Module:
     if kind == "cnn":
         cfg["channels"] = tuple(cfg["channels"])
         return CNNSummary(**cfg)
+    if kind == "st-gnn":
+        from .spacetime_summary import SpaceTimeGNNSummary
+
+        return SpaceTimeGNNSummary(**cfg)
     raise ValueError(f"unknown summary network {kind!r}")

@@ -132,12 +132,13 @@ def as_batch(estimator, samples: Sequence[Sample], spec: SimulationSpec):
 
     Returns
     -------
-    inputs : GraphBatch or GridBatch
+    inputs : GraphBatch, GridBatch or SpaceTimeBatch
         The batch.
     u : torch.Tensor, shape (B, p)
         The parameters on the unit scale (float32).
     """
-    inputs = estimator.collate([(x.coords, x.values) for x in samples])
+    inputs = estimator.collate([(x.coords, x.values) if x.times is None
+                                else (x.coords, x.values, x.times) for x in samples])
     u = torch.as_tensor(spec.prior.to_unit(np.stack([x.theta for x in samples])),
                         dtype=torch.float32)
     return inputs, u
