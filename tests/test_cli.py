@@ -265,6 +265,24 @@ def test_simulate_at_points_with_replicates(tmp_path):
     pd.testing.assert_frame_equal(d, pd.read_csv(out2))
 
 
+def test_simulate_the_continuous_advection_diffusion_spde(tmp_path):
+    """--simulator spectral: exact continuum draws at irregular times, the same for a seed."""
+    pts = pd.DataFrame({"x": [0.0, 1.0, 0.0, 1.0, 0.5], "y": [0.0, 0.0, 0.0, 0.0, 0.5],
+                        "t": [0.0, 0.0, 0.3, 0.3, 1.1]})
+    points = _write(pts, tmp_path / "points.csv")
+    args = ("simulate", points, "--time", "t", "--model", "advection-diffusion", "--params",
+            "kappa=1,c=1,tau=2,gamma_x=0.5,gamma_y=0,nugget=0.01,mean=0", "--simulator",
+            "spectral", "--replicates", 2)
+    _ok(_invoke(*args, "--out", tmp_path / "a.csv"))
+    _ok(_invoke(*args, "--out", tmp_path / "b.csv"))
+    a = pd.read_csv(tmp_path / "a.csv")
+    assert list(a.columns) == ["x", "y", "t", "z_0", "z_1"]
+    assert np.isfinite(a[["z_0", "z_1"]].to_numpy()).all()
+    pd.testing.assert_frame_equal(a, pd.read_csv(tmp_path / "b.csv"))
+    _fails(_invoke("simulate", "--grid", "5x5", "--params", PARAMS, "--simulator", "spectral",
+                   "--out", tmp_path / "c.csv"), "--simulator is for --model advection-diffusion")
+
+
 def test_simulate_bad_input(tmp_path):
     out = tmp_path / "sim.parquet"
     _fails(_invoke("simulate", "--grid", "5x5", "--params", "variance=1,range=0.2",

@@ -43,6 +43,9 @@ def simulate(
                             "km)."),
     value: str = typer.Option("z", help="Name of the simulated column (NAME_0, NAME_1, ... "
                               "with --replicates); POINTS must not have a column of that name."),
+    simulator: str = typer.Option(None, help="advection-diffusion: mesh (time stepping on a "
+                                  "finite-element mesh, the default) or spectral (the "
+                                  "continuous SPDE, exactly, at any times)."),
 ):
     """Simulate a model (values with the nugget as noise) at points or on a grid.
 
@@ -83,6 +86,10 @@ def simulate(
         else:
             raise ValueError("give a POINTS file or --grid NXxNY")
         options = {"mean": mean, "nugget": "nugget" in p}
+        if simulator is not None:
+            if model != "advection-diffusion":
+                raise ValueError(f"--simulator is for --model advection-diffusion, not {model!r}")
+            options["simulator"] = simulator.strip().lower()
         if crs is not None:
             options["crs"] = crs.strip().lower()
         # names are checked against the model with its nugget, so that a misspelt nugget

@@ -170,6 +170,57 @@ def unresolved_variance(sim) -> float:
     return max(total - sim.marginal_variance(), 0.0) if math.isfinite(total) else 0.0
 
 
+def continuum_draws(params: Mapping, stations: np.ndarray, times: np.ndarray, alpha: int,
+                    alpha_s: int, n_replicates: int, seed: int,
+                    nugget: float = 0.0) -> np.ndarray:
+    """Exact draws of the continuous SPDE at stations and times.
+
+    The spectral reference on a periodic square around the stations, wide enough that nothing
+    wraps (:func:`_reference`), evaluated at the stations
+    (:meth:`~fieldfit.spde.spectral.SpectralAdvectionDiffusion.sample_at`); the variance
+    above its highest modes is added as white noise (:func:`unresolved_variance`), and
+    ``nugget``. Drawn in chunks of replicates (seeds ``seed``, ``seed + 1``, …), each at most
+    :data:`DRAW_BYTES` of mode coefficients.
+
+    Parameters
+    ----------
+    params : Mapping
+        Natural values of ``kappa``, ``c``, ``tau``, and any of ``gamma_x``, ``gamma_y``,
+        ``H_scale``, ``H_ratio``, ``H_angle``.
+    stations : numpy.ndarray
+        ``(S, 2)``.
+    times : numpy.ndarray
+        ``(T,)``, increasing (any spacing).
+    alpha, alpha_s : int
+        The orders of the diffusion and of the noise's colour.
+    n_replicates : int
+        r.
+    seed : int
+        The first chunk's seed.
+    nugget : float
+        White noise added to every value.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(r, T, S)``.
+
+    Raises
+    ------
+    ValueError
+        Where the reference cannot resolve the range on a box holding the stations and the
+        advected distance.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    sim, origin = _reference(params, stations, float(times[-1] - times[0]), alpha, alpha_s)
+    chunk = max(1, int(DRAW_BYTES // (16 * len(times) * sim.n_modes)))
+    white = float(nugget) + unresolved_variance(sim)
+    return np.concatenate([
+        sim.sample_at(stations - origin, times, min(chunk, n_replicates - start),
+                      seed=int(seed) + j, nugget=white)
+        for j, start in enumerate(range(0, n_replicates, chunk))])
+
+
 class _Window:
     """The finite-element and continuum covariances on the window, by parameter vector u."""
 
@@ -325,17 +376,9 @@ class _Simulated:
         if key not in self._draws:
             p = {k: float(v) for k, v in
                  self.space.unpack(torch.as_tensor(u, dtype=torch.float64)).items()}
-            span = float(self.grid[-1] - self.grid[0])
-            sim, origin = _reference(p, self.stations, span, self.alpha, self.alpha_s)
-            # in chunks of replicates (seeds seed, seed + 1, ...): the modes' coefficients of
-            # a draw take n_t × modes complex numbers
-            chunk = max(1, int(DRAW_BYTES // (16 * len(self.grid) * sim.n_modes)))
-            values = np.concatenate([
-                sim.sample_at(self.stations - origin, self.grid,
-                              min(chunk, self.replicates - start), seed=self.seed + j,
-                              nugget=p["nugget"] + unresolved_variance(sim))
-                [:, self.time_index, self.station_index]
-                for j, start in enumerate(range(0, self.replicates, chunk))]) + self.mean
+            values = continuum_draws(p, self.stations, self.grid, self.alpha, self.alpha_s,
+                                     self.replicates, self.seed, p["nugget"])
+            values = values[:, self.time_index, self.station_index] + self.mean
             self._draws = {key: Observations(coords=self.coords, times=self.times,
                                              values=values, covariates=self.covariates,
                                              covariate_names=self.covariate_names)}
@@ -577,4 +620,4 @@ def continuum_result(model, obs: Observations, result, fix: Mapping[str, float] 
     return corrected_result(result, correction)
 
 
-__all__ = ["continuum_correction", "continuum_result", "corrected_result"]
+__all__ = ["continuum_correction", "continuum_draws", "continuum_result", "corrected_result"]

@@ -51,6 +51,8 @@ from .mean import Mean
 
 #: default time scheme: θ = ½ (Crank–Nicolson; docs/benchmarks.md, "discretisation")
 THETA = 0.5
+#: how ``simulate`` draws: time stepping on the mesh, or the continuum's spectral series
+SIMULATORS = ("mesh", "spectral")
 
 class AdvectionDiffusionField(LatentGMRFModel):
     r"""The advection–diffusion SPDE field on a mesh and a regular time grid, with noise.
@@ -126,8 +128,11 @@ class AdvectionDiffusionField(LatentGMRFModel):
                  mean: str | Mean = "constant", nugget: bool | float = True,
                  profile_mean: bool = True, mesh_options: Mapping | None = None,
                  fields=None, substeps: int = 1, theta: float = THETA,
-                 node_budget: int = NODE_BUDGET):
+                 node_budget: int = NODE_BUDGET, simulator: str = "mesh"):
         super().__init__(mean, nugget, profile_mean)
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+        self.simulator = simulator
         self.mesh, self.dt = mesh, dt
         try:
             whole = float(substeps) == int(float(substeps)) and float(substeps) >= 1
@@ -177,6 +182,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
                              "description yet")
         if self.fields:  # as text, rebuilt by parse_field_specs
             o["fields"] = {k: spec.value for k, spec in self.fields.items()}
+        if self.simulator != "mesh":
+            o["simulator"] = self.simulator
         return {"model": "advection-diffusion", "dt": self.dt, "substeps": self.substeps,
                 **o, **self._mesh_spec()}
 
@@ -713,11 +720,16 @@ class AdvectionDiffusionField(LatentGMRFModel):
 
     def simulate(self, points, params: Mapping, n_replicates: int = 1, seed: int | None = None,
                  noise: bool = True, mesh: Mesh | None = None, dt: float | None = None,
-                 coord_names=None, progress: bool = False) -> np.ndarray:
-        """Draws at space-time points by time stepping, plus the mean and the noise.
+                 coord_names=None, progress: bool = False,
+                 method: str | None = None) -> np.ndarray:
+        """Draws at space-time points, plus the mean and the noise.
 
-        (:meth:`AdvectionDiffusionSPDE.sample` on ``mesh`` and the regular grid of the
-        points' times.)
+        ``method="mesh"``: time stepping (:meth:`AdvectionDiffusionSPDE.sample` on ``mesh``
+        and the regular grid of the points' times), the discretised model's law.
+        ``method="spectral"``: exact draws of the continuous SPDE
+        (:func:`~.ad_continuum.continuum_draws`: the spectral series on a periodic square
+        around the locations, wide enough that nothing wraps), at any times, for the
+        stationary model.
 
         Parameters
         ----------
@@ -739,6 +751,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
             The names the mean coefficients are named after (default x0, x1).
         progress : bool
             Show the time stepping's progress.
+        method : {"mesh", "spectral"} or None
+            How to draw (default: the model's ``simulator``).
 
         Returns
         -------
@@ -749,11 +763,18 @@ class AdvectionDiffusionField(LatentGMRFModel):
         ------
         ValueError
             For points that are not ``(n, 3)``, a covariate field (it needs the data's
-            covariates), or a missing parameter.
+            covariates), a missing parameter, an unknown method, or a spectral draw of a
+            model with nonstationary fields.
         """
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         if points.shape[1] != 3:
             raise ValueError(f"points must be (n, 3) = (x, y, t), got {points.shape}")
+        method = self.simulator if method is None else method
+        if method not in SIMULATORS:
+            raise ValueError(f"method must be one of {SIMULATORS}, got {method!r}")
+        if method == "spectral":
+            return self._simulate_spectral(points, params, n_replicates, seed, noise,
+                                           coord_names)
         mesh = mesh or self.mesh or Mesh.from_points(np.unique(points[:, :2], axis=0),
                                                      **self.mesh_options)
         t0, step, n = regular_time_grid(points[:, 2], dt if dt is not None else self.dt)
@@ -765,6 +786,26 @@ class AdvectionDiffusionField(LatentGMRFModel):
         p = self._check(params)
         x = spde.sample(p, n_replicates, seed=seed, progress=progress).reshape(n_replicates, -1)
         draws = np.asarray((spde.projector(points) @ x.T).T)
+        return self._add_mean_and_noise(draws, points[:, :2], params, p, seed, noise,
+                                        coord_names)
+
+    def _simulate_spectral(self, points, params, n_replicates, seed, noise, coord_names):
+        from .ad_continuum import continuum_draws
+
+        if self.fields or self.options.get("gamma_fields") is not None \
+                or self.options.get("H_field") is not None:
+            raise ValueError("the spectral simulator draws the stationary model: a model with "
+                             "nonstationary fields simulates on the mesh")
+        p = self._check(params)
+        natural = {k: float(v) for k, v in p.items()}
+        stations, s_idx = np.unique(points[:, :2], axis=0, return_inverse=True)
+        times, t_idx = np.unique(points[:, 2], return_inverse=True)
+        if len(times) == 1:  # one time: the stationary spatial marginal
+            times = np.array([times[0], times[0] + 1.0])
+        base = int(np.random.default_rng(seed).integers(2**62))
+        draws = continuum_draws(natural, stations, times, self.options["alpha"],
+                                self.options["alpha_s"], int(n_replicates), base)
+        draws = draws[:, t_idx.ravel(), s_idx.ravel()]
         return self._add_mean_and_noise(draws, points[:, :2], params, p, seed, noise,
                                         coord_names)
 

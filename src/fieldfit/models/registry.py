@@ -548,10 +548,12 @@ def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
 def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotropic=False,
                          stabilization=True, mean="constant", nugget=True, profile_mean=True,
                          mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None,
-                         engine="spde", crs="planar", fields=None, substeps=None, theta=None):
+                         engine="spde", crs="planar", fields=None, substeps=None, theta=None,
+                         simulator="mesh"):
     """``fields``: nonstationary γ, H, κ as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
     ``{"gamma": "bspline:4x4"}``, ``["gamma=bspline:4x4", "kappa=covariates:elev"]`` or parsed
-    ``FieldSpec`` s)."""
+    ``FieldSpec`` s); ``simulator``: how ``simulate`` draws, "mesh" (time stepping) or
+    "spectral" (the continuum, exactly)."""
     from ..spde.field_spec import parse_field_specs
     from .advection_diffusion_field import AdvectionDiffusionField
 
@@ -574,7 +576,8 @@ def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotr
                                    alpha_s=alpha_s, advection=advection,
                                    anisotropic=anisotropic, stabilization=stabilization,
                                    mean=mean, nugget=nugget, profile_mean=profile_mean,
-                                   mesh_options=mesh_options, fields=fields)
+                                   mesh_options=mesh_options, fields=fields,
+                                   simulator=simulator)
 
 
 __all__ = ["MODELS", "ModelEntry", "available", "build", "entry", "from_spec", "is_space_time",

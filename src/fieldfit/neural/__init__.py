@@ -44,6 +44,6 @@ __all__ = [
     "AmortizedEstimator", "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign",
     "MixedDesign", "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator",
     "Prior", "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec",
-    "SpaceTimeGNNSummary", "TrainingSettings", "UniformDesign", "available", "build_estimator", "estimator_kinds",
-    "load_estimator", "train",
+    "SpaceTimeGNNSummary", "TrainingSettings", "UniformDesign", "available", "build_estimator",
+    "estimator_kinds", "load_estimator", "train",
 ]
