@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import sys
 import threading
 
 
@@ -78,6 +79,40 @@ def current() -> Settings:
     if not hasattr(_local, "stack"):
         _local.stack = [Settings()]
     return _local.stack[-1]
+
+
+def progress_choice(progress: bool | None) -> bool | None:
+    """A call's ``progress`` argument, else the settings' (None: bars on a terminal only).
+
+    Parameters
+    ----------
+    progress : bool or None
+        The argument.
+
+    Returns
+    -------
+    bool or None
+    """
+    return current().progress if progress is None else bool(progress)
+
+
+def progress_shown(progress: bool | None) -> bool:
+    """Whether to draw progress bars: :func:`progress_choice`, where None means whether
+    standard error is a terminal.
+
+    Parameters
+    ----------
+    progress : bool or None
+        The call's argument.
+
+    Returns
+    -------
+    bool
+    """
+    choice = progress_choice(progress)
+    if choice is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return choice
 
 
 @contextlib.contextmanager

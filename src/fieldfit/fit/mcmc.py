@@ -33,7 +33,6 @@ import copy
 import dataclasses
 import math
 import os
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -46,7 +45,7 @@ from ..contract import check_model
 from ..params import DTYPE, Interval, LogInterval, ParamSpace, Positive
 from ..prior_spec import is_range, is_variance
 from ..priors import Bound, Distribution, LogNormal, Normal, PCRange, PCVariance, TorchPrior
-from ..settings import current
+from ..settings import current, progress_shown
 from .chains import Chain, kept_chains, run_chains
 from .convergence import (
     ConvergenceWarning,
@@ -487,7 +486,7 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
         raise ValueError("the posterior density cannot be evaluated at the starting point "
                          "(a failed factorisation or a non-finite value): give init")
     inverse_mass = None if mle is None else laplace_variances(space, u_hat, se_u)
-    show = _show_progress(progress)
+    show = progress_shown(progress)
     options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth,
                "full_mass": full_mass}
     jobs = [Chain(sampled, obs, space, u_hat, se_u, inverse_mass, c, int(seed), draws,
@@ -523,16 +522,6 @@ def sample(model, obs, *, priors: Mapping | None = None, fix: Mapping | None = N
             + "; ".join(d["message"] for d in post.diagnostics)), stacklevel=2)
     post.seconds = time.perf_counter() - t0
     return post
-
-
-def _show_progress(progress: bool | None) -> bool:
-    """Whether to draw progress bars: ``progress``, else ``fieldfit.settings``' choice, else
-    whether standard error is a terminal (as :func:`fieldfit.fit` decides)."""
-    if progress is None:
-        progress = current().progress
-    if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return bool(progress)
 
 
 __all__ = ["ConvergenceWarning", "PosteriorSample", "check_convergence", "default_cores",

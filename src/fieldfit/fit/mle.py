@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from ..contract import check_model
 from ..errors import NumericalFailure
 from ..params import DTYPE, Interval, ParamSpace, Positive
-from ..settings import current
+from ..settings import progress_choice
 from .checkpoint import Journal, fit_key
 from .noise import NoiseFloorReached, NoiseGuard
 from .progress import ProgressLines
@@ -1091,8 +1091,7 @@ def _fit(model, obs, space, fix, start, restarts, maxiter, progress, stderr, tol
         notes.append(coarse.note)
     starts = [{**model.initial_values(obs), **dict(start or {})}]
     starts += model.restart_values(obs, restarts)
-    if progress is None:
-        progress = current().progress
+    progress = progress_choice(progress)
     bar = tqdm(desc=f"fit {model.name}", unit=" eval", disable=(None if progress is None
                else not progress), leave=False)
     # no bar because stderr is not a terminal (a log): a line a minute instead

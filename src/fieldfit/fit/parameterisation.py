@@ -291,26 +291,53 @@ def unit_of(derived: Derived, space_unit: str = DATA_UNITS, time_unit: str = TIM
 
 
 # --- standard errors and intervals -------------------------------------------------------------
-def _natural(u: float, scale) -> float:
-    """The natural value of an unconstrained one on ``scale`` ("log", ["logit", a, b],
-    "identity")."""
+def natural_value(u: float, scale) -> float:
+    """The natural value of an unconstrained one.
+
+    Parameters
+    ----------
+    u : float
+        The unconstrained value.
+    scale : str or list
+        ``"log"``, ``["logit", a, b]`` or ``"identity"`` (``FitResult.scales``).
+
+    Returns
+    -------
+    float
+        e^u, a + (b − a) expit(u), or u (inf where e^u overflows).
+    """
     if scale == "log":
-        return math.exp(u)
+        with np.errstate(over="ignore"):
+            return float(np.exp(u))
     if isinstance(scale, (list, tuple)) and scale[0] == "logit":
         a, b = float(scale[1]), float(scale[2])
         return a + (b - a) * float(expit(u))
-    return u
+    return float(u)
 
 
-def _unconstrained(theta: float, scale) -> float:
-    """The inverse of :func:`_natural`."""
-    if scale == "log":
-        return math.log(theta)
-    if isinstance(scale, (list, tuple)) and scale[0] == "logit":
-        a, b = float(scale[1]), float(scale[2])
-        p = (theta - a) / (b - a)
-        return math.log(p) - math.log1p(-p)
-    return theta
+def unconstrained_value(theta: float, scale) -> float:
+    """The inverse of :func:`natural_value`.
+
+    Parameters
+    ----------
+    theta : float
+        The natural value (inside the scale's domain).
+    scale : str or list
+        As :func:`natural_value`.
+
+    Returns
+    -------
+    float
+        log θ, logit((θ − a)/(b − a)), or θ (±inf on the domain's edge).
+    """
+    with np.errstate(divide="ignore"):
+        if scale == "log":
+            return float(np.log(theta))
+        if isinstance(scale, (list, tuple)) and scale[0] == "logit":
+            a, b = float(scale[1]), float(scale[2])
+            p = (theta - a) / (b - a)
+            return float(np.log(p) - np.log1p(-p))
+    return float(theta)
 
 
 def natural_slope(theta: float, scale) -> float:
@@ -363,10 +390,10 @@ def log_gradient(derived: Derived, params: Mapping[str, float], scales: Mapping,
     grad = np.zeros(len(names))
     for i, name in enumerate(names):
         scale = scales.get(name, "identity")
-        u = _unconstrained(float(params[name]), scale)
+        u = unconstrained_value(float(params[name]), scale)
         values = []
         for du in (step, -step):
-            moved = {**params, name: _natural(u + du, scale)}
+            moved = {**params, name: natural_value(u + du, scale)}
             values.append(math.log(float(derived.function(moved))))
         grad[i] = (values[0] - values[1]) / (2.0 * step)
     return grad

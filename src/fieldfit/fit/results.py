@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 from scipy.stats import norm
 
 from ..io import write_atomic, write_table  # noqa: F401  (re-exported)
@@ -28,7 +27,9 @@ from .parameterisation import (
     DerivedEstimate,
     describe,
     natural_slope,
+    natural_value,
     parameterisation_line,
+    unconstrained_value,
     unit_of,
     wald_derived,
 )
@@ -198,17 +199,8 @@ class FitResult:
         z = float(norm.ppf(0.5 + level / 2))
         theta = self.params[name]
         scale = self.scales.get(name, "identity")
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            if scale == "log":
-                w = z * se / theta
-                return (float(theta * np.exp(-w)), float(theta * np.exp(w)))
-            if isinstance(scale, (list, tuple)) and scale[0] == "logit":
-                a, b = float(scale[1]), float(scale[2])
-                p = (theta - a) / (b - a)
-                u, se_u = np.log(p) - np.log1p(-p), se / natural_slope(theta, scale)
-                lo, hi = a + (b - a) * expit([u - z * se_u, u + z * se_u])
-                return (float(lo), float(hi))
-        return (theta - z * se, theta + z * se)
+        u, se_u = unconstrained_value(theta, scale), se / natural_slope(theta, scale)
+        return (natural_value(u - z * se_u, scale), natural_value(u + z * se_u, scale))
 
     @property
     def intervals(self) -> dict[str, list[float | None]]:
