@@ -87,6 +87,21 @@ def test_sample_at_grid_points_equals_the_grid_simulation():
     assert not np.allclose(m.simulate(times, 2, seed=4), X)
 
 
+@pytest.mark.parametrize("nx, ny", [(12, 9), (33, 40)])
+def test_nufft_evaluation_is_the_direct_series(nx, ny):
+    """sample_at by FINUFFT's type-2 transform equals the direct sum (odd and even grids,
+    points off the periodic box) to the transform's tolerance."""
+    m = _model(nx=nx, ny=ny, H=diffusion_matrix(1.3, 0.5, -0.7), alpha=2, alpha_s=0.5)
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(-2 * m.Lx, 3 * m.Lx, (57, 2))
+    times = np.array([0.0, 0.1, 0.3])
+    a = m.sample_at(pts, times, n_replicates=3, seed=9, method="direct")
+    b = m.sample_at(pts, times, n_replicates=3, seed=9, method="nufft")
+    np.testing.assert_allclose(b, a, atol=1e-10 * np.abs(a).max())
+    with pytest.raises(ValueError, match="method must be"):
+        m.sample_at(pts, times, method="fft")
+
+
 def test_transition_is_exact_two_steps_equal_one():
     m = _model(H=diffusion_matrix(1.0, 0.6, 0.3), alpha=1.5, alpha_s=1)
     dt1, dt2 = 0.13, 0.29
