@@ -123,3 +123,23 @@ def test_spectral_simulator_draws_the_continuum():
     with pytest.raises(ValueError, match="stationary model"):
         AdvectionDiffusionField(fields={"gamma": "bspline:4x4"}).simulate(pts, p,
                                                                           method="spectral")
+
+
+@pytest.mark.parametrize("alpha, alpha_s", [(1, 1), (2, 0), (1, 2)])
+def test_params_from_derived_inverts_derived_quantities(alpha, alpha_s):
+    from fieldfit.models.ad_scaling import params_from_derived
+
+    d = {"range": 0.12, "memory": 0.4, "velocity_x": -0.7, "velocity_y": 1.1,
+         "marginal_variance": 2.5, "nugget_share": 0.2, "mean": 3.0}
+    p = params_from_derived(d, alpha, alpha_s)
+    back = derived_quantities(p, alpha, alpha_s)
+    for k in ("range", "memory", "velocity_x", "velocity_y", "marginal_variance"):
+        assert back[k] == pytest.approx(d[k], rel=1e-12)
+    assert p["nugget"] / (p["nugget"] + back["marginal_variance"]) == pytest.approx(0.2)
+    assert p["mean"] == 3.0 and p["H_scale"] == 1.0
+    sim = SpectralAdvectionDiffusion.from_params(10.0, 10.0, 8, 8, p, alpha, alpha_s)
+    assert sim.continuum_marginal_variance() == pytest.approx(2.5, rel=1e-12)
+    with pytest.raises(ValueError, match="nugget_share must be in"):
+        params_from_derived(dict(d, nugget_share=1.0))
+    with pytest.raises(ValueError, match="missing \\['memory'\\]"):
+        params_from_derived({k: v for k, v in d.items() if k != "memory"})

@@ -3,7 +3,7 @@
 :func:`from_spec`."""
 
 from .ad_continuum import continuum_correction, continuum_result, corrected_result
-from .ad_scaling import derived_quantities, rescaled_params
+from .ad_scaling import derived_quantities, params_from_derived, rescaled_params
 from .advection_diffusion_field import AdvectionDiffusionField
 from .gaussian_field import GaussianField
 from .mean import Mean
@@ -12,4 +12,4 @@ from .spde_field import SPDEField
 
 __all__ = ["AdvectionDiffusionField", "GaussianField", "Mean", "SPDEField", "available", "build",
            "continuum_correction", "continuum_result", "corrected_result", "derived_quantities",
-           "from_spec", "register", "rescaled_params"]
+           "from_spec", "params_from_derived", "register", "rescaled_params"]

@@ -25,6 +25,9 @@ Péclet number is not scale-free, so there the laws hold for the continuum only.
 H's main axis (λ times it across), the velocity v = γ/c (speed |v| and
 direction in degrees anticlockwise from +x), the marginal variance above, and the memory of
 the slowest mode c/κ^{2α} (its correlation falls by e over that time).
+:func:`params_from_derived` inverts the map from (range, memory, velocity, marginal variance,
+nugget share) to the model's parameters: the coordinates in which a prior over "how far, how
+long, how fast, how noisy" is stated.
 """
 
 from __future__ import annotations
@@ -124,4 +127,69 @@ def derived_quantities(params: Mapping[str, float], alpha: int = 1,
             "marginal_variance": variance, "memory": c / kappa ** (2 * alpha)}
 
 
-__all__ = ["derived_quantities", "rescaled_params"]
+#: the coordinates of :func:`params_from_derived`
+DERIVED = ("range", "memory", "velocity_x", "velocity_y", "marginal_variance", "nugget_share")
+
+
+def params_from_derived(derived: Mapping[str, float], alpha: int = 1,
+                        alpha_s: int = 1) -> dict[str, float]:
+    r"""The model's parameters from range, memory, velocity, marginal variance and nugget share.
+
+    With ν = α + α_s − 1 > 0 and H = I (``H_scale`` 1):
+
+    .. math::
+
+        \kappa = \sqrt{8\nu}/\rho, \quad c = m\,\kappa^{2\alpha}, \quad
+        \gamma = c\,v, \quad
+        \tau^2 = \frac{2\sigma^2\,\Gamma(\alpha + \alpha_s)\,4\pi\,\kappa^{2\nu}}
+                        {\Gamma(\nu)}, \quad
+        \tau_\varepsilon^2 = \frac{s}{1 - s}\,\sigma^2,
+
+    ρ the range, m the memory, v the velocity, σ² the marginal variance and s the nugget's
+    share of the total variance; the inverse of :func:`derived_quantities` on those.
+
+    Parameters
+    ----------
+    derived : Mapping
+        ``range`` (> 0), ``memory`` (> 0), ``velocity_x``, ``velocity_y``,
+        ``marginal_variance`` (> 0), ``nugget_share`` (in [0, 1)); other keys (``mean``) are
+        passed through.
+    alpha, alpha_s : int, default 1
+        The orders of the diffusion operator and of the noise's colour.
+
+    Returns
+    -------
+    dict
+        ``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y``, ``nugget``, ``H_scale`` (1), and
+        the keys passed through.
+
+    Raises
+    ------
+    ValueError
+        For a missing coordinate, a value outside its domain, or ν ≤ 0 (no finite variance).
+    """
+    _check_orders(alpha, alpha_s)
+    missing = [k for k in DERIVED if k not in derived]
+    if missing:
+        raise ValueError(f"params_from_derived needs {list(DERIVED)}; missing {missing}")
+    d = {k: float(v) for k, v in derived.items()}
+    nu = alpha + alpha_s - DIMENSION / 2
+    if nu <= 0:
+        raise ValueError("the marginal variance is infinite for α + α_s ≤ 1: no map from it")
+    for k in ("range", "memory", "marginal_variance"):
+        if not (d[k] > 0 and math.isfinite(d[k])):
+            raise ValueError(f"{k} must be positive and finite, got {d[k]}")
+    if not 0.0 <= d["nugget_share"] < 1.0:
+        raise ValueError(f"nugget_share must be in [0, 1), got {d['nugget_share']}")
+    kappa = math.sqrt(8 * nu) / d["range"]
+    c = d["memory"] * kappa ** (2 * alpha)
+    tau = math.sqrt(2 * d["marginal_variance"] * math.gamma(alpha + alpha_s) * 4 * math.pi
+                    * kappa ** (2 * nu) / math.gamma(nu))
+    share = d["nugget_share"]
+    out = {k: v for k, v in d.items() if k not in DERIVED}
+    return {**out, "kappa": kappa, "c": c, "tau": tau, "gamma_x": c * d["velocity_x"],
+            "gamma_y": c * d["velocity_y"], "H_scale": 1.0,
+            "nugget": share / (1.0 - share) * d["marginal_variance"]}
+
+
+__all__ = ["DERIVED", "derived_quantities", "params_from_derived", "rescaled_params"]
