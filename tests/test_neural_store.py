@@ -297,3 +297,29 @@ def test_space_time_spec_checks_its_times():
     again = SimulationSpec.from_dict(spec.to_dict())
     assert (again.time_steps, again.time_span, again.missing) == ((3, 6), 2.0, 0.1)
     assert again.rows_range == (3, 6)
+
+
+def test_a_prior_in_derived_coordinates_simulates_through_its_map(tmp_path):
+    """An advection–diffusion prior over range, memory, velocity, variance and nugget share
+    (unit square and interval) draws those and simulates with the model's parameters."""
+    from fieldfit.models.ad_scaling import params_from_derived
+
+    bounds = {"range": Bound(0.05, 0.5, "loguniform"), "memory": Bound(0.01, 3.0, "loguniform"),
+              "velocity_x": Bound(-2.0, 2.0), "velocity_y": Bound(-2.0, 2.0),
+              "nugget_share": Bound(0.0, 0.5), "mean": Bound(-1.0, 1.0)}
+    prior = Prior(bounds, {"marginal_variance": 1.0}, "advection-diffusion-derived")
+    spec = SimulationSpec(ModelSpec("advection-diffusion", {"simulator": "spectral"}), prior,
+                          UniformDesign(15, 20), 1, time_steps=(4, 6), time_span=1.0)
+    theta, *_ = spec.draw_setting(SEED, 3)
+    want = params_from_derived(prior.params(theta))
+    assert spec.params(theta) == pytest.approx(want)
+    s = spec.simulate([3], SEED)[0]
+    assert s.values.shape == (s.time_steps, len(s.coords)) and np.isfinite(s.values).all()
+    again = SimulationSpec.from_dict(spec.to_dict())
+    assert again.prior.parameterisation == "advection-diffusion-derived"
+    np.testing.assert_array_equal(again.simulate([3], SEED)[0].values, s.values)
+    with pytest.raises(ValueError, match="needs \\['memory'\\]"):
+        Prior({k: v for k, v in bounds.items() if k != "memory"}, {"marginal_variance": 1.0},
+              "advection-diffusion-derived")
+    with pytest.raises(ValueError, match="unknown parameterisation"):
+        Prior(bounds, {}, "polar")

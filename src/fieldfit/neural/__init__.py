@@ -3,6 +3,7 @@
 Its modules and their main names::
 
     prior.Prior, Bound                 independent (log-)uniform priors; the unit scale
+    parameterisations                  priors in other coordinates (range, memory, velocity…)
     designs.*Design                    samplers of locations: uniform, clustered, grid, mixed
     simulation.SimulationSpec          (θ, data) pairs from a model's ``simulate``
     store.simulate_to_zarr             the same in parallel with Dask, to Zarr, resumable

@@ -36,11 +36,16 @@ class Prior:
         order.
     fixed : mapping of str to float, default {}
         Parameters held at fixed values (passed to the simulator, never estimated).
+    parameterisation : str or None, default None
+        The prior's names are the coordinates of this registered parameterisation
+        (:mod:`fieldfit.neural.parameterisations`), mapped to the model's parameters before
+        simulating; None: they are the model's parameters.
 
     Raises
     ------
     ValueError
-        If no parameter is estimated, or a parameter is both estimated and fixed.
+        If no parameter is estimated, a parameter is both estimated and fixed, or the
+        parameterisation is unknown or one of its coordinates is not given.
 
     Examples
     --------
@@ -54,6 +59,7 @@ class Prior:
 
     bounds: Mapping[str, Bound]
     fixed: Mapping[str, float] = field(default_factory=dict)
+    parameterisation: str | None = None
 
     def __post_init__(self):
         if not self.bounds:
@@ -61,6 +67,25 @@ class Prior:
         both = set(self.bounds) & set(self.fixed)
         if both:
             raise ValueError(f"parameters both estimated and fixed: {sorted(both)}")
+        if self.parameterisation is not None:
+            from .parameterisations import parameterisation
+
+            missing = set(parameterisation(self.parameterisation).coordinates) - (
+                set(self.bounds) | set(self.fixed))
+            if missing:
+                raise ValueError(f"the {self.parameterisation!r} parameterisation needs "
+                                 f"{sorted(missing)} in the prior (estimated or fixed)")
+
+    @property
+    def model_names(self) -> set[str]:
+        """The model parameters this prior gives (estimated and fixed), after its
+        parameterisation."""
+        names = set(self.bounds) | set(self.fixed)
+        if self.parameterisation is None:
+            return names
+        from .parameterisations import parameterisation
+
+        return parameterisation(self.parameterisation).model_names(names)
 
     @classmethod
     def from_space(cls, space, fixed: Mapping[str, float] | None = None) -> Prior:
@@ -190,11 +215,14 @@ class Prior:
         Returns
         -------
         dict
-            ``{"bounds": {name: [lower, upper, kind]}, "fixed": {name: value}}``, read back by
-            :meth:`from_dict`.
+            ``{"bounds": {name: [lower, upper, kind]}, "fixed": {name: value}}`` (and
+            ``"parameterisation"`` where set), read back by :meth:`from_dict`.
         """
-        return {"bounds": {k: [b.lower, b.upper, b.kind] for k, b in self.bounds.items()},
-                "fixed": dict(self.fixed)}
+        out = {"bounds": {k: [b.lower, b.upper, b.kind] for k, b in self.bounds.items()},
+               "fixed": dict(self.fixed)}
+        if self.parameterisation is not None:
+            out["parameterisation"] = self.parameterisation
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Prior:
@@ -216,7 +244,8 @@ class Prior:
             If a bound or the prior is invalid.
         """
         return cls({k: Bound(float(v[0]), float(v[1]), str(v[2])) for k, v in d["bounds"].items()},
-                   {k: float(v) for k, v in d.get("fixed", {}).items()})
+                   {k: float(v) for k, v in d.get("fixed", {}).items()},
+                   d.get("parameterisation"))
 
 
 def logit(u: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

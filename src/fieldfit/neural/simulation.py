@@ -315,7 +315,7 @@ class SimulationSpec:
         mean = set(model.mean_names(example)) if model.profile_mean else set()
         free = set(space.free_names) | mean
         names = set(space.names) | mean
-        given = set(self.prior.names) | set(self.prior.fixed)
+        given = self.prior.model_names
         missing = free - given
         unknown = given - names
         if missing or unknown:
@@ -396,6 +396,22 @@ class SimulationSpec:
         return np.column_stack([np.tile(coords, (int(n_times), 1)),
                                 np.repeat(self.times(int(n_times)), n)])
 
+    def params(self, theta_row) -> dict[str, float]:
+        """A prior draw as the model's parameters (through the prior's parameterisation).
+
+        Parameters
+        ----------
+        theta_row : sequence of float, shape (p,)
+            Values of the prior's estimated parameters.
+
+        Returns
+        -------
+        dict of str to float
+        """
+        from .parameterisations import model_params
+
+        return model_params(self.prior, theta_row, self.model_)
+
     def draw_setting(self, seed: int, index: int):
         """Draw the setting of sample ``index``: parameters, locations, number of replicates.
 
@@ -444,13 +460,13 @@ class SimulationSpec:
         """
         theta, coords, r, rng = self.draw_setting(seed, index)
         if not self.space_time:
-            values = self.model_.simulate(coords, self.prior.params(theta), n_replicates=r,
+            values = self.model_.simulate(coords, self.params(theta), n_replicates=r,
                                           seed=int(rng.integers(2**62)))
             return Sample(theta, coords, np.asarray(values, dtype=np.float64).reshape(r, -1))
         # drawn only where they vary, so fixed-length complete series are as before
         lo, hi = self.time_step_range
         n_times = lo if lo == hi else int(rng.integers(lo, hi + 1))
-        values = self.model_.simulate(self.points(coords, n_times), self.prior.params(theta),
+        values = self.model_.simulate(self.points(coords, n_times), self.params(theta),
                                       n_replicates=r, seed=int(rng.integers(2**62)))
         values = np.asarray(values, dtype=np.float64).reshape(r * n_times, -1)
         if self.missing:
