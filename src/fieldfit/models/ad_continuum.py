@@ -83,7 +83,8 @@ WINDOW_MIN_TIMES = 4
 WINDOW_MAX_STATIONS = 400
 #: continuum draws of the simulated binding function
 SIMULATIONS = 32
-#: the memory one chunk of draws may take for its modes' coefficients (bytes)
+#: the memory one chunk of draws may take for one time's modes' coefficients (bytes; the
+#: spectral sampler keeps one time at a time)
 DRAW_BYTES = 2**28
 #: the longest quasi-Newton step of b, on the unconstrained scale
 MAX_STEP = 0.5
@@ -101,8 +102,11 @@ NEWTON_STEPS = 2
 POINTS_PER_RANGE = 16
 #: the periodic box extends this many ranges beyond the stations and the advected span
 MARGIN_RANGES = 4.0
-#: the most grid points per axis of the spectral reference
+#: the most grid points per axis of the spectral reference (the correction's)
 MAX_GRID = 192
+#: the most grid points per axis of exact draws (``simulate(method="spectral")``: the series
+#: is summed by the NUFFT, one time at a time)
+SIMULATION_MAX_GRID = 1024
 #: the coarsest spacing of the spectral reference: the range divided by this
 MIN_POINTS_PER_RANGE = 6
 
@@ -123,7 +127,7 @@ def _window(obs: Observations, dt: float | None) -> tuple[np.ndarray, float, flo
 
 
 def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
-               alpha_s: int):
+               alpha_s: int, max_grid: int = MAX_GRID):
     """The continuum on a periodic square around the stations (origin shift returned)."""
     from ..spde.spectral import SpectralAdvectionDiffusion, diffusion_matrix
 
@@ -138,11 +142,11 @@ def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
     lo, hi = stations.min(0), stations.max(0)
     side = float((hi - lo).max()) + 2.0 * (MARGIN_RANGES * rng + drift)
     n = int(math.ceil(side / (rng / POINTS_PER_RANGE)))
-    if n > MAX_GRID * POINTS_PER_RANGE / MIN_POINTS_PER_RANGE:
+    if n > max_grid * POINTS_PER_RANGE / MIN_POINTS_PER_RANGE:
         raise ValueError(f"the spectral reference cannot resolve the range {rng:.3g} on a box "
                          f"of side {side:.3g} (the stations' extent and the advected distance "
-                         f"{drift:.3g}) with {MAX_GRID} points per axis")
-    n = int(min(MAX_GRID, max(32, n)))
+                         f"{drift:.3g}) with {max_grid} points per axis")
+    n = int(min(max_grid, max(32, n)))
     sim = SpectralAdvectionDiffusion.from_params(side, side, n, n, p, alpha=alpha,
                                                  alpha_s=alpha_s)
     return sim, lo - (side - (hi - lo)) / 2.0
@@ -172,7 +176,7 @@ def unresolved_variance(sim) -> float:
 
 def continuum_draws(params: Mapping, stations: np.ndarray, times: np.ndarray, alpha: int,
                     alpha_s: int, n_replicates: int, seed: int,
-                    nugget: float = 0.0) -> np.ndarray:
+                    nugget: float = 0.0, max_grid: int = MAX_GRID) -> np.ndarray:
     """Exact draws of the continuous SPDE at stations and times.
 
     The spectral reference on a periodic square around the stations, wide enough that nothing
@@ -180,7 +184,7 @@ def continuum_draws(params: Mapping, stations: np.ndarray, times: np.ndarray, al
     (:meth:`~fieldfit.spde.spectral.SpectralAdvectionDiffusion.sample_at`); the variance
     above its highest modes is added as white noise (:func:`unresolved_variance`), and
     ``nugget``. Drawn in chunks of replicates (seeds ``seed``, ``seed + 1``, …), each at most
-    :data:`DRAW_BYTES` of mode coefficients.
+    :data:`DRAW_BYTES` of one time's mode coefficients.
 
     Parameters
     ----------
@@ -199,6 +203,9 @@ def continuum_draws(params: Mapping, stations: np.ndarray, times: np.ndarray, al
         The first chunk's seed.
     nugget : float
         White noise added to every value.
+    max_grid : int
+        The most grid points per axis of the reference (its modes, and so its cost, grow as
+        their square).
 
     Returns
     -------
@@ -212,8 +219,9 @@ def continuum_draws(params: Mapping, stations: np.ndarray, times: np.ndarray, al
         advected distance.
     """
     times = np.asarray(times, dtype=np.float64)
-    sim, origin = _reference(params, stations, float(times[-1] - times[0]), alpha, alpha_s)
-    chunk = max(1, int(DRAW_BYTES // (16 * len(times) * sim.n_modes)))
+    sim, origin = _reference(params, stations, float(times[-1] - times[0]), alpha, alpha_s,
+                             max_grid)
+    chunk = max(1, int(DRAW_BYTES // (16 * sim.n_modes)))
     white = float(nugget) + unresolved_variance(sim)
     return np.concatenate([
         sim.sample_at(stations - origin, times, min(chunk, n_replicates - start),

@@ -790,7 +790,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
                                         coord_names)
 
     def _simulate_spectral(self, points, params, n_replicates, seed, noise, coord_names):
-        from .ad_continuum import continuum_draws
+        from .ad_continuum import SIMULATION_MAX_GRID, continuum_draws
 
         if self.fields or self.options.get("gamma_fields") is not None \
                 or self.options.get("H_field") is not None:
@@ -804,7 +804,8 @@ class AdvectionDiffusionField(LatentGMRFModel):
             times = np.array([times[0], times[0] + 1.0])
         base = int(np.random.default_rng(seed).integers(2**62))
         draws = continuum_draws(natural, stations, times, self.options["alpha"],
-                                self.options["alpha_s"], int(n_replicates), base)
+                                self.options["alpha_s"], int(n_replicates), base,
+                                max_grid=SIMULATION_MAX_GRID)
         draws = draws[:, t_idx.ravel(), s_idx.ravel()]
         return self._add_mean_and_noise(draws, points[:, :2], params, p, seed, noise,
                                         coord_names)

@@ -421,8 +421,9 @@ class SpectralAdvectionDiffusion:
                    * math.sqrt(np.linalg.det(self.H))))
 
     # ---- simulation ---------------------------------------------------------------------------
-    def _coefficients(self, times, n_replicates: int, seed) -> np.ndarray:
-        """Mode coefficients ``(r, n_t, M)`` complex: stationary start, exact AR(1) steps."""
+    def _coefficient_steps(self, times, n_replicates: int, seed):
+        """Mode coefficients ``(r, M)`` complex at each time in turn: stationary start, exact
+        AR(1) steps (one time's coefficients in memory at once)."""
         t = np.asarray(times, dtype=float)
         if t.ndim != 1 or t.size == 0:
             raise ValueError(f"times must be a non-empty 1-D array, got shape {t.shape}")
@@ -444,12 +445,16 @@ class SpectralAdvectionDiffusion:
             z[:, real] = e[:, real, 0]
             return z
 
-        out = np.empty((r, t.size, m), complex)
-        out[:, 0] = np.sqrt(self.q) * noise()
+        z = np.sqrt(self.q) * noise()
+        yield z
         for k in range(1, t.size):
             phi, var = self.transition(t[k] - t[k - 1])
-            out[:, k] = phi * out[:, k - 1] + np.sqrt(var) * noise()
-        return out
+            z = phi * z + np.sqrt(var) * noise()
+            yield z
+
+    def _coefficients(self, times, n_replicates: int, seed) -> np.ndarray:
+        """Mode coefficients ``(r, n_t, M)`` complex: stationary start, exact AR(1) steps."""
+        return np.stack(list(self._coefficient_steps(times, n_replicates, seed)), 1)
 
     def simulate(self, times, n_replicates: int = 1, seed=None) -> np.ndarray:
         """Exact draws on the grid (:meth:`grid`) at the given times.
@@ -531,20 +536,36 @@ class SpectralAdvectionDiffusion:
         if not (math.isfinite(nug) and nug >= 0):
             raise ValueError(f"nugget must be finite and ≥ 0, got {nugget!r}")
         rng = np.random.default_rng(seed)
-        z = self._coefficients(times, n_replicates, rng)
+        # one time at a time: memory O(r M), not O(r n_t M)
+        steps = self._coefficient_steps(times, n_replicates, rng)
         if method == "nufft" or (method == "auto" and len(pts) * self.n_modes > NUFFT_ABOVE):
-            X = self._series_nufft(z, pts)
+            X = self._series_nufft(steps, pts, int(n_replicates))
         else:
-            E = np.exp(1j * (pts @ self.omega.T)) * self.weights  # (n, M)
-            X = (z @ E.T).real / math.sqrt(self.area)
+            E = (np.exp(1j * (pts @ self.omega.T)) * self.weights).T  # (M, n)
+            X = np.stack([(z @ E).real for z in steps], 1) / math.sqrt(self.area)
         if nug > 0:
             X = X + math.sqrt(nug) * rng.standard_normal(X.shape)
         return X
 
-    def _series_nufft(self, z: np.ndarray, pts: np.ndarray) -> np.ndarray:
-        """Re Σ_m w_m z_m e^{iω_m·x} / √area at the points ``(n, 2)`` for coefficients
-        ``z (r, n_t, M)``, by FINUFFT's type-2 transform on the centred wavenumber grid."""
+    def _series_nufft(self, steps, pts: np.ndarray, r: int) -> np.ndarray:
+        """Re Σ_m w_m z_m e^{iω_m·x} / √area at the points ``(n, 2)`` for each time's
+        coefficients ``(r, M)`` of ``steps``, by one FINUFFT type-2 plan on the centred
+        wavenumber grid; ``(r, n_t, n)``."""
         import finufft
+
+        kx_max, ky_max = self.nx // 2, self.ny // 2
+        shape = (2 * kx_max + 1, 2 * ky_max + 1)
+        plan = finufft.Plan(2, shape, n_trans=r, eps=NUFFT_TOLERANCE, isign=1, nthreads=1)
+        # the points as phases in [−π, π): the series is periodic
+        plan.setpts(np.mod(2 * np.pi * pts[:, 0] / self.Lx + np.pi, 2 * np.pi) - np.pi,
+                    np.mod(2 * np.pi * pts[:, 1] / self.Ly + np.pi, 2 * np.pi) - np.pi)
+        ix, iy = self._k[:, 0] + kx_max, self._k[:, 1] + ky_max
+        grid = np.zeros((r, *shape), complex)
+        out = []
+        for z in steps:
+            grid[:, ix, iy] = z * self.weights
+            out.append(plan.execute(grid).reshape(r, len(pts)).real)
+        return np.stack(out, 1) / math.sqrt(self.area)
 
         r, n_t, m = z.shape
         kx_max, ky_max = self.nx // 2, self.ny // 2
