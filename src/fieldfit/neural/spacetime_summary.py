@@ -41,7 +41,6 @@ import torch
 from torch import nn
 from torch_geometric.nn import global_mean_pool
 
-from .graphs import ExpertLayout
 from .spacetime_graphs import SPACE_TIME_EXPERT, SpaceTimeBatch, collate_space_time, n_directional
 from .summaries import SpatialGraphConv, _DeepSets, mlp
 
@@ -77,7 +76,6 @@ class SpaceTimeGNNSummary(nn.Module):
     """
 
     gridded = False
-    space_time = True
 
     def __init__(self, width: int = 32, layers: int = 3, out: int = 64, k: int = 8,
                  lags: int = 2, directional: bool = True, psi: Sequence[int] | None = None):
@@ -103,10 +101,6 @@ class SpaceTimeGNNSummary(nn.Module):
         extra = n_directional() if directional else 0
         self.sets = _DeepSets(width, out, extra, psi, SPACE_TIME_EXPERT)
         self.out_features = out
-
-    @property
-    def expert_layout(self) -> ExpertLayout:
-        return SPACE_TIME_EXPERT
 
     def config(self) -> dict:
         """The constructor's arguments (:func:`~fieldfit.neural.summaries.summary_from_config`).
