@@ -53,7 +53,7 @@ INFEASIBLE = 1e20
 BASIN_RADIUS = 0.1
 #: an estimate within this (relative) distance in u of its search box's edge is on the edge
 EDGE_TOLERANCE = 1e-6
-#: central-difference step in u of Hessians by differences (error O(1e-6) relative)
+#: difference step in u of Hessians by differences (central: error O(1e-6) relative)
 HESSIAN_STEP = 1e-3
 #: the polish recomputes the Hessian after a move larger than this in u
 HESSIAN_REFRESH = 1e-3
@@ -198,33 +198,39 @@ class _Objective:
         """The model asks for Hessians by differences of gradients (``model.hessian``)."""
         return self.model.hessian == "differences"
 
-    def hessian(self, u_np: np.ndarray) -> np.ndarray:
+    def hessian(self, u_np: np.ndarray, central: bool = False) -> np.ndarray:
         """∇²(−ℓ) at u: by autograd (second derivatives through every operation), or, for
         models whose ``hessian`` is "differences" (large n: a graph of the gradient would
-        not fit in memory; first-order backward passes), by central differences of the
-        autograd gradient (2k gradients, step :data:`HESSIAN_STEP` in u: truncation error
-        O(1e-6) relative; the objective's own noise, which at high signal-to-noise reaches
-        1e-3 in ℓ for the SPDE models' posterior solves, enters divided by 2h, where forward
-        differences at 1e-4 made indefinite Hessians of it). A point's Hessian is computed
-        once (from memory after)."""
-        key = np.asarray(u_np, dtype=np.float64).tobytes()
+        not fit in memory; first-order backward passes), by differences of the autograd
+        gradient, step :data:`HESSIAN_STEP` in u: forward (k gradients) for the
+        optimiser's Newton steps, central (2k gradients, truncation error O(1e-6)
+        relative) with ``central`` for the standard errors. The objective's own noise,
+        which at high signal-to-noise reaches 1e-3 in ℓ for the SPDE models' posterior
+        solves, enters divided by the step: forward differences at 1e-4 made indefinite
+        Hessians of it. A point's Hessian is computed once (from memory after)."""
+        central = central and self.hessian_by_differences
+        key = np.asarray(u_np, dtype=np.float64).tobytes() + bytes([central])
         if key not in self._hessians:
-            self._hessians[key] = self._hessian(u_np)
+            self._hessians[key] = self._hessian(u_np, central)
         return self._hessians[key].copy()
 
-    def _hessian(self, u_np: np.ndarray) -> np.ndarray:
+    def _hessian(self, u_np: np.ndarray, central: bool = False) -> np.ndarray:
         if self.hessian_by_differences:
             k, h = len(u_np), HESSIAN_STEP
+            f0, g0 = self._value(u_np)
             H = np.zeros((k, k))
             for j in range(k):
                 e = np.zeros(k)
                 e[j] = h
-                (f_up, g_up), (f_down, g_down) = self._value(u_np + e), self._value(u_np - e)
-                if f_up < INFEASIBLE and f_down < INFEASIBLE:
+                f_up, g_up = self._value(u_np + e)
+                f_down, g_down = self._value(u_np - e) if central or f_up >= INFEASIBLE \
+                    else (INFEASIBLE, g0)
+                if central and f_up < INFEASIBLE and f_down < INFEASIBLE:
                     H[:, j] = (g_up - g_down) / (2 * h)
-                elif f_up < INFEASIBLE or f_down < INFEASIBLE:  # next to the box: one side
-                    g0 = self._value(u_np)[1]
-                    H[:, j] = (g_up - g0) / h if f_up < INFEASIBLE else (g0 - g_down) / h
+                elif f_up < INFEASIBLE:
+                    H[:, j] = (g_up - g0) / h
+                elif f_down < INFEASIBLE:  # next to the box: the other side
+                    H[:, j] = (g0 - g_down) / h
             H *= self.n
         else:
             rec = self.journal.lookup("H", u_np) if self.journal is not None else None
@@ -620,8 +626,8 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray,
 
     The Hessian is recomputed only after a move larger than :data:`HESSIAN_REFRESH` in u (a
     chord method otherwise: near the optimum the Hessian hardly changes, and it is the costly
-    part). Returns u and the Hessian at u, or, when it is made of k gradients (differences),
-    at most 1e-3 away in u (a relative change of about 1e-3 in the standard errors).
+    part). Returns u and the last Hessian it used (:func:`polish` computes the standard
+    errors' Hessian at u itself).
     """
     f, g = obj(u)
     H = obj.hessian(u)
@@ -656,9 +662,6 @@ def _newton_polish(obj: _Objective, u: np.ndarray, free: np.ndarray,
             refreshes -= 1
         if np.max(np.abs(g[free])) * obj.n < 1e-9:
             break
-    stale = HESSIAN_REFRESH if by_differences else 1e-8
-    if np.max(np.abs(u - u_H)) > stale and refreshes > 0:  # the standard errors' Hessian at û
-        H = obj.hessian(u)
     return u, H
 
 
@@ -743,10 +746,11 @@ def polish(obj: _Objective, space: ParamSpace, u: np.ndarray, edge: np.ndarray, 
         u, H = _newton_polish(obj, u, ~edge)
     except NoiseFloorReached as stop:
         obj.guard.stop()
-        u, H = stop.u, obj.hessian(stop.u)
+        u = stop.u
         note = f"Newton polish {stop.message}"
     finally:
         obj.guard.stop()
+    H = obj.hessian(u, central=True)  # the standard errors' Hessian, at û
     return u, standard_errors(space, u, H, ~edge), H, note
 
 
