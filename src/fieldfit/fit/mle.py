@@ -217,15 +217,15 @@ class _Objective:
     def _hessian(self, u_np: np.ndarray, central: bool = False) -> np.ndarray:
         if self.hessian_by_differences:
             k, h = len(u_np), HESSIAN_STEP
-            f0, g0 = self._value(u_np)
+            g0 = self._value(u_np)[1]
             H = np.zeros((k, k))
             for j in range(k):
                 e = np.zeros(k)
                 e[j] = h
                 f_up, g_up = self._value(u_np + e)
-                f_down, g_down = self._value(u_np - e) if central or f_up >= INFEASIBLE \
-                    else (INFEASIBLE, g0)
-                if central and f_up < INFEASIBLE and f_down < INFEASIBLE:
+                f_down, g_down = (self._value(u_np - e) if central or f_up >= INFEASIBLE
+                                  else (INFEASIBLE, None))
+                if f_up < INFEASIBLE and f_down < INFEASIBLE:  # central
                     H[:, j] = (g_up - g_down) / (2 * h)
                 elif f_up < INFEASIBLE:
                     H[:, j] = (g_up - g0) / h

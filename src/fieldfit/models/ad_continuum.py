@@ -311,10 +311,10 @@ class _Window:
         return phi + np.linalg.solve(info, g)
 
     def jacobian(self, u: np.ndarray, b: np.ndarray,
-                 eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+                 eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The binding function's Jacobian J_b = I_h⁻¹K ``(k, k)`` at θ(u), φ = b (the
-        implicit function theorem on g(b(θ); θ) = 0), and the sandwich I_h⁻¹VI_h⁻¹ ``(k, k)``
-        of the fit under the continuum."""
+        implicit function theorem on g(b(θ); θ) = 0), the sandwich I_h⁻¹VI_h⁻¹ ``(k, k)`` of
+        the fit under the continuum, and I_h⁻¹ ``(k, k)``."""
         target = self.continuum(u)
         k = len(u)
         dT = []
@@ -465,8 +465,7 @@ def continuum_correction(model, obs: Observations, params: Mapping,
         When a covariance on the window is not positive definite, or the iteration moves a
         parameter by more than :data:`MAX_SHIFT_SE` of the fit's standard errors.
     """
-    if model.fields or model.options.get("gamma_fields") is not None \
-            or model.options.get("H_field") is not None:
+    if not model.stationary:
         raise ValueError("the continuum correction needs the stationary model: the "
                          "nonstationary fields have no continuum covariance here")
     if model.options["alpha"] + model.options["alpha_s"] - 1 <= 0:
@@ -506,9 +505,7 @@ def continuum_correction(model, obs: Observations, params: Mapping,
     for i in range(int(iterations)):
         b = binder.binding(u, start, NEWTON_STEPS if i == 0 else 1)
         residual = b - u_hat
-        u_next = u - residual
-        start = b - residual  # b moves with its argument (slope about one)
-        u, done = u_next, i + 1
+        u, start, done = u - residual, b - residual, i + 1  # b moves with u (slope about one)
         moved = np.abs(u - u_hat) / se_u
         moved = np.where(np.isfinite(moved), moved, np.inf)
         if not np.all(moved <= MAX_SHIFT_SE):

@@ -193,6 +193,13 @@ class AdvectionDiffusionField(LatentGMRFModel):
                 f"advection={o['advection']}, anisotropic={o['anisotropic']}, "
                 f"mean={self.mean.kind!r}, dt={self.dt})")
 
+    @property
+    def stationary(self) -> bool:
+        """No nonstationary field (``fields``, ``gamma_fields``, ``H_field``): the model
+        with a continuum covariance, scaling laws and a spectral simulator."""
+        return not (self.fields or self.options.get("gamma_fields") is not None
+                    or self.options.get("H_field") is not None)
+
     # --- structure per data set ----------------------------------------------------------------
     def _check_obs(self, obs: Observations) -> None:
         if obs.times is None:
@@ -696,8 +703,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
         ValueError
             For a model with nonstationary fields, or a parameter without a law.
         """
-        if self.fields or self.options.get("gamma_fields") is not None \
-                or self.options.get("H_field") is not None:
+        if not self.stationary:
             raise ValueError("the scaling laws are for the stationary model: a field's "
                              "coefficients have none here")
         return rescaled_params(params, length, duration, self.options["alpha"],
@@ -792,8 +798,7 @@ class AdvectionDiffusionField(LatentGMRFModel):
     def _simulate_spectral(self, points, params, n_replicates, seed, noise, coord_names):
         from .ad_continuum import SIMULATION_MAX_GRID, continuum_draws
 
-        if self.fields or self.options.get("gamma_fields") is not None \
-                or self.options.get("H_field") is not None:
+        if not self.stationary:
             raise ValueError("the spectral simulator draws the stationary model: a model with "
                              "nonstationary fields simulates on the mesh")
         p = self._check(params)

@@ -39,10 +39,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch_geometric.nn import global_mean_pool
 
 from .spacetime_graphs import SPACE_TIME_EXPERT, SpaceTimeBatch, collate_space_time, n_directional
-from .summaries import SpatialGraphConv, _DeepSets, mlp
+from .summaries import _convolve_and_pool, _DeepSets, _graph_convolutions, _psi_sizes, mlp
 
 #: the edge offsets are multiplied by this before the weight network (unit scales: a
 #: neighbour at 0.05, a step of 0.01–0.05)
@@ -87,15 +86,11 @@ class SpaceTimeGNNSummary(nn.Module):
             raise ValueError(f"lags must be a non-negative integer, got {lags}")
         self._config = dict(width=width, layers=layers, out=out, k=k, lags=lags,
                             directional=bool(directional))
+        psi = _psi_sizes(psi)
         if psi is not None:
-            psi = [int(h) for h in psi]
-            if not psi or min(psi) < 1:
-                raise ValueError(f"psi (hidden layer sizes) must be positive integers, got {psi}")
             self._config["psi"] = psi
         self.k, self.lags, self.directional = int(k), int(lags), bool(directional)
-        self.convs = nn.ModuleList(
-            [SpatialGraphConv(1 if i == 0 else width, width, squared=i == 0)
-             for i in range(layers)])
+        self.convs = _graph_convolutions(width, layers)
         # (dx, dy, dt, |d|) → one weight vector per layer
         self.offset_weights = mlp([4, 32, width * layers])
         extra = n_directional() if directional else 0
@@ -143,10 +138,8 @@ class SpaceTimeGNNSummary(nn.Module):
         a = OFFSET_SCALE * batch.edge_attr
         dist = torch.linalg.vector_norm(a[:, :2], dim=1, keepdim=True)
         w = self.offset_weights(torch.cat([a, dist], 1))
-        h = batch.x
-        for conv, wl in zip(self.convs, w.chunk(len(self.convs), 1), strict=True):
-            h = conv(h, batch.edge_index, wl)
-        return global_mean_pool(h, batch.graph, size=len(batch.dataset))
+        return _convolve_and_pool(self.convs, batch.x, batch.edge_index, w, batch.graph,
+                                  len(batch.dataset))
 
     def forward(self, batch: SpaceTimeBatch) -> torch.Tensor:
         """The summaries ``(B, out)`` of a batch.

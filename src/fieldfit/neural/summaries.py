@@ -180,6 +180,34 @@ class _DeepSets(nn.Module):
         return self.psi(torch.cat([pooled, expert], 1))
 
 
+def _psi_sizes(psi: Sequence[int] | None) -> list[int] | None:
+    """ψ's hidden layer sizes as integers (None: the default), refused unless positive."""
+    if psi is None:
+        return None
+    psi = [int(h) for h in psi]
+    if not psi or min(psi) < 1:
+        raise ValueError(f"psi (hidden layer sizes) must be positive integers, got {psi}")
+    return psi
+
+
+def _graph_convolutions(width: int, layers: int) -> nn.ModuleList:
+    """``layers`` :class:`SpatialGraphConv` of ``width`` channels, the first on the value with
+    squared differences."""
+    return nn.ModuleList([SpatialGraphConv(1 if i == 0 else width, width, squared=i == 0)
+                          for i in range(layers)])
+
+
+def _convolve_and_pool(convs: nn.ModuleList, x: torch.Tensor, edge_index: torch.Tensor,
+                       weights: torch.Tensor, graph: torch.Tensor,
+                       n_graphs: int) -> torch.Tensor:
+    """The convolutions in turn, each with its slice of the edge ``weights (E, width ·
+    layers)``, averaged over each graph's nodes: ``(n_graphs, width)``."""
+    h = x
+    for conv, w in zip(convs, weights.chunk(len(convs), 1), strict=True):
+        h = conv(h, edge_index, w)
+    return global_mean_pool(h, graph, size=n_graphs)
+
+
 class GNNSummary(nn.Module):
     """DeepSets of a graph network for irregular locations (any n, any r).
 
@@ -228,10 +256,8 @@ class GNNSummary(nn.Module):
                  pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
         super().__init__()
         self._config = dict(width=width, layers=layers, out=out, k=k, radius=radius)
+        psi = _psi_sizes(psi)
         if psi is not None:
-            psi = [int(h) for h in psi]
-            if not psi or min(psi) < 1:
-                raise ValueError(f"psi (hidden layer sizes) must be positive integers, got {psi}")
             self._config["psi"] = psi
         self.pilot = pilot_settings(pilot)
         if self.pilot is not None:
@@ -242,9 +268,7 @@ class GNNSummary(nn.Module):
                 raise ValueError(f"variogram lag edges must increase, got {variogram}")
             self._config["variogram"] = variogram
         self.k, self.radius, self.variogram = k, radius, variogram
-        self.convs = nn.ModuleList(
-            [SpatialGraphConv(1 if i == 0 else width, width, squared=i == 0)
-             for i in range(layers)])
+        self.convs = _graph_convolutions(width, layers)
         self.distance_weights = mlp([2, 16, width * layers])
         extra = 0 if variogram is None else 2 * (len(variogram) - 1)
         if self.pilot is not None:
@@ -293,10 +317,8 @@ class GNNSummary(nn.Module):
         """
         d = batch.edge_attr
         w = self.distance_weights(torch.cat([10.0 * d, torch.log(d.clamp_min(1e-6))], 1))
-        h = batch.x
-        for conv, wl in zip(self.convs, w.chunk(len(self.convs), 1), strict=True):
-            h = conv(h, batch.edge_index, wl)
-        return global_mean_pool(h, batch.graph, size=len(batch.dataset))
+        return _convolve_and_pool(self.convs, batch.x, batch.edge_index, w, batch.graph,
+                                  len(batch.dataset))
 
     def combine(self, per_graph: torch.Tensor, batch) -> torch.Tensor:
         """ψ of the replicate means of ``per_graph`` with the batch's expert summaries.
