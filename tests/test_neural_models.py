@@ -95,7 +95,9 @@ def test_train_estimator_on_an_spde_model(tmp_path, model, extra):
     assert est.metadata["n_train"] == 24 and len(est.metadata["training"]["val"]) == 2
     assert (tmp_path / "est.diagnostics.json").is_file()   # --diagnostics 20, beside OUT
     a, b = est.spec.simulate([5, 6], seed=9)
-    table = est.estimate([(a.coords, a.values), (b.coords, b.values)])
+    items = [(x.coords, x.values) if x.times is None else (x.coords, x.values, x.times)
+             for x in (a, b)]
+    table = est.estimate(items)
     assert len(table) == 2
     values = table[list(est.spec.prior.names)].to_numpy()
     assert np.all(np.isfinite(values))

@@ -10,7 +10,13 @@ import typer
 from ..io import read_table, write_table
 from .app import app
 from .common import _reported_errors
-from .outputs import check_output, check_output_folder, check_table_output, estimates_report
+from .outputs import (
+    check_output,
+    check_output_folder,
+    check_table_output,
+    estimates_report,
+    space_time_report,
+)
 
 
 def _shipped() -> list[str]:
@@ -56,13 +62,23 @@ def train_estimator_cmd(
                                   "Default: quantile."),
     model: str = typer.Option(None, help="Any registered model that simulates: matern, "
                               "exponential, gaussian, matern-spde; separable, gneiting, "
-                              "advection-diffusion (space-time: --time-steps). Default: matern."),
+                              "advection-diffusion (space-time: --time-steps). Default: matern."
+                              " advection-diffusion trains on exact draws of the continuous "
+                              "SPDE at 30-300 stations in the unit square over 20-100 times "
+                              "spanning the unit interval (estimate maps any data there)."),
     prior: list[str] = typer.Option(None, help="Priors name=lo:hi[:log] (or name=uniform:lo:hi"
                                     ", name=loguniform:lo:hi); default range=0.02:0.5:log, "
                                     "variance=0.1:5:log, nugget=0:1, mean=-5:5; "
-                                    "other parameters need one (or --fix)."),
-    time_steps: int = typer.Option(None, help="Space-time models: regular times per location "
-                                   "(default 10)."),
+                                    "other parameters need one (or --fix). advection-diffusion: "
+                                    "range=0.03:0.5:log, memory=0.003:3:log, velocity_x=-2:2, "
+                                    "velocity_y=-2:2, marginal_variance=0.2:5:log, "
+                                    "nugget_share=0:0.5, mean=-3:3 (unit scales)."),
+    time_steps: str = typer.Option(None, help="Space-time models: regular times per "
+                                   "dataset, T or LO:HI (default 10; advection-diffusion "
+                                   "20:100)."),
+    missing: float = typer.Option(None, help="Space-time models: the largest share of missing "
+                                  "values; each dataset draws its share up to it (default 0; "
+                                  "advection-diffusion 0.3)."),
     fix: list[str] = typer.Option(None, help="Fixed parameters, e.g. smoothness=1 (the Matérn "
                                   "default; give a smoothness prior to estimate it)."),
     nugget: bool = typer.Option(None, help="Estimate a nugget (--no-nugget: none). Default: on."),
@@ -72,8 +88,10 @@ def train_estimator_cmd(
                                      "priors or --fix). Default: off."),
     design: str = typer.Option(None, help="mixed (uniform + clustered), uniform, clustered "
                                "or grid locations in the unit square. Default: mixed."),
-    n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50."),
-    n_max: int = typer.Option(None, help="Most locations per simulated dataset. Default: 1000."),
+    n_min: int = typer.Option(None, help="Fewest locations per simulated dataset. Default: 50 "
+                              "(advection-diffusion: 30)."),
+    n_max: int = typer.Option(None, help="Most locations per simulated dataset. Default: 1000 "
+                              "(advection-diffusion: 300)."),
     grid: str = typer.Option(None, help="Grid NXxNY (cells along x, then along y; as "
                              "simulate --grid) for --design grid. Default: 16x16."),
     replicates: str = typer.Option(None, help="Replicates per dataset: R or LO:HI. Default: 1."),
@@ -132,6 +150,7 @@ def train_estimator_cmd(
     from ..neural import recipes
 
     given = {"estimator": estimator, "model": model, "priors": prior, "time_steps": time_steps,
+             "missing": missing,
              "fix": fix, "nugget": nugget, "mean": mean, "anisotropic": anisotropic,
              "design": design, "n_min": n_min, "n_max": n_max,
              "grid": grid, "replicates": replicates, "train": train, "val": val,
@@ -182,13 +201,22 @@ def estimate(
                                "more locations (or replicates) than the estimator was trained "
                                "on (below half its fewest, above twice its most), which are "
                                "otherwise refused."),
+    posterior_samples: int = typer.Option(0, help="A posterior estimator: also write this "
+                                          "many posterior draws per dataset (every parameter "
+                                          "and derived quantity) to OUT's stem + "
+                                          "'.posterior.parquet' beside OUT. Default: 0 (none)."),
 ):
     """Estimate parameters with a trained neural estimator: one row per dataset with each
     parameter and its 90% interval ({name}_lower, {name}_upper), the locations used (n), the
     missing values left out (n_missing) and the standardisation of the values (value_shift,
     value_factor: the network saw value_shift + value_factor * z; the estimates are mapped
     back exactly). A table of the estimates is printed per dataset (the first five), with the
-    practical range beside the range and the covariance's parameterisation."""
+    practical range beside the range and the covariance's parameterisation.
+
+    A space-time estimator (advection-diffusion) reads columns x, y, t, z [, dataset]: stations
+    at regular times (a missing station-time is a missing value). Its rows hold kappa, c, tau,
+    gamma_x, gamma_y, nugget, mean and the derived range, memory, speed, direction, velocity_x,
+    velocity_y, marginal_variance, nugget_share, each with its interval, in the data's units."""
     import time
     import warnings
 
@@ -196,17 +224,36 @@ def estimate(
 
     with _reported_errors():
         check_table_output(out, "--out")
+        draws_path = out.parent / f"{out.stem}.posterior.parquet"
+        if isinstance(posterior_samples, bool) or posterior_samples < 0:
+            raise ValueError(f"--posterior-samples must be an integer ≥ 0, got "
+                             f"{posterior_samples}")
+        if posterior_samples:
+            check_output(draws_path, "--posterior-samples")
         est = load_estimator(estimator)
+        if posterior_samples and est.network.kind != "posterior":
+            raise ValueError(f"--posterior-samples needs a posterior estimator; "
+                             f"{estimator!r} is a {est.network.kind} estimator")
         df = read_table(data)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = est.estimate(df, level=LEVEL, force=force)
+            draws = (est.posterior_draws(df, n_draws=posterior_samples, force=force)
+                     if posterior_samples else None)
+        seconds = time.perf_counter() - t0
         for w in caught:
             typer.secho(f"warning: {w.message}", fg="yellow", err=True)
         write_table(table, out)
-        model = est.spec.model_
-        typer.echo(estimates_report(table, est.names, model.name, est.spec.prior.fixed,
-                                    model.to_spec(), level=LEVEL))
-        typer.echo(f"{len(table)} dataset(s) estimated in {time.perf_counter() - t0:.2f} s "
-                   f"({table.attrs.get('values', '')}); written to {out}")
+        if draws is not None:
+            write_table(draws, draws_path)
+        if est.spec.space_time:
+            typer.echo(space_time_report(table, level=LEVEL))
+        else:
+            model = est.spec.model_
+            typer.echo(estimates_report(table, est.names, model.name, est.spec.prior.fixed,
+                                        model.to_spec(), level=LEVEL))
+        typer.echo(f"{len(table)} dataset(s) estimated in {seconds:.2f} s "
+                   f"({table.attrs.get('values', '')}); written to {out}"
+                   + (f"; {posterior_samples} posterior draws per dataset written to "
+                      f"{draws_path}" if draws is not None else ""))

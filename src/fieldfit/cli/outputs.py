@@ -470,3 +470,51 @@ def estimates_report(table, names: Sequence[str], model: str, fixed: Mapping[str
                            "when the range is its only estimated input)", LINE_WIDTH,
                            subsequent_indent="  ")
     return "\n".join(parts)
+
+
+def space_time_report(table, level: float = 0.9, shown: int = SHOWN_DATASETS) -> str:
+    """What ``fieldfit estimate`` prints for a space-time estimator, per dataset (the first
+    ``shown``): each parameter and derived quantity with its interval.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``SpaceTimeEstimator.estimate``'s output.
+    level : float, default 0.9
+        The intervals' level.
+    shown : int, optional
+        How many datasets to print.
+
+    Returns
+    -------
+    str
+    """
+    from ..neural.spacetime_estimator import DERIVED_COLUMNS, MODEL_COLUMNS
+
+    if len(table) == 0:
+        return "no dataset estimated"
+    units = {"range": "length", "memory": "time", "speed": "length/time",
+             "velocity_x": "length/time", "velocity_y": "length/time",
+             "direction": "degrees from +x"}
+    parts = []
+    for _, row in table.head(shown).iterrows():
+        parts.append(f"dataset {row['dataset']!s}: {int(row['n_stations'])} stations × "
+                     f"{int(row['n_times'])} times"
+                     + (f", {int(row['n_missing'])} missing values" if row["n_missing"] else ""))
+        parts.append(f"{'quantity':<20}{'estimate':>12}{f'{level:.0%} interval':>28}")
+        for name in (*MODEL_COLUMNS, *DERIVED_COLUMNS):
+            if name not in row:
+                continue
+            lo, hi = row[f"{name}_lower"], row[f"{name}_upper"]
+            ends = "" if lo != lo else f"[{lo:.4g}, {hi:.4g}]"
+            parts.append(f"{name:<20}{row[name]:>12.4g}{ends:>28}  {units.get(name, '')}"
+                         .rstrip())
+    if len(table) > shown:
+        parts.append(f"… the first {shown} of {len(table)} datasets shown; every one is in the "
+                     "output table")
+    parts += textwrap.wrap("units: those of the data's x, y and t (days for datetimes); the "
+                           "estimator saw the stations' bounding box as the unit square and "
+                           "the series as the unit interval, and the estimates are mapped "
+                           "back by the SPDE's scaling laws", LINE_WIDTH,
+                           subsequent_indent="  ")
+    return "\n".join(parts)

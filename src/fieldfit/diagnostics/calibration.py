@@ -232,8 +232,9 @@ class NeuralSubject(CalibrationSubject):
         -------
         truth : numpy.ndarray, shape (count, p)
             The parameters on the prior's unit scale.
-        datasets : list of (coords, values)
-            ``coords (n, 2)`` and ``values (r, n)`` per dataset.
+        datasets : list of (coords, values) or (coords, values, times)
+            ``coords (n, 2)`` and ``values (r, n)`` per dataset; for a space-time model also
+            ``times (T,)``, the values then ``(r T, n)``.
         """
         from tqdm.auto import tqdm
 
@@ -246,7 +247,8 @@ class NeuralSubject(CalibrationSubject):
                           desc="diagnostics: simulating", disable=not progress):
                 samples.append(spec.simulate_one(seed, i))
         truth = spec.prior.to_unit(np.stack([s.theta for s in samples]))
-        return truth, [(s.coords, s.values) for s in samples]
+        return truth, [(s.coords, s.values) if s.times is None
+                       else (s.coords, s.values, s.times) for s in samples]
 
     def _chunks(self, datasets):
         for s in range(0, len(datasets), self.batch_size):

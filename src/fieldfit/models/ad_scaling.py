@@ -57,7 +57,8 @@ def rescaled_params(params: Mapping[str, float], length: float, duration: float 
     ----------
     params : Mapping
         Natural parameter values (``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y``, and
-        any of ``H_scale``, ``H_ratio``, ``H_angle``, ``nugget``, ``mean``).
+        any of ``H_scale``, ``H_ratio``, ``H_angle``, ``nugget``, ``mean``): floats, or
+        arrays (then every output is an array).
     length : float
         L: the new unit of length, in the old units (> 0).
     duration : float, default 1.0
@@ -88,18 +89,20 @@ def rescaled_params(params: Mapping[str, float], length: float, duration: float 
     if unknown:
         raise ValueError(f"no scaling law for {unknown}: the laws cover the stationary model "
                          f"with a constant mean ({sorted(laws) + list(UNCHANGED)})")
-    return {k: float(v) * laws.get(k, 1.0) for k, v in params.items()}
+    if all(np.ndim(v) == 0 for v in params.values()):
+        return {k: float(v) * laws.get(k, 1.0) for k, v in params.items()}
+    return {k: np.asarray(v, dtype=np.float64) * laws.get(k, 1.0) for k, v in params.items()}
 
 
-def derived_quantities(params: Mapping[str, float], alpha: int = 1,
-                       alpha_s: int = 1) -> dict[str, float]:
+def derived_quantities(params: Mapping, alpha: int = 1, alpha_s: int = 1) -> dict:
     """What the parameters mean: range, velocity, marginal variance, memory.
 
     Parameters
     ----------
     params : Mapping
         Natural values of ``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y`` and optionally
-        ``H_scale``, ``H_ratio``, ``H_angle`` (defaults 1, 1, 0).
+        ``H_scale``, ``H_ratio``, ``H_angle`` (defaults 1, 1, 0): floats, or arrays of one
+        shape (then every output is an array).
     alpha, alpha_s : int, default 1
         The orders of the diffusion operator and of the noise's colour.
 
@@ -109,30 +112,32 @@ def derived_quantities(params: Mapping[str, float], alpha: int = 1,
         ``range`` (√(8ν)/κ times √(H_scale), along H's main axis; ν = α + α_s − 1 ≥ ½ taken
         for the range where it is smaller), ``speed`` and ``direction`` (degrees, in
         (−180, 180]) of v = γ/c, ``velocity_x``, ``velocity_y``, ``marginal_variance`` (inf
-        where ν ≤ 0) and ``memory`` c/κ^{2α}.
+        where ν ≤ 0) and ``memory`` c/κ^{2α}: floats for float inputs.
     """
     _check_orders(alpha, alpha_s)
-    kappa, c, tau = float(params["kappa"]), float(params["c"]), float(params["tau"])
-    h_scale = float(params.get("H_scale", 1.0))
-    ratio = float(params.get("H_ratio", 1.0))
+    scalar = all(np.ndim(v) == 0 for v in params.values())
+    p = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    kappa, c, tau = p["kappa"], p["c"], p["tau"]
+    h_scale = p.get("H_scale", 1.0)
+    ratio = p.get("H_ratio", 1.0)
     nu = alpha + alpha_s - DIMENSION / 2
-    v = np.array([float(params.get("gamma_x", 0.0)), float(params.get("gamma_y", 0.0))]) / c
+    vx, vy = p.get("gamma_x", 0.0) / c, p.get("gamma_y", 0.0) / c
     det_h = (h_scale ** 2) * ratio ** 2
     variance = (tau ** 2 / 2 * math.gamma(nu) / (math.gamma(alpha + alpha_s) * 4 * math.pi
-                                                  * kappa ** (2 * nu) * math.sqrt(det_h))
-                if nu > 0 else math.inf)
-    return {"range": math.sqrt(8 * max(nu, 0.5)) / kappa * math.sqrt(h_scale),
-            "speed": float(np.hypot(*v)), "direction": float(np.degrees(np.arctan2(v[1], v[0]))),
-            "velocity_x": float(v[0]), "velocity_y": float(v[1]),
-            "marginal_variance": variance, "memory": c / kappa ** (2 * alpha)}
+                                                  * kappa ** (2 * nu) * np.sqrt(det_h))
+                if nu > 0 else np.full_like(kappa, np.inf))
+    out = {"range": math.sqrt(8 * max(nu, 0.5)) / kappa * np.sqrt(h_scale),
+           "speed": np.hypot(vx, vy), "direction": np.degrees(np.arctan2(vy, vx)),
+           "velocity_x": vx + 0 * kappa, "velocity_y": vy + 0 * kappa,
+           "marginal_variance": variance, "memory": c / kappa ** (2 * alpha)}
+    return {k: float(v) for k, v in out.items()} if scalar else out
 
 
 #: the coordinates of :func:`params_from_derived`
 DERIVED = ("range", "memory", "velocity_x", "velocity_y", "marginal_variance", "nugget_share")
 
 
-def params_from_derived(derived: Mapping[str, float], alpha: int = 1,
-                        alpha_s: int = 1) -> dict[str, float]:
+def params_from_derived(derived: Mapping, alpha: int = 1, alpha_s: int = 1) -> dict:
     r"""The model's parameters from range, memory, velocity, marginal variance and nugget share.
 
     With ν = α + α_s − 1 > 0 and H = I (``H_scale`` 1):
@@ -153,7 +158,7 @@ def params_from_derived(derived: Mapping[str, float], alpha: int = 1,
     derived : Mapping
         ``range`` (> 0), ``memory`` (> 0), ``velocity_x``, ``velocity_y``,
         ``marginal_variance`` (> 0), ``nugget_share`` (in [0, 1)); other keys (``mean``) are
-        passed through.
+        passed through. Floats, or arrays of one shape (then every output is an array).
     alpha, alpha_s : int, default 1
         The orders of the diffusion operator and of the noise's colour.
 
@@ -161,7 +166,7 @@ def params_from_derived(derived: Mapping[str, float], alpha: int = 1,
     -------
     dict
         ``kappa``, ``c``, ``tau``, ``gamma_x``, ``gamma_y``, ``nugget``, ``H_scale`` (1), and
-        the keys passed through.
+        the keys passed through: floats for float inputs.
 
     Raises
     ------
@@ -172,24 +177,67 @@ def params_from_derived(derived: Mapping[str, float], alpha: int = 1,
     missing = [k for k in DERIVED if k not in derived]
     if missing:
         raise ValueError(f"params_from_derived needs {list(DERIVED)}; missing {missing}")
-    d = {k: float(v) for k, v in derived.items()}
+    scalar = all(np.ndim(v) == 0 for v in derived.values())
+    d = {k: np.asarray(v, dtype=np.float64) for k, v in derived.items()}
     nu = alpha + alpha_s - DIMENSION / 2
     if nu <= 0:
         raise ValueError("the marginal variance is infinite for α + α_s ≤ 1: no map from it")
     for k in ("range", "memory", "marginal_variance"):
-        if not (d[k] > 0 and math.isfinite(d[k])):
+        if not np.all((d[k] > 0) & np.isfinite(d[k])):
             raise ValueError(f"{k} must be positive and finite, got {d[k]}")
-    if not 0.0 <= d["nugget_share"] < 1.0:
+    if not np.all((d["nugget_share"] >= 0.0) & (d["nugget_share"] < 1.0)):
         raise ValueError(f"nugget_share must be in [0, 1), got {d['nugget_share']}")
-    kappa = math.sqrt(8 * nu) / d["range"]
+    kappa = np.sqrt(8 * nu) / d["range"]
     c = d["memory"] * kappa ** (2 * alpha)
-    tau = math.sqrt(2 * d["marginal_variance"] * math.gamma(alpha + alpha_s) * 4 * math.pi
-                    * kappa ** (2 * nu) / math.gamma(nu))
+    tau = np.sqrt(2 * d["marginal_variance"] * math.gamma(alpha + alpha_s) * 4 * math.pi
+                  * kappa ** (2 * nu) / math.gamma(nu))
     share = d["nugget_share"]
     out = {k: v for k, v in d.items() if k not in DERIVED}
-    return {**out, "kappa": kappa, "c": c, "tau": tau, "gamma_x": c * d["velocity_x"],
-            "gamma_y": c * d["velocity_y"], "H_scale": 1.0,
-            "nugget": share / (1.0 - share) * d["marginal_variance"]}
+    out.update({"kappa": kappa, "c": c, "tau": tau, "gamma_x": c * d["velocity_x"],
+                "gamma_y": c * d["velocity_y"], "H_scale": np.ones_like(kappa),
+                "nugget": share / (1.0 - share) * d["marginal_variance"]})
+    return {k: float(v) for k, v in out.items()} if scalar else out
 
 
-__all__ = ["DERIVED", "derived_quantities", "params_from_derived", "rescaled_params"]
+def derived_rescaled(derived: Mapping, length: float, duration: float = 1.0) -> dict:
+    """The derived coordinates of the same field in coordinates divided by ``length`` and
+    times by ``duration``: range / L, memory / T, velocity · T / L; the marginal variance,
+    the nugget share and the mean unchanged (the laws of :func:`rescaled_params` seen
+    through :func:`params_from_derived`).
+
+    Parameters
+    ----------
+    derived : Mapping
+        Any of ``range``, ``memory``, ``velocity_x``, ``velocity_y``, ``speed``,
+        ``marginal_variance``, ``nugget_share``, ``direction``, ``mean`` (floats or arrays).
+    length : float
+        L (> 0).
+    duration : float, default 1.0
+        T (> 0).
+
+    Returns
+    -------
+    dict
+        The same keys in the new units.
+
+    Raises
+    ------
+    ValueError
+        For a length or duration that is not positive and finite, or a key without a law.
+    """
+    L, T = float(length), float(duration)
+    if not (L > 0 and math.isfinite(L)) or not (T > 0 and math.isfinite(T)):
+        raise ValueError(f"length and duration must be positive and finite, got {length}, "
+                         f"{duration}")
+    laws = {"range": 1 / L, "memory": 1 / T, "velocity_x": T / L, "velocity_y": T / L,
+            "speed": T / L, "marginal_variance": 1.0, "nugget_share": 1.0, "direction": 1.0,
+            "mean": 1.0}
+    unknown = sorted(set(derived) - set(laws))
+    if unknown:
+        raise ValueError(f"no scaling law for {unknown} among the derived coordinates "
+                         f"({sorted(laws)})")
+    return {k: v * laws[k] for k, v in derived.items()}
+
+
+__all__ = ["DERIVED", "derived_quantities", "derived_rescaled", "params_from_derived",
+           "rescaled_params"]

@@ -549,11 +549,12 @@ def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotr
                          stabilization=True, mean="constant", nugget=True, profile_mean=True,
                          mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None,
                          engine="spde", crs="planar", fields=None, substeps=None, theta=None,
-                         simulator="mesh"):
+                         simulator="mesh", spectral_points=None):
     """``fields``: nonstationary γ, H, κ as ``--field`` specs (:mod:`fieldfit.spde.field_spec`:
     ``{"gamma": "bspline:4x4"}``, ``["gamma=bspline:4x4", "kappa=covariates:elev"]`` or parsed
     ``FieldSpec`` s); ``simulator``: how ``simulate`` draws, "mesh" (time stepping) or
-    "spectral" (the continuum, exactly)."""
+    "spectral" (the continuum, exactly); ``spectral_points``: the spectral simulator's grid
+    points per range (default 16)."""
     from ..spde.field_spec import parse_field_specs
     from .advection_diffusion_field import AdvectionDiffusionField
 
@@ -577,7 +578,9 @@ def _advection_diffusion(*, alpha=1, alpha_s=1, dt=None, advection=True, anisotr
                                    anisotropic=anisotropic, stabilization=stabilization,
                                    mean=mean, nugget=nugget, profile_mean=profile_mean,
                                    mesh_options=mesh_options, fields=fields,
-                                   simulator=simulator)
+                                   simulator=simulator,
+                                   **({} if spectral_points is None
+                                      else {"spectral_points": spectral_points}))
 
 
 __all__ = ["MODELS", "ModelEntry", "available", "build", "entry", "from_spec", "is_space_time",

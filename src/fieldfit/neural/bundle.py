@@ -282,8 +282,14 @@ class NeuralEstimator:
         # rows of values: replicates (× time steps for a space-time model)
         (n_min, n_max), (r_min, r_max) = self.spec.design.n_range, self.spec.rows_range
         ns, rs = [len(c) for c, _ in items], [len(v) for _, v in items]
-        for what, counts, lo, hi in (("locations", ns, n_min, n_max),
-                                     ("replicates", rs, r_min, r_max)):
+        self._check_counts(names, (("locations", ns, n_min, n_max),
+                                   ("replicates", rs, r_min, r_max)), force)
+
+    @staticmethod
+    def _check_counts(names, checks, force: bool) -> None:
+        """For each ``(what, counts, lo, hi)``: refuse counts below lo / :data:`FAR` or above
+        :data:`FAR` · hi unless ``force``; warn for those outside [lo, hi]."""
+        for what, counts, lo, hi in checks:
             far = [(name, k) for name, k in zip(names, counts, strict=True)
                    if k < lo / FAR or k > FAR * hi]
             if far and not force:
@@ -296,7 +302,7 @@ class NeuralEstimator:
             if min(counts) < lo or max(counts) > hi:
                 warnings.warn(f"datasets with {min(counts)}..{max(counts)} {what}; the "
                               f"estimator was trained on {lo}..{hi} (its answers outside are "
-                              "extrapolations)", stacklevel=4)
+                              "extrapolations)", stacklevel=5)
 
     @property
     def value_map(self) -> ValueMap:
@@ -559,7 +565,35 @@ class NeuralEstimator:
             raise ValueError(f"{str(path)!r} is not a usable fieldfit estimator file "
                              f"({type(err).__name__}: {str(err).splitlines()[0][:200]})"
                              ) from None
+        if cls is NeuralEstimator:
+            return bundle(net, spec, state.get("metadata", {}))
         return cls(net, spec, state.get("metadata", {}))
+
+
+def bundle(network: AmortizedEstimator, spec: SimulationSpec,
+           metadata: Mapping | None = None) -> NeuralEstimator:
+    """The estimator object for a network and its spec: a
+    :class:`~fieldfit.neural.spacetime_estimator.SpaceTimeEstimator` for a space-time model,
+    a :class:`NeuralEstimator` otherwise.
+
+    Parameters
+    ----------
+    network : AmortizedEstimator
+        The trained network.
+    spec : SimulationSpec
+        What it was trained on.
+    metadata : mapping or None, optional
+        As for :class:`NeuralEstimator`.
+
+    Returns
+    -------
+    NeuralEstimator
+    """
+    if spec.space_time:
+        from .spacetime_estimator import SpaceTimeEstimator
+
+        return SpaceTimeEstimator(network, spec, metadata)
+    return NeuralEstimator(network, spec, metadata)
 
 
 def load_estimator(name_or_path: str | Path) -> NeuralEstimator:

@@ -19,7 +19,7 @@ import torch
 
 from ..params import parse_assignments, parse_grid
 from .base import build_estimator, estimator_kinds, estimator_options
-from .bundle import NeuralEstimator
+from .bundle import NeuralEstimator, bundle
 from .designs import ClusteredDesign, GridDesign, MixedDesign, UniformDesign
 from .prior import Bound, Prior
 from .simulation import ModelSpec, SimulationSpec, example_observations, validation_indices
@@ -82,16 +82,23 @@ def _design(design: str, n_min: int, n_max: int, grid: tuple[int, int]):
 
 def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
                fixed: Mapping[str, float] | None = None, design: str = "mixed",
-               n_min: int = 50, n_max: int = 1000, grid: tuple[int, int] = (16, 16),
+               n_min: int | None = None, n_max: int | None = None,
+               grid: tuple[int, int] = (16, 16),
                replicates: int | tuple[int, int] = 1, nugget: bool = True,
-               time_steps: int | None = None,
-               model_options: Mapping | None = None) -> SimulationSpec:
+               time_steps: int | tuple[int, int] | None = None,
+               model_options: Mapping | None = None,
+               missing: float | None = None) -> SimulationSpec:
     """A simulation set-up for any registered model (:func:`fieldfit.models.available`).
 
     By default that of ``matern-irregular`` (smoothness fixed at 1). The prior: ``bounds`` over
     :data:`DEFAULT_BOUNDS` for the model's free parameters that have a default (range, variance,
     nugget, mean); every other free parameter needs a bound in ``bounds`` or a value in
     ``fixed``. A Matérn smoothness with neither is fixed at 1.
+
+    The advection–diffusion model with no prior, or priors only over its derived coordinates
+    (range, memory, velocity, marginal variance, nugget share, mean), gets the set-up of
+    :func:`~fieldfit.neural.spacetime_recipe.advection_diffusion_spec`: unit scales, exact
+    spectral simulations, 30–300 stations × 20–100 times, up to 30 % missing.
 
     Parameters
     ----------
@@ -103,20 +110,24 @@ def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
         Fixed parameter values (removed from the estimated ones).
     design : {"mixed", "uniform", "clustered", "grid"}, default "mixed"
         The design sampler (``"mixed"``: uniform and clustered with equal weights).
-    n_min : int, default 50
-        Fewest locations of an irregular design.
-    n_max : int, default 1000
-        Most locations of an irregular design.
+    n_min : int or None, optional
+        Fewest locations of an irregular design (default 50; 30 for advection–diffusion).
+    n_max : int or None, optional
+        Most locations of an irregular design (default 1000; 300 for advection–diffusion).
     grid : tuple of int, default (16, 16)
         ``(ny, nx)`` of a grid design.
     replicates : int or tuple of int, default 1
         Replicates per dataset, or ``(lo, hi)``.
     nugget : bool, default True
         The model's ``nugget`` option, where it has one (unless ``model_options`` sets it).
-    time_steps : int or None, optional
-        The regular times of a space-time model (default 10).
+    time_steps : int, tuple of int or None, optional
+        The regular times of a space-time model, or ``(lo, hi)`` (default 10; 20–100 for
+        advection–diffusion).
     model_options : mapping or None, optional
         Further options of the model.
+    missing : float or None, optional
+        Space-time models: the largest share of missing values (default 0; 0.3 for
+        advection–diffusion).
 
     Returns
     -------
@@ -130,8 +141,18 @@ def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
         value (they are listed).
     """
     from ..models.registry import entry
+    from .spacetime_recipe import AD_DESIGN, MODEL, advection_diffusion_spec, in_derived_coordinates
 
     e = entry(model)
+    if e.name == MODEL and in_derived_coordinates(set(bounds or {}) | set(fixed or {})):
+        n_min = AD_DESIGN["n_min"] if n_min is None else n_min
+        n_max = AD_DESIGN["n_max"] if n_max is None else n_max
+        if not nugget:
+            fixed = {**dict(fixed or {}), "nugget_share": 0.0}
+        return advection_diffusion_spec(bounds, fixed, _design(design, n_min, n_max, grid),
+                                        time_steps, missing, model_options)
+    n_min = 50 if n_min is None else n_min
+    n_max = 1000 if n_max is None else n_max
     options = dict(model_options or {})
     if "nugget" in e.options:
         options.setdefault("nugget", nugget)
@@ -160,14 +181,45 @@ def build_spec(model: str = "matern", bounds: Mapping[str, Bound] | None = None,
     if missing:
         raise ValueError(f"model {e.name!r}: give a prior (name=lo:hi[:log]) or a fixed value "
                          f"for {missing}")
-    return SimulationSpec(spec, Prior(b, fixed), design_, replicates, time_steps)
+    return SimulationSpec(spec, Prior(b, fixed), design_, replicates, time_steps,
+                          missing=missing or 0.0)
+
+
+def parse_range(text, option: str) -> int | tuple[int, int]:
+    """``N`` or ``LO:HI`` (positive integers) as an int or a pair.
+
+    Parameters
+    ----------
+    text : str or int
+        The option's value.
+    option : str
+        The option's name, for the message.
+
+    Returns
+    -------
+    int or tuple of int
+
+    Raises
+    ------
+    ValueError
+        If it does not parse.
+    """
+    try:
+        parts = tuple(int(v) for v in str(text).split(":"))
+    except ValueError:
+        raise ValueError(f"{option} is N or LO:HI, got {text!r}") from None
+    if len(parts) not in (1, 2):
+        raise ValueError(f"{option} is N or LO:HI, got {text!r}")
+    return parts[0] if len(parts) == 1 else parts
 
 
 def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                       fix: Sequence[str] = (), nugget: bool = True, design: str = "mixed",
-                      n_min: int = 50, n_max: int = 1000, grid: str = "16x16",
-                      replicates: str = "1", time_steps: int | None = None,
-                      model_options: Mapping | None = None) -> SimulationSpec:
+                      n_min: int | None = None, n_max: int | None = None,
+                      grid: str = "16x16", replicates: str = "1",
+                      time_steps: str | int | None = None,
+                      model_options: Mapping | None = None,
+                      missing: float | None = None) -> SimulationSpec:
     """:func:`build_spec` from the text options of ``fieldfit train-estimator``.
 
     ``--grid NXxNY`` is the convention of ``fieldfit simulate --grid``: columns × rows, ``"16x8"``
@@ -185,18 +237,20 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
         The model's ``nugget`` option.
     design : str, default "mixed"
         The design sampler.
-    n_min : int, default 50
-        Fewest locations.
-    n_max : int, default 1000
-        Most locations.
+    n_min : int or None, optional
+        Fewest locations (model default).
+    n_max : int or None, optional
+        Most locations (model default).
     grid : str, default "16x16"
         ``NXxNY``.
     replicates : str, default "1"
         ``R`` or ``LO:HI``.
-    time_steps : int or None, optional
-        Times of a space-time model.
+    time_steps : str, int or None, optional
+        Times of a space-time model, ``T`` or ``LO:HI``.
     model_options : mapping or None, optional
         Further options of the model.
+    missing : float or None, optional
+        Largest share of missing values of a space-time model.
 
     Returns
     -------
@@ -215,14 +269,10 @@ def spec_from_options(model: str = "matern", priors: Sequence[str] = (),
                 name, bound = parse_bound(part)
                 bounds[name] = bound
     nx, ny = parse_grid(str(grid), "--grid")
-    try:
-        reps = tuple(int(v) for v in str(replicates).split(":"))
-    except ValueError:
-        raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}") from None
-    if len(reps) not in (1, 2):
-        raise ValueError(f"--replicates is R or LO:HI, got {replicates!r}")
+    reps = parse_range(replicates, "--replicates")
+    steps = None if time_steps is None else parse_range(time_steps, "--time-steps")
     return build_spec(model, bounds, parse_assignments(fix), design, n_min, n_max, (ny, nx),
-                      reps[0] if len(reps) == 1 else reps, nugget, time_steps, model_options)
+                      reps, nugget, steps, model_options, missing)
 
 
 def training_settings(epochs: int = 100, batch_size: int = 64, lr: float = 1e-3,
@@ -317,8 +367,9 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                   pilot: bool | Mapping | None = None, psi: Sequence[int] | None = None):
     """A new estimator network of ``kind`` for ``spec``.
 
-    The summary network is a :class:`~fieldfit.neural.summaries.CNNSummary` for gridded designs
-    and a :class:`~fieldfit.neural.summaries.GNNSummary` otherwise.
+    The summary network is a :class:`~fieldfit.neural.summaries.CNNSummary` for gridded designs,
+    a :class:`~fieldfit.neural.spacetime_summary.SpaceTimeGNNSummary` for space-time models at
+    irregular stations and a :class:`~fieldfit.neural.summaries.GNNSummary` otherwise.
 
     Parameters
     ----------
@@ -361,9 +412,18 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
         raise ValueError("variogram and pilot-likelihood summaries are inputs of the graph "
                          "network (irregular locations); gridded designs use the "
                          "convolutional network")
-    summary = (CNNSummary(out=out) if spec.design.gridded
-               else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
-                             variogram=variogram, pilot=pilot, psi=psi))
+    if spec.space_time and not spec.design.gridded:
+        if variogram is not None or pilot or radius is not None:
+            raise ValueError("variogram, pilot-likelihood and radius options are for the "
+                             "spatial graph network; the space-time network has its own "
+                             "directional summaries")
+        from .spacetime_summary import SpaceTimeGNNSummary
+
+        summary = SpaceTimeGNNSummary(width=width, layers=layers, out=out, k=k, psi=psi)
+    else:
+        summary = (CNNSummary(out=out) if spec.design.gridded
+                   else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
+                                   variogram=variogram, pilot=pilot, psi=psi))
     options = {"loss": loss} if "loss" in estimator_options(kind) else {}
     return build_estimator(kind, summary, len(spec.prior), **options)
 
@@ -539,7 +599,7 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
             cal = spec.simulate(n_calibrate, seed=seed + 2)
         meta["calibration"] = {**calibrate_quantiles(net, cal, spec, progress=progress),
                                "seed": seed + 2}
-    est = NeuralEstimator(net, spec, meta)
+    est = bundle(net, spec, meta)
     est.save(out)
     return est
 
@@ -612,16 +672,20 @@ class TrainOptions:
         The model's ``anisotropic`` option.
     design : str, default "mixed"
         Design sampler.
-    n_min : int, default 50
-        Fewest locations.
-    n_max : int, default 1000
-        Most locations.
+    n_min : int or None, optional
+        Fewest locations (default 50; 30 for advection–diffusion).
+    n_max : int or None, optional
+        Most locations (default 1000; 300 for advection–diffusion).
     grid : str, default "16x16"
         ``NXxNY`` of a grid design.
     replicates : str, default "1"
         ``R`` or ``LO:HI``.
-    time_steps : int or None, optional
-        Times of a space-time model.
+    time_steps : str, int or None, optional
+        Times of a space-time model, ``T`` or ``LO:HI`` (default 10; 20:100 for
+        advection–diffusion).
+    missing : float or None, optional
+        Largest share of missing values of a space-time model (default 0; 0.3 for
+        advection–diffusion).
     train : int, default 20000
         Training samples.
     val : int, default 1000
@@ -681,11 +745,12 @@ class TrainOptions:
     mean: str | None = None
     anisotropic: bool = False
     design: str = "mixed"
-    n_min: int = 50
-    n_max: int = 1000
+    n_min: int | None = None
+    n_max: int | None = None
     grid: str = "16x16"
     replicates: str = "1"
-    time_steps: int | None = None
+    time_steps: str | int | None = None
+    missing: float | None = None
     train: int = 20000
     val: int = 1000
     on_the_fly: bool = False
@@ -713,6 +778,8 @@ class TrainOptions:
         for name in ("train", "val", "epochs", "batch_size", "width", "neighbours", "n_min",
                      "n_max", "refresh"):
             v = getattr(self, name)
+            if v is None and name in ("n_min", "n_max"):
+                continue
             if int(v) != v or v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
                                  f"got {v}")
@@ -756,7 +823,7 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
     model_options = {k: v for k, v in (("mean", o.mean), ("anisotropic", o.anisotropic))
                      if v not in (None, False)}
     spec = spec_from_options(o.model, o.priors, o.fix, o.nugget, o.design, o.n_min, o.n_max,
-                             o.grid, o.replicates, o.time_steps, model_options)
+                             o.grid, o.replicates, o.time_steps, model_options, o.missing)
     settings = training_settings(o.epochs, o.batch_size, o.lr, o.patience,
                                  o.refresh if o.on_the_fly else None, o.seed, o.max_minutes,
                                  o.device)

@@ -5,9 +5,10 @@ equivariant under the affine maps of the values z → α + β z with β > 0: if 
 α + β z has the parameters θ' given by::
 
     mean, beta_intercept            →  α + β · value          ("location")
-    variance, nugget                →  β² · value             ("square")
+    variance, marginal_variance, nugget  →  β² · value        ("square")
     tau (advection–diffusion scale), beta_<other>  →  β · value   ("scale", "slope")
-    range, smoothness, angle, ratio, time_*, separability, kappa, c, H_*, gamma_*
+    range, smoothness, angle, ratio, time_*, separability, kappa, c, H_*, gamma_*,
+    memory, velocity_*, nugget_share
                                     →  value                   ("invariant")
 
 and the likelihood changes only by the constant factor β⁻ⁿ. A neural estimator, trained on
@@ -48,10 +49,10 @@ import numpy as np
 
 #: how each parameter changes under z → α + β z (see the module docstring)
 ROLES = {"mean": "location", "beta_intercept": "location", "variance": "square",
-         "nugget": "square", "tau": "scale"}
+         "marginal_variance": "square", "nugget": "square", "tau": "scale"}
 INVARIANT = ("range", "smoothness", "angle", "ratio", "time_range", "time_smoothness",
              "separability", "kappa", "c", "H_scale", "H_ratio", "H_angle", "gamma_x",
-             "gamma_y")
+             "gamma_y", "memory", "velocity_x", "velocity_y", "nugget_share")
 #: the normal-consistent MAD factor 1/Φ⁻¹(3/4)
 MAD_FACTOR = 1.482602218505602
 #: β must lie within (1/LIMIT, LIMIT): β² then stays far inside the float64 range
@@ -251,18 +252,21 @@ def value_target(values: Sequence[np.ndarray]) -> dict:
     Parameters
     ----------
     values : sequence of numpy.ndarray
-        The datasets' values, each ``(r, n)``.
+        The datasets' values, each ``(r, n)``; NaN (missing) values are left out.
 
     Returns
     -------
     dict
         ``{"location": c, "scale": s0}``.
     """
+    values = [np.asarray(v)[~np.isnan(v)] for v in values]
+    values = [v for v in values if v.size]
     meds = [float(np.median(v)) for v in values]
     mads = [MAD_FACTOR * float(np.median(np.abs(np.asarray(v) - m)))
             for v, m in zip(values, meds, strict=True)]
     mads = [s for s in mads if s > 0] or [1.0]
-    return {"location": float(np.median(meds)), "scale": float(np.median(mads))}
+    return {"location": float(np.median(meds)) if meds else 0.0,
+            "scale": float(np.median(mads))}
 
 
 def describe(vmap: ValueMap) -> str:
