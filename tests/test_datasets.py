@@ -19,8 +19,10 @@ NAMES = [
     "heaton-modis-small",
     "irish-wind",
     "irish-wind-stations",
+    "mediterranean-wind",
     "meuse",
     "meuse-grid",
+    "noaa-tmax",
     "sic97",
     "south-tyrol-solar",
     "south-tyrol-solar-longterm",
@@ -40,6 +42,8 @@ ROWS = {
     "meuse": 155,
     "meuse-grid": 3103,
     "sic97": 467,
+    "noaa-tmax": 4122,
+    "mediterranean-wind": 1175 * 28,
 }
 META_KEYS = {"coords", "value", "time", "crs", "description", "source", "licence", "units"}
 
@@ -164,6 +168,25 @@ def test_attrs_are_copies():
     datasets.info("meuse")["units"]["zinc"] = "g"
     b = datasets.info("meuse")
     assert b["coords"] == ["x", "y"] and b["units"]["zinc"] == "mg/kg"
+
+
+@needs_shared
+def test_space_time_tables_match_the_shared_originals():
+    """noaa-tmax is July 1993's Tmax of NOAA_df_1990 and mediterranean-wind the ECMWF u, v of
+    Medwind_data, values unchanged (scripts/make_spacetime_data.py)."""
+    orig = pd.read_parquet(SHARED / "noaa_daily" / "NOAA_df_1990_long.parquet")
+    orig = orig[(orig["variable"] == "Tmax") & (orig["date"].astype(str) >= "1993-07-01")
+                & (orig["date"].astype(str) < "1993-08-01")]
+    mine = datasets.load("noaa-tmax")
+    key = ["station", "date"]
+    orig = orig.assign(station=orig["station_id"].astype("int64"),
+                       date=pd.to_datetime(orig["date"])).sort_values(key)
+    np.testing.assert_array_equal(mine.sort_values(key)["tmax"], orig["value"])
+    wind = datasets.load("mediterranean-wind")
+    w = pd.read_parquet(SHARED / "mediterranean_wind" / "ecmwf_uvp_long.parquet")
+    w = w.assign(time=pd.to_datetime(w["time_utc"])).sort_values(["time", "lon", "lat"])
+    np.testing.assert_array_equal(wind[["u", "v"]], w[["u", "v"]])
+    assert wind["time"].nunique() == 28 and len(wind[["lon", "lat"]].drop_duplicates()) == 1175
 
 
 @needs_shared

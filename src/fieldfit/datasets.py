@@ -3,8 +3,9 @@
     >>> from fieldfit import datasets
     >>> datasets.list_datasets()  # doctest: +NORMALIZE_WHITESPACE
     ['germany-solar', 'germany-solar-cells', 'heaton-modis', 'heaton-modis-simulated',
-     'heaton-modis-small', 'irish-wind', 'irish-wind-stations', 'meuse', 'meuse-grid', 'sic97',
-     'south-tyrol-solar', 'south-tyrol-solar-longterm', 'south-tyrol-solar-stations']
+     'heaton-modis-small', 'irish-wind', 'irish-wind-stations', 'mediterranean-wind', 'meuse',
+     'meuse-grid', 'noaa-tmax', 'sic97', 'south-tyrol-solar', 'south-tyrol-solar-longterm',
+     'south-tyrol-solar-stations']
     >>> df = datasets.load("meuse")
     >>> df.attrs["coords"], df.attrs["value"]
     (['x', 'y'], 'zinc')
@@ -158,7 +159,50 @@ _STS_CRS = (
 )
 _WIND_CRS = "geographic lon/lat, decimal degrees (WGS84 assumed; from degree-minute positions)"
 
+_STRBOOK = ("R package STRbook (Wikle, Zammit-Mangion & Cressie 2019, Spatio-Temporal Statistics "
+            "with R, Chapman & Hall/CRC)")
+_LONLAT = "geographic lon/lat, decimal degrees"
+
 _TABLES: tuple[_Table, ...] = (
+    _Table(
+        dataset="noaa-tmax",
+        table=_DEFAULT_TABLE,
+        file="noaa-tmax/tmax_july1993.parquet",
+        coords=("lon", "lat"),
+        value="tmax",
+        time="date",
+        crs=_LONLAT,
+        units={"lon": "degree", "lat": "degree", "tmax": "degF"},
+        description=(
+            "Daily maximum temperature at 133 US stations (central and eastern states), "
+            "1-31 July 1993, long format with one row per station and day observed (absent "
+            "rows are missing values): the month fieldfit's advection-diffusion benchmark "
+            "fits."
+        ),
+        source=_STRBOOK + ", data set NOAA_df_1990 (NOAA daily station data)",
+        licence="GPL (> 2.1), as the R package STRbook",
+        rows=4122,
+        columns=("station", "lon", "lat", "date", "tmax"),
+    ),
+    _Table(
+        dataset="mediterranean-wind",
+        table=_DEFAULT_TABLE,
+        file="mediterranean-wind/ecmwf_uv.parquet",
+        coords=("lon", "lat"),
+        value="u",
+        time="time",
+        crs=_LONLAT,
+        units={"lon": "degree", "lat": "degree", "u": "m/s", "v": "m/s"},
+        description=(
+            "ECMWF analysis surface winds over the Mediterranean: east (u) and north (v) "
+            "components on a 0.5 degree grid, 1,175 cells x 28 six-hourly times, 29 Jan - 4 "
+            "Feb 2005 (UTC), complete."
+        ),
+        source=_STRBOOK + ", data set Medwind_data (ECMWF analyses; Milliff et al. 2011)",
+        licence="GPL (> 2.1), as the R package STRbook",
+        rows=32900,
+        columns=("lon", "lat", "time", "u", "v"),
+    ),
     _Table(
         dataset="meuse",
         table=_DEFAULT_TABLE,

@@ -129,19 +129,26 @@ def _window(obs: Observations, dt: float | None) -> tuple[np.ndarray, float, flo
 def _reference(params: Mapping, stations: np.ndarray, span: float, alpha: int,
                alpha_s: int, max_grid: int = MAX_GRID,
                points_per_range: float = POINTS_PER_RANGE):
-    """The continuum on a periodic square around the stations (origin shift returned)."""
+    """The continuum on a periodic square around the stations (origin shift returned).
+
+    Nothing wraps: with a constant velocity v the field at (s, t) is a diffusion-only field at
+    s − vt (the moving frame), so pairs of observations are pairs of points of {s − vt}, whose
+    extent along each axis is the stations' plus |v_axis| times the time over which they
+    correlate (the window, or 12 memories if shorter); a side of that extent plus twice
+    :data:`MARGIN_RANGES` ranges keeps every wrapped image of a pair beyond that many ranges.
+    """
     from ..spde.spectral import SpectralAdvectionDiffusion, diffusion_matrix
 
     p = {k: float(v) for k, v in params.items()}
     H = diffusion_matrix(p.get("H_scale", 1.0), p.get("H_ratio", 1.0), p.get("H_angle", 0.0))
     nu = max(alpha + alpha_s - 1.0, 0.5)
     rng = math.sqrt(8.0 * nu) / p["kappa"] * math.sqrt(float(np.linalg.eigvalsh(H).max()))
-    # the drift over the window, or over the slowest mode's memory (e^{-12}) if shorter
+    # the drift per axis over the window, or over the slowest mode's memory (e^{-12}) if shorter
     memory = 12.0 * p["c"] / p["kappa"] ** (2 * alpha)
-    drift = math.hypot(p.get("gamma_x", 0.0), p.get("gamma_y", 0.0)) / p["c"] * min(span,
-                                                                                    memory)
+    drift = np.abs([p.get("gamma_x", 0.0), p.get("gamma_y", 0.0)]) / p["c"] * min(span, memory)
     lo, hi = stations.min(0), stations.max(0)
-    side = float((hi - lo).max()) + 2.0 * (MARGIN_RANGES * rng + drift)
+    side = float((hi - lo + drift).max()) + 2.0 * MARGIN_RANGES * rng
+    drift = float(np.hypot(*drift))
     n = int(math.ceil(side / (rng / points_per_range)))
     if n > max_grid * points_per_range / min(MIN_POINTS_PER_RANGE, points_per_range):
         raise ValueError(f"the spectral reference cannot resolve the range {rng:.3g} on a box "

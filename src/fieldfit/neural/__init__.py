@@ -25,6 +25,10 @@ Its modules and their main names::
     bundle.NeuralEstimator             network + spec + metadata; save / load / estimate
     standardise.ValueMap               values standardised (median, MAD), estimates mapped back
     bundle.load_estimator(name)        shipped estimators ("matern-irregular", …)
+    spacetime_data                     tables x, y, t, z → stations × regular times; unit scales
+    spacetime_estimator.SpaceTimeEstimator  space-time bundle: every parameter and derived
+                                       quantity in the data's units (scaling laws)
+    spacetime_recipe.advection_diffusion_spec  the advection–diffusion estimators' set-up
 """
 
 # estimators, posterior and ratio register the estimator kinds (base.ESTIMATOR_KINDS): every
@@ -37,6 +41,9 @@ from .posterior import PosteriorEstimator
 from .prior import Bound, Prior
 from .ratio import RatioEstimator
 from .simulation import ModelSpec, Sample, SimulationSpec
+from .spacetime_data import SpaceTimeDataset, UnitScales, space_time_datasets_from_table
+from .spacetime_estimator import SpaceTimeEstimator
+from .spacetime_recipe import advection_diffusion_spec
 from .spacetime_summary import SpaceTimeGNNSummary
 from .summaries import CNNSummary, GNNSummary
 from .training import TrainingSettings, train
@@ -45,6 +52,7 @@ __all__ = [
     "AmortizedEstimator", "Bound", "CNNSummary", "ClusteredDesign", "GNNSummary", "GridDesign",
     "MixedDesign", "ModelSpec", "NeuralEstimator", "PointEstimator", "PosteriorEstimator",
     "Prior", "QuantileEstimator", "RatioEstimator", "Sample", "SimulationSpec",
-    "SpaceTimeGNNSummary", "TrainingSettings", "UniformDesign", "available", "build_estimator",
-    "estimator_kinds", "load_estimator", "train",
+    "SpaceTimeDataset", "SpaceTimeEstimator", "SpaceTimeGNNSummary", "TrainingSettings",
+    "UniformDesign", "UnitScales", "advection_diffusion_spec", "available", "build_estimator",
+    "estimator_kinds", "load_estimator", "space_time_datasets_from_table", "train",
 ]
