@@ -55,12 +55,10 @@ def truth(i: int) -> dict:
             "nugget": nugget}
 
 
-def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
-        check: bool = False, tau: float = 1.0, modes: int = 64) -> dict:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from fieldfit.data import Observations
-    from fieldfit.fit import fit
-    from fieldfit.models import build
+def simulate_set(i: int, stations: int, times: int, dt: float, seed: int, tau: float = 1.0,
+                 modes: int = 64):
+    """Data set ``i``: its truth, the simulator, stations ``(n, 2)``, times ``(T,)`` and
+    values ``(T, n)`` (the spectral series on a 10 × 10 periodic box, stations in [2, 8]²)."""
     from fieldfit.spde.spectral import SpectralAdvectionDiffusion
 
     th = truth(i)
@@ -71,6 +69,17 @@ def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
     pts = rng.uniform(2.0, 8.0, size=(stations, 2))
     t = np.arange(times) * dt
     z = sim.sample_at(pts, t, seed=seed + 1000 + i, nugget=th["nugget"])[0]   # (n_t, n)
+    return th, sim, pts, t, z
+
+
+def one(i: int, stations: int, times: int, dt: float, seed: int, options: dict,
+        check: bool = False, tau: float = 1.0, modes: int = 64) -> dict:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from fieldfit.data import Observations
+    from fieldfit.fit import fit
+    from fieldfit.models import build
+
+    th, sim, pts, t, z = simulate_set(i, stations, times, dt, seed, tau, modes)
     obs = Observations(coords=np.tile(pts, (times, 1)), times=np.repeat(t, stations),
                        values=z.ravel())
     t0 = time.perf_counter()

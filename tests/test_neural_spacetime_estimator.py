@@ -240,4 +240,5 @@ def test_a_small_training_beats_the_prior_mean_on_every_coordinate(tmp_path):
     truth = spec.prior.to_unit(np.stack([s.theta for s in test]))
     rmse = np.sqrt(((median - truth) ** 2).mean(0))
     prior_rmse = np.sqrt(((truth - truth.mean(0)) ** 2).mean(0))
-    assert np.all(rmse <= 0.9 * prior_rmse), dict(zip(spec.prior.names, rmse / prior_rmse))
+    ratio = dict(zip(spec.prior.names, rmse / prior_rmse, strict=True))
+    assert np.all(rmse <= 0.9 * prior_rmse), ratio

@@ -56,15 +56,24 @@ class PosteriorEstimator(AmortizedEstimator):
         Draws behind :meth:`estimate_unit`.
     probs : sequence of float, default (0.05, 0.5, 0.95)
         Quantile levels reported by :meth:`estimate_unit`.
+    passes : int or None, default None
+        Passes of each transform's inverse, which draws take: ``None`` autoregressive (``p``
+        passes), 2 a coupling transform (half the parameters conditioned on the other half):
+        draws about p / 2 times faster, the density as cheap either way.
     """
 
     def __init__(self, summary, n_params: int, transforms: int = 4, hidden: int = 64,
-                 n_draws: int = 1000, probs=(0.05, 0.5, 0.95)):
+                 n_draws: int = 1000, probs=(0.05, 0.5, 0.95), passes: int | None = None):
         super().__init__(summary, n_params)
         self._flow_config = dict(transforms=transforms, hidden=hidden, n_draws=n_draws,
                                  probs=list(probs))
+        if passes is not None:
+            if int(passes) != passes or not 1 <= passes <= n_params:
+                raise ValueError(f"passes must be an integer in [1, {n_params}], got {passes}")
+            self._flow_config["passes"] = int(passes)
         self.flow = zuko.flows.NSF(n_params, summary.out_features, transforms=transforms,
-                                   hidden_features=(hidden, hidden))
+                                   hidden_features=(hidden, hidden),
+                                   **({} if passes is None else {"passes": int(passes)}))
         self.n_draws, self.probs = int(n_draws), [float(p) for p in probs]
 
     def _extra_config(self):

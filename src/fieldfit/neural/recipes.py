@@ -425,6 +425,8 @@ def build_network(kind: str, spec: SimulationSpec, width: int = 32, layers: int 
                    else GNNSummary(width=width, layers=layers, out=out, k=k, radius=radius,
                                    variogram=variogram, pilot=pilot, psi=psi))
     options = {"loss": loss} if "loss" in estimator_options(kind) else {}
+    if kind == "posterior" and spec.space_time:
+        options["passes"] = 2        # coupling transforms: draws in two passes, not p
     return build_estimator(kind, summary, len(spec.prior), **options)
 
 

@@ -253,7 +253,7 @@ class SpaceTimeEstimator(NeuralEstimator):
 
     # --- public -------------------------------------------------------------------------------
     def estimate(self, data, level: float = 0.9, batch_size: int = 64,
-                 force: bool = False, n_draws: int = 2000) -> pd.DataFrame:
+                 force: bool = False, n_draws: int = 1000) -> pd.DataFrame:
         """Estimates and central intervals of every parameter and derived quantity, per dataset.
 
         Parameters
@@ -267,7 +267,7 @@ class SpaceTimeEstimator(NeuralEstimator):
             Datasets per network call.
         force : bool, default False
             Estimate datasets far outside the trained numbers of stations or times too.
-        n_draws : int, default 2000
+        n_draws : int, default 1000
             Posterior draws per dataset behind the medians and intervals (posterior
             estimators).
 
