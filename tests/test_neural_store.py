@@ -251,10 +251,12 @@ AD_BOUNDS = {"kappa": Bound(3.0, 12.0, "loguniform"), "c": Bound(0.05, 0.5, "log
              "gamma_y": Bound(-0.5, 0.5), "nugget": Bound(0.01, 0.2), "mean": Bound(-1.0, 1.0)}
 
 
-def test_space_time_store_keeps_times_and_missing_values(tmp_path, threaded_cluster):
-    """Series of 3–6 times on [0, 1] with up to 30 % missing values: the store (in process and
-    on a Dask cluster) gives back the in-process samples, their times and their NaNs."""
-    spec = SimulationSpec(ModelSpec("advection-diffusion"), Prior(AD_BOUNDS),
+@pytest.mark.parametrize("options", [{}, {"simulator": "spectral", "spectral_points": 8}])
+def test_space_time_store_keeps_times_and_missing_values(tmp_path, threaded_cluster, options):
+    """Series of 3–6 times on [0, 1] with up to 30 % missing values, from the mesh or the
+    exact spectral simulator: the store (in process and on a Dask cluster) gives back the
+    in-process samples, their times and their NaNs."""
+    spec = SimulationSpec(ModelSpec("advection-diffusion", options), Prior(AD_BOUNDS),
                           UniformDesign(8, 12), 1, time_steps=(3, 6), time_span=1.0,
                           missing=0.3)
     want = spec.simulate(range(6), SEED)
