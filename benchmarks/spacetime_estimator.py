@@ -144,7 +144,7 @@ def main() -> None:
           f"{result['direction']['within_20_degrees']} within 20°, median error "
           f"{result['direction']['median_error_degrees']}°")
     print(f"{seconds / len(samples) * 1000:.1f} ms per estimate ({len(samples)} datasets in "
-          f"{seconds:.1f} s, 2000 posterior draws each)")
+          f"{seconds:.1f} s, 1000 posterior draws each)")
 
 
 def compare_with_mle(est, sets_file: Path, stations: int, times: int, dt: float, seed: int,

@@ -123,7 +123,7 @@ def test_estimate_reports_bad_input(tmp_path):
     runner = CliRunner()
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"x": [0.1, 0.2, 0.3], "y": [0.1, 0.5, 0.9]}).to_csv(bad, index=False)
-    name = available()[0] if available() else "matern-irregular"
+    name = "matern-irregular"
     res = runner.invoke(app, ["estimate", "--estimator", name, str(bad), "--out",
                               str(tmp_path / "o.csv")])
     assert res.exit_code == 2 and "columns x, y, z" in res.output

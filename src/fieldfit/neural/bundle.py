@@ -208,7 +208,7 @@ class NeuralEstimator:
         return self.spec.prior.names
 
     def __repr__(self):
-        return (f"NeuralEstimator({self.network.kind}, {self.spec.model.to_dict()}, "
+        return (f"{type(self).__name__}({self.network.kind}, {self.spec.model.to_dict()}, "
                 f"params={self.names})")
 
     # --- estimation ---------------------------------------------------------------------
