@@ -55,7 +55,11 @@ for k in shown:
           f"[{table.loc[0, k + '_lower']:8.3f}, {table.loc[0, k + '_upper']:8.3f}]")
 
 # %%
-# The posterior of the velocity: draws of (v_x, v_y) in km/h, the truth as a cross.
+# The shipped estimator is a first one, trained on 2,000 simulations for 45 minutes on a CPU
+# (docs/benchmarks.md, "Space-time amortized inference"): it has learned the range, the
+# variances and the mean, while its posteriors of the memory and the velocity are still close
+# to the prior — wide, as they should be when the network cannot yet read them. The
+# posterior of the velocity: draws of (v_x, v_y) in km/h, the truth as a cross.
 draws = est.posterior_draws(data, n_draws=2000, seed=1)
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
 ax.scatter(draws.velocity_x, draws.velocity_y, s=2, alpha=0.3, label="posterior draws")
