@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 import fieldfit  # noqa: F401
 from fieldfit.cli import app
-from fieldfit.neural import available, load_estimator
+from fieldfit.neural import load_estimator
 
 
 def _table(spec, indices, seed=5):

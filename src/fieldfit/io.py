@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
@@ -240,6 +241,44 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def numeric_column(df: pd.DataFrame, column: str, missing_ok: bool = False) -> np.ndarray:
+    """A table's column as float64, refused with the rows at fault where it is not numbers.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    column : str
+        The column's name.
+    missing_ok : bool, default False
+        Whether a missing (NaN) value is allowed (a missing observation); infinite values
+        never are.
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(df),)
+
+    Raises
+    ------
+    ValueError
+        Naming the column and up to five rows: text that is not a number, or missing (unless
+        ``missing_ok``) or infinite values.
+    """
+    col = pd.to_numeric(df[column], errors="coerce")
+    text = (col.isna() & df[column].notna()).to_numpy()
+    if text.any():
+        rows = np.flatnonzero(text)[:5].tolist()
+        raise ValueError(f"column {column!r} has non-numeric values (rows {rows})")
+    with np.errstate(invalid="ignore"):
+        v = col.to_numpy(dtype=np.float64)
+    bad = np.isinf(v) if missing_ok else ~np.isfinite(v)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        kind = "infinite" if missing_ok else "missing or infinite"
+        raise ValueError(f"column {column!r} has {kind} values (rows {rows})")
+    return v
+
+
 def write_json(data, path: str | os.PathLike) -> Path:
     """Write ``data`` as indented JSON, atomically.
 
@@ -263,5 +302,5 @@ def write_json(data, path: str | os.PathLike) -> Path:
     return write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
-__all__ = ["TABLE_SUFFIXES", "read_table", "table_format", "write_atomic", "write_json",
-           "write_table"]
+__all__ = ["TABLE_SUFFIXES", "numeric_column", "read_table", "table_format", "write_atomic",
+           "write_json", "write_table"]

@@ -128,7 +128,7 @@ def derived_quantities(params: Mapping, alpha: int = 1, alpha_s: int = 1) -> dic
                 if nu > 0 else np.full_like(kappa, np.inf))
     out = {"range": math.sqrt(8 * max(nu, 0.5)) / kappa * np.sqrt(h_scale),
            "speed": np.hypot(vx, vy), "direction": np.degrees(np.arctan2(vy, vx)),
-           "velocity_x": vx + 0 * kappa, "velocity_y": vy + 0 * kappa,
+           "velocity_x": vx, "velocity_y": vy,
            "marginal_variance": variance, "memory": c / kappa ** (2 * alpha)}
     return {k: float(v) for k, v in out.items()} if scalar else out
 

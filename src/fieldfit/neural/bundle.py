@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..io import numeric_column
 from .base import AmortizedEstimator, estimator_from_config
 from .simulation import SimulationSpec
 from .standardise import ValueMap, describe, slope_names
@@ -80,18 +81,7 @@ def _check_columns(df: pd.DataFrame) -> None:
     if len(df) == 0:
         raise ValueError("the data table is empty")
     for c in ("x", "y", "z"):
-        col = pd.to_numeric(df[c], errors="coerce")
-        text = (col.isna() & df[c].notna()).to_numpy()
-        if text.any():
-            rows = np.flatnonzero(text)[:5].tolist()
-            raise ValueError(f"column {c!r} has non-numeric values (rows {rows})")
-        with np.errstate(invalid="ignore"):
-            v = col.to_numpy(dtype=np.float64)
-        bad = np.isinf(v) if c == "z" else ~np.isfinite(v)   # a NaN value z is missing
-        if bad.any():
-            rows = np.flatnonzero(bad)[:5].tolist()
-            kind = "infinite" if c == "z" else "missing or infinite"
-            raise ValueError(f"column {c!r} has {kind} values (rows {rows})")
+        numeric_column(df, c, missing_ok=c == "z")        # a NaN value z is missing
 
 
 def _drop_missing(name, coords: np.ndarray, values: np.ndarray
@@ -403,13 +393,7 @@ class NeuralEstimator:
         out = self.estimate_unit(items, batch_size)
         lo_key, hi_key = f"q{(1 - level) / 2:g}", f"q{(1 + level) / 2:g}"
         prior = self.spec.prior
-        edge = (out["estimate"] < 0.005) | (out["estimate"] > 0.995)
-        if edge.any():
-            which = sorted({self.names[j] for j in np.flatnonzero(edge.any(0))})
-            warnings.warn(f"estimates of {which} at the edge of the prior box in "
-                          f"{int(edge.any(1).sum())} dataset(s) (after standardising the "
-                          f"values): the data may lie outside what the estimator was trained "
-                          f"on ({prior.to_dict()['bounds']})", stacklevel=2)
+        self._warn_at_edge(out["estimate"], "after standardising the values")
         table = {"dataset": names}
         have = lo_key in out and hi_key in out
         if not have:
@@ -474,20 +458,10 @@ class NeuralEstimator:
             If the estimator is not a posterior estimator (``kind == "posterior"``), ``n_draws`` is
             not an integer >= 1, or the data are refused as by :meth:`estimate`.
         """
-        if not hasattr(self.network, "sample_unit"):
-            raise ValueError(f"a {self.network.kind} estimator gives no posterior draws (its "
-                             "outputs are point estimates or marginal quantiles); use a "
-                             "posterior estimator (kind 'posterior')")
-        if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
-            raise ValueError(f"n_draws must be an integer ≥ 1, got {n_draws!r}")
+        self._check_draws(n_draws)
         names, items, _, alpha, beta, scales = self._prepared(data, force, standardise)
         vmap, prior = self.value_map, self.spec.prior
-        parts = []
-        for s in range(0, len(items), batch_size):
-            inputs = self.network.collate(items[s:s + batch_size])
-            parts.append(self.network.sample_unit(inputs, int(n_draws),
-                                                  None if seed is None else seed + s))
-        unit = np.concatenate(parts)                                  # (B, n_draws, p)
+        unit = self._draws_unit(items, int(n_draws), seed, batch_size)
         natural = prior.from_unit(unit.reshape(-1, unit.shape[-1])).reshape(unit.shape)
         table = {"dataset": np.repeat(np.asarray(names, dtype=object), n_draws),
                  "draw": np.tile(np.arange(int(n_draws)), len(names))}
@@ -496,6 +470,37 @@ class NeuralEstimator:
             table[n] = (vmap.back(n, natural[:, :, j], alpha[:, None], beta[:, None])
                         * f).ravel()
         return pd.DataFrame(table)
+
+    def _check_draws(self, n_draws) -> None:
+        """Refuse draws from a network that gives none, or a count that is not an integer ≥ 1."""
+        if self.network.kind != "posterior":
+            raise ValueError(f"a {self.network.kind} estimator gives no posterior draws (its "
+                             "outputs are point estimates or marginal quantiles); use a "
+                             "posterior estimator (kind 'posterior')")
+        if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
+            raise ValueError(f"n_draws must be an integer ≥ 1, got {n_draws!r}")
+
+    def _draws_unit(self, items, n_draws: int, seed: int | None,
+                    batch_size: int) -> np.ndarray:
+        """Posterior draws ``(B, n_draws, p)`` on the unit scale, in batches (seed + the
+        batch's first index per batch)."""
+        parts = []
+        for s in range(0, len(items), batch_size):
+            inputs = self.network.collate(items[s:s + batch_size])
+            parts.append(self.network.sample_unit(inputs, int(n_draws),
+                                                  None if seed is None else seed + s))
+        return np.concatenate(parts)
+
+    def _warn_at_edge(self, unit_estimate: np.ndarray, where: str) -> None:
+        """Warn for estimates within 0.005 of the prior box's edge on the unit scale
+        (``where``: how the data were shown to the network); names the caller's caller."""
+        edge = (unit_estimate < 0.005) | (unit_estimate > 0.995)
+        if edge.any():
+            which = sorted({self.names[j] for j in np.flatnonzero(edge.any(0))})
+            warnings.warn(f"estimates of {which} at the edge of the prior box in "
+                          f"{int(edge.any(1).sum())} dataset(s) ({where}): the data may lie "
+                          f"outside what the estimator was trained on "
+                          f"({self.spec.prior.to_dict()['bounds']})", stacklevel=3)
 
     # --- persistence ----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

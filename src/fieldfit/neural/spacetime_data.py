@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..io import numeric_column
+
 #: the fewest stations and times a space-time dataset needs
 MIN_STATIONS = 3
 MIN_TIMES = 2
@@ -63,19 +65,7 @@ def _numeric_column(df: pd.DataFrame, c: str) -> np.ndarray:
             raise ValueError(f"column 't' has missing values (rows {rows})")
         base = t.min()
         return ((t - base) / DAY).to_numpy(np.float64)
-    col = pd.to_numeric(df[c], errors="coerce")
-    text = (col.isna() & df[c].notna()).to_numpy()
-    if text.any():
-        rows = np.flatnonzero(text)[:5].tolist()
-        raise ValueError(f"column {c!r} has non-numeric values (rows {rows})")
-    with np.errstate(invalid="ignore"):
-        v = col.to_numpy(dtype=np.float64)
-    bad = np.isinf(v) if c == "z" else ~np.isfinite(v)      # a NaN z is a missing value
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        kind = "infinite" if c == "z" else "missing or infinite"
-        raise ValueError(f"column {c!r} has {kind} values (rows {rows})")
-    return v
+    return numeric_column(df, c, missing_ok=c == "z")       # a NaN z is a missing value
 
 
 def regular_times(t: np.ndarray, name) -> np.ndarray:

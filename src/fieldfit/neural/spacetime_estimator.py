@@ -49,6 +49,8 @@ from .standardise import describe
 
 #: the model's parameters reported, in order (those the prior gives)
 MODEL_COLUMNS = ("kappa", "c", "tau", "gamma_x", "gamma_y", "nugget", "mean")
+#: how the data were shown to the network, for warnings
+WHERE = "in unit scales, after standardising the values"
 #: what they mean, reported beside them
 DERIVED_COLUMNS = ("range", "memory", "speed", "direction", "velocity_x", "velocity_y",
                    "marginal_variance", "nugget_share")
@@ -183,28 +185,10 @@ class SpaceTimeEstimator(NeuralEstimator):
         out.update({k: derived[k] for k in DERIVED_COLUMNS if k in derived})
         return out
 
-    def _draws_unit(self, items, n_draws: int, seed: int | None, batch_size: int):
-        parts = []
-        for s in range(0, len(items), batch_size):
-            inputs = self.network.collate(items[s:s + batch_size])
-            parts.append(self.network.sample_unit(inputs, int(n_draws),
-                                                  None if seed is None else seed + s))
-        return np.concatenate(parts)                                # (B, n_draws, p)
-
-    def _warn_at_edge(self, unit_estimate: np.ndarray) -> None:
-        edge = (unit_estimate < 0.005) | (unit_estimate > 0.995)
-        if edge.any():
-            which = sorted({self.names[j] for j in np.flatnonzero(edge.any(0))})
-            warnings.warn(f"estimates of {which} at the edge of the prior box in "
-                          f"{int(edge.any(1).sum())} dataset(s) (in unit scales, after "
-                          f"standardising the values): the data may lie outside what the "
-                          f"estimator was trained on ({self.spec.prior.to_dict()['bounds']})",
-                          stacklevel=3)
-
     def _summarised_draws(self, items, scales, alpha, beta, level, n_draws, batch_size):
         """Posterior medians and central intervals of every reported quantity."""
         unit = self._draws_unit(items, n_draws, 0, batch_size)
-        self._warn_at_edge(np.median(unit, 1))
+        self._warn_at_edge(np.median(unit, 1), WHERE)
         reported = self._reported(self._coordinates(unit, scales, alpha, beta))
         lo, hi = (1 - level) / 2, (1 + level) / 2
         table = {}
@@ -223,7 +207,7 @@ class SpaceTimeEstimator(NeuralEstimator):
         intervals for the prior's coordinates and κ (increasing or decreasing maps of one
         coordinate), NaN for the others (warned)."""
         out = self.estimate_unit(items, batch_size)
-        self._warn_at_edge(out["estimate"])
+        self._warn_at_edge(out["estimate"], WHERE)
 
         def reported(key):
             return self._reported(self._coordinates(out[key][:, None, :], scales, alpha,
@@ -349,11 +333,7 @@ class SpaceTimeEstimator(NeuralEstimator):
             If the estimator is not a posterior estimator, ``n_draws`` is not an integer ≥ 1,
             or the data are refused as by :meth:`estimate`.
         """
-        if self.network.kind != "posterior":
-            raise ValueError(f"a {self.network.kind} estimator gives no posterior draws; use "
-                             "a posterior estimator (kind 'posterior')")
-        if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 1:
-            raise ValueError(f"n_draws must be an integer ≥ 1, got {n_draws!r}")
+        self._check_draws(n_draws)
         datasets, items, scales, alpha, beta = self._prepared_space_time(data, force,
                                                                          standardise)
         unit = self._draws_unit(items, int(n_draws), seed, batch_size)
@@ -389,7 +369,7 @@ class SpaceTimeEstimator(NeuralEstimator):
         """
         datasets, items, scales, alpha, beta = self._prepared_space_time(data, force)
         out = self.estimate_unit(items, batch_size)
-        self._warn_at_edge(out["estimate"])
+        self._warn_at_edge(out["estimate"], WHERE)
         table: dict[str, object] = {"dataset": [d.name for d in datasets]}
         for key, unit in out.items():
             coords = self._coordinates(unit[:, None, :], scales, alpha, beta)
