@@ -1,5 +1,7 @@
 """`fieldfit train-estimator` and `fieldfit estimate`, end to end, and the shipped estimators."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 import fieldfit  # noqa: F401
 from fieldfit.cli import app
 from fieldfit.neural import load_estimator
+from fieldfit.neural.store import ZarrSamples
 
 
 def _table(spec, indices, seed=5):
@@ -163,3 +166,61 @@ def test_shipped_estimator_estimates_and_covers(tmp_path, name):
     # fixed domain, Zhang 2004) by a third
     assert mae[0] < 0.7 * 0.25 and mae[3] < 0.3 * 0.25, mae
     assert (mae < 0.25).all(), mae
+
+
+def test_train_estimator_start_from_trains_a_saved_estimator_further(tmp_path):
+    """``--start-from`` loads the saved weights (with a vanishing learning rate one epoch
+    leaves them as they were, where a fresh start does not), grows the training store with a
+    larger --train, records the lineage, and refuses an estimator of other options before any
+    simulation."""
+    runner = CliRunner()
+    sims = tmp_path / "sims"
+    base = ["train-estimator", "--model", "exponential", "--prior", "range=0.05:0.5:log",
+            "--prior", "mean=-2:2", "--fix", "variance=1", "--no-nugget", "--design",
+            "uniform", "--n-min", "20", "--n-max", "30", "--val", "8", "--width", "4",
+            "--neighbours", "4", "--store", str(sims), "--scheduler", "synchronous",
+            "--no-progress", "--diagnostics", "0", "--batch-size", "8"]
+    first = tmp_path / "first.pt"
+    res = runner.invoke(app, [*base, "--out", str(first), "--train", "16", "--epochs", "2"])
+    assert res.exit_code == 0, res.output
+    more = tmp_path / "more.pt"
+    res = runner.invoke(app, [*base, "--out", str(more), "--train", "24", "--epochs", "1",
+                              "--lr", "1e-12", "--start-from", str(first)])
+    assert res.exit_code == 0, res.output
+    a, b = load_estimator(first), load_estimator(more)
+    for (name, wa), wb in zip(a.network.state_dict().items(),
+                              b.network.state_dict().values(), strict=True):
+        torch.testing.assert_close(wb, wa, atol=1e-8, rtol=0, msg=name)
+    assert b.metadata["n_train"] == 24 and len(ZarrSamples(sims / "train.zarr")) == 24
+    (entry,) = b.metadata["lineage"]
+    assert entry["file"] == str(first) and entry["n_train"] == 16 and entry["epochs"] == 2
+    assert len(entry["sha256"]) == 64
+    fresh = tmp_path / "fresh.pt"
+    res = runner.invoke(app, [*base, "--out", str(fresh), "--train", "24", "--epochs", "1",
+                              "--lr", "1e-12"])  # the initial weights of `first`
+    assert res.exit_code == 0, res.output
+    w = load_estimator(fresh).network.state_dict()
+    assert any(not torch.allclose(w[k], v) for k, v in a.network.state_dict().items())
+    # a second generation keeps the whole lineage
+    res = runner.invoke(app, [*base, "--out", str(tmp_path / "third.pt"), "--train", "24",
+                              "--epochs", "1", "--start-from", str(more)])
+    assert res.exit_code == 0, res.output
+    lineage = load_estimator(tmp_path / "third.pt").metadata["lineage"]
+    assert [e["file"] for e in lineage] == [str(first), str(more)]
+
+    bad = tmp_path / "bad.pt"
+    for extra, words in ((["--width", "6"], "network differs in .*width"),
+                         (["--prior", "range=0.05:0.8:log"], "simulation set-up differs"),
+                         (["--estimator", "point"], "'quantile' estimator, not 'point'")):
+        args = [*base, "--out", str(bad), "--train", "16", "--start-from", str(first),
+                "--store", str(tmp_path / "other"), *extra]
+        if extra[0] == "--prior":  # replaces the first --prior
+            args[args.index("range=0.05:0.5:log")] = extra[1]
+            args = args[:-2]
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and "--start-from" in res.output, res.output
+        assert re.search(words, " ".join(res.output.split())), res.output
+        assert not bad.exists() and not (tmp_path / "other").exists()
+    res = runner.invoke(app, [*base, "--out", str(bad), "--train", "16", "--start-from",
+                              str(tmp_path / "nope.pt")])
+    assert res.exit_code == 2 and "nope.pt" in res.output, res.output

@@ -200,7 +200,7 @@ def test_interrupted_run_resumes_only_missing_chunks(spec, reference, tmp_path, 
 
 @pytest.mark.parametrize("change, word", [({"seed": SEED + 1}, "seed"),
                                           ({"chunk_size": 5}, "chunk_size"),
-                                          ({"n_samples": N + 1}, "n_samples"),
+                                          ({"n_samples": N - 1}, "n_samples"),
                                           ({"spec": make_spec(n_max=50)}, "design"),
                                           ({"spec": make_spec(swap=True)}, "prior")])
 def test_resume_with_other_arguments_raises(spec, tmp_path, monkeypatch, change, word):
@@ -215,6 +215,47 @@ def test_resume_with_other_arguments_raises(spec, tmp_path, monkeypatch, change,
         simulate_to_zarr(**(kw | change))
     assert calls == []
     assert zarr.open_group(path, mode="r")["done"][:].tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("first", [N, 8])  # 8: the chunks end whole
+def test_a_larger_run_grows_the_store_and_simulates_only_the_new_samples(
+        spec, tmp_path, monkeypatch, first):
+    path = tmp_path / "g.zarr"
+    kw = dict(seed=SEED, chunk_size=CHUNK, scheduler="synchronous", progress=False)
+    simulate_to_zarr(spec, path, first, **kw)
+    big = 17
+    want = spec.simulate(range(big), SEED)
+    calls = counting(monkeypatch)
+    simulate_to_zarr(spec, path, big, **kw)
+    # chunks of 4: [0, 4) [4, 8) [8, 12) [12, 16) [16, 17): the whole ones are kept, a partial
+    # [8, 10) is simulated again whole
+    assert sorted(calls) == [2, 3, 4]
+    root = zarr.open_group(path, mode="r")
+    assert root.attrs["n_samples"] == big and root["done"][:].all()
+    assert root["values"].shape[0] == root["theta"].shape[0] == big
+    assert_same(load_samples(path), want)
+    assert len(ZarrSamples(path)) == big
+
+
+def test_a_growth_interrupted_anywhere_is_completed_by_the_next_call(spec, tmp_path,
+                                                                    monkeypatch):
+    path = tmp_path / "gi.zarr"
+    kw = dict(seed=SEED, chunk_size=CHUNK, scheduler="synchronous", progress=False)
+    simulate_to_zarr(spec, path, N, **kw)
+    calls = counting(monkeypatch, fail_after=0)  # interrupted at the first new chunk
+    with pytest.raises(Interrupt):
+        simulate_to_zarr(spec, path, 14, **kw)
+    root = zarr.open_group(path, mode="r")
+    assert root.attrs["n_samples"] == 14 and root["done"][:].tolist() == [True, True, False,
+                                                                          False]
+    root = zarr.open_group(path, mode="r+")  # an interruption within the resizing itself
+    root["theta"].resize((N, root["theta"].shape[1]))
+    root.attrs["n_samples"] = N
+    root["done"][2] = True
+    calls = counting(monkeypatch)
+    simulate_to_zarr(spec, path, 14, **kw)
+    assert sorted(calls) == [2, 3]
+    assert_same(load_samples(path), spec.simulate(range(14), SEED))
 
 
 def test_bad_input(spec, tmp_path):

@@ -144,6 +144,12 @@ def train_estimator_cmd(
                                 "written after every epoch) to the answer of an uninterrupted "
                                 "run; give the same options (a checkpoint of other options is "
                                 "refused). CPU training only."),
+    start_from: str = typer.Option(None, help="Train a saved estimator further (a .pt file or "
+                                   "a shipped name): its weights start the training, with a "
+                                   "fresh optimiser; give the options it was trained with "
+                                   "(others are refused) and more --train or --epochs. With "
+                                   "the same --store, a larger --train grows the simulations "
+                                   "already there."),
 ):
     """Train an amortized estimator on simulations (Dask) and save it with its metadata.
     The defaults of every option are those of ``fieldfit.neural.recipes.TrainOptions``."""
@@ -159,7 +165,7 @@ def train_estimator_cmd(
              "batch_size": batch_size, "lr": lr, "max_minutes": max_minutes, "width": width,
              "neighbours": neighbours, "radius": radius, "variogram": variogram,
              "pilot": pilot, "psi": psi, "calibrate": calibrate, "device": device,
-             "seed": seed, "progress": progress, "resume": resume}
+             "seed": seed, "progress": progress, "resume": resume, "start_from": start_from}
     with _reported_errors():
         check_output(out, "--out", (".pt",))
         report, plots = diagnostics_paths(out)

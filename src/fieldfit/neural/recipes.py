@@ -487,7 +487,8 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
                     on_the_fly: bool = False, settings: TrainingSettings | None = None,
                     network_options: Mapping | None = None, progress: bool = True,
                     checkpoint: Path | None = None, device: str = "cpu",
-                    n_calibrate: int = 0, resume: bool = False) -> NeuralEstimator:
+                    n_calibrate: int = 0, resume: bool = False,
+                    start_from: str | Path | None = None) -> NeuralEstimator:
     """Simulate, train, (calibrate) and save; returns the saved :class:`NeuralEstimator`.
 
     ``checkpoint`` holds the training's whole state after every epoch
@@ -497,6 +498,11 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     training settings (:func:`run_fingerprint`). The simulations themselves resume from
     ``store``. (Not the ``--resume`` of ``scripts/train_shipped_estimators.py``, which trains a
     saved bundle further with a fresh optimiser.)
+
+    ``start_from`` trains a saved estimator further (:func:`starting_weights`): its weights
+    are the initial ones, the optimiser starts afresh, and its own trainings are kept in the
+    new bundle's ``metadata["lineage"]``. With a larger ``n_train`` and the same store, the
+    training store grows (the first samples are the ones it had).
 
     Parameters
     ----------
@@ -536,6 +542,9 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
         (:func:`calibrate_quantiles`).
     resume : bool, default False
         Continue from ``checkpoint`` (CPU only).
+    start_from : str, pathlib.Path or None, optional
+        A saved estimator file or a shipped estimator's name to train further; it must have
+        the same spec, estimator kind and network configuration.
 
     Returns
     -------
@@ -546,8 +555,8 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     ------
     ValueError
         If ``n_calibrate`` is negative or given for a non-quantile kind, the network options are
-        invalid, or ``resume`` is asked on an accelerator or the checkpoint belongs to another
-        run.
+        invalid, ``resume`` is asked on an accelerator or the checkpoint belongs to another
+        run, or ``start_from`` is not an estimator of this spec, kind and network.
     """
     if n_calibrate < 0 or (n_calibrate and kind != "quantile"):     # before any training
         raise ValueError(f"interval calibration (--calibrate, n_calibrate) takes a number of "
@@ -556,10 +565,13 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     settings = settings or TrainingSettings(seed=seed)
     torch.manual_seed(seed)              # the initial weights: same seed, same estimator
     net = build_network(kind, spec, **dict(network_options or {}))
+    lineage = starting_weights(net, spec, kind, start_from) if start_from is not None else None
     out = Path(out)
     checkpoint = Path(checkpoint or out.with_suffix(".ckpt"))
     fingerprint = run_fingerprint(spec, net, kind, n_train, n_val, seed, on_the_fly, settings,
                                   device)
+    if lineage is not None:  # a resume must start from the same weights
+        fingerprint["start_from"] = lineage[-1]["sha256"]
     if resume:                           # refused now, before any simulation
         if device != "cpu":
             raise ValueError("--resume continues a training on the CPU; on an accelerator "
@@ -586,6 +598,8 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
         meta = {"estimator": kind, "n_train": n_train, "n_val": n_val, "seed": seed,
                 "on_the_fly": on_the_fly, "simulation_seconds": sim_seconds,
                 "training": hist.to_dict(), **({"resumed": True} if resume else {})}
+    if lineage is not None:
+        meta["lineage"] = lineage
     if val_set is not None:          # the target of the values' standardisation
         meta["value_target"] = value_target([x.values for x in val_set])
     if kind == "ratio":
@@ -604,6 +618,72 @@ def train_estimator(spec: SimulationSpec, out: Path, kind: str = "quantile",
     est = bundle(net, spec, meta)
     est.save(out)
     return est
+
+
+def starting_weights(net, spec: SimulationSpec, kind: str, start_from: str | Path) -> list:
+    """Load the weights of the saved estimator ``start_from`` into ``net``, in place.
+
+    Parameters
+    ----------
+    net : AmortizedEstimator
+        The freshly built network of this run.
+    spec : SimulationSpec
+        This run's spec.
+    kind : str
+        This run's estimator kind.
+    start_from : str or pathlib.Path
+        A saved estimator file or a shipped estimator's name.
+
+    Returns
+    -------
+    list of dict
+        The estimator's lineage: its own ``metadata["lineage"]`` (earlier trainings) and one
+        entry for itself (``file``, ``sha256``, ``n_train``, ``seed``, best validation loss
+        ``best_val``, ``epochs`` and ``seconds`` of its training).
+
+    Raises
+    ------
+    ValueError
+        If ``start_from`` is no estimator, or its spec, kind or network configuration differs
+        from this run's (naming what differs).
+    """
+    import hashlib
+    import json
+
+    from .bundle import load_estimator, shipped_dir
+
+    start = load_estimator(start_from)
+    path = Path(start_from)
+    if not path.exists():
+        path = shipped_dir() / f"{start_from}.pt"
+    diffs = []
+    old_spec, new_spec = start.spec.to_dict(), spec.to_dict()
+    keys = sorted(k for k in set(old_spec) | set(new_spec)
+                  if json.dumps(old_spec.get(k), sort_keys=True, default=str)
+                  != json.dumps(new_spec.get(k), sort_keys=True, default=str))
+    if keys:
+        diffs.append(f"the simulation set-up differs in {keys}")
+    if start.metadata.get("estimator", start.network.kind) != kind:
+        diffs.append(f"it is a {start.metadata.get('estimator')!r} estimator, not {kind!r}")
+    old_net, new_net = start.network.config(), net.config()
+    keys = sorted(k for k in set(old_net) | set(new_net)
+                  if json.dumps(old_net.get(k), sort_keys=True, default=str)
+                  != json.dumps(new_net.get(k), sort_keys=True, default=str))
+    if keys:
+        diffs.append("the network differs in "
+                     + ", ".join(f"{k} ({old_net.get(k)!r} there, {new_net.get(k)!r} now)"
+                                 for k in keys))
+    if diffs:
+        raise ValueError(f"--start-from {str(start_from)!r}: " + "; ".join(diffs)
+                         + ": give the options it was trained with (its metadata and the "
+                         "command that made it say which)")
+    net.load_state_dict(start.network.state_dict())
+    h = start.metadata.get("training", {})
+    entry = {"file": str(start_from), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+             "n_train": start.metadata.get("n_train"), "seed": start.metadata.get("seed"),
+             "best_val": min(h["val"]) if h.get("val") else None,
+             "epochs": len(h.get("val", [])), "seconds": h.get("seconds")}
+    return [*start.metadata.get("lineage", []), entry]
 
 
 def run_fingerprint(spec: SimulationSpec, net, kind: str, n_train: int, n_val: int,
@@ -732,6 +812,8 @@ class TrainOptions:
         Show progress bars.
     resume : bool, default False
         Continue from the checkpoint.
+    start_from : str or None, optional
+        A saved estimator (file or shipped name) to train further.
 
     Raises
     ------
@@ -775,6 +857,7 @@ class TrainOptions:
     seed: int = 0
     progress: bool = True
     resume: bool = False
+    start_from: str | None = None
 
     def __post_init__(self):
         for name in ("train", "val", "epochs", "batch_size", "width", "neighbours", "n_min",
@@ -835,7 +918,8 @@ def train_from_options(out: Path, options: TrainOptions | None = None,
         store = out.parent / f"{out.stem}-simulations"
     return train_estimator(spec, out, o.estimator, o.train, o.val, o.seed, store, o.scheduler,
                            o.on_the_fly, settings, network, o.progress, device=o.device,
-                           n_calibrate=o.calibrate, resume=o.resume)
+                           n_calibrate=o.calibrate, resume=o.resume,
+                           start_from=o.start_from)
 
 
 def calibrate_quantiles(net, samples, spec: SimulationSpec, batch_size: int = 64,

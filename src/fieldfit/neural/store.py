@@ -29,7 +29,13 @@ marked done only after all its arrays are written (each chunk file is itself wri
 by Zarr), so an interrupted run (KeyboardInterrupt, a worker crash, a killed client) leaves
 finished chunks marked and unfinished ones not; calling ``simulate_to_zarr`` again with the same
 spec, seed, ``n_samples`` and ``chunk_size`` simulates only the chunks not done (and any other
-arguments raise a ``ValueError`` naming what differs). :func:`load_samples` and
+arguments raise a ``ValueError`` naming what differs).
+
+Growth: called with a larger ``n_samples`` and otherwise the same arguments, a store grows to
+it (its arrays are resized along N) and only the new samples are simulated; a last chunk that
+was partial is simulated again whole (sample ``i`` depends on ``(seed, i)`` only, so its first
+samples come out the same). The arrays are resized before the count is recorded, so a growth
+interrupted anywhere is taken up again by the next call. :func:`load_samples` and
 :class:`ZarrSamples` read the samples back as :class:`~.simulation.Sample` (float64).
 
 With ``scheduler=None`` a ``distributed.LocalCluster`` of worker processes is started (and shut
@@ -164,6 +170,8 @@ def _create(path: Path, attrs: dict, p: int, n_max: int, r_max: int,
 def _check_same(root: zarr.Group, attrs: dict, path: Path) -> None:
     diffs = []
     for key in ("seed", "n_samples", "chunk_size"):
+        if key == "n_samples" and attrs[key] > root.attrs[key]:
+            continue  # a larger run grows the store (_grow)
         if root.attrs[key] != attrs[key]:
             diffs.append(f"{key}={root.attrs[key]!r} there, {attrs[key]!r} now")
     old, new = root.attrs["spec"], attrs["spec"]
@@ -174,7 +182,26 @@ def _check_same(root: zarr.Group, attrs: dict, path: Path) -> None:
                      f"{[new.get(k) for k in parts]} now")
     if diffs:
         raise ValueError(f"the simulation store at {path} was made with other arguments ("
-                         + "; ".join(diffs) + "): resume with the same ones, or use a new path")
+                         + "; ".join(diffs) + "): resume with the same ones (or a larger "
+                         "n_samples, to grow it), or use a new path")
+
+
+def _grow(root: zarr.Group, n_samples: int) -> None:
+    """Resize the store's arrays to ``n_samples`` samples; a partial last chunk is undone.
+
+    Idempotent, and the count in the attributes is written last: an interrupted growth is
+    completed by the next call.
+    """
+    old, cs = int(root.attrs["n_samples"]), int(root.attrs["chunk_size"])
+    for name in ARRAYS + SPACE_TIME_ARRAYS:
+        if name in root and root[name].shape[0] != n_samples:
+            root[name].resize((n_samples, *root[name].shape[1:]))
+    n_chunks = -(-n_samples // cs)
+    if root["done"].shape[0] != n_chunks:
+        root["done"].resize((n_chunks,))
+    if old % cs:  # its last chunk now holds more samples than were simulated
+        root["done"][old // cs] = False
+    root.attrs["n_samples"] = n_samples
 
 
 def _run_synchronous(args: list[tuple]):
@@ -259,8 +286,8 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
     ------
     ValueError
         If ``spec`` is not a :class:`SimulationSpec`, a count or the scheduler is invalid, or an
-        existing store was made with other arguments (naming what differs) or is not a fieldfit
-        simulation store.
+        existing store was made with other arguments (naming what differs; a larger
+        ``n_samples`` grows it) or is not a fieldfit simulation store.
     """
     path = Path(path)
     if not isinstance(spec, SimulationSpec):
@@ -286,6 +313,8 @@ def simulate_to_zarr(spec: SimulationSpec, path, n_samples: int, seed: int = 0,
         _create(path, attrs, len(spec.prior), n_max, r_max,
                 spec.time_step_range[1] if spec.space_time else None)
     root = _open(path, mode="r+")
+    if root.attrs["n_samples"] < n_samples:
+        _grow(root, n_samples)
     done = root["done"][:]
     args = [(k, spec_dict, seed, *_chunk_bounds(k, chunk_size, n_samples), n_max, r_max)
             for k in np.flatnonzero(~done).tolist()]
