@@ -15,7 +15,11 @@ Parts:
    median of ``--repeats``, at N in ``--nodes``; the fitted exponent of time against N.
 2. ``weights``: κ(x) and τ(x) as radial-basis fields with ``--weights`` weights in all
    (on a k × k grid of centres each), ℓ + ∇ℓ against ℓ alone (target ≤ 3×).
-3. ``gstlearn``: gstlearn's ``logLikelihoodSPDE`` (Cholesky mode) on the same mesh (passed as
+3. ``fractional``: ℓ + ∇ℓ of the fractional order (ν = 1/2, estimated: its gradient included,
+   :class:`~fieldfit.spde.fractional.FractionalMaternSPDE`, rational orders m in
+   ``--rational-orders``) against the integer order α = 2 on the same mesh and data, at N in
+   ``--fractional-nodes`` (target ≤ 3×); with ``gstlearn`` in the same run for the peer.
+4. ``gstlearn``: gstlearn's ``logLikelihoodSPDE`` (Cholesky mode) on the same mesh (passed as
    a ``MeshEStandard`` with the same nodes and triangles), the same data and parameters, in the
    same run, at N in ``--gstlearn-nodes``: the two log-likelihoods must agree to rounding, and
    the table gives seconds per evaluation. gstlearn rebuilds its operators at each call (its
@@ -50,6 +54,7 @@ from fieldfit.params import ParamSpace  # noqa: E402
 from fieldfit.settings import one_thread  # noqa: E402
 from fieldfit.spde import Mesh  # noqa: E402
 from fieldfit.spde.fields import RadialBasisField  # noqa: E402
+from fieldfit.spde.fractional import FractionalMaternSPDE  # noqa: E402
 from fieldfit.spde.matern import MaternSPDE  # noqa: E402
 
 T = torch.float64
@@ -129,6 +134,39 @@ def weights(args) -> str:
                      "ℓ + ∇ℓ (s)", "ratio (target ≤ 3)"],
                     [[f"{mesh.n_nodes:,}", n_w, len(base), fmt_s(ll), fmt_s(g),
                       f"**{g / ll:.2f}**"]])
+
+
+def fractional(args) -> str:
+    rows = []
+    for N in args.fractional_nodes:
+        mesh, spde, engine, y, X = _problem(N, args.seed)
+        base = {k: torch.tensor(v, dtype=T) for k, v in
+                {"variance": 1.0, "range": 0.1, "nugget": 0.1}.items()}
+        _evaluate(spde, engine, y, X, base, True)
+        t_int = statistics.median(_evaluate(spde, engine, y, X, base, True)
+                                  for _ in range(args.repeats))
+        rows.append([f"{mesh.n_nodes:,}", "integer α = 2 (ν = 1 fixed)", f"{spde.n:,}",
+                     fmt_s(t_int), "1.00"])
+        print(f"N = {mesh.n_nodes}: integer ℓ+∇ℓ {t_int:.3f} s", flush=True)
+        rng = np.random.default_rng(args.seed)
+        pts = rng.random((mesh.n_nodes // 2, 2))
+        A = mesh.projector(pts)
+        for m in args.rational_orders:
+            frac = FractionalMaternSPDE(mesh, 0.5, order=m)
+            eng = GMRFEngine(Pattern(frac.indptr, frac.indices, frac.n), frac.sum_projector(A))
+            p = {**base, "smoothness": torch.tensor(0.5, dtype=T)}
+            _evaluate(frac, eng, y, X, p, True)
+            t = statistics.median(_evaluate(frac, eng, y, X, p, True)
+                                  for _ in range(args.repeats))
+            rows.append([f"{mesh.n_nodes:,}", f"fractional ν = 1/2 estimated, m = {m}",
+                         f"{frac.n:,}", fmt_s(t), f"**{t / t_int:.2f}**"])
+            print(f"N = {mesh.n_nodes}: fractional m = {m} ℓ+∇ℓ {t:.3f} s "
+                  f"({t / t_int:.2f}×)", flush=True)
+    return md_table(["mesh nodes N", "model", "latent size", "ℓ + ∇ℓ (s)",
+                     "ratio to integer (target ≤ 3)"], rows) + (
+        "\n\nThe same data (N/2 uniform points) and parameters (σ² = 1, range 0.1, nugget "
+        f"0.1); medians of {args.repeats} evaluations after a warm-up; the fractional "
+        "gradient includes ν's.")
 
 
 def gstlearn(args) -> str:
@@ -215,8 +253,11 @@ def main(argv=None) -> None:
     ap.add_argument("--weights-nodes", type=int, default=40_000)
     ap.add_argument("--gstlearn-nodes", type=int, nargs="+",
                     default=[10_000, 40_000, 100_000, 250_000])
-    ap.add_argument("--parts", nargs="+", default=["scaling", "weights", "gstlearn"],
-                    choices=["scaling", "weights", "gstlearn"])
+    ap.add_argument("--fractional-nodes", type=int, nargs="+", default=[10_000, 250_000])
+    ap.add_argument("--rational-orders", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--parts", nargs="+", default=["scaling", "weights", "fractional",
+                                                   "gstlearn"],
+                    choices=["scaling", "weights", "fractional", "gstlearn"])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -226,13 +267,13 @@ def main(argv=None) -> None:
                          "only some parts run)")
     args = ap.parse_args(argv)
     if args.out is None:
-        name = "spde" if len(set(args.parts)) == 3 else "spde-" + "-".join(args.parts)
+        name = "spde" if len(set(args.parts)) == 4 else "spde-" + "-".join(args.parts)
         args.out = Path(__file__).parent / "results" / f"{name}.md"
     if args.large:
         args.nodes = [*args.nodes, 1_000_000]
     if args.quick:
         args.nodes, args.weights_nodes, args.repeats = [400, 2_500, 10_000], 2_500, 1
-        args.gstlearn_nodes = [2_500]
+        args.gstlearn_nodes, args.fractional_nodes = [2_500], [2_500]
     torch.set_num_threads(args.threads)
     busy = busy_share()
     t0 = time.perf_counter()
@@ -245,6 +286,8 @@ def main(argv=None) -> None:
         text += "\n\n## Scaling in the number of mesh nodes\n\n" + scaling(args)
     if "weights" in args.parts:
         text += "\n\n## Gradient of a nonstationary model\n\n" + weights(args)
+    if "fractional" in args.parts:
+        text += "\n\n## Fractional smoothness (rational approximation)\n\n" + fractional(args)
     if "gstlearn" in args.parts:
         text += ("\n\n## Against gstlearn's logLikelihoodSPDE (same mesh, data, parameters)\n\n"
                  + gstlearn(args))

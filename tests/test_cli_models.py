@@ -32,9 +32,23 @@ def test_fit_spde_engine_with_a_fixed_smoothness(tmp_path):
     lib = ff.fit(model, ff.Observations(coords=x, values=y), fix={"smoothness": 1.0},
                  restarts=0, progress=False)
     np.testing.assert_allclose(r["loglik"], lib.loglik, rtol=1e-9)
-    # ν = 2 is α = 3; ν = 1.5 has no integer order: refused before any work, naming the values
+    # ν = 1.5 has no integer order: the rational approximation (order 2) with ν fixed
     res = _invoke(*args, "--fix", "smoothness=1.5")
-    assert res.exit_code == 2 and "ν ∈ {1, 2, 3, …}" in res.output, res.output
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())
+    assert r["params"]["smoothness"] == 1.5 and "smoothness" in r["fixed"]
+    assert "rational approximation" in " ".join(res.output.split())
+    # ν estimated (--rational-order), within the band ν + d/2 in [α, α + 1) of --alpha
+    res = _invoke(*args, "--rational-order", "2", "--alpha", "2")
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())
+    assert "smoothness" not in r["fixed"] and 1.0 < r["params"]["smoothness"] < 2.0
+    for extra, words in ((["--fix", "smoothness=0.5", "--alpha", "2"], "leave --alpha out"),
+                         (["--rational-order", "7"], "--rational-order must be"),
+                         (["--rational-order", "2", "--engine", "exact"], "--rational-order")):
+        res = _invoke(*[a for a in args if a not in ("--engine", "spde")], *extra,
+                      *(["--engine", "spde"] if "--engine" not in extra else []))
+        assert res.exit_code == 2 and words in " ".join(res.output.split()), res.output
     res = _invoke("fit", data, "--coords", "x,y", "--value", "z", "--engine", "spde",
                   "--neighbours", "10", "--out", out)
     assert res.exit_code == 2 and "--neighbours" in res.output

@@ -120,7 +120,8 @@ def build_from_cli(name: str, time: bool, options: dict, fixed: dict):
         raise ValueError(f"--{vecchia[0].replace('_', '-')} applies to --engine vecchia only, "
                          f"not {given.get('engine') or 'exact'!r}")
     engine = given.get("engine") or accepted.get("engine") or "exact"
-    spde = [k for k in ("alpha", "mesh_max_edge", "mesh_offset", "mesh_cutoff")
+    spde = [k for k in ("alpha", "rational_order", "mesh_max_edge", "mesh_offset",
+                        "mesh_cutoff")
             if given.get(k) is not None]
     if spde and engine != "spde":
         raise ValueError(f"--{spde[0].replace('_', '-')} applies to the SPDE engine only "

@@ -62,6 +62,11 @@ def fit(
     alpha: int = typer.Option(
         None, help="SPDE: the order α (Matérn: ν = α − 1 in 2-D, default 2; "
         "advection-diffusion: 1 or 2, default 1)."),
+    rational_order: int = typer.Option(
+        None, help="SPDE Matérn: estimate the smoothness ν by a rational approximation of "
+        "order M (1–4; M + 1 GMRFs), with ν + d/2 in [α, α + 1) (--alpha, default the lowest: "
+        "ν in (0, 1) in 2-D); with --fix smoothness=ν, that ν at order M. A non-integer "
+        "--fix smoothness alone uses order 2."),
     alpha_s: int = typer.Option(
         1, help="advection-diffusion: spatial colouring α_s of the noise (0, 1, 2)."),
     time_step: float = typer.Option(
@@ -361,6 +366,7 @@ def model_plan(a) -> ModelPlan:
                "neighbours": a.neighbours, "pred_neighbours": a.pred_neighbours,
                "coarse_neighbours": a.coarse_neighbours, "grouped": a.grouped,
                "alpha": a.alpha, "alpha_s": a.alpha_s, "dt": a.time_step,
+               "rational_order": a.rational_order,
                "advection": a.advection,
                "mesh_max_edge": _numbers(a.mesh_max_edge, "--mesh-max-edge"),
                "mesh_offset": a.mesh_offset, "mesh_cutoff": a.mesh_cutoff,
@@ -397,7 +403,8 @@ def model_plan(a) -> ModelPlan:
 
 #: the options of ``fit`` that say which model to build (``model_plan``), beyond the data
 #: columns: ``sample`` declares them by :func:`model_options`, from ``fit``'s own declarations
-MODEL_OPTIONS = ("time", "model", "engine", "neighbours", "alpha", "alpha_s", "time_step",
+MODEL_OPTIONS = ("time", "model", "engine", "neighbours", "alpha", "rational_order",
+                 "alpha_s", "time_step",
                  "advection", "mesh_max_edge", "mesh_offset", "mesh_cutoff", "field", "fix",
                  "mean", "covariates", "nugget", "anisotropic", "id", "crs", "substeps",
                  "theta")

@@ -173,9 +173,12 @@ def _gneiting(params, fixed) -> tuple[str, list[Derived]]:
 def _spde(params, fixed) -> tuple[str, list[Derived]]:
     nu = params.get("smoothness")
     order = "" if nu is None else f" = {float(nu):g}"
+    how = ("fixed" if "smoothness" in (fixed or {}) else "estimated") + (
+        "" if nu is None or abs(float(nu) + 1.0 - round(float(nu) + 1.0)) < 1e-9 else
+        ", the fractional order by a rational approximation")
     text = ("range ℓ = 1/κ of the SPDE (κ² − Δ)^{α/2} x = W/τ, whose field has the Matérn "
-            f"C(h) = σ² 2^{{1−ν}}/Γ(ν) (h/ℓ)^ν K_ν(h/ℓ) with ν = α − d/2{order} (fixed by "
-            f"the order α); practical range √(8ν)·ℓ ({_matern_correlation_note(params)})")
+            f"C(h) = σ² 2^{{1−ν}}/Γ(ν) (h/ℓ)^ν K_ν(h/ℓ) with ν = α − d/2{order} ({how}); "
+            f"practical range √(8ν)·ℓ ({_matern_correlation_note(params)})")
     return text, [_practical("range", "matern")]
 
 

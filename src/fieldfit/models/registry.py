@@ -403,18 +403,20 @@ def _integer(value, flag: str, allowed, note: str = "") -> int:
 def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
             engine="exact", profile_mean=True, neighbours=None, pred_neighbours=None,
             coarse_neighbours=None, grouped=False, ordering=None, seed=None, alpha=None,
-            mesh=None, mesh_max_edge=None, mesh_offset=None, mesh_cutoff=None, crs="planar"):
+            rational_order=None, mesh=None, mesh_max_edge=None, mesh_offset=None,
+            mesh_cutoff=None, crs="planar"):
     from ..covariance import Matern
 
     vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
                        coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
                        seed=seed)
     if isinstance(engine, str) and engine_family(engine) == "precision":
-        return _matern_spde(smoothness=smoothness, alpha=alpha, mean=mean, nugget=nugget,
-                            anisotropic=anisotropic, profile_mean=profile_mean, mesh=mesh,
-                            mesh_max_edge=mesh_max_edge, mesh_offset=mesh_offset,
-                            mesh_cutoff=mesh_cutoff, crs=crs)
-    spde_only = {"alpha": alpha, "mesh": mesh, "mesh_max_edge": mesh_max_edge,
+        return _matern_spde(smoothness=smoothness, alpha=alpha, rational_order=rational_order,
+                            mean=mean, nugget=nugget, anisotropic=anisotropic,
+                            profile_mean=profile_mean, mesh=mesh, mesh_max_edge=mesh_max_edge,
+                            mesh_offset=mesh_offset, mesh_cutoff=mesh_cutoff, crs=crs)
+    spde_only = {"alpha": alpha, "rational_order": rational_order, "mesh": mesh,
+                 "mesh_max_edge": mesh_max_edge,
                  "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff}
     given = sorted(k for k, v in spde_only.items() if v is not None)
     if given:
@@ -518,9 +520,14 @@ def _covariance_builder(cls, name: str):
 
 # --- the SPDE fields ------------------------------------------------------------
 @register("matern-spde", doc="Matérn SPDE field on a finite-element mesh (sparse precision)")
-def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
-                 anisotropic=False, profile_mean=True, mesh=None, mesh_max_edge=None,
-                 mesh_offset=None, mesh_cutoff=None, engine="spde", crs="planar"):
+def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
+                 estimate_smoothness=None, mean="constant", nugget=True, anisotropic=False,
+                 profile_mean=True, mesh=None, mesh_max_edge=None, mesh_offset=None,
+                 mesh_cutoff=None, engine="spde", crs="planar"):
+    """α integer: the integer-order model; a smoothness ν with α = ν + d/2 not an integer, or
+    ``rational_order`` without a smoothness (ν estimated, ν + d/2 in [α, α + 1)), the rational
+    approximation (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`)."""
+    from ..spde.fractional import band_limits
     from .spde_field import SPDEField, alpha_for_smoothness
 
     if engine != "spde":
@@ -528,19 +535,39 @@ def _matern_spde(*, smoothness=None, alpha=None, mean="constant", nugget=True,
     _check_crs(crs, "the SPDE engine (a planar finite-element mesh)")
     mesh, mesh_options = _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff)
     d = mesh.dim if mesh is not None else 2
+    if rational_order is not None:
+        rational_order = _integer(rational_order, "--rational-order", range(1, 5),
+                                  " (1 to 4)")
+    if estimate_smoothness is None:  # the CLI's: a rational order and no fixed smoothness
+        estimate_smoothness = rational_order is not None and smoothness is None
     if alpha is not None:
-        # ν = α − d/2 > 0: α ≥ 2 in 2-D and 3-D, α ≥ 1 in 1-D
-        alpha = _integer(alpha, "--alpha", range(d // 2 + 1, 1000),
+        # the integer model: ν = α − d/2 > 0 (α ≥ 2 in 2-D and 3-D, α ≥ 1 in 1-D); a band of
+        # the rational approximation: ν + d/2 in [α, α + 1) with ν > 0 (α ≥ d // 2)
+        low = d // 2 if estimate_smoothness else d // 2 + 1
+        alpha = _integer(alpha, "--alpha", range(low, 1000),
                          f" (the smoothness ν = α − d/2 must be positive; here d = {d})")
+    common = dict(mesh=mesh, mean=mean, nugget=nugget, profile_mean=profile_mean,
+                  anisotropic=anisotropic, mesh_options=mesh_options)
+    if estimate_smoothness:
+        band = alpha if alpha is not None else d // 2
+        if smoothness is None:
+            smoothness = sum(band_limits(band, d)) / 2.0
+        return SPDEField(smoothness=smoothness, estimate_smoothness=True,
+                         rational_order=rational_order or 2, **common)
     if smoothness is not None:
+        a = float(smoothness) + d / 2.0
+        if abs(a - round(a)) > 1e-9:             # a fractional order
+            if alpha is not None:
+                raise ValueError(f"--fix smoothness={smoothness:g} is a fractional order "
+                                 f"α = {a:g} in {d}-D: leave --alpha out")
+            return SPDEField(smoothness=smoothness, rational_order=rational_order or 2,
+                             **common)
         a = alpha_for_smoothness(smoothness, d)
         if alpha is not None and alpha != a:
             raise ValueError(f"--fix smoothness={smoothness:g} needs --alpha {a} in {d}-D "
                              f"(ν = α − d/2), got --alpha {alpha}")
         alpha = a
-    return SPDEField(mesh=mesh, alpha=2 if alpha is None else alpha, mean=mean,
-                     nugget=nugget, profile_mean=profile_mean, anisotropic=anisotropic,
-                     mesh_options=mesh_options)
+    return SPDEField(alpha=2 if alpha is None else alpha, **common)
 
 
 @register("advection-diffusion", space_time=True,

@@ -7,7 +7,9 @@ matern.MaternSPDE`), ψ_k the P1 hat functions of a mesh (Lindgren, Rue & Lindst
 offers the same contract as :class:`~.gaussian_field.GaussianField` (``param_space``,
 ``log_likelihood``, ``estimate_mean``, ``predict``, ``simulate``), so :func:`fieldfit.fit.fit`
 and the CLI use it unchanged. Parameter names follow DESIGN.md: ``variance``, ``range``,
-``nugget`` (and ``angle``, ``ratio``); the smoothness ν = α − d/2 is fixed by α.
+``nugget`` (and ``angle``, ``ratio``); the smoothness ν = α − d/2 is fixed by an integer α,
+or, for any other ν (fixed or estimated), the field is the rational approximation's sum of
+GMRFs (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import torch
 from ..data import Observations
 from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
-from ..params import Param, positive
+from ..params import Param, interval, positive
 from ..spde import Mesh
+from ..spde.fractional import FractionalMaternSPDE, band_limits, band_of
 from ..spde.matern import MaternSPDE, spde_param_specs
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
@@ -111,11 +114,20 @@ class SPDEField(LatentGMRFModel):
         Nonstationary parameters (:class:`~fieldfit.spde.matern.MaternSPDE`).
     mesh_options : Mapping or None
         ``Mesh.from_points`` options of the automatic mesh.
+    smoothness : float or None
+        A Matérn smoothness ν instead of ``alpha``: an integer α = ν + d/2 is that integer
+        model; any other ν is the rational approximation of order ``rational_order``
+        (stationary models only).
+    estimate_smoothness : bool
+        Estimate ν (within the band of ``smoothness``, :mod:`fieldfit.spde.fractional`;
+        default ν = 0.5 when ``smoothness`` is None) by the rational approximation.
+    rational_order : int
+        The rational approximation's order m (1–4): m + 1 fields.
 
     Raises
     ------
     ValueError
-        Without a nugget.
+        Without a nugget, or for a fractional smoothness with nonstationary fields.
 
     References
     ----------
@@ -127,8 +139,26 @@ class SPDEField(LatentGMRFModel):
                  nugget: bool | float = True, profile_mean: bool = True,
                  anisotropic: bool = False, kappa_field=None, tau_field=None,
                  angle_field=None, ratio_field=None,
-                 mesh_options: Mapping | None = None):
+                 mesh_options: Mapping | None = None, smoothness: float | None = None,
+                 estimate_smoothness: bool = False, rational_order: int = 2):
         super().__init__(mean, nugget, profile_mean)
+        d = mesh.dim if mesh is not None else 2
+        self.smoothness, self.rational_order = None, int(rational_order)
+        if smoothness is not None or estimate_smoothness:
+            nu = 0.5 if smoothness is None else float(smoothness)
+            if not nu > 0:
+                raise ValueError(f"the smoothness ν must be positive, got {nu:g}")
+            a = nu + d / 2.0
+            if not estimate_smoothness and abs(a - round(a)) < 1e-9:
+                alpha = int(round(a))              # an integer order: the integer model
+            else:
+                if any(f is not None for f in (kappa_field, tau_field, angle_field,
+                                               ratio_field)):
+                    raise ValueError("a fractional smoothness (the rational approximation) "
+                                     "takes a stationary model: no parameter fields")
+                self.smoothness = nu
+                alpha = band_of(nu, d)             # the band: α = alpha + β
+        self.estimate_smoothness = bool(estimate_smoothness)
         self.mesh, self.alpha = mesh, int(alpha)
         self.anisotropic, self.kappa_field, self.tau_field = anisotropic, kappa_field, tau_field
         self.angle_field, self.ratio_field = angle_field, ratio_field
@@ -157,10 +187,25 @@ class SPDEField(LatentGMRFModel):
         if any(f is not None for f in (self.kappa_field, self.tau_field, self.angle_field,
                                        self.ratio_field)):
             raise ValueError("nonstationary SPDE fields have no registered description yet")
-        return {"model": "matern-spde", "alpha": self.alpha, "anisotropic": self.anisotropic,
+        if self.fractional:
+            order = {"smoothness": self.smoothness, "rational_order": self.rational_order,
+                     "estimate_smoothness": self.estimate_smoothness}
+        else:
+            order = {"alpha": self.alpha}
+        return {"model": "matern-spde", **order, "anisotropic": self.anisotropic,
                 **self._mesh_spec()}
 
+    @property
+    def fractional(self) -> bool:
+        """Whether the field is the rational approximation (a non-integer or estimated ν)."""
+        return self.smoothness is not None
+
     def __repr__(self):
+        if self.fractional:
+            return (f"SPDEField(smoothness={self.smoothness:g}, estimate_smoothness="
+                    f"{self.estimate_smoothness}, rational_order={self.rational_order}, "
+                    f"mean={self.mean.kind!r}, anisotropic={self.anisotropic}, "
+                    f"mesh={self.mesh!r})")
         return (f"SPDEField(alpha={self.alpha}, mean={self.mean.kind!r}, "
                 f"anisotropic={self.anisotropic}, mesh={self.mesh!r})")
 
@@ -183,7 +228,7 @@ class SPDEField(LatentGMRFModel):
             return self.mesh
         return self._auto_mesh(obs.coords[obs.observed])
 
-    def spde_for(self, obs: Observations) -> MaternSPDE:
+    def spde_for(self, obs: Observations) -> MaternSPDE | FractionalMaternSPDE:
         """The Matérn SPDE precision on the data's mesh (built once per mesh).
 
         Parameters
@@ -193,16 +238,21 @@ class SPDEField(LatentGMRFModel):
 
         Returns
         -------
-        MaternSPDE
+        MaternSPDE or FractionalMaternSPDE
             Its precision's values and log-determinant as functions of the parameters.
         """
         mesh = self.mesh_for(obs)
         key = ("spde", id(mesh))
         if key not in self._cache:
-            self._cache[key] = MaternSPDE(mesh, self.alpha, self.anisotropic,
-                                            self.kappa_field, self.tau_field, self.angle_field,
-                                            self.ratio_field)
+            self._cache[key] = self._precision_on(mesh)
         return self._cache[key]
+
+    def _precision_on(self, mesh: Mesh):
+        if self.fractional:
+            return FractionalMaternSPDE(mesh, self.smoothness, self.rational_order,
+                                        self.anisotropic)
+        return MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field,
+                          self.angle_field, self.ratio_field)
 
     def engine_for(self, obs: Observations) -> GMRFEngine:
         """The GMRF engine of the data (built once per data set).
@@ -220,9 +270,16 @@ class SPDEField(LatentGMRFModel):
         spde = self.spde_for(obs)
         key = ("engine", id(spde), _key(obs.coords[obs.observed]))
         if key not in self._cache:
-            A = self.mesh_for(obs).projector(obs.coords[obs.observed])
+            A = self._projector(spde, self.mesh_for(obs), obs.coords[obs.observed])
             self._cache[key] = GMRFEngine(Pattern(spde.indptr, spde.indices, spde.n), A)
         return self._cache[key]
+
+    @staticmethod
+    def _projector(spde, mesh: Mesh, points: np.ndarray):
+        """The mesh's projector to ``points`` (for the rational approximation, of the sum of
+        its fields)."""
+        A = mesh.projector(points)
+        return spde.sum_projector(A) if isinstance(spde, FractionalMaternSPDE) else A
 
     def _check_obs(self, obs: Observations) -> None:
         if obs.dim != 2 and self.mesh is None:
@@ -233,11 +290,19 @@ class SPDEField(LatentGMRFModel):
             raise ValueError("the SPDE Matérn model is spatial: the data have times")
 
     def _targets(self, obs, new_points, p):
-        return (self.spde_for(obs), self.engine_for(obs), self.mesh_for(obs).projector(new_points),
+        spde = self.spde_for(obs)
+        return (spde, self.engine_for(obs), self._projector(spde, self.mesh_for(obs), new_points),
                 new_points)
 
     # --- parameters -------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
+        if self.fractional:
+            lo, hi = band_limits(self.alpha, self.dim)
+            doc = (f"Matérn smoothness ν, within [{lo:g}, {hi:g}] (SPDE order α = ν + d/2 = "
+                   f"{self.alpha} + β; rational approximation of order {self.rational_order})")
+            nu = Param("smoothness", interval(lo, hi), min(max(self.smoothness, lo), hi),
+                       fixed=not self.estimate_smoothness, doc=doc)
+            return [*spde_param_specs(self.anisotropic), nu]
         return [*spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
                                   self.angle_field, self.ratio_field),
                 smoothness_param(self.alpha, self.dim)]
@@ -337,17 +402,18 @@ class SPDEField(LatentGMRFModel):
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         mesh = mesh or self.mesh or Mesh.from_points(points, **self.mesh_options)
         p = self._check(params)
-        spde = MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field,
-                          self.angle_field, self.ratio_field)
+        spde = self._precision_on(mesh)
         pattern = Pattern(spde.indptr, spde.indices, spde.n)
         with torch.no_grad():
             q = spde.precision_values(p)
             if method == "cholesky":
                 w = GMRF(pattern).factorize(q).sample(n_replicates, seed=seed)
             elif method == "chebyshev":
-                if self.kappa_field is not None or self.tau_field is not None:
-                    raise ValueError("Chebyshev simulation needs a stationary model (a lower "
-                                     "bound on Q's eigenvalues); use method='cholesky'")
+                if (self.kappa_field is not None or self.tau_field is not None
+                        or self.fractional):
+                    raise ValueError("Chebyshev simulation needs a stationary integer-order "
+                                     "model (a lower bound on Q's eigenvalues); use "
+                                     "method='cholesky'")
                 kappa = spde.kappa(p)
                 lower = float(spde.tau(p, kappa)[0] ** 2 * kappa[0] ** (2 * self.alpha)
                               * spde.fem.lumped_mass().min())
@@ -356,5 +422,5 @@ class SPDEField(LatentGMRFModel):
             else:
                 raise ValueError(f"unknown simulation method {method!r}: cholesky or chebyshev")
             w = torch.as_tensor(w).reshape(n_replicates, -1).numpy()
-        draws = np.asarray((mesh.projector(points) @ w.T).T)
+        draws = np.asarray((self._projector(spde, mesh, points) @ w.T).T)
         return self._add_mean_and_noise(draws, points, params, p, seed, noise, coord_names)

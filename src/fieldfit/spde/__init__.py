@@ -8,6 +8,9 @@
     pattern, with torch value maps differentiable in H, v and the weights.
 :class:`MaternSPDE`, :class:`AdvectionDiffusionSPDE`
     The precision matrices of the Matérn and advection-diffusion SPDEs.
+:class:`FractionalMaternSPDE`
+    The Matérn SPDE of any smoothness: m + 1 GMRFs whose sum's covariance approximates the
+    fractional power (coefficients in :mod:`fieldfit.spde.rational`), differentiable in ν.
 :class:`Field`
     Nonstationary parameter fields (log κ, γ, H) over space or space-time, of the kinds
     :class:`ConstantField`, :class:`RadialBasisField`, :class:`BSplineField`,
@@ -27,10 +30,11 @@ from .fields import (
     PSplineField,
     RadialBasisField,
 )
+from .fractional import FractionalMaternSPDE
 from .matern import MaternSPDE
 from .mesh import Mesh
 from .spectral import SpectralAdvectionDiffusion
 
 __all__ = ["FEM", "AdvectionDiffusionSPDE", "BSplineField", "ConstantField", "CovariateField",
-           "Field", "MaternSPDE", "Mesh", "NeuralField", "PSplineField", "RadialBasisField",
-           "SpectralAdvectionDiffusion"]
+           "Field", "FractionalMaternSPDE", "MaternSPDE", "Mesh", "NeuralField", "PSplineField",
+           "RadialBasisField", "SpectralAdvectionDiffusion"]
