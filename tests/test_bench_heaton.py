@@ -19,7 +19,7 @@ from fieldfit.cli import app
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 DESIGN_KEYS = {"model", "engine", "params", "stderr", "loglik", "n", "seconds"}
-PRED_COLUMNS = ["id", "Lon", "Lat", "mean", "sd"]
+PRED_COLUMNS = ["row", "Lon", "Lat", "mean", "sd"]  # the format the issue states
 METHODS = {"FRK", "Gapfill", "LatticeKrig", "LAGP", "Metakriging", "MRA", "NNGP conjugate",
            "NNGP response", "Partition", "Pred. Proc.", "SPDE", "Tapering", "Periodic Embedding"}
 N = 200
@@ -55,7 +55,7 @@ def test_writes_files(bench):
         pred = pd.read_parquet(out / row["files"]["predictions"])
         assert list(pred.columns) == PRED_COLUMNS
         assert len(pred) == N and not pred.isna().any().any()
-        assert (pred["sd"] > 0).all() and pred["id"].is_unique
+        assert (pred["sd"] > 0).all() and pred["row"].is_unique
     # not scored without the truth
     assert on_disk["datasets"]["satellite"]["metrics"] is None
 
@@ -65,8 +65,8 @@ def test_predictions_are_the_missing_cells(bench):
     for name, value in (("heaton-modis-simulated", "MaskTemp"), ("heaton-modis", "Temp")):
         df = datasets.load(name)
         short = "simulated" if name.endswith("simulated") else "satellite"
-        pred = pd.read_parquet(out / f"predictions-{short}.parquet")
-        rows = df.loc[pred["id"]]
+        pred = pd.read_parquet(out / f"{short}_predictions.parquet")
+        rows = df.loc[pred["row"]]
         assert rows[value].isna().all()
         np.testing.assert_array_equal(rows[["Lon", "Lat"]], pred[["Lon", "Lat"]])
         # temperatures of the right size
@@ -75,8 +75,8 @@ def test_predictions_are_the_missing_cells(bench):
 
 def test_metrics_agree_with_direct_computation(bench):
     out, summary = bench
-    pred = pd.read_parquet(out / "predictions-simulated.parquet")
-    y = datasets.load("heaton-modis-simulated")["TrueTemp"].to_numpy()[pred["id"]]
+    pred = pd.read_parquet(out / "simulated_predictions.parquet")
+    y = datasets.load("heaton-modis-simulated")["TrueTemp"].to_numpy()[pred["row"]]
     mu, sd = pred["mean"].to_numpy(), pred["sd"].to_numpy()
     z = (y - mu) / sd
     q = norm.ppf(0.975)
@@ -147,8 +147,8 @@ def test_data_dir(tmp_path):
     row = summary["datasets"]["satellite"]
     assert row["n_train"] == sat["Temp"].notna().sum()
     assert row["n_predict"] == sat["Temp"].isna().sum()
-    pred = pd.read_parquet(tmp_path / "out" / "predictions-satellite.parquet")
-    assert set(pred["id"]) == set(np.flatnonzero(sat["Temp"].isna()))
+    pred = pd.read_parquet(tmp_path / "out" / "satellite_predictions.parquet")
+    assert set(pred["row"]) == set(np.flatnonzero(sat["Temp"].isna()))
 
 
 def test_cli(tmp_path):
@@ -160,6 +160,6 @@ def test_cli(tmp_path):
     assert "SPDE" in result.output and "fieldfit (exact)" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["datasets"]) == ["simulated"] and summary["subsample"] == 150
-    assert (out / "predictions-simulated.parquet").is_file()
+    assert (out / "simulated_predictions.parquet").is_file()
     bad = runner.invoke(app, ["bench", "heaton", "--dataset", "moon", "--out", str(out)])
     assert bad.exit_code == 2 and "error:" in bad.stderr and "moon" in bad.stderr

@@ -315,7 +315,11 @@ def test_cli_field_errors(tiny, tmp_path):
     st = common + ["--time", "t", "--model", "advection-diffusion"]
     cases = [
         (common + ["--field", "gamma=bspline:4x4"],
-         "error: --field applies to --model advection-diffusion only, not 'matern'"),
+         "error: --field applies to --engine spde only, not 'exact'"),
+        (common + ["--field", "gamma=bspline:4x4", "--engine", "spde"],
+         "error: --field gamma=bspline:4x4: model 'matern' has no field 'gamma'"),
+        (common + ["--field", "kappa=bspline:4x4", "--model", "exponential"],
+         "error: --field applies to --model"),
         (st + ["--field", "kappa=covariates:elevation"],
          "error: --field kappa=covariates:elevation: DATA has no column 'elevation' (did you "
          "mean 'elev'?)"),

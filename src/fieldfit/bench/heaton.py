@@ -38,8 +38,8 @@ cost grows as n³. Its numbers are not comparable with the published ones.
 
 Files written to ``out_dir`` (atomically): ``summary.json`` (settings, fitted parameters,
 metrics, timings, the published table), ``fit-<dataset>.json`` (the fit in the format of
-``fieldfit fit``) and ``predictions-<dataset>.parquet`` (``id`` = row of the input file, Lon,
-Lat, mean, sd).
+``fieldfit fit``) and ``<dataset>_predictions.parquet`` (columns ``row``: the row of the
+input file, ``Lon``, ``Lat``, ``mean``, ``sd``).
 """
 
 from __future__ import annotations
@@ -327,11 +327,15 @@ def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, see
     for note in notes:
         console.print(f"  [yellow]note[/yellow]: {note}")
     table = pd.concat(parts, ignore_index=True)
+    rows = table["id"].to_numpy()
+    table = pd.DataFrame({"row": rows, "Lon": df["Lon"].to_numpy()[rows],
+                          "Lat": df["Lat"].to_numpy()[rows], "mean": table["mean"].to_numpy(),
+                          "sd": table["sd"].to_numpy()})
     metrics = None
     if case.truth is not None:
-        truth = df[case.truth].to_numpy()[table["id"].to_numpy()]
+        truth = df[case.truth].to_numpy()[rows]
         metrics = score_all(truth, table["mean"].to_numpy(), table["sd"].to_numpy(), level=0.95)
-    pred_file, fit_file = f"predictions-{case.name}.parquet", f"fit-{case.name}.json"
+    pred_file, fit_file = f"{case.name}_predictions.parquet", f"fit-{case.name}.json"
     write_table(table, out / pred_file)
     result.to_json(out / fit_file)
     total = time.perf_counter() - t0
@@ -413,7 +417,7 @@ def run_heaton(
     ----------
     out_dir : str or pathlib.Path, default "heaton-output"
         Folder for ``summary.json``, ``fit-<dataset>.json`` and
-        ``predictions-<dataset>.parquet``.
+        ``<dataset>_predictions.parquet``.
     engine : str, default "vecchia"
         Likelihood engine name (:func:`fieldfit.likelihood.get_engine`).
     neighbours : int or None, default 30
@@ -428,7 +432,8 @@ def run_heaton(
         ``subsample`` of the cells to predict (not comparable with the published results); at
         least 10.
     smoothness : float or None, optional
-        Fix the Matérn ν (``None``: estimate it).
+        Fix the Matérn ν (``None``: estimate it; with the SPDE engine by the rational
+        approximation of order 2, ν in (0, 1)).
     restarts : int, default 0
         Optimiser restarts besides the data-driven start (see :func:`fieldfit.fit.fit`).
     stderr : bool, default False
@@ -468,6 +473,8 @@ def run_heaton(
     options = _engine_options(engine, neighbours)
     spec = {"mean": "linear", "nugget": True, "engine": engine, "smoothness": smoothness,
             **options}
+    if engine == "spde" and smoothness is None:  # ν estimated: the rational approximation
+        spec["rational_order"] = 2
     build("matern", **spec)  # an unknown engine or option fails before any data is read
     if progress is None:
         progress = current().progress
@@ -504,7 +511,7 @@ def run_heaton(
     text = json.dumps(summary, indent=2, default=_json_default, allow_nan=False)
     write_atomic(out / "summary.json", text + "\n")
     console.print(f"wrote {out / 'summary.json'} and, per dataset, fit-*.json and "
-                  "predictions-*.parquet")
+                  "*_predictions.parquet")
     return summary
 
 

@@ -81,10 +81,12 @@ def fit(
     mesh_cutoff: float = typer.Option(
         None, help="SPDE: data points closer than this share a mesh node."),
     field: list[str] = typer.Option(
-        [], help="advection-diffusion: a nonstationary parameter, NAME=KIND:ARGS, repeatable: "
+        [], help="A nonstationary parameter, NAME=KIND:ARGS, repeatable. advection-diffusion: "
         "gamma=bspline:4x4 (γ per place; 4x4x3: and time), H=bspline:3x3, kappa=bspline:4x4, "
-        "kappa=covariates:elev (log κ linear in DATA columns); bspline:4x4:sd=0.5 sets the "
-        "roughness prior (default sd 1)."),
+        "kappa=covariates:elev (log κ linear in DATA columns). Matérn with --engine spde: "
+        "kappa=bspline:6x6, tau=rbf:25 (5 × 5 radial bases), anisotropy=bspline:4x4 (angle "
+        "and ratio), kappa=covariates:elev. bspline:4x4:sd=0.5 sets the roughness prior, "
+        "rbf:25:sd=0.5 the weights' prior (default sd 1)."),
     fix: list[str] = typer.Option([], help="Fix parameters, e.g. --fix smoothness=1.5."),
     mean: str = typer.Option("constant", help=f"Mean: {', '.join(MEAN_KINDS)}."),
     covariates: str = typer.Option(None, help="Covariate columns for the mean."),

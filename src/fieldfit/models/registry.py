@@ -404,7 +404,7 @@ def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
             engine="exact", profile_mean=True, neighbours=None, pred_neighbours=None,
             coarse_neighbours=None, grouped=False, ordering=None, seed=None, alpha=None,
             rational_order=None, mesh=None, mesh_max_edge=None, mesh_offset=None,
-            mesh_cutoff=None, crs="planar"):
+            mesh_cutoff=None, crs="planar", fields=None):
     from ..covariance import Matern
 
     vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
@@ -414,8 +414,10 @@ def _matern(*, smoothness=None, mean="constant", nugget=True, anisotropic=False,
         return _matern_spde(smoothness=smoothness, alpha=alpha, rational_order=rational_order,
                             mean=mean, nugget=nugget, anisotropic=anisotropic,
                             profile_mean=profile_mean, mesh=mesh, mesh_max_edge=mesh_max_edge,
-                            mesh_offset=mesh_offset, mesh_cutoff=mesh_cutoff, crs=crs)
+                            mesh_offset=mesh_offset, mesh_cutoff=mesh_cutoff, crs=crs,
+                            fields=fields)
     spde_only = {"alpha": alpha, "rational_order": rational_order, "mesh": mesh,
+                 "field": fields or None,
                  "mesh_max_edge": mesh_max_edge,
                  "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff}
     given = sorted(k for k, v in spde_only.items() if v is not None)
@@ -523,8 +525,9 @@ def _covariance_builder(cls, name: str):
 def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
                  estimate_smoothness=None, mean="constant", nugget=True, anisotropic=False,
                  profile_mean=True, mesh=None, mesh_max_edge=None, mesh_offset=None,
-                 mesh_cutoff=None, engine="spde", crs="planar"):
-    """α integer: the integer-order model; a smoothness ν with α = ν + d/2 not an integer, or
+                 mesh_cutoff=None, engine="spde", crs="planar", fields=None):
+    """``fields``: nonstationary κ, τ, anisotropy as ``--field`` specs
+    (:data:`fieldfit.spde.field_spec.MATERN_SPDE_FIELDS`). α integer: the integer-order model; a smoothness ν with α = ν + d/2 not an integer, or
     ``rational_order`` without a smoothness (ν estimated, ν + d/2 in [α, α + 1)), the rational
     approximation (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`)."""
     from ..spde.fractional import band_limits
@@ -547,7 +550,7 @@ def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
         alpha = _integer(alpha, "--alpha", range(low, 1000),
                          f" (the smoothness ν = α − d/2 must be positive; here d = {d})")
     common = dict(mesh=mesh, mean=mean, nugget=nugget, profile_mean=profile_mean,
-                  anisotropic=anisotropic, mesh_options=mesh_options)
+                  anisotropic=anisotropic, mesh_options=mesh_options, fields=fields)
     if estimate_smoothness:
         band = alpha if alpha is not None else d // 2
         if smoothness is None:

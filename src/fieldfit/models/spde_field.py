@@ -14,6 +14,7 @@ GMRFs (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -24,8 +25,9 @@ from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
 from ..params import Param, interval, positive
 from ..spde import Mesh
+from ..spde.field_spec import MATERN_SPDE_FIELDS, location_covariates, parse_field_specs
 from ..spde.fractional import FractionalMaternSPDE, band_limits, band_of
-from ..spde.matern import MaternSPDE, spde_param_specs
+from ..spde.matern import MaternSPDE, marginal_variance_factor, spde_param_specs
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
@@ -83,6 +85,26 @@ def smoothness_param(alpha: int, d: int) -> Param:
                      "with another smoothness for another integer α")
 
 
+def _built_fields(specs: Mapping, box: np.ndarray, obs: Observations | None = None) -> dict:
+    """:class:`MaternSPDE`'s ``kappa_field`` / ``tau_field`` / ``angle_field`` /
+    ``ratio_field`` from ``--field`` specs over ``box`` (``(2, 2)``: lo, hi per axis); a
+    covariate field reads its columns from ``obs`` at the observed locations."""
+    out = {}
+    for name, spec in specs.items():
+        if name == "anisotropy":
+            out["angle_field"] = spec.build("angle", box, "identity", 0.0)
+            out["ratio_field"] = spec.build("ratio", box, "exp", 1.0)
+            continue
+        f = spec.build(name, box, "exp", 1.0)
+        if spec.kind == "covariates" and obs is not None:
+            idx = [list(obs.covariate_names).index(c) for c in spec.columns]
+            m = obs.observed
+            f.attach(*location_covariates(obs.coords[m], obs.covariates[m][:, idx],
+                                          spec.columns))
+        out[f"{name}_field"] = f
+    return out
+
+
 class SPDEField(LatentGMRFModel):
     r"""The Matérn field of the SPDE approach on a mesh, observed with noise.
 
@@ -123,6 +145,11 @@ class SPDEField(LatentGMRFModel):
         default ν = 0.5 when ``smoothness`` is None) by the rational approximation.
     rational_order : int
         The rational approximation's order m (1–4): m + 1 fields.
+    fields : sequence of str, Mapping or None
+        Nonstationary κ, τ and anisotropy as ``--field`` specs (``["kappa=bspline:6x6",
+        "tau=rbf:25", "anisotropy=bspline:4x4", "kappa=covariates:elev"]``,
+        :mod:`fieldfit.spde.field_spec`), built over each data set's mesh; instead of the
+        ``*_field`` arguments.
 
     Raises
     ------
@@ -140,9 +167,19 @@ class SPDEField(LatentGMRFModel):
                  anisotropic: bool = False, kappa_field=None, tau_field=None,
                  angle_field=None, ratio_field=None,
                  mesh_options: Mapping | None = None, smoothness: float | None = None,
-                 estimate_smoothness: bool = False, rational_order: int = 2):
+                 estimate_smoothness: bool = False, rational_order: int = 2, fields=None):
         super().__init__(mean, nugget, profile_mean)
         d = mesh.dim if mesh is not None else 2
+        self.fields = parse_field_specs(fields, MATERN_SPDE_FIELDS, "matern")
+        if self.fields:
+            if any(f is not None for f in (kappa_field, tau_field, angle_field, ratio_field)):
+                raise ValueError("give the nonstationary parameters either as fields (specs) "
+                                 "or as Field objects, not both")
+            # over the unit box for the parameters' names and priors (which do not depend on
+            # the box); rebuilt over each data set's mesh by _precision_on
+            built = _built_fields(self.fields, np.array([[0.0, 1.0], [0.0, 1.0]]))
+            kappa_field, tau_field = built.get("kappa_field"), built.get("tau_field")
+            angle_field, ratio_field = built.get("angle_field"), built.get("ratio_field")
         self.smoothness, self.rational_order = None, int(rational_order)
         if smoothness is not None or estimate_smoothness:
             nu = 0.5 if smoothness is None else float(smoothness)
@@ -160,6 +197,7 @@ class SPDEField(LatentGMRFModel):
                 alpha = band_of(nu, d)             # the band: α = alpha + β
         self.estimate_smoothness = bool(estimate_smoothness)
         self.mesh, self.alpha = mesh, int(alpha)
+        anisotropic = anisotropic or angle_field is not None or ratio_field is not None
         self.anisotropic, self.kappa_field, self.tau_field = anisotropic, kappa_field, tau_field
         self.angle_field, self.ratio_field = angle_field, ratio_field
         self.mesh_options = dict(mesh_options or {})
@@ -184,15 +222,17 @@ class SPDEField(LatentGMRFModel):
             For nonstationary parameter fields (no description yet) or mesh options the
             model registry does not take.
         """
-        if any(f is not None for f in (self.kappa_field, self.tau_field, self.angle_field,
-                                       self.ratio_field)):
-            raise ValueError("nonstationary SPDE fields have no registered description yet")
+        if not self.fields and any(f is not None for f in (
+                self.kappa_field, self.tau_field, self.angle_field, self.ratio_field)):
+            raise ValueError("nonstationary SPDE fields given as Field objects have no "
+                             "registered description: give them as specs (fields=[...])")
         if self.fractional:
             order = {"smoothness": self.smoothness, "rational_order": self.rational_order,
                      "estimate_smoothness": self.estimate_smoothness}
         else:
             order = {"alpha": self.alpha}
-        return {"model": "matern-spde", **order, "anisotropic": self.anisotropic,
+        fields = {"fields": {k: v.value for k, v in self.fields.items()}} if self.fields else {}
+        return {"model": "matern-spde", **order, "anisotropic": self.anisotropic, **fields,
                 **self._mesh_spec()}
 
     @property
@@ -243,16 +283,21 @@ class SPDEField(LatentGMRFModel):
         """
         mesh = self.mesh_for(obs)
         key = ("spde", id(mesh))
+        if self.fields:  # the covariate fields read this data set
+            key = (*key, _key(obs.coords[obs.observed]))
         if key not in self._cache:
-            self._cache[key] = self._precision_on(mesh)
+            self._cache[key] = self._precision_on(mesh, obs)
         return self._cache[key]
 
-    def _precision_on(self, mesh: Mesh):
+    def _precision_on(self, mesh: Mesh, obs: Observations | None = None):
         if self.fractional:
             return FractionalMaternSPDE(mesh, self.smoothness, self.rational_order,
                                         self.anisotropic)
-        return MaternSPDE(mesh, self.alpha, self.anisotropic, self.kappa_field, self.tau_field,
-                          self.angle_field, self.ratio_field)
+        fields = {"kappa_field": self.kappa_field, "tau_field": self.tau_field,
+                  "angle_field": self.angle_field, "ratio_field": self.ratio_field}
+        if self.fields:
+            fields = _built_fields(self.fields, np.asarray(mesh.bbox).T, obs)
+        return MaternSPDE(mesh, self.alpha, self.anisotropic, **fields)
 
     def engine_for(self, obs: Observations) -> GMRFEngine:
         """The GMRF engine of the data (built once per data set).
@@ -288,6 +333,11 @@ class SPDEField(LatentGMRFModel):
                              f"mesh option with a {obs.dim}-D mesh)")
         if obs.times is not None:
             raise ValueError("the SPDE Matérn model is spatial: the data have times")
+        for spec in self.fields.values():
+            for c in spec.columns:
+                if c not in (obs.covariate_names or ()):
+                    raise ValueError(f"--field {spec.text}: the data have no covariate "
+                                     f"column {c!r}")
 
     def _targets(self, obs, new_points, p):
         spde = self.spde_for(obs)
@@ -324,14 +374,22 @@ class SPDEField(LatentGMRFModel):
         -------
         dict
             ``variance`` (0.9 of the residual variance), ``range`` (a tenth of the
-            diameter) and ``nugget`` (0.1 of the variance), those that are parameters.
+            diameter) and ``nugget`` (0.1 of the variance), those that are parameters; with
+            κ or τ fields their intercepts ``kappa`` and ``tau`` at those values.
         """
         var = self._residual_variance(obs)
         out = {}
+        kappa = 10.0 / obs.diameter()
         if self.tau_field is None:
             out["variance"] = 0.9 * var
+        else:  # τ of that variance at that κ (the Matérn variance formula)
+            nu = self.alpha - self.dim / 2.0
+            out["tau"] = math.sqrt(marginal_variance_factor(self.alpha, self.dim)
+                                   / (kappa ** (2 * nu) * 0.9 * var))
         if self.kappa_field is None:
-            out["range"] = obs.diameter() / 10.0
+            out["range"] = 1.0 / kappa
+        else:
+            out["kappa"] = kappa
         if self.nugget is True:
             out["nugget"] = 0.1 * var
         return out

@@ -1,8 +1,11 @@
 """The ``--field NAME=KIND:ARGS`` grammar: nonstationary parameters of the SPDE models.
 
-One parser for every SPDE model (the advection–diffusion model now; the spatial SPDE
-fields use the same grammar with their own names). A spec is ``NAME=KIND:ARGS[:OPTION=VALUE
-...]``:
+One parser for every SPDE model, each with its own names (:data:`ADVECTION_DIFFUSION_FIELDS`,
+:data:`MATERN_SPDE_FIELDS`). A spec is ``NAME=KIND:ARGS[:OPTION=VALUE ...]``; the kinds are
+``bspline`` (a tensor B-spline with a roughness prior), ``rbf`` (Gaussian radial basis
+functions with a ridge prior) and ``covariates`` (data columns).
+
+The advection–diffusion model:
 
 ``gamma=bspline:4x4``
     γ_x(s) and γ_y(s), each a tensor cubic B-spline field with 4 × 4 basis functions over
@@ -21,7 +24,22 @@ fields use the same grammar with their own names). A spec is ``NAME=KIND:ARGS[:O
     linear interpolation on the Delaunay triangulation of the observed locations (nearest
     observed location outside their hull)
 
-Options: ``sd=S`` (B-splines) the roughness prior's scale (below).
+The Matérn SPDE (``--model matern --engine spde``), whose κ, τ and anisotropy may vary:
+
+``kappa=bspline:6x6``, ``tau=bspline:4x4``
+    κ(s) or τ(s) = exp(w₀ + Σ a_k B_k(s)) at the mesh nodes (they replace ``range`` and
+    ``variance``: w₀ is κ or τ where the weights are 0)
+``kappa=rbf:25``, ``tau=rbf:5x5``
+    the same with Gaussian radial basis functions on a 5 × 5 grid of centres over the mesh's
+    bounding box (scale: the grid spacing; ``rbf:N`` needs a square N), each weight with a
+    ``Normal(0, sd)`` prior
+``kappa=covariates:elev``
+    log κ(s) linear in data columns, as above
+``anisotropy=bspline:4x4`` (or ``rbf:…``)
+    the angle θ(s) (identity link) and the ratio λ(s) (exp link) of
+    H(s) = R(θ) diag(1, λ²) R(θ)ᵀ per mesh cell, each such a field (Fuglstad et al. 2015)
+
+Options: ``sd=S`` (B-splines and radial bases) the prior's scale (below).
 
 **Weights and the roughness penalty.** Every weight is an ordinary model parameter, fitted
 with the others by L-BFGS on autograd gradients. The B-spline fields are P-splines
@@ -37,7 +55,8 @@ maximises the penalised likelihood ℓ(θ) + log p(a) through the same ``priors`
 ``fit(..., priors=...)``. The penalty's null space, the multilinear trend, gets a proper
 prior on the same scale (a slope of sd per knot interval costs what a second difference of
 sd does): left free, it can run away in the corners of the mesh's box, outside the data.
-Covariate weights have no prior.
+The radial bases' weights get independent ``Normal(0, sd)`` priors (a ridge; default sd 1 on
+the link scale). Covariate weights have no prior.
 
 **Maps.** The reported weights ``gamma_x_w{k}``, ``H_scale_w{k}`` are eigen-coefficients
 (the first 2^d − 1 the free trend, then by increasing roughness); the B-spline coefficients
@@ -62,7 +81,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fields import CovariateField, Field, PSplineField
+from .fields import CovariateField, Field, PSplineField, RadialBasisField
 
 #: the fields of the advection–diffusion model and the kinds each takes
 ADVECTION_DIFFUSION_FIELDS: dict[str, tuple[str, ...]] = {
@@ -70,8 +89,14 @@ ADVECTION_DIFFUSION_FIELDS: dict[str, tuple[str, ...]] = {
     "H": ("bspline",),
     "kappa": ("bspline", "covariates"),
 }
+#: the fields of the Matérn SPDE and the kinds each takes
+MATERN_SPDE_FIELDS: dict[str, tuple[str, ...]] = {
+    "kappa": ("bspline", "rbf", "covariates"),
+    "tau": ("bspline", "rbf", "covariates"),
+    "anisotropy": ("bspline", "rbf"),
+}
 #: every kind of the grammar
-KINDS = ("bspline", "covariates")
+KINDS = ("bspline", "rbf", "covariates")
 #: the number of time dimensions a B-spline field may have per name (gamma: space-time)
 _SPACE_TIME = {"gamma"}
 #: the smallest number of B-spline basis functions per dimension (3: quadratic; 4 or more:
@@ -95,14 +120,15 @@ class FieldSpec:
     ----------
     name : str
         Field name as the model spells it (``gamma``, ``H``, ``kappa``).
-    kind : {"bspline", "covariates"}
+    kind : {"bspline", "rbf", "covariates"}
         Kind of field.
     shape : tuple of int, optional
-        B-spline basis functions per dimension (two, or three for space-time).
+        B-spline basis functions (or radial basis centres) per dimension (two, or three for
+        a space-time B-spline).
     columns : tuple of str, optional
         Covariate columns.
     sd : float, default 1.0
-        Scale of the B-splines' roughness prior.
+        Scale of the B-splines' roughness prior, or of the radial bases' weights' prior.
     """
 
     name: str
@@ -131,8 +157,8 @@ class FieldSpec:
         -------
         str
         """
-        if self.kind == "bspline":
-            text = "bspline:" + "x".join(str(k) for k in self.shape)
+        if self.kind in ("bspline", "rbf"):
+            text = f"{self.kind}:" + "x".join(str(k) for k in self.shape)
             return text + (f":sd={self.sd:g}" if self.sd != 1.0 else "")
         return "covariates:" + ",".join(self.columns)
 
@@ -152,7 +178,8 @@ class FieldSpec:
     def build(self, target: str, bounds, link: str, value: float) -> Field:
         """The :class:`~fieldfit.spde.fields.Field` this spec describes.
 
-        A :class:`~fieldfit.spde.fields.PSplineField` over ``bounds``, or a
+        A :class:`~fieldfit.spde.fields.PSplineField` over ``bounds``, a
+        :class:`~fieldfit.spde.fields.RadialBasisField` on a grid of centres over them, or a
         :class:`~fieldfit.spde.fields.CovariateField` (its data attached later).
 
         Parameters
@@ -172,7 +199,34 @@ class FieldSpec:
         """
         if self.kind == "bspline":
             return PSplineField(target, bounds, self.shape, value=value, link=link, sd=self.sd)
+        if self.kind == "rbf":
+            return RadialBasisField.grid(target, np.asarray(bounds, dtype=np.float64).ravel(),
+                                         self.shape, value=value, link=link, sd=self.sd)
         return CovariateField(target, self.columns, value=value, link=link)
+
+
+def _parse_centres(text: str, item: str) -> tuple[int, int]:
+    """``rbf:N`` (N a square) or ``rbf:KxL``: the grid of centres."""
+    parts = text.lower().split("x")
+    if not all(re.fullmatch(r"\d+", p) for p in parts) or len(parts) not in (1, 2):
+        raise ValueError(f"{OPTION} {item}: the radial basis size is a number of centres N "
+                         f"(a square, N = k²) or a grid KxL, e.g. rbf:25 or rbf:5x5, got "
+                         f"{text!r}")
+    if len(parts) == 1:
+        n = int(parts[0])
+        k = math.isqrt(n)
+        if k * k != n:
+            raise ValueError(f"{OPTION} {item}: rbf:{n} is not a square grid of centres; "
+                             f"give a square (rbf:{k * k} or rbf:{(k + 1) ** 2}) or KxL")
+        shape = (k, k)
+    else:
+        shape = (int(parts[0]), int(parts[1]))
+    if any(k < 2 for k in shape):
+        raise ValueError(f"{OPTION} {item}: at least 2 centres per axis, got {text}")
+    if math.prod(shape) > 4096:
+        raise ValueError(f"{OPTION} {item}: {math.prod(shape)} centres is too many (at most "
+                         "4096)")
+    return shape
 
 
 def _parse_shape(text: str, item: str, name: str) -> tuple[int, ...]:
@@ -240,7 +294,8 @@ def parse_field_spec(item: str, allowed: Mapping[str, Iterable[str]] | None = No
         raise ValueError(f"{OPTION} {raw}: the field {name} takes "
                          f"{' or '.join(allowed[name])}, not {kind_l}")
     if not args:
-        hint = f"{name}=bspline:4x4" if kind_l == "bspline" else f"{name}=covariates:elev"
+        hint = {"bspline": f"{name}=bspline:4x4", "rbf": f"{name}=rbf:25"}.get(
+            kind_l, f"{name}=covariates:elev")
         raise ValueError(f"{OPTION} {raw}: {kind_l} needs its arguments, e.g. {hint}")
     if kind_l == "covariates":
         if ":" in args:
@@ -254,20 +309,21 @@ def parse_field_spec(item: str, allowed: Mapping[str, Iterable[str]] | None = No
             raise ValueError(f"{OPTION} {raw}: a column is named twice")
         return FieldSpec(name, "covariates", columns=cols)
     size, *opts = (s.strip() for s in args.split(":"))
-    shape = _parse_shape(size, raw, name)
+    shape = (_parse_centres(size, raw) if kind_l == "rbf" else _parse_shape(size, raw, name))
     sd = 1.0
     for opt in opts:
         key, eq, val = (s.strip() for s in opt.partition("="))
         if key.lower() != "sd" or not eq:
-            raise ValueError(f"{OPTION} {raw}: unknown option {opt!r}; the B-splines take "
-                             "sd=S (the roughness prior's scale), e.g. bspline:4x4:sd=0.5")
+            raise ValueError(f"{OPTION} {raw}: unknown option {opt!r}; {kind_l} takes sd=S "
+                             f"(the prior's scale), e.g. {kind_l}:"
+                             f"{'4x4' if kind_l == 'bspline' else '25'}:sd=0.5")
         try:
             sd = float(val)
         except ValueError:
             sd = math.nan
         if not (math.isfinite(sd) and sd > 0):
             raise ValueError(f"{OPTION} {raw}: sd must be a positive number, got {val!r}")
-    return FieldSpec(name, "bspline", shape=shape, sd=sd)
+    return FieldSpec(name, kind_l, shape=shape, sd=sd)
 
 
 def parse_field_specs(items, allowed: Mapping[str, Iterable[str]] | None = None,
@@ -409,5 +465,5 @@ def location_covariates(coords: np.ndarray, values: np.ndarray, names: Iterable[
     return locs, mean
 
 
-__all__ = ["ADVECTION_DIFFUSION_FIELDS", "FieldSpec", "check_columns", "field_columns",
-           "location_covariates", "parse_field_spec", "parse_field_specs"]
+__all__ = ["ADVECTION_DIFFUSION_FIELDS", "MATERN_SPDE_FIELDS", "FieldSpec", "check_columns",
+           "field_columns", "location_covariates", "parse_field_spec", "parse_field_specs"]

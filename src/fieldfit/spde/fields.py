@@ -196,17 +196,23 @@ class RadialBasisField(Field):
         Radial function.
     fixed : bool, default False
         Whether the intercept is fixed at ``value``.
+    sd : float or None, optional
+        A ``Normal(0, sd)`` prior on every weight (a ridge penalty on the link scale, which
+        keeps a fit with many centres stable); None: no prior.
 
     Raises
     ------
     ValueError
-        If ``link`` or ``kind`` is unknown, ``scale`` is not positive, or the exp link gets a
-        non-positive ``value``.
+        If ``link`` or ``kind`` is unknown, ``scale`` or ``sd`` is not positive, or the exp
+        link gets a non-positive ``value``.
     """
 
     def __init__(self, name: str, centers, scale: float, value: float = 1.0, link: str = "exp",
-                 kind: str = "gaussian", fixed: bool = False):
+                 kind: str = "gaussian", fixed: bool = False, sd: float | None = None):
         super().__init__(name, value, link, fixed)
+        if sd is not None and not sd > 0:
+            raise ValueError(f"the weights' prior sd must be positive, got {sd}")
+        self.sd = None if sd is None else float(sd)
         self.centers = np.atleast_2d(np.asarray(centers, dtype=np.float64))
         if not scale > 0:
             raise ValueError(f"radial basis scale must be positive, got {scale}")
@@ -248,9 +254,25 @@ class RadialBasisField(Field):
             return np.exp(-0.5 * r * r)
         return np.clip(1.0 - r, 0.0, None) ** 4 * (4.0 * r + 1.0)
 
+    def param_specs(self) -> list[Param]:
+        """The intercept and the weights, each weight with its ``Normal(0, sd)`` prior when
+        ``sd`` is set.
+
+        Returns
+        -------
+        list of fieldfit.params.Param
+        """
+        specs = super().param_specs()
+        if self.sd is None:
+            return specs
+        return [specs[0], *(Param(s.name, real, 0.0, prior=Normal(0.0, self.sd),
+                                  doc=f"{s.doc} (ridge prior sd {self.sd:g})")
+                            for s in specs[1:])]
+
     @classmethod
     def grid(cls, name: str, bounds, shape, value: float = 1.0, link: str = "exp",
-             kind: str = "gaussian", overlap: float = 1.0) -> RadialBasisField:
+             kind: str = "gaussian", overlap: float = 1.0,
+             sd: float | None = None) -> RadialBasisField:
         """A radial basis field with centres on a regular grid over ``bounds``.
 
         Parameters
@@ -269,6 +291,8 @@ class RadialBasisField(Field):
             Radial function.
         overlap : float, default 1.0
             Scale as a multiple of the smallest grid spacing.
+        sd : float or None, optional
+            The weights' ridge prior (see the class).
 
         Returns
         -------
@@ -280,7 +304,7 @@ class RadialBasisField(Field):
         centers = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
         spacing = min((hi - lo) / max(k - 1, 1) for (lo, hi), k in zip(bounds, shape,
                                                                           strict=True))
-        return cls(name, centers, overlap * spacing, value, link, kind)
+        return cls(name, centers, overlap * spacing, value, link, kind, sd=sd)
 
 
 class BSplineField(Field):
