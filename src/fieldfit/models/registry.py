@@ -527,9 +527,10 @@ def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
                  profile_mean=True, mesh=None, mesh_max_edge=None, mesh_offset=None,
                  mesh_cutoff=None, engine="spde", crs="planar", fields=None):
     """``fields``: nonstationary κ, τ, anisotropy as ``--field`` specs
-    (:data:`fieldfit.spde.field_spec.MATERN_SPDE_FIELDS`). α integer: the integer-order model; a smoothness ν with α = ν + d/2 not an integer, or
-    ``rational_order`` without a smoothness (ν estimated, ν + d/2 in [α, α + 1)), the rational
-    approximation (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`)."""
+    (:data:`fieldfit.spde.field_spec.MATERN_SPDE_FIELDS`). α integer: the integer-order
+    model; a smoothness ν with α = ν + d/2 not an integer, or ``rational_order`` without a
+    smoothness (ν estimated, ν + d/2 in [α, α + 1)), the rational approximation
+    (:class:`~fieldfit.spde.fractional.FractionalMaternSPDE`)."""
     from ..spde.fractional import band_limits
     from .spde_field import SPDEField, alpha_for_smoothness
 
