@@ -1,4 +1,4 @@
-"""Covariance functions: stationary Matérn family, anisotropy, space-time.
+"""Covariance functions: stationary Matérn family, two-scale sums, anisotropy, space-time.
 
 Every covariance maps points ``x1 (n1, D)``, ``x2 (n2, D)`` and natural parameters to
 ``(n1, n2)``; isotropic ones implement only ``correlation(r, p)`` of the scaled distance.
@@ -18,6 +18,7 @@ from .base import (
 )
 from .matern import Exponential, Gaussian, Matern, matern_correlation
 from .spacetime import Gneiting, Separable
+from .two_scale import TwoScaleMatern
 
 __all__ = [
     "COVARIANCES",
@@ -29,6 +30,7 @@ __all__ = [
     "Isotropic",
     "Matern",
     "Separable",
+    "TwoScaleMatern",
     "covariance_from_spec",
     "distance",
     "matern_correlation",

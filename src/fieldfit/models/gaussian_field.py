@@ -160,7 +160,8 @@ def check_spherical_covariance(cov: Covariance) -> None:
     space = cov.space if isinstance(cov, Separable) else cov
     if isinstance(space, Anisotropic):
         return check_spherical_covariance(space)
-    if not (isinstance(cov, Gneiting) or (isinstance(space, Isotropic) and space.euclidean)):
+    if not (isinstance(cov, Gneiting) or (isinstance(space, Isotropic) and space.euclidean)
+            or (space.euclidean and not space.time_dims)):
         raise ValueError(f"{cov!r} is not a function of the distance: --crs lonlat needs an "
                          "isotropic covariance (matern, exponential, gaussian, separable, "
                          "gneiting)")

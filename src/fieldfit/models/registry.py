@@ -520,13 +520,68 @@ def _covariance_builder(cls, name: str):
     return builder
 
 
+@register("matern2", doc="the sum of two independent Matérn fields, a long range and a "
+          "short one (exact, Vecchia or SPDE engine)")
+def _matern2(*, smoothness=None, smoothness_short=None, mean="constant", nugget=True,
+             anisotropic=False, engine="exact", profile_mean=True, neighbours=None,
+             pred_neighbours=None, coarse_neighbours=None, grouped=False, ordering=None,
+             seed=None, alpha=None, mesh=None, mesh_max_edge=None, mesh_offset=None,
+             mesh_cutoff=None, crs="planar"):
+    """:class:`~fieldfit.covariance.TwoScaleMatern` on the exact or Vecchia engine; on the
+    SPDE engine two SPDE fields of one integer order (:class:`~fieldfit.spde.two_scale.
+    TwoScaleMaternSPDE`), ν = α − d/2 for both."""
+    from ..covariance import TwoScaleMatern
+
+    if isinstance(engine, str) and engine_family(engine) == "precision":
+        from .spde_field import SPDEField, alpha_for_smoothness
+
+        _check_crs(crs, "the SPDE engine (a planar finite-element mesh)")
+        if anisotropic:
+            raise ValueError("--anisotropic is not available for matern2 with --engine spde")
+        mesh, mesh_options = _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff)
+        d = mesh.dim if mesh is not None else 2
+        nus = {v for v in (smoothness, smoothness_short) if v is not None}
+        if len(nus) > 1:
+            raise ValueError("matern2 with --engine spde has one smoothness for both parts "
+                             f"(one SPDE order), got {sorted(nus)}")
+        if nus:
+            a = alpha_for_smoothness(nus.pop(), d)
+            if alpha is not None and alpha != a:
+                raise ValueError(f"the smoothness needs --alpha {a} in {d}-D, got --alpha "
+                                 f"{alpha}")
+            alpha = a
+        if alpha is not None:
+            alpha = _integer(alpha, "--alpha", range(d // 2 + 1, 1000),
+                             f" (the smoothness ν = α − d/2 must be positive; here d = {d})")
+        return SPDEField(mesh=mesh, alpha=2 if alpha is None else alpha, mean=mean,
+                         nugget=nugget, profile_mean=profile_mean, mesh_options=mesh_options,
+                         two_scale=True)
+    spde_only = {"alpha": alpha, "mesh": mesh, "mesh_max_edge": mesh_max_edge,
+                 "mesh_offset": mesh_offset, "mesh_cutoff": mesh_cutoff}
+    given = sorted(k for k, v in spde_only.items() if v is not None)
+    if given:
+        raise ValueError(f"{_flags(given)} {_verb(given)} to --engine spde only, not "
+                         f"{engine!r}")
+    if anisotropic:
+        raise ValueError("--anisotropic is not available for matern2: the two parts are "
+                         "isotropic")
+    vecchia = _vecchia(engine, neighbours=neighbours, pred_neighbours=pred_neighbours,
+                       coarse_neighbours=coarse_neighbours, grouped=grouped, ordering=ordering,
+                       seed=seed)
+    return _gaussian_field(TwoScaleMatern(smoothness, smoothness_short), mean=mean,
+                           nugget=nugget, anisotropic=False, engine=engine,
+                           profile_mean=profile_mean, vecchia=vecchia, crs=crs)
+
+
 # --- the SPDE fields ------------------------------------------------------------
 @register("matern-spde", doc="Matérn SPDE field on a finite-element mesh (sparse precision)")
 def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
                  estimate_smoothness=None, mean="constant", nugget=True, anisotropic=False,
                  profile_mean=True, mesh=None, mesh_max_edge=None, mesh_offset=None,
-                 mesh_cutoff=None, engine="spde", crs="planar", fields=None):
-    """``fields``: nonstationary κ, τ, anisotropy as ``--field`` specs
+                 mesh_cutoff=None, engine="spde", crs="planar", fields=None,
+                 two_scale=False):
+    """``two_scale``: :func:`_matern2`'s SPDE model (its description's name). ``fields``:
+    nonstationary κ, τ, anisotropy as ``--field`` specs
     (:data:`fieldfit.spde.field_spec.MATERN_SPDE_FIELDS`). α integer: the integer-order
     model; a smoothness ν with α = ν + d/2 not an integer, or ``rational_order`` without a
     smoothness (ν estimated, ν + d/2 in [α, α + 1)), the rational approximation
@@ -536,6 +591,11 @@ def _matern_spde(*, smoothness=None, alpha=None, rational_order=None,
 
     if engine != "spde":
         raise ValueError(f"model 'matern-spde' runs on --engine spde, not {engine!r}")
+    if two_scale:
+        return _matern2(smoothness=smoothness, alpha=alpha, mean=mean, nugget=nugget,
+                        anisotropic=anisotropic, engine=engine, profile_mean=profile_mean,
+                        mesh=mesh, mesh_max_edge=mesh_max_edge, mesh_offset=mesh_offset,
+                        mesh_cutoff=mesh_cutoff, crs=crs)
     _check_crs(crs, "the SPDE engine (a planar finite-element mesh)")
     mesh, mesh_options = _spde_options(mesh, mesh_max_edge, mesh_offset, mesh_cutoff)
     d = mesh.dim if mesh is not None else 2

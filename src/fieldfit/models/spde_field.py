@@ -28,6 +28,7 @@ from ..spde import Mesh
 from ..spde.field_spec import MATERN_SPDE_FIELDS, location_covariates, parse_field_specs
 from ..spde.fractional import FractionalMaternSPDE, band_limits, band_of
 from ..spde.matern import MaternSPDE, marginal_variance_factor, spde_param_specs
+from ..spde.two_scale import TwoScaleMaternSPDE
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
@@ -150,6 +151,10 @@ class SPDEField(LatentGMRFModel):
         "tau=rbf:25", "anisotropy=bspline:4x4", "kappa=covariates:elev"]``,
         :mod:`fieldfit.spde.field_spec`), built over each data set's mesh; instead of the
         ``*_field`` arguments.
+    two_scale : bool
+        The sum of two independent fields of the same order, a long range and a short one
+        (``variance_short``, ``range_short``; :class:`~fieldfit.spde.two_scale.
+        TwoScaleMaternSPDE`), stationary, integer order.
 
     Raises
     ------
@@ -167,7 +172,8 @@ class SPDEField(LatentGMRFModel):
                  anisotropic: bool = False, kappa_field=None, tau_field=None,
                  angle_field=None, ratio_field=None,
                  mesh_options: Mapping | None = None, smoothness: float | None = None,
-                 estimate_smoothness: bool = False, rational_order: int = 2, fields=None):
+                 estimate_smoothness: bool = False, rational_order: int = 2, fields=None,
+                 two_scale: bool = False):
         super().__init__(mean, nugget, profile_mean)
         d = mesh.dim if mesh is not None else 2
         self.fields = parse_field_specs(fields, MATERN_SPDE_FIELDS, "matern")
@@ -196,6 +202,11 @@ class SPDEField(LatentGMRFModel):
                 self.smoothness = nu
                 alpha = band_of(nu, d)             # the band: α = alpha + β
         self.estimate_smoothness = bool(estimate_smoothness)
+        self.two_scale = bool(two_scale)
+        if self.two_scale and (self.smoothness is not None or self.fields or any(
+                f is not None for f in (kappa_field, tau_field, angle_field, ratio_field))):
+            raise ValueError("the two-scale SPDE field is stationary and of an integer order: "
+                             "no parameter fields, no fractional smoothness")
         self.mesh, self.alpha = mesh, int(alpha)
         anisotropic = anisotropic or angle_field is not None or ratio_field is not None
         self.anisotropic, self.kappa_field, self.tau_field = anisotropic, kappa_field, tau_field
@@ -232,6 +243,8 @@ class SPDEField(LatentGMRFModel):
         else:
             order = {"alpha": self.alpha}
         fields = {"fields": {k: v.value for k, v in self.fields.items()}} if self.fields else {}
+        if self.two_scale:
+            fields["two_scale"] = True
         return {"model": "matern-spde", **order, "anisotropic": self.anisotropic, **fields,
                 **self._mesh_spec()}
 
@@ -246,6 +259,9 @@ class SPDEField(LatentGMRFModel):
                     f"{self.estimate_smoothness}, rational_order={self.rational_order}, "
                     f"mean={self.mean.kind!r}, anisotropic={self.anisotropic}, "
                     f"mesh={self.mesh!r})")
+        if self.two_scale:
+            return (f"SPDEField(alpha={self.alpha}, two_scale=True, mean={self.mean.kind!r}, "
+                    f"anisotropic={self.anisotropic}, mesh={self.mesh!r})")
         return (f"SPDEField(alpha={self.alpha}, mean={self.mean.kind!r}, "
                 f"anisotropic={self.anisotropic}, mesh={self.mesh!r})")
 
@@ -290,6 +306,8 @@ class SPDEField(LatentGMRFModel):
         return self._cache[key]
 
     def _precision_on(self, mesh: Mesh, obs: Observations | None = None):
+        if self.two_scale:
+            return TwoScaleMaternSPDE(mesh, self.alpha, self.anisotropic)
         if self.fractional:
             return FractionalMaternSPDE(mesh, self.smoothness, self.rational_order,
                                         self.anisotropic)
@@ -324,7 +342,9 @@ class SPDEField(LatentGMRFModel):
         """The mesh's projector to ``points`` (for the rational approximation, of the sum of
         its fields)."""
         A = mesh.projector(points)
-        return spde.sum_projector(A) if isinstance(spde, FractionalMaternSPDE) else A
+        if isinstance(spde, FractionalMaternSPDE | TwoScaleMaternSPDE):
+            return spde.sum_projector(A)
+        return A
 
     def _check_obs(self, obs: Observations) -> None:
         if obs.dim != 2 and self.mesh is None:
@@ -346,6 +366,12 @@ class SPDEField(LatentGMRFModel):
 
     # --- parameters -------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
+        if self.two_scale:
+            return [*spde_param_specs(self.anisotropic),
+                    Param("variance_short", positive, 1.0,
+                          doc="marginal variance of the short-range part"),
+                    Param("range_short", positive, 1.0, doc="range of the short-range part"),
+                    smoothness_param(self.alpha, self.dim)]
         if self.fractional:
             lo, hi = band_limits(self.alpha, self.dim)
             doc = (f"Matérn smoothness ν, within [{lo:g}, {hi:g}] (SPDE order α = ν + d/2 = "
@@ -390,6 +416,10 @@ class SPDEField(LatentGMRFModel):
             out["range"] = 1.0 / kappa
         else:
             out["kappa"] = kappa
+        if self.two_scale:  # a third of the field's variance at a third of the range
+            out["variance"] = 0.6 * var
+            out["variance_short"] = 0.3 * var
+            out["range_short"] = 1.0 / (3.0 * kappa)
         if self.nugget is True:
             out["nugget"] = 0.1 * var
         return out
@@ -468,7 +498,7 @@ class SPDEField(LatentGMRFModel):
                 w = GMRF(pattern).factorize(q).sample(n_replicates, seed=seed)
             elif method == "chebyshev":
                 if (self.kappa_field is not None or self.tau_field is not None
-                        or self.fractional):
+                        or self.fractional or self.two_scale):
                     raise ValueError("Chebyshev simulation needs a stationary integer-order "
                                      "model (a lower bound on Q's eigenvalues); use "
                                      "method='cholesky'")
