@@ -66,11 +66,17 @@ from ..io import write_atomic, write_table
 from ..models import build
 from ..predict import krige
 from ..settings import current
+from .heaton_validation import choose_model
 
 __all__ = ["DATASETS", "PUBLISHED", "PublishedResult", "published_table", "run_heaton"]
 
 DATASETS = ("simulated", "satellite")
 COORDS = ("Lon", "Lat")
+#: the candidates of the model choice (``choose=True``), Gaussian fields with a linear mean
+CHOICE_MODELS = ("matern", "matern2")
+#: the observed cells the parameters are estimated on by default (docs/benchmarks.md, "Model
+#: choice without peeking": chosen by validation on observed cells)
+ESTIMATION_CELLS = 5000
 
 CITATION = (
     "Heaton et al. (2019), A case study competition among methods for analyzing large spatial "
@@ -278,6 +284,12 @@ def _load(case: _Case, data_dir: str | Path | None) -> pd.DataFrame:
     return df
 
 
+def _factory(model: str, spec: dict):
+    """A factory of ``build(model, **spec)`` (options the model takes)."""
+    options = {k: v for k, v in spec.items() if v is not None or k == "smoothness"}
+    return lambda: build(model, **options)
+
+
 def _engine_options(engine: str, neighbours: int | None) -> dict:
     if engine == "vecchia" and neighbours is not None:
         return {"neighbours": int(neighbours)}
@@ -294,7 +306,8 @@ def _pick(n: int, size: int | None, rng: np.random.Generator) -> np.ndarray:
 
 
 def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, seed, restarts,
-              stderr, chunk, progress, console: Console) -> dict:
+              stderr, chunk, progress, console: Console, estimation_cells: int | None = None,
+              choice: dict | None = None) -> dict:
     t0 = time.perf_counter()
     df = _load(case, data_dir)
     obs = Observations.from_dataframe(df, coords=list(COORDS), value=case.value)
@@ -306,10 +319,16 @@ def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, see
     model = model_factory()
     console.print(f"[bold]{case.name}[/bold]: fitting {model!r} to {train.n:,} cells"
                   + (f" (subsample of {obs.observed.sum():,})" if subsample else ""))
+    estimate_on = train
+    if estimation_cells is not None and estimation_cells < train.n:
+        estimate_on = train.subset(_pick(train.n, estimation_cells,
+                                         np.random.default_rng(seed + 1)))
+        console.print(f"  parameters estimated on {estimate_on.n:,} random observed cells, "
+                      f"predictions conditioned on all {train.n:,}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t1 = time.perf_counter()
-        result = fit(model, train, restarts=restarts, progress=progress, stderr=stderr)
+        result = fit(model, estimate_on, restarts=restarts, progress=progress, stderr=stderr)
         t_fit = time.perf_counter() - t1
         console.print(f"  fit: {t_fit:.1f} s, {result.evaluations} evaluations, "
                       f"log-likelihood {result.loglik:.2f}")
@@ -338,14 +357,17 @@ def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, see
     pred_file, fit_file = f"{case.name}_predictions.parquet", f"fit-{case.name}.json"
     write_table(table, out / pred_file)
     result.to_json(out / fit_file)
-    total = time.perf_counter() - t0
+    total = time.perf_counter() - t0 + (
+        sum(v["seconds"] for v in choice["scores"].values()) if choice else 0.0)
     fitted = result.to_dict()
     return {
         "dataset": case.dataset,
         "value": case.value,
         "truth": case.truth,
         "n_train": int(train.n),
+        "n_estimation": int(estimate_on.n),
         "n_predict": int(targets.n),
+        "choice": choice,
         "params": fitted["params"],
         "stderr": fitted["stderr"] if stderr else None,
         "loglik": fitted["loglik"],
@@ -353,7 +375,9 @@ def _run_case(case: _Case, out: Path, model_factory, *, data_dir, subsample, see
         "message": result.message,
         "evaluations": result.evaluations,
         "metrics": metrics,
-        "seconds": {"fit": t_fit, "predict": t_predict, "total": total},
+        "seconds": {"fit": t_fit, "predict": t_predict,
+                    "choice": (sum(v["seconds"] for v in choice["scores"].values())
+                               if choice else 0.0), "total": total},
         "notes": notes,
         "files": {"fit": fit_file, "predictions": pred_file},
     }
@@ -404,6 +428,8 @@ def run_heaton(
     data_dir: str | Path | None = None,
     subsample: int | None = None,
     smoothness: float | None = None,
+    choose: bool = True,
+    estimation_cells: int | None = ESTIMATION_CELLS,
     restarts: int = 0,
     stderr: bool = False,
     seed: int = 0,
@@ -434,6 +460,14 @@ def run_heaton(
     smoothness : float or None, optional
         Fix the Matérn ν (``None``: estimate it; with the SPDE engine by the rational
         approximation of order 2, ν in (0, 1)).
+    choose : bool, default True
+        With the exact or Vecchia engine, choose the model among :data:`CHOICE_MODELS` by
+        CRPS on validation sets of observed cells (the test mask shifted onto observed cells,
+        :mod:`fieldfit.bench.heaton_validation`; the test cells are never used), per dataset;
+        not in a quick ``subsample`` run.
+    estimation_cells : int or None, default ESTIMATION_CELLS
+        Estimate the parameters on this many random observed cells (all: None); every
+        observed cell conditions the predictions.
     restarts : int, default 0
         Optimiser restarts besides the data-driven start (see :func:`fieldfit.fit.fit`).
     stderr : bool, default False
@@ -473,6 +507,8 @@ def run_heaton(
     options = _engine_options(engine, neighbours)
     spec = {"mean": "linear", "nugget": True, "engine": engine, "smoothness": smoothness,
             **options}
+    if engine in ("exact", "vecchia"):  # distances on the sphere (the cells are in degrees)
+        spec["crs"] = "lonlat"
     if engine == "spde" and smoothness is None:  # ν estimated: the rational approximation
         spec["rational_order"] = 2
     build("matern", **spec)  # an unknown engine or option fails before any data is read
@@ -490,7 +526,10 @@ def run_heaton(
         "benchmark": "heaton",
         "reference": CITATION,
         "model": {"covariance": "matern", "smoothness": smoothness, "mean": "linear",
-                  "nugget": True},
+                  "nugget": True, "crs": spec.get("crs", "planar"),
+                  "chosen_among": list(CHOICE_MODELS) if choose and engine in (
+                      "exact", "vecchia") and subsample is None else None,
+                  "estimation_cells": estimation_cells},
         "engine": engine,
         "engine_options": options,
         "restarts": restarts,
@@ -503,9 +542,26 @@ def run_heaton(
         "published_sources": SOURCES,
     }
     for name in names:
-        row = _run_case(_CASES[name], out, model_factory, data_dir=data_dir,
+        factory, choice = model_factory, None
+        if choose and engine in ("exact", "vecchia") and subsample is None:
+            case = _CASES[name]
+            console.print(f"[bold]{name}[/bold]: choosing among {list(CHOICE_MODELS)} by "
+                          "validation on observed cells")
+            candidates = {m: _factory(m, {**spec, "smoothness": None}) for m in CHOICE_MODELS}
+            if smoothness is not None:
+                candidates = {m: _factory(m, {**spec, "smoothness": smoothness,
+                                              **({"smoothness_short": smoothness}
+                                                 if m == "matern2" else {})})
+                              for m in CHOICE_MODELS}
+            choice = choose_model(_load(case, data_dir), case.value, candidates, COORDS,
+                                  subsample=estimation_cells, seed=seed, progress=False,
+                                  log=console.print)
+            console.print(f"  chosen: {choice['winner']}")
+            factory = candidates[choice["winner"]]
+        row = _run_case(_CASES[name], out, factory, data_dir=data_dir,
                         subsample=subsample, seed=seed, restarts=restarts, stderr=stderr,
-                        chunk=chunk, progress=progress, console=console)
+                        chunk=chunk, progress=progress, console=console,
+                        estimation_cells=estimation_cells, choice=choice)
         summary["datasets"][name] = row
         _print_comparison(console, name, row, label, cores, subsample)
     text = json.dumps(summary, indent=2, default=_json_default, allow_nan=False)
