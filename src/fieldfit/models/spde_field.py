@@ -25,7 +25,7 @@ from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
 from ..params import Param, interval, positive
 from ..spde import Mesh
-from ..spde.field_spec import MATERN_SPDE_FIELDS, location_covariates, parse_field_specs
+from ..spde.field_spec import MATERN_SPDE_FIELDS, parse_field_specs
 from ..spde.fractional import FractionalMaternSPDE, band_limits, band_of
 from ..spde.matern import MaternSPDE, marginal_variance_factor, spde_param_specs
 from ..spde.two_scale import TwoScaleMaternSPDE
@@ -86,10 +86,22 @@ def smoothness_param(alpha: int, d: int) -> Param:
                      "with another smoothness for another integer α")
 
 
+def _per_location(coords: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct locations and the covariates there: two observations at one place (two
+    gauges at the same coordinates) give their mean, as one value per place is what a field
+    of covariates can be."""
+    locs, inv = np.unique(coords, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    mean = np.zeros((len(locs), values.shape[1]))
+    np.add.at(mean, inv, values)
+    return locs, mean / np.bincount(inv, minlength=len(locs))[:, None]
+
+
 def _built_fields(specs: Mapping, box: np.ndarray, obs: Observations | None = None) -> dict:
     """:class:`MaternSPDE`'s ``kappa_field`` / ``tau_field`` / ``angle_field`` /
     ``ratio_field`` from ``--field`` specs over ``box`` (``(2, 2)``: lo, hi per axis); a
-    covariate field reads its columns from ``obs`` at the observed locations."""
+    covariate field reads its columns from ``obs`` at the observed locations (averaged where
+    two observations share a place)."""
     out = {}
     for name, spec in specs.items():
         if name == "anisotropy":
@@ -100,8 +112,7 @@ def _built_fields(specs: Mapping, box: np.ndarray, obs: Observations | None = No
         if spec.kind == "covariates" and obs is not None:
             idx = [list(obs.covariate_names).index(c) for c in spec.columns]
             m = obs.observed
-            f.attach(*location_covariates(obs.coords[m], obs.covariates[m][:, idx],
-                                          spec.columns))
+            f.attach(*_per_location(obs.coords[m], obs.covariates[m][:, idx]))
         out[f"{name}_field"] = f
     return out
 
