@@ -76,8 +76,8 @@ def main() -> None:
                 if key in out:
                     continue
                 t0 = time.perf_counter()
-                choice = choose_model(df, value, {model: factory(model)}, folds=a.folds,
-                                      subsample=size, seed=a.seed)
+                choice = choose_model(df, value, {model: (factory(model), size)},
+                                      folds=a.folds, seed=a.seed)
                 entry = {"validation": choice["scores"][model], "folds": choice["folds"]}
                 if truth is not None:
                     entry["test"], params = test_scores(df, value, truth, model, size, a.seed)

@@ -72,10 +72,9 @@ def test_the_choice_reads_no_test_cell(monkeypatch):
     real_fit, real_krige = hv.fit, hv.krige
     monkeypatch.setattr(hv, "fit", fit)
     monkeypatch.setattr(hv, "krige", krige)
-    cands = {"matern": lambda: build("matern", smoothness=1.0),
-             "matern2": lambda: build("matern2", smoothness=1.0, smoothness_short=1.0)}
-    out = choose_model(df, "T", cands, coords=("Lon", "Lat"), folds=2, subsample=200,
-                       log=lambda *_: None)
+    cands = {"matern": (lambda: build("matern", smoothness=1.0), 200),
+             "matern2": (lambda: build("matern2", smoothness=1.0, smoothness_short=1.0), None)}
+    out = choose_model(df, "T", cands, coords=("Lon", "Lat"), folds=2, log=lambda *_: None)
     assert len(seen) == 2 * 2 * 3 and not any(t for _, t in seen)
     assert set(out["scores"]) == {"matern", "matern2"} and len(out["folds"]) == 2
     assert all(np.isfinite(v["crps"]) for v in out["scores"].values())

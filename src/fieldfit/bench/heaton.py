@@ -72,11 +72,12 @@ __all__ = ["DATASETS", "PUBLISHED", "PublishedResult", "published_table", "run_h
 
 DATASETS = ("simulated", "satellite")
 COORDS = ("Lon", "Lat")
-#: the candidates of the model choice (``choose=True``), Gaussian fields with a linear mean
+#: the candidates of the model choice (``choose=True``), Gaussian fields with a linear mean,
+#: each with its parameters estimated on each of :data:`ESTIMATION_SIZES` observed cells
 CHOICE_MODELS = ("matern", "matern2")
-#: the observed cells the parameters are estimated on by default (docs/benchmarks.md, "Model
-#: choice without peeking": chosen by validation on observed cells)
-ESTIMATION_CELLS = 5000
+#: the numbers of observed cells the candidates' parameters are estimated on
+#: (docs/benchmarks.md, "Model choice without peeking": validation on observed cells)
+ESTIMATION_SIZES = (5000, 20000)
 
 CITATION = (
     "Heaton et al. (2019), A case study competition among methods for analyzing large spatial "
@@ -429,7 +430,7 @@ def run_heaton(
     subsample: int | None = None,
     smoothness: float | None = None,
     choose: bool = True,
-    estimation_cells: int | None = ESTIMATION_CELLS,
+    estimation_cells: int | None = None,
     restarts: int = 0,
     stderr: bool = False,
     seed: int = 0,
@@ -461,13 +462,15 @@ def run_heaton(
         Fix the Matérn ν (``None``: estimate it; with the SPDE engine by the rational
         approximation of order 2, ν in (0, 1)).
     choose : bool, default True
-        With the exact or Vecchia engine, choose the model among :data:`CHOICE_MODELS` by
-        CRPS on validation sets of observed cells (the test mask shifted onto observed cells,
-        :mod:`fieldfit.bench.heaton_validation`; the test cells are never used), per dataset;
-        not in a quick ``subsample`` run.
-    estimation_cells : int or None, default ESTIMATION_CELLS
-        Estimate the parameters on this many random observed cells (all: None); every
-        observed cell conditions the predictions.
+        With the exact or Vecchia engine, choose the model among :data:`CHOICE_MODELS` and
+        the number of cells its parameters are estimated on among :data:`ESTIMATION_SIZES`
+        by CRPS on validation sets of observed cells (the test mask shifted onto observed
+        cells, :mod:`fieldfit.bench.heaton_validation`; the test cells are never used), per
+        dataset; not in a quick ``subsample`` run.
+    estimation_cells : int or None, optional
+        Estimate the parameters on this many random observed cells (every observed cell
+        conditions the predictions); with ``choose`` the only size tried. None: chosen (with
+        ``choose``) or all observed cells.
     restarts : int, default 0
         Optimiser restarts besides the data-driven start (see :func:`fieldfit.fit.fit`).
     stderr : bool, default False
@@ -529,7 +532,9 @@ def run_heaton(
                   "nugget": True, "crs": spec.get("crs", "planar"),
                   "chosen_among": list(CHOICE_MODELS) if choose and engine in (
                       "exact", "vecchia") and subsample is None else None,
-                  "estimation_cells": estimation_cells},
+                  "estimation_cells": estimation_cells if estimation_cells is not None or not (
+                      choose and engine in ("exact", "vecchia") and subsample is None)
+                  else list(ESTIMATION_SIZES)},
         "engine": engine,
         "engine_options": options,
         "restarts": restarts,
@@ -547,21 +552,23 @@ def run_heaton(
             case = _CASES[name]
             console.print(f"[bold]{name}[/bold]: choosing among {list(CHOICE_MODELS)} by "
                           "validation on observed cells")
-            candidates = {m: _factory(m, {**spec, "smoothness": None}) for m in CHOICE_MODELS}
-            if smoothness is not None:
-                candidates = {m: _factory(m, {**spec, "smoothness": smoothness,
-                                              **({"smoothness_short": smoothness}
-                                                 if m == "matern2" else {})})
-                              for m in CHOICE_MODELS}
+            nus = ({} if smoothness is None else
+                   {"matern": {"smoothness": smoothness},
+                    "matern2": {"smoothness": smoothness, "smoothness_short": smoothness}})
+            sizes = ESTIMATION_SIZES if estimation_cells is None else (estimation_cells,)
+            candidates = {f"{m}, {n:,} cells": (_factory(m, {**spec, "smoothness": None,
+                                                             **nus.get(m, {})}), n)
+                          for m in CHOICE_MODELS for n in sizes}
             choice = choose_model(_load(case, data_dir), case.value, candidates, COORDS,
-                                  subsample=estimation_cells, seed=seed, progress=False,
-                                  log=console.print)
+                                  seed=seed, progress=False, log=console.print)
             console.print(f"  chosen: {choice['winner']}")
-            factory = candidates[choice["winner"]]
+            factory, cells = candidates[choice["winner"]]
+        else:
+            cells = estimation_cells
         row = _run_case(_CASES[name], out, factory, data_dir=data_dir,
                         subsample=subsample, seed=seed, restarts=restarts, stderr=stderr,
                         chunk=chunk, progress=progress, console=console,
-                        estimation_cells=estimation_cells, choice=choice)
+                        estimation_cells=cells, choice=choice)
         summary["datasets"][name] = row
         _print_comparison(console, name, row, label, cores, subsample)
     text = json.dumps(summary, indent=2, default=_json_default, allow_nan=False)

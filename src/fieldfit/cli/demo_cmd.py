@@ -50,11 +50,14 @@ def bench_heaton(
     smoothness: float = typer.Option(None, help="Fix the Matérn smoothness (default: estimate)."),
     choose: bool = typer.Option(True, help="With --engine exact or vecchia, choose the model "
                                 "(matern or matern2, the sum of a long- and a short-range "
-                                "field) by CRPS on validation sets of observed cells: the test "
-                                "mask shifted onto observed cells (never a test cell)."),
+                                "field) and the number of cells its parameters are estimated "
+                                "on (5,000 or 20,000) by CRPS on validation sets of observed "
+                                "cells: the test mask shifted onto observed cells (never a "
+                                "test cell)."),
     estimation_cells: int = typer.Option(
-        5000, help="Estimate the parameters on this many random observed cells; every observed "
-        "cell conditions the predictions (0: all)."),
+        None, help="Estimate the parameters on this many random observed cells (every observed "
+        "cell conditions the predictions); with --choose the only size tried. Default: chosen "
+        "(--choose), else all."),
     restarts: int = typer.Option(0, help="Optimiser restarts besides the data-driven start."),
     stderr: bool = typer.Option(False, help="Standard errors (autograd Hessian; expensive)."),
     seed: int = typer.Option(0, help="Seed of --subsample."),
@@ -71,5 +74,5 @@ def bench_heaton(
         run_heaton(out, engine=engine, neighbours=neighbours,
                    datasets=DATASETS if choice == "both" else (choice,), data_dir=data_dir,
                    subsample=subsample, smoothness=smoothness, choose=choose,
-                   estimation_cells=estimation_cells or None, restarts=restarts,
+                   estimation_cells=estimation_cells, restarts=restarts,
                    stderr=stderr, seed=seed, progress=progress)
