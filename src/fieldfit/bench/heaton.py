@@ -510,8 +510,6 @@ def run_heaton(
     options = _engine_options(engine, neighbours)
     spec = {"mean": "linear", "nugget": True, "engine": engine, "smoothness": smoothness,
             **options}
-    if engine in ("exact", "vecchia"):  # distances on the sphere (the cells are in degrees)
-        spec["crs"] = "lonlat"
     if engine == "spde" and smoothness is None:  # ν estimated: the rational approximation
         spec["rational_order"] = 2
     build("matern", **spec)  # an unknown engine or option fails before any data is read
@@ -529,7 +527,7 @@ def run_heaton(
         "benchmark": "heaton",
         "reference": CITATION,
         "model": {"covariance": "matern", "smoothness": smoothness, "mean": "linear",
-                  "nugget": True, "crs": spec.get("crs", "planar"),
+                  "nugget": True,
                   "chosen_among": list(CHOICE_MODELS) if choose and engine in (
                       "exact", "vecchia") and subsample is None else None,
                   "estimation_cells": estimation_cells if estimation_cells is not None or not (
