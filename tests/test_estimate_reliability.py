@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 import fieldfit as ff
 from fieldfit.cli import app
 from fieldfit.neural import Bound, NeuralEstimator, available, load_estimator
-from fieldfit.neural.recipes import build_network, build_spec, spec_from_options
+from fieldfit.neural.recipes import build_network, build_spec
 from fieldfit.neural.standardise import ValueMap
+from fieldfit.neural.train_options import spec_from_options
 
 FAST = "matern-irregular-fast"
 pytestmark = [pytest.mark.skipif(FAST not in available(), reason=f"{FAST} is not shipped"),

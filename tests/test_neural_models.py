@@ -11,8 +11,9 @@ import fieldfit  # noqa: F401
 from fieldfit.cli import app
 from fieldfit.models import build
 from fieldfit.neural import load_estimator
-from fieldfit.neural.recipes import build_spec, spec_from_options
+from fieldfit.neural.recipes import build_spec
 from fieldfit.neural.simulation import ModelSpec, SimulationSpec
+from fieldfit.neural.train_options import spec_from_options
 from fieldfit.settings import one_thread
 
 AD_PRIORS = ["kappa=3:12:log", "c=2:20:log", "tau=3:15:log", "gamma_x=-0.05:0.05",
@@ -105,9 +106,9 @@ def test_train_estimator_on_an_spde_model(tmp_path, model, extra):
 
 
 def test_train_estimator_options_are_checked_before_any_work(tmp_path):
-    """recipes.TrainOptions holds every default and refuses bad values; the CLI passes only
+    """train_options.TrainOptions holds every default and refuses bad values; the CLI passes only
     what it was given."""
-    from fieldfit.neural.recipes import TrainOptions
+    from fieldfit.neural.train_options import TrainOptions
 
     assert TrainOptions().epochs == 100 and TrainOptions().estimator == "quantile"
     for bad in ({"train": 0}, {"lr": -1.0}, {"max_minutes": 0.0}, {"n_min": 1.5}):

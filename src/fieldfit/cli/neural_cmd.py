@@ -152,8 +152,8 @@ def train_estimator_cmd(
                                    "already there."),
 ):
     """Train an amortized estimator on simulations (Dask) and save it with its metadata.
-    The defaults of every option are those of ``fieldfit.neural.recipes.TrainOptions``."""
-    from ..neural import recipes
+    The defaults of every option are those of ``fieldfit.neural.train_options.TrainOptions``."""
+    from ..neural import train_options
 
     given = {"estimator": estimator, "model": model, "priors": prior, "time_steps": time_steps,
              "missing": missing,
@@ -175,8 +175,9 @@ def train_estimator_cmd(
             check_simulations(diagnostics, "--diagnostics (0: none)")
             check_output(report, "--diagnostics")
             check_output_folder(plots, "--diagnostics", PLOTS[0])
-        options = recipes.TrainOptions(**{k: v for k, v in given.items() if v is not None})
-        est = recipes.train_from_options(out, options)
+        options = train_options.TrainOptions(
+            **{k: v for k, v in given.items() if v is not None})
+        est = train_options.train_from_options(out, options)
         spec = est.spec
         h = est.metadata["training"]
         typer.echo(f"{options.estimator} estimator of {spec.prior.names} saved to {out} "
