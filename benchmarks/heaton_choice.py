@@ -39,8 +39,10 @@ CASES = {"simulated": ("heaton-modis-simulated", "MaskTemp", "TrueTemp"),
 
 
 def factory(model: str):
-    return lambda: build(model, engine="vecchia", neighbours=30, mean="linear",
-                         crs=CRS)
+    """``matern``, ``matern2``, or ``matern-anisotropic`` (a geometric anisotropy)."""
+    name, _, aniso = model.partition("-")
+    return lambda: build(name, engine="vecchia", neighbours=30, mean="linear", crs=CRS,
+                         **({"anisotropic": True} if aniso else {}))
 
 
 def test_scores(df, value, truth, model, size, seed):

@@ -72,9 +72,12 @@ __all__ = ["DATASETS", "PUBLISHED", "PublishedResult", "published_table", "run_h
 
 DATASETS = ("simulated", "satellite")
 COORDS = ("Lon", "Lat")
-#: the candidates of the model choice (``choose=True``), Gaussian fields with a linear mean,
-#: each with its parameters estimated on each of :data:`ESTIMATION_SIZES` observed cells
-CHOICE_MODELS = ("matern", "matern2")
+#: the candidates of the model choice (``choose=True``): Gaussian fields with a linear mean,
+#: ``{label: (registered model, options)}``, each with its parameters estimated on each of
+#: :data:`ESTIMATION_SIZES` observed cells
+CHOICE_MODELS = {"matern": ("matern", {}),
+                 "matern, anisotropic": ("matern", {"anisotropic": True}),
+                 "matern2": ("matern2", {})}
 #: the numbers of observed cells the candidates' parameters are estimated on
 #: (docs/benchmarks.md, "Model choice without peeking": validation on observed cells)
 ESTIMATION_SIZES = (5000, 20000)
@@ -554,9 +557,9 @@ def run_heaton(
                    {"matern": {"smoothness": smoothness},
                     "matern2": {"smoothness": smoothness, "smoothness_short": smoothness}})
             sizes = ESTIMATION_SIZES if estimation_cells is None else (estimation_cells,)
-            candidates = {f"{m}, {n:,} cells": (_factory(m, {**spec, "smoothness": None,
-                                                             **nus.get(m, {})}), n)
-                          for m in CHOICE_MODELS for n in sizes}
+            candidates = {f"{label}, {n:,} cells": (_factory(m, {**spec, "smoothness": None,
+                                                                 **nus.get(m, {}), **extra}), n)
+                          for label, (m, extra) in CHOICE_MODELS.items() for n in sizes}
             choice = choose_model(_load(case, data_dir), case.value, candidates, COORDS,
                                   seed=seed, progress=False, log=console.print)
             console.print(f"  chosen: {choice['winner']}")

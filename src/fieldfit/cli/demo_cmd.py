@@ -49,8 +49,9 @@ def bench_heaton(
         "predict (not comparable with the published results)."),
     smoothness: float = typer.Option(None, help="Fix the Matérn smoothness (default: estimate)."),
     choose: bool = typer.Option(True, help="With --engine exact or vecchia, choose the model "
-                                "(matern or matern2, the sum of a long- and a short-range "
-                                "field) and the number of cells its parameters are estimated "
+                                "(matern, matern with a geometric anisotropy, or matern2: a "
+                                "long- plus a short-range field) and the number of cells its "
+                                "parameters are estimated "
                                 "on (5,000 or 20,000) by CRPS on validation sets of observed "
                                 "cells: the test mask shifted onto observed cells (never a "
                                 "test cell)."),
