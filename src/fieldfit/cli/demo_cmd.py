@@ -52,7 +52,7 @@ def bench_heaton(
                                 "(matern, matern with a geometric anisotropy, or matern2: a "
                                 "long- plus a short-range field) and the number of cells its "
                                 "parameters are estimated "
-                                "on (5,000 or 20,000) by CRPS on validation sets of observed "
+                                "on (5,000) by CRPS on validation sets of observed "
                                 "cells: the test mask shifted onto observed cells (never a "
                                 "test cell)."),
     estimation_cells: int = typer.Option(

@@ -11,6 +11,8 @@
 :class:`FractionalMaternSPDE`
     The Matérn SPDE of any smoothness: m + 1 GMRFs whose sum's covariance approximates the
     fractional power (coefficients in :mod:`fieldfit.spde.rational`), differentiable in ν.
+:class:`TwoScaleMaternSPDE`
+    A long- plus a short-range Matérn SPDE field on one mesh.
 :class:`Field`
     Nonstationary parameter fields (log κ, γ, H) over space or space-time, of the kinds
     :class:`ConstantField`, :class:`RadialBasisField`, :class:`BSplineField`,
@@ -34,7 +36,8 @@ from .fractional import FractionalMaternSPDE
 from .matern import MaternSPDE
 from .mesh import Mesh
 from .spectral import SpectralAdvectionDiffusion
+from .two_scale import TwoScaleMaternSPDE
 
 __all__ = ["FEM", "AdvectionDiffusionSPDE", "BSplineField", "ConstantField", "CovariateField",
            "Field", "FractionalMaternSPDE", "MaternSPDE", "Mesh", "NeuralField", "PSplineField",
-           "RadialBasisField", "SpectralAdvectionDiffusion"]
+           "RadialBasisField", "SpectralAdvectionDiffusion", "TwoScaleMaternSPDE"]
