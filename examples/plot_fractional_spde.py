@@ -1,6 +1,6 @@
 """
 Any Matérn smoothness with the SPDE engine: a rational approximation, ν estimated by gradient
-===========================================================================================
+=============================================================================================
 
 The SPDE engine represents the Matérn field of smoothness ν as the solution of
 :math:`\\tau(\\kappa^2 - \\Delta)^{\\alpha/2} x = W` with :math:`\\alpha = \\nu + d/2`. For an
