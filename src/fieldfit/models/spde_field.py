@@ -23,12 +23,14 @@ import torch
 from ..data import Observations
 from ..gmrf import Pattern
 from ..likelihood.gmrf import GMRFEngine
-from ..params import Param, interval, positive
+from ..params import Param, positive
 from ..spde import Mesh
 from ..spde.field_spec import MATERN_SPDE_FIELDS, parse_field_specs
-from ..spde.fractional import FractionalMaternSPDE, band_limits, band_of
+from ..spde.fractional import FractionalMaternSPDE, band_of
+from ..spde.fractional import smoothness_param as rational_smoothness
 from ..spde.matern import MaternSPDE, marginal_variance_factor, spde_param_specs
-from ..spde.two_scale import TwoScaleMaternSPDE
+from ..spde.summed_fields import SummedFields
+from ..spde.two_scale import TwoScaleMaternSPDE, short_param_specs
 from .gaussian_field import spread_starts
 from .latent_gmrf import LatentGMRFModel
 from .latent_gmrf import data_key as _key
@@ -353,9 +355,7 @@ class SPDEField(LatentGMRFModel):
         """The mesh's projector to ``points`` (for the rational approximation, of the sum of
         its fields)."""
         A = mesh.projector(points)
-        if isinstance(spde, FractionalMaternSPDE | TwoScaleMaternSPDE):
-            return spde.sum_projector(A)
-        return A
+        return spde.sum_projector(A) if isinstance(spde, SummedFields) else A
 
     def _check_obs(self, obs: Observations) -> None:
         if obs.dim != 2 and self.mesh is None:
@@ -378,18 +378,12 @@ class SPDEField(LatentGMRFModel):
     # --- parameters -------------------------------------------------------------------------
     def _specs(self) -> list[Param]:
         if self.two_scale:
-            return [*spde_param_specs(self.anisotropic),
-                    Param("variance_short", positive, 1.0,
-                          doc="marginal variance of the short-range part"),
-                    Param("range_short", positive, 1.0, doc="range of the short-range part"),
+            return [*spde_param_specs(self.anisotropic), *short_param_specs(),
                     smoothness_param(self.alpha, self.dim)]
         if self.fractional:
-            lo, hi = band_limits(self.alpha, self.dim)
-            doc = (f"Matérn smoothness ν, within [{lo:g}, {hi:g}] (SPDE order α = ν + d/2 = "
-                   f"{self.alpha} + β; rational approximation of order {self.rational_order})")
-            nu = Param("smoothness", interval(lo, hi), min(max(self.smoothness, lo), hi),
-                       fixed=not self.estimate_smoothness, doc=doc)
-            return [*spde_param_specs(self.anisotropic), nu]
+            return [*spde_param_specs(self.anisotropic),
+                    rational_smoothness(self.alpha, self.dim, self.smoothness,
+                                        self.rational_order, not self.estimate_smoothness)]
         return [*spde_param_specs(self.anisotropic, self.kappa_field, self.tau_field,
                                   self.angle_field, self.ratio_field),
                 smoothness_param(self.alpha, self.dim)]

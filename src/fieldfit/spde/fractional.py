@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from ..gmrf import GMRF, Pattern
@@ -47,6 +46,7 @@ from ..params import DTYPE, Param, interval
 from .fem import FEM
 from .matern import PatternProduct, rotated_diffusion, spde_param_specs
 from .rational import BETA_MAX, ORDERS, coefficients, split_order
+from .summed_fields import SummedFields
 
 #: the smallest fractional part β a free smoothness reaches (the terms' a_j vanish at 0)
 BETA_MIN = 0.01
@@ -89,7 +89,35 @@ def band_limits(n: int, d: int) -> tuple[float, float]:
             n + (1.0 + BETA_MAX) / 2 - d / 2.0)
 
 
-class FractionalMaternSPDE:
+def smoothness_param(band: int, d: int, value: float, order: int,
+                     fixed: bool = False) -> Param:
+    """The ``smoothness`` parameter of the rational approximation in band n: ν in
+    :func:`band_limits`, starting at (or fixed to) ``value``.
+
+    Parameters
+    ----------
+    band : int
+        The integer part n of α = ν + d/2.
+    d : int
+        The dimension.
+    value : float
+        ν (brought into the band).
+    order : int
+        The rational approximation's order m (for the description).
+    fixed : bool, default False
+        Whether ν is fixed.
+
+    Returns
+    -------
+    fieldfit.params.Param
+    """
+    lo, hi = band_limits(band, d)
+    return Param("smoothness", interval(lo, hi), min(max(value, lo), hi), fixed=fixed,
+                 doc=f"Matérn smoothness ν, within [{lo:g}, {hi:g}] (SPDE order α = ν + d/2 "
+                     f"= {band} + β; rational approximation of order {order})")
+
+
+class FractionalMaternSPDE(SummedFields):
     r"""Precision of the weights of the fractional Matérn SPDE: m + 1 GMRFs, block-diagonal.
 
     .. math::
@@ -152,18 +180,11 @@ class FractionalMaternSPDE:
             pattern = prod.pattern
             patterns.append(pattern)
         ptr, idx, N = pattern                    # P_{n+1}'s pattern, every block's
-        self.N = N
         # where P_n's entries (the diagonal for P_0) sit in P_{n+1}'s pattern
         low = patterns[n - 1] if n >= 1 else (np.arange(N + 1), np.arange(N), N)
         self._embed = torch.from_numpy(_positions(low, (ptr, idx, N)))
         self._base_diag = torch.from_numpy(np.asarray(fem.diag_index, np.int64))
-        blocks = self.order + 1
-        nnz = len(idx)
-        self.indptr = np.concatenate([[0], *(ptr[1:] + b * nnz for b in range(blocks))])
-        self.indices = np.concatenate([idx + b * N for b in range(blocks)])
-        self.n = blocks * N
-        self.shape = (self.n, self.n)
-        self._nnz_block = nnz
+        self._block_pattern(ptr, idx, N, self.order + 1)
         self._lumped = fem.lumped_mass_values()
         self._log_lumped_sum = torch.log(self._lumped).sum()
         self._mesh_gmrf: GMRF | None = None
@@ -176,12 +197,8 @@ class FractionalMaternSPDE:
         -------
         list of fieldfit.params.Param
         """
-        lo, hi = self.limits
         return [*spde_param_specs(self.anisotropic),
-                Param("smoothness", interval(lo, hi), self.start,
-                      doc=f"Matérn smoothness ν, within this model's band [{lo:g}, {hi:g}] "
-                          f"(SPDE order α = ν + d/2 = {self.band} + β, rational order "
-                          f"{self.order})")]
+                smoothness_param(self.band, self.d, self.start, self.order)]
 
     def smoothness_of(self, p) -> torch.Tensor:
         """ν from the parameters, checked against the band."""
@@ -277,36 +294,6 @@ class FractionalMaternSPDE:
                                + self._mesh_gmrf.factorize(shifted).logdet())
         return self._values(kappa, K, k, a, b, log_s), logdet
 
-    def precision(self, p) -> sp.csc_matrix:
-        """The block-diagonal precision as a scipy sparse matrix ``((m+1) N, (m+1) N)``.
-
-        Parameters
-        ----------
-        p : Mapping of str to torch.Tensor
-            Natural parameter values by name.
-
-        Returns
-        -------
-        scipy.sparse.csc_matrix
-        """
-        v = self.precision_values(p).detach().numpy()
-        return sp.csc_matrix((v, self.indices, self.indptr), shape=self.shape)
-
-    def sum_projector(self, A) -> sp.csr_matrix:
-        """:math:`\\bar A = [A, \\dots, A]`: the sum of the m + 1 fields seen through ``A``.
-
-        Parameters
-        ----------
-        A : scipy.sparse matrix
-            ``(n_obs, N)`` projector of the mesh.
-
-        Returns
-        -------
-        scipy.sparse.csr_matrix
-            ``(n_obs, (m+1) N)``.
-        """
-        return sp.hstack([sp.csr_matrix(A)] * (self.order + 1), format="csr")
-
     def __repr__(self):
         return (f"FractionalMaternSPDE(band={self.band}, order={self.order}, "
                 f"nodes={self.N}, anisotropic={self.anisotropic})")
@@ -326,4 +313,4 @@ def _positions(low, high) -> np.ndarray:
     return pos
 
 
-__all__ = ["BETA_MIN", "FractionalMaternSPDE", "band_limits", "band_of"]
+__all__ = ["BETA_MIN", "FractionalMaternSPDE", "band_limits", "band_of", "smoothness_param"]

@@ -15,16 +15,27 @@ range too: its edge should be well below ℓ_s.
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 
 from ..params import Param, positive
 from .fem import FEM
 from .matern import MaternSPDE
+from .summed_fields import SummedFields
 
 
-class TwoScaleMaternSPDE:
+def short_param_specs() -> list[Param]:
+    """``variance_short`` and ``range_short``: the short-range part's parameters.
+
+    Returns
+    -------
+    list of fieldfit.params.Param
+    """
+    return [Param("variance_short", positive, 1.0,
+                  doc="marginal variance of the short-range part"),
+            Param("range_short", positive, 1.0, doc="range of the short-range part")]
+
+
+class TwoScaleMaternSPDE(SummedFields):
     r"""Precision of the weights of a long-range plus a short-range Matérn SPDE field.
 
     .. math::
@@ -51,13 +62,7 @@ class TwoScaleMaternSPDE:
         self.long = MaternSPDE(fem, alpha, anisotropic)
         self.short = MaternSPDE(fem, alpha)
         self.alpha, self.anisotropic = self.long.alpha, self.long.anisotropic
-        N, nnz = self.long.n, self.long.nnz
-        ptr, idx = self.long.indptr, self.long.indices
-        self.N = N
-        self.indptr = np.concatenate([ptr, ptr[1:] + nnz])
-        self.indices = np.concatenate([idx, idx + N])
-        self.n = 2 * N
-        self.shape = (self.n, self.n)
+        self._block_pattern(self.long.indptr, self.long.indices, self.long.n, 2)
 
     def param_specs(self) -> list[Param]:
         """The long part's parameters, then ``variance_short`` and ``range_short``.
@@ -66,10 +71,7 @@ class TwoScaleMaternSPDE:
         -------
         list of fieldfit.params.Param
         """
-        return [*self.long.param_specs(),
-                Param("variance_short", positive, 1.0,
-                      doc="marginal variance of the short-range part"),
-                Param("range_short", positive, 1.0, doc="range of the short-range part")]
+        return [*self.long.param_specs(), *short_param_specs()]
 
     @staticmethod
     def _short(p):
@@ -110,40 +112,9 @@ class TwoScaleMaternSPDE:
         q2, l2 = self.short.precision_and_logdet(self._short(p))
         return torch.cat([q1, q2]), l1 + l2
 
-    def precision(self, p) -> sp.csc_matrix:
-        """The block-diagonal precision as a scipy matrix ``(2N, 2N)``.
-
-        Parameters
-        ----------
-        p : Mapping of str to torch.Tensor
-            Natural parameter values by name.
-
-        Returns
-        -------
-        scipy.sparse.csc_matrix
-        """
-        v = self.precision_values(p).detach().numpy()
-        return sp.csc_matrix((v, self.indices, self.indptr), shape=self.shape)
-
-    @staticmethod
-    def sum_projector(A) -> sp.csr_matrix:
-        """[A, A]: the sum of the two fields seen through the mesh's projector ``A``.
-
-        Parameters
-        ----------
-        A : scipy.sparse matrix
-            ``(n_obs, N)``.
-
-        Returns
-        -------
-        scipy.sparse.csr_matrix
-            ``(n_obs, 2N)``.
-        """
-        return sp.hstack([sp.csr_matrix(A)] * 2, format="csr")
-
     def __repr__(self):
         return (f"TwoScaleMaternSPDE(alpha={self.alpha}, nodes={self.N}, "
                 f"anisotropic={self.anisotropic})")
 
 
-__all__ = ["TwoScaleMaternSPDE"]
+__all__ = ["TwoScaleMaternSPDE", "short_param_specs"]
