@@ -169,27 +169,4 @@ def split_order(alpha: float) -> tuple[int, float]:
     return int(n), float(min(max(beta, 0.0), BETA_MAX))
 
 
-def approximation(x, beta, d: int, n: int, m: int = 2) -> np.ndarray:
-    r"""r(x), the approximation of :math:`x^\beta` (for checks and plots).
-
-    Parameters
-    ----------
-    x : array_like
-        Points in (0, 1].
-    beta : float
-        The fractional part.
-    d, n, m : int
-        As :func:`coefficients`.
-
-    Returns
-    -------
-    numpy.ndarray
-        r at ``x``.
-    """
-    k, a, b = (t.detach().numpy() for t in coefficients(beta, d, n, m))
-    x = np.asarray(x, dtype=np.float64)
-    return k + (a[:, None] * x.ravel() / (x.ravel() + b[:, None])).sum(0).reshape(x.shape)
-
-
-__all__ = ["BETA_MAX", "ORDERS", "approximation", "coefficients", "split_order",
-           "tabulated_cases"]
+__all__ = ["BETA_MAX", "ORDERS", "coefficients", "split_order", "tabulated_cases"]
